@@ -1,0 +1,1 @@
+// Synth: see docs and the house plan; this file marks the module until its code lands.

@@ -1,0 +1,24 @@
+// Parallel: splits loops across the compute threads (both cores on this machine).
+import Foundation
+
+public enum Parallel {
+    /// Worker count for llx's own loops; `threads(n)` in the language sets it (and BLAS's).
+    nonisolated(unsafe) public static var threads: Int = max(1, ProcessInfo.processInfo.activeProcessorCount)
+
+    /// Runs body(range) over [0, n) split into contiguous chunks, one or more per thread.
+    /// Small problems (n * costPerItem below `grain`) run inline on the caller's thread.
+    public static func forRanges(_ n: Int, grain: Int = 1, _ body: (Range<Int>) -> Void) {
+        let workers = min(threads, n / max(1, grain))
+        if workers <= 1 { if n > 0 { body(0..<n) }; return }
+        let chunk = (n + workers - 1) / workers
+        DispatchQueue.concurrentPerform(iterations: workers) { w in
+            let lo = w * chunk, hi = min(n, lo + chunk)
+            if lo < hi { body(lo..<hi) }
+        }
+    }
+
+    /// Runs body(i) for every i in [0, n), split across threads.
+    public static func forEach(_ n: Int, grain: Int = 1, _ body: (Int) -> Void) {
+        forRanges(n, grain: grain) { r in for i in r { body(i) } }
+    }
+}

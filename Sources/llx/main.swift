@@ -1,0 +1,15 @@
+// llx: the command-line entry. `llx` (REPL), `llx run file.llx`, `llx notebook file.llx -o out.md`,
+// `llx bench`, `llx --version`.
+import Foundation
+import Tensor
+
+BLASCore.reexecIfMisdetected()
+
+let args = Array(CommandLine.arguments.dropFirst())
+if args.first == "--version" || args.first == "version" {
+    print("llx 0.1.0")
+    print("BLAS: OpenBLAS core \(BLAS.coreName), \(BLAS.threads) threads (\(CPU.modelName))")
+    exit(0)
+}
+print("llx: not yet implemented: \(args.joined(separator: " "))")
+exit(1)

@@ -1,0 +1,1 @@
+// CheckpointTests: tests of the Checkpoint module against reference fixtures (Tests/Fixtures).

@@ -1,0 +1,1 @@
+// CommandsTests: tests of the Commands module against reference fixtures (Tests/Fixtures).

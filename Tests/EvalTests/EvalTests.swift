@@ -1,0 +1,1 @@
+// EvalTests: tests of the Eval module against reference fixtures (Tests/Fixtures).

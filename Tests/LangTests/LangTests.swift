@@ -1,0 +1,1 @@
+// LangTests: tests of the Lang module against reference fixtures (Tests/Fixtures).

@@ -1,0 +1,1 @@
+// LlamaTests: tests of the Llama module against reference fixtures (Tests/Fixtures).

@@ -1,0 +1,1 @@
+// QuantTests: tests of the Quant module against reference fixtures (Tests/Fixtures).

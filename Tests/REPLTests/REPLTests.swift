@@ -1,0 +1,1 @@
+// REPLTests: tests of the REPL module against reference fixtures (Tests/Fixtures).

@@ -1,0 +1,1 @@
+// TensorTests: tests of the Tensor module against reference fixtures (Tests/Fixtures).

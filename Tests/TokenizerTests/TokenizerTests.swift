@@ -1,0 +1,1 @@
+// TokenizerTests: tests of the Tokenizer module against reference fixtures (Tests/Fixtures).

@@ -1,0 +1,1 @@
+// TrainTests: tests of the Train module against reference fixtures (Tests/Fixtures).
