@@ -2,6 +2,7 @@
 // `modeling_rope_utils` (default, linear, dynamic NTK, yarn, llama3), computed with the same
 // f32/f64 steps, and cos/sin tables cached by (theta, scaling, sequence length).
 import Foundation
+import Tensor
 
 public enum RoPE {
     /// The inverse frequencies [headDim/2] and the attention scaling that multiplies cos and sin.
@@ -75,55 +76,60 @@ public enum RoPE {
     }
 }
 
-/// cos/sin tables [positions, headDim/2], already multiplied by the attention scaling.
-public final class RopeTables: @unchecked Sendable {
-    public let invFreq: [Float]
-    public let attentionScaling: Float
-    public private(set) var positions: Int = 0
-    public private(set) var cos: [Float] = []
-    public private(set) var sin: [Float] = []
+/// cos/sin tables for positions start..<start+count: [count, headDim] each (HF layout, both
+/// halves repeated), already multiplied by the attention scaling.
+final class RopeTables {
+    let start: Int
+    let count: Int
+    let cos: [Float]
+    let sin: [Float]
 
-    init(invFreq: [Float], attentionScaling: Float) {
-        self.invFreq = invFreq; self.attentionScaling = attentionScaling
-    }
-
-    /// Grows the tables to cover positions [0, n).
-    func ensure(_ n: Int) {
-        if n <= positions { return }
-        let half = invFreq.count
-        let newN = max(n, min(positions * 2, n + 4096))
-        cos.reserveCapacity(newN * half); sin.reserveCapacity(newN * half)
-        for p in positions..<newN {
-            let fp = Float(p)
-            for j in 0..<half {
-                let a = fp * invFreq[j]
-                cos.append(Foundation.cos(a) * attentionScaling)
-                sin.append(Foundation.sin(a) * attentionScaling)
-            }
-        }
-        positions = newN
+    init(start: Int, count: Int, cos: [Float], sin: [Float]) {
+        self.start = start; self.count = count; self.cos = cos; self.sin = sin
     }
 }
 
-/// Lazily (re)computed RoPE tables, cached by (theta, scaling, effective sequence length).
+/// Lazily (re)computed RoPE tables, cached by (theta, scaling, sequence length, positions);
+/// a changed `rope_theta` or `rope_scaling` simply misses the cache at the next call.
 final class RopeCache: @unchecked Sendable {
-    private struct Key: Equatable { var theta: Double; var scaling: RopeScaling?; var dim: Int; var maxPos: Int; var seqLen: Int }
-    private var entries: [(Key, RopeTables)] = []
+    private struct FreqKey: Equatable { var theta: Double; var scaling: RopeScaling?; var dim: Int; var maxPos: Int; var seqLen: Int }
+    private struct TableKey: Equatable { var freq: FreqKey; var start: Int; var count: Int }
+    private var freqs: [(FreqKey, [Float], Float)] = []
+    private var tables: [(TableKey, RopeTables)] = []
     private let lock = NSLock()
 
-    /// Tables valid for a call whose positions end at `seqLen` (exclusive), covering [0, seqLen).
-    func tables(config c: LlamaConfig, seqLen: Int) -> RopeTables {
-        // Only dynamic NTK depends on the sequence length, and only beyond max_position_embeddings.
-        let dynLen = (c.ropeScaling?.ropeType == "dynamic") ? max(seqLen, c.maxPositionEmbeddings) : 0
-        let key = Key(theta: c.ropeTheta, scaling: c.ropeScaling, dim: c.headDim, maxPos: c.maxPositionEmbeddings, seqLen: dynLen)
+    /// Inverse frequencies and attention scaling for a call whose positions end at `seqLen`
+    /// (exclusive). Only dynamic NTK depends on seqLen, and only beyond max_position_embeddings.
+    func frequencies(config c: LlamaConfig, seqLen: Int) -> (invFreq: [Float], attentionScaling: Float) {
         lock.lock(); defer { lock.unlock() }
-        if let e = entries.first(where: { $0.0 == key }) { e.1.ensure(seqLen); return e.1 }
-        let (inv, scale) = RoPE.inverseFrequencies(headDim: c.headDim, theta: c.ropeTheta, scaling: c.ropeScaling,
-                                                   maxPositionEmbeddings: c.maxPositionEmbeddings, seqLen: seqLen)
-        let t = RopeTables(invFreq: inv, attentionScaling: scale)
-        t.ensure(seqLen)
-        entries.append((key, t))
-        if entries.count > 4 { entries.removeFirst() }
+        let (inv, sc, _) = freqLocked(c, seqLen)
+        return (inv, sc)
+    }
+
+    private func freqLocked(_ c: LlamaConfig, _ seqLen: Int) -> ([Float], Float, FreqKey) {
+        let dynLen = (c.ropeScaling?.ropeType == "dynamic") ? max(seqLen, c.maxPositionEmbeddings) : 0
+        let key = FreqKey(theta: c.ropeTheta, scaling: c.ropeScaling, dim: c.headDim, maxPos: c.maxPositionEmbeddings, seqLen: dynLen)
+        if let e = freqs.first(where: { $0.0 == key }) { return (e.1, e.2, key) }
+        let (inv, sc) = RoPE.inverseFrequencies(headDim: c.headDim, theta: c.ropeTheta, scaling: c.ropeScaling,
+                                                maxPositionEmbeddings: c.maxPositionEmbeddings, seqLen: seqLen)
+        freqs.append((key, inv, sc))
+        if freqs.count > 8 { freqs.removeFirst() }
+        return (inv, sc, key)
+    }
+
+    /// Tables for positions start..<start+count of a call whose sequence ends at start+count.
+    func tables(config c: LlamaConfig, start: Int, count: Int) -> RopeTables {
+        lock.lock(); defer { lock.unlock() }
+        let (inv, sc, fk) = freqLocked(c, start + count)
+        let key = TableKey(freq: fk, start: start, count: count)
+        if let e = tables.first(where: { $0.0 == key }) { return e.1 }
+        let (cs, sn) = Kernels.ropeTables(positions: Array(start..<(start + count)), invFreq: inv, attentionScaling: sc)
+        let t = RopeTables(start: start, count: count, cos: cs, sin: sn)
+        // Long tables (training shapes) are worth keeping; single decode rows are not.
+        if count > 1 {
+            tables.append((key, t))
+            if tables.count > 4 { tables.removeFirst() }
+        }
         return t
     }
 }
