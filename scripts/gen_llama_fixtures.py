@@ -32,7 +32,7 @@ CASES = [
     dict(name="gqa_untied", cfg=dict(vocab_size=300, hidden_size=32, intermediate_size=88, num_hidden_layers=2,
                                      num_attention_heads=4, num_key_value_heads=2, rope_theta=500000.0,
                                      max_position_embeddings=128, rms_norm_eps=1e-5, tie_word_embeddings=False),
-         T=32, dtype="f32"),
+         T=32, dtype="f32", live=True),
     # plain multi-head, tied embeddings, explicit head_dim != hidden/heads; bf16 storage
     dict(name="mha_tied_bf16", cfg=dict(vocab_size=290, hidden_size=48, intermediate_size=64, num_hidden_layers=2,
                                         num_attention_heads=4, num_key_value_heads=4, head_dim=16,
@@ -116,6 +116,18 @@ def run_case(case, seed):
                "logits": logits, "loss": loss.reshape(1), "loss_labels": loss_labels.detach().reshape(1)}
     for pname, p in model.named_parameters():
         tensors["grad." + pname] = p.grad.detach().clone()
+
+    if case.get("live"):
+        # rope_theta / rope_scaling changed on the live model (llx: m.rope_theta = 200M; m.rope_scaling = ...)
+        from transformers.models.llama.modeling_llama import LlamaRotaryEmbedding
+        live_cfg = copy.deepcopy(model.config)
+        live_cfg.rope_parameters = dict(rope_type="llama3", rope_theta=200e6, factor=8.0, low_freq_factor=1.0,
+                                        high_freq_factor=4.0, original_max_position_embeddings=16)
+        saved = model.model.rotary_emb
+        model.model.rotary_emb = LlamaRotaryEmbedding(live_cfg)
+        with torch.no_grad():
+            tensors["logits_live"] = model(input_ids=ids).logits[0].detach().clone()
+        model.model.rotary_emb = saved
 
     prompt = ids[:, :8]
     with torch.no_grad():
