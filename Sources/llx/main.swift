@@ -11,5 +11,9 @@ if args.first == "--version" || args.first == "version" {
     print("BLAS: OpenBLAS core \(BLAS.coreName), \(BLAS.threads) threads (\(CPU.modelName))")
     exit(0)
 }
+if args.first == "bench" {
+    TensorBench.run { print($0) }
+    exit(0)
+}
 print("llx: not yet implemented: \(args.joined(separator: " "))")
 exit(1)
