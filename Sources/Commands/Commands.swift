@@ -5,6 +5,7 @@
 import Foundation
 import Lang
 import Tokenizer
+import Tensor
 
 public enum Commands {
     /// Registers every command: core first, then each area (later ones may replace core names).
@@ -27,6 +28,7 @@ public enum Commands {
 
     /// The benchmarks `llx bench [name]` runs, by name; each writes its lines through `log`.
     public static let benches: [(String, ((String) -> Void) -> Void)] = [
+        ("tensor", { TensorBench.run($0) }),
         ("tokenizer", { TokenizerBench.run($0) }),
     ]
     public static var benchNames: [String] { benches.map { $0.0 } }
