@@ -90,6 +90,7 @@ final class REPLTests: XCTestCase {
         XCTAssertTrue(p.expect("1337"), p.transcript)
         p.send(":vars\n")
         XCTAssertTrue(p.expect("(no variables)"), p.transcript)
+        XCTAssertTrue(p.expect("llx> "))
         p.send("\u{04}")   // Ctrl-D leaves
         XCTAssertEqual(p.waitExit(), 0)
     }
