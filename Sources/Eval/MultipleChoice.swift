@@ -26,6 +26,18 @@ public struct MCItem: Codable, Equatable {
 
 public struct MCResult: CodableEvalResult {
     public static let kind = "mc"
+
+    public init(subjects: [String], subjectAccuracy: [Double], subjectCounts: [Int], categories: [String], categoryAccuracy: [Double], predictions: [Int], labels: [Int], nll: [[Double]]) {
+        self.subjects = subjects
+        self.subjectAccuracy = subjectAccuracy
+        self.subjectCounts = subjectCounts
+        self.categories = categories
+        self.categoryAccuracy = categoryAccuracy
+        self.predictions = predictions
+        self.labels = labels
+        self.nll = nll
+    }
+
     public var subjects: [String]
     public var subjectAccuracy: [Double]
     public var subjectCounts: [Int]

@@ -102,6 +102,19 @@ public struct NIAHConfig {
 
 public struct NIAHResult: CodableEvalResult {
     public static let kind = "niah"
+
+    public init(lengths: [Int], depths: [Double], grid: [[Double]], answers: [[String?]], metric: String, needle: String, question: String, reference: String, promptTokens: [Int]) {
+        self.lengths = lengths
+        self.depths = depths
+        self.grid = grid
+        self.answers = answers
+        self.metric = metric
+        self.needle = needle
+        self.question = question
+        self.reference = reference
+        self.promptTokens = promptTokens
+    }
+
     public var lengths: [Int]
     public var depths: [Double]
     /// Scores in 0...1, [depth][length]; NaN for cells not run yet.

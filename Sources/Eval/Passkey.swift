@@ -24,6 +24,17 @@ public struct PasskeyConfig {
 
 public struct PasskeyResult: CodableEvalResult {
     public static let kind = "passkey"
+
+    public init(lengths: [Int], depths: [Double], trials: Int, grid: [[Double]], keys: [[[Int]]], answers: [[[String]]], promptTokens: [Int]) {
+        self.lengths = lengths
+        self.depths = depths
+        self.trials = trials
+        self.grid = grid
+        self.keys = keys
+        self.answers = answers
+        self.promptTokens = promptTokens
+    }
+
     public var lengths: [Int]
     public var depths: [Double]
     public var trials: Int

@@ -10,6 +10,15 @@ import Tokenizer
 
 public struct PerplexityResult: CodableEvalResult {
     public static let kind = "ppl"
+
+    public init(window: Int, stride: Int, documentTokens: [Int], documentNLL: [Double], windowNLL: [Double]) {
+        self.window = window
+        self.stride = stride
+        self.documentTokens = documentTokens
+        self.documentNLL = documentNLL
+        self.windowNLL = windowNLL
+    }
+
     public var window: Int
     public var stride: Int
     /// Scored tokens and the mean NLL (nats) per document.

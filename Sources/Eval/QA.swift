@@ -35,6 +35,15 @@ public struct QAConfig {
 
 public struct QAResult: CodableEvalResult {
     public static let kind = "qa"
+
+    public init(metric: String, scores: [Double], predictions: [String], promptTokens: [Int], truncated: Int) {
+        self.metric = metric
+        self.scores = scores
+        self.predictions = predictions
+        self.promptTokens = promptTokens
+        self.truncated = truncated
+    }
+
     public var metric: String
     public var scores: [Double]
     public var predictions: [String]

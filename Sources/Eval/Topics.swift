@@ -22,6 +22,16 @@ public struct TopicsConfig {
 
 public struct TopicsResult: CodableEvalResult {
     public static let kind = "topics"
+
+    public init(counts: [Int], trials: Int, accuracy: [Double], promptTokens: [Int], firstTopics: [[String]], answers: [[String]]) {
+        self.counts = counts
+        self.trials = trials
+        self.accuracy = accuracy
+        self.promptTokens = promptTokens
+        self.firstTopics = firstTopics
+        self.answers = answers
+    }
+
     public var counts: [Int]
     public var trials: Int
     /// Accuracy per count.
