@@ -78,6 +78,18 @@ extension LlamaModel {
         return LlamaModel(config: config, embedTokens: embed, layers: layers, norm: norm, lmHead: head)
     }
 
+    /// Writes a Hugging Face model directory (config.json + model.safetensors, f32; bf16-stored
+    /// weights stay bf16) that transformers and `load` read back.
+    public func saveHF(to dir: String) throws {
+        do {
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            try SafetensorsFile.write(stateTensors(), metadata: ["format": "pt"],
+                                      to: (dir as NSString).appendingPathComponent("model.safetensors"))
+            try config.jsonData().write(to: URL(fileURLWithPath: (dir as NSString).appendingPathComponent("config.json")),
+                                        options: .atomic)
+        } catch let e as LlamaError { throw e } catch { throw LlamaError.file("saving \(dir): \(error)") }
+    }
+
     /// "none" or "nf4" (lower-cased), else an error naming the argument.
     static func checkQuant(_ quant: String) throws -> String {
         let q = quant.lowercased()

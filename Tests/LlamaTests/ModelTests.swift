@@ -212,4 +212,25 @@ final class ModelTests: XCTestCase {
         m.embedTokens.trainable = true
         XCTAssertThrowsError(try m.loss(ids)) { XCTAssertTrue("\($0)".contains("bf16"), "\($0)") }
     }
+
+    func testSaveHFRoundTripAndBatch() throws {
+        let (m, e) = try load("mha_tied_bf16")
+        let ids = try e.tensor("input_ids").ints()
+        let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("llx-llama-save-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: tmp) }
+        try m.saveHF(to: tmp)
+        if let keep = ProcessInfo.processInfo.environment["LLX_LLAMA_SAVE_DIR"] {   // for checking with transformers
+            let m3 = try LlamaModel.load(path: Fixtures.path("yarn_f16"))
+            try m3.saveHF(to: keep)
+        }
+        let m2 = try LlamaModel.load(path: tmp)
+        XCTAssertEqual(m2.config, m.config)
+        XCTAssertEqual(try m2.logits(ids).floats(), try m.logits(ids).floats())
+        // Batch loss = mean over every counted position of the batch.
+        let a = Array(ids.prefix(10)), b = Array(ids.suffix(7))
+        let (la, lb) = (try m.loss(a), try m.loss(b))
+        XCTAssertEqual(try m.loss(batch: [a, b]), (la * 9 + lb * 6) / 15, accuracy: 1e-5)
+        let lg = try m.logits(batch: [a, Array(ids.suffix(10))])
+        XCTAssertEqual(lg.shape, [2, 10, m.config.vocabSize])
+    }
 }
