@@ -16,6 +16,9 @@ switch args.first {
 case "run":
     guard args.count >= 2 else { Runner.printError("usage: llx run file.llx"); exit(2) }
     exit(Runner.runFile(args[1]))
+case "bench":
+    TensorBench.run { print($0) }
+    exit(0)
 default:
     print("llx: not yet implemented: \(args.joined(separator: " "))")
     exit(1)
