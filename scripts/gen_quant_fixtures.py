@@ -33,5 +33,61 @@ def dense_linear():
     save("dense_linear.json", dict(cases=cases))
 
 
+def nf4_cases():
+    import bitsandbytes.functional as F
+    from bitsandbytes.backends.default.ops import _dequantize_4bit_compute
+    g = torch.Generator().manual_seed(2)
+    specs = [((33, 64), 64, 1.0), ((7, 13), 64, 1.0), ((5,), 64, 1.0), ((90, 100), 32, 0.02),
+             ((3, 50), 64, 1.0), ((16, 256), 128, 3.0), ((4, 96), 64, 1e-4), ((2, 33), 32, 1.0)]
+    cases = []
+    for shape, bs, scale in specs:
+        x = torch.randn(*shape, generator=g) * scale
+        if shape == (3, 50):  # a full zero block and a zero partial last block
+            x.view(-1)[0:64] = 0
+            x.view(-1)[128:150] = 0
+        if shape == (2, 33):  # a block of exact code values and midpoints, scaled
+            c = F.get_4bit_type("nf4", device="cpu")
+            mids = (c[:-1] + c[1:]) / 2
+            v = torch.cat([c, mids, -mids[:1]])[:32] * 2.5
+            x.view(-1)[0:32] = v
+        for dq in (False, True):
+            packed, st = F.quantize_4bit(x, blocksize=bs, compress_statistics=dq, quant_type="nf4")
+            deq = F.dequantize_4bit(packed, st)
+            # bitsandbytes' generic (flattened-block) dequantization, as on CUDA. Its AVX-512 CPU
+            # kernel indexes absmax per row (row * (cols // blocksize) + col // blocksize), which
+            # differs when cols is not a multiple of blocksize; llx follows the flattened layout.
+            absmax = F.dequantize_blockwise(st.absmax, st.state2) + st.offset if dq else st.absmax
+            flat = _dequantize_4bit_compute(packed.reshape(-1), absmax.float(), F.get_4bit_type("nf4", device="cpu"),
+                                            bs, list(shape), torch.float32)
+            agrees = bool(torch.equal(flat.reshape(-1), deq.reshape(-1)))
+            assert agrees or shape[-1] % bs != 0, shape
+            case = dict(shape=list(shape), blocksize=bs, doubleQuant=dq, x=fl(x),
+                        codes=[int(v) for v in packed.reshape(-1).tolist()], dequant=fl(flat),
+                        bnbCPUDequantAgrees=agrees)
+            if dq:
+                case.update(qabsmax=[int(v) for v in st.absmax.tolist()], absmax2=fl(st.state2.absmax),
+                            offset=float(st.offset), code2=fl(st.state2.code), blocksize2=st.state2.blocksize)
+            else:
+                case.update(absmax=fl(st.absmax))
+            cases.append(case)
+    save("nf4.json", dict(bitsandbytes=__import__("bitsandbytes").__version__, nf4=fl(F.get_4bit_type("nf4", device="cpu")),
+                          cases=cases))
+
+
+def torch_sums():
+    # Deterministic float32 vectors x[i] = ((i * 7919) % 10007) / 10007 * 0.5 + 0.01 (float32 ops),
+    # summed by torch; the offset of NF4 double quantization is such a mean.
+    import numpy as np
+    out = []
+    for n in [1, 5, 17, 100, 1000, 4099, 32768, 40000, 70001]:
+        i = np.arange(n, dtype=np.int64)
+        x = ((i * 7919) % 10007).astype(np.float32) / np.float32(10007) * np.float32(0.5) + np.float32(0.01)
+        t = torch.from_numpy(x.astype(np.float32))
+        out.append(dict(n=n, sum=float(t.sum()), mean=float(t.mean())))
+    save("torch_sum.json", dict(threads=torch.get_num_threads(), cases=out))
+
+
 if __name__ == "__main__":
     dense_linear()
+    nf4_cases()
+    torch_sums()
