@@ -1,1 +1,2 @@
-// Synth: see docs and the house plan; this file marks the module until its code lands.
+// Synth: synthetic long-context training and evaluation text (filler prose, needle QA,
+// multi-detail QA, biography summaries), seeded and measured in tokens of a given tokenizer.

@@ -1,0 +1,171 @@
+// AdamW: torch.optim.AdamW (decoupled weight decay, bias-corrected moments, eps added after
+// the square root of the corrected second moment) over named f32 tensors, with an optional
+// transformers-style LR schedule advanced after each step; and clip_grad_norm_.
+import Foundation
+import Tensor
+
+/// torch.optim.AdamW over named parameters. The parameters are updated in place.
+/// Per step t (1-based), for each parameter p with gradient g, in f32 as torch's
+/// single-tensor CPU path computes it:
+///   p *= 1 - lr*wd;  m = lerp(m, g, 1-beta1);  v = v*beta2 + (1-beta2)*g*g
+///   p += -(lr / (1-beta1^t)) * m / (sqrt(v) / sqrt(1-beta2^t) + eps)
+/// where lr = baseLR * schedule.multiplier(t-1) (LambdaLR: the scheduler steps after the optimizer).
+public final class AdamW {
+    public struct State {
+        /// First moment (exp_avg), same shape as the parameter.
+        public let expAvg: Tensor
+        /// Second moment (exp_avg_sq).
+        public let expAvgSq: Tensor
+        /// Steps this parameter took (torch's state['step']: a parameter skipped for lack of a
+        /// gradient keeps its own, smaller count, which its bias corrections use).
+        public var step: Int
+
+        public init(expAvg: Tensor, expAvgSq: Tensor, step: Int) {
+            self.expAvg = expAvg; self.expAvgSq = expAvgSq; self.step = step
+        }
+    }
+
+    /// Parameter names in registration order, and the tensors they update.
+    public let names: [String]
+    public let params: [String: Tensor]
+    public private(set) var state: [String: State] = [:]
+    public var baseLR: Double
+    public var beta1: Double
+    public var beta2: Double
+    public var eps: Double
+    public var weightDecay: Double
+    public var schedule: LRSchedule
+    /// Optimizer steps taken so far (what the LR schedule counts).
+    public private(set) var stepCount: Int = 0
+
+    public init(params: [(name: String, tensor: Tensor)], lr: Double = 1e-3,
+                betas: (Double, Double) = (0.9, 0.999), eps: Double = 1e-8,
+                weightDecay: Double = 0, schedule: LRSchedule = LRSchedule(kind: .constant)) throws {
+        guard lr >= 0, lr.isFinite else { throw TrainError.argument("lr", "must be a finite number >= 0, got \(lr)") }
+        guard (0..<1).contains(betas.0), (0..<1).contains(betas.1) else {
+            throw TrainError.argument("betas", "each beta must be in [0, 1), got [\(betas.0), \(betas.1)]")
+        }
+        guard eps >= 0 else { throw TrainError.argument("eps", "must be >= 0, got \(eps)") }
+        guard weightDecay >= 0 else { throw TrainError.argument("weight_decay", "must be >= 0, got \(weightDecay)") }
+        var map: [String: Tensor] = [:]
+        var order: [String] = []
+        for (name, t) in params {
+            guard map[name] == nil else { throw TrainError.argument("params", "parameter '\(name)' appears twice") }
+            guard t.dtype == .f32, t.isContiguous else {
+                throw TrainError.argument("params", "parameter '\(name)' must be a contiguous f32 tensor (is \(t.dtype.rawValue))")
+            }
+            map[name] = t
+            order.append(name)
+        }
+        self.names = order
+        self.params = map
+        self.baseLR = lr
+        self.beta1 = betas.0
+        self.beta2 = betas.1
+        self.eps = eps
+        self.weightDecay = weightDecay
+        self.schedule = schedule
+    }
+
+    /// The lr the next step will use (scheduler.get_last_lr()).
+    public var lr: Double { baseLR * schedule.multiplier(stepCount) }
+
+    /// Applies one AdamW step with `grads` by parameter name, then advances the schedule.
+    /// A parameter without a gradient is skipped (as torch skips `p.grad is None`), but
+    /// a gradient for an unknown name or of the wrong size is an error, checked before
+    /// anything changes.
+    public func step(_ grads: [String: Tensor]) throws {
+        for (name, g) in grads {
+            guard let p = params[name] else {
+                throw TrainError.argument("grads", "no parameter named '\(name)' (known: \(names.prefix(8).joined(separator: ", "))\(names.count > 8 ? ", ..." : ""))")
+            }
+            guard g.shape == p.shape || g.count == p.count else {
+                throw TrainError.argument("grads", "gradient '\(name)' has shape \(g.shape), parameter is \(p.shape)")
+            }
+        }
+        let lr = self.lr
+        stepCount += 1
+        let decay = Float(1 - lr * weightDecay)
+        let w1 = Float(1 - beta1)
+        let b2 = Float(beta2), w2 = Float(1 - beta2)
+        let e = Float(eps)
+        let doDecay = weightDecay != 0
+        for name in names {
+            guard let gt = grads[name], let p = params[name] else { continue }
+            var st = state[name] ?? State(expAvg: Tensor(zeros: p.shape), expAvgSq: Tensor(zeros: p.shape), step: 0)
+            st.step += 1
+            state[name] = st
+            let t = Double(st.step)
+            let bc1 = 1 - pow(beta1, t)
+            let bcs = Float((1 - pow(beta2, t)).squareRoot())
+            let stepSize = Float(-(lr / bc1))
+            let gc = gt.dtype == .f32 && gt.isContiguous ? gt : gt.contiguous().to(.f32)
+            let pp = p.floatPointer, gp = gc.floatPointer
+            let mp = st.expAvg.floatPointer, vp = st.expAvgSq.floatPointer
+            Parallel.forRanges(p.count, grain: 1 << 14) { r in
+                for i in r {
+                    var x = pp[i]
+                    if doDecay { x = x * decay }
+                    let g = gp[i]
+                    // torch lerp with weight < 0.5: self + weight * (end - self)
+                    let m = mp[i] + w1 * (g - mp[i])
+                    let v = vp[i] * b2 + w2 * g * g
+                    mp[i] = m; vp[i] = v
+                    let denom = v.squareRoot() / bcs + e
+                    x = x + stepSize * (m / denom)
+                    pp[i] = x
+                }
+            }
+        }
+    }
+
+    /// Restores the optimizer's moments and step count (from a training-state checkpoint).
+    public func restore(stepCount: Int, state: [String: State]) throws {
+        for (name, st) in state {
+            guard let p = params[name] else { throw TrainError.checkpoint("optimizer state for unknown parameter '\(name)'") }
+            guard st.expAvg.count == p.count, st.expAvgSq.count == p.count else {
+                throw TrainError.checkpoint("optimizer state for '\(name)' has \(st.expAvg.count) values, parameter has \(p.count)")
+            }
+        }
+        self.stepCount = stepCount
+        var copy: [String: State] = [:]
+        for (name, st) in state {
+            let p = params[name]!.shape
+            copy[name] = State(expAvg: Tensor(shape: p, floats: st.expAvg.floats()),
+                               expAvgSq: Tensor(shape: p, floats: st.expAvgSq.floats()), step: st.step)
+        }
+        self.state = copy
+    }
+}
+
+public enum GradClip {
+    /// The total 2-norm of all gradients together (as torch.nn.utils.get_total_norm with
+    /// norm_type 2), accumulated in double precision.
+    public static func totalNorm(_ grads: [Tensor]) -> Double {
+        var total = 0.0
+        for g in grads {
+            let c = g.dtype == .f32 && g.isContiguous ? g : g.contiguous().to(.f32)
+            let p = c.floatPointer
+            var s = 0.0
+            for i in 0..<c.count { let x = Double(p[i]); s += x * x }
+            total += s
+        }
+        return total.squareRoot()
+    }
+
+    /// torch.nn.utils.clip_grad_norm_(max_norm, norm_type 2): scales every gradient in place by
+    /// min(1, maxNorm / (totalNorm + 1e-6)) and returns the total norm before clipping.
+    /// A non-finite norm is returned without touching the gradients.
+    @discardableResult
+    public static func clipGradNorm(_ grads: [Tensor], maxNorm: Double) -> Double {
+        let norm = totalNorm(grads)
+        guard norm.isFinite else { return norm }
+        let coef = Float(min(1.0, Double(Float(maxNorm) / (Float(norm) + 1e-6))))
+        if coef >= 1 { return norm }
+        for g in grads where g.dtype == .f32 && g.isContiguous {
+            let p = g.floatPointer
+            for i in 0..<g.count { p[i] *= coef }
+        }
+        return norm
+    }
+}

@@ -1,1 +1,0 @@
-// CheckpointTests: tests of the Checkpoint module against reference fixtures (Tests/Fixtures).
