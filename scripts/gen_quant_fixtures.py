@@ -87,7 +87,86 @@ def torch_sums():
     save("torch_sum.json", dict(threads=torch.get_num_threads(), cases=out))
 
 
+def lora_cases():
+    # PEFT LoRA on a one-layer model (module "model.layers.0.self_attn.q_proj", like Llama), with
+    # B set to random non-zero values; forward output and gradients of x, A, B for loss = sum(y * dy).
+    # NF4 bases: the weight is quantized with bitsandbytes, dequantized, and the same math runs in torch.
+    import tempfile
+    import bitsandbytes.functional as F
+    from peft import LoraConfig, get_peft_model, get_peft_model_state_dict
+
+    class Attn(torch.nn.Module):
+        def __init__(self, i, o):
+            super().__init__()
+            self.q_proj = torch.nn.Linear(i, o, bias=False)
+
+    class Layer(torch.nn.Module):
+        def __init__(self, i, o):
+            super().__init__()
+            self.self_attn = Attn(i, o)
+
+    class Inner(torch.nn.Module):
+        def __init__(self, i, o):
+            super().__init__()
+            self.layers = torch.nn.ModuleList([Layer(i, o)])
+
+    class Tiny(torch.nn.Module):
+        def __init__(self, i, o):
+            super().__init__()
+            self.model = Inner(i, o)
+
+        def forward(self, x):
+            return self.model.layers[0].self_attn.q_proj(x)
+
+        def prepare_inputs_for_generation(self, *args, **kwargs):  # PEFT's CAUSAL_LM wrapper asks for it
+            return kwargs
+
+    g = torch.Generator().manual_seed(3)
+    cases = []
+    config_json = None
+    keys = None
+    for (T, i, o, r, alpha, rs, base) in [(5, 24, 20, 4, 8, False, "dense"), (3, 64, 48, 8, 16, True, "dense"),
+                                          (4, 64, 48, 4, 8, False, "nf4"), (6, 128, 40, 2, 4, True, "nf4dq")]:
+        m = Tiny(i, o)
+        w = torch.randn(o, i, generator=g) * 0.1
+        base_w = w
+        case = dict(rows=T, inFeatures=i, outFeatures=o, r=r, alpha=alpha, useRSLoRA=rs, base=base, weight=fl(w))
+        if base != "dense":
+            packed, st = F.quantize_4bit(w, blocksize=64, compress_statistics=(base == "nf4dq"), quant_type="nf4")
+            base_w = F.dequantize_4bit(packed, st)
+            case["dequantWeight"] = fl(base_w)
+        with torch.no_grad():
+            m.model.layers[0].self_attn.q_proj.weight.copy_(base_w)
+        cfg = LoraConfig(r=r, lora_alpha=alpha, target_modules=["q_proj"], lora_dropout=0.0, use_rslora=rs,
+                         bias="none", task_type="CAUSAL_LM")
+        pm = get_peft_model(m, cfg)
+        lin = pm.base_model.model.model.layers[0].self_attn.q_proj
+        with torch.no_grad():
+            lin.lora_B["default"].weight.copy_(torch.randn(o, r, generator=g) * 0.5)
+            lin.lora_A["default"].weight.copy_(torch.randn(r, i, generator=g) * 0.3)
+        x = torch.randn(T, i, generator=g, requires_grad=True)
+        dy = torch.randn(T, o, generator=g)
+        y = pm.base_model.model(x)  # the wrapped Tiny with LoRA injected
+        (y * dy).sum().backward()
+        A, B = lin.lora_A["default"].weight, lin.lora_B["default"].weight
+        merged = base_w + (B @ A) * lin.scaling["default"]
+        case.update(scaling=float(lin.scaling["default"]), A=fl(A), B=fl(B), x=fl(x), dy=fl(dy), y=fl(y),
+                    dx=fl(x.grad), dA=fl(A.grad), dB=fl(B.grad), merged=fl(merged))
+        cases.append(case)
+        if config_json is None:
+            keys = sorted(get_peft_model_state_dict(pm).keys())
+            with tempfile.TemporaryDirectory() as d:
+                pm.save_pretrained(d)
+                with open(os.path.join(d, "adapter_config.json")) as f:
+                    config_json = json.load(f)
+                from safetensors.torch import load_file
+                file_keys = sorted(load_file(os.path.join(d, "adapter_model.safetensors")).keys())
+            assert keys == file_keys, (keys, file_keys)
+    save("lora.json", dict(cases=cases, adapterConfig=config_json, stateDictKeys=keys))
+
+
 if __name__ == "__main__":
     dense_linear()
     nf4_cases()
     torch_sums()
+    lora_cases()

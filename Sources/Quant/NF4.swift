@@ -94,30 +94,80 @@ public struct NF4Tensor: @unchecked Sendable {
     ///   double-quant offset when there are more than 32768 blocks (see TorchSum.swift).
     public static func quantize(_ x: UnsafePointer<Float>, shape: [Int], blocksize: Int = 64, doubleQuant: Bool = false,
                                 statisticsThreads: Int = Parallel.threads) throws -> NF4Tensor {
+        let n = try checkArguments(shape, blocksize)
+        var codes = [UInt8](repeating: 0, count: (n + 1) / 2)
+        var absmax = [Float](repeating: 0, count: (n + blocksize - 1) / blocksize)
+        quantizeRange(x, 0..<n, total: n, blocksize: blocksize, codes: &codes, absmax: &absmax)
+        return try finish(codes, absmax, shape, blocksize, doubleQuant, statisticsThreads)
+    }
+
+    /// Quantizes a tensor of `shape` produced chunk by chunk: `fill(rows, buffer)` writes rows
+    /// [rows) of the tensor viewed as [shape[0], rest] into buffer. Only one chunk (about 4 MB)
+    /// of float32 values exists at a time; the result is identical to quantizing the whole.
+    public static func quantize(shape: [Int], blocksize: Int = 64, doubleQuant: Bool = false,
+                                statisticsThreads: Int = Parallel.threads,
+                                fill: (Range<Int>, UnsafeMutablePointer<Float>) throws -> Void) throws -> NF4Tensor {
+        let n = try checkArguments(shape, blocksize)
+        let rows = shape.first ?? 1
+        let cols = shape.count <= 1 ? 1 : n / rows
+        // Chunks hold whole rows and whole blocks: a multiple of blocksize / gcd(cols, blocksize) rows.
+        var a = cols, b = blocksize
+        while b != 0 { (a, b) = (b, a % b) }
+        let unit = blocksize / a
+        let chunkRows = max(unit, ((1 << 20) / max(cols, 1)) / unit * unit)
+        var codes = [UInt8](repeating: 0, count: (n + 1) / 2)
+        var absmax = [Float](repeating: 0, count: (n + blocksize - 1) / blocksize)
+        let buf = UnsafeMutablePointer<Float>.allocate(capacity: min(rows, chunkRows) * cols)
+        defer { buf.deallocate() }
+        var r0 = 0
+        while r0 < rows {
+            let r1 = min(rows, r0 + chunkRows)
+            try fill(r0..<r1, buf)
+            quantizeRange(buf, (r0 * cols)..<(r1 * cols), total: n, blocksize: blocksize, codes: &codes, absmax: &absmax)
+            r0 = r1
+        }
+        return try finish(codes, absmax, shape, blocksize, doubleQuant, statisticsThreads)
+    }
+
+    private static func checkArguments(_ shape: [Int], _ blocksize: Int) throws -> Int {
         guard validBlocksizes.contains(blocksize) else {
             throw QuantError.value("NF4.quantize: invalid blocksize \(blocksize) (valid: 32, 64, ..., 4096)")
         }
         let n = shape.reduce(1, *)
         guard shape.allSatisfy({ $0 >= 0 }), n > 0 else { throw QuantError.shape("NF4.quantize: empty or invalid shape \(shape)") }
-        let blocks = (n + blocksize - 1) / blocksize
-        var codes = [UInt8](repeating: 0, count: (n + 1) / 2)
-        var absmax = [Float](repeating: 0, count: blocks)
+        return n
+    }
+
+    private static func finish(_ codes: [UInt8], _ absmax: [Float], _ shape: [Int], _ blocksize: Int,
+                               _ doubleQuant: Bool, _ threads: Int) throws -> NF4Tensor {
+        if !doubleQuant {
+            return try NF4Tensor(codes: codes, absmax: absmax, qabsmax: nil, absmax2: nil, offset: 0, shape: shape, blocksize: blocksize)
+        }
+        let (q, a2, off) = quantizeStatistics(absmax, threads: threads)
+        return try NF4Tensor(codes: codes, absmax: nil, qabsmax: q, absmax2: a2, offset: off, shape: shape, blocksize: blocksize)
+    }
+
+    /// Quantizes elements [range) (range.lowerBound a multiple of blocksize), read from x[0...].
+    private static func quantizeRange(_ x: UnsafePointer<Float>, _ range: Range<Int>, total n: Int, blocksize: Int,
+                                      codes: inout [UInt8], absmax: inout [Float]) {
+        let b0 = range.lowerBound / blocksize
+        let nb = (range.count + blocksize - 1) / blocksize
         codes.withUnsafeMutableBufferPointer { cb in
             absmax.withUnsafeMutableBufferPointer { ab in
                 let cp = cb.baseAddress!, ap = ab.baseAddress!
                 bounds.withUnsafeBufferPointer { bb in
                     let bp = bb.baseAddress!
-                    Parallel.forRanges(blocks, grain: max(1, 16384 / blocksize)) { r in
-                        for b in r { quantizeBlock(x, n: n, block: b, blocksize: blocksize, bounds: bp, codes: cp, absmax: ap) }
+                    Parallel.forRanges(nb, grain: max(1, 16384 / blocksize)) { r in
+                        for k in r {
+                            let lo = k * blocksize, len = min(blocksize, range.count - lo)
+                            let g = range.lowerBound + lo
+                            quantizeBlock(x + lo, len: len, full: len == blocksize, bounds: bp,
+                                          codes: cp + g / 2, absmax: ap + b0 + k)
+                        }
                     }
                 }
             }
         }
-        if !doubleQuant {
-            return try NF4Tensor(codes: codes, absmax: absmax, qabsmax: nil, absmax2: nil, offset: 0, shape: shape, blocksize: blocksize)
-        }
-        let (q, a2, off) = quantizeStatistics(absmax, threads: statisticsThreads)
-        return try NF4Tensor(codes: codes, absmax: nil, qabsmax: q, absmax2: a2, offset: off, shape: shape, blocksize: blocksize)
     }
 
     @inline(__always)
@@ -130,33 +180,32 @@ public struct NF4Tensor: @unchecked Sendable {
         return UInt8(truncatingIfNeeded: i)
     }
 
-    private static func quantizeBlock(_ x: UnsafePointer<Float>, n: Int, block b: Int, blocksize: Int,
+    /// One block of `len` values at x (its first element has an even index).
+    private static func quantizeBlock(_ x: UnsafePointer<Float>, len: Int, full: Bool,
                                       bounds: UnsafePointer<Float>, codes: UnsafeMutablePointer<UInt8>,
                                       absmax: UnsafeMutablePointer<Float>) {
-        let lo = b * blocksize, hi = min(n, lo + blocksize)
         var am: Float = 0
         var nan = false
-        for i in lo..<hi {
+        for i in 0..<len {
             let a = abs(x[i])
             if a > am { am = a } else if a.isNaN { nan = true }
         }
         if nan { am = .nan }
         let tiny = Float(1e-38)
         let clamped = am.isNaN ? am : max(am, tiny)
-        let full = hi - lo == blocksize
-        absmax[b] = full ? am : clamped
+        absmax.pointee = full ? am : clamped
         let inv: Float = 1 / clamped
         @inline(__always) func scaled(_ v: Float) -> Float {
             let s = full ? v * inv : v / clamped
             return s.isNaN ? s : min(max(s, -1), 1)
         }
-        var i = lo
-        while i + 1 < hi {
+        var i = 0
+        while i + 1 < len {
             let h = nf4Index(scaled(x[i]), bounds), l = nf4Index(scaled(x[i + 1]), bounds)
             codes[i >> 1] = (h << 4) | l
             i += 2
         }
-        if i < hi { codes[i >> 1] = (nf4Index(scaled(x[i]), bounds) << 4) | 7 }
+        if i < len { codes[i >> 1] = (nf4Index(scaled(x[i]), bounds) << 4) | 7 }
     }
 
     /// Double quantization of absmax: (qabsmax, absmax2, offset).
