@@ -6,6 +6,21 @@
 
 import Foundation
 
+/// Public access to the pre-tokenizer, for inspection and tests.
+public enum Pretokenizer {
+    /// The pieces the Llama-3 split regex cuts `text` into.
+    public static func llama3(_ text: String) -> [String] {
+        var s = text
+        var out: [String] = []
+        s.withUTF8 { buf in
+            Llama3Pretokenizer.split(buf) { a, b in
+                out.append(String(decoding: UnsafeBufferPointer(rebasing: buf[a..<b]), as: UTF8.self))
+            }
+        }
+        return out
+    }
+}
+
 enum Llama3Pretokenizer {
     /// Splits valid UTF-8 `bytes` into pieces and calls `emit(start, end)` with each piece's byte
     /// range, in order. The pieces cover the input exactly.

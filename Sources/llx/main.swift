@@ -2,6 +2,7 @@
 // `llx bench`, `llx --version`.
 import Foundation
 import Tensor
+import REPL
 
 BLASCore.reexecIfMisdetected()
 
@@ -11,5 +12,14 @@ if args.first == "--version" || args.first == "version" {
     print("BLAS: OpenBLAS core \(BLAS.coreName), \(BLAS.threads) threads (\(CPU.modelName))")
     exit(0)
 }
-print("llx: not yet implemented: \(args.joined(separator: " "))")
-exit(1)
+switch args.first {
+case "run":
+    guard args.count >= 2 else { Runner.printError("usage: llx run file.llx"); exit(2) }
+    exit(Runner.runFile(args[1]))
+case "bench":
+    TensorBench.run { print($0) }
+    exit(0)
+default:
+    print("llx: not yet implemented: \(args.joined(separator: " "))")
+    exit(1)
+}

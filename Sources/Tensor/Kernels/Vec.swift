@@ -11,7 +11,10 @@ public enum Vec {
         var x = x0
         x.replace(with: lo, where: x .< lo)
         x.replace(with: hi, where: x .> hi)
-        let k = (x * 1.442695040888963).rounded(.toNearestOrEven)
+        // k = round(x / ln2) via the 1.5 * 2^23 magic constant: its low mantissa bits hold k.
+        let magic = F16(repeating: 12582912)
+        let kb = x * 1.442695040888963 + magic
+        let k = kb - magic
         var r = x - k * 0.693145751953125
         r = r - k * 1.428606765330187e-06
         // exp(r) on |r| <= ln2/2
@@ -24,7 +27,7 @@ public enum Vec {
         let r2 = r * r
         var y = p * r2 + r + 1
         // y * 2^k, split in two steps so k = 128 and k = -126.. stay representable
-        let ki = SIMD16<Int32>(k, rounding: .towardZero)
+        let ki = unsafeBitCast(kb, to: SIMD16<Int32>.self) &- 0x4B40_0000
         let k1 = ki &>> 1, k2 = ki &- k1
         let s1 = unsafeBitCast((k1 &+ 127) &<< 23, to: F16.self)
         let s2 = unsafeBitCast((k2 &+ 127) &<< 23, to: F16.self)
@@ -87,8 +90,9 @@ public enum Vec {
     public static func max(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
         var m = F16(repeating: -.infinity)
         var i = 0
-        while i + 16 <= n { m = pointwiseMax(m, load(p + i)); i += 16 }
-        var s = m.max()
+        while i + 16 <= n { let v = load(p + i); m.replace(with: v, where: v .> m); i += 16 }
+        var s = m[0]
+        for l in 1..<16 where m[l] > s { s = m[l] }
         while i < n { if p[i] > s { s = p[i] }; i += 1 }
         return s
     }
