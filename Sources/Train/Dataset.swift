@@ -2,13 +2,9 @@
 // JSON Lines or JSON array files in the paper's released format, and the list operations
 // llx scripts use on them (take, concatenate, shuffle, count).
 import Foundation
+import Tokenizer
 
-/// One chat message ({role, content}), as in the released data and the Llama-3 chat template.
-public struct ChatMessage: Equatable, Sendable {
-    public var role: String
-    public var content: String
-    public init(role: String, content: String) { self.role = role; self.content = content }
-}
+// Conversations hold Tokenizer.ChatMessage ({role, content}), as the released data does.
 
 /// One training record before tokenization.
 public enum TrainRecord: Equatable, Sendable {

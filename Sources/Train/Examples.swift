@@ -3,6 +3,7 @@
 // chat template and only the assistant replies and their end-of-turn token carry labels
 // (-100 elsewhere); conversations longer than max_len are dropped, as the paper does.
 import Foundation
+import Tokenizer
 
 /// The label that carries no loss (PyTorch's CrossEntropyLoss ignore_index).
 public let ignoreIndex = -100
@@ -18,6 +19,12 @@ public struct TrainTokenizer {
     public init(encode: @escaping (String) throws -> [Int], chat: @escaping ([ChatMessage], Bool) throws -> [Int]) {
         self.encode = encode
         self.chat = chat
+    }
+
+    /// Text with BOS, and the tokenizer's (Llama-3) chat template.
+    public init(_ tok: TextTokenizer) {
+        self.encode = { tok.encode($0, bos: true) }
+        self.chat = { tok.chat($0, generationPrompt: $1) }
     }
 }
 

@@ -3,6 +3,7 @@
 // (Fixtures/train/chat_mask.json, made by scripts/gen_train_fixtures.py).
 import Foundation
 import XCTest
+import Tokenizer
 import Train
 
 /// The fixture's tokenizer: UTF-8 bytes are ids 0..255, the Llama-3 specials 256... and the
@@ -35,14 +36,32 @@ final class DataTests: XCTestCase {
     func testConversationMaskMatchesTransformers() throws {
         let convs = try XCTUnwrap(loadJSON("chat_mask.json")["conversations"] as? [[String: Any]])
         XCTAssertEqual(convs.count, 3)
-        let tok = byteLlama3Tokenizer()
-        for c in convs {
-            let msgs = (c["messages"] as! [[String: String]]).map { ChatMessage(role: $0["role"]!, content: $0["content"]!) }
-            let ex = try Examples.conversation(msgs, tokenizer: tok)
-            XCTAssertEqual(ex.ids, c["input_ids"] as! [Int])
-            XCTAssertEqual(try tok.chat(msgs, true), c["with_generation_prompt"] as! [Int])
-            XCTAssertEqual(ex.labels, c["labels"] as! [Int])
+        // the same ids and masks through this test's template and through Tokenizer's byte tokenizer
+        for tok in [byteLlama3Tokenizer(), TrainTokenizer(Tokenizers.bytes())] {
+            for c in convs {
+                let msgs = (c["messages"] as! [[String: String]]).map { ChatMessage(role: $0["role"]!, content: $0["content"]!) }
+                let ex = try Examples.conversation(msgs, tokenizer: tok)
+                XCTAssertEqual(ex.ids, c["input_ids"] as! [Int])
+                XCTAssertEqual(try tok.chat(msgs, true), c["with_generation_prompt"] as! [Int])
+                XCTAssertEqual(ex.labels, c["labels"] as! [Int])
+            }
         }
+    }
+
+    func testConversationMaskWithLlama3Vocabulary() throws {
+        // With the real vocabulary (when installed), the labelled tokens decode to exactly
+        // the assistant replies (trimmed), each followed by <|eot_id|>.
+        guard let tok = try? Tokenizers.llama3() else { throw XCTSkip("Llama-3 vocabulary not installed") }
+        let msgs = [ChatMessage(role: "system", content: "You are terse."), ChatMessage(role: "user", content: "Capital of France?"),
+                    ChatMessage(role: "assistant", content: " Paris.\n"), ChatMessage(role: "user", content: "And Italy?"),
+                    ChatMessage(role: "assistant", content: "Rome.")]
+        let ex = try Examples.conversation(msgs, tokenizer: TrainTokenizer(tok))
+        XCTAssertEqual(ex.ids, tok.chat(msgs, generationPrompt: false))
+        XCTAssertEqual(ex.ids.first, 128000)
+        let eot = try XCTUnwrap(tok.tokenID("<|eot_id|>"))
+        let labelled = ex.labels.filter { $0 != ignoreIndex }
+        XCTAssertEqual(labelled.filter { $0 == eot }.count, 2)
+        XCTAssertEqual(tok.decode(labelled), "Paris.<|eot_id|>Rome.<|eot_id|>")
     }
 
     func testJSONLAndArrayFilesAndErrors() throws {
