@@ -7,14 +7,22 @@ import Lang
 import Tokenizer
 import Tensor
 
+/// `Param` in this module is the language's parameter description; model parameters are `Quant.Param`.
+typealias Param = Lang.Param
+
 public enum Commands {
     /// Registers every command: core first, then each area (later ones may replace core names).
     public static func registerAll(into r: Registry) {
         CoreCommands.register(into: r)
+        TensorCommands.register(into: r)
+        ModelCommands.register(into: r)
+        TrainCommands.register(into: r)
+        EvalCommands.register(into: r)
     }
 
     /// Installs per-session hooks (host operators, seeding) on a fresh interpreter.
     public static func configure(_ interp: Interpreter) {
+        TensorCommands.configure(interp)
     }
 
     /// A ready-to-use interpreter with every command registered.
