@@ -85,6 +85,7 @@ final class BPETokenizer: TextTokenizer {
     private let table: ByteTable
     private let rule: Rule
     private let byteID: [Int32]               // id of each single byte, -1 if none
+    fileprivate func byteIDOf(_ b: UInt8) -> Int32 { byteID[Int(b)] }
     private let decodeArena: [UInt8]
     private let decodeStart: [Int32]          // by id; -1 = no such ordinary token
     private let decodeLen: [Int32]
@@ -219,7 +220,7 @@ final class BPETokenizer: TextTokenizer {
         case .ranks:
             if n <= 256 { mergeByRankLinear(p, n, into: &ids) } else { mergeByRankHeap(p, n, into: &ids) }
         case let .merges(m, _):
-            mergeByPairs(p, n, m, into: &ids)
+            if n <= 256 { mergeByPairs(p, n, m, into: &ids) } else { mergeByPairsHeap(p, n, m, into: &ids) }
         }
         for id in ids { out.append(Int(id)) }
         if cacheable {
@@ -327,6 +328,48 @@ final class BPETokenizer: TextTokenizer {
             if mi > 0 { pr[mi - 1] = pair(sym[mi - 1], sym[mi]) }
         }
         ids.append(contentsOf: sym[0..<count])
+    }
+}
+
+extension BPETokenizer {
+    /// Hugging Face merges for long pieces: linked list of symbols, min-heap of (merge rank, start).
+    fileprivate func mergeByPairsHeap(_ p: UnsafePointer<UInt8>, _ n: Int, _ merges: [UInt64: UInt64],
+                                      into ids: inout [Int32]) {
+        var sym: [Int32] = []
+        sym.reserveCapacity(n)
+        for i in 0..<n where byteIDOf(p[i]) >= 0 { sym.append(byteIDOf(p[i])) }
+        let m = sym.count
+        guard m > 1 else { ids.append(contentsOf: sym); return }
+        var next = (0..<m).map { Int32($0 + 1) }
+        var prev = (0..<m).map { Int32($0 - 1) }
+        var cur = [UInt64](repeating: .max, count: m)   // (rank << 32 | merged id) of (i, next[i])
+        func pair(_ a: Int32, _ b: Int32) -> UInt64 {
+            merges[UInt64(UInt32(a)) << 32 | UInt64(UInt32(b))] ?? .max
+        }
+        var heap = MinHeap()
+        for i in 0..<(m - 1) {
+            cur[i] = pair(sym[i], sym[i + 1])
+            if cur[i] != .max { heap.push((cur[i] >> 32) << 32 | UInt64(i)) }
+        }
+        while let top = heap.pop() {
+            let i = Int(top & 0xFFFF_FFFF)
+            if cur[i] == .max || cur[i] >> 32 != top >> 32 { continue }   // stale entry
+            let j = Int(next[i])
+            sym[i] = Int32(truncatingIfNeeded: cur[i] & 0xFFFF_FFFF)
+            let k = Int(next[j])
+            next[i] = Int32(k)
+            if k < m { prev[k] = Int32(i) }
+            cur[j] = .max
+            cur[i] = k < m ? pair(sym[i], sym[k]) : .max
+            if cur[i] != .max { heap.push((cur[i] >> 32) << 32 | UInt64(i)) }
+            let h = Int(prev[i])
+            if h >= 0 {
+                cur[h] = pair(sym[h], sym[i])
+                if cur[h] != .max { heap.push((cur[h] >> 32) << 32 | UInt64(h)) }
+            }
+        }
+        var i = 0
+        while i < m { ids.append(sym[i]); i = Int(next[i]) }
     }
 }
 
