@@ -6,6 +6,7 @@ import Foundation
 import Lang
 import Tokenizer
 import Tensor
+import Llama
 
 /// `Param` in this module is the language's parameter description; model parameters are `Quant.Param`.
 typealias Param = Lang.Param
@@ -37,6 +38,7 @@ public enum Commands {
     /// The benchmarks `llx bench [name]` runs, by name; each writes its lines through `log`.
     public static let benches: [(String, ((String) -> Void) -> Void)] = [
         ("tensor", { TensorBench.run($0) }),
+        ("llama", { LlamaBench.run($0) }),
         ("tokenizer", { TokenizerBench.run($0) }),
     ]
     public static var benchNames: [String] { benches.map { $0.0 } }
