@@ -45,7 +45,7 @@ def main():
         swift_mbs = float(re.search(r"= ([0-9.]+) MB/s", m.group(0)).group(1))
     if not os.path.exists(a.text):
         sys.exit(f"{a.text} not found: run the Swift benchmark first (drop --no-swift)")
-    text = open(a.text, encoding="utf-8").read()
+    text = open(a.text, encoding="utf-8", newline="").read()
     mb = len(text.encode()) / 1e6
     enc = quicktok.get_encoding("llama3")
     rows = []
