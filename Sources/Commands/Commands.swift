@@ -10,6 +10,8 @@ import Llama
 
 /// `Param` in this module is the language's parameter description; model parameters are `Quant.Param`.
 typealias Param = Lang.Param
+typealias BinaryOp = Lang.BinaryOp
+typealias UnaryOp = Lang.UnaryOp
 
 public enum Commands {
     /// Registers every command: core first, then each area (later ones may replace core names).

@@ -32,17 +32,13 @@ enum TensorCommands {
     }
     static func axis(_ a: BoundArguments) throws -> Int? { try a.optionalInt("axis") }
 
-    /// The global generator `seed(n)` resets; factories without `seed:` draw from it.
-    final class Generator { var state: UInt64 = 0x2545F4914F6CDD1D }
-    static let global = Generator()
-
     static func configure(_ interp: Interpreter) {
-        interp.seedHooks.append { n in global.state = UInt64(bitPattern: Int64(n)) &* 0x9E3779B97F4A7C15 &+ 1 }
+        interp.seedHooks.append { n in RandomGenerator.global.reseed(UInt64(bitPattern: Int64(n))) }
         interp.binaryHook = { op, a, b in try binary(op, a, b) }
         interp.unaryHook = { op, v in
             guard case .host(let h) = v, let x = h as? TensorValue else { return nil }
             switch op {
-            case .neg: return wrap(try TensorMath.map(x.tensor) { -$0 })
+            case .neg: return wrap(try TensorMath.unary(x.tensor, "neg"))
             case .pos: return v
             case .not: return nil
             }
@@ -61,23 +57,9 @@ enum TensorCommands {
         }
         let x = try Convert.tensor(a, "operator \(op.rawValue)", "left operand")
         let y = try Convert.tensor(b, "operator \(op.rawValue)", "right operand")
-        switch op {
-        case .add: return wrap(try TensorMath.zip(x, y, "+") { $0 + $1 })
-        case .sub: return wrap(try TensorMath.zip(x, y, "-") { $0 - $1 })
-        case .mul: return wrap(try TensorMath.zip(x, y, "*") { $0 * $1 })
-        case .div: return wrap(try TensorMath.zip(x, y, "/") { $0 / $1 })
-        case .pow: return wrap(try TensorMath.zip(x, y, "**") { Foundation.pow($0, $1) })
-        case .mod: return wrap(try TensorMath.zip(x, y, "%") { let r = fmodf($0, $1); return r != 0 && ((r < 0) != ($1 < 0)) ? r + $1 : r })
-        case .floorDiv: return wrap(try TensorMath.zip(x, y, "//") { ($0 / $1).rounded(.down) })
-        case .matmul: return wrap(try TensorMath.matmul(x, y))
-        case .eq: return wrap(try TensorMath.zip(x, y, "==") { $0 == $1 ? 1 : 0 }.to(.u8))
-        case .ne: return wrap(try TensorMath.zip(x, y, "!=") { $0 != $1 ? 1 : 0 }.to(.u8))
-        case .lt: return wrap(try TensorMath.zip(x, y, "<") { $0 < $1 ? 1 : 0 }.to(.u8))
-        case .le: return wrap(try TensorMath.zip(x, y, "<=") { $0 <= $1 ? 1 : 0 }.to(.u8))
-        case .gt: return wrap(try TensorMath.zip(x, y, ">") { $0 > $1 ? 1 : 0 }.to(.u8))
-        case .ge: return wrap(try TensorMath.zip(x, y, ">=") { $0 >= $1 ? 1 : 0 }.to(.u8))
-        default: return nil
-        }
+        let sym = op == .floorDiv ? "//" : op.rawValue
+        if op == .matmul { return wrap(try TensorMath.matmul(x, y)) }
+        return wrap(try TensorMath.zip(x, y, sym))
     }
 
     static func register(into r: Registry) {
@@ -100,14 +82,12 @@ enum TensorCommands {
         r.register("randn", [Param("shape", .shape), .named("seed", .int, optional: true), dt],
                    help: "Standard normal samples (seeded by seed:, else by the global generator).") { a, _ in
             let s = try shape(a)
-            var g = TensorMath.RNG(seed: try a.optionalInt("seed").map { UInt64(bitPattern: Int64($0)) } ?? global.next())
-            return wrap(Tensor(shape: s, floats: (0..<s.reduce(1, *)).map { _ in g.normal() }, dtype: try dtype(a)))
+            return wrap(try Tensor.randn(s, seed: try a.optionalInt("seed").map { UInt64(bitPattern: Int64($0)) }, dtype: try dtype(a)))
         }
         r.register("rand", [Param("shape", .shape), .named("seed", .int, optional: true), dt],
                    help: "Uniform samples in [0, 1) (seeded by seed:, else by the global generator).") { a, _ in
             let s = try shape(a)
-            var g = TensorMath.RNG(seed: try a.optionalInt("seed").map { UInt64(bitPattern: Int64($0)) } ?? global.next())
-            return wrap(Tensor(shape: s, floats: (0..<s.reduce(1, *)).map { _ in g.uniform() }, dtype: try dtype(a)))
+            return wrap(try Tensor.rand(s, seed: try a.optionalInt("seed").map { UInt64(bitPattern: Int64($0)) }, dtype: try dtype(a)))
         }
         r.register("arange", [Param("a", .number), Param("b", .number, optional: true), Param("step", .number, default: .int(1)), .named("dtype", .string, optional: true)],
                    help: "arange(n) is 0, 1, ..., n-1; arange(a, b, step) counts from a up to (not including) b. Integer arguments give an i64 tensor.") { a, _ in
@@ -138,7 +118,7 @@ enum TensorCommands {
                 }
                 if a.rest.count == 2, name == "max" || name == "min", a.rest.contains(where: { ($0.asHost as? TensorValue) != nil }) {
                     let x = try Convert.tensor(a.rest[0], name, "a"), y = try Convert.tensor(a.rest[1], name, "b")
-                    return wrap(try TensorMath.zip(x, y, name) { name == "max" ? Swift.max($0, $1) : Swift.min($0, $1) })
+                    return wrap(try TensorMath.zip(x, y, name))
                 }
                 if a.has("axis") { throw a.error("axis", "needs a tensor") }
                 guard let c = core else { throw LangRuntimeError(.type, "\(name): expected a tensor") }
@@ -168,13 +148,13 @@ enum TensorCommands {
         for (name, f, g) in unary {
             r.register(name, [Param("x", tensorLike)], help: "\(name), elementwise on a tensor; on a number gives a number.") { a, _ in
                 if let d = a["x"].asDouble { return .double(g(d)) }
-                return wrap(try TensorMath.map(try t(a, "x"), f))
+                return wrap(try TensorMath.unary(try t(a, "x"), name))
             }
         }
         r.register("abs", [Param("x", tensorLike)], help: "Absolute value (elementwise on tensors).") { a, _ in
             if case .int(let i) = a["x"] { return .int(Swift.abs(i)) }
             if let d = a["x"].asDouble { return .double(Swift.abs(d)) }
-            return wrap(try TensorMath.map(try t(a, "x")) { Swift.abs($0) })
+            return wrap(try TensorMath.unary(try t(a, "x"), "abs"))
         }
         r.register("softmax", [Param("x", tensorLike), .named("axis", .int, default: .int(-1))], help: "Softmax along axis (the last by default).") { a, _ in
             wrap(try TensorMath.softmax(try t(a, "x"), axis: try a.int("axis")))
@@ -185,8 +165,10 @@ enum TensorCommands {
         r.register("allclose", [Param("a", tensorLike), Param("b", tensorLike), .named("atol", .number, default: .double(1e-5)), .named("rtol", .number, default: .double(1e-5))],
                    help: "True when |a - b| <= atol + rtol * |b| everywhere (broadcasting).") { a, _ in
             let atol = Float(try a.double("atol")), rtol = Float(try a.double("rtol"))
-            let d = try TensorMath.zip(try t(a, "a"), try t(a, "b"), "allclose") { Swift.abs($0 - $1) <= atol + rtol * Swift.abs($1) ? 1 : 0 }
-            return .bool(d.floats().allSatisfy { $0 == 1 })
+            let x = try t(a, "a"), y = try t(a, "b")
+            let shape = try Autograd.noGrad { try x.detach().toF32().binary(.add, y.detach().toF32()) }.shape
+            let xs = try x.detach().expand(shape).floats(), ys = try y.detach().expand(shape).floats()
+            return .bool(Swift.zip(xs, ys).allSatisfy { Swift.abs($0 - $1) <= atol + rtol * Swift.abs($1) || ($0 == $1) })
         }
         r.register("maxabs", [Param("x", tensorLike)], help: "The largest absolute value, as a number (maxabs(a - b) for the largest difference).") { a, _ in
             .double(Double(try t(a, "x").floats().reduce(Float(0)) { Swift.max($0, Swift.abs($1)) }))
@@ -200,12 +182,3 @@ enum TensorCommands {
     }
 }
 
-extension TensorCommands.Generator {
-    func next() -> UInt64 {
-        state = state &+ 0x9E3779B97F4A7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58476D1CE4E5B9
-        z = (z ^ (z >> 27)) &* 0x94D049BB133111EB
-        return z ^ (z >> 31)
-    }
-}
