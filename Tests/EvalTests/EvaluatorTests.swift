@@ -176,6 +176,8 @@ final class EvaluatorTests: XCTestCase {
         XCTAssertEqual(r.tokens, 9)
         XCTAssertEqual(r.nll, 21.0 / 9.0, accuracy: 1e-12)
         XCTAssertEqual(r.ppl, exp(21.0 / 9.0), accuracy: 1e-9)
+        // the guide's weighting: window means 2, 2.5, 2.5, 2.5 with weights 3, 1, 1, 1
+        XCTAssertEqual(r.guidePPL, exp((2 * 3 + 2.5 * 3) / 6), accuracy: 1e-9)
         let disjoint = try Perplexity.run(model: PositionalLogProbModel(), documents: [doc], window: 4, stride: 4)
         XCTAssertEqual(disjoint.tokens, 7)
         XCTAssertEqual(disjoint.nll, 13.0 / 7.0, accuracy: 1e-12)
@@ -232,7 +234,7 @@ final class EvaluatorTests: XCTestCase {
         XCTAssertLessThan(echo.prompts[1].count, 400 + 40)
         let (cut, was) = QA.truncateMiddle("abcdefghij", tokenizer: tok, maxLen: 4)
         XCTAssertTrue(was)
-        XCTAssertEqual(cut, "abij")
+        XCTAssertEqual(cut, "aij")  // the BOS counts, as with transformers' encode
         let jsonl = NSTemporaryDirectory() + "llx-qa-\(UUID().uuidString).jsonl"
         defer { try? FileManager.default.removeItem(atPath: jsonl) }
         try "{\"input\": \"q\", \"context\": \"c\", \"answers\": [\"a\"], \"all_classes\": null}\n\n{\"context\": \"c2\", \"input\": \"q2\", \"answer\": \"b\"}\n"
