@@ -2,7 +2,10 @@
 // registry with the core commands (Lang) and every area's commands; each area lives in its own
 // file `Sources/Commands/<Area>Commands.swift` with `static func register(into: Registry)`
 // (see the comment at the top of Sources/Lang/Registry.swift for how to write one).
+import Foundation
 import Lang
+import Tokenizer
+import Tensor
 
 public enum Commands {
     /// Registers every command: core first, then each area (later ones may replace core names).
@@ -21,5 +24,23 @@ public enum Commands {
         let interp = Interpreter(registry: r)
         configure(interp)
         return interp
+    }
+
+    /// The benchmarks `llx bench [name]` runs, by name; each writes its lines through `log`.
+    public static let benches: [(String, ((String) -> Void) -> Void)] = [
+        ("tensor", { TensorBench.run($0) }),
+        ("tokenizer", { TokenizerBench.run($0) }),
+    ]
+    public static var benchNames: [String] { benches.map { $0.0 } }
+
+    /// Runs one benchmark, or all when `name` is nil; false when the name is unknown.
+    public static func runBench(_ name: String?, log: @escaping (String) -> Void) -> Bool {
+        let chosen = benches.filter { name == nil || $0.0 == name }
+        if chosen.isEmpty {
+            log("unknown bench '\(name ?? "")'; benches: " + benchNames.joined(separator: ", "))
+            return false
+        }
+        for (n, b) in chosen { log("== \(n)"); b(log) }
+        return true
     }
 }

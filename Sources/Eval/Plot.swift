@@ -77,7 +77,21 @@ public enum Plot {
             if abs(i) >= 1000 && i % 1000 == 0 { return "\(i / 1000)k" }
             return "\(i)"
         }
-        return String(format: abs(v) >= 100 ? "%.0f" : (abs(v) >= 1 ? "%.2f" : "%.3f"), v)
+        var t = String(format: abs(v) >= 100 ? "%.0f" : (abs(v) >= 1 ? "%.2f" : "%.3f"), v)
+        if t.contains(".") { while t.hasSuffix("0") { t.removeLast() }; if t.hasSuffix(".") { t.removeLast() } }
+        return t
+    }
+
+    /// Round tick values (1, 2 or 5 times a power of ten) covering lo...hi, about `count` of them.
+    static func niceTicks(_ lo: Double, _ hi: Double, count: Int = 5) -> [Double] {
+        guard hi > lo, lo.isFinite, hi.isFinite else { return [lo] }
+        let raw = (hi - lo) / Double(max(count, 1))
+        let mag = pow(10, floor(log10(raw)))
+        let step = [1.0, 2, 5, 10].map { $0 * mag }.first { $0 >= raw } ?? 10 * mag
+        var out: [Double] = []
+        var t = ceil(lo / step - 1e-9) * step
+        while t <= hi + step * 1e-9 { out.append(abs(t) < step * 1e-9 ? 0 : t); t += step }
+        return out
     }
 
     // MARK: heatmap
@@ -195,11 +209,12 @@ public enum Plot {
         if !title.isEmpty {
             s += "<text x=\"\(left + w / 2)\" y=\"26\" text-anchor=\"middle\" font-size=\"16\" font-weight=\"bold\">\(esc(title))</text>\n"
         }
-        for k in 0...5 {
-            let fx = x0 + (x1 - x0) * Double(k) / 5, fy = y0 + (y1 - y0) * Double(k) / 5
+        for fx in niceTicks(x0, x1) {
             s += "<line x1=\"\(px(fx))\" y1=\"\(top)\" x2=\"\(px(fx))\" y2=\"\(top + h)\" stroke=\"#EEE\"/>"
-            s += "<line x1=\"\(left)\" y1=\"\(py(fy))\" x2=\"\(left + w)\" y2=\"\(py(fy))\" stroke=\"#EEE\"/>\n"
-            s += "<text x=\"\(px(fx))\" y=\"\(top + h + 16)\" text-anchor=\"middle\">\(fmt(fx))</text>"
+            s += "<text x=\"\(px(fx))\" y=\"\(top + h + 16)\" text-anchor=\"middle\">\(fmt(fx))</text>\n"
+        }
+        for fy in niceTicks(y0, y1) {
+            s += "<line x1=\"\(left)\" y1=\"\(py(fy))\" x2=\"\(left + w)\" y2=\"\(py(fy))\" stroke=\"#EEE\"/>"
             s += "<text x=\"\(left - 6)\" y=\"\(py(fy) + 4)\" text-anchor=\"end\">\(fmt(fy))</text>\n"
         }
         s += "<rect x=\"\(left)\" y=\"\(top)\" width=\"\(w)\" height=\"\(h)\" fill=\"none\" stroke=\"#444\"/>\n"

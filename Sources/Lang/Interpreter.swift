@@ -94,6 +94,14 @@ public final class Interpreter {
         return try execute(program)
     }
 
+    /// Runs a piece of a longer text (a REPL entry or a notebook cell) whose first line is
+    /// line `line` of `file`; the caller registers the whole text with `SourceRegistry`.
+    @discardableResult
+    public func run(_ text: String, file: String, line: Int) throws -> Value? {
+        let program = try Parser.parse(text, file: file, line: line)
+        return try execute(program)
+    }
+
     @discardableResult
     public func execute(_ program: [Stmt]) throws -> Value? {
         var last: Value? = nil

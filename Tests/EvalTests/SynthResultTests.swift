@@ -126,3 +126,66 @@ final class SynthResultTests: XCTestCase {
         XCTAssertThrowsError(try fig.save("/nonexistent-dir/x.svg"))
     }
 }
+
+/// Writes sample figures for a person to look at when LLX_EVAL_FIGURES names a folder.
+final class FigureDumpTests: XCTestCase {
+    func testDumpFigures() throws {
+        guard let dir = ProcessInfo.processInfo.environment["LLX_EVAL_FIGURES"] else { return }
+        let lengths = [8192, 21845, 35498, 49152, 62805, 76458, 90112, 103765, 117418, 131072]
+        let depths = (0..<11).map { Double($0) / 10 }
+        let grid = depths.map { d in lengths.map { l in max(0, min(1, 1.2 - Double(l) / 131072 * d * 1.5)) } }
+        let r = NIAHResult(lengths: lengths, depths: depths, grid: grid, answers: grid.map { $0.map { _ in "x" } },
+                           metric: "rougeL", needle: "n", question: "q", reference: "n", promptTokens: lengths)
+        try r.figure().save(dir + "/niah.svg")
+        print(r.figure().terminal)
+        print(r.figure().plain)
+        print(r.table)
+        let loss = Plot.line([Series(label: "train loss", xs: (0..<50).map { Double($0) }, ys: (0..<50).map { 2.5 * exp(-Double($0) / 15) + 0.8 }),
+                              Series(label: "eval loss", xs: [0, 10, 20, 30, 40, 49], ys: [3.3, 2.2, 1.6, 1.3, 1.15, 1.1])],
+                             title: "Loss", xTitle: "step", yTitle: "loss")
+        try loss.save(dir + "/loss.svg")
+        print(loss.terminal)
+    }
+}
+
+/// The generators and NIAH with the real Llama-3 tokenizer (skipped when its vocabulary is not installed).
+final class Llama3TokenizerTests: XCTestCase {
+    func tokenizer() throws -> TextTokenizer {
+        do { return try Tokenizers.llama3() } catch { throw XCTSkip("Llama-3 vocabulary not installed: \(error)") }
+    }
+
+    func testSynthLengthsWithLlama3() throws {
+        let tok = try tokenizer()
+        let text = Synth.filler(tokenizer: tok, tokens: 4000, seed: 11)
+        let n = tok.encode(text, bos: false).count
+        XCTAssertLessThanOrEqual(n, 4000)
+        XCTAssertGreaterThan(n, 3900)
+        for convs in [try Synth.needleQA(tokenizer: tok, count: 2, length: 4096, seed: 1),
+                      try Synth.multiDetail(tokenizer: tok, count: 2, length: 4096, seed: 1),
+                      try Synth.summary(tokenizer: tok, count: 2, length: 4096, seed: 1)] {
+            for c in convs {
+                let k = tok.chat(c, generationPrompt: false).count
+                XCTAssertLessThanOrEqual(k, 4096)
+                XCTAssertGreaterThan(k, 3900)
+            }
+        }
+    }
+
+    func testNIAHWithLlama3() throws {
+        let tok = try tokenizer()
+        var c = NIAHConfig(lengths: [1000, 3000], depths: [0, 0.3, 0.7, 1])
+        c.maxTokens = 50
+        let model = ReadingModel(tok) { _ in "The best thing to do in San Francisco is sitting in Dolores Park and eating a hamburg on a sunny day." }
+        let r = try NIAH.run(model: model, tokenizer: tok, haystack: .synthetic(seed: 5), config: c)
+        XCTAssertGreaterThan(r.mean, 0.95)
+        let header = tok.chat([ChatMessage(role: "user", content: "x")], generationPrompt: true).count - 1
+        for (k, p) in model.prompts.enumerated() {
+            XCTAssertLessThanOrEqual(abs(p.count - header - c.lengths[k / 4]), 6, "prompt \(k): \(p.count)")
+            let text = tok.decode(p)
+            guard let n = text.range(of: "The best thing to do in San Francisco") else { XCTFail("needle missing"); continue }
+            if k % 4 == 3 { continue }
+            let before = text[..<n.lowerBound].trimmingCharacters(in: .whitespacesAndNewlines)
+            XCTAssertTrue(before.hasSuffix("."), "prompt \(k): needle after \(before.suffix(30).debugDescription)")
+        }
+    }
+}
