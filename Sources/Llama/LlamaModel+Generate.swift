@@ -58,10 +58,7 @@ extension LlamaModel {
         cache.reserve(start + T)
         let rope = ropeCache.tables(config: c, start: start, count: T)
         var cur = FloatBuffer(T * C), spare = FloatBuffer(T * C)
-        try ids.withUnsafeBufferPointer { ip in
-            try Kernels.embeddingForward(table: embedTokens.value.floatPointer, vocab: V, ids: ip.baseAddress!,
-                                         n: T, out: cur.p, dim: C)
-        }
+        try embed(ids, out: cur.p)
         let a = LayerActivations(config: c, T: T)
         for (l, L) in layers.enumerated() {
             try layerForward(L, x: cur.p, out: spare.p, a: a, T: T, rope: rope,
@@ -75,8 +72,7 @@ extension LlamaModel {
         Kernels.rmsNormForward(x: cur.p + first * C, weight: norm.value.floatPointer, out: xf.p, rstd: nil,
                                rows: rows, dim: C, eps: Float(c.rmsNormEps))
         let out = Tensor(zeros: [rows, V])
-        BLAS.sgemm(transB: true, m: rows, n: V, k: C, a: xf.p, lda: C, b: lmHead.value.floatPointer, ldb: C,
-                   c: out.floatPointer, ldc: V)
+        headForward(xf.p, rows: rows, out: out.floatPointer)
         return out
     }
 
@@ -91,7 +87,7 @@ extension LlamaModel {
         guard topP > 0, topP <= 1 else { throw LlamaError.argument("top_p must be in (0, 1], got \(topP)") }
         guard topK >= 0 else { throw LlamaError.argument("top_k must be >= 0, got \(topK)") }
         if maxTokens <= 0 { return [] }
-        var rng = SplitMix64(seed: seed ?? UInt64.random(in: 0...UInt64.max))
+        var rng = LlamaRandom(seed: seed ?? UInt64.random(in: 0...UInt64.max))
         let cache = makeCache(capacity: prompt.count + maxTokens)
         var logits = try forward(prompt, cache: cache, lastOnly: true)
         var out: [Int] = []

@@ -26,10 +26,7 @@ extension LlamaModel {
     /// Loads a Hugging Face model directory. `quant`: "none" (f32 weights) or "nf4" (the
     /// projections quantized while loading, when the Quant module provides NF4).
     public static func load(path: String, quant: String = "none", doubleQuant: Bool = true) throws -> LlamaModel {
-        let q = quant.lowercased()
-        guard q == "none" || q == "nf4" else {
-            throw LlamaError.argument("quant must be \"none\" or \"nf4\", got \"\(quant)\"")
-        }
+        let q = try checkQuant(quant)
         let config = try LlamaConfig.load(path: path)
         let ckpt: SafetensorsCheckpoint
         do { ckpt = try SafetensorsCheckpoint.open(path) } catch { throw LlamaError.file("\(path): \(error)") }
@@ -81,14 +78,34 @@ extension LlamaModel {
         return LlamaModel(config: config, embedTokens: embed, layers: layers, norm: norm, lmHead: head)
     }
 
+    /// "none" or "nf4" (lower-cased), else an error naming the argument.
+    static func checkQuant(_ quant: String) throws -> String {
+        let q = quant.lowercased()
+        guard q == "none" || q == "nf4" else {
+            throw LlamaError.argument("quant must be \"none\" or \"nf4\", got \"\(quant)\"")
+        }
+        return q
+    }
+
     /// A projection over a dense weight, or quantized to NF4 when asked.
     static func makeLinear(name: String, inFeatures: Int, outFeatures: Int, weight: Tensor,
                            quant: String, doubleQuant: Bool) throws -> Linear {
-        if quant == "nf4" {
-            throw LlamaError.argument("quant \"nf4\": the Quant module has no NF4 linear layer yet")
+        try makeLinear(name: name, inFeatures: inFeatures, outFeatures: outFeatures, quant: quant, doubleQuant: doubleQuant) { rows, dst in
+            (dst).update(from: weight.floatPointer + rows.lowerBound * inFeatures, count: rows.count * inFeatures)
         }
+    }
+
+    /// A projection whose weight rows are produced by `fill(rows, dst)` (dst holds rows.count * in
+    /// floats); with NF4 the f32 weight is never held whole.
+    static func makeLinear(name: String, inFeatures: Int, outFeatures: Int, quant: String, doubleQuant: Bool,
+                           fill: (Range<Int>, UnsafeMutablePointer<Float>) throws -> Void) throws -> Linear {
         do {
-            return try Linear(name: name, inFeatures: inFeatures, outFeatures: outFeatures, weight: weight, trainable: true)
-        } catch { throw LlamaError.shapeMismatch("\(name): \(error)") }
+            if quant == "nf4" {
+                throw LlamaError.argument("quant \"nf4\": the Quant module has no NF4 linear layer yet")
+            }
+            let w = Tensor(zeros: [outFeatures, inFeatures])
+            try fill(0..<outFeatures, w.floatPointer)
+            return try Linear(name: name, inFeatures: inFeatures, outFeatures: outFeatures, weight: w, trainable: true)
+        } catch let e as LlamaError { throw e } catch { throw LlamaError.shapeMismatch("\(name): \(error)") }
     }
 }

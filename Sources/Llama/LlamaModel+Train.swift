@@ -30,10 +30,7 @@ extension LlamaModel {
         let rope = ropeCache.tables(config: c, start: 0, count: T)
         // xs[0] (T, C) = embed_tokens[ids]
         var cur = FloatBuffer(T * C)
-        try ids.withUnsafeBufferPointer { ip in
-            try Kernels.embeddingForward(table: embedTokens.value.floatPointer, vocab: c.vocabSize, ids: ip.baseAddress!,
-                                         n: T, out: cur.p, dim: C)
-        }
+        try embed(ids, out: cur.p)
         var xs: [FloatBuffer] = keep == .nothing ? [] : [cur]
         var spare: FloatBuffer? = keep == .nothing ? FloatBuffer(T * C) : nil   // ping-pong when nothing is kept
         var acts: [LayerActivations] = []
@@ -86,8 +83,6 @@ extension LlamaModel {
         let rows = lossChunkRows(T)
         let logits = FloatBuffer(rows * V)     // (rows, V), reused as dlogits
         let losses = FloatBuffer(rows)
-        let W = lmHead.value.floatPointer       // (V, C)
-        let dW = dxf != nil ? gradPointer(lmHead) : nil
         var sum = 0.0, count = 0
         if let d = dxf { d.update(repeating: 0, count: T * C) }
         try targets.withUnsafeBufferPointer { tp in
@@ -97,20 +92,15 @@ extension LlamaModel {
                 defer { r0 += n }
                 if !tp[r0..<(r0 + n)].contains(where: { $0 != -100 }) { continue }
                 // logits (n, V) = xf[r0..] · Wᵀ
-                BLAS.sgemm(transB: true, m: n, n: V, k: C, a: xf + r0 * C, lda: C, b: W, ldb: C, c: logits.p, ldc: V)
+                headForward(xf + r0 * C, rows: n, out: logits.p)
                 // losses (n); dlogits (n, V) = (softmax - onehot) * scale, in place
                 count += try Kernels.crossEntropyRows(logits: logits.p, targets: tp.baseAddress! + r0, losses: losses.p,
                                                       dlogits: dxf != nil ? logits.p : nil, dlogitsScale: scale,
                                                       n: n, vocab: V)
                 for i in 0..<n { sum += Double(losses.p[i]) }
                 if let d = dxf {
-                    // dxf[r0..] (n, C) = dlogits · W
-                    BLAS.sgemm(m: n, n: C, k: V, a: logits.p, lda: V, b: W, ldb: C, c: d + r0 * C, ldc: C)
-                    // dW (V, C) += dlogitsᵀ · xf[r0..]
-                    if let dW = dW {
-                        BLAS.sgemm(transA: true, m: V, n: C, k: n, a: logits.p, lda: V, b: xf + r0 * C, ldb: C,
-                                   beta: 1, c: dW, ldc: C)
-                    }
+                    // dxf[r0..] (n, C) = dlogits · W; dW (V, C) += dlogitsᵀ · xf[r0..]
+                    headBackward(dlogits: logits.p, x: xf + r0 * C, rows: n, dx: d + r0 * C)
                 }
             }
         }
@@ -120,10 +110,9 @@ extension LlamaModel {
     /// Logits (T, vocab) for one sequence.
     public func logits(_ ids: [Int]) throws -> Tensor {
         let tr = try forwardTrunk(ids, keep: .nothing)
-        let T = ids.count, C = config.hiddenSize, V = config.vocabSize
+        let T = ids.count, V = config.vocabSize
         let out = Tensor(zeros: [T, V])
-        BLAS.sgemm(transB: true, m: T, n: V, k: C, a: tr.xf.p, lda: C, b: lmHead.value.floatPointer, ldb: C,
-                   c: out.floatPointer, ldc: V)
+        headForward(tr.xf.p, rows: T, out: out.floatPointer)
         return out
     }
 
@@ -187,11 +176,7 @@ extension LlamaModel {
             if !checkpointing { tr.acts[l] = LayerActivations.empty }  // free as we go
         }
         // Embedding: dtable[ids] += dx_0
-        if let dE = gradPointer(embedTokens) {
-            try ids.withUnsafeBufferPointer { ip in
-                try Kernels.embeddingBackward(dout: dxL.p, ids: ip.baseAddress!, n: T, dtable: dE, vocab: c.vocabSize, dim: C)
-            }
-        }
+        try embedBackward(ids, d: dxL.p)
         return (Float(sum / Double(n)), n)
     }
 

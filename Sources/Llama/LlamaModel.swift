@@ -93,33 +93,63 @@ public final class LlamaModel {
     /// Random weights as transformers' `_init_weights`: normal(0, initializer_range) for the
     /// embedding and every linear weight, ones for the norms. Deterministic in `seed`.
     public convenience init(config: LlamaConfig, seed: UInt64) throws {
+        try self.init(config: config, seed: seed, quant: "none")
+    }
+
+    /// Random weights; `quant: "nf4"` builds each projection directly in NF4 (weight by weight,
+    /// never holding a whole f32 projection), so the llama3-8b shape fits in memory.
+    /// `embeddingsBF16` stores embed_tokens / lm_head in bf16 (frozen; see storeEmbeddingsInBF16).
+    public convenience init(config: LlamaConfig, seed: UInt64, quant: String, doubleQuant: Bool = true,
+                            embeddingsBF16: Bool = false) throws {
         try config.validate()
-        var rng = SplitMix64(seed: seed)
+        let q = try LlamaModel.checkQuant(quant)
+        var rng = LlamaRandom(seed: seed)
         let std = Float(config.initializerRange)
         func normal(_ shape: [Int]) -> Tensor {
             let t = Tensor(zeros: shape)
             rng.fillNormal(t.floatPointer, count: t.count, std: std)
             return t
         }
+        func embedding(_ name: String) -> Param {
+            guard embeddingsBF16 else { return Param(name: name, value: normal([config.vocabSize, config.hiddenSize]), trainable: true) }
+            // Row chunks straight into bf16: the f32 matrix never exists.
+            let C = config.hiddenSize, V = config.vocabSize
+            let t = Tensor(zeros: [V, C], dtype: .bf16)
+            let dst = t.storage.bytes.assumingMemoryBound(to: UInt16.self)
+            let chunk = FloatBuffer(1024 * C)
+            var r0 = 0
+            while r0 < V {
+                let n = min(1024, V - r0)
+                rng.fillNormal(chunk.p, count: n * C, std: std)
+                for i in 0..<(n * C) { dst[r0 * C + i] = Half.bf16Bits(chunk.p[i]) }
+                r0 += n
+            }
+            let p = Param(name: name, value: Tensor(zeros: [1]), trainable: false)
+            p.value = t
+            return p
+        }
+        func ones(_ n: Int) -> Tensor { Tensor(shape: [n], floats: [Float](repeating: 1, count: n)) }
         let C = config.hiddenSize
-        let embed = Param(name: "model.embed_tokens.weight", value: normal([config.vocabSize, C]), trainable: true)
+        let embed = embedding("model.embed_tokens.weight")
         var layers: [LlamaLayer] = []
         for l in 0..<config.numHiddenLayers {
             var lin: [String: Linear] = [:]
             for p in LlamaLayer.projections {
                 let (o, i) = LlamaLayer.projectionShape(p, config)
-                lin[p] = try Linear(name: LlamaLayer.modulePath(layer: l, p), inFeatures: i, outFeatures: o,
-                                    weight: normal([o, i]), trainable: true)
+                lin[p] = try LlamaModel.makeLinear(name: LlamaLayer.modulePath(layer: l, p), inFeatures: i, outFeatures: o,
+                                                   quant: q, doubleQuant: doubleQuant) { rows, dst in
+                    rng.fillNormal(dst, count: rows.count * i, std: std)
+                }
             }
             layers.append(LlamaLayer(
                 index: l,
-                inputLayernorm: Param(name: "model.layers.\(l).input_layernorm.weight", value: Tensor(shape: [C], floats: [Float](repeating: 1, count: C)), trainable: true),
+                inputLayernorm: Param(name: "model.layers.\(l).input_layernorm.weight", value: ones(C), trainable: true),
                 qProj: lin["q_proj"]!, kProj: lin["k_proj"]!, vProj: lin["v_proj"]!, oProj: lin["o_proj"]!,
-                postAttentionLayernorm: Param(name: "model.layers.\(l).post_attention_layernorm.weight", value: Tensor(shape: [C], floats: [Float](repeating: 1, count: C)), trainable: true),
+                postAttentionLayernorm: Param(name: "model.layers.\(l).post_attention_layernorm.weight", value: ones(C), trainable: true),
                 gateProj: lin["gate_proj"]!, upProj: lin["up_proj"]!, downProj: lin["down_proj"]!))
         }
-        let norm = Param(name: "model.norm.weight", value: Tensor(shape: [C], floats: [Float](repeating: 1, count: C)), trainable: true)
-        let head = config.tieWordEmbeddings ? nil : Param(name: "lm_head.weight", value: normal([config.vocabSize, C]), trainable: true)
+        let norm = Param(name: "model.norm.weight", value: ones(C), trainable: true)
+        let head = config.tieWordEmbeddings ? nil : embedding("lm_head.weight")
         self.init(config: config, embedTokens: embed, layers: layers, norm: norm, lmHead: head)
     }
 
@@ -160,6 +190,7 @@ public final class LlamaModel {
             throw LlamaError.config("only rope_theta and rope_scaling can change on a live model; build a new model for other fields")
         }
         try config.validate()
+        try checkStorage()
     }
 
     /// Checks token ids against the vocabulary; the error names the first bad id and its position.

@@ -1,13 +1,13 @@
-// Random: a small seeded generator (SplitMix64) for weight initialisation and sampling, with
+// Random: a small seeded generator (LlamaRandom) for weight initialisation and sampling, with
 // normal deviates by Box-Muller. Same seed, same numbers, on every platform.
 import Foundation
 
-public struct SplitMix64: RandomNumberGenerator, Sendable {
+struct LlamaRandom: RandomNumberGenerator, Sendable {
     private var state: UInt64
 
-    public init(seed: UInt64) { state = seed }
+    init(seed: UInt64) { state = seed }
 
-    public mutating func next() -> UInt64 {
+    mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
@@ -16,10 +16,10 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
     }
 
     /// Uniform in [0, 1) with 53 random bits.
-    public mutating func nextDouble() -> Double { Double(next() >> 11) * (1.0 / 9_007_199_254_740_992.0) }
+    mutating func nextDouble() -> Double { Double(next() >> 11) * (1.0 / 9_007_199_254_740_992.0) }
 
     /// Fills p[0..<count] with normal(0, std) deviates.
-    public mutating func fillNormal(_ p: UnsafeMutablePointer<Float>, count: Int, std: Float) {
+    mutating func fillNormal(_ p: UnsafeMutablePointer<Float>, count: Int, std: Float) {
         var i = 0
         while i < count {
             let u1 = max(nextDouble(), 1e-300), u2 = nextDouble()

@@ -85,6 +85,7 @@ final class BPETokenizer: TextTokenizer {
     private let table: ByteTable
     private let rule: Rule
     private let byteID: [Int32]               // id of each single byte, -1 if none
+    fileprivate func byteIDOf(_ b: UInt8) -> Int32 { byteID[Int(b)] }
     private let decodeArena: [UInt8]
     private let decodeStart: [Int32]          // by id; -1 = no such ordinary token
     private let decodeLen: [Int32]
@@ -219,7 +220,7 @@ final class BPETokenizer: TextTokenizer {
         case .ranks:
             if n <= 256 { mergeByRankLinear(p, n, into: &ids) } else { mergeByRankHeap(p, n, into: &ids) }
         case let .merges(m, _):
-            mergeByPairs(p, n, m, into: &ids)
+            if n <= 256 { mergeByPairs(p, n, m, into: &ids) } else { mergeByPairsHeap(p, n, m, into: &ids) }
         }
         for id in ids { out.append(Int(id)) }
         if cacheable {
@@ -266,16 +267,48 @@ final class BPETokenizer: TextTokenizer {
 
     /// The same merges for long pieces: a linked list of parts and a min-heap of (rank, start).
     private func mergeByRankHeap(_ p: UnsafePointer<UInt8>, _ n: Int, into ids: inout [Int32]) {
-        var next = [Int32](repeating: 0, count: n + 1)
-        var prev = [Int32](repeating: -1, count: n + 1)
-        var cur = [Int32](repeating: .max, count: n + 1)
-        for i in 0...n { next[i] = Int32(min(i + 1, n)); prev[i] = Int32(i - 1) }
-        var heap = MinHeap()
+        // next/prev/cur over start positions 0...n, then the heap (at most 3 pushes per merge).
+        let heapCap = 4 * n + 4
+        let mem = UnsafeMutablePointer<Int32>.allocate(capacity: 3 * (n + 1))
+        let heap = UnsafeMutablePointer<UInt64>.allocate(capacity: heapCap)
+        defer { mem.deallocate(); heap.deallocate() }
+        let next = mem, prev = mem + (n + 1), cur = mem + 2 * (n + 1)
+        var hn = 0
+        @inline(__always) func push(_ x: UInt64) {
+            var i = hn
+            hn += 1
+            while i > 0 {
+                let parent = (i - 1) >> 1
+                if heap[parent] <= x { break }
+                heap[i] = heap[parent]
+                i = parent
+            }
+            heap[i] = x
+        }
+        @inline(__always) func pop() -> UInt64 {
+            let top = heap[0]
+            hn -= 1
+            let x = heap[hn]
+            var i = 0
+            while true {
+                let l = 2 * i + 1
+                if l >= hn { break }
+                var m = l
+                if l + 1 < hn && heap[l + 1] < heap[l] { m = l + 1 }
+                if heap[m] >= x { break }
+                heap[i] = heap[m]
+                i = m
+            }
+            heap[i] = x
+            return top
+        }
+        for i in 0...n { next[i] = Int32(min(i + 1, n)); prev[i] = Int32(i - 1); cur[i] = .max }
         for i in 0..<(n - 1) {
             cur[i] = rank(p, Int32(i), Int32(i + 2))
-            if cur[i] != .max { heap.push(UInt64(UInt32(cur[i])) << 32 | UInt64(i)) }
+            if cur[i] != .max { push(UInt64(UInt32(cur[i])) << 32 | UInt64(i)) }
         }
-        while let top = heap.pop() {
+        while hn > 0 {
+            let top = pop()
             let r = Int32(truncatingIfNeeded: top >> 32)
             let i = Int(top & 0xFFFF_FFFF)
             if cur[i] != r { continue }          // stale entry
@@ -285,11 +318,11 @@ final class BPETokenizer: TextTokenizer {
             prev[k] = Int32(i)
             cur[j] = .max
             cur[i] = k < n ? rank(p, Int32(i), next[k]) : .max
-            if cur[i] != .max { heap.push(UInt64(UInt32(cur[i])) << 32 | UInt64(i)) }
+            if cur[i] != .max { push(UInt64(UInt32(cur[i])) << 32 | UInt64(i)) }
             let h = Int(prev[i])
             if h >= 0 {
                 cur[h] = rank(p, Int32(h), Int32(k))
-                if cur[h] != .max { heap.push(UInt64(UInt32(cur[h])) << 32 | UInt64(h)) }
+                if cur[h] != .max { push(UInt64(UInt32(cur[h])) << 32 | UInt64(h)) }
             }
         }
         var i = 0
@@ -327,6 +360,48 @@ final class BPETokenizer: TextTokenizer {
             if mi > 0 { pr[mi - 1] = pair(sym[mi - 1], sym[mi]) }
         }
         ids.append(contentsOf: sym[0..<count])
+    }
+}
+
+extension BPETokenizer {
+    /// Hugging Face merges for long pieces: linked list of symbols, min-heap of (merge rank, start).
+    fileprivate func mergeByPairsHeap(_ p: UnsafePointer<UInt8>, _ n: Int, _ merges: [UInt64: UInt64],
+                                      into ids: inout [Int32]) {
+        var sym: [Int32] = []
+        sym.reserveCapacity(n)
+        for i in 0..<n where byteIDOf(p[i]) >= 0 { sym.append(byteIDOf(p[i])) }
+        let m = sym.count
+        guard m > 1 else { ids.append(contentsOf: sym); return }
+        var next = (0..<m).map { Int32($0 + 1) }
+        var prev = (0..<m).map { Int32($0 - 1) }
+        var cur = [UInt64](repeating: .max, count: m)   // (rank << 32 | merged id) of (i, next[i])
+        func pair(_ a: Int32, _ b: Int32) -> UInt64 {
+            merges[UInt64(UInt32(a)) << 32 | UInt64(UInt32(b))] ?? .max
+        }
+        var heap = MinHeap()
+        for i in 0..<(m - 1) {
+            cur[i] = pair(sym[i], sym[i + 1])
+            if cur[i] != .max { heap.push((cur[i] >> 32) << 32 | UInt64(i)) }
+        }
+        while let top = heap.pop() {
+            let i = Int(top & 0xFFFF_FFFF)
+            if cur[i] == .max || cur[i] >> 32 != top >> 32 { continue }   // stale entry
+            let j = Int(next[i])
+            sym[i] = Int32(truncatingIfNeeded: cur[i] & 0xFFFF_FFFF)
+            let k = Int(next[j])
+            next[i] = Int32(k)
+            if k < m { prev[k] = Int32(i) }
+            cur[j] = .max
+            cur[i] = k < m ? pair(sym[i], sym[k]) : .max
+            if cur[i] != .max { heap.push((cur[i] >> 32) << 32 | UInt64(i)) }
+            let h = Int(prev[i])
+            if h >= 0 {
+                cur[h] = pair(sym[h], sym[i])
+                if cur[h] != .max { heap.push((cur[h] >> 32) << 32 | UInt64(h)) }
+            }
+        }
+        var i = 0
+        while i < m { ids.append(sym[i]); i = Int(next[i]) }
     }
 }
 

@@ -32,6 +32,12 @@ extension VocabFiles {
         if let r = text.range(of: #"line (\d+)"#, options: .regularExpression) {
             return Int(text[r].dropFirst(5)) ?? 0
         }
+        if let r = text.range(of: #"character (\d+)"#, options: .regularExpression),
+           let idx = Int(text[r].dropFirst(10)) {
+            // An offset in UTF-16 units of the decoded text.
+            let utf16 = String(decoding: data, as: UTF8.self).utf16
+            return 1 + utf16.prefix(idx).reduce(0) { $0 + ($1 == 0x0A ? 1 : 0) }
+        }
         return 0
     }
 

@@ -37,15 +37,26 @@ public enum TokenizerBench {
 
     /// Encodes the text a few times with the Llama-3 tokenizer and logs MB/s and tokens/s. The
     /// text is also written to $TMPDIR/llx_tokenizer_bench.txt for scripts/bench_tokenizer.py.
+    /// With $LLX_BENCH_TEXT set, that file is measured instead of the generated text.
     public static func run(_ log: (String) -> Void) {
         let tok: TextTokenizer
         do { tok = try Tokenizers.llama3() } catch {
             log("tokenizer bench: \(error)")
             return
         }
-        let t = text()
-        let path = NSTemporaryDirectory() + "llx_tokenizer_bench.txt"
-        try? t.write(toFile: path, atomically: true, encoding: .utf8)
+        var path = NSTemporaryDirectory() + "llx_tokenizer_bench.txt"
+        let t: String
+        if let p = ProcessInfo.processInfo.environment["LLX_BENCH_TEXT"], !p.isEmpty {
+            guard let s = try? String(contentsOfFile: p, encoding: .utf8) else {
+                log("tokenizer bench: cannot read \(p)")
+                return
+            }
+            t = s
+            path = p
+        } else {
+            t = text()
+            try? t.write(toFile: path, atomically: true, encoding: .utf8)
+        }
         let mb = Double(t.utf8.count) / 1e6
         var best = Double.infinity
         var count = 0

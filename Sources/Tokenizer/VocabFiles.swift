@@ -35,8 +35,15 @@ enum VocabFiles {
         if path.hasSuffix(".json") || data.first(where: { $0 != 0x20 && $0 != 0x0A && $0 != 0x09 }) == UInt8(ascii: "{") {
             return try loadHF(path: path, data: data)
         }
-        if path.hasSuffix(".vocab") || data.prefix(8).contains(0) {
+        if path.hasSuffix(".vocab") {
             return try loadQuicktok(vocabPath: path, data: data)
+        }
+        if data.prefix(64).contains(0) {
+            // Binary: a quicktok vocabulary under another name, or something unsupported.
+            if let t = try? loadQuicktok(vocabPath: path, data: data) { return t }
+            throw TokenizerError.unsupported(
+                path: path, message: "binary file that is neither a tiktoken BPE text file nor a quicktok "
+                    + "vocabulary (SentencePiece models are not supported)")
         }
         return try loadTiktoken(path: path, data: data)
     }

@@ -190,4 +190,26 @@ final class ModelTests: XCTestCase {
         let l = try m.loss(Array(0..<20))
         XCTAssertEqual(l, Float(log(Double(c.vocabSize))), accuracy: 0.1)
     }
+
+    func testBF16EmbeddingStorage() throws {
+        // bf16-stored (frozen) embedding and lm_head vs the same rounded values kept in f32.
+        let (m, e) = try load("gqa_untied")
+        let (ref, _) = try load("gqa_untied")
+        for p in [ref.embedTokens, ref.lmHead] { p.value = p.value.to(.bf16).to(.f32); p.trainable = false }
+        m.storeEmbeddingsInBF16()
+        XCTAssertEqual(m.embedTokens.value.dtype, .bf16)
+        let ids = try e.tensor("input_ids").ints()
+        XCTAssertLessThan(maxAbsDiff(try m.logits(ids).floats(), try ref.logits(ids).floats()), 1e-5)
+        XCTAssertEqual(try m.loss(ids), try ref.loss(ids), accuracy: 1e-6)
+        try m.forwardBackward(ids, labels: nil)
+        try ref.forwardBackward(ids, labels: nil)
+        for (a, b) in zip(m.parameters, ref.parameters) {
+            XCTAssertEqual(a.grad == nil, b.grad == nil, a.name)
+            if let ga = a.grad, let gb = b.grad { XCTAssertLessThan(relDiff(ga.floats(), gb.floats()), 1e-5, a.name) }
+        }
+        XCTAssertEqual(try m.generate(prompt: Array(ids.prefix(5)), maxTokens: 6),
+                       try ref.generate(prompt: Array(ids.prefix(5)), maxTokens: 6))
+        m.embedTokens.trainable = true
+        XCTAssertThrowsError(try m.loss(ids)) { XCTAssertTrue("\($0)".contains("bf16"), "\($0)") }
+    }
 }

@@ -70,4 +70,92 @@ final class TokenizerBasicTests: XCTestCase {
         XCTAssertEqual(t.encode("<|eot_id|>", bos: false, allowSpecial: true), [128_009])
         XCTAssertNotEqual(t.encode("<|eot_id|>", bos: false), [128_009])
     }
+
+    func tempDir() throws -> URL {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("llx-tok-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        return dir
+    }
+
+    func testGarbledQuicktokAndJSONNameFileAndLine() throws {
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        // quicktok binary: 3 records announced, the third truncated.
+        let v = dir.appendingPathComponent("tiny.vocab")
+        var bytes: [UInt8] = [3, 0, 0, 0]
+        bytes += [1, 0, 0x61, 0, 0, 0, 0] + [1, 0, 0x62, 1, 0, 0, 0] + [2, 0, 0x61]
+        try Data(bytes).write(to: v)
+        XCTAssertThrowsError(try Tokenizers.load(path: v.path)) { e in
+            XCTAssertTrue("\(e)".hasPrefix("\(v.path):3: "), "\(e)")
+        }
+        bytes = [3, 0, 0, 0] + [1, 0, 0x61, 0, 0, 0, 0] + [1, 0, 0x62, 1, 0, 0, 0] + [2, 0, 0x61, 0x62, 2, 0, 0, 0]
+        try Data(bytes).write(to: v)
+        let t = try Tokenizers.load(path: v.path)
+        XCTAssertEqual(t.encode("abab a", bos: false), [2, 2, 0])   // " " has no token: dropped
+        // tokenizer.json with a syntax error on line 3.
+        let j = dir.appendingPathComponent("tokenizer.json")
+        try "{\n  \"model\": {\n    \"vocab\": [1, 2,, 3]\n  }\n}\n".write(to: j, atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try Tokenizers.load(path: dir.path)) { e in
+            XCTAssertTrue("\(e)".hasPrefix("\(j.path):3: "), "\(e)")
+        }
+        try "{\"model\": {\"type\": \"Unigram\"}, \"pre_tokenizer\": null}".write(to: j, atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try Tokenizers.load(path: j.path)) { e in
+            XCTAssertTrue("\(e)".contains(j.path), "\(e)")
+        }
+        XCTAssertThrowsError(try Tokenizers.load(path: dir.appendingPathComponent("none").path))
+        let empty = try tempDir()
+        defer { try? FileManager.default.removeItem(at: empty) }
+        XCTAssertThrowsError(try Tokenizers.load(path: empty.path)) { e in
+            XCTAssertTrue("\(e)".contains(empty.path), "\(e)")
+        }
+    }
+
+    func testLlama3MissingVocabularyTellsToRunSetup() throws {
+        setenv("LLX_DATA", "/nonexistent-llx-data", 1)
+        defer { unsetenv("LLX_DATA") }
+        XCTAssertThrowsError(try Tokenizers.llama3()) { e in
+            XCTAssertTrue("\(e)".contains("scripts/setup.sh"), "\(e)")
+            XCTAssertTrue("\(e)".contains("/nonexistent-llx-data/llama3/llama3.vocab"), "\(e)")
+        }
+    }
+
+    func testModelDirectoryWithTokenizerJSON() throws {
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let src = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fixtures/tokenizer/hf_trained.tokenizer.json")
+        try FileManager.default.copyItem(at: src, to: dir.appendingPathComponent("tokenizer.json"))
+        let t = try Tokenizers.load(path: dir.path + "/")
+        XCTAssertEqual(t.decode(t.encode("Hello there, 'S world!\r\n", bos: true)), "<|begin_of_text|>Hello there, 'S world!\r\n")
+    }
+
+    func testPathologicalInputsStayFast() throws {
+        let t: TextTokenizer
+        do { t = try Tokenizers.llama3() } catch { throw XCTSkip("Llama-3 vocabulary not installed") }
+        let start = Date()
+        for s in [String(repeating: "a", count: 200_000), String(repeating: " ", count: 200_000) + "x",
+                  String(repeating: "\u{4E2D}\u{6587}", count: 30_000), String(repeating: "!?", count: 50_000),
+                  String(repeating: "7", count: 100_000), String(repeating: "\u{0301}", count: 50_000)] {
+            let ids = t.encode(s, bos: false)
+            XCTAssertEqual(t.decode(ids), s)
+            XCTAssertLessThan(ids.count, s.utf8.count + 1)
+        }
+        XCTAssertLessThan(Date().timeIntervalSince(start), 20)
+    }
+
+    func testConcurrentEncoding() throws {
+        let t: TextTokenizer
+        do { t = try Tokenizers.llama3() } catch { throw XCTSkip("Llama-3 vocabulary not installed") }
+        let texts = (0..<8).map { "Thread \($0): the quick brown fox's 12345 jumps 🚀 over naïve dogs." }
+        let expect = texts.map { t.encode($0, bos: false) }
+        var ok = [Bool](repeating: false, count: 8)
+        ok.withUnsafeMutableBufferPointer { okp in
+            DispatchQueue.concurrentPerform(iterations: 8) { i in
+                var good = true
+                for _ in 0..<200 where t.encode(texts[i], bos: false) != expect[i] { good = false }
+                okp[i] = good
+            }
+        }
+        XCTAssertEqual(ok, [Bool](repeating: true, count: 8))
+    }
 }

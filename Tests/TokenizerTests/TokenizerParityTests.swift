@@ -113,6 +113,22 @@ final class TokenizerParityTests: XCTestCase {
         XCTAssertEqual(bad, [], "scalars classified unlike the regex module")
     }
 
+    func testChatTemplateStripsPythonWhitespace() throws {
+        // Jinja's `trim` is Python's str.strip(): exactly the str.isspace() characters.
+        let fx = try loadFixture("unicode_classes.json")
+        let py = try XCTUnwrap(fx["pyspace"] as? [[Int]])
+        var v: UInt32 = 0
+        while v <= 0x3100 {
+            defer { v += 1 }
+            guard let s = Unicode.Scalar(v) else { continue }
+            let isSpace = py.contains { Int(v) >= $0[0] && Int(v) <= $0[1] }
+            let c = String(Character(s))
+            let text = ChatTemplate.llama3([ChatMessage(role: "u", content: c + "x" + c)], generationPrompt: false)
+            let stripped = text.contains("\n\nx<|eot_id|>")
+            XCTAssertEqual(stripped, isSpace, String(format: "U+%04X", v))
+        }
+    }
+
     func testChatTemplateMatchesTransformers() throws {
         let fx = try loadFixture("chat.json")
         let tok = try? Tokenizers.llama3()
