@@ -107,3 +107,53 @@ cases["attention_mha"] = attention_case(130, 130, 2, 2, 24)
 with open(os.path.join(OUT, "kernels.json"), "w") as f:
     json.dump(cases, f)
 print("wrote", os.path.join(OUT, "kernels.json"), os.path.getsize(os.path.join(OUT, "kernels.json")), "bytes")
+
+# ---- Tensor-level goldens: Tests/Fixtures/tensor/ops.json ----
+import numpy as np
+
+ops = {}
+x = rnd(3, 5, 7); dout = rnd(3, 5, 7)
+for name, fn in (("softmax", torch.softmax), ("log_softmax", torch.log_softmax)):
+    for axis in (1, -1):
+        xd = x.double().requires_grad_()
+        y = fn(xd, dim=axis)
+        y.backward(dout.double())
+        ops[f"{name}_{axis}"] = dict(x=f32(x), shape=list(x.shape), axis=axis, dout=f32(dout), out=f32(y), dx=f32(xd.grad))
+
+# cross-entropy over [B, T, V] logits, mean over non-ignored targets (HF loss)
+z = rnd(2, 4, 9, scale=3); tg = torch.tensor([[1, 8, -100, 0], [4, 4, 2, -100]])
+zd = z.double().requires_grad_()
+loss = F.cross_entropy(zd.reshape(-1, 9), tg.reshape(-1), ignore_index=-100)
+loss.backward()
+zs = z.double().requires_grad_()
+loss_sum = F.cross_entropy(zs.reshape(-1, 9), tg.reshape(-1), ignore_index=-100, reduction="sum")
+loss_sum.backward()
+ops["cross_entropy"] = dict(logits=f32(z), shape=list(z.shape), targets=tg.reshape(-1).tolist(), loss=float(loss.detach()),
+                            dlogits=f32(zd.grad), loss_sum=float(loss_sum.detach()), dlogits_sum=f32(zs.grad))
+
+# views and broadcasting, checked against numpy
+a = np.arange(60, dtype=np.float32).reshape(3, 4, 5)
+ops["slice_1"] = dict(out=a[::-1, 1:-1, ::2].reshape(-1).tolist(), shape=list(a[::-1, 1:-1, ::2].shape))
+ops["slice_2"] = dict(out=a[-1, :, -2].reshape(-1).tolist(), shape=list(a[-1, :, -2].shape))
+ops["slice_3"] = dict(out=a[:, None, 3:0:-2, ...].reshape(-1).tolist(), shape=list(a[:, None, 3:0:-2, ...].shape))
+ops["slice_4"] = dict(out=a[..., -7:100:3].reshape(-1).tolist(), shape=list(a[..., -7:100:3].shape))
+b = np.arange(5, dtype=np.float32) * 0.5
+c = (np.arange(4, dtype=np.float32) - 1).reshape(4, 1)
+ops["broadcast"] = dict(out=(a * b + c - a.transpose(0, 1, 2) / (c + 3)).reshape(-1).tolist())
+ops["permute_sum"] = dict(out=a.transpose(2, 0, 1).sum(axis=1).reshape(-1).tolist(), shape=list(a.transpose(2, 0, 1).sum(axis=1).shape))
+
+# PyTorch's printing
+torch.set_printoptions(precision=4)
+prints = {}
+prints["fixed"] = ([[1.5, -2.25, 3.0], [4.125, 5.0, -6.0]], str(torch.tensor([[1.5, -2.25, 3.0], [4.125, 5.0, -6.0]])))
+prints["whole"] = ([1.0, 2.0, -30.0], str(torch.tensor([1.0, 2.0, -30.0])))
+prints["sci"] = ([1e-5, 2.0, 3e5], str(torch.tensor([1e-5, 2.0, 3e5])))
+prints["scalar"] = (3.25, str(torch.tensor(3.25)))
+prints["rank3"] = ([[[1.0, 2.0], [3.0, 4.0]], [[5.0, 6.0], [7.0, 8.5]]], str(torch.tensor([[[1.0, 2.0], [3.0, 4.0]], [[5.0, 6.0], [7.0, 8.5]]])))
+ops["prints"] = {k: dict(values=np.array(v[0], dtype=np.float32).reshape(-1).tolist(), shape=list(np.array(v[0]).shape), text=v[1]) for k, v in prints.items()}
+big = torch.arange(2000, dtype=torch.float32).reshape(40, 50) / 4
+ops["prints"]["big"] = dict(values=f32(big), shape=[40, 50], text=str(big))
+
+with open(os.path.join(OUT, "ops.json"), "w") as f:
+    json.dump(ops, f)
+print("wrote ops.json", os.path.getsize(os.path.join(OUT, "ops.json")), "bytes")
