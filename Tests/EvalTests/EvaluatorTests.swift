@@ -111,7 +111,12 @@ final class EvaluatorTests: XCTestCase {
         XCTAssertThrowsError(try NIAH.run(model: model, tokenizer: tok, haystack: .folder(dir + "/missing"), config: c))
         XCTAssertThrowsError(try NIAH.run(model: model, tokenizer: tok, haystack: .synthetic(seed: 0), config: try niahConfig([100])))
         XCTAssertEqual(try NIAHConfig.depths(count: 3), [0, 0.5, 1])
+        XCTAssertEqual(try NIAHConfig.depths(count: 8).map { Int(($0 * 100).rounded()) }, [0, 14, 28, 42, 57, 71, 85, 100])
+        XCTAssertEqual(try NIAHConfig.depths(count: 11).map { Int(($0 * 100).rounded()) }, Array(stride(from: 0, through: 100, by: 10)))
         XCTAssertEqual(try NIAHConfig.depths(list: [0, 50, 100]), [0, 0.5, 1])
+        // np.linspace(8192, 131072, 10).astype(int)
+        XCTAssertEqual(try NIAHConfig.lengths(min: 8192, max: 131072, count: 10),
+                       [8192, 21845, 35498, 49152, 62805, 76458, 90112, 103765, 117418, 131072])
         XCTAssertThrowsError(try NIAHConfig.depths(list: [-0.5]))
         var bad = c
         bad.metric = "bleu"
