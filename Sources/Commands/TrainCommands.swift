@@ -15,8 +15,8 @@ final class LlamaTrainable: TrainableModel {
     let model: LlamaModel
     init(_ m: LlamaModel) { model = m }
     var parameters: [Quant.Param] { model.parameters }
-    func forwardBackward(_ ids: [Int], labels: [Int], checkpointing: Bool, lossScale: Float) throws -> Float {
-        try model.forwardBackward(ids, labels: labels, checkpointing: checkpointing, lossScale: lossScale).loss
+    func forwardBackward(_ ids: [Int], labels: [Int]?, checkpointing: Bool, lossScale: Float) throws -> (loss: Float, tokens: Int) {
+        try model.forwardBackward(ids, labels: labels, checkpointing: checkpointing, lossScale: lossScale)
     }
 }
 

@@ -220,6 +220,17 @@ final class EvaluatorTests: XCTestCase {
         XCTAssertEqual(alwaysA.nll[0][1], 5, accuracy: 1e-6)
         XCTAssertTrue(MultipleChoice.prompt(items[0]).hasPrefix("The following are multiple choice questions (with answers) about elementary mathematics.\n\nWhat is 2+2?\nA. 3\nB. 4"))
         XCTAssertThrowsError(try MultipleChoice.parse(csv: "q,a,b,c,d,Z\n", subject: "x"))
+        XCTAssertEqual(try MultipleChoice.item(["query": "Q?", "choices": ["x", "y"], "answer": 1, "subject": "anatomy"]),
+                       MCItem(subject: "anatomy", question: "Q?", choices: ["x", "y"], answer: 1))
+        XCTAssertEqual(try MultipleChoice.item(["question": "Q?", "A": "x", "B": "y", "C": "z", "answer": "c"]).answer, 2)
+        XCTAssertThrowsError(try MultipleChoice.item(["question": "Q?", "choices": ["x", "y"], "answer": 5]))
+        let dir = NSTemporaryDirectory() + "llx-mmlu-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try csv.write(toFile: dir + "/college_physics_test.csv", atomically: true, encoding: .utf8)
+        let loaded = try MultipleChoice.load(path: dir)
+        XCTAssertEqual(loaded.count, 3)
+        XCTAssertEqual(loaded[0].subject, "college_physics")
         XCTAssertThrowsError(try MultipleChoice.parse(csv: "\"open,a,b\n", subject: "x"))
     }
 
