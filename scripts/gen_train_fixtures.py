@@ -82,9 +82,74 @@ def gen_adamw():
     print("adamw.json:", len(cases), "cases")
 
 
+# ---------------------------------------------------------------- conversation loss masks
+
+# The Llama-3 instruct chat template as Meta's Hugging Face repositories ship it.
+LLAMA3_TEMPLATE = (
+    "{% set loop_messages = messages %}{% for message in loop_messages %}"
+    "{% set content = '<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n'+ message['content'] | trim + '<|eot_id|>' %}"
+    "{% if loop.index0 == 0 %}{% set content = bos_token + content %}{% endif %}{{ content }}{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}")
+
+# The same template with {% generation %} around what an assistant turn adds after its header,
+# so that transformers' apply_chat_template(return_assistant_tokens_mask=True) marks the tokens
+# that carry the loss: the reply and its <|eot_id|>.
+LLAMA3_TEMPLATE_GEN = (
+    "{% for message in messages %}{% if loop.index0 == 0 %}{{ bos_token }}{% endif %}"
+    "{{ '<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n' }}"
+    "{% if message['role'] == 'assistant' %}{% generation %}{{ message['content'] | trim + '<|eot_id|>' }}{% endgeneration %}"
+    "{% else %}{{ message['content'] | trim + '<|eot_id|>' }}{% endif %}{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}")
+
+BYTE_SPECIALS = ["<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"]
+
+
+def byte_tokenizer():
+    """A Hugging Face fast tokenizer whose ids are the UTF-8 bytes (0..255) of the text and
+    256.. for the Llama-3 special tokens above, in that order."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+    from transformers.convert_slow_tokenizer import bytes_to_unicode
+    b2u = bytes_to_unicode()
+    vocab = {b2u[b]: b for b in range(256)}
+    tk = Tokenizer(models.BPE(vocab=vocab, merges=[]))
+    tk.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
+    tk.decoder = decoders.ByteLevel()
+    tk.add_special_tokens(BYTE_SPECIALS)
+    fast = PreTrainedTokenizerFast(tokenizer_object=tk, bos_token="<|begin_of_text|>", eos_token="<|eot_id|>")
+    for i, s in enumerate(BYTE_SPECIALS):
+        assert fast.convert_tokens_to_ids(s) == 256 + i, (s, fast.convert_tokens_to_ids(s))
+    return fast
+
+
+def gen_chat_mask():
+    tok = byte_tokenizer()
+    convs = [
+        [{"role": "user", "content": "What is 2+2?"}, {"role": "assistant", "content": "4"}],
+        [{"role": "system", "content": "  Be brief.\n"}, {"role": "user", "content": "Hi"},
+         {"role": "assistant", "content": " Hello! \n"}, {"role": "user", "content": "Name a colour."},
+         {"role": "assistant", "content": "Blue, or ü-umlaut grün."}],
+        [{"role": "user", "content": "Read:\n\nThe needle is 7431.\n\nWhat is the needle?"},
+         {"role": "assistant", "content": "The needle is 7431."}, {"role": "user", "content": "Thanks"}],
+    ]
+    out = []
+    for conv in convs:
+        ids = tok.apply_chat_template(conv, chat_template=LLAMA3_TEMPLATE, tokenize=True, return_dict=True)["input_ids"]
+        r = tok.apply_chat_template(conv, chat_template=LLAMA3_TEMPLATE_GEN, tokenize=True, return_dict=True,
+                                    return_assistant_tokens_mask=True)
+        assert r["input_ids"] == ids, "the generation-tag template must render the same ids"
+        labels = [t if m else -100 for t, m in zip(ids, r["assistant_masks"])]
+        prompt = tok.apply_chat_template(conv, chat_template=LLAMA3_TEMPLATE, tokenize=True, return_dict=True,
+                                         add_generation_prompt=True)["input_ids"]
+        out.append({"messages": conv, "input_ids": ids, "labels": labels, "with_generation_prompt": prompt})
+    with open(os.path.join(OUT, "chat_mask.json"), "w") as f:
+        json.dump({"specials": BYTE_SPECIALS, "conversations": out}, f, ensure_ascii=False)
+    print("chat_mask.json:", len(out), "conversations")
+
+
 if __name__ == "__main__":
     torch.manual_seed(0)
     os.makedirs(OUT, exist_ok=True)
-    parts = sys.argv[1:] or ["adamw"]
+    parts = sys.argv[1:] or ["adamw", "chat_mask"]
     for p in parts:
         globals()["gen_" + p]()

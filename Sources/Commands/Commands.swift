@@ -1,1 +1,46 @@
-// Commands: see docs and the house plan; this file marks the module until its code lands.
+// Commands: the only place that binds the ML libraries to the language. `registerAll` fills a
+// registry with the core commands (Lang) and every area's commands; each area lives in its own
+// file `Sources/Commands/<Area>Commands.swift` with `static func register(into: Registry)`
+// (see the comment at the top of Sources/Lang/Registry.swift for how to write one).
+import Foundation
+import Lang
+import Tokenizer
+import Tensor
+
+public enum Commands {
+    /// Registers every command: core first, then each area (later ones may replace core names).
+    public static func registerAll(into r: Registry) {
+        CoreCommands.register(into: r)
+    }
+
+    /// Installs per-session hooks (host operators, seeding) on a fresh interpreter.
+    public static func configure(_ interp: Interpreter) {
+    }
+
+    /// A ready-to-use interpreter with every command registered.
+    public static func makeInterpreter() -> Interpreter {
+        let r = Registry()
+        registerAll(into: r)
+        let interp = Interpreter(registry: r)
+        configure(interp)
+        return interp
+    }
+
+    /// The benchmarks `llx bench [name]` runs, by name; each writes its lines through `log`.
+    public static let benches: [(String, ((String) -> Void) -> Void)] = [
+        ("tensor", { TensorBench.run($0) }),
+        ("tokenizer", { TokenizerBench.run($0) }),
+    ]
+    public static var benchNames: [String] { benches.map { $0.0 } }
+
+    /// Runs one benchmark, or all when `name` is nil; false when the name is unknown.
+    public static func runBench(_ name: String?, log: @escaping (String) -> Void) -> Bool {
+        let chosen = benches.filter { name == nil || $0.0 == name }
+        if chosen.isEmpty {
+            log("unknown bench '\(name ?? "")'; benches: " + benchNames.joined(separator: ", "))
+            return false
+        }
+        for (n, b) in chosen { log("== \(n)"); b(log) }
+        return true
+    }
+}

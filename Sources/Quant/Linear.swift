@@ -1,9 +1,15 @@
-// Linear: y[T, out] = x[T, in] · Wᵀ (bias-free, as in Llama), with a dense f32 base weight.
-// Forward and backward are paired functions over raw row-major pointers; the matrix work is
-// BLAS sgemm with the weight read transposed in place.
+// Linear: y[T, out] = x[T, in] · Wᵀ (bias-free, as in Llama) + LoRA, over a dense f32 base
+// weight or a frozen NF4 base. Forward and backward are paired functions over raw row-major
+// pointers; the matrix work is BLAS sgemm with the weight read transposed in place.
 //
-// Parameter names: the dense weight is reported as "<name>.weight" (the Hugging Face key,
-// e.g. "model.layers.0.self_attn.q_proj.weight").
+// NF4 bases are never expanded whole: forward and the input gradient dequantize `tileRows`
+// rows of W at a time into a shared scratch tile and run one sgemm per tile.
+//
+// Parameter names (`params`): the dense weight is "<name>.weight" (Hugging Face key, e.g.
+// "model.layers.0.self_attn.q_proj.weight"); LoRA matrices use PEFT's adapter-file keys
+// "base_model.model.<name>.lora_A.weight" / ".lora_B.weight" (see PEFT.swift). An NF4 base is
+// not a Param (it has no f32 value); read it through `nf4`.
+import Foundation
 import Tensor
 
 public final class Linear {
@@ -11,14 +17,20 @@ public final class Linear {
     public let name: String
     public let inFeatures: Int
     public let outFeatures: Int
-    /// The dense base weight [out, in] (frozen unless `weight.trainable` is set).
-    public private(set) var weight: Param
+    /// The dense base weight [out, in] (nil when the base is NF4). Frozen unless `trainable` is set.
+    public private(set) var weight: Param?
+    /// The NF4 base weight [out, in] (nil when dense); always frozen.
+    public private(set) var nf4: NF4Tensor?
+    /// The LoRA adapter, when added.
+    public private(set) var lora: LoRA?
+    /// Enables LoRA dropout in `forward` (training mode).
+    public var training: Bool = false
+    /// Rows of an NF4 weight dequantized per sgemm (0 = about 1M values per tile).
+    public var tileRows: Int = 0
 
     /// A linear layer over a dense weight [outFeatures, inFeatures] (any float dtype; kept as f32).
     public init(name: String, inFeatures: Int, outFeatures: Int, weight: Tensor, trainable: Bool = false) throws {
-        guard inFeatures > 0, outFeatures > 0 else {
-            throw QuantError.shape("Linear \(name): inFeatures \(inFeatures) and outFeatures \(outFeatures) must be positive")
-        }
+        try Linear.check(name, inFeatures, outFeatures)
         guard weight.shape == [outFeatures, inFeatures] else {
             throw QuantError.shape("Linear \(name): weight shape \(weight.shape), expected [\(outFeatures), \(inFeatures)]")
         }
@@ -31,36 +43,215 @@ public final class Linear {
         self.weight = Param(name: name + ".weight", value: weight, trainable: trainable)
     }
 
-    /// All parameters (base weight first).
-    public var params: [Param] { [weight] }
+    /// A linear layer over a frozen NF4 weight of shape [outFeatures, inFeatures].
+    public init(name: String, inFeatures: Int, outFeatures: Int, nf4: NF4Tensor) throws {
+        try Linear.check(name, inFeatures, outFeatures)
+        guard nf4.shape == [outFeatures, inFeatures] else {
+            throw QuantError.shape("Linear \(name): NF4 weight shape \(nf4.shape), expected [\(outFeatures), \(inFeatures)]")
+        }
+        self.name = name
+        self.inFeatures = inFeatures
+        self.outFeatures = outFeatures
+        self.nf4 = nf4
+    }
 
-    /// out[rows, outFeatures] = x[rows, inFeatures] · Wᵀ (out is overwritten).
+    /// Quantizes a dense weight [out, in] to an NF4 base (the dense tensor can be dropped after).
+    public static func nf4(name: String, inFeatures: Int, outFeatures: Int, weight: Tensor,
+                           blocksize: Int = 64, doubleQuant: Bool = true) throws -> Linear {
+        guard weight.shape == [outFeatures, inFeatures] else {
+            throw QuantError.shape("Linear \(name): weight shape \(weight.shape), expected [\(outFeatures), \(inFeatures)]")
+        }
+        let q = try NF4Tensor.quantize(weight, blocksize: blocksize, doubleQuant: doubleQuant)
+        return try Linear(name: name, inFeatures: inFeatures, outFeatures: outFeatures, nf4: q)
+    }
+
+    /// Builds an NF4 base from a generator that fills rows [r) of W ([r.count, in] floats) chunk by
+    /// chunk, so the f32 weight never exists whole (see NF4Tensor.quantize(shape:fill:)).
+    public static func nf4(name: String, inFeatures: Int, outFeatures: Int, blocksize: Int = 64, doubleQuant: Bool = true,
+                           fill: (Range<Int>, UnsafeMutablePointer<Float>) throws -> Void) throws -> Linear {
+        try check(name, inFeatures, outFeatures)
+        let q = try NF4Tensor.quantize(shape: [outFeatures, inFeatures], blocksize: blocksize, doubleQuant: doubleQuant, fill: fill)
+        return try Linear(name: name, inFeatures: inFeatures, outFeatures: outFeatures, nf4: q)
+    }
+
+    private static func check(_ name: String, _ i: Int, _ o: Int) throws {
+        guard i > 0, o > 0 else {
+            throw QuantError.shape("Linear \(name): inFeatures \(i) and outFeatures \(o) must be positive")
+        }
+    }
+
+    /// All parameters: the dense base weight (if dense), then LoRA A and B (if added).
+    public var params: [Param] {
+        var p: [Param] = []
+        if let w = weight { p.append(w) }
+        if let l = lora { p.append(l.A); p.append(l.B) }
+        return p
+    }
+
+    /// Bytes held by the base weight (f32 or NF4 codes + statistics).
+    public var baseByteCount: Int { weight.map { $0.count * 4 } ?? nf4?.byteCount ?? 0 }
+
+    // MARK: LoRA
+
+    /// Adds a LoRA adapter (PEFT semantics, see LoRA.swift). Throws if one is already present.
+    @discardableResult
+    public func addLoRA(rank: Int, alpha: Double, dropout: Float = 0, useRSLoRA: Bool = false, seed: UInt64 = 0) throws -> LoRA {
+        if lora != nil { throw QuantError.value("Linear \(name): a LoRA adapter is already present") }
+        let l = try LoRA(module: name, inFeatures: inFeatures, outFeatures: outFeatures, rank: rank, alpha: alpha,
+                         dropout: dropout, useRSLoRA: useRSLoRA, seed: seed)
+        lora = l
+        return l
+    }
+
+    /// Removes the LoRA adapter (without merging).
+    public func removeLoRA() { lora = nil }
+
+    /// The dense weight W + scale · B·A ([out, in] f32), dequantizing an NF4 base.
+    public func mergedWeight() -> Tensor {
+        let w = denseWeight()
+        if let l = lora { l.addDelta(into: w.floatPointer) }
+        return w
+    }
+
+    /// The base weight as dense f32 [out, in] (a copy; dequantized when NF4).
+    public func denseWeight() -> Tensor {
+        if let q = nf4 { return q.dequantize() }
+        let w = Tensor(zeros: [outFeatures, inFeatures])
+        if let d = weight { w.floatPointer.update(from: d.value.floatPointer, count: d.count) }
+        return w
+    }
+
+    /// Folds the adapter into the base and removes it. A dense base stays dense; an NF4 base
+    /// becomes dense f32 unless `requantize` is true (then it is re-quantized to NF4 with the same
+    /// blocksize / double quantization, as PEFT's merge of a 4-bit layer does).
+    public func merge(requantize: Bool = false) throws {
+        guard lora != nil else { return }
+        let merged = mergedWeight()
+        if let q = nf4, requantize {
+            nf4 = try NF4Tensor.quantize(merged, blocksize: q.blocksize, doubleQuant: q.doubleQuant)
+        } else {
+            let trainable = weight?.trainable ?? false
+            weight = Param(name: name + ".weight", value: merged, trainable: trainable)
+            nf4 = nil
+        }
+        lora = nil
+    }
+
+    // MARK: forward / backward
+
+    private var effectiveTileRows: Int {
+        let t = tileRows > 0 ? tileRows : max(16, (1 << 20) / inFeatures)
+        return min(outFeatures, t)
+    }
+
+    /// out[rows, outFeatures] = x[rows, inFeatures] · Wᵀ (+ LoRA); out is overwritten.
     public func forward(_ x: UnsafePointer<Float>, rows: Int, out: UnsafeMutablePointer<Float>) {
         if rows <= 0 { return }
-        BLAS.sgemm(transB: true, m: rows, n: outFeatures, k: inFeatures,
-                   a: x, lda: inFeatures, b: weight.value.floatPointer, ldb: inFeatures,
-                   beta: 0, c: out, ldc: outFeatures)
+        baseForward(x, rows: rows, out: out)
+        if let l = lora { l.forward(x, rows: rows, out: out, training: training) }
     }
 
     /// Backward of `forward` for the same x. dy is [rows, outFeatures].
     /// - dx: when given, receives dL/dx [rows, inFeatures]; it is OVERWRITTEN unless
     ///   `accumulate` is true, in which case the gradient is added to what dx holds.
-    /// - Gradients of trainable parameters are ACCUMULATED into `Param.grad`.
+    /// - Gradients of trainable parameters (dense weight, LoRA A and B) are ACCUMULATED into
+    ///   `Param.grad`. LoRA dropout reuses the mask of the latest training forward.
     public func backward(dy: UnsafePointer<Float>, x: UnsafePointer<Float>, rows: Int,
                          dx: UnsafeMutablePointer<Float>?, accumulate: Bool = false) {
         if rows <= 0 { return }
-        if weight.trainable {
-            let g = weight.ensureGrad()
+        if let w = weight, w.trainable {
+            let g = w.ensureGrad()
             // dW[out, in] += dyᵀ[out, rows] · x[rows, in]
             BLAS.sgemm(transA: true, m: outFeatures, n: inFeatures, k: rows,
                        a: dy, lda: outFeatures, b: x, ldb: inFeatures,
                        beta: 1, c: g.floatPointer, ldc: inFeatures)
         }
-        if let dx = dx {
+        if let dx = dx { baseInputGrad(dy: dy, rows: rows, dx: dx, accumulate: accumulate) }
+        if let l = lora { l.backward(dy: dy, x: x, rows: rows, dx: dx, training: training) }
+    }
+
+    private func baseForward(_ x: UnsafePointer<Float>, rows: Int, out: UnsafeMutablePointer<Float>) {
+        if let w = weight {
+            BLAS.sgemm(transB: true, m: rows, n: outFeatures, k: inFeatures,
+                       a: x, lda: inFeatures, b: w.value.floatPointer, ldb: inFeatures,
+                       beta: 0, c: out, ldc: outFeatures)
+            return
+        }
+        guard let q = nf4 else { return }
+        forEachTile(q) { r0, n, tile in
+            // out[:, r0..<r0+n] = x · tileᵀ
+            BLAS.sgemm(transB: true, m: rows, n: n, k: inFeatures,
+                       a: x, lda: inFeatures, b: tile, ldb: inFeatures,
+                       beta: 0, c: out + r0, ldc: outFeatures)
+        }
+    }
+
+    private func baseInputGrad(dy: UnsafePointer<Float>, rows: Int, dx: UnsafeMutablePointer<Float>, accumulate: Bool) {
+        if let w = weight {
             // dx[rows, in] (+)= dy[rows, out] · W[out, in]
             BLAS.sgemm(m: rows, n: inFeatures, k: outFeatures,
-                       a: dy, lda: outFeatures, b: weight.value.floatPointer, ldb: inFeatures,
+                       a: dy, lda: outFeatures, b: w.value.floatPointer, ldb: inFeatures,
                        beta: accumulate ? 1 : 0, c: dx, ldc: inFeatures)
+            return
+        }
+        guard let q = nf4 else { return }
+        forEachTile(q) { r0, n, tile in
+            // dx (+)= dy[:, r0..<r0+n] · tile[n, in]
+            BLAS.sgemm(m: rows, n: inFeatures, k: n,
+                       a: dy + r0, lda: outFeatures, b: tile, ldb: inFeatures,
+                       beta: (accumulate || r0 > 0) ? 1 : 0, c: dx, ldc: inFeatures)
+        }
+    }
+
+    /// Dequantizes W tile by tile (rows split across threads) and hands each tile to `body`.
+    private func forEachTile(_ q: NF4Tensor, _ body: (Int, Int, UnsafePointer<Float>) -> Void) {
+        let tr = effectiveTileRows
+        let cols = inFeatures
+        let tile = ScratchPool.take(tr * cols)
+        defer { ScratchPool.give(tile) }
+        var r0 = 0
+        while r0 < outFeatures {
+            let n = min(tr, outFeatures - r0)
+            let base = r0
+            Parallel.forRanges(n, grain: max(1, 16384 / cols)) { r in
+                q.dequantizeRows((base + r.lowerBound)..<(base + r.upperBound), into: tile.pointer + r.lowerBound * cols)
+            }
+            body(r0, n, UnsafePointer(tile.pointer))
+            r0 += n
+        }
+    }
+}
+
+/// Reusable f32 scratch buffers (NF4 tiles, LoRA intermediates), shared by all layers so that
+/// memory stays at a few tiles however many layers exist.
+public enum ScratchPool {
+    public final class Buffer: @unchecked Sendable {
+        public let pointer: UnsafeMutablePointer<Float>
+        public let capacity: Int
+        init(_ n: Int) {
+            capacity = max(n, 1)
+            pointer = UnsafeMutablePointer<Float>.allocate(capacity: capacity)
+        }
+        deinit { pointer.deallocate() }
+    }
+
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var free: [Buffer] = []
+
+    /// A buffer of at least n floats (contents undefined).
+    public static func take(_ n: Int) -> Buffer {
+        lock.lock(); defer { lock.unlock() }
+        if let i = free.firstIndex(where: { $0.capacity >= n }) { return free.remove(at: i) }
+        return Buffer(n)
+    }
+
+    /// Returns a buffer for reuse (the pool keeps at most 4, the largest).
+    public static func give(_ b: Buffer) {
+        lock.lock(); defer { lock.unlock() }
+        free.append(b)
+        if free.count > 4 {
+            free.sort { $0.capacity > $1.capacity }
+            free.removeLast(free.count - 4)
         }
     }
 }

@@ -22,3 +22,29 @@ public enum Parallel {
         forRanges(n, grain: grain) { r in for i in r { body(i) } }
     }
 }
+
+extension Parallel {
+    /// Worker count `forDynamic` uses for n items.
+    public static func workerCount(_ n: Int) -> Int { Swift.max(1, Swift.min(threads, n)) }
+
+    /// Runs body(worker, item) for every item in [0, n), handing items out one at a time to
+    /// `workerCount(n)` workers (worker in 0..<workerCount(n)), so uneven items balance.
+    public static func forDynamic(_ n: Int, _ body: (_ worker: Int, _ item: Int) -> Void) {
+        let workers = workerCount(n)
+        if workers <= 1 { for i in 0..<n { body(0, i) }; return }
+        let counter = ItemCounter()
+        DispatchQueue.concurrentPerform(iterations: workers) { w in
+            while true {
+                let i = counter.next()
+                if i >= n { break }
+                body(w, i)
+            }
+        }
+    }
+}
+
+final class ItemCounter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = 0
+    func next() -> Int { lock.lock(); defer { lock.unlock() }; let v = value; value += 1; return v }
+}

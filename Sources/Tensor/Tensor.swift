@@ -44,8 +44,12 @@ public final class Tensor: @unchecked Sendable {
     public let offset: Int
 
     // Autograd state (see Autograd.swift).
+    /// Set on leaves whose gradient is wanted; recorded op outputs carry it too.
     public var requiresGrad: Bool = false
+    /// The accumulated gradient of a leaf after `backward`.
     public var grad: Tensor?
+    /// The op that produced this tensor when it was recorded on the tape (nil for leaves).
+    public internal(set) var gradNode: GradNode?
 
     public var rank: Int { shape.count }
     public var count: Int { shape.reduce(1, *) }
@@ -110,10 +114,20 @@ public final class Tensor: @unchecked Sendable {
         case .f32: p.copyMemory(from: src.baseAddress!, byteCount: src.count * 4)
         case .f16: for i in 0..<src.count { p.storeBytes(of: Half.f16Bits(src[i]), toByteOffset: i * 2, as: UInt16.self) }
         case .bf16: for i in 0..<src.count { p.storeBytes(of: Half.bf16Bits(src[i]), toByteOffset: i * 2, as: UInt16.self) }
-        case .i32: for i in 0..<src.count { p.storeBytes(of: Int32(src[i]), toByteOffset: i * 4, as: Int32.self) }
-        case .i64: for i in 0..<src.count { p.storeBytes(of: Int64(src[i]), toByteOffset: i * 8, as: Int64.self) }
-        case .u8: for i in 0..<src.count { p.storeBytes(of: UInt8(clamping: Int(src[i])), toByteOffset: i, as: UInt8.self) }
+        case .i32: for i in 0..<src.count { p.storeBytes(of: Int32(clamping: saturatingInt(src[i])), toByteOffset: i * 4, as: Int32.self) }
+        case .i64: for i in 0..<src.count { p.storeBytes(of: Int64(saturatingInt(src[i])), toByteOffset: i * 8, as: Int64.self) }
+        case .u8: for i in 0..<src.count { p.storeBytes(of: UInt8(clamping: saturatingInt(src[i])), toByteOffset: i, as: UInt8.self) }
         }
+    }
+
+    /// Float -> Int truncating toward zero, saturating at the Int range; NaN gives 0
+    /// (`cast(_:)` is the checked conversion that throws instead).
+    @inline(__always)
+    static func saturatingInt(_ x: Float) -> Int {
+        if x.isNaN { return 0 }
+        if x >= 9.2e18 { return Int.max }
+        if x <= -9.2e18 { return Int.min }
+        return Int(x)
     }
 
     /// Element at a linear storage index, as Float.
@@ -167,7 +181,7 @@ public final class Tensor: @unchecked Sendable {
             case .i64: out.append(Int(p.load(fromByteOffset: i * 8, as: Int64.self)))
             case .i32: out.append(Int(p.load(fromByteOffset: i * 4, as: Int32.self)))
             case .u8: out.append(Int(p.load(fromByteOffset: i, as: UInt8.self)))
-            default: out.append(Int(loadFloat(i)))
+            default: out.append(Tensor.saturatingInt(loadFloat(i)))
             }
         }
         return out

@@ -37,3 +37,11 @@ func assertClose(_ a: [Float], _ b: [Float], rel: Float, _ what: String, file: S
     let e = relErr(a, b)
     XCTAssertLessThanOrEqual(e, rel, "\(what): relative error \(e)", file: file, line: line)
 }
+
+/// Exact equality with a short message: count of mismatches and the first one.
+func assertSame<T: Equatable>(_ a: [T], _ b: [T], _ what: String, file: StaticString = #filePath, line: UInt = #line) {
+    if a.count != b.count { XCTFail("\(what): count \(a.count) != \(b.count)", file: file, line: line); return }
+    var bad = 0, first = -1
+    for i in 0..<a.count where a[i] != b[i] { bad += 1; if first < 0 { first = i } }
+    if bad > 0 { XCTFail("\(what): \(bad) of \(a.count) differ; first at \(first): \(a[first]) vs \(b[first])", file: file, line: line) }
+}

@@ -1,1 +1,211 @@
-// REPLTests: tests of the REPL module against reference fixtures (Tests/Fixtures).
+// REPLTests: the REPL driven through a pseudo-terminal (completion, multi-line input, history
+// across sessions, errors, Ctrl-C), piped input, `llx run` exit status, the notebook runner,
+// and the completion logic on its own. Needs `swift build -c release` first (skips otherwise).
+import XCTest
+import Foundation
+import Lang
+import Commands
+import REPL
+
+final class REPLTests: XCTestCase {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let binary = root.appendingPathComponent(".build/release/llx").path
+
+    var tmp: URL!
+    override func setUpWithError() throws {
+        tmp = FileManager.default.temporaryDirectory.appendingPathComponent("llx-repl-\(getpid())-\(UUID().uuidString.prefix(6))")
+        try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
+    }
+    override func tearDown() { try? FileManager.default.removeItem(at: tmp) }
+
+    func startREPL() throws -> PTYProcess {
+        guard FileManager.default.isExecutableFile(atPath: Self.binary) else {
+            throw XCTSkip("build llx first: swift build -c release (\(Self.binary) missing)")
+        }
+        let p = try PTYProcess(binary: Self.binary, env: ["TERM": "dumb", "HOME": tmp.path,
+                                                          "LLX_HISTORY": tmp.appendingPathComponent("history").path])
+        XCTAssertTrue(p.expect("llx> "), "no prompt: \(p.transcript)")
+        return p
+    }
+
+    func testCompletionOfNamesFieldsAndArguments() throws {
+        let p = try startREPL(); defer { p.close() }
+        p.send("let zebra_count = 17\n")
+        XCTAssertTrue(p.expect("llx> "))
+        p.send("zebra_c\t * 2\n")
+        XCTAssertTrue(p.expect("34"), p.transcript)
+        p.send("let cfg = {rope_theta: 5, other: 1}\n")
+        XCTAssertTrue(p.expect("llx> "))
+        p.send("cfg.rope_t\t * 1001\n")
+        XCTAssertTrue(p.expect("5005"), p.transcript)
+        p.send("fn g(a, alpha_value: 1) { return a + alpha_value }\n")
+        XCTAssertTrue(p.expect("llx> "))
+        p.send("g(1, alpha_v\t 100)\n")
+        XCTAssertTrue(p.expect("101"), p.transcript)
+        p.send("ran\t(3)\n")     // a command name
+        XCTAssertTrue(p.expect("0..3"), p.transcript)
+    }
+
+    func testMultiLineInput() throws {
+        let p = try startREPL(); defer { p.close() }
+        p.send("fn h(x) {\n")
+        XCTAssertTrue(p.expect("...> "), p.transcript)
+        p.send("return x * 3\n")
+        p.send("}\n")
+        p.send("h(111)\n")
+        XCTAssertTrue(p.expect("333"), p.transcript)
+        p.send("let total = 1 +\n")
+        XCTAssertTrue(p.expect("...> "), p.transcript)
+        p.send("2000\n")
+        p.send("total\n")
+        XCTAssertTrue(p.expect("2001"), p.transcript)
+        p.send("[10,\n20][1] + 5\n")
+        XCTAssertTrue(p.expect("25"), p.transcript)
+    }
+
+    func testHistoryAcrossSessions() throws {
+        let p1 = try startREPL()
+        p1.send("let hist_marker = 424242\n")
+        XCTAssertTrue(p1.expect("llx> "))
+        p1.send(":quit\n")
+        XCTAssertEqual(p1.waitExit(), 0)
+        p1.close()
+        let saved = try String(contentsOf: tmp.appendingPathComponent("history"), encoding: .utf8)
+        XCTAssertTrue(saved.contains("let hist_marker = 424242"), saved)
+
+        let p2 = try startREPL(); defer { p2.close() }
+        p2.send("\u{10}\u{10}\n")   // Ctrl-P twice: the line before ":quit"
+        XCTAssertTrue(p2.expect("llx> "))
+        p2.send("hist_marker + 1\n")
+        XCTAssertTrue(p2.expect("424243"), p2.transcript)
+    }
+
+    func testErrorLeavesSessionUsable() throws {
+        let p = try startREPL(); defer { p.close() }
+        p.send("no_such_thing + 1\n")
+        XCTAssertTrue(p.expect("<stdin>:1:1: error: undefined name 'no_such_thing'"), p.transcript)
+        p.send("let a = 1 2\n")   // a syntax error that is not an early end
+        XCTAssertTrue(p.expect("error"), p.transcript)
+        p.send("7 * 191\n")
+        XCTAssertTrue(p.expect("1337"), p.transcript)
+        p.send(":vars\n")
+        XCTAssertTrue(p.expect("(no variables)"), p.transcript)
+        XCTAssertTrue(p.expect("llx> "))
+        p.send("\u{04}")   // Ctrl-D leaves
+        XCTAssertEqual(p.waitExit(), 0)
+    }
+
+    func testCtrlCInterruptsLongCommand() throws {
+        let p = try startREPL(); defer { p.close() }
+        p.send("let n = 0\n")
+        XCTAssertTrue(p.expect("llx> "))
+        p.send("while true { n += 1 }\n")
+        Thread.sleep(forTimeInterval: 0.7)
+        p.send("\u{03}")
+        XCTAssertTrue(p.expect("interrupted"), p.transcript)
+        p.send("n > 0\n")
+        XCTAssertTrue(p.expect("true"), p.transcript)
+        p.send("half_typed_garbage\u{03}")   // Ctrl-C at the prompt clears the line
+        p.send("3 * 37\n")
+        XCTAssertTrue(p.expect("111"), p.transcript)
+        XCTAssertFalse(p.transcript.contains("undefined name 'half_typed_garbage"), p.transcript)
+    }
+
+    func testMetaCommands() throws {
+        let script = tmp.appendingPathComponent("lib.llx")
+        try "let loaded_value = 99\n".write(to: script, atomically: true, encoding: .utf8)
+        let p = try startREPL(); defer { p.close() }
+        p.send(":load \(script.path)\n")
+        XCTAssertTrue(p.expect("llx> "))
+        p.send(":vars\n")
+        XCTAssertTrue(p.expect("loaded_value: int = 99"), p.transcript)
+        p.send(":time\n")
+        XCTAssertTrue(p.expect("timing on"), p.transcript)
+        p.send("1 + 1\n")
+        XCTAssertTrue(p.expect(" s)"), p.transcript)
+        p.send(":help\n")
+        XCTAssertTrue(p.expect(":load f.llx"), p.transcript)
+    }
+
+    // MARK: without a terminal
+
+    func runBinary(_ args: [String], stdin: String = "") throws -> (Int32, String, String) {
+        guard FileManager.default.isExecutableFile(atPath: Self.binary) else { throw XCTSkip("build llx first") }
+        let proc = Process()
+        proc.executableURL = URL(fileURLWithPath: Self.binary)
+        proc.arguments = args
+        let inp = Pipe(), out = Pipe(), err = Pipe()
+        proc.standardInput = inp; proc.standardOutput = out; proc.standardError = err
+        try proc.run()
+        inp.fileHandleForWriting.write(Data(stdin.utf8))
+        try inp.fileHandleForWriting.close()
+        let o = out.fileHandleForReading.readDataToEndOfFile()
+        let e = err.fileHandleForReading.readDataToEndOfFile()
+        proc.waitUntilExit()
+        return (proc.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+    }
+
+    func testPipedInputHasNoPrompts() throws {
+        let (rc, out, _) = try runBinary([], stdin: "print(1+1)\n")
+        XCTAssertEqual(rc, 0)
+        XCTAssertEqual(out, "2\n")
+        let (rc2, out2, err2) = try runBinary([], stdin: "let x = [1,\n2]\nx\nbad_name\n")
+        XCTAssertEqual(rc2, 1)
+        XCTAssertEqual(out2, "[1, 2]\n")
+        XCTAssertTrue(err2.contains("<stdin>:4:1: error: undefined name 'bad_name'"), err2)
+    }
+
+    func testRunExitStatusAndErrorLocation() throws {
+        let ok = tmp.appendingPathComponent("ok.llx"), bad = tmp.appendingPathComponent("bad.llx")
+        try "print(\"fine\")\n".write(to: ok, atomically: true, encoding: .utf8)
+        try "let a = 1\nprint(a +  b)\n".write(to: bad, atomically: true, encoding: .utf8)
+        let (rc, out, _) = try runBinary(["run", ok.path])
+        XCTAssertEqual(rc, 0); XCTAssertEqual(out, "fine\n")
+        let (rc2, _, err2) = try runBinary(["run", bad.path])
+        XCTAssertNotEqual(rc2, 0)
+        XCTAssertEqual(err2, "\(bad.path):2:12: error: undefined name 'b' (did you mean 'a'?)\nprint(a +  b)\n           ^\n")
+    }
+
+    func testNotebookReport() throws {
+        let nb = tmp.appendingPathComponent("nb.llx")
+        try """
+        # %% md
+        # # A title
+        # Some text.
+        # %%
+        let x = 41
+        print("hello")
+        x + 1
+        # %%
+        missing_name(1)
+        # %%
+        {done: true}
+        """.write(to: nb, atomically: true, encoding: .utf8)
+        let out = tmp.appendingPathComponent("nb.md").path
+        let failed = try Notebook.run(path: nb.path, out: out, interpreter: Commands.makeInterpreter())
+        XCTAssertEqual(failed, 1)
+        let md = try String(contentsOfFile: out, encoding: .utf8)
+        XCTAssertTrue(md.hasPrefix("# A title\nSome text.\n\n```llx\nlet x = 41\n"), md)
+        XCTAssertTrue(md.contains("```text\nhello\n42\n```"), md)
+        XCTAssertTrue(md.contains("nb.llx:9:1: error: undefined name 'missing_name'"), md)
+        XCTAssertTrue(md.contains("```text\n{done: true}\n```"), md)
+    }
+
+    func testNotebookCells() {
+        let cells = Notebook.cells("let a = 1\n# %%\n\nprint(a)\n# %% md\n# hi\n")
+        XCTAssertEqual(cells.count, 3)
+        XCTAssertEqual(cells[1].text, "print(a)"); XCTAssertEqual(cells[1].firstLine, 4)
+        XCTAssertEqual(cells[2].kind, .markdown); XCTAssertEqual(cells[2].text, "hi")
+    }
+
+    func testCompletionLogic() throws {
+        let interp = Commands.makeInterpreter()
+        interp.output = { _ in }
+        try interp.run("let rec = {rank: 8, rope: 1}\nfn ff(a, scale: 1) { return a }", file: "c.llx")
+        XCTAssertEqual(Completion.candidates(line: "rec.r", cursor: 5, interp: interp), ["rec.rank", "rec.rope"])
+        XCTAssertEqual(Completion.candidates(line: "print(re", cursor: 8, interp: interp), ["read_json", "read_jsonl", "read_text", "rec", "repr", "return", "reversed"])
+        XCTAssertEqual(Completion.candidates(line: "ff(1, sc", cursor: 8, interp: interp), ["scale:"])
+        XCTAssertEqual(Completion.candidates(line: "range(1, st", cursor: 11, interp: interp), ["step:", "str"])
+        XCTAssertEqual(Completion.candidates(line: "\"rec.r", cursor: 6, interp: interp), [])
+    }
+}

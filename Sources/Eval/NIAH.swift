@@ -1,0 +1,244 @@
+// NIAH: Needle-in-a-Haystack over a grid of context lengths x needle depths, as the paper's
+// evaluation runs it (FlagEmbedding longllm_qlora eval_needle.py, after gkamradt's
+// LLMTest_NeedleInAHaystack): instruction prefix + haystack cut to the length minus the prompt
+// budget, with the needle inserted at the depth and moved back to the previous sentence end,
+// then the question; the whole text as one user turn of the Llama-3 chat template; greedy
+// decoding of up to 50 tokens; ROUGE-L F against the needle (or "exact" / "substring").
+// The haystack is tokenized once for the whole grid; finished cells can be saved after each
+// cell and are skipped when the run resumes from that file.
+import Foundation
+import Synth
+import Tensor
+import Tokenizer
+
+/// Where the haystack text comes from.
+public enum Haystack {
+    /// This text (repeated when shorter than the longest context).
+    case text(String)
+    /// The `.txt` files of a folder, in name order, read until they hold enough tokens.
+    case folder(String)
+    /// Synth.filler prose with this seed.
+    case synthetic(seed: UInt64)
+
+    /// The haystack's token ids, at least `tokens` long (the text repeats when shorter).
+    func ids(tokenizer: TextTokenizer, tokens: Int) throws -> [Int] {
+        var ids: [Int]
+        switch self {
+        case .text(let s):
+            ids = tokenizer.encode(s, bos: false)
+        case .synthetic(let seed):
+            ids = tokenizer.encode(Synth.filler(tokenizer: tokenizer, tokens: tokens + 16, seed: seed), bos: false)
+        case .folder(let path):
+            var isDir: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
+                throw EvalError.file(path, "haystack folder not found")
+            }
+            if !isDir.boolValue {
+                guard let s = try? String(contentsOfFile: path, encoding: .utf8) else { throw EvalError.file(path, "cannot read haystack file as UTF-8") }
+                ids = tokenizer.encode(s, bos: false)
+                break
+            }
+            let names = ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).filter { $0.hasSuffix(".txt") }.sorted()
+            guard !names.isEmpty else { throw EvalError.file(path, "no .txt files in the haystack folder") }
+            ids = []
+            for n in names {
+                let file = (path as NSString).appendingPathComponent(n)
+                guard let s = try? String(contentsOfFile: file, encoding: .utf8) else { throw EvalError.file(file, "cannot read haystack file as UTF-8") }
+                ids += tokenizer.encode(s, bos: false)
+                if ids.count > tokens { break }
+            }
+        }
+        guard !ids.isEmpty else { throw EvalError.argument("haystack", "the haystack is empty") }
+        if ids.count < tokens {
+            let base = ids
+            while ids.count < tokens { ids += base }
+        }
+        return ids
+    }
+}
+
+public struct NIAHConfig {
+    /// Total prompt lengths in tokens (instruction + haystack + needle + question).
+    public var lengths: [Int]
+    /// Needle depths as fractions 0...1 (top to bottom of the haystack).
+    public var depths: [Double]
+    public var needle = "\n\nThe best thing to do in San Francisco is sitting in Dolores Park and eating a hamburg on a sunny day.\n\n"
+    public var question = "\n\nWhat is the best thing to do in San Francisco?\nAnswer:"
+    /// The reference the answer is scored against (nil: the needle, as the paper does).
+    public var answer: String? = nil
+    public var instruction = "There is an important infomation hidden in the following context. Find the information and memorize it. I will quiz you about the important information there.\n"
+    /// "rougeL" (default), "exact" or "substring" (any Score metric name works).
+    public var metric = "rougeL"
+    public var maxTokens = 50
+    /// Wrap the prompt in the chat template (true) or feed it as plain text after BOS.
+    public var chat = true
+    /// A JSON file of partial results: written after every cell, read at the start to skip
+    /// the cells it already holds.
+    public var resumePath: String? = nil
+
+    public init(lengths: [Int], depths: [Double]) {
+        self.lengths = lengths
+        self.depths = depths
+    }
+
+    /// `count` depths evenly spaced from 0 to 1 (a single depth is 0.5).
+    public static func depths(count: Int) throws -> [Double] {
+        guard count >= 1 else { throw EvalError.argument("depths", "needs at least one depth, got \(count)") }
+        if count == 1 { return [0.5] }
+        return (0..<count).map { Double($0) / Double(count - 1) }
+    }
+
+    /// Depths given as fractions, or as percentages when any value is above 1.
+    public static func depths(list: [Double]) throws -> [Double] {
+        guard !list.isEmpty else { throw EvalError.argument("depths", "the list is empty") }
+        let scale = list.contains { $0 > 1 } ? 0.01 : 1
+        let d = list.map { $0 * scale }
+        if let bad = d.first(where: { !($0 >= 0 && $0 <= 1) }) {
+            throw EvalError.argument("depths", "depth \(bad) is outside 0...1 (or 0...100%)")
+        }
+        return d
+    }
+}
+
+public struct NIAHResult: CodableEvalResult {
+    public static let kind = "niah"
+
+    public init(lengths: [Int], depths: [Double], grid: [[Double]], answers: [[String?]], metric: String, needle: String, question: String, reference: String, promptTokens: [Int]) {
+        self.lengths = lengths
+        self.depths = depths
+        self.grid = grid
+        self.answers = answers
+        self.metric = metric
+        self.needle = needle
+        self.question = question
+        self.reference = reference
+        self.promptTokens = promptTokens
+    }
+
+    public var lengths: [Int]
+    public var depths: [Double]
+    /// Scores in 0...1, [depth][length]; NaN for cells not run yet.
+    public var grid: [[Double]]
+    /// The decoded answers, [depth][length] (nil: not run yet).
+    public var answers: [[String?]]
+    public var metric: String
+    public var needle: String
+    public var question: String
+    public var reference: String
+    /// The number of prompt tokens of each column (after the chat template).
+    public var promptTokens: [Int]
+
+    public var mean: Double { finiteMean(grid.flatMap { $0 }) }
+    public var headline: Double { mean }
+    public var complete: Bool { !answers.joined().contains { $0 == nil } }
+
+    public var table: String {
+        let header = ["depth \\ length"] + lengths.map { "\($0)" }
+        let rows = depths.enumerated().map { i, d in [TableText.percent(d)] + grid[i].map { TableText.num($0) } }
+        let footer = [["mean"] + lengths.indices.map { j in TableText.num(finiteMean(depths.indices.map { grid[$0][j] })) }]
+        return "Needle in a haystack (\(metric)): mean \(TableText.num(mean, 3))\(complete ? "" : " (partial)")\n"
+            + TableText.render(header, rows + footer)
+    }
+
+    public func figure() -> Figure {
+        Plot.heatmap(grid, title: "Needle In A Haystack (\(metric), mean \(TableText.num(mean, 3)))",
+                     xLabels: lengths.map { "\($0)" }, yLabels: depths.map { TableText.percent($0) },
+                     xTitle: "Token Limit", yTitle: "Depth Percent", colorbarLabel: metric)
+    }
+
+    public var tensors: [(String, Tensor)] {
+        [("grid", gridTensor(grid)), ("lengths", intTensor(lengths)), ("depths", vectorTensor(depths)),
+         ("prompt_tokens", intTensor(promptTokens))]
+    }
+
+    public var extraAttributes: [(String, EvalAttribute)] {
+        [("mean", .double(mean)), ("metric", .string(metric)), ("needle", .string(needle)), ("question", .string(question))]
+    }
+}
+
+public enum NIAH {
+    public static func run(model: EvalModel, tokenizer tok: TextTokenizer, haystack: Haystack, config c: NIAHConfig,
+                           hooks: EvalHooks = .none) throws -> NIAHResult {
+        guard !c.lengths.isEmpty else { throw EvalError.argument("lengths", "the list is empty") }
+        guard !c.depths.isEmpty else { throw EvalError.argument("depths", "the list is empty") }
+        guard c.maxTokens >= 1 else { throw EvalError.argument("max_tokens", "must be >= 1") }
+        _ = try Score.score(c.metric, "", "x")  // validates the metric name
+        let instruction = tok.encode(c.instruction, bos: false)
+        let needle = tok.encode(c.needle, bos: false)
+        let question = tok.encode(c.question, bos: false)
+        let fixed = instruction.count + needle.count + question.count
+        for l in c.lengths where l <= fixed {
+            throw EvalError.argument("lengths", "length \(l) leaves no room for the haystack (instruction, needle and question take \(fixed) tokens)")
+        }
+        let reference = c.answer ?? c.needle
+        var result = NIAHResult(lengths: c.lengths, depths: c.depths,
+                                grid: Array(repeating: Array(repeating: .nan, count: c.lengths.count), count: c.depths.count),
+                                answers: Array(repeating: Array(repeating: nil, count: c.lengths.count), count: c.depths.count),
+                                metric: c.metric, needle: c.needle, question: c.question, reference: reference,
+                                promptTokens: Array(repeating: 0, count: c.lengths.count))
+        if let path = c.resumePath { try resume(&result, from: path) }
+
+        let total = c.lengths.count * c.depths.count
+        var done = result.answers.joined().filter { $0 != nil }.count
+        if done == total { return result }
+        let maxLen = c.lengths.max() ?? 0
+        let hay = try haystack.ids(tokenizer: tok, tokens: maxLen - fixed)
+        var periodCache: [Int: Bool] = [:]
+        func endsSentence(_ id: Int) -> Bool {
+            if let v = periodCache[id] { return v }
+            let t = tok.decode([id]).trimmingCharacters(in: .whitespacesAndNewlines)
+            let v = t.hasSuffix(".")
+            periodCache[id] = v
+            return v
+        }
+        hooks.report("niah", done, total, "start")
+        for (j, length) in c.lengths.enumerated() {
+            let budget = length - fixed
+            let context = hay[0..<budget]
+            for (i, depth) in c.depths.enumerated() where result.answers[i][j] == nil {
+                try hooks.checkCancelled()
+                var pos = depth >= 1 ? budget : Int(Double(budget) * depth)
+                if pos < budget { while pos > 0 && !endsSentence(context[context.startIndex + pos - 1]) { pos -= 1 } }
+                let ids = instruction + context[..<(context.startIndex + pos)] + needle + context[(context.startIndex + pos)...] + question
+                let text = tok.decode(Array(ids))
+                let prompt = c.chat ? tok.chat([ChatMessage(role: "user", content: text)], generationPrompt: true)
+                                    : tok.encode(text, bos: true)
+                let out = try model.generate(prompt: prompt, maxTokens: c.maxTokens, stop: tok.endTokenIDs)
+                let answer = tok.decode(out.filter { !tok.endTokenIDs.contains($0) })
+                let score = try Score.score(c.metric, answer, reference)
+                result.grid[i][j] = score
+                result.answers[i][j] = answer
+                result.promptTokens[j] = prompt.count
+                done += 1
+                if let path = c.resumePath { try save(result, to: path) }
+                hooks.report("niah", done, total, "length \(length) depth \(TableText.percent(depth)): \(TableText.num(score))")
+            }
+        }
+        return result
+    }
+
+    /// Copies the finished cells of a saved (partial) result whose settings match.
+    static func resume(_ r: inout NIAHResult, from path: String) throws {
+        guard FileManager.default.fileExists(atPath: path) else { return }
+        guard let json = try? String(contentsOfFile: path, encoding: .utf8) else { throw EvalError.file(path, "cannot read partial results") }
+        let old = try NIAHResult.fromJSON(json)
+        guard old.needle == r.needle, old.question == r.question, old.metric == r.metric, old.reference == r.reference else {
+            throw EvalError.file(path, "partial results were made with another needle, question or metric; remove the file to start over")
+        }
+        for (oi, d) in old.depths.enumerated() {
+            guard let i = r.depths.firstIndex(where: { abs($0 - d) < 1e-9 }) else { continue }
+            for (oj, l) in old.lengths.enumerated() {
+                guard let j = r.lengths.firstIndex(of: l), let a = old.answers[oi][oj] else { continue }
+                r.answers[i][j] = a
+                r.grid[i][j] = old.grid[oi][oj]
+                r.promptTokens[j] = old.promptTokens[oj]
+            }
+        }
+    }
+
+    static func save(_ r: NIAHResult, to path: String) throws {
+        do { try r.toJSON().write(to: URL(fileURLWithPath: path), atomically: true, encoding: .utf8) } catch {
+            throw EvalError.file(path, "cannot write partial results: \(error.localizedDescription)")
+        }
+    }
+}

@@ -1,0 +1,144 @@
+// Passkey: the landmark-attention passkey retrieval test. A task description, the repeated
+// filler "The grass is green. ... There and back again.", the line "The pass key is K. Remember
+// it. K is the pass key." at a depth, more filler, and "What is the pass key? The pass key is";
+// a trial is right when the first integer the model answers equals K (1...50000, seeded).
+// The filler is cut in characters (as the reference does) to reach the target token length.
+import Foundation
+import Tensor
+import Tokenizer
+
+public struct PasskeyConfig {
+    public var lengths: [Int]
+    public var depths: [Double]
+    public var trials = 1
+    public var seed: UInt64 = 0
+    public var maxTokens = 10
+    /// Plain prompt after BOS (the reference protocol) or one user turn of the chat template.
+    public var chat = false
+
+    public init(lengths: [Int], depths: [Double]) {
+        self.lengths = lengths
+        self.depths = depths
+    }
+}
+
+public struct PasskeyResult: CodableEvalResult {
+    public static let kind = "passkey"
+
+    public init(lengths: [Int], depths: [Double], trials: Int, grid: [[Double]], keys: [[[Int]]], answers: [[[String]]], promptTokens: [Int]) {
+        self.lengths = lengths
+        self.depths = depths
+        self.trials = trials
+        self.grid = grid
+        self.keys = keys
+        self.answers = answers
+        self.promptTokens = promptTokens
+    }
+
+    public var lengths: [Int]
+    public var depths: [Double]
+    public var trials: Int
+    /// Accuracy in 0...1, [depth][length].
+    public var grid: [[Double]]
+    /// Per cell, the keys and the decoded answers of its trials.
+    public var keys: [[[Int]]]
+    public var answers: [[[String]]]
+    public var promptTokens: [Int]
+
+    public var accuracy: Double { finiteMean(grid.flatMap { $0 }) }
+    public var headline: Double { accuracy }
+    /// Mean accuracy over depths, per length.
+    public var byLength: [Double] { lengths.indices.map { j in finiteMean(depths.indices.map { grid[$0][j] }) } }
+
+    public var table: String {
+        let header = ["depth \\ length"] + lengths.map { "\($0)" }
+        let rows = depths.enumerated().map { i, d in [TableText.percent(d)] + grid[i].map { TableText.num($0) } }
+        return "Passkey retrieval (\(trials) trial\(trials == 1 ? "" : "s") a cell): accuracy \(TableText.num(accuracy, 3))\n"
+            + TableText.render(header, rows + [["mean"] + byLength.map { TableText.num($0) }])
+    }
+
+    public func figure() -> Figure {
+        if depths.count == 1 {
+            return Plot.line(lengths.map { Double($0) }, byLength, label: "passkey", title: "Passkey retrieval",
+                             xTitle: "Context length (tokens)", yTitle: "Accuracy")
+        }
+        return Plot.heatmap(grid, title: "Passkey retrieval (accuracy \(TableText.num(accuracy, 3)))",
+                            xLabels: lengths.map { "\($0)" }, yLabels: depths.map { TableText.percent($0) },
+                            xTitle: "Token Limit", yTitle: "Depth Percent", colorbarLabel: "accuracy")
+    }
+
+    public var tensors: [(String, Tensor)] {
+        [("grid", gridTensor(grid)), ("lengths", intTensor(lengths)), ("depths", vectorTensor(depths)),
+         ("prompt_tokens", intTensor(promptTokens))]
+    }
+
+    public var extraAttributes: [(String, EvalAttribute)] { [("accuracy", .double(accuracy)), ("trials", .int(trials))] }
+}
+
+public enum Passkey {
+    public static let taskDescription = "There is an important info hidden inside a lot of irrelevant text. Find it and memorize them. I will quiz you about the important information there."
+    public static let garbage = "The grass is green. The sky is blue. The sun is yellow. Here we go. There and back again."
+    public static let finalQuestion = "What is the pass key? The pass key is"
+
+    public static func informationLine(_ key: Int) -> String { "The pass key is \(key). Remember it. \(key) is the pass key." }
+
+    /// The prompt text with `nGarbage` filler characters, `prefix` of them before the key.
+    public static func prompt(key: Int, nGarbage: Int, prefix: Int) -> String {
+        let unit = garbage + " "
+        func filler(_ n: Int) -> String {
+            if n <= 0 { return "" }
+            let reps = n / unit.count + 1
+            return String(String(repeating: unit, count: reps).prefix(n))
+        }
+        let p = min(max(prefix, 0), nGarbage)
+        return [taskDescription, filler(p), informationLine(key), filler(nGarbage - p), finalQuestion].joined(separator: "\n")
+    }
+
+    public static func run(model: EvalModel, tokenizer tok: TextTokenizer, config c: PasskeyConfig,
+                           hooks: EvalHooks = .none) throws -> PasskeyResult {
+        guard !c.lengths.isEmpty else { throw EvalError.argument("lengths", "the list is empty") }
+        guard !c.depths.isEmpty else { throw EvalError.argument("depths", "the list is empty") }
+        guard c.trials >= 1 else { throw EvalError.argument("trials", "must be >= 1, got \(c.trials)") }
+        // characters of filler per token, measured on a long stretch of it
+        let sample = String(repeating: garbage + " ", count: 40)
+        let charsPerToken = Double(sample.count) / Double(max(1, tok.encode(sample, bos: false).count))
+        var rng = EvalRNG(seed: c.seed)
+        var r = PasskeyResult(lengths: c.lengths, depths: c.depths, trials: c.trials,
+                              grid: Array(repeating: Array(repeating: .nan, count: c.lengths.count), count: c.depths.count),
+                              keys: Array(repeating: Array(repeating: [], count: c.lengths.count), count: c.depths.count),
+                              answers: Array(repeating: Array(repeating: [], count: c.lengths.count), count: c.depths.count),
+                              promptTokens: Array(repeating: 0, count: c.lengths.count))
+        let total = c.lengths.count * c.depths.count * c.trials
+        var done = 0
+        for (j, length) in c.lengths.enumerated() {
+            // the fixed part with a 5-digit key, then the filler that fills the rest
+            let fixedText = prompt(key: 50000, nGarbage: 0, prefix: 0)
+            let fixed = (c.chat ? tok.chat([ChatMessage(role: "user", content: fixedText)], generationPrompt: true)
+                                : tok.encode(fixedText, bos: true)).count
+            guard length > fixed else {
+                throw EvalError.argument("lengths", "length \(length) leaves no room for filler (the question takes \(fixed) tokens)")
+            }
+            let nGarbage = Int(Double(length - fixed) * charsPerToken)
+            for (i, depth) in c.depths.enumerated() {
+                var right = 0
+                for _ in 0..<c.trials {
+                    try hooks.checkCancelled()
+                    let key = Int(rng.next() % 50000) + 1
+                    let text = prompt(key: key, nGarbage: nGarbage, prefix: Int(Double(nGarbage) * depth))
+                    let ids = c.chat ? tok.chat([ChatMessage(role: "user", content: text)], generationPrompt: true)
+                                     : tok.encode(text, bos: true)
+                    let out = try model.generate(prompt: ids, maxTokens: c.maxTokens, stop: tok.endTokenIDs)
+                    let answer = tok.decode(out.filter { !tok.endTokenIDs.contains($0) })
+                    if Score.firstInteger(answer) == key { right += 1 }
+                    r.keys[i][j].append(key)
+                    r.answers[i][j].append(answer)
+                    r.promptTokens[j] = ids.count
+                    done += 1
+                    hooks.report("passkey", done, total, "length \(length) depth \(TableText.percent(depth)): \(answer.prefix(20))")
+                }
+                r.grid[i][j] = Double(right) / Double(c.trials)
+            }
+        }
+        return r
+    }
+}

@@ -1,0 +1,110 @@
+// Perplexity: sliding-window perplexity as in Hugging Face's "Perplexity of fixed-length
+// models" guide. Windows of `window` tokens start every `stride` tokens; each window scores
+// only the tokens that the previous window did not reach (trg_len = end - prev_end), with the
+// rest of the window as context, so overlapping tokens are never scored twice. Every token
+// after the first of a document is scored exactly once; PPL = exp(total NLL / scored tokens).
+// (The guide weights each window's mean loss by trg_len - 1; llx sums token NLLs exactly.)
+import Foundation
+import Tensor
+import Tokenizer
+
+public struct PerplexityResult: CodableEvalResult {
+    public static let kind = "ppl"
+
+    public init(window: Int, stride: Int, documentTokens: [Int], documentNLL: [Double], windowNLL: [Double]) {
+        self.window = window
+        self.stride = stride
+        self.documentTokens = documentTokens
+        self.documentNLL = documentNLL
+        self.windowNLL = windowNLL
+    }
+
+    public var window: Int
+    public var stride: Int
+    /// Scored tokens and the mean NLL (nats) per document.
+    public var documentTokens: [Int]
+    public var documentNLL: [Double]
+    /// NLL of every window in order (for curves).
+    public var windowNLL: [Double]
+
+    public var tokens: Int { documentTokens.reduce(0, +) }
+    /// Mean NLL per scored token over all documents.
+    public var nll: Double {
+        let t = tokens
+        return t == 0 ? .nan : zip(documentTokens, documentNLL).map { Double($0) * $1 }.reduce(0, +) / Double(t)
+    }
+    public var ppl: Double { exp(nll) }
+    public var headline: Double { ppl }
+
+    public var table: String {
+        var rows = [["all", "\(tokens)", TableText.num(nll, 4), TableText.num(ppl, 3)]]
+        if documentTokens.count > 1 && documentTokens.count <= 20 {
+            rows += documentTokens.indices.map { ["doc \($0)", "\(documentTokens[$0])", TableText.num(documentNLL[$0], 4), TableText.num(exp(documentNLL[$0]), 3)] }
+        }
+        return "Perplexity (window \(window), stride \(stride))\n" + TableText.render(["", "tokens", "nll", "ppl"], rows)
+    }
+
+    public func figure() -> Figure {
+        Plot.line((0..<windowNLL.count).map { Double($0) }, windowNLL, label: "window NLL",
+                  title: "Sliding-window NLL (ppl \(TableText.num(ppl, 3)))", xTitle: "Window", yTitle: "NLL (nats)")
+    }
+
+    public var tensors: [(String, Tensor)] {
+        [("document_nll", vectorTensor(documentNLL)), ("document_tokens", intTensor(documentTokens)), ("window_nll", vectorTensor(windowNLL))]
+    }
+
+    public var extraAttributes: [(String, EvalAttribute)] {
+        [("ppl", .double(ppl)), ("nll", .double(nll)), ("window", .int(window)), ("stride", .int(stride))]
+    }
+}
+
+public enum Perplexity {
+    /// Perplexity of token-id documents.
+    public static func run(model: EvalModel, documents: [[Int]], window: Int, stride: Int,
+                           hooks: EvalHooks = .none) throws -> PerplexityResult {
+        guard window >= 2 else { throw EvalError.argument("window", "must be >= 2, got \(window)") }
+        guard stride >= 1 && stride <= window else { throw EvalError.argument("stride", "must be in 1...window (\(window)), got \(stride)") }
+        guard !documents.isEmpty else { throw EvalError.argument("data", "no documents") }
+        var r = PerplexityResult(window: window, stride: stride, documentTokens: [], documentNLL: [], windowNLL: [])
+        let total = documents.reduce(0) { $0 + max(1, ($1.count + stride - 1) / stride) }
+        var done = 0
+        for (d, ids) in documents.enumerated() {
+            var sum = 0.0, count = 0
+            var prevEnd = 0
+            var begin = 0
+            while begin < ids.count {
+                try hooks.checkCancelled()
+                let end = min(begin + window, ids.count)
+                let trgLen = end - prevEnd
+                let chunk = Array(ids[begin..<end])
+                if chunk.count >= 2 {
+                    let lp = try model.logProbs(ids: chunk)
+                    guard lp.count == chunk.count - 1 else {
+                        throw EvalError.model("logProbs returned \(lp.count) values for \(chunk.count) ids (want \(chunk.count - 1))")
+                    }
+                    // lp[k] scores chunk[k + 1]; score the last trgLen tokens (never chunk[0])
+                    let first = max(1, chunk.count - trgLen)
+                    var wsum = 0.0
+                    for k in first..<chunk.count { wsum -= Double(lp[k - 1]) }
+                    let n = chunk.count - first
+                    sum += wsum; count += n
+                    r.windowNLL.append(n > 0 ? wsum / Double(n) : .nan)
+                }
+                prevEnd = end
+                done += 1
+                hooks.report("ppl", done, total, "document \(d) tokens \(begin)..<\(end)")
+                if end == ids.count { break }
+                begin += stride
+            }
+            r.documentTokens.append(count)
+            r.documentNLL.append(count > 0 ? sum / Double(count) : .nan)
+        }
+        return r
+    }
+
+    /// Perplexity of texts, each encoded with BOS.
+    public static func run(model: EvalModel, tokenizer: TextTokenizer, texts: [String], window: Int, stride: Int,
+                           hooks: EvalHooks = .none) throws -> PerplexityResult {
+        try run(model: model, documents: texts.map { tokenizer.encode($0, bos: true) }, window: window, stride: stride, hooks: hooks)
+    }
+}

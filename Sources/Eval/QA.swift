@@ -1,0 +1,147 @@
+// QA: LongBench / InfiniteBench-style generation tasks from JSONL. Each record has `input`,
+// `context` and `answers` (or `answer`, a string or a list; LongBench's `all_classes` for
+// classification). The prompt template's {context} and {input} are filled; a prompt over
+// `max_len` tokens keeps its first and last max_len/2 tokens (LongBench's middle truncation);
+// the model answers greedily and the best score over the references counts.
+import Foundation
+import Tensor
+import Tokenizer
+
+public struct QAItem: Codable, Equatable {
+    public var input: String
+    public var context: String
+    public var answers: [String]
+    public var allClasses: [String]
+
+    public init(input: String, context: String, answers: [String], allClasses: [String] = []) {
+        self.input = input
+        self.context = context
+        self.answers = answers
+        self.allClasses = allClasses
+    }
+}
+
+public struct QAConfig {
+    public var metric = "f1"
+    public var maxLen = 8192
+    public var maxTokens = 64
+    public var template = "{context}\n\nAnswer the question based on the text above.\nQuestion: {input}\nAnswer:"
+    public var chat = true
+    /// Keep only the first line of the prediction (LongBench does for trec, triviaqa, samsum, lsht).
+    public var firstLine = false
+
+    public init(metric: String = "f1") { self.metric = metric }
+}
+
+public struct QAResult: CodableEvalResult {
+    public static let kind = "qa"
+
+    public init(metric: String, scores: [Double], predictions: [String], promptTokens: [Int], truncated: Int) {
+        self.metric = metric
+        self.scores = scores
+        self.predictions = predictions
+        self.promptTokens = promptTokens
+        self.truncated = truncated
+    }
+
+    public var metric: String
+    public var scores: [Double]
+    public var predictions: [String]
+    public var promptTokens: [Int]
+    public var truncated: Int
+
+    public var mean: Double { finiteMean(scores) }
+    public var headline: Double { mean }
+
+    public var table: String {
+        let rows = [[metric, "\(scores.count)", "\(truncated)", TableText.num(mean, 4), TableText.num(mean * 100, 2)]]
+        return "Generation QA\n" + TableText.render(["metric", "items", "truncated", "mean", "x100"], rows)
+    }
+
+    public func figure() -> Figure {
+        let order = promptTokens.indices.sorted { promptTokens[$0] < promptTokens[$1] }
+        return Plot.line([Series(label: metric, xs: order.map { Double(promptTokens[$0]) }, ys: order.map { scores[$0] })],
+                         title: "\(metric) by prompt length (mean \(TableText.num(mean, 3)))", xTitle: "Prompt tokens",
+                         yTitle: metric, yRange: 0...1)
+    }
+
+    public var tensors: [(String, Tensor)] { [("scores", vectorTensor(scores)), ("prompt_tokens", intTensor(promptTokens))] }
+    public var extraAttributes: [(String, EvalAttribute)] { [("mean", .double(mean)), ("metric", .string(metric))] }
+}
+
+public enum QA {
+    /// Fills a template's {context} and {input}.
+    public static func fill(_ template: String, _ item: QAItem) -> String {
+        template.replacingOccurrences(of: "{context}", with: item.context).replacingOccurrences(of: "{input}", with: item.input)
+    }
+
+    /// LongBench's truncation: over `maxLen` tokens, keep the first and the last maxLen/2.
+    public static func truncateMiddle(_ text: String, tokenizer tok: TextTokenizer, maxLen: Int) -> (String, Bool) {
+        let ids = tok.encode(text, bos: false)
+        guard ids.count > maxLen else { return (text, false) }
+        let half = maxLen / 2
+        return (tok.decode(Array(ids[..<half])) + tok.decode(Array(ids[(ids.count - half)...])), true)
+    }
+
+    public static func run(model: EvalModel, tokenizer tok: TextTokenizer, items: [QAItem], config c: QAConfig,
+                           hooks: EvalHooks = .none) throws -> QAResult {
+        guard !items.isEmpty else { throw EvalError.argument("data", "no records") }
+        guard c.maxLen >= 2 else { throw EvalError.argument("max_len", "must be >= 2, got \(c.maxLen)") }
+        guard c.maxTokens >= 1 else { throw EvalError.argument("max_tokens", "must be >= 1, got \(c.maxTokens)") }
+        _ = try Score.score(c.metric, "", "x", classes: [])
+        var r = QAResult(metric: c.metric, scores: [], predictions: [], promptTokens: [], truncated: 0)
+        for (n, item) in items.enumerated() {
+            try hooks.checkCancelled()
+            let (text, cut) = truncateMiddle(fill(c.template, item), tokenizer: tok, maxLen: c.maxLen)
+            if cut { r.truncated += 1 }
+            let ids = c.chat ? tok.chat([ChatMessage(role: "user", content: text)], generationPrompt: true) : tok.encode(text, bos: true)
+            let out = try model.generate(prompt: ids, maxTokens: c.maxTokens, stop: tok.endTokenIDs)
+            var pred = tok.decode(out.filter { !tok.endTokenIDs.contains($0) })
+            if c.firstLine {
+                var s = Substring(pred)
+                while s.first == "\n" { s = s.dropFirst() }
+                pred = String(s.split(separator: "\n", maxSplits: 1, omittingEmptySubsequences: false).first ?? "")
+            }
+            let score = try Score.best(c.metric, pred, item.answers, classes: item.allClasses)
+            r.scores.append(score)
+            r.predictions.append(pred)
+            r.promptTokens.append(ids.count)
+            hooks.report("qa", n + 1, items.count, "\(c.metric) \(TableText.num(score))")
+        }
+        return r
+    }
+
+    // MARK: loading
+
+    /// Records from a JSONL file (LongBench `input`/`context`/`answers`/`all_classes`;
+    /// InfiniteBench `context`/`input`/`answer`).
+    public static func load(path: String) throws -> [QAItem] {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw EvalError.file(path, "cannot read as UTF-8") }
+        var items: [QAItem] = []
+        for (n, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let t = line.trimmingCharacters(in: .whitespacesAndNewlines)
+            if t.isEmpty { continue }
+            guard let obj = try? JSONSerialization.jsonObject(with: Data(t.utf8)) as? [String: Any] else {
+                throw EvalError.file(path, "line \(n + 1): not a JSON object")
+            }
+            items.append(try item(obj, where: "\(path):\(n + 1)"))
+        }
+        guard !items.isEmpty else { throw EvalError.file(path, "no records") }
+        return items
+    }
+
+    /// One record from a decoded JSON object.
+    public static func item(_ obj: [String: Any], where loc: String = "record") throws -> QAItem {
+        func strings(_ v: Any?) -> [String]? {
+            if let s = v as? String { return [s] }
+            if let a = v as? [Any] { return a.map { ($0 as? String) ?? "\($0)" } }
+            if let x = v as? NSNumber { return ["\(x)"] }
+            return nil
+        }
+        guard let answers = strings(obj["answers"]) ?? strings(obj["answer"]) ?? strings(obj["outputs"]) else {
+            throw EvalError.file(loc, "record has no 'answers' (or 'answer')")
+        }
+        return QAItem(input: (obj["input"] as? String) ?? "", context: (obj["context"] as? String) ?? "",
+                      answers: answers, allClasses: strings(obj["all_classes"]) ?? [])
+    }
+}

@@ -1,0 +1,137 @@
+// Indexing and slicing of lists, ranges, strings and records with Python semantics
+// (negative indices count from the end; slices clamp; steps may be negative), and the few
+// methods plain values have (`s.upper()`, `s.split(",")`, `xs.contains(x)`).
+import Foundation
+
+public enum Builtins {
+    /// An index into a sequence of `count` elements; negative counts from the end.
+    public static func normalizeIndex(_ v: Value, count: Int) throws -> Int {
+        guard let i = v.asInt, !v.isBool else { throw LangRuntimeError(.type, "index must be an int, got \(v.typeNameWithArticle)") }
+        let j = i < 0 ? i + count : i
+        guard j >= 0 && j < count else { throw LangRuntimeError(.index, "index \(i) out of range for length \(count)") }
+        return j
+    }
+
+    /// The positions a Python slice selects from `count` elements.
+    public static func sliceIndices(start: Int?, stop: Int?, step: Int?, count: Int) -> [Int] {
+        let st = step ?? 1
+        func clamp(_ x: Int?, _ def: Int, lo: Int, hi: Int) -> Int {
+            guard var v = x else { return def }
+            if v < 0 { v += count }
+            return min(max(v, lo), hi)
+        }
+        var out: [Int] = []
+        if st > 0 {
+            let a = clamp(start, 0, lo: 0, hi: count), b = clamp(stop, count, lo: 0, hi: count)
+            var i = a; while i < b { out.append(i); i += st }
+        } else {
+            let a = clamp(start, count - 1, lo: -1, hi: count - 1), b = clamp(stop, -1, lo: -1, hi: count - 1)
+            var i = a; while i > b { out.append(i); i += st }
+        }
+        return out
+    }
+
+    public static func subscriptValue(_ obj: Value, _ items: [IndexItem]) throws -> Value {
+        switch obj {
+        case .host(let h): return try h.getIndex(items)
+        case .record(let r):
+            guard items.count == 1, case .index(let k) = items[0], case .string(let key) = k else {
+                throw LangRuntimeError(.index, "a record is indexed by a string key, e.g. r[\"name\"]")
+            }
+            guard let v = r[key] else {
+                var msg = "record has no field '\(key)'"
+                if let s = closestName(key, r.keys) { msg += " (did you mean '\(s)'?)" }
+                throw LangRuntimeError(.index, msg)
+            }
+            return v
+        case .list, .range, .string:
+            guard items.count == 1 else {
+                throw LangRuntimeError(.index, "\(obj.typeNameWithArticle) takes one index, got \(items.count) (index the result again: xs[i][j])")
+            }
+            let chars: [Character]? = obj.asString.map(Array.init)
+            let count: Int
+            switch obj {
+            case .list(let l): count = l.count
+            case .range(let r): count = r.count
+            default: count = chars!.count
+            }
+            func element(_ i: Int) -> Value {
+                switch obj {
+                case .list(let l): return l[i]
+                case .range(let r): return .int(r.element(i))
+                default: return .string(String(chars![i]))
+                }
+            }
+            switch items[0] {
+            case .index(let v):
+                return element(try normalizeIndex(v, count: count))
+            case .slice(let a, let b, let c):
+                let idx = sliceIndices(start: a, stop: b, step: c, count: count)
+                if case .string = obj { return .string(String(idx.map { chars![$0] })) }
+                return .list(idx.map(element))
+            }
+        default:
+            throw LangRuntimeError(.type, "\(obj.typeNameWithArticle) cannot be indexed")
+        }
+    }
+
+    /// Methods of plain values, as bound commands; nil when there is none.
+    static func valueMethod(_ v: Value, _ name: String, _ interp: Interpreter) throws -> Value? {
+        func m(_ params: [Param], _ f: @escaping (BoundArguments) throws -> Value) -> Value {
+            .command(Command("\(v.typeName).\(name)", params, help: "") { a, _ in try f(a) })
+        }
+        switch v {
+        case .string(let s):
+            switch name {
+            case "upper": return m([]) { _ in .string(s.uppercased()) }
+            case "lower": return m([]) { _ in .string(s.lowercased()) }
+            case "strip": return m([]) { _ in .string(s.trimmingCharacters(in: .whitespacesAndNewlines)) }
+            case "split": return m([Param("sep", .string, optional: true)]) { a in
+                if let sep = try a.optionalString("sep") {
+                    return .list(s.components(separatedBy: sep).map { .string($0) })
+                }
+                return .list(s.split(whereSeparator: { $0.isWhitespace }).map { .string(String($0)) })
+            }
+            case "replace": return m([Param("old", .string), Param("new", .string)]) { a in
+                .string(s.replacingOccurrences(of: try a.string("old"), with: try a.string("new")))
+            }
+            case "startswith", "starts_with": return m([Param("prefix", .string)]) { a in .bool(s.hasPrefix(try a.string("prefix"))) }
+            case "endswith", "ends_with": return m([Param("suffix", .string)]) { a in .bool(s.hasSuffix(try a.string("suffix"))) }
+            case "contains": return m([Param("x", .string)]) { a in .bool(s.contains(try a.string("x"))) }
+            case "join": return m([Param("items", .list)]) { a in .string(try a.list("items").map { $0.description }.joined(separator: s)) }
+            case "count": return .int(s.count)
+            default: return nil
+            }
+        case .list(let l):
+            switch name {
+            case "contains": return m([Param("x")]) { a in .bool(l.contains { valuesEqual($0, a["x"]) }) }
+            case "append": return m([Param("x")]) { a in .list(l + [a["x"]]) }
+            case "count": return .int(l.count)
+            default: return nil
+            }
+        default: return nil
+        }
+    }
+
+    /// `"%d items" % n`, a small printf subset (%d %s %f %.Nf %%).
+    static func percentFormat(_ fmt: String, _ arg: Value) -> String {
+        var args = arg.asList ?? [arg]
+        if case .range = arg { args = [arg] }
+        var out = ""
+        var chars = Array(fmt)[...]
+        while let c = chars.popFirst() {
+            guard c == "%" else { out.append(c); continue }
+            var spec = ""
+            while let d = chars.first, "0123456789.-+".contains(d) { spec.append(d); chars.removeFirst() }
+            guard let kind = chars.popFirst() else { out += "%" + spec; break }
+            if kind == "%" { out += "%"; continue }
+            let v = args.isEmpty ? Value.null : args.removeFirst()
+            switch kind {
+            case "d", "i": out += String(format: "%\(spec)d", v.asDouble.map { Int($0) } ?? 0)
+            case "f", "e", "g": out += String(format: "%\(spec)\(kind)", v.asDouble ?? .nan)
+            default: out += v.description
+            }
+        }
+        return out
+    }
+}

@@ -1,0 +1,71 @@
+// Buffers: owned f32 scratch memory for activations (64-byte aligned, freed on deinit), and
+// the per-layer activation set that the forward fills and the backward reads.
+import Foundation
+
+/// An owned f32 buffer of fixed capacity.
+final class FloatBuffer {
+    let count: Int
+    let p: UnsafeMutablePointer<Float>
+
+    init(_ count: Int, zeroed: Bool = false) {
+        self.count = count
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: max(1, count) * 4, alignment: 64)
+        p = raw.bindMemory(to: Float.self, capacity: max(1, count))
+        if zeroed { p.update(repeating: 0, count: count) }
+    }
+
+    func zero() { p.update(repeating: 0, count: count) }
+
+    deinit { UnsafeMutableRawPointer(p).deallocate() }
+}
+
+/// Activations of one decoder layer for one sequence of T tokens (C = hidden_size,
+/// Hq/Hkv = query/key-value heads, D = head_dim, I = intermediate_size).
+final class LayerActivations {
+    let T: Int
+    let rstd1: FloatBuffer   // (T)            1/rms of the layer input
+    let ln1: FloatBuffer     // (T, C)         input_layernorm output
+    let q: FloatBuffer       // (T, Hq*D)      queries after RoPE
+    let k: FloatBuffer       // (T, Hkv*D)     keys after RoPE
+    let v: FloatBuffer       // (T, Hkv*D)     values
+    let att: FloatBuffer     // (T, Hq*D)      attention output (heads concatenated)
+    let lse: FloatBuffer     // (Hq, T)        attention row log-sum-exp
+    let xMid: FloatBuffer    // (T, C)         residual after attention
+    let rstd2: FloatBuffer   // (T)            1/rms of xMid
+    let ln2: FloatBuffer     // (T, C)         post_attention_layernorm output
+    let gate: FloatBuffer    // (T, I)         gate_proj output
+    let up: FloatBuffer      // (T, I)         up_proj output
+    let h: FloatBuffer       // (T, I)         silu(gate) * up
+
+    init(config c: LlamaConfig, T: Int) {
+        self.T = T
+        let C = c.hiddenSize, qd = c.numAttentionHeads * c.headDim, kvd = c.numKeyValueHeads * c.headDim
+        let I = c.intermediateSize
+        rstd1 = FloatBuffer(T); ln1 = FloatBuffer(T * C)
+        q = FloatBuffer(T * qd); k = FloatBuffer(T * kvd); v = FloatBuffer(T * kvd)
+        att = FloatBuffer(T * qd); lse = FloatBuffer(c.numAttentionHeads * T)
+        xMid = FloatBuffer(T * C); rstd2 = FloatBuffer(T); ln2 = FloatBuffer(T * C)
+        gate = FloatBuffer(T * I); up = FloatBuffer(T * I); h = FloatBuffer(T * I)
+    }
+}
+
+/// Gradient scratch for one layer's backward, reused across layers.
+final class LayerGradScratch {
+    let dAtt: FloatBuffer    // (T, Hq*D)
+    let dq: FloatBuffer      // (T, Hq*D)
+    let dk: FloatBuffer      // (T, Hkv*D)
+    let dv: FloatBuffer      // (T, Hkv*D)
+    let dLn: FloatBuffer     // (T, C)   d(ln1) or d(ln2)
+    let dTmp: FloatBuffer    // (T, C)   rmsnorm input gradient before adding to the residual
+    let dh: FloatBuffer      // (T, I)
+    let dGate: FloatBuffer   // (T, I)
+    let dUp: FloatBuffer     // (T, I)
+
+    init(config c: LlamaConfig, T: Int) {
+        let C = c.hiddenSize, qd = c.numAttentionHeads * c.headDim, kvd = c.numKeyValueHeads * c.headDim
+        let I = c.intermediateSize
+        dAtt = FloatBuffer(T * qd); dq = FloatBuffer(T * qd); dk = FloatBuffer(T * kvd); dv = FloatBuffer(T * kvd)
+        dLn = FloatBuffer(T * C); dTmp = FloatBuffer(T * C)
+        dh = FloatBuffer(T * I); dGate = FloatBuffer(T * I); dUp = FloatBuffer(T * I)
+    }
+}

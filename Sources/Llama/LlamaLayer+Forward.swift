@@ -1,0 +1,112 @@
+// One decoder layer, forward and backward as a pair (llm.c style): the backward calls run in
+// exactly the reverse order of the forward's. Shapes: T tokens, C = hidden_size, Hq / Hkv
+// query / key-value heads, D = head_dim, I = intermediate_size; all buffers row-major f32.
+import Foundation
+import Tensor
+import Quant
+
+/// Where a layer's keys/values live during attention: its own activations (training, T keys)
+/// or a KV cache holding `start` earlier positions (inference).
+struct KVSlot {
+    let k: UnsafeMutablePointer<Float>   // (capacity, Hkv*D) keys after RoPE
+    let v: UnsafeMutablePointer<Float>   // (capacity, Hkv*D) values
+    let start: Int                       // positions already cached
+}
+
+extension LlamaModel {
+    /// out (T, C) = layer(x (T, C)); fills `a`. With `kv`, keys/values are appended to the cache
+    /// at rows start..<start+T and queries attend to all start+T cached positions.
+    func layerForward(_ L: LlamaLayer, x: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>,
+                      a: LayerActivations, T: Int, rope: RopeTables, kv: KVSlot? = nil) throws {
+        let c = config
+        let C = c.hiddenSize, Hq = c.numAttentionHeads, Hkv = c.numKeyValueHeads, D = c.headDim
+        let I = c.intermediateSize, eps = Float(c.rmsNormEps)
+        // ln1 (T, C) = RMSNorm(x) * input_layernorm
+        Kernels.rmsNormForward(x: x, weight: L.inputLayernorm.value.floatPointer, out: a.ln1.p, rstd: a.rstd1.p,
+                               rows: T, dim: C, eps: eps)
+        // q (T, Hq*D), k (T, Hkv*D), v (T, Hkv*D)
+        L.qProj.forward(a.ln1.p, rows: T, out: a.q.p)
+        L.kProj.forward(a.ln1.p, rows: T, out: a.k.p)
+        L.vProj.forward(a.ln1.p, rows: T, out: a.v.p)
+        // RoPE on q and k, in place
+        rope.cos.withUnsafeBufferPointer { cp in
+            rope.sin.withUnsafeBufferPointer { sp in
+                Kernels.ropeApply(x: a.q.p, cos: cp.baseAddress!, sin: sp.baseAddress!, T: T, heads: Hq, headDim: D)
+                Kernels.ropeApply(x: a.k.p, cos: cp.baseAddress!, sin: sp.baseAddress!, T: T, heads: Hkv, headDim: D)
+            }
+        }
+        // att (T, Hq*D) = causal softmax(q kᵀ / sqrt(D)) v, lse (Hq, T)
+        let scale = 1 / Float(D).squareRoot()
+        if let kv = kv {
+            let kvd = Hkv * D
+            (kv.k + kv.start * kvd).update(from: a.k.p, count: T * kvd)
+            (kv.v + kv.start * kvd).update(from: a.v.p, count: T * kvd)
+            try Kernels.attentionForward(q: a.q.p, k: kv.k, v: kv.v, out: a.att.p, lse: nil,
+                                         Tq: T, Tk: kv.start + T, Hq: Hq, Hkv: Hkv, D: D, scale: scale)
+        } else {
+            try Kernels.attentionForward(q: a.q.p, k: a.k.p, v: a.v.p, out: a.att.p, lse: a.lse.p,
+                                         Tq: T, Tk: T, Hq: Hq, Hkv: Hkv, D: D, scale: scale)
+        }
+        // xMid (T, C) = x + att Woᵀ
+        L.oProj.forward(a.att.p, rows: T, out: a.xMid.p)
+        Vec.axpy(1, x, a.xMid.p, T * C)
+        // ln2 (T, C) = RMSNorm(xMid) * post_attention_layernorm
+        Kernels.rmsNormForward(x: a.xMid.p, weight: L.postAttentionLayernorm.value.floatPointer, out: a.ln2.p,
+                               rstd: a.rstd2.p, rows: T, dim: C, eps: eps)
+        // gate, up (T, I); h (T, I) = silu(gate) * up
+        L.gateProj.forward(a.ln2.p, rows: T, out: a.gate.p)
+        L.upProj.forward(a.ln2.p, rows: T, out: a.up.p)
+        Kernels.swigluForward(gate: a.gate.p, up: a.up.p, out: a.h.p, n: T * I)
+        // out (T, C) = xMid + h Wdownᵀ
+        L.downProj.forward(a.h.p, rows: T, out: out)
+        Vec.axpy(1, a.xMid.p, out, T * C)
+    }
+
+    /// Backward of `layerForward` (without KV cache). On entry d (T, C) holds dL/d(out); on
+    /// return dL/d(x). Parameter gradients of trainable parameters accumulate into Param.grad.
+    func layerBackward(_ L: LlamaLayer, x: UnsafePointer<Float>, d: UnsafeMutablePointer<Float>,
+                       a: LayerActivations, g: LayerGradScratch, T: Int, rope: RopeTables) throws {
+        let c = config
+        let C = c.hiddenSize, Hq = c.numAttentionHeads, Hkv = c.numKeyValueHeads, D = c.headDim
+        let I = c.intermediateSize
+        // out = xMid + h Wdownᵀ: dh (T, I); d already is the residual part of dxMid
+        L.downProj.backward(dy: d, x: a.h.p, rows: T, dx: g.dh.p)
+        // h = silu(gate) * up: dGate, dUp (T, I)
+        Kernels.swigluBackward(dout: g.dh.p, gate: a.gate.p, up: a.up.p, dgate: g.dGate.p, dup: g.dUp.p, n: T * I)
+        // gate, up = ln2 Wᵀ: dLn (T, C)
+        L.gateProj.backward(dy: g.dGate.p, x: a.ln2.p, rows: T, dx: g.dLn.p)
+        L.upProj.backward(dy: g.dUp.p, x: a.ln2.p, rows: T, dx: g.dLn.p, accumulate: true)
+        // ln2 = RMSNorm(xMid): d (T, C) += dxMid through the norm
+        Kernels.rmsNormBackward(dout: g.dLn.p, x: a.xMid.p, weight: L.postAttentionLayernorm.value.floatPointer,
+                                rstd: a.rstd2.p, dx: g.dTmp.p, dweight: gradPointer(L.postAttentionLayernorm),
+                                rows: T, dim: C)
+        Vec.axpy(1, g.dTmp.p, d, T * C)
+        // xMid = x + att Woᵀ: dAtt (T, Hq*D); d is the residual part of dx
+        L.oProj.backward(dy: d, x: a.att.p, rows: T, dx: g.dAtt.p)
+        // attention: dq (T, Hq*D), dk, dv (T, Hkv*D)
+        let scale = 1 / Float(D).squareRoot()
+        try Kernels.attentionBackward(dout: g.dAtt.p, q: a.q.p, k: a.k.p, v: a.v.p, out: a.att.p, lse: a.lse.p,
+                                      dq: g.dq.p, dk: g.dk.p, dv: g.dv.p, Tq: T, Tk: T, Hq: Hq, Hkv: Hkv, D: D, scale: scale)
+        // RoPE backward: the inverse rotation
+        rope.cos.withUnsafeBufferPointer { cp in
+            rope.sin.withUnsafeBufferPointer { sp in
+                Kernels.ropeApply(x: g.dq.p, cos: cp.baseAddress!, sin: sp.baseAddress!, T: T, heads: Hq, headDim: D, inverse: true)
+                Kernels.ropeApply(x: g.dk.p, cos: cp.baseAddress!, sin: sp.baseAddress!, T: T, heads: Hkv, headDim: D, inverse: true)
+            }
+        }
+        // q, k, v = ln1 Wᵀ: dLn (T, C)
+        L.qProj.backward(dy: g.dq.p, x: a.ln1.p, rows: T, dx: g.dLn.p)
+        L.kProj.backward(dy: g.dk.p, x: a.ln1.p, rows: T, dx: g.dLn.p, accumulate: true)
+        L.vProj.backward(dy: g.dv.p, x: a.ln1.p, rows: T, dx: g.dLn.p, accumulate: true)
+        // ln1 = RMSNorm(x): d (T, C) += dx through the norm
+        Kernels.rmsNormBackward(dout: g.dLn.p, x: x, weight: L.inputLayernorm.value.floatPointer,
+                                rstd: a.rstd1.p, dx: g.dTmp.p, dweight: gradPointer(L.inputLayernorm),
+                                rows: T, dim: C)
+        Vec.axpy(1, g.dTmp.p, d, T * C)
+    }
+
+    /// The gradient buffer of a trainable parameter (created on demand), nil when frozen.
+    func gradPointer(_ p: Param) -> UnsafeMutablePointer<Float>? {
+        p.trainable ? p.ensureGrad().floatPointer : nil
+    }
+}

@@ -1,0 +1,111 @@
+// Loading a Hugging Face model directory (config.json + *.safetensors, sharded or not,
+// f32/f16/bf16) under strict verification: every expected tensor present with its shape, and
+// no unexpected tensor. Tensors are read one at a time (and quantized one at a time).
+import Foundation
+import Tensor
+import Quant
+import Checkpoint
+
+extension LlamaModel {
+    /// The tensor names and shapes a checkpoint of this config must hold, in HF order.
+    public static func expectedTensors(_ c: LlamaConfig) -> [(String, [Int])] {
+        var out: [(String, [Int])] = [("model.embed_tokens.weight", [c.vocabSize, c.hiddenSize])]
+        for l in 0..<c.numHiddenLayers {
+            for p in LlamaLayer.projections {
+                let (o, i) = LlamaLayer.projectionShape(p, c)
+                out.append((LlamaLayer.modulePath(layer: l, p) + ".weight", [o, i]))
+            }
+            out.append(("model.layers.\(l).input_layernorm.weight", [c.hiddenSize]))
+            out.append(("model.layers.\(l).post_attention_layernorm.weight", [c.hiddenSize]))
+        }
+        out.append(("model.norm.weight", [c.hiddenSize]))
+        if !c.tieWordEmbeddings { out.append(("lm_head.weight", [c.vocabSize, c.hiddenSize])) }
+        return out
+    }
+
+    /// Loads a Hugging Face model directory. `quant`: "none" (f32 weights) or "nf4" (the
+    /// projections quantized while loading, when the Quant module provides NF4).
+    public static func load(path: String, quant: String = "none", doubleQuant: Bool = true) throws -> LlamaModel {
+        let q = try checkQuant(quant)
+        let config = try LlamaConfig.load(path: path)
+        let ckpt: SafetensorsCheckpoint
+        do { ckpt = try SafetensorsCheckpoint.open(path) } catch { throw LlamaError.file("\(path): \(error)") }
+        let expected = expectedTensors(config)
+        let expectedNames = Set(expected.map { $0.0 })
+        // transformers ignores saved rotary inv_freq buffers, and a tied lm_head copy.
+        func ignorable(_ n: String) -> Bool {
+            n.hasSuffix(".rotary_emb.inv_freq") || (config.tieWordEmbeddings && n == "lm_head.weight")
+        }
+        let unexpected = ckpt.names.filter { !expectedNames.contains($0) && !ignorable($0) }
+        if !unexpected.isEmpty {
+            throw LlamaError.unexpectedTensor("\(path): \(unexpected.prefix(5).joined(separator: ", "))\(unexpected.count > 5 ? " and \(unexpected.count - 5) more" : "") not in a Llama model of this config")
+        }
+        let missing = expected.map { $0.0 }.filter { !ckpt.contains($0) }
+        if !missing.isEmpty {
+            throw LlamaError.missingTensor("\(path): \(missing.prefix(5).joined(separator: ", "))\(missing.count > 5 ? " and \(missing.count - 5) more" : "")")
+        }
+        for (name, shape) in expected {
+            guard let info = ckpt.info(name) else { throw LlamaError.missingTensor("\(path): \(name)") }
+            guard info.dtype.isFloatingPoint else {
+                throw LlamaError.shapeMismatch("\(name): dtype \(info.dtype.rawValue) is not a float type")
+            }
+            if info.shape != shape {
+                throw LlamaError.shapeMismatch("\(name): checkpoint has \(info.shape), config.json needs \(shape)")
+            }
+        }
+        func read(_ name: String) throws -> Tensor {
+            do { return try ckpt.tensor(name).to(.f32).contiguous() } catch { throw LlamaError.file("\(path): \(name): \(error)") }
+        }
+        func param(_ name: String) throws -> Param { Param(name: name, value: try read(name), trainable: true) }
+        let embed = try param("model.embed_tokens.weight")
+        var layers: [LlamaLayer] = []
+        for l in 0..<config.numHiddenLayers {
+            var lin: [String: Linear] = [:]
+            for p in LlamaLayer.projections {
+                let (o, i) = LlamaLayer.projectionShape(p, config)
+                let mp = LlamaLayer.modulePath(layer: l, p)
+                lin[p] = try makeLinear(name: mp, inFeatures: i, outFeatures: o, weight: try read(mp + ".weight"),
+                                        quant: q, doubleQuant: doubleQuant)
+            }
+            layers.append(LlamaLayer(
+                index: l, inputLayernorm: try param("model.layers.\(l).input_layernorm.weight"),
+                qProj: lin["q_proj"]!, kProj: lin["k_proj"]!, vProj: lin["v_proj"]!, oProj: lin["o_proj"]!,
+                postAttentionLayernorm: try param("model.layers.\(l).post_attention_layernorm.weight"),
+                gateProj: lin["gate_proj"]!, upProj: lin["up_proj"]!, downProj: lin["down_proj"]!))
+        }
+        let norm = try param("model.norm.weight")
+        let head = config.tieWordEmbeddings ? nil : try param("lm_head.weight")
+        return LlamaModel(config: config, embedTokens: embed, layers: layers, norm: norm, lmHead: head)
+    }
+
+    /// "none" or "nf4" (lower-cased), else an error naming the argument.
+    static func checkQuant(_ quant: String) throws -> String {
+        let q = quant.lowercased()
+        guard q == "none" || q == "nf4" else {
+            throw LlamaError.argument("quant must be \"none\" or \"nf4\", got \"\(quant)\"")
+        }
+        return q
+    }
+
+    /// A projection over a dense weight, or quantized to NF4 when asked.
+    static func makeLinear(name: String, inFeatures: Int, outFeatures: Int, weight: Tensor,
+                           quant: String, doubleQuant: Bool) throws -> Linear {
+        try makeLinear(name: name, inFeatures: inFeatures, outFeatures: outFeatures, quant: quant, doubleQuant: doubleQuant) { rows, dst in
+            (dst).update(from: weight.floatPointer + rows.lowerBound * inFeatures, count: rows.count * inFeatures)
+        }
+    }
+
+    /// A projection whose weight rows are produced by `fill(rows, dst)` (dst holds rows.count * in
+    /// floats); with NF4 the f32 weight is never held whole.
+    static func makeLinear(name: String, inFeatures: Int, outFeatures: Int, quant: String, doubleQuant: Bool,
+                           fill: (Range<Int>, UnsafeMutablePointer<Float>) throws -> Void) throws -> Linear {
+        do {
+            if quant == "nf4" {
+                throw LlamaError.argument("quant \"nf4\": the Quant module has no NF4 linear layer yet")
+            }
+            let w = Tensor(zeros: [outFeatures, inFeatures])
+            try fill(0..<outFeatures, w.floatPointer)
+            return try Linear(name: name, inFeatures: inFeatures, outFeatures: outFeatures, weight: w, trainable: true)
+        } catch let e as LlamaError { throw e } catch { throw LlamaError.shapeMismatch("\(name): \(error)") }
+    }
+}

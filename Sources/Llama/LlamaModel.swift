@@ -1,0 +1,213 @@
+// LlamaModel: the Llama decoder's parameters (Hugging Face names and order), random
+// initialisation as transformers does it, live RoPE settings, and the public entry points.
+// The computation lives in LlamaLayer+Forward.swift (one layer, forward and backward),
+// LlamaModel+Train.swift (whole model, loss, gradients) and LlamaModel+Generate.swift.
+import Foundation
+import Tensor
+import Quant
+
+/// One decoder layer: RMSNorm, grouped-query attention with RoPE, residual, RMSNorm, SwiGLU MLP, residual.
+public final class LlamaLayer {
+    public let index: Int
+    public var inputLayernorm: Param            // (C)
+    public var qProj: Linear                    // (Hq*D, C)
+    public var kProj: Linear                    // (Hkv*D, C)
+    public var vProj: Linear                    // (Hkv*D, C)
+    public var oProj: Linear                    // (C, Hq*D)
+    public var postAttentionLayernorm: Param    // (C)
+    public var gateProj: Linear                 // (I, C)
+    public var upProj: Linear                   // (I, C)
+    public var downProj: Linear                 // (C, I)
+
+    init(index: Int, inputLayernorm: Param, qProj: Linear, kProj: Linear, vProj: Linear, oProj: Linear,
+         postAttentionLayernorm: Param, gateProj: Linear, upProj: Linear, downProj: Linear) {
+        self.index = index
+        self.inputLayernorm = inputLayernorm; self.qProj = qProj; self.kProj = kProj; self.vProj = vProj
+        self.oProj = oProj; self.postAttentionLayernorm = postAttentionLayernorm
+        self.gateProj = gateProj; self.upProj = upProj; self.downProj = downProj
+    }
+
+    /// The projections in Hugging Face order.
+    public var linears: [Linear] { [qProj, kProj, vProj, oProj, gateProj, upProj, downProj] }
+
+    /// Parameters in Hugging Face `named_parameters()` order.
+    public var parameters: [Param] {
+        linears.flatMap { $0.params } + [inputLayernorm, postAttentionLayernorm]
+    }
+
+    /// The HF module path of a projection, e.g. "model.layers.3.self_attn.q_proj".
+    public static func modulePath(layer: Int, _ proj: String) -> String {
+        let group = ["gate_proj", "up_proj", "down_proj"].contains(proj) ? "mlp" : "self_attn"
+        return "model.layers.\(layer).\(group).\(proj)"
+    }
+
+    static let projections = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
+    /// (out, in) of each projection.
+    static func projectionShape(_ proj: String, _ c: LlamaConfig) -> (Int, Int) {
+        let C = c.hiddenSize, qd = c.numAttentionHeads * c.headDim, kvd = c.numKeyValueHeads * c.headDim
+        switch proj {
+        case "q_proj": return (qd, C)
+        case "k_proj", "v_proj": return (kvd, C)
+        case "o_proj": return (C, qd)
+        case "gate_proj", "up_proj": return (c.intermediateSize, C)
+        default: return (C, c.intermediateSize)
+        }
+    }
+}
+
+public final class LlamaModel {
+    /// The architecture. `ropeTheta` / `ropeScaling` may change on a live model (next call uses them);
+    /// the shape fields must not change after construction (`reshape` errors name the field).
+    public var config: LlamaConfig {
+        didSet { shapeChanged = !config.sameShape(as: oldValue) || shapeChanged }
+    }
+    public var embedTokens: Param               // (V, C) model.embed_tokens.weight
+    public var layers: [LlamaLayer]
+    public var norm: Param                      // (C) model.norm.weight
+    /// lm_head.weight (V, C); the same Param as `embedTokens` when tie_word_embeddings.
+    public var lmHead: Param
+
+    /// Live RoPE settings (`m.rope_theta = 200M`, `m.rope_scaling = ...`).
+    public var ropeTheta: Double {
+        get { config.ropeTheta }
+        set { config.ropeTheta = newValue }
+    }
+    public var ropeScaling: RopeScaling? {
+        get { config.ropeScaling }
+        set { config.ropeScaling = newValue }
+    }
+
+    let ropeCache = RopeCache()
+    private var shapeChanged = false
+
+    /// Assembles a model from its parts (used by init and load).
+    init(config: LlamaConfig, embedTokens: Param, layers: [LlamaLayer], norm: Param, lmHead: Param?) {
+        self.config = config
+        self.embedTokens = embedTokens
+        self.layers = layers
+        self.norm = norm
+        self.lmHead = lmHead ?? embedTokens
+    }
+
+    /// Random weights as transformers' `_init_weights`: normal(0, initializer_range) for the
+    /// embedding and every linear weight, ones for the norms. Deterministic in `seed`.
+    public convenience init(config: LlamaConfig, seed: UInt64) throws {
+        try self.init(config: config, seed: seed, quant: "none")
+    }
+
+    /// Random weights; `quant: "nf4"` builds each projection directly in NF4 (weight by weight,
+    /// never holding a whole f32 projection), so the llama3-8b shape fits in memory.
+    /// `embeddingsBF16` stores embed_tokens / lm_head in bf16 (frozen; see storeEmbeddingsInBF16).
+    public convenience init(config: LlamaConfig, seed: UInt64, quant: String, doubleQuant: Bool = true,
+                            embeddingsBF16: Bool = false) throws {
+        try config.validate()
+        let q = try LlamaModel.checkQuant(quant)
+        var rng = LlamaRandom(seed: seed)
+        let std = Float(config.initializerRange)
+        func normal(_ shape: [Int]) -> Tensor {
+            let t = Tensor(zeros: shape)
+            rng.fillNormal(t.floatPointer, count: t.count, std: std)
+            return t
+        }
+        func embedding(_ name: String) -> Param {
+            guard embeddingsBF16 else { return Param(name: name, value: normal([config.vocabSize, config.hiddenSize]), trainable: true) }
+            // Row chunks straight into bf16: the f32 matrix never exists.
+            let C = config.hiddenSize, V = config.vocabSize
+            let t = Tensor(zeros: [V, C], dtype: .bf16)
+            let dst = t.storage.bytes.assumingMemoryBound(to: UInt16.self)
+            let chunk = FloatBuffer(1024 * C)
+            var r0 = 0
+            while r0 < V {
+                let n = min(1024, V - r0)
+                rng.fillNormal(chunk.p, count: n * C, std: std)
+                for i in 0..<(n * C) { dst[r0 * C + i] = Half.bf16Bits(chunk.p[i]) }
+                r0 += n
+            }
+            let p = Param(name: name, value: Tensor(zeros: [1]), trainable: false)
+            p.value = t
+            return p
+        }
+        func ones(_ n: Int) -> Tensor { Tensor(shape: [n], floats: [Float](repeating: 1, count: n)) }
+        let C = config.hiddenSize
+        let embed = embedding("model.embed_tokens.weight")
+        var layers: [LlamaLayer] = []
+        for l in 0..<config.numHiddenLayers {
+            var lin: [String: Linear] = [:]
+            for p in LlamaLayer.projections {
+                let (o, i) = LlamaLayer.projectionShape(p, config)
+                lin[p] = try LlamaModel.makeLinear(name: LlamaLayer.modulePath(layer: l, p), inFeatures: i, outFeatures: o,
+                                                   quant: q, doubleQuant: doubleQuant) { rows, dst in
+                    rng.fillNormal(dst, count: rows.count * i, std: std)
+                }
+            }
+            layers.append(LlamaLayer(
+                index: l,
+                inputLayernorm: Param(name: "model.layers.\(l).input_layernorm.weight", value: ones(C), trainable: true),
+                qProj: lin["q_proj"]!, kProj: lin["k_proj"]!, vProj: lin["v_proj"]!, oProj: lin["o_proj"]!,
+                postAttentionLayernorm: Param(name: "model.layers.\(l).post_attention_layernorm.weight", value: ones(C), trainable: true),
+                gateProj: lin["gate_proj"]!, upProj: lin["up_proj"]!, downProj: lin["down_proj"]!))
+        }
+        let norm = Param(name: "model.norm.weight", value: ones(C), trainable: true)
+        let head = config.tieWordEmbeddings ? nil : embedding("lm_head.weight")
+        self.init(config: config, embedTokens: embed, layers: layers, norm: norm, lmHead: head)
+    }
+
+    /// Every parameter once, in Hugging Face `named_parameters()` order (lm_head only when untied).
+    public var parameters: [Param] {
+        var ps = [embedTokens]
+        for l in layers { ps += l.parameters }
+        ps.append(norm)
+        if lmHead !== embedTokens { ps.append(lmHead) }
+        return ps
+    }
+
+    /// The parameter with a Hugging Face name, if any.
+    public func parameter(named name: String) -> Param? {
+        if name == "lm_head.weight" { return lmHead }
+        return parameters.first { $0.name == name }
+    }
+
+    /// Sets every parameter's gradient to zero.
+    public func zeroGrad() { for p in parameters { p.zeroGrad() } }
+
+    /// Marks parameters trainable (true) or frozen by a predicate on their HF name.
+    public func setTrainable(_ predicate: (String) -> Bool) {
+        for p in parameters { p.trainable = predicate(p.name) }
+    }
+
+    /// The model state as (HF name, tensor) pairs, as `save_pretrained` writes it (no lm_head when tied).
+    public func stateTensors() -> [(String, Tensor)] {
+        parameters.map { ($0.name, $0.value) }
+    }
+
+    /// Total parameter count (tied weights once).
+    public var parameterCount: Int { parameters.reduce(0) { $0 + $1.count } }
+
+    /// Checks that the config still matches the weights (only RoPE fields may change live).
+    func checkLive() throws {
+        if shapeChanged {
+            throw LlamaError.config("only rope_theta and rope_scaling can change on a live model; build a new model for other fields")
+        }
+        try config.validate()
+        try checkStorage()
+    }
+
+    /// Checks token ids against the vocabulary; the error names the first bad id and its position.
+    func validate(ids: [Int], what: String = "ids") throws {
+        if ids.isEmpty { throw LlamaError.tokenId("\(what) is empty") }
+        let V = config.vocabSize
+        for (i, t) in ids.enumerated() where t < 0 || t >= V {
+            throw LlamaError.tokenId("\(what)[\(i)] = \(t) is outside the vocabulary 0..<\(V)")
+        }
+    }
+}
+
+extension LlamaConfig {
+    /// Same tensor shapes (everything except RoPE, eps, token ids and init range).
+    func sameShape(as o: LlamaConfig) -> Bool {
+        vocabSize == o.vocabSize && hiddenSize == o.hiddenSize && intermediateSize == o.intermediateSize &&
+            numHiddenLayers == o.numHiddenLayers && numAttentionHeads == o.numAttentionHeads &&
+            numKeyValueHeads == o.numKeyValueHeads && headDim == o.headDim && tieWordEmbeddings == o.tieWordEmbeddings
+    }
+}

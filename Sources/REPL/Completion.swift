@@ -1,0 +1,122 @@
+// Completion: what tab completes at a cursor position — variables, commands and keywords;
+// fields after a dot (`m.con` -> `m.config`, `llama.` -> `llama.init`); named arguments
+// (`train(m, d, l` -> `lr:`) inside a command's or function's parentheses. Pure logic, so it is
+// testable without a terminal; Session wires it to readline.
+import Foundation
+import Lang
+
+public enum Completion {
+    /// Characters that end the word being completed (a dot does not: `m.con` is one word).
+    public static let wordBreaks = " \t\n\"\\'`@$><=;|&{([,+-*/%:]})#"
+
+    /// The candidates for the word ending at `cursor` in `line`: full replacement words.
+    public static func candidates(line: String, cursor: Int, interp: Interpreter) -> [String] {
+        let chars = Array(line.unicodeScalars)
+        let end = min(cursor, chars.count)
+        var start = end
+        while start > 0, !wordBreaks.unicodeScalars.contains(chars[start - 1]) { start -= 1 }
+        let word = String(String.UnicodeScalarView(chars[start..<end]))
+        let before = String(String.UnicodeScalarView(chars[0..<start]))
+        if insideString(before) { return [] }
+        var out: [String] = []
+        if let dot = word.lastIndex(of: ".") {
+            let base = String(word[..<dot])
+            let partial = String(word[word.index(after: dot)...])
+            for f in fields(of: base, interp) where f.hasPrefix(partial) { out.append(base + "." + f) }
+        } else {
+            var names = Set(interp.globalNames)
+            names.formUnion(interp.registry.topLevelNames)
+            names.formUnion(keywords)
+            for n in names where n.hasPrefix(word) { out.append(n) }
+            if let callee = enclosingCall(before) {
+                for p in parameterNames(callee, interp) where p.hasPrefix(word) { out.append(p + ":") }
+            }
+        }
+        return Array(Set(out)).sorted()
+    }
+
+    static func insideString(_ s: String) -> Bool {
+        var inStr = false, escaped = false
+        for c in s.unicodeScalars {
+            if escaped { escaped = false; continue }
+            if c == "\\" { escaped = true; continue }
+            if c == "\"" { inStr.toggle() }
+        }
+        return inStr
+    }
+
+    /// The callee text of the innermost unclosed `(` in `s` (`eval.niah` in `eval.niah(m, `).
+    static func enclosingCall(_ s: String) -> String? {
+        let chars = Array(s.unicodeScalars)
+        var depth = 0
+        var i = chars.count - 1
+        while i >= 0 {
+            let c = chars[i]
+            if c == ")" || c == "]" || c == "}" { depth += 1 }
+            else if c == "(" || c == "[" || c == "{" {
+                if depth == 0 {
+                    guard c == "(" else { return nil }
+                    var j = i
+                    while j > 0, chars[j - 1] == "." || chars[j - 1] == "_" || CharacterSet.alphanumerics.contains(chars[j - 1]) { j -= 1 }
+                    let name = String(String.UnicodeScalarView(chars[j..<i]))
+                    return name.isEmpty ? nil : name
+                }
+                depth -= 1
+            }
+            i -= 1
+        }
+        return nil
+    }
+
+    static func parameterNames(_ callee: String, _ interp: Interpreter) -> [String] {
+        guard let v = resolve(callee, interp) else { return [] }
+        switch v {
+        case .command(let c): return c.params.filter { $0.kind != .variadic }.map { $0.name }
+        case .function(let f): return f.decl.parameters.map { $0.name }
+        default: return []
+        }
+    }
+
+    /// Evaluates a dotted name without calling anything: variables, fields, namespaces.
+    static func resolve(_ path: String, _ interp: Interpreter) -> Value? {
+        let parts = path.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
+        guard let first = parts.first, !first.isEmpty else { return nil }
+        var cur: Value
+        var name = first
+        if let v = interp.globals.lookup(first) { cur = v }
+        else if let c = interp.registry[first] { cur = .command(c) }
+        else if interp.registry.isNamespace(first) { cur = .namespace(first) }
+        else { return nil }
+        for p in parts.dropFirst() {
+            name += "." + p
+            switch cur {
+            case .record(let r):
+                guard let v = r[p] else { return nil }
+                cur = v
+            case .host(let h):
+                guard h.fieldNames.contains(p), let v = try? h.getField(p) else { return nil }
+                cur = v
+            default:
+                if let c = interp.registry[name] { cur = .command(c) }
+                else if interp.registry.isNamespace(name) { cur = .namespace(name) }
+                else { return nil }
+            }
+        }
+        return cur
+    }
+
+    static func fields(of base: String, _ interp: Interpreter) -> [String] {
+        guard let v = resolve(base, interp) else { return [] }
+        var out: [String] = []
+        switch v {
+        case .record(let r): out = r.keys
+        case .host(let h): out = h.fieldNames
+        case .namespace(let ns): out = interp.registry.members(of: ns)
+        case .command(let c): out = interp.registry.members(of: c.name)
+        case .string: out = ["upper", "lower", "strip", "split", "replace", "startswith", "endswith", "contains", "join"]
+        case .list: out = ["contains", "append"]
+        default: break
+        }
+        return out
+    }
+}

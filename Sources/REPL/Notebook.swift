@@ -1,0 +1,135 @@
+// Notebook: runs a `.llx` notebook (cells start at `# %%` lines; `# %% md` cells hold Markdown
+// as comment lines) in one session and writes a Markdown report: each cell's code, its printed
+// output and shown values, figures as SVG files beside the report (`<out>_files/figN.svg`).
+// A failing cell is reported in place and the report is still written, atomically.
+import Foundation
+import Lang
+import Commands
+
+public enum Notebook {
+    public struct Cell {
+        public enum Kind { case code, markdown }
+        public var kind: Kind
+        public var text: String
+        public var firstLine: Int   // line of the cell's first content line in the file
+    }
+
+    /// Splits a notebook into cells.
+    public static func cells(_ text: String) -> [Cell] {
+        var cells: [Cell] = []
+        var kind = Cell.Kind.code
+        var lines: [String] = []
+        var first = 1
+        func flush() {
+            var l = lines
+            var start = first
+            while let f = l.first, f.trimmingCharacters(in: .whitespaces).isEmpty { l.removeFirst(); start += 1 }
+            while let last = l.last, last.trimmingCharacters(in: .whitespaces).isEmpty { l.removeLast() }
+            if !l.isEmpty {
+                if kind == .markdown {
+                    l = l.map { line in
+                        if line.hasPrefix("# ") { return String(line.dropFirst(2)) }
+                        if line.hasPrefix("#") { return String(line.dropFirst()) }
+                        return line
+                    }
+                }
+                cells.append(Cell(kind: kind, text: l.joined(separator: "\n"), firstLine: start))
+            }
+            lines = []
+        }
+        let all = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        for (i, line) in all.enumerated() {
+            let t = line.trimmingCharacters(in: .whitespaces)
+            if t.hasPrefix("# %%") {
+                flush()
+                let rest = t.dropFirst(4).trimmingCharacters(in: .whitespaces).lowercased()
+                kind = (rest.hasPrefix("md") || rest.hasPrefix("[markdown]") || rest.hasPrefix("markdown")) ? .markdown : .code
+                first = i + 2
+                continue
+            }
+            lines.append(line)
+        }
+        flush()
+        return cells
+    }
+
+    /// One thing a cell produced, in order.
+    enum Output {
+        case text(String)
+        case figure(String)    // relative path of the SVG
+    }
+
+    /// Runs `path` and writes the report to `out`. Returns the number of failed cells.
+    @discardableResult
+    public static func run(path: String, out: String, interpreter: Interpreter? = nil, log: (String) -> Void = { _ in }) throws -> Int {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw LangRuntimeError(.io, "cannot read '\(path)': no such file")
+        }
+        let text = String(decoding: data, as: UTF8.self)
+        let source = SourceFile(name: path, text: text)
+        SourceRegistry.shared.add(source)
+        let interp = interpreter ?? Commands.makeInterpreter()
+        let outURL = URL(fileURLWithPath: out)
+        let base = outURL.deletingPathExtension().lastPathComponent
+        let filesDirName = base + "_files"
+        let filesDir = outURL.deletingLastPathComponent().appendingPathComponent(filesDirName)
+        var figureCount = 0
+        var outputs: [Output] = []
+        var pending = ""
+        func flushText() { if !pending.isEmpty { outputs.append(.text(pending)); pending = "" } }
+        interp.output = { pending += $0 }
+        var displayError: Error? = nil
+        interp.displayHook = { v in
+            if case .host(let h) = v, let svg = h.representation("image/svg+xml") {
+                figureCount += 1
+                let name = "fig\(figureCount).svg"
+                do {
+                    try FileManager.default.createDirectory(at: filesDir, withIntermediateDirectories: true)
+                    try AtomicFile.write(svg, to: filesDir.appendingPathComponent(name).path)
+                } catch { displayError = error }
+                flushText()
+                outputs.append(.figure(filesDirName + "/" + name))
+                return
+            }
+            pending += v.repr + "\n"
+        }
+        var report = ""
+        var failed = 0
+        for (n, cell) in cells(text).enumerated() {
+            switch cell.kind {
+            case .markdown:
+                report += cell.text + "\n\n"
+            case .code:
+                log("cell \(n + 1) (line \(cell.firstLine))")
+                outputs = []; pending = ""
+                var errorText: String? = nil
+                Cancellation.reset()
+                let t0 = Date()
+                do {
+                    if let v = try interp.run(cell.text, file: path, line: cell.firstLine), !v.isNil { interp.show(v) }
+                    if let e = displayError { displayError = nil; throw e }
+                } catch {
+                    failed += 1
+                    errorText = Runner.format(error, source: source)
+                }
+                let seconds = Date().timeIntervalSince(t0)
+                flushText()
+                report += "```llx\n" + cell.text + "\n```\n\n"
+                for o in outputs {
+                    switch o {
+                    case .text(let s):
+                        report += "```text\n" + s + (s.hasSuffix("\n") ? "" : "\n") + "```\n\n"
+                    case .figure(let p):
+                        report += "![figure](\(p))\n\n"
+                    }
+                }
+                if let e = errorText {
+                    report += "**Error:**\n\n```text\n" + e + "\n```\n\n"
+                }
+                if seconds >= 1 { report += String(format: "<sub>%.1f s</sub>\n\n", seconds) }
+            }
+        }
+        try AtomicFile.write(report, to: out)
+        return failed
+    }
+}

@@ -1,0 +1,47 @@
+// REPLMain: the program modes `llx` starts — the REPL (readline at a terminal, plain lines
+// from a pipe), a script, a notebook — with the SIGINT handling each needs.
+import Foundation
+import Lang
+import Commands
+
+public enum REPLMain {
+    /// `llx`: the interactive REPL at a terminal, prompt-less evaluation of piped input.
+    public static func start() -> Int32 {
+        let interp = Commands.makeInterpreter()
+        if isatty(0) != 0 {
+            let reader = ReadlineReader(interpreter: interp)
+            return Session(interpreter: interp, reader: reader, interactive: true).run()
+        }
+        installBatchInterruptHandler()
+        return Session(interpreter: interp, reader: PipeReader(), interactive: false).run()
+    }
+
+    /// `llx run file.llx`.
+    public static func runScript(_ path: String) -> Int32 {
+        installBatchInterruptHandler()
+        return Runner.runFile(path)
+    }
+
+    /// `llx notebook file.llx -o out.md`: non-zero when a cell failed (the report is written).
+    public static func runNotebook(_ path: String, out: String) -> Int32 {
+        installBatchInterruptHandler()
+        do {
+            let failed = try Notebook.run(path: path, out: out) { msg in
+                FileHandle.standardError.write(Data("[notebook] \(msg)\n".utf8))
+            }
+            FileHandle.standardError.write(Data("[notebook] wrote \(out)\(failed > 0 ? " (\(failed) failed cell\(failed == 1 ? "" : "s"))" : "")\n".utf8))
+            return failed > 0 ? 1 : 0
+        } catch {
+            Runner.printError("error: \(error)")
+            return 1
+        }
+    }
+
+    /// First Ctrl-C asks the running command to stop; a second one ends the program.
+    static func installBatchInterruptHandler() {
+        signal(SIGINT) { _ in
+            if Cancellation.isRequested { _exit(130) }
+            Cancellation.request()
+        }
+    }
+}

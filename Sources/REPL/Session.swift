@@ -1,0 +1,142 @@
+// Session: the read-eval-print loop. Reads an entry (more lines while brackets are open or the
+// input ends in an operator: "unexpected end of input" means "read another line"), runs it,
+// shows the value of a bare expression, reports errors without ending the session, and
+// handles the `:help :vars :time :load :quit` meta commands.
+import Foundation
+import Lang
+import Commands
+
+public final class Session {
+    public let interp: Interpreter
+    let reader: LineReader
+    let interactive: Bool
+    var timing = false
+    var lineNumber = 1
+    var allText = ""
+    public private(set) var errorCount = 0
+    public let fileName = "<stdin>"
+
+    public init(interpreter: Interpreter, reader: LineReader, interactive: Bool) {
+        self.interp = interpreter; self.reader = reader; self.interactive = interactive
+        interpreter.isInteractive = interactive
+    }
+
+    func err(_ s: String) {
+        fflush(stdout)
+        FileHandle.standardError.write(Data((s + "\n").utf8))
+    }
+
+    /// Runs until end of input or `:quit`. Returns the exit status (1 if a piped run had errors).
+    public func run() -> Int32 {
+        if interactive {
+            print("llx 0.1 — :help for help, :quit or Ctrl-D to leave")
+        }
+        while true {
+            guard let entry = readEntry() else { break }
+            let trimmed = entry.trimmingCharacters(in: .whitespaces)
+            if trimmed.isEmpty { continue }
+            reader.addHistory(entry)
+            if trimmed.hasPrefix(":") {
+                if !meta(trimmed) { break }
+                continue
+            }
+            evaluate(entry)
+        }
+        if interactive { print("") }
+        return errorCount > 0 && !interactive ? 1 : 0
+    }
+
+    /// Reads lines until they parse (or fail for a reason other than an early end).
+    func readEntry() -> String? {
+        var text = ""
+        while true {
+            let prompt = interactive ? (text.isEmpty ? "llx> " : "...> ") : ""
+            guard let line = reader.readLine(prompt: prompt) else {
+                if !text.isEmpty { return text }   // run what we have; its error will show
+                return nil
+            }
+            text += text.isEmpty ? line : "\n" + line
+            if text.trimmingCharacters(in: .whitespaces).hasPrefix(":") { return text }
+            do {
+                _ = try Parser.parse(text, file: fileName, line: lineNumber)
+                return text
+            } catch let d as DiagnosticList where d.isIncomplete {
+                continue
+            } catch {
+                return text
+            }
+        }
+    }
+
+    /// Runs one entry and shows its value.
+    public func evaluate(_ entry: String) {
+        let first = lineNumber
+        allText += (allText.isEmpty ? "" : "\n") + entry
+        lineNumber += entry.split(separator: "\n", omittingEmptySubsequences: false).count
+        let source = SourceFile(name: fileName, text: allText)
+        SourceRegistry.shared.add(source)
+        Cancellation.reset()
+        let t0 = Date()
+        do {
+            if let v = try interp.run(entry, file: fileName, line: first), !v.isNil {
+                interp.show(v)
+            }
+        } catch {
+            errorCount += 1
+            err(Runner.format(error, source: source))
+        }
+        Cancellation.reset()
+        if timing {
+            print(String(format: "(%.3f s)", Date().timeIntervalSince(t0)))
+        }
+    }
+
+    /// A `:command`; false means leave.
+    func meta(_ line: String) -> Bool {
+        let parts = line.split(separator: " ", maxSplits: 1).map(String.init)
+        let arg = parts.count > 1 ? parts[1].trimmingCharacters(in: .whitespaces) : ""
+        switch parts[0] {
+        case ":quit", ":q", ":exit": return false
+        case ":help", ":h":
+            print("""
+            :help          this text; help() lists the commands, help(cmd) explains one
+            :vars          the variables of this session
+            :time          time each command (toggle)
+            :load f.llx    run a script in this session
+            :quit          leave (or Ctrl-D)
+            Tab completes names, fields (m.con<Tab>) and named arguments; Ctrl-R searches the
+            history; Ctrl-C interrupts a running command; an open bracket or a trailing
+            operator continues the input on the next line.
+            """)
+            if !arg.isEmpty { evaluate("help(\"\(arg)\")") }
+        case ":vars":
+            let names = interp.globals.values.keys.sorted()
+            if names.isEmpty { print("(no variables)") }
+            for n in names {
+                guard let v = interp.globals.values[n] else { continue }
+                var shown = v.repr.replacingOccurrences(of: "\n", with: " ")
+                if shown.count > 60 { shown = String(shown.prefix(57)) + "..." }
+                print("\(n): \(v.typeName) = \(shown)")
+            }
+        case ":time":
+            timing.toggle()
+            print("timing \(timing ? "on" : "off")")
+        case ":load":
+            guard !arg.isEmpty else { err("usage: :load file.llx"); return true }
+            let path = arg.trimmingCharacters(in: CharacterSet(charactersIn: "\""))
+            guard let d = FileManager.default.contents(atPath: path) else { err("error: cannot read '\(path)': no such file"); return true }
+            let text = String(decoding: d, as: UTF8.self)
+            let src = SourceFile(name: path, text: text)
+            Cancellation.reset()
+            do {
+                if let v = try interp.run(text, file: path), !v.isNil { interp.show(v) }
+            } catch {
+                errorCount += 1
+                err(Runner.format(error, source: src))
+            }
+        default:
+            err("unknown command '\(parts[0])' (try :help)")
+        }
+        return true
+    }
+}

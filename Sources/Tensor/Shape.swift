@@ -1,0 +1,73 @@
+// Shape: validation and arithmetic on shapes: NumPy broadcasting, axis normalization,
+// element counts, and the strided row walk that elementwise ops and copies share.
+
+public enum Shape {
+    /// Number of elements (1 for a 0-d shape).
+    @inline(__always)
+    public static func count(_ s: [Int]) -> Int { s.reduce(1, *) }
+
+    /// Checks every extent is non-negative.
+    public static func check(_ s: [Int], _ what: String) throws {
+        for (i, d) in s.enumerated() where d < 0 {
+            throw TensorError.shape("\(what): negative extent \(d) at dim \(i) of shape \(s)")
+        }
+    }
+
+    /// NumPy broadcasting of two shapes (aligned on the right; extents must match or be 1).
+    public static func broadcast(_ a: [Int], _ b: [Int], _ what: String = "broadcast") throws -> [Int] {
+        let r = max(a.count, b.count)
+        var out = [Int](repeating: 1, count: r)
+        for i in 0..<r {
+            let da = i < r - a.count ? 1 : a[i - (r - a.count)]
+            let db = i < r - b.count ? 1 : b[i - (r - b.count)]
+            if da == db || db == 1 { out[i] = da } else if da == 1 { out[i] = db } else {
+                throw TensorError.shape("\(what): shapes \(a) and \(b) do not broadcast (dim \(i): \(da) vs \(db))")
+            }
+        }
+        return out
+    }
+
+    /// An axis in -rank..<rank as 0..<rank.
+    public static func axis(_ axis: Int, rank: Int, _ what: String = "axis") throws -> Int {
+        let a = axis < 0 ? axis + rank : axis
+        guard a >= 0 && a < max(rank, 1) else {
+            throw TensorError.index("\(what) \(axis) is out of range for a tensor of rank \(rank)")
+        }
+        return a
+    }
+
+    /// Strides that read a tensor of shape `shape` with `strides` as if broadcast to `target`.
+    public static func broadcastStrides(_ shape: [Int], _ strides: [Int], to target: [Int]) -> [Int] {
+        let off = target.count - shape.count
+        var s = [Int](repeating: 0, count: target.count)
+        for i in 0..<shape.count where shape[i] != 1 { s[i + off] = strides[i] }
+        return s
+    }
+
+    /// Walks all rows (the last dimension) of `shape`; body gets the starting element offset of each
+    /// operand (one per strides array, starting from the given bases). For rank 0 there is one row of length 1.
+    @inline(__always)
+    static func forEachRow(_ shape: [Int], _ strides: [[Int]], bases: [Int], _ body: (_ offsets: UnsafeMutablePointer<Int>) -> Void) {
+        let r = shape.count
+        let n = Shape.count(shape)
+        if n == 0 { return }
+        let ops = strides.count
+        let offs = UnsafeMutablePointer<Int>.allocate(capacity: max(ops, 1))
+        defer { offs.deallocate() }
+        for j in 0..<ops { offs[j] = bases[j] }
+        if r <= 1 { body(offs); return }
+        let rows = n / shape[r - 1]
+        var idx = [Int](repeating: 0, count: r - 1)
+        for _ in 0..<rows {
+            body(offs)
+            var d = r - 2
+            while d >= 0 {
+                idx[d] += 1
+                for j in 0..<ops { offs[j] += strides[j][d] }
+                if idx[d] < shape[d] { break }
+                for j in 0..<ops { offs[j] -= strides[j][d] * shape[d] }
+                idx[d] = 0; d -= 1
+            }
+        }
+    }
+}

@@ -1,0 +1,239 @@
+// Trainer: the fine-tuning loop. Batches of tokenized examples, gradient accumulation over
+// micro-batches with a token-weighted mean loss, gradient clipping, AdamW with an LR
+// schedule, progress reports through a callback, cancellation between micro-steps,
+// periodic training-state checkpoints and exact resume, and a clean stop on a non-finite
+// loss or gradient (the parameters stay those of the last good step).
+import Foundation
+import Tensor
+import Quant
+
+/// What the trainer needs from a model.
+public protocol TrainableModel: AnyObject {
+    /// Every parameter; the trainer updates those whose `trainable` is true.
+    var parameters: [Param] { get }
+    /// Runs one sequence forward and backward. `labels` are unshifted (Hugging Face
+    /// convention, -100 = no loss). Adds lossScale * d(mean loss)/dp into `grad` of every
+    /// trainable parameter, and returns the mean loss over the positions with a label.
+    func forwardBackward(_ ids: [Int], labels: [Int], checkpointing: Bool, lossScale: Float) throws -> Float
+}
+
+/// The settings of a run (the options of llx's `train`).
+public struct TrainConfig: Sendable {
+    public var lr: Double = 5e-5
+    /// "linear", "cosine", "constant" (with `warmup`: constant with warmup), "constant_with_warmup".
+    public var schedule: String = "linear"
+    public var warmup: Int = 0
+    /// Sequences per optimizer step.
+    public var batch: Int = 8
+    /// Sequences per forward/backward group; cancellation is checked between groups.
+    public var microBatch: Int = 1
+    public var epochs: Int = 1
+    /// Optimizer steps; when set it overrides `epochs` (the data repeats as needed).
+    public var steps: Int? = nil
+    /// Longest sequence: text is cut to it, longer conversations are dropped.
+    public var maxLen: Int? = nil
+    /// Recompute activations layer by layer in the backward pass (less memory).
+    public var checkpointing: Bool = true
+    /// Max total gradient norm (clip_grad_norm_); nil or 0 = no clipping.
+    public var clip: Double? = 1.0
+    public var weightDecay: Double = 0
+    public var betas: (Double, Double) = (0.9, 0.999)
+    public var eps: Double = 1e-8
+    /// Write the training state to `out` every this many steps (and at the end / on cancel).
+    public var saveEvery: Int? = nil
+    /// Training-state file written atomically (safetensors, kind "training_state").
+    public var out: String? = nil
+    /// Training-state file to continue from.
+    public var resume: String? = nil
+    /// Seeds the data order; the same seed gives the same run.
+    public var seed: UInt64 = 0
+    /// Shuffle the examples each epoch (as Hugging Face's Trainer does).
+    public var shuffle: Bool = true
+
+    public init() {}
+}
+
+/// What `run` returns.
+public struct TrainResult: Sendable {
+    public var history: [TrainStep]
+    /// True when the cancel flag stopped the run early.
+    public var cancelled: Bool
+    /// Optimizer steps done, out of totalSteps.
+    public var steps: Int
+    public var totalSteps: Int
+    public var droppedTooLong: Int
+    public var truncated: Int
+}
+
+public final class Trainer {
+    public let model: TrainableModel
+    public let config: TrainConfig
+    public let examples: [TrainExample]
+    public let prepared: PreparedData
+    /// The history so far (also readable after `run` throws).
+    public private(set) var history: [TrainStep] = []
+    /// The optimizer of the last run (for inspection).
+    public private(set) var optimizer: AdamW?
+
+    /// Tokenizes `data` (see Examples.prepare) and checks the settings.
+    public init(model: TrainableModel, data: TrainDataset, tokenizer: TrainTokenizer?, config: TrainConfig) throws {
+        try Trainer.validate(config)
+        self.model = model
+        self.config = config
+        self.prepared = try Examples.prepare(data, tokenizer: tokenizer, maxLen: config.maxLen)
+        self.examples = prepared.examples
+        guard !examples.isEmpty else {
+            throw TrainError.argument("data", "no usable examples in \(data.source) (\(data.count) records; \(prepared.droppedTooLong) longer than max_len, \(prepared.droppedNoLoss) without loss tokens)")
+        }
+    }
+
+    static func validate(_ c: TrainConfig) throws {
+        guard c.lr >= 0, c.lr.isFinite else { throw TrainError.argument("lr", "must be a finite number >= 0, got \(c.lr)") }
+        guard c.batch >= 1 else { throw TrainError.argument("batch", "must be >= 1, got \(c.batch)") }
+        guard c.microBatch >= 1 else { throw TrainError.argument("micro_batch", "must be >= 1, got \(c.microBatch)") }
+        guard c.batch % c.microBatch == 0 else {
+            throw TrainError.argument("micro_batch", "batch \(c.batch) must be a multiple of micro_batch \(c.microBatch)")
+        }
+        guard c.epochs >= 1 else { throw TrainError.argument("epochs", "must be >= 1, got \(c.epochs)") }
+        if let s = c.steps, s < 1 { throw TrainError.argument("steps", "must be >= 1, got \(s)") }
+        guard c.warmup >= 0 else { throw TrainError.argument("warmup", "must be >= 0, got \(c.warmup)") }
+        if let k = c.clip, !(k >= 0) { throw TrainError.argument("clip", "must be >= 0, got \(k)") }
+        guard c.weightDecay >= 0 else { throw TrainError.argument("weight_decay", "must be >= 0, got \(c.weightDecay)") }
+        if let s = c.saveEvery {
+            guard s >= 1 else { throw TrainError.argument("save_every", "must be >= 1, got \(s)") }
+            guard c.out != nil else { throw TrainError.argument("save_every", "needs out: (the training-state file)") }
+        }
+    }
+
+    /// Optimizer steps per epoch (the last batch of an epoch may be smaller).
+    public var stepsPerEpoch: Int { (examples.count + config.batch - 1) / config.batch }
+    public var totalSteps: Int { config.steps ?? config.epochs * stepsPerEpoch }
+
+    /// The order of the examples in an epoch: depends only on the seed and the epoch.
+    func order(epoch: Int) -> (perm: [Int], rng: UInt64) {
+        if !config.shuffle { return (Array(0..<examples.count), 0) }
+        var rng = TrainRNG(seed: config.seed &+ UInt64(epoch) &* 0x9E37_79B9_7F4A_7C15)
+        let p = rng.permutation(examples.count)
+        return (p, rng.state)
+    }
+
+    /// Identifies the data and the settings a resumed run must share with the original.
+    var fingerprint: String {
+        var h: UInt64 = 0xCBF2_9CE4_8422_2325
+        func mix(_ x: Int) { h = (h ^ UInt64(bitPattern: Int64(x))) &* 0x100_0000_01B3 }
+        for e in examples { mix(e.ids.count); for t in e.ids { mix(t) }; for l in e.labels { mix(l) } }
+        let c = config
+        let settings = "n=\(examples.count) batch=\(c.batch) seed=\(c.seed) shuffle=\(c.shuffle) lr=\(c.lr) schedule=\(c.schedule) warmup=\(c.warmup) total=\(totalSteps) wd=\(c.weightDecay) clip=\(String(describing: c.clip))"
+        return settings + " data=" + String(h, radix: 16)
+    }
+
+    /// Trains. Reports every optimizer step through `progress`; returns early (with the model
+    /// at its last complete step) when `cancel` is set; throws TrainError.nonFinite when a
+    /// loss or the gradient norm is NaN or infinite, leaving the last good parameters.
+    public func run(progress: ((TrainProgress) -> Void)? = nil, cancel: CancelFlag? = nil) throws -> TrainResult {
+        let c = config
+        let trainables = model.parameters.filter { $0.trainable }
+        guard !trainables.isEmpty else { throw TrainError.argument("model", "has no trainable parameters (use lora/qlora, or mark some trainable)") }
+        let total = totalSteps
+        let schedule = try LRSchedule(name: c.schedule, warmup: c.warmup, totalSteps: total)
+        let opt = try AdamW(params: trainables.map { (name: $0.name, tensor: $0.value) }, lr: c.lr, betas: c.betas,
+                            eps: c.eps, weightDecay: c.weightDecay, schedule: schedule)
+        optimizer = opt
+        for p in trainables { p.zeroGrad() }
+
+        var step = 0, epoch = 0, position = 0
+        history = []
+        if let path = c.resume {
+            let st = try TrainState.load(from: path)
+            guard st.fingerprint == fingerprint else {
+                throw TrainError.checkpoint("\(path) was written by a run with other data or settings (\(st.fingerprint) vs \(fingerprint))")
+            }
+            let byName = Dictionary(uniqueKeysWithValues: trainables.map { ($0.name, $0) })
+            guard Set(st.params.map { $0.name }) == Set(byName.keys) else {
+                throw TrainError.checkpoint("\(path) holds trainable tensors \(st.params.map { $0.name }.sorted()), the model has \(byName.keys.sorted())")
+            }
+            for (n, v) in st.params {
+                guard let p = byName[n], p.value.count == v.count, v.dtype == .f32 else {
+                    throw TrainError.checkpoint("\(path): tensor '\(n)' has shape \(v.shape), the model's is \(byName[n]?.shape ?? [])")
+                }
+                let src = v.contiguous()
+                p.value.floatPointer.update(from: src.floatPointer, count: v.count)
+            }
+            try opt.restore(stepCount: st.step, state: st.optimizer)
+            step = st.step; epoch = st.epoch; position = st.position
+            history = st.history
+        }
+        var perm = order(epoch: epoch)
+        let start = DispatchTime.now().uptimeNanoseconds
+        let startStep = step
+
+        func zeroGrads() { for p in trainables { p.zeroGrad() } }
+        func save() throws {
+            guard let out = c.out else { return }
+            try TrainState(step: step, totalSteps: total, rngState: perm.rng, epoch: epoch, position: position,
+                           fingerprint: fingerprint, schedule: schedule.description,
+                           params: trainables.map { (name: $0.name, value: $0.value) },
+                           optimizer: opt.state, history: history).save(to: out)
+        }
+        func result(_ cancelled: Bool) -> TrainResult {
+            TrainResult(history: history, cancelled: cancelled, steps: step, totalSteps: total,
+                        droppedTooLong: prepared.droppedTooLong, truncated: prepared.truncated)
+        }
+
+        while step < total {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            let idx = perm.perm[position..<min(examples.count, position + c.batch)]
+            let batch = idx.map { examples[$0] }
+            let weights = batch.map { $0.lossTokens }
+            let totalWeight = weights.reduce(0, +)
+            var loss = 0.0, tokens = 0
+            for (k, ex) in batch.enumerated() {
+                if k % c.microBatch == 0, cancel?.isSet == true {
+                    zeroGrads()
+                    if c.out != nil { try save() }
+                    return result(true)
+                }
+                let scale = Double(weights[k]) / Double(totalWeight)
+                let l = try model.forwardBackward(ex.ids, labels: ex.labels, checkpointing: c.checkpointing, lossScale: Float(scale))
+                if !l.isFinite {
+                    zeroGrads()
+                    throw TrainError.nonFinite(step: step + 1, "the loss (\(l))")
+                }
+                loss += Double(l) * scale
+                tokens += ex.ids.count
+            }
+            let named = trainables.compactMap { p in p.grad.map { (p.name, $0) } }
+            let grads = named.map { $0.1 }
+            let norm: Double
+            if let maxNorm = c.clip, maxNorm > 0 {
+                norm = GradClip.clipGradNorm(grads, maxNorm: maxNorm)
+            } else {
+                norm = GradClip.totalNorm(grads)
+            }
+            if !norm.isFinite {
+                zeroGrads()
+                throw TrainError.nonFinite(step: step + 1, "the gradient norm (\(norm))")
+            }
+            let lr = opt.lr
+            try opt.step(Dictionary(uniqueKeysWithValues: named))
+            zeroGrads()
+            step += 1
+            position += c.batch
+            if position >= examples.count {
+                epoch += 1; position = 0
+                perm = order(epoch: epoch)
+            }
+            let now = DispatchTime.now().uptimeNanoseconds
+            let dt = Double(now - t0) / 1e9
+            let elapsed = Double(now - start) / 1e9
+            let tps = dt > 0 ? Double(tokens) / dt : 0
+            history.append(TrainStep(step: step, loss: loss, lr: lr, tokensPerSecond: tps, gradNorm: norm))
+            let eta = elapsed / Double(step - startStep) * Double(total - step)
+            progress?(TrainProgress(step: step, totalSteps: total, epoch: epoch, loss: loss, lr: lr, gradNorm: norm,
+                                    tokensPerSecond: tps, elapsed: elapsed, eta: eta))
+            if let every = c.saveEvery, step % every == 0, step < total { try save() }
+        }
+        try save()
+        return result(false)
+    }
+}

@@ -1,1 +1,0 @@
-// EvalTests: tests of the Eval module against reference fixtures (Tests/Fixtures).

@@ -1,0 +1,243 @@
+// EvaluatorTests: NIAH, passkey, topics, perplexity, multiple choice and QA against stub models
+// whose right scores are known, resuming and cancelling, and result round trips.
+import Eval
+import Foundation
+import Tensor
+import Tokenizer
+import XCTest
+
+final class EvaluatorTests: XCTestCase {
+    let tok = Tokenizers.bytes()
+
+    func niahConfig(_ lengths: [Int] = [700, 1200, 2000], depths: Int = 5) throws -> NIAHConfig {
+        var c = NIAHConfig(lengths: lengths, depths: try NIAHConfig.depths(count: depths))
+        c.maxTokens = 200
+        return c
+    }
+
+    func testNIAHPerfectAndSilentModels() throws {
+        let c = try niahConfig()
+        let perfect = FixedAnswerModel(tok, answer: c.needle)
+        let r = try NIAH.run(model: perfect, tokenizer: tok, haystack: .synthetic(seed: 1), config: c)
+        XCTAssertEqual(r.grid.count, 5)
+        XCTAssertEqual(r.grid[0].count, 3)
+        for v in r.grid.joined() { XCTAssertEqual(v, 1.0, accuracy: 1e-6) }
+        XCTAssertEqual(r.mean, 1.0, accuracy: 1e-6)
+        XCTAssertEqual(perfect.calls, 15)
+
+        let silent = FixedAnswerModel(tok, answer: "")
+        let z = try NIAH.run(model: silent, tokenizer: tok, haystack: .synthetic(seed: 1), config: c)
+        XCTAssertEqual(z.mean, 0.0)
+        XCTAssertTrue(z.grid.joined().allSatisfy { $0 == 0 })
+
+        var ex = c
+        ex.metric = "substring"
+        ex.answer = "Dolores Park"
+        let s = try NIAH.run(model: FixedAnswerModel(tok, answer: "Sitting in dolores park, surely."), tokenizer: tok,
+                             haystack: .text("The sky is blue. The grass is green. "), config: ex)
+        XCTAssertEqual(s.mean, 1.0)
+    }
+
+    /// A model that only "sees" the first half of the haystack: the grid must show where the
+    /// needle was put, and each prompt must be near its length with the needle after a '.'.
+    func testNIAHNeedlePlacementAndLengths() throws {
+        let c = try niahConfig([800, 1600], depths: 5)
+        let needleCore = "The best thing to do in San Francisco"
+        let model = ReadingModel(tok) { prompt in
+            guard let start = prompt.range(of: "memorize it. I will quiz you about the important information there.\n"),
+                  let end = prompt.range(of: "What is the best thing to do"),
+                  let n = prompt.range(of: needleCore) else { return "" }
+            let total = prompt.distance(from: start.upperBound, to: end.lowerBound)
+            let at = prompt.distance(from: start.upperBound, to: n.lowerBound)
+            return Double(at) / Double(total) < 0.5 ? c.needle : "no idea"
+        }
+        let r = try NIAH.run(model: model, tokenizer: tok, haystack: .synthetic(seed: 3), config: c)
+        // depths 0, 25% see it; 75%, 100% do not
+        for j in 0..<2 {
+            XCTAssertEqual(r.grid[0][j], 1, accuracy: 1e-6)
+            XCTAssertEqual(r.grid[1][j], 1, accuracy: 1e-6)
+            XCTAssertEqual(r.grid[3][j], 0)
+            XCTAssertEqual(r.grid[4][j], 0)
+        }
+        let header = tok.chat([ChatMessage(role: "user", content: "")], generationPrompt: true).count
+        for (k, p) in model.prompts.enumerated() {
+            let length = c.lengths[k / 5]
+            XCTAssertLessThanOrEqual(abs(p.count - header - length), 4, "prompt \(k): \(p.count) tokens for length \(length)")
+            let text = tok.decode(p)
+            guard let n = text.range(of: c.needle) else { XCTFail("needle missing in prompt \(k)"); continue }
+            if k % 5 == 4 { continue }  // depth 100%: appended at the very end, as the reference does
+            let before = text[..<n.lowerBound].trimmingCharacters(in: .whitespacesAndNewlines)
+            XCTAssertTrue(before.hasSuffix(".") || before.hasSuffix("there."), "needle not at a sentence end in prompt \(k)")
+        }
+    }
+
+    func testNIAHResumeAndCancel() throws {
+        let path = NSTemporaryDirectory() + "llx-niah-\(UUID().uuidString).json"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        var c = try niahConfig([700, 900], depths: 3)
+        c.resumePath = path
+        let m1 = FixedAnswerModel(tok, answer: c.needle)
+        var progress: [Int] = []
+        let hooks = EvalHooks(progress: { progress.append($0.done) }, isCancelled: { m1.calls >= 4 })
+        XCTAssertThrowsError(try NIAH.run(model: m1, tokenizer: tok, haystack: .synthetic(seed: 2), config: c, hooks: hooks)) { e in
+            XCTAssertEqual(e as? EvalError, .cancelled)
+        }
+        XCTAssertEqual(m1.calls, 4)
+        XCTAssertEqual(progress.last, 4)
+        let partial = try NIAHResult.fromJSON(String(contentsOfFile: path, encoding: .utf8))
+        XCTAssertFalse(partial.complete)
+        XCTAssertEqual(partial.answers.joined().compactMap { $0 }.count, 4)
+        let m2 = FixedAnswerModel(tok, answer: c.needle)
+        let r = try NIAH.run(model: m2, tokenizer: tok, haystack: .synthetic(seed: 2), config: c)
+        XCTAssertEqual(m2.calls, 2)
+        XCTAssertTrue(r.complete)
+        XCTAssertEqual(r.mean, 1, accuracy: 1e-6)
+        // a partial file from another needle is refused
+        var other = c
+        other.needle = "Something else entirely."
+        XCTAssertThrowsError(try NIAH.run(model: m2, tokenizer: tok, haystack: .synthetic(seed: 2), config: other))
+    }
+
+    func testNIAHHaystackFolderAndErrors() throws {
+        let dir = NSTemporaryDirectory() + "llx-hay-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try "Alpha beta gamma. Delta epsilon.".write(toFile: dir + "/a.txt", atomically: true, encoding: .utf8)
+        try "Zeta eta theta. Iota kappa.".write(toFile: dir + "/b.txt", atomically: true, encoding: .utf8)
+        let c = try niahConfig([600], depths: 2)
+        let model = ReadingModel(tok) { _ in "" }
+        _ = try NIAH.run(model: model, tokenizer: tok, haystack: .folder(dir), config: c)
+        XCTAssertTrue(tok.decode(model.prompts[0]).contains("Alpha beta gamma. Delta epsilon.Zeta eta"))
+        XCTAssertThrowsError(try NIAH.run(model: model, tokenizer: tok, haystack: .folder(dir + "/missing"), config: c))
+        XCTAssertThrowsError(try NIAH.run(model: model, tokenizer: tok, haystack: .synthetic(seed: 0), config: try niahConfig([100])))
+        XCTAssertEqual(try NIAHConfig.depths(count: 3), [0, 0.5, 1])
+        XCTAssertEqual(try NIAHConfig.depths(list: [0, 50, 100]), [0, 0.5, 1])
+        XCTAssertThrowsError(try NIAHConfig.depths(list: [-0.5]))
+        var bad = c
+        bad.metric = "bleu"
+        XCTAssertThrowsError(try NIAH.run(model: model, tokenizer: tok, haystack: .synthetic(seed: 0), config: bad))
+    }
+
+    func testPasskey() throws {
+        var c = PasskeyConfig(lengths: [400, 900], depths: [0, 0.5, 1])
+        c.trials = 2
+        c.seed = 7
+        let reader = ReadingModel(tok) { prompt in
+            guard let r = prompt.range(of: "The pass key is ") else { return "" }
+            return " " + prompt[r.upperBound...].prefix { $0.isNumber } + ". Remember"
+        }
+        let r = try Passkey.run(model: reader, tokenizer: tok, config: c)
+        XCTAssertEqual(r.accuracy, 1)
+        XCTAssertEqual(reader.prompts.count, 12)
+        for (k, p) in reader.prompts.enumerated() {
+            let length = c.lengths[k / 6]
+            XCTAssertLessThanOrEqual(abs(p.count - length), 8, "prompt \(k) has \(p.count) tokens for \(length)")
+            let text = tok.decode(p)
+            XCTAssertTrue(text.hasSuffix("What is the pass key? The pass key is"))
+            XCTAssertTrue(text.contains("The grass is green. The sky is blue."))
+        }
+        // depth 0: the key line comes right after the task description
+        XCTAssertTrue(tok.decode(reader.prompts[0]).contains("the important information there.\n\nThe pass key is"))
+        let keys = r.keys.joined().joined()
+        XCTAssertEqual(Set(keys).count, keys.count)
+        XCTAssertTrue(keys.allSatisfy { (1...50000).contains($0) })
+        let wrong = try Passkey.run(model: FixedAnswerModel(tok, answer: " 0"), tokenizer: tok, config: c)
+        XCTAssertEqual(wrong.accuracy, 0)
+        let again = try Passkey.run(model: reader, tokenizer: tok, config: c)
+        XCTAssertEqual(again.keys, r.keys)
+    }
+
+    func testTopics() throws {
+        var c = TopicsConfig(counts: [1, 3, 5])
+        c.trials = 3
+        c.turnTokens = 60
+        c.maxTokens = 200
+        func topics(_ prompt: String) -> [String] {
+            prompt.components(separatedBy: "I would like to discuss the topic of ").dropFirst().compactMap { s in
+                s.range(of: ".\nASSISTANT").map { String(s[..<$0.lowerBound]) }
+            }
+        }
+        let first = ReadingModel(tok) { "The first topic was " + (topics($0).first ?? "?") + "." }
+        let r = try Topics.run(model: first, tokenizer: tok, config: c)
+        XCTAssertEqual(r.accuracy, [1, 1, 1])
+        XCTAssertEqual(topics(tok.decode(first.prompts[4])).count, 3)
+        let last = ReadingModel(tok) { topics($0).last ?? "" }
+        let l = try Topics.run(model: last, tokenizer: tok, config: c)
+        XCTAssertEqual(l.accuracy, [1, 0, 0])
+        XCTAssertThrowsError(try Topics.run(model: last, tokenizer: tok, config: TopicsConfig(counts: [0])))
+    }
+
+    func testPerplexityWindows() throws {
+        let doc = Array(0..<10)
+        let m = PositionalLogProbModel()
+        let r = try Perplexity.run(model: m, documents: [doc], window: 4, stride: 2)
+        // windows [0,4) scores positions 1,2,3; [2,6), [4,8), [6,10) each score their last 2
+        XCTAssertEqual(m.chunks, [[0, 1, 2, 3], [2, 3, 4, 5], [4, 5, 6, 7], [6, 7, 8, 9]])
+        XCTAssertEqual(r.tokens, 9)
+        XCTAssertEqual(r.nll, 21.0 / 9.0, accuracy: 1e-12)
+        XCTAssertEqual(r.ppl, exp(21.0 / 9.0), accuracy: 1e-9)
+        let disjoint = try Perplexity.run(model: PositionalLogProbModel(), documents: [doc], window: 4, stride: 4)
+        XCTAssertEqual(disjoint.tokens, 7)
+        XCTAssertEqual(disjoint.nll, 13.0 / 7.0, accuracy: 1e-12)
+        let two = try Perplexity.run(model: ConstantLogProbModel(p: 0.5), tokenizer: tok, texts: ["hello world", "a longer text here"],
+                                     window: 5, stride: 3)
+        XCTAssertEqual(two.ppl, 2, accuracy: 1e-5)
+        XCTAssertEqual(two.tokens, 11 + 18)
+        XCTAssertThrowsError(try Perplexity.run(model: m, documents: [doc], window: 4, stride: 5))
+    }
+
+    func testMultipleChoice() throws {
+        let csv = """
+        What is 2+2?,3,4,5,6,B
+        "Which, of these, is ""red""?",sky,grass,blood,snow,C
+        Largest planet?,Jupiter,Mars,Venus,Earth,A
+        """
+        var items = try MultipleChoice.parse(csv: csv, subject: "elementary_mathematics")
+        items += try MultipleChoice.parse(csv: "Who wrote Hamlet?,Shakespeare,Dante,Homer,Goethe,A\nFirst emperor of Rome?,Nero,Augustus,Caesar,Trajan,B\n",
+                                          subject: "world_religions")
+        XCTAssertEqual(items[1].question, "Which, of these, is \"red\"?")
+        XCTAssertEqual(items[1].answer, 2)
+        let answers = Dictionary(uniqueKeysWithValues: items.map { ($0.question, MultipleChoice.letters[$0.answer]) })
+        let oracle = LetterModel(tok) { prompt in answers.first { prompt.contains($0.key) }?.value ?? "?" }
+        let r = try MultipleChoice.run(model: oracle, tokenizer: tok, items: items)
+        XCTAssertEqual(r.accuracy, 1)
+        XCTAssertEqual(r.predictions, items.map { $0.answer })
+        let alwaysA = try MultipleChoice.run(model: LetterModel(tok) { _ in "A" }, tokenizer: tok, items: items)
+        // math: 1/3 right, religions: 1/2 right; categories STEM and Humanities
+        XCTAssertEqual(alwaysA.subjects, ["elementary_mathematics", "world_religions"])
+        XCTAssertEqual(alwaysA.subjectAccuracy[0], 1.0 / 3, accuracy: 1e-12)
+        XCTAssertEqual(alwaysA.subjectAccuracy[1], 0.5, accuracy: 1e-12)
+        XCTAssertEqual(alwaysA.categories, ["STEM", "Humanities"])
+        XCTAssertEqual(alwaysA.accuracy, (1.0 / 3 + 0.5) / 2, accuracy: 1e-12)
+        XCTAssertEqual(alwaysA.nll[0][0], 0.1, accuracy: 1e-6)
+        XCTAssertEqual(alwaysA.nll[0][1], 5, accuracy: 1e-6)
+        XCTAssertTrue(MultipleChoice.prompt(items[0]).hasPrefix("The following are multiple choice questions (with answers) about elementary mathematics.\n\nWhat is 2+2?\nA. 3\nB. 4"))
+        XCTAssertThrowsError(try MultipleChoice.parse(csv: "q,a,b,c,d,Z\n", subject: "x"))
+        XCTAssertThrowsError(try MultipleChoice.parse(csv: "\"open,a,b\n", subject: "x"))
+    }
+
+    func testQA() throws {
+        let items = [QAItem(input: "Where is the tower?", context: "The tower is in Paris.", answers: ["Paris", "in Paris"]),
+                     QAItem(input: "Who?", context: String(repeating: "filler ", count: 300) + "END", answers: ["Marie Curie"])]
+        let echo = ReadingModel(tok) { $0.contains("tower") ? "It is in Paris." : "marie curie" }
+        var c = QAConfig(metric: "f1")
+        c.maxLen = 400
+        let r = try QA.run(model: echo, tokenizer: tok, items: items, config: c)
+        XCTAssertEqual(r.scores[0], Score.f1("It is in Paris.", "in Paris"), accuracy: 1e-12)
+        XCTAssertEqual(r.scores[1], 1)
+        XCTAssertEqual(r.truncated, 1)
+        let long = tok.decode(echo.prompts[1])
+        XCTAssertTrue(long.contains("filler filler"))
+        XCTAssertTrue(long.contains("END"))
+        XCTAssertLessThan(echo.prompts[1].count, 400 + 40)
+        let (cut, was) = QA.truncateMiddle("abcdefghij", tokenizer: tok, maxLen: 4)
+        XCTAssertTrue(was)
+        XCTAssertEqual(cut, "abij")
+        let jsonl = NSTemporaryDirectory() + "llx-qa-\(UUID().uuidString).jsonl"
+        defer { try? FileManager.default.removeItem(atPath: jsonl) }
+        try "{\"input\": \"q\", \"context\": \"c\", \"answers\": [\"a\"], \"all_classes\": null}\n\n{\"context\": \"c2\", \"input\": \"q2\", \"answer\": \"b\"}\n"
+            .write(toFile: jsonl, atomically: true, encoding: .utf8)
+        let loaded = try QA.load(path: jsonl)
+        XCTAssertEqual(loaded, [QAItem(input: "q", context: "c", answers: ["a"]), QAItem(input: "q2", context: "c2", answers: ["b"])])
+    }
+}

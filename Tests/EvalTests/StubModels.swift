@@ -1,0 +1,68 @@
+// StubModels: EvalModel stand-ins with known behaviour (always the needle, silence, reads the
+// passkey, first/last topic, fixed log-probabilities, a letter preference) for evaluator tests.
+import Eval
+import Foundation
+import Tokenizer
+
+/// Answers every prompt with a fixed text; counts calls.
+final class FixedAnswerModel: EvalModel {
+    let tok: TextTokenizer
+    let answer: String
+    var calls = 0
+    init(_ tok: TextTokenizer, answer: String) { self.tok = tok; self.answer = answer }
+    func generate(prompt: [Int], maxTokens: Int, stop: Set<Int>) throws -> [Int] {
+        calls += 1
+        return Array(tok.encode(answer, bos: false).prefix(maxTokens))
+    }
+    func logProbs(ids: [Int]) throws -> [Float] { Array(repeating: -1, count: max(0, ids.count - 1)) }
+}
+
+/// Answers with a function of the decoded prompt.
+final class ReadingModel: EvalModel {
+    let tok: TextTokenizer
+    let reply: (String) -> String
+    var prompts: [[Int]] = []
+    init(_ tok: TextTokenizer, reply: @escaping (String) -> String) { self.tok = tok; self.reply = reply }
+    func generate(prompt: [Int], maxTokens: Int, stop: Set<Int>) throws -> [Int] {
+        prompts.append(prompt)
+        let ids = tok.encode(reply(tok.decode(prompt)), bos: false)
+        return Array(ids.prefix(maxTokens)) + (stop.min().map { [$0] } ?? [])
+    }
+    func logProbs(ids: [Int]) throws -> [Float] { Array(repeating: -1, count: max(0, ids.count - 1)) }
+}
+
+/// log p of the token at window position i (1-based within the chunk it is given) = -i.
+final class PositionalLogProbModel: EvalModel {
+    var chunks: [[Int]] = []
+    func generate(prompt: [Int], maxTokens: Int, stop: Set<Int>) throws -> [Int] { [] }
+    func logProbs(ids: [Int]) throws -> [Float] {
+        chunks.append(ids)
+        return (1..<max(1, ids.count)).map { -Float($0) }
+    }
+}
+
+/// Every token has probability p.
+final class ConstantLogProbModel: EvalModel {
+    let lp: Float
+    init(p: Double) { lp = Float(log(p)) }
+    func generate(prompt: [Int], maxTokens: Int, stop: Set<Int>) throws -> [Int] { [] }
+    func logProbs(ids: [Int]) throws -> [Float] { Array(repeating: lp, count: max(0, ids.count - 1)) }
+}
+
+/// Scores the text after the last assistant header: the preferred letter gets log p -0.1 per
+/// token, any other -5.
+final class LetterModel: EvalModel {
+    let tok: TextTokenizer
+    let prefer: (String) -> String
+    init(_ tok: TextTokenizer, prefer: @escaping (String) -> String) { self.tok = tok; self.prefer = prefer }
+    func generate(prompt: [Int], maxTokens: Int, stop: Set<Int>) throws -> [Int] { [] }
+    func logProbs(ids: [Int]) throws -> [Float] {
+        let text = tok.decode(ids)
+        guard let r = text.range(of: "assistant<|end_header_id|>\n\n", options: .backwards) else {
+            return Array(repeating: -5, count: ids.count - 1)
+        }
+        let letter = String(text[r.upperBound...])
+        let want = prefer(String(text[..<r.lowerBound]))
+        return Array(repeating: letter == want ? -0.1 : -5, count: ids.count - 1)
+    }
+}

@@ -1,0 +1,18 @@
+// BenchTests: runs LlamaBench (speed on the small preset) and the llama3-8b NF4 memory check only
+// when asked: LLX_BENCH=1 swift test -c release --filter LlamaTests.BenchTests
+// (LLX_BENCH_8B=1 for the 8B memory run). Benchmarks are not unit tests; these just host them.
+import Foundation
+import XCTest
+import Llama
+
+final class BenchTests: XCTestCase {
+    func testBenchSmall() throws {
+        try XCTSkipUnless(ProcessInfo.processInfo.environment["LLX_BENCH"] == "1", "set LLX_BENCH=1 to run")
+        LlamaBench.run { print($0) }
+    }
+
+    func testMemory8B() throws {
+        try XCTSkipUnless(ProcessInfo.processInfo.environment["LLX_BENCH_8B"] == "1", "set LLX_BENCH_8B=1 to run")
+        LlamaBench.runMemory8B(embeddingsBF16: ProcessInfo.processInfo.environment["LLX_BENCH_F32_EMB"] != "1") { print($0) }
+    }
+}

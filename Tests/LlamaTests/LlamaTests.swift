@@ -1,1 +1,0 @@
-// LlamaTests: tests of the Llama module against reference fixtures (Tests/Fixtures).

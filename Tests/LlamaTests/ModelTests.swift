@@ -1,0 +1,215 @@
+// ModelTests: fixture models written by transformers (scripts/gen_llama_fixtures.py) loaded from
+// their HF dirs: logits, loss, the gradient of every parameter, greedy generation, KV cache,
+// gradient checkpointing, live RoPE changes, and strict loading errors.
+import Foundation
+import XCTest
+import Tensor
+import Quant
+import Checkpoint
+import Llama
+
+final class ModelTests: XCTestCase {
+    func load(_ name: String) throws -> (LlamaModel, SafetensorsFile) {
+        (try LlamaModel.load(path: Fixtures.path(name)), try Fixtures.expected(name))
+    }
+
+    func testLogitsAndLossMatchTransformers() throws {
+        for name in Fixtures.modelCases {
+            let (m, e) = try load(name)
+            let ids = try e.tensor("input_ids").ints()
+            let labels = try e.tensor("labels").ints()
+            let logits = try m.logits(ids)
+            XCTAssertEqual(logits.shape, [ids.count, m.config.vocabSize], name)
+            let d = maxAbsDiff(logits.floats(), try e.tensor("logits").floats())
+            XCTAssertLessThan(d, 1e-4, "\(name) logits max abs diff \(d)")
+            let loss = try m.loss(ids)
+            let refLoss = try e.tensor("loss").floats()[0]
+            XCTAssertEqual(loss, refLoss, accuracy: 1e-5, name)
+            let lossL = try m.loss(ids, labels: labels)
+            XCTAssertEqual(lossL, try e.tensor("loss_labels").floats()[0], accuracy: 1e-5, name)
+            print("\(name): logits max abs diff \(d), loss \(loss) vs \(refLoss)")
+        }
+    }
+
+    func testGradientsMatchTorchAutograd() throws {
+        for name in Fixtures.modelCases {
+            let (m, e) = try load(name)
+            let ids = try e.tensor("input_ids").ints()
+            let labels = try e.tensor("labels").ints()
+            let ps = m.parameters
+            let gradNames = Set(e.names.filter { $0.hasPrefix("grad.") }.map { String($0.dropFirst(5)) })
+            XCTAssertEqual(Set(ps.map { $0.name }), gradNames, "\(name): parameter names vs torch named_parameters")
+            for checkpointing in [false, true] {
+                m.zeroGrad()
+                let (loss, n) = try m.forwardBackward(ids, labels: labels, checkpointing: checkpointing, lossScale: 1)
+                XCTAssertEqual(loss, try e.tensor("loss_labels").floats()[0], accuracy: 1e-5, name)
+                XCTAssertEqual(n, labels.dropFirst().filter { $0 != -100 }.count)
+                var worst: (Float, String) = (0, "")
+                for p in ps {
+                    let g = try XCTUnwrap(p.grad, "\(name): \(p.name) has no gradient").floats()
+                    let r = relDiff(g, try e.tensor("grad." + p.name).floats())
+                    if r > worst.0 { worst = (r, p.name) }
+                    XCTAssertLessThan(r, 1e-4, "\(name) \(p.name) checkpointing=\(checkpointing)")
+                }
+                print("\(name) checkpointing=\(checkpointing): worst grad rel diff \(worst.0) (\(worst.1))")
+            }
+        }
+    }
+
+    func testGradientsAccumulateAndScale() throws {
+        let (m, e) = try load("gqa_untied")
+        let ids = try e.tensor("input_ids").ints()
+        m.zeroGrad()
+        try m.forwardBackward(ids, labels: nil, checkpointing: false, lossScale: 0.25)
+        try m.forwardBackward(ids, labels: nil, checkpointing: true, lossScale: 0.75)
+        let g1 = m.parameters.map { $0.grad!.floats() }
+        m.zeroGrad()
+        try m.forwardBackward(ids, labels: nil, checkpointing: false, lossScale: 1)
+        for (p, a) in zip(m.parameters, g1) { XCTAssertLessThan(relDiff(a, p.grad!.floats()), 1e-5, p.name) }
+        // Frozen parameters get no gradient.
+        m.zeroGrad()
+        m.setTrainable { $0.contains("q_proj") }
+        try m.forwardBackward(ids, labels: nil)
+        for p in m.parameters {
+            let s = p.grad.map { $0.floats().reduce(0) { $0 + abs($1) } } ?? 0
+            if p.name.contains("q_proj") { XCTAssertGreaterThan(s, 0, p.name) } else { XCTAssertEqual(s, 0, p.name) }
+        }
+    }
+
+    func testGreedyGenerationMatchesTransformers() throws {
+        for name in Fixtures.modelCases {
+            let (m, e) = try load(name)
+            let prompt = try e.tensor("gen_prompt").ints()
+            let ref = try e.tensor("gen_ids").ints()
+            var streamed: [Int] = []
+            let out = try m.generate(prompt: prompt, maxTokens: ref.count, temperature: 0, topP: 1, topK: 0, seed: nil,
+                                     stop: []) { streamed.append($0); return true }
+            XCTAssertEqual(out, ref, name)
+            XCTAssertEqual(streamed, ref, name)
+            // Stop tokens end generation before them; onToken false stops after the token.
+            let cut = try m.generate(prompt: prompt, maxTokens: ref.count, temperature: 0, topP: 1, topK: 0, seed: nil,
+                                     stop: [ref[3]]) { _ in true }
+            XCTAssertEqual(cut, Array(ref.prefix(while: { $0 != ref[3] })), name)
+            let two = try m.generate(prompt: prompt, maxTokens: 10, temperature: 0, topP: 1, topK: 0, seed: nil,
+                                     stop: []) { _ in false }
+            XCTAssertEqual(two, [ref[0]], name)
+        }
+    }
+
+    func testKVCacheMatchesFullForward() throws {
+        let (m, e) = try load("dynamic_sharded")   // dynamic NTK beyond max_position_embeddings too
+        let ids = try e.tensor("input_ids").ints()
+        let full = try m.logits(ids).floats()
+        let V = m.config.vocabSize
+        // The KV cache runs queries at the end of the key range; dynamic NTK changes with the
+        // length, so compare a prefix inside max_position_embeddings in full and step-by-step.
+        let (m2, _) = try load("gqa_untied")
+        let ids2 = try Fixtures.expected("gqa_untied").tensor("input_ids").ints()
+        let full2 = try m2.logits(ids2).floats()
+        let cache = m2.makeCache(capacity: 4)
+        let pre = try m2.forward(Array(ids2.prefix(10)), cache: cache, lastOnly: false).floats()
+        XCTAssertLessThan(maxAbsDiff(pre, Array(full2.prefix(10 * V))), 1e-4)
+        for t in 10..<ids2.count {
+            let row = try m2.forward([ids2[t]], cache: cache).floats()
+            XCTAssertLessThan(maxAbsDiff(row, Array(full2[(t * V)..<((t + 1) * V)])), 1e-4, "position \(t)")
+        }
+        XCTAssertEqual(cache.count, ids2.count)
+        XCTAssertEqual(full.count, ids.count * V)
+    }
+
+    func testLiveRopeChangeMatchesTransformers() throws {
+        let (m, e) = try load("gqa_untied")
+        let ids = try e.tensor("input_ids").ints()
+        let before = try m.logits(ids).floats()
+        m.ropeTheta = 200e6
+        m.ropeScaling = RopeScaling(ropeType: "llama3", factor: 8, originalMaxPositionEmbeddings: 16,
+                                    lowFreqFactor: 1, highFreqFactor: 4)
+        let live = try m.logits(ids).floats()
+        XCTAssertLessThan(maxAbsDiff(live, try e.tensor("logits_live").floats()), 1e-4)
+        m.ropeTheta = 500000
+        m.ropeScaling = nil
+        XCTAssertLessThan(maxAbsDiff(try m.logits(ids).floats(), before), 1e-6)
+        XCTAssertLessThan(maxAbsDiff(before, try e.tensor("logits").floats()), 1e-4)
+    }
+
+    func testIdValidation() throws {
+        let (m, _) = try load("gqa_untied")
+        XCTAssertThrowsError(try m.logits([1, 2, 300, 4])) { XCTAssertTrue("\($0)".contains("300"), "\($0)") }
+        XCTAssertThrowsError(try m.loss([1, -5])) { XCTAssertTrue("\($0)".contains("-5"), "\($0)") }
+        XCTAssertThrowsError(try m.logits([]))
+        XCTAssertThrowsError(try m.loss([1, 2, 3], labels: [1, 2])) { XCTAssertTrue("\($0)".contains("labels")) }
+        XCTAssertThrowsError(try m.loss([1, 2, 3], labels: [1, 2, 999])) { XCTAssertTrue("\($0)".contains("999")) }
+        XCTAssertThrowsError(try m.generate(prompt: [7, 400], maxTokens: 3)) { XCTAssertTrue("\($0)".contains("400")) }
+        XCTAssertTrue(try m.loss([5]).isNaN)   // nothing to predict, as torch's mean over nothing
+        XCTAssertEqual(try m.forwardBackward([5], labels: nil).tokens, 0)
+    }
+
+    func testStrictLoading() throws {
+        let src = Fixtures.path("gqa_untied")
+        let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("llx-llama-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: tmp) }
+        try FileManager.default.copyItem(atPath: src + "/config.json", toPath: tmp.path + "/config.json")
+        let orig = try SafetensorsFile.open(src + "/model.safetensors")
+        let all = try orig.names.map { ($0, try orig.tensor($0)) }
+        func attempt(_ tensors: [(String, Tensor)]) -> String {
+            do {
+                try SafetensorsFile.write(tensors, to: tmp.path + "/model.safetensors")
+                _ = try LlamaModel.load(path: tmp.path)
+                return "loaded"
+            } catch { return "\(error)" }
+        }
+        XCTAssertEqual(attempt(all), "loaded")
+        let missing = attempt(all.filter { $0.0 != "model.layers.1.mlp.up_proj.weight" })
+        XCTAssertTrue(missing.contains("model.layers.1.mlp.up_proj.weight"), missing)
+        let extra = attempt(all + [("model.layers.0.self_attn.q_proj.bias", Tensor(zeros: [32]))])
+        XCTAssertTrue(extra.contains("q_proj.bias"), extra)
+        let bad = attempt(all.map { $0.0 == "model.norm.weight" ? ($0.0, Tensor(zeros: [31])) : $0 })
+        XCTAssertTrue(bad.contains("model.norm.weight") && bad.contains("31"), bad)
+        XCTAssertThrowsError(try LlamaModel.load(path: tmp.path + "/nope")) { XCTAssertTrue("\($0)".contains("nope")) }
+    }
+
+    func testInitAndState() throws {
+        var c = try LlamaConfig.preset("tiny")
+        c.numHiddenLayers = 1
+        let m = try LlamaModel(config: c, seed: 3)
+        let m2 = try LlamaModel(config: c, seed: 3)
+        XCTAssertEqual(m.parameters.map { $0.name }, m2.parameters.map { $0.name })
+        XCTAssertEqual(m.parameters[1].value.floats(), m2.parameters[1].value.floats())
+        let w = m.parameters[1].value.floats()   // q_proj: normal(0, 0.02)
+        let mean = w.reduce(0, +) / Float(w.count)
+        let std = (w.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Float(w.count)).squareRoot()
+        XCTAssertEqual(std, 0.02, accuracy: 0.002)
+        XCTAssertEqual(m.norm.value.floats(), [Float](repeating: 1, count: c.hiddenSize))
+        let names = m.stateTensors().map { $0.0 }
+        XCTAssertEqual(names.first, "model.embed_tokens.weight")
+        XCTAssertEqual(names.last, "lm_head.weight")
+        XCTAssertTrue(names.contains("model.layers.0.self_attn.q_proj.weight"))
+        XCTAssertTrue(names.contains("model.layers.0.post_attention_layernorm.weight"))
+        // A loss near log(vocab) at init.
+        let l = try m.loss(Array(0..<20))
+        XCTAssertEqual(l, Float(log(Double(c.vocabSize))), accuracy: 0.1)
+    }
+
+    func testBF16EmbeddingStorage() throws {
+        // bf16-stored (frozen) embedding and lm_head vs the same rounded values kept in f32.
+        let (m, e) = try load("gqa_untied")
+        let (ref, _) = try load("gqa_untied")
+        for p in [ref.embedTokens, ref.lmHead] { p.value = p.value.to(.bf16).to(.f32); p.trainable = false }
+        m.storeEmbeddingsInBF16()
+        XCTAssertEqual(m.embedTokens.value.dtype, .bf16)
+        let ids = try e.tensor("input_ids").ints()
+        XCTAssertLessThan(maxAbsDiff(try m.logits(ids).floats(), try ref.logits(ids).floats()), 1e-5)
+        XCTAssertEqual(try m.loss(ids), try ref.loss(ids), accuracy: 1e-6)
+        try m.forwardBackward(ids, labels: nil)
+        try ref.forwardBackward(ids, labels: nil)
+        for (a, b) in zip(m.parameters, ref.parameters) {
+            XCTAssertEqual(a.grad == nil, b.grad == nil, a.name)
+            if let ga = a.grad, let gb = b.grad { XCTAssertLessThan(relDiff(ga.floats(), gb.floats()), 1e-5, a.name) }
+        }
+        XCTAssertEqual(try m.generate(prompt: Array(ids.prefix(5)), maxTokens: 6),
+                       try ref.generate(prompt: Array(ids.prefix(5)), maxTokens: 6))
+        m.embedTokens.trainable = true
+        XCTAssertThrowsError(try m.loss(ids)) { XCTAssertTrue("\($0)".contains("bf16"), "\($0)") }
+    }
+}

@@ -1,1 +1,0 @@
-// TokenizerTests: tests of the Tokenizer module against reference fixtures (Tests/Fixtures).
