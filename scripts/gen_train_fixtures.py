@@ -147,9 +147,101 @@ def gen_chat_mask():
     print("chat_mask.json:", len(out), "conversations")
 
 
+# ---------------------------------------------------------------- LoRA gradients and steps (PEFT)
+
+LORA_CONFIG = dict(vocab_size=96, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                   num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128,
+                   rope_theta=10000.0, rms_norm_eps=1e-5, tie_word_embeddings=False,
+                   initializer_range=0.2, hidden_act="silu", attention_bias=False, mlp_bias=False)
+
+
+def gen_lora():
+    """A tiny Hugging Face Llama with PEFT LoRA (r=4, alpha=8, q/k/v/o, no dropout) and a
+    trainable embed_tokens. lora_B is set non-zero so that every gradient is informative.
+
+    lora_tiny/config.json, lora_tiny/model.safetensors   the base model (HF names)
+    lora_tiny/adapter.safetensors  lora_A / lora_B / embed_tokens before training, PEFT's saved
+                                   names without the "base_model.model." prefix
+    lora_tiny/grads.safetensors    d(loss of sequence 0)/d(each trainable tensor)
+    lora_tiny/after3.safetensors   the trainable tensors after 3 optimizer steps
+    lora_tiny/run.json             sequences, labels, loss of sequence 0, step losses and lrs
+
+    The 3 steps: batch = both sequences, micro-batch 1, loss weighted by each sequence's
+    labelled-token count over the batch's (token-weighted mean), clip_grad_norm_ 1.0,
+    AdamW(lr 1e-2, weight_decay 0.01) with get_linear_schedule_with_warmup(0, 3).
+    """
+    from peft import LoraConfig, get_peft_model
+    from safetensors.torch import save_file
+    from transformers import LlamaConfig, LlamaForCausalLM, get_linear_schedule_with_warmup
+    d = os.path.join(OUT, "lora_tiny")
+    os.makedirs(d, exist_ok=True)
+    torch.manual_seed(1234)
+    cfg = LlamaConfig(**LORA_CONFIG)
+    cfg._attn_implementation = "eager"
+    base = LlamaForCausalLM(cfg).float().eval()
+    with open(os.path.join(d, "config.json"), "w") as f:
+        json.dump({**LORA_CONFIG, "architectures": ["LlamaForCausalLM"], "model_type": "llama",
+                   "torch_dtype": "float32"}, f, indent=1)
+    save_file({k: v.contiguous() for k, v in base.state_dict().items()}, os.path.join(d, "model.safetensors"))
+    lcfg = LoraConfig(r=4, lora_alpha=8, lora_dropout=0.0, bias="none",
+                      target_modules=["q_proj", "k_proj", "v_proj", "o_proj"], task_type="CAUSAL_LM")
+    model = get_peft_model(base, lcfg)
+    model.base_model.model.model.embed_tokens.weight.requires_grad_(True)
+    g = torch.Generator().manual_seed(55)
+    with torch.no_grad():
+        for n, p in model.named_parameters():
+            if "lora_B" in n:
+                p.copy_(torch.randn(p.shape, generator=g) * 0.2)
+    prefix = "base_model.model."
+    # PEFT's saved names: without the "base_model.model." prefix and the ".default" adapter name
+    trainable = [(n[len(prefix):].replace(".default", ""), p) for n, p in model.named_parameters() if p.requires_grad]
+    save_file({n: p.detach().clone().contiguous() for n, p in trainable}, os.path.join(d, "adapter.safetensors"))
+
+    seqs = [[int(x) for x in torch.randint(0, 96, (20,), generator=g)],
+            [int(x) for x in torch.randint(0, 96, (13,), generator=g)]]
+    labels = [list(seqs[0]), [-100] * 6 + seqs[1][6:]]
+    labels[0][3] = -100
+
+    def seq_loss(i):
+        ids = torch.tensor([seqs[i]])
+        return model(input_ids=ids, labels=torch.tensor([labels[i]])).loss
+
+    model.train()
+    loss0 = seq_loss(0)
+    loss0.backward()
+    save_file({n: p.grad.detach().clone().contiguous() for n, p in trainable}, os.path.join(d, "grads.safetensors"))
+    model.zero_grad(set_to_none=True)
+
+    params = [p for _, p in trainable]
+    opt = torch.optim.AdamW(params, lr=1e-2, weight_decay=0.01)
+    sched = get_linear_schedule_with_warmup(opt, 0, 3)
+    counts = [sum(1 for l in lab[1:] if l != -100) for lab in labels]
+    total = sum(counts)
+    step_losses, lrs, norms = [], [], []
+    for step in range(3):
+        tot = 0.0
+        for i in range(2):
+            l = seq_loss(i)
+            (l * counts[i] / total).backward()
+            tot += float(l) * counts[i] / total
+        norms.append(float(torch.nn.utils.clip_grad_norm_(params, 1.0)))
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+        opt.zero_grad(set_to_none=True)
+        step_losses.append(tot)
+    save_file({n: p.detach().clone().contiguous() for n, p in trainable}, os.path.join(d, "after3.safetensors"))
+    with open(os.path.join(d, "run.json"), "w") as f:
+        json.dump({"ids": seqs, "labels": labels, "loss0": float(loss0), "step_losses": step_losses,
+                   "lrs": lrs, "norms": norms, "lr": 1e-2, "weight_decay": 0.01, "clip": 1.0,
+                   "lora_r": 4, "lora_alpha": 8, "targets": ["q_proj", "k_proj", "v_proj", "o_proj"],
+                   "trainable": [n for n, _ in trainable]}, f, indent=1)
+    print("lora_tiny: loss0", float(loss0), "step losses", step_losses, "norms", norms)
+
+
 if __name__ == "__main__":
     torch.manual_seed(0)
     os.makedirs(OUT, exist_ok=True)
-    parts = sys.argv[1:] or ["adamw", "chat_mask"]
+    parts = sys.argv[1:] or ["adamw", "chat_mask", "lora"]
     for p in parts:
         globals()["gen_" + p]()

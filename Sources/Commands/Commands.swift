@@ -6,15 +6,26 @@ import Foundation
 import Lang
 import Tokenizer
 import Tensor
+import Llama
+
+/// `Param` in this module is the language's parameter description; model parameters are `Quant.Param`.
+typealias Param = Lang.Param
+typealias BinaryOp = Lang.BinaryOp
+typealias UnaryOp = Lang.UnaryOp
 
 public enum Commands {
     /// Registers every command: core first, then each area (later ones may replace core names).
     public static func registerAll(into r: Registry) {
         CoreCommands.register(into: r)
+        TensorCommands.register(into: r)
+        ModelCommands.register(into: r)
+        TrainCommands.register(into: r)
+        EvalCommands.register(into: r)
     }
 
     /// Installs per-session hooks (host operators, seeding) on a fresh interpreter.
     public static func configure(_ interp: Interpreter) {
+        TensorCommands.configure(interp)
     }
 
     /// A ready-to-use interpreter with every command registered.
@@ -29,6 +40,7 @@ public enum Commands {
     /// The benchmarks `llx bench [name]` runs, by name; each writes its lines through `log`.
     public static let benches: [(String, ((String) -> Void) -> Void)] = [
         ("tensor", { TensorBench.run($0) }),
+        ("llama", { LlamaBench.run($0) }),
         ("tokenizer", { TokenizerBench.run($0) }),
     ]
     public static var benchNames: [String] { benches.map { $0.0 } }

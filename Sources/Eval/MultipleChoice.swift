@@ -164,9 +164,51 @@ public enum MultipleChoice {
             return try names.flatMap { try load(path: (path as NSString).appendingPathComponent($0)) }
         }
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw EvalError.file(path, "cannot read as UTF-8") }
+        if path.hasSuffix(".jsonl") || path.hasSuffix(".json") {
+            var items: [MCItem] = []
+            let records: [Any]
+            if path.hasSuffix(".json"), let all = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [Any] {
+                records = all
+            } else {
+                records = try text.split(separator: "\n").enumerated().compactMap { n, line -> Any? in
+                    let t = line.trimmingCharacters(in: .whitespaces)
+                    if t.isEmpty { return nil }
+                    guard let o = try? JSONSerialization.jsonObject(with: Data(t.utf8)) else { throw EvalError.file(path, "line \(n + 1): not JSON") }
+                    return o
+                }
+            }
+            for (n, r) in records.enumerated() {
+                guard let o = r as? [String: Any] else { throw EvalError.file(path, "record \(n + 1) is not an object") }
+                items.append(try item(o, where: "\(path): record \(n + 1)"))
+            }
+            return items
+        }
         var subject = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
         for suffix in ["_test", "_dev", "_val"] where subject.hasSuffix(suffix) { subject = String(subject.dropLast(suffix.count)); break }
         return try parse(csv: text, subject: subject, path: path)
+    }
+
+    /// One item from a decoded JSON record: `question` (or the paper's `query`), `choices` (or
+    /// fields `A`...`D`), `answer` as an index or a letter, `subject` (default "unknown").
+    public static func item(_ obj: [String: Any], where loc: String = "record") throws -> MCItem {
+        guard let q = (obj["question"] ?? obj["query"]) as? String else { throw EvalError.file(loc, "record has no 'question'") }
+        var choices: [String] = []
+        if let c = obj["choices"] as? [Any] {
+            choices = c.map { ($0 as? String) ?? "\($0)" }
+        } else {
+            for l in letters { if let v = obj[l] { choices.append((v as? String) ?? "\(v)") } else { break } }
+        }
+        guard choices.count >= 2 else { throw EvalError.file(loc, "record needs 'choices' (or fields A, B, ...)") }
+        let answer: Int
+        if let a = obj["answer"] as? String, let i = letters.firstIndex(of: a.trimmingCharacters(in: .whitespaces).uppercased()) {
+            answer = i
+        } else if let a = obj["answer"] as? NSNumber {
+            answer = a.intValue
+        } else {
+            throw EvalError.file(loc, "record's 'answer' must be a letter or an index")
+        }
+        guard answer >= 0 && answer < choices.count else { throw EvalError.file(loc, "answer \(answer) is not one of \(choices.count) choices") }
+        return MCItem(subject: (obj["subject"] as? String) ?? "unknown", question: q, choices: choices, answer: answer)
     }
 
     /// Items from MMLU CSV text: question, choices..., answer letter per row.

@@ -81,11 +81,23 @@ public struct NIAHConfig {
         self.depths = depths
     }
 
-    /// `count` depths evenly spaced from 0 to 1 (a single depth is 0.5).
+    /// `count` depths evenly spaced from 0 to 100%, truncated to whole percents as the paper's
+    /// `np.linspace(0, 100, count).astype(int)` does (8 gives 0, 14, 28, 42, 57, 71, 85, 100%).
     public static func depths(count: Int) throws -> [Double] {
         guard count >= 1 else { throw EvalError.argument("depths", "needs at least one depth, got \(count)") }
-        if count == 1 { return [0.5] }
-        return (0..<count).map { Double($0) / Double(count - 1) }
+        if count == 1 { return [0] }
+        let step = 100.0 / Double(count - 1)
+        return (0..<count).map { k in k == count - 1 ? 1 : (Double(k) * step).rounded(.towardZero) / 100 }
+    }
+
+    /// `count` lengths evenly spaced from `min` to `max`, truncated to integers as the paper's
+    /// `np.linspace(min, max, count).astype(int)` does.
+    public static func lengths(min lo: Int, max hi: Int, count: Int) throws -> [Int] {
+        guard count >= 1 else { throw EvalError.argument("lengths", "needs at least one length, got \(count)") }
+        guard lo >= 1 && hi >= lo else { throw EvalError.argument("lengths", "needs 1 <= min <= max, got \(lo)...\(hi)") }
+        if count == 1 { return [lo] }
+        let step = Double(hi - lo) / Double(count - 1)
+        return (0..<count).map { k in k == count - 1 ? hi : Int((Double(lo) + Double(k) * step).rounded(.towardZero)) }
     }
 
     /// Depths given as fractions, or as percentages when any value is above 1.

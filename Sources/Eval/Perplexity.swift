@@ -3,7 +3,9 @@
 // only the tokens that the previous window did not reach (trg_len = end - prev_end), with the
 // rest of the window as context, so overlapping tokens are never scored twice. Every token
 // after the first of a document is scored exactly once; PPL = exp(total NLL / scored tokens).
-// (The guide weights each window's mean loss by trg_len - 1; llx sums token NLLs exactly.)
+// (The guide's code weights each window's mean loss by its valid labels minus one, which
+// undercounts later windows by one token; `ppl` sums token NLLs exactly, `guidePPL` reproduces
+// the guide's weighting.)
 import Foundation
 import Tensor
 import Tokenizer
@@ -11,12 +13,13 @@ import Tokenizer
 public struct PerplexityResult: CodableEvalResult {
     public static let kind = "ppl"
 
-    public init(window: Int, stride: Int, documentTokens: [Int], documentNLL: [Double], windowNLL: [Double]) {
+    public init(window: Int, stride: Int, documentTokens: [Int], documentNLL: [Double], windowNLL: [Double], windowTokens: [Int] = []) {
         self.window = window
         self.stride = stride
         self.documentTokens = documentTokens
         self.documentNLL = documentNLL
         self.windowNLL = windowNLL
+        self.windowTokens = windowTokens.count == windowNLL.count ? windowTokens : Array(repeating: 0, count: windowNLL.count)
     }
 
     public var window: Int
@@ -24,8 +27,9 @@ public struct PerplexityResult: CodableEvalResult {
     /// Scored tokens and the mean NLL (nats) per document.
     public var documentTokens: [Int]
     public var documentNLL: [Double]
-    /// NLL of every window in order (for curves).
+    /// Mean NLL of every window in order (for curves) and the tokens it scored.
     public var windowNLL: [Double]
+    public var windowTokens: [Int]
 
     public var tokens: Int { documentTokens.reduce(0, +) }
     /// Mean NLL per scored token over all documents.
@@ -34,6 +38,20 @@ public struct PerplexityResult: CodableEvalResult {
         return t == 0 ? .nan : zip(documentTokens, documentNLL).map { Double($0) * $1 }.reduce(0, +) / Double(t)
     }
     public var ppl: Double { exp(nll) }
+    /// Perplexity as the guide's code aggregates it: each window's mean loss weighted by
+    /// (valid labels - 1), where a window's valid labels are its scored tokens, plus one for
+    /// the first window of a document (whose first token has no prediction).
+    public var guidePPL: Double {
+        var sum = 0.0, n = 0
+        for (k, (m, t)) in zip(windowNLL, windowTokens).enumerated() {
+            let first = windowStarts.isEmpty ? k == 0 : windowStarts.contains(k)
+            let w = first ? t : t - 1
+            if m.isFinite && w > 0 { sum += m * Double(w); n += w }
+        }
+        return n == 0 ? .nan : exp(sum / Double(n))
+    }
+    /// Index of each document's first window.
+    public var windowStarts: [Int] = []
     public var headline: Double { ppl }
 
     public var table: String {
@@ -50,11 +68,11 @@ public struct PerplexityResult: CodableEvalResult {
     }
 
     public var tensors: [(String, Tensor)] {
-        [("document_nll", vectorTensor(documentNLL)), ("document_tokens", intTensor(documentTokens)), ("window_nll", vectorTensor(windowNLL))]
+        [("document_nll", vectorTensor(documentNLL)), ("document_tokens", intTensor(documentTokens)), ("window_nll", vectorTensor(windowNLL)), ("window_tokens", intTensor(windowTokens))]
     }
 
     public var extraAttributes: [(String, EvalAttribute)] {
-        [("ppl", .double(ppl)), ("nll", .double(nll)), ("window", .int(window)), ("stride", .int(stride))]
+        [("ppl", .double(ppl)), ("guide_ppl", .double(guidePPL)), ("nll", .double(nll)), ("window", .int(window)), ("stride", .int(stride))]
     }
 }
 
@@ -65,7 +83,7 @@ public enum Perplexity {
         guard window >= 2 else { throw EvalError.argument("window", "must be >= 2, got \(window)") }
         guard stride >= 1 && stride <= window else { throw EvalError.argument("stride", "must be in 1...window (\(window)), got \(stride)") }
         guard !documents.isEmpty else { throw EvalError.argument("data", "no documents") }
-        var r = PerplexityResult(window: window, stride: stride, documentTokens: [], documentNLL: [], windowNLL: [])
+        var r = PerplexityResult(window: window, stride: stride, documentTokens: [], documentNLL: [], windowNLL: [], windowTokens: [])
         let total = documents.reduce(0) { $0 + max(1, ($1.count + stride - 1) / stride) }
         var done = 0
         for (d, ids) in documents.enumerated() {
@@ -88,7 +106,9 @@ public enum Perplexity {
                     for k in first..<chunk.count { wsum -= Double(lp[k - 1]) }
                     let n = chunk.count - first
                     sum += wsum; count += n
+                    if begin == 0 { r.windowStarts.append(r.windowNLL.count) }
                     r.windowNLL.append(n > 0 ? wsum / Double(n) : .nan)
+                    r.windowTokens.append(n)
                 }
                 prevEnd = end
                 done += 1

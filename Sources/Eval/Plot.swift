@@ -21,6 +21,13 @@ public struct Figure: CustomStringConvertible {
 
     public var description: String { plain }
 
+    /// Whether terminal colour is wanted: off when NO_COLOR is set or TERM is "dumb".
+    public static var colorEnabled: Bool {
+        let env = ProcessInfo.processInfo.environment
+        if let n = env["NO_COLOR"], !n.isEmpty { return false }
+        return env["TERM"] != "dumb"
+    }
+
     /// The terminal picture, coloured or not.
     public func terminal(color: Bool) -> String { color ? terminal : plain }
 

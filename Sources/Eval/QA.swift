@@ -29,6 +29,8 @@ public struct QAConfig {
     public var chat = true
     /// Keep only the first line of the prediction (LongBench does for trec, triviaqa, samsum, lsht).
     public var firstLine = false
+    /// Also stop at a newline token (the paper's evaluation does for its QA tasks and samsum).
+    public var stopAtNewline = false
 
     public init(metric: String = "f1") { self.metric = metric }
 }
@@ -70,17 +72,31 @@ public struct QAResult: CodableEvalResult {
 }
 
 public enum QA {
+    /// The metric LongBench scores each of its English datasets with.
+    public static let longBenchMetric: [String: String] = [
+        "narrativeqa": "f1", "qasper": "f1", "multifieldqa_en": "f1", "hotpotqa": "f1", "2wikimqa": "f1", "musique": "f1",
+        "triviaqa": "f1", "gov_report": "rougeL", "qmsum": "rougeL", "multi_news": "rougeL", "samsum": "rougeL",
+        "trec": "classification", "passage_count": "count", "passage_retrieval_en": "retrieval",
+        "passage_retrieval_zh": "retrieval_zh", "lcc": "edit_sim", "repobench-p": "edit_sim",
+    ]
+
+    /// LongBench datasets whose predictions are cut to their first line before scoring.
+    public static let longBenchFirstLine: Set<String> = ["trec", "triviaqa", "samsum", "lsht"]
+
     /// Fills a template's {context} and {input}.
     public static func fill(_ template: String, _ item: QAItem) -> String {
         template.replacingOccurrences(of: "{context}", with: item.context).replacingOccurrences(of: "{input}", with: item.input)
     }
 
-    /// LongBench's truncation: over `maxLen` tokens, keep the first and the last maxLen/2.
+    /// LongBench's truncation: the prompt is encoded as `tokenizer.encode` does (with BOS);
+    /// over `maxLen` tokens, the first and the last maxLen/2 are decoded without special tokens.
     public static func truncateMiddle(_ text: String, tokenizer tok: TextTokenizer, maxLen: Int) -> (String, Bool) {
-        let ids = tok.encode(text, bos: false)
+        let ids = tok.encode(text, bos: true)
         guard ids.count > maxLen else { return (text, false) }
         let half = maxLen / 2
-        return (tok.decode(Array(ids[..<half])) + tok.decode(Array(ids[(ids.count - half)...])), true)
+        let head = ids[..<half].filter { $0 != tok.bosID }
+        let tail = ids[(ids.count - half)...].filter { $0 != tok.bosID }
+        return (tok.decode(Array(head)) + tok.decode(Array(tail)), true)
     }
 
     public static func run(model: EvalModel, tokenizer tok: TextTokenizer, items: [QAItem], config c: QAConfig,
@@ -90,13 +106,15 @@ public enum QA {
         guard c.maxTokens >= 1 else { throw EvalError.argument("max_tokens", "must be >= 1, got \(c.maxTokens)") }
         _ = try Score.score(c.metric, "", "x", classes: [])
         var r = QAResult(metric: c.metric, scores: [], predictions: [], promptTokens: [], truncated: 0)
+        var stop = tok.endTokenIDs
+        if c.stopAtNewline, let nl = tok.encode("\n", bos: false).last { stop.insert(nl) }
         for (n, item) in items.enumerated() {
             try hooks.checkCancelled()
             let (text, cut) = truncateMiddle(fill(c.template, item), tokenizer: tok, maxLen: c.maxLen)
             if cut { r.truncated += 1 }
             let ids = c.chat ? tok.chat([ChatMessage(role: "user", content: text)], generationPrompt: true) : tok.encode(text, bos: true)
-            let out = try model.generate(prompt: ids, maxTokens: c.maxTokens, stop: tok.endTokenIDs)
-            var pred = tok.decode(out.filter { !tok.endTokenIDs.contains($0) })
+            let out = try model.generate(prompt: ids, maxTokens: c.maxTokens, stop: stop)
+            var pred = tok.decode(out.filter { !stop.contains($0) })
             if c.firstLine {
                 var s = Substring(pred)
                 while s.first == "\n" { s = s.dropFirst() }

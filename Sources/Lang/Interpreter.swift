@@ -66,6 +66,9 @@ public final class Interpreter {
     public var unaryHook: ((UnaryOp, Value) throws -> Value?)? = nil
     /// True in the REPL (commands may stream to the terminal).
     public var isInteractive = false
+    /// Set by a command that already streamed its result to the terminal (`generate`), so the
+    /// REPL does not show the returned value again; the REPL clears it before each entry.
+    public var resultWasStreamed = false
     /// Seed of the global random generator (`seed(n)`); hooks reseed the host's generators.
     public var seedValue: Int? = nil
     public var seedHooks: [(Int) -> Void] = []
@@ -417,9 +420,17 @@ public final class Interpreter {
         case .function(let f):
             return try callFunction(f, args)
         case .command(let c):
-            return try located(loc) {
+            do {
                 let bound = try c.bind(args)
                 return try c.implementation(bound, self)
+            }
+            catch let d as Diagnostic { throw d }
+            catch let d as DiagnosticList { throw d }
+            catch let e as LangRuntimeError { throw Diagnostic(e.kind, e.message, at: loc) }
+            catch {
+                // a library's typed error: name the command unless the message already does
+                let text = "\(error)"
+                throw Diagnostic(.runtime, text.hasPrefix(c.name) ? text : "\(c.name): \(text)", at: loc)
             }
         case .namespace(let ns):
             throw Diagnostic(.type, "'\(ns)' is a group of commands, not a command: " + registry.members(of: ns).map { "\(ns).\($0)" }.joined(separator: ", "), at: loc)

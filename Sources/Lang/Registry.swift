@@ -69,7 +69,7 @@ public struct ParamType {
 }
 
 public struct Param {
-    public enum Kind { case positional, named, variadic }
+    public enum Kind { case positional, named, variadic, keywords }
     public var name: String
     public var type: ParamType
     public var kind: Kind
@@ -89,9 +89,14 @@ public struct Param {
     public static func variadic(_ name: String, _ type: ParamType = .any, doc: String = "") -> Param {
         var p = Param(name, type, doc: doc); p.kind = .variadic; return p
     }
+    /// Collects named arguments no other parameter takes (`llama.config("tiny", hidden_size: 128)`).
+    public static func keywords(_ name: String, doc: String = "") -> Param {
+        var p = Param(name, .any, doc: doc); p.kind = .keywords; return p
+    }
     var signature: String {
         switch kind {
         case .variadic: return "\(name)..."
+        case .keywords: return "\(name): ..."
         case .positional:
             if let d = defaultValue { return "\(name) = \(d.repr)" }
             return optional ? "\(name)?" : name
@@ -107,6 +112,7 @@ public struct BoundArguments {
     public let command: String
     public var values: [String: Value]
     public var rest: [Value]           // the variadic parameter's values
+    public var extra: [(String, Value)] = []   // named arguments a `keywords` parameter collected
     public let location: SourceLocation
 
     public init(command: String, values: [String: Value], rest: [Value] = [], location: SourceLocation = .unknown) {
@@ -142,6 +148,7 @@ public struct BoundArguments {
         guard let l = self[name].asList else { throw LangRuntimeError(.type, "\(command): argument '\(name)' must be a list, got \(self[name].typeNameWithArticle)") }
         return l
     }
+    public func optionalList(_ name: String) throws -> [Value]? { has(name) ? try list(name) : nil }
     public func record(_ name: String) throws -> Record {
         guard let r = self[name].asRecord else { throw LangRuntimeError(.type, "\(command): argument '\(name)' must be a record, got \(self[name].typeNameWithArticle)") }
         return r
@@ -184,13 +191,14 @@ public final class Command {
     /// `name(a, b, seed: nil)`.
     public var signature: String { "\(name)(" + params.map { $0.signature }.joined(separator: ", ") + ")" }
     public var summary: String { help.split(separator: "\n").first.map(String.init) ?? "" }
-    public var namedParameterNames: [String] { params.filter { $0.kind != .variadic }.map { $0.name } }
+    public var namedParameterNames: [String] { params.filter { $0.kind != .variadic && $0.kind != .keywords }.map { $0.name } }
 
     /// Checks arguments against the signature: unknown named argument, missing argument,
     /// too many positional arguments and wrong types are errors naming the argument.
     public func bind(_ args: Arguments) throws -> BoundArguments {
         var values: [String: Value] = [:]
         var rest: [Value] = []
+        var extra: [(String, Value)] = []
         let positionalParams = params.filter { $0.kind == .positional }
         let variadic = params.first { $0.kind == .variadic }
         for (i, v) in args.positional.enumerated() {
@@ -205,7 +213,8 @@ public final class Command {
             }
         }
         for (n, v) in args.named {
-            guard let p = params.first(where: { $0.name == n && $0.kind != .variadic }) else {
+            guard let p = params.first(where: { $0.name == n && $0.kind != .variadic && $0.kind != .keywords }) else {
+                if params.contains(where: { $0.kind == .keywords }) { extra.append((n, v)); continue }
                 let names = namedParameterNames
                 var msg = "\(name): unknown argument '\(n)'"
                 if let s = closestName(n, names) { msg += " (did you mean '\(s)'?)" }
@@ -215,7 +224,7 @@ public final class Command {
             if values[n] != nil { throw LangRuntimeError(.argument, "\(name): argument '\(n)' given twice") }
             values[p.name] = v
         }
-        for p in params where p.kind != .variadic {
+        for p in params where p.kind != .variadic && p.kind != .keywords {
             if let v = values[p.name] {
                 if v.isNil && (p.optional || (p.defaultValue?.isNil ?? false)) { continue }
                 if !p.type.accepts(v) {
@@ -234,7 +243,9 @@ public final class Command {
                 throw LangRuntimeError(.type, "\(name): argument '\(vp.name)' must be \(vp.type.name), got \(v.typeNameWithArticle)")
             }
         }
-        return BoundArguments(command: name, values: values, rest: rest, location: args.location)
+        var bound = BoundArguments(command: name, values: values, rest: rest, location: args.location)
+        bound.extra = extra
+        return bound
     }
 
     /// The text `help(cmd)` prints.

@@ -76,9 +76,10 @@ public final class Session {
         let source = SourceFile(name: fileName, text: allText)
         SourceRegistry.shared.add(source)
         Cancellation.reset()
+        interp.resultWasStreamed = false
         let t0 = Date()
         do {
-            if let v = try interp.run(entry, file: fileName, line: first), !v.isNil {
+            if let v = try interp.run(entry, file: fileName, line: first), !v.isNil, !interp.resultWasStreamed {
                 interp.show(v)
             }
         } catch {

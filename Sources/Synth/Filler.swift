@@ -107,10 +107,17 @@ extension Synth {
         let t = rng.pick(Vocab.templates)
         var out = ""
         var i = t.startIndex
+        var person = ""
         while i < t.endIndex {
             if t[i] == "{", let close = t[i...].firstIndex(of: "}") {
                 let key = String(t[t.index(after: i)..<close])
-                out += slot(key, &rng)
+                var v = slot(key, &rng)
+                if key.lowercased().hasPrefix("person") {
+                    // a second person is never the first one again
+                    while v.lowercased() == person.lowercased() { v = slot(key, &rng) }
+                    person = v
+                }
+                out += v
                 i = t.index(after: close)
             } else {
                 out.append(t[i])

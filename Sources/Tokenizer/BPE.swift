@@ -94,7 +94,8 @@ final class BPETokenizer: TextTokenizer {
     private let cacheLock = NSLock()
     private static let cacheLimit = 100_000
 
-    init(source: String, vocab: VocabBuilder, specials: [(String, Int)], rule: Rule) {
+    /// `bos` names the beginning-of-text special token (default Llama-3's `<|begin_of_text|>`).
+    init(source: String, vocab: VocabBuilder, specials: [(String, Int)], rule: Rule, bos: String? = nil) {
         self.source = source
         self.rule = rule
         let t = ByteTable(capacity: vocab.count)
@@ -125,7 +126,7 @@ final class BPETokenizer: TextTokenizer {
         let sp = SpecialTokens(specials)
         self.specials = sp
         vocabSize = max(maxID + 1, (specials.map { $0.1 }.max() ?? -1) + 1)
-        bosID = sp.byText["<|begin_of_text|>"]
+        bosID = sp.byText[bos ?? "<|begin_of_text|>"]
         endTokenIDs = Set(["<|end_of_text|>", "<|eot_id|>", "<|eom_id|>"].compactMap { sp.byText[$0] })
     }
 

@@ -133,6 +133,20 @@ extension VocabFiles {
         }
         let ignore = model["ignore_merges"] as? Bool ?? false
         return BPETokenizer(source: path, vocab: vocab, specials: specials,
-                            rule: .merges(merges, ignoreMerges: ignore))
+                            rule: .merges(merges, ignoreMerges: ignore),
+                            bos: templateBOS(root["post_processor"]))
+    }
+
+    /// The special token a TemplateProcessing post-processor puts first (Llama-3: BOS), if any.
+    static func templateBOS(_ node: Any?) -> String? {
+        guard let pp = node as? [String: Any] else { return nil }
+        if pp["type"] as? String == "Sequence" {
+            for sub in pp["processors"] as? [Any] ?? [] { if let b = templateBOS(sub) { return b } }
+            return nil
+        }
+        guard pp["type"] as? String == "TemplateProcessing",
+              let first = (pp["single"] as? [[String: Any]])?.first,
+              let special = first["SpecialToken"] as? [String: Any] else { return nil }
+        return special["id"] as? String
     }
 }

@@ -6,16 +6,20 @@
 import Foundation
 import Tensor
 import Quant
+import Llama
 
 /// What the trainer needs from a model.
 public protocol TrainableModel: AnyObject {
     /// Every parameter; the trainer updates those whose `trainable` is true.
     var parameters: [Param] { get }
     /// Runs one sequence forward and backward. `labels` are unshifted (Hugging Face
-    /// convention, -100 = no loss). Adds lossScale * d(mean loss)/dp into `grad` of every
-    /// trainable parameter, and returns the mean loss over the positions with a label.
-    func forwardBackward(_ ids: [Int], labels: [Int], checkpointing: Bool, lossScale: Float) throws -> Float
+    /// convention, -100 = no loss; nil = the ids). Adds lossScale * d(mean loss)/dp into
+    /// `grad` of every trainable parameter, and returns the mean loss over the positions with
+    /// a label and their count.
+    func forwardBackward(_ ids: [Int], labels: [Int]?, checkpointing: Bool, lossScale: Float) throws -> (loss: Float, tokens: Int)
 }
+
+extension LlamaModel: TrainableModel {}
 
 /// The settings of a run (the options of llx's `train`).
 public struct TrainConfig: Sendable {
@@ -194,7 +198,7 @@ public final class Trainer {
                     return result(true)
                 }
                 let scale = Double(weights[k]) / Double(totalWeight)
-                let l = try model.forwardBackward(ex.ids, labels: ex.labels, checkpointing: c.checkpointing, lossScale: Float(scale))
+                let l = try model.forwardBackward(ex.ids, labels: ex.labels, checkpointing: c.checkpointing, lossScale: Float(scale)).loss
                 if !l.isFinite {
                     zeroGrads()
                     throw TrainError.nonFinite(step: step + 1, "the loss (\(l))")

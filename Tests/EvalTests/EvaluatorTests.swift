@@ -111,7 +111,12 @@ final class EvaluatorTests: XCTestCase {
         XCTAssertThrowsError(try NIAH.run(model: model, tokenizer: tok, haystack: .folder(dir + "/missing"), config: c))
         XCTAssertThrowsError(try NIAH.run(model: model, tokenizer: tok, haystack: .synthetic(seed: 0), config: try niahConfig([100])))
         XCTAssertEqual(try NIAHConfig.depths(count: 3), [0, 0.5, 1])
+        XCTAssertEqual(try NIAHConfig.depths(count: 8).map { Int(($0 * 100).rounded()) }, [0, 14, 28, 42, 57, 71, 85, 100])
+        XCTAssertEqual(try NIAHConfig.depths(count: 11).map { Int(($0 * 100).rounded()) }, Array(stride(from: 0, through: 100, by: 10)))
         XCTAssertEqual(try NIAHConfig.depths(list: [0, 50, 100]), [0, 0.5, 1])
+        // np.linspace(8192, 131072, 10).astype(int)
+        XCTAssertEqual(try NIAHConfig.lengths(min: 8192, max: 131072, count: 10),
+                       [8192, 21845, 35498, 49152, 62805, 76458, 90112, 103765, 117418, 131072])
         XCTAssertThrowsError(try NIAHConfig.depths(list: [-0.5]))
         var bad = c
         bad.metric = "bleu"
@@ -176,6 +181,8 @@ final class EvaluatorTests: XCTestCase {
         XCTAssertEqual(r.tokens, 9)
         XCTAssertEqual(r.nll, 21.0 / 9.0, accuracy: 1e-12)
         XCTAssertEqual(r.ppl, exp(21.0 / 9.0), accuracy: 1e-9)
+        // the guide's weighting: window means 2, 2.5, 2.5, 2.5 with weights 3, 1, 1, 1
+        XCTAssertEqual(r.guidePPL, exp((2 * 3 + 2.5 * 3) / 6), accuracy: 1e-9)
         let disjoint = try Perplexity.run(model: PositionalLogProbModel(), documents: [doc], window: 4, stride: 4)
         XCTAssertEqual(disjoint.tokens, 7)
         XCTAssertEqual(disjoint.nll, 13.0 / 7.0, accuracy: 1e-12)
@@ -213,6 +220,17 @@ final class EvaluatorTests: XCTestCase {
         XCTAssertEqual(alwaysA.nll[0][1], 5, accuracy: 1e-6)
         XCTAssertTrue(MultipleChoice.prompt(items[0]).hasPrefix("The following are multiple choice questions (with answers) about elementary mathematics.\n\nWhat is 2+2?\nA. 3\nB. 4"))
         XCTAssertThrowsError(try MultipleChoice.parse(csv: "q,a,b,c,d,Z\n", subject: "x"))
+        XCTAssertEqual(try MultipleChoice.item(["query": "Q?", "choices": ["x", "y"], "answer": 1, "subject": "anatomy"]),
+                       MCItem(subject: "anatomy", question: "Q?", choices: ["x", "y"], answer: 1))
+        XCTAssertEqual(try MultipleChoice.item(["question": "Q?", "A": "x", "B": "y", "C": "z", "answer": "c"]).answer, 2)
+        XCTAssertThrowsError(try MultipleChoice.item(["question": "Q?", "choices": ["x", "y"], "answer": 5]))
+        let dir = NSTemporaryDirectory() + "llx-mmlu-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try csv.write(toFile: dir + "/college_physics_test.csv", atomically: true, encoding: .utf8)
+        let loaded = try MultipleChoice.load(path: dir)
+        XCTAssertEqual(loaded.count, 3)
+        XCTAssertEqual(loaded[0].subject, "college_physics")
         XCTAssertThrowsError(try MultipleChoice.parse(csv: "\"open,a,b\n", subject: "x"))
     }
 
@@ -232,7 +250,7 @@ final class EvaluatorTests: XCTestCase {
         XCTAssertLessThan(echo.prompts[1].count, 400 + 40)
         let (cut, was) = QA.truncateMiddle("abcdefghij", tokenizer: tok, maxLen: 4)
         XCTAssertTrue(was)
-        XCTAssertEqual(cut, "abij")
+        XCTAssertEqual(cut, "aij")  // the BOS counts, as with transformers' encode
         let jsonl = NSTemporaryDirectory() + "llx-qa-\(UUID().uuidString).jsonl"
         defer { try? FileManager.default.removeItem(atPath: jsonl) }
         try "{\"input\": \"q\", \"context\": \"c\", \"answers\": [\"a\"], \"all_classes\": null}\n\n{\"context\": \"c2\", \"input\": \"q2\", \"answer\": \"b\"}\n"

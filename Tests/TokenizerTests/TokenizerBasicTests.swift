@@ -158,4 +158,21 @@ final class TokenizerBasicTests: XCTestCase {
         }
         XCTAssertEqual(ok, [Bool](repeating: true, count: 8))
     }
+
+    func testTokenizerJSONBOSFromPostProcessor() throws {
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let src = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fixtures/tokenizer/hf_trained.tokenizer.json")
+        var j = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: src)) as? [String: Any])
+        j["post_processor"] = ["type": "Sequence", "processors": [
+            ["type": "ByteLevel", "add_prefix_space": true, "trim_offsets": false, "use_regex": true],
+            ["type": "TemplateProcessing", "single": [["SpecialToken": ["id": "<|eot_id|>", "type_id": 0]],
+                                                      ["Sequence": ["id": "A", "type_id": 0]]]]]]
+        let p = dir.appendingPathComponent("tokenizer.json")
+        try JSONSerialization.data(withJSONObject: j).write(to: p)
+        let t = try Tokenizers.load(path: p.path)
+        XCTAssertEqual(t.bosID, t.tokenID("<|eot_id|>"))
+        XCTAssertEqual(t.encode("x", bos: true).first, t.tokenID("<|eot_id|>"))
+    }
 }

@@ -1,0 +1,306 @@
+// EvalCommands: the evaluators (`eval.niah passkey topics ppl mc qa`), the metrics
+// (`score.*`), eval results as values (`.mean .grid .lengths .depths .table`, shown as a
+// heatmap/table), figures and `plot.heatmap` / `plot.line`. The Llama model conforms to
+// `EvalModel` here, so Eval never sees Llama.
+import Foundation
+import Lang
+import Tensor
+import Llama
+import Tokenizer
+import Eval
+
+extension LlamaModel: EvalModel {
+    /// Greedy continuation for the evaluators (stops at, and drops, an id in `stop`).
+    public func generate(prompt: [Int], maxTokens: Int, stop: Set<Int>) throws -> [Int] {
+        try generate(prompt: prompt, maxTokens: maxTokens, temperature: 0, topP: 1, topK: 0, seed: 0, stop: stop,
+                     onToken: { _ in !Cancellation.isRequested })
+    }
+
+    /// log p(ids[i] | ids[..<i]) for i in 1..<ids.count, from one forward pass.
+    public func logProbs(ids: [Int]) throws -> [Float] {
+        guard ids.count >= 2 else { return [] }
+        let l = try logits(ids)
+        let V = config.vocabSize
+        let p = l.floatPointer
+        var out = [Float](repeating: 0, count: ids.count - 1)
+        for i in 1..<ids.count {
+            let row = p + (i - 1) * V
+            var mx = -Float.infinity
+            for j in 0..<V { mx = max(mx, row[j]) }
+            var s = 0.0
+            for j in 0..<V { s += exp(Double(row[j] - mx)) }
+            out[i - 1] = Float(Double(row[ids[i]] - mx) - log(s))
+        }
+        return out
+    }
+}
+
+/// A figure: a colored block picture in the terminal, SVG in notebooks and files.
+final class FigureValue: HostObject {
+    let figure: Figure
+    init(_ f: Figure) { figure = f }
+    var typeName: String { "Figure" }
+    var description: String { figure.terminal(color: isatty(1) != 0) }
+    var fieldNames: [String] { ["title", "svg", "save"] }
+    func getField(_ name: String) throws -> Value {
+        switch name {
+        case "title": return .string(figure.title)
+        case "svg": return .string(figure.svg)
+        case "save":
+            return .command(Command("Figure.save", [Param("path", .string)], help: "Writes the figure as SVG.") { a, _ in
+                let p = try a.string("path")
+                try Lang.AtomicFile.write(self.figure.svg, to: p)
+                return .null
+            })
+        default: throw LangRuntimeError(.name, "Figure has no field '\(name)'")
+        }
+    }
+    func representation(_ mime: String) -> String? { mime == "image/svg+xml" ? figure.svg : nil }
+}
+
+/// An evaluator's result: its fields (from its JSON form), `.mean`, `.grid` as a tensor,
+/// `.table`, `.figure`; shows as its table and heatmap.
+final class ResultValue: HostObject {
+    let result: any EvalResult
+    lazy var fields: Record = {
+        guard let json = try? result.toJSON(), case .record(let env)? = try? JSON.parse(json),
+              case .record(let r)? = env["result"] else { return Record() }
+        var out = Record()
+        for (k, v) in r.pairs { out[ResultValue.snake(k)] = v }
+        return out
+    }()
+    init(_ r: any EvalResult) { result = r }
+    var typeName: String { "EvalResult" }
+    var kind: String { type(of: result).kind }
+    var description: String { result.table + "\n" + result.figure().terminal(color: isatty(1) != 0) }
+    var fieldNames: [String] { ["kind", "mean", "headline", "table", "figure"] + fields.keys.filter { !["mean"].contains($0) } }
+
+    static func snake(_ s: String) -> String {
+        var out = ""
+        for c in s { if c.isUppercase { out += "_" + c.lowercased() } else { out.append(c) } }
+        return out
+    }
+
+    func getField(_ name: String) throws -> Value {
+        switch name {
+        case "kind": return .string(kind)
+        case "mean", "headline": return .double(result.headline)
+        case "accuracy", "ppl":
+            if fields[name] == nil { return .double(result.headline) }
+        case "table": return .string(result.table)
+        case "figure": return .host(FigureValue(result.figure()))
+        case "grid":
+            if let g = fields["grid"]?.asList {
+                let rows = g.count, cols = g.first?.asList?.count ?? 0
+                let flat = g.flatMap { $0.asList ?? [] }.map { Float($0.asDouble ?? .nan) }
+                return .host(TensorValue(Tensor(shape: [rows, cols], floats: flat)))
+            }
+        default: break
+        }
+        if let v = fields[name] { return v }
+        throw LangRuntimeError(.name, "\(kind) result has no field '\(name)'")
+    }
+
+    func representation(_ mime: String) -> String? {
+        switch mime {
+        case "image/svg+xml": return result.figure().svg
+        case "text/plain": return result.table
+        case "application/json": return try? result.toJSON()
+        default: return nil
+        }
+    }
+}
+
+enum EvalCommands {
+    static func hooks(_ interp: Interpreter, _ name: String) -> EvalHooks {
+        EvalHooks(progress: { p in
+            guard interp.isInteractive else { return }
+            FileHandle.standardError.write(Data("\r\u{1B}[K[\(name)] \(p.done)/\(p.total) \(p.message)".utf8))
+            if p.done >= p.total { FileHandle.standardError.write(Data("\n".utf8)) }
+        }, isCancelled: { Cancellation.isRequested })
+    }
+
+    static func run<R: EvalResult>(_ interp: Interpreter, _ name: String = "eval", _ body: () throws -> R) throws -> Value {
+        do {
+            let r = try body()
+            return .host(ResultValue(r))
+        } catch EvalError.cancelled {
+            Cancellation.reset()
+            throw LangRuntimeError(.interrupted, "interrupted")
+        } catch let e as EvalError {
+            throw LangRuntimeError(.value, "\(name): \(e.description)")
+        }
+    }
+
+    static func depths(_ a: BoundArguments) throws -> [Double] {
+        switch a["depths"] {
+        case .int(let n): return try NIAHConfig.depths(count: n)
+        default: return try NIAHConfig.depths(list: try a.doubles("depths"))
+        }
+    }
+
+    static func texts(_ v: Value, _ command: String) throws -> [String] {
+        switch v {
+        case .string(let s):
+            if FileManager.default.fileExists(atPath: s) {
+                if s.hasSuffix(".jsonl") {
+                    let ds = try TrainCommands.loadJSONL(s)
+                    return ds.records.compactMap { TrainCommands.text(of: $0) }
+                }
+                guard let t = try? String(contentsOfFile: s, encoding: .utf8) else { throw Convert.error(command, "data", "cannot read '\(s)'") }
+                return [t]
+            }
+            return [s]
+        case .list(let l):
+            return try l.enumerated().map { i, x in
+                if let s = x.asString { return s }
+                if let r = x.asRecord, let s = r["text"]?.asString { return s }
+                throw Convert.error(command, "data", "element \(i) must be a string or a {text} record")
+            }
+        case .host(let h):
+            if let d = h as? DatasetValue { return d.dataset.records.compactMap { TrainCommands.text(of: $0) } }
+            fallthrough
+        default:
+            throw Convert.error(command, "data", "must be texts (a list of strings, a dataset or a file path), got \(v.typeNameWithArticle)")
+        }
+    }
+
+    static func register(into r: Registry) {
+        let m = Param("m", ModelCommands.modelType), tok = Param("tok", ModelCommands.tokType)
+        r.register("eval.niah", [m, tok, .named("lengths", .oneOf(.int, .list)), .named("depths", .oneOf(.int, .list), default: .int(5)),
+                                 .named("haystack", .string, optional: true), .named("needle", .string, optional: true),
+                                 .named("question", .string, optional: true), .named("answer", .string, optional: true),
+                                 .named("metric", .string, default: .string("rougeL")), .named("max_tokens", .int, default: .int(50)),
+                                 .named("chat", .bool, default: .bool(true)), .named("resume", .string, optional: true), .named("seed", .int, optional: true)],
+                   help: "Needle-in-a-Haystack over lengths x depths (depths: a count of evenly spaced depths from 0 to 100%, or a list of fractions); haystack: text or a folder of .txt files (synthetic filler when omitted). The result shows as a heatmap; .mean, .grid [depths, lengths], .lengths, .depths, .table.") { a, interp in
+            var c = NIAHConfig(lengths: try a.ints("lengths"), depths: try depths(a))
+            if let s = try a.optionalString("needle") { c.needle = s }
+            if let s = try a.optionalString("question") { c.question = s }
+            c.answer = try a.optionalString("answer")
+            c.metric = try a.string("metric")
+            c.maxTokens = try a.int("max_tokens")
+            c.chat = try a.bool("chat")
+            c.resumePath = try a.optionalString("resume")
+            var hay = Haystack.synthetic(seed: try Convert.seed(a, interp))
+            if let h = try a.optionalString("haystack") { hay = FileManager.default.fileExists(atPath: h) ? .folder(h) : .text(h) }
+            let model = try ModelCommands.model(a), tk = try ModelCommands.tokenizer(a)
+            return try run(interp, "eval.niah") { try NIAH.run(model: model, tokenizer: tk, haystack: hay, config: c, hooks: hooks(interp, "eval.niah")) }
+        }
+        r.register("eval.passkey", [m, tok, .named("lengths", .oneOf(.int, .list)), .named("depths", .oneOf(.int, .list), default: .int(5)),
+                                    .named("trials", .int, default: .int(1)), .named("seed", .int, optional: true),
+                                    .named("max_tokens", .int, default: .int(10)), .named("chat", .bool, default: .bool(false))],
+                   help: "Passkey retrieval accuracy over lengths x depths.") { a, interp in
+            var c = PasskeyConfig(lengths: try a.ints("lengths"), depths: try depths(a))
+            c.trials = try a.int("trials"); c.seed = try Convert.seed(a, interp)
+            c.maxTokens = try a.int("max_tokens"); c.chat = try a.bool("chat")
+            let model = try ModelCommands.model(a), tk = try ModelCommands.tokenizer(a)
+            return try run(interp, "eval.passkey") { try Passkey.run(model: model, tokenizer: tk, config: c, hooks: hooks(interp, "eval.passkey")) }
+        }
+        r.register("eval.topics", [m, tok, .named("counts", .oneOf(.int, .list)), .named("trials", .int, default: .int(5)),
+                                   .named("seed", .int, optional: true), .named("turn_tokens", .int, default: .int(120)),
+                                   .named("max_tokens", .int, default: .int(30))],
+                   help: "LongChat-style first-topic retrieval accuracy for each number of topics.") { a, interp in
+            var c = TopicsConfig(counts: try a.ints("counts"))
+            c.trials = try a.int("trials"); c.seed = try Convert.seed(a, interp)
+            c.turnTokens = try a.int("turn_tokens"); c.maxTokens = try a.int("max_tokens")
+            let model = try ModelCommands.model(a), tk = try ModelCommands.tokenizer(a)
+            return try run(interp, "eval.topics") { try Topics.run(model: model, tokenizer: tk, config: c, hooks: hooks(interp, "eval.topics")) }
+        }
+        r.register("eval.ppl", [m, tok, Param("data"), .named("window", .int, default: .int(1024)), .named("stride", .int, optional: true)],
+                   help: "Sliding-window perplexity over texts (a list of strings, a dataset or a file); stride defaults to window / 2.") { a, interp in
+            let texts = try texts(a["data"], "eval.ppl")
+            let w = try a.int("window"), s = try a.optionalInt("stride") ?? max(1, w / 2)
+            let model = try ModelCommands.model(a), tk = try ModelCommands.tokenizer(a)
+            return try run(interp, "eval.ppl") { try Perplexity.run(model: model, tokenizer: tk, texts: texts, window: w, stride: s, hooks: hooks(interp, "eval.ppl")) }
+        }
+        r.register("eval.mc", [m, tok, Param("data")],
+                   help: "MMLU protocol: zero-shot, each choice letter scored by its mean NLL as the assistant reply; accuracy per subject and category. data: an MMLU CSV file or folder, or a list of {subject, question, choices, answer} records.") { a, interp in
+            var items: [MCItem]
+            if case .string(let p) = a["data"] { items = try MultipleChoice.load(path: p) }
+            else {
+                items = try a.list("data").enumerated().map { i, v in
+                    guard let r = v.asRecord, let q = r["question"]?.asString, let ch = r["choices"]?.asList else {
+                        throw a.error("data", "record \(i) needs question, choices and answer")
+                    }
+                    var ans = 0
+                    if let n = r["answer"]?.asInt { ans = n }
+                    else if let s = r["answer"]?.asString, let k = MultipleChoice.letters.firstIndex(of: s.uppercased()) { ans = k }
+                    else { throw a.error("data", "record \(i): answer must be an index or a letter") }
+                    return MCItem(subject: r["subject"]?.asString ?? "all", question: q, choices: ch.map { $0.description }, answer: ans)
+                }
+            }
+            let model = try ModelCommands.model(a), tk = try ModelCommands.tokenizer(a)
+            return try run(interp, "eval.mc") { try MultipleChoice.run(model: model, tokenizer: tk, items: items, hooks: hooks(interp, "eval.mc")) }
+        }
+        r.register("eval.qa", [m, tok, Param("data"), .named("metric", .string, default: .string("f1")), .named("max_len", .int, default: .int(8192)),
+                               .named("max_tokens", .int, default: .int(64)), .named("template", .string, optional: true), .named("chat", .bool, default: .bool(true))],
+                   help: "LongBench/InfiniteBench-style generation scored with f1, rougeL, edit_sim, classification, count or retrieval; inputs over max_len are cut from the middle. data: a JSONL file or a list of {input, context, answers} records.") { a, interp in
+            var items: [QAItem]
+            if case .string(let p) = a["data"] { items = try QA.load(path: p) }
+            else {
+                items = try a.list("data").enumerated().map { i, v in
+                    guard let d = try Convert.any(v) as? [String: Any] else { throw a.error("data", "record \(i) must be a record") }
+                    return try QA.item(d, where: "record \(i)")
+                }
+            }
+            var c = QAConfig(metric: try a.string("metric"))
+            c.maxLen = try a.int("max_len"); c.maxTokens = try a.int("max_tokens"); c.chat = try a.bool("chat")
+            if let t = try a.optionalString("template") { c.template = t }
+            let model = try ModelCommands.model(a), tk = try ModelCommands.tokenizer(a)
+            return try run(interp, "eval.qa") { try QA.run(model: model, tokenizer: tk, items: items, config: c, hooks: hooks(interp, "eval.qa")) }
+        }
+        let pr = [Param("pred", .string), Param("ref", .oneOf(.string, .list))]
+        func best(_ metric: String, _ a: BoundArguments) throws -> Value {
+            var refs: [String] = []
+            if let s = a["ref"].asString { refs = [s] } else { refs = try a.list("ref").map { $0.description } }
+            return .double(try Score.best(metric, try a.string("pred"), refs))
+        }
+        r.register("score.f1", pr, help: "LongBench QA F1 (normalized tokens); the best over a list of references.") { a, _ in try best("f1", a) }
+        r.register("score.rouge_l", pr, help: "ROUGE-L F-measure as LongBench computes it.") { a, _ in try best("rougeL", a) }
+        r.register("score.edit_sim", pr, help: "Edit similarity (fuzzywuzzy ratio / 100) of the first code line.") { a, _ in try best("edit_sim", a) }
+        r.register("score.exact", pr, help: "1 when the normalized answers are equal.") { a, _ in try best("exact", a) }
+        r.register("score.count", pr, help: "LongBench passage count score.") { a, _ in try best("count", a) }
+        r.register("score.retrieval", pr, help: "LongBench passage retrieval score.") { a, _ in try best("retrieval", a) }
+        r.register("score.classification", [Param("pred", .string), Param("ref", .string), Param("classes", .list)],
+                   help: "LongBench classification score against the class list.") { a, _ in
+            .double(Score.classification(try a.string("pred"), try a.string("ref"), classes: try a.list("classes").map { $0.description }))
+        }
+        r.alias("score.rougeL", for: "score.rouge_l")
+
+        r.register("plot.heatmap", [Param("x"), .named("title", .string, default: .string("")), .named("x_labels", .list, optional: true),
+                                    .named("y_labels", .list, optional: true), .named("vmin", .number, optional: true), .named("vmax", .number, optional: true)],
+                   help: "A heatmap figure of a 2-D tensor or list of lists (or an eval result's grid).") { a, _ in
+            var grid: [[Double]]
+            var xl: [String]? = try a.optionalList("x_labels")?.map { $0.description }
+            var yl: [String]? = try a.optionalList("y_labels")?.map { $0.description }
+            if case .host(let h) = a["x"], let rv = h as? ResultValue, case .host(let g as TensorValue) = try rv.getField("grid") {
+                let t = g.tensor, cols = t.shape[1]
+                let f = Convert.doubles(t)
+                grid = (0..<t.shape[0]).map { Array(f[$0 * cols..<($0 + 1) * cols]) }
+                xl = xl ?? rv.fields["lengths"]?.asList?.map { $0.description }
+                yl = yl ?? rv.fields["depths"]?.asList?.map { "\(Int((($0.asDouble ?? 0) * 100).rounded()))%" }
+            } else {
+                let t = try Convert.tensor(a["x"], "plot.heatmap", "x")
+                guard t.shape.count == 2 else { throw a.error("x", "must be 2-D, got shape \(t.shape)") }
+                let cols = t.shape[1], f = Convert.doubles(t)
+                grid = (0..<t.shape[0]).map { Array(f[$0 * cols..<($0 + 1) * cols]) }
+            }
+            let flat = grid.flatMap { $0 }.filter { $0.isFinite }
+            let lo = try a.optionalDouble("vmin") ?? min(0, flat.min() ?? 0)
+            let hi = try a.optionalDouble("vmax") ?? max(1, flat.max() ?? 1)
+            return .host(FigureValue(Plot.heatmap(grid, title: try a.string("title"), xLabels: xl, yLabels: yl, vmin: lo, vmax: hi)))
+        }
+        r.register("plot.line", [Param("xs"), Param("ys", optional: true), .named("label", .string, default: .string("")),
+                                 .named("title", .string, default: .string("")), .named("x_title", .string, default: .string("")),
+                                 .named("y_title", .string, default: .string(""))],
+                   help: "A line chart of ys against xs (or of xs against 0, 1, 2, ... when ys is omitted).") { a, _ in
+            func nums(_ v: Value, _ n: String) throws -> [Double] { Convert.doubles(try Convert.tensor(v, "plot.line", n)).map { $0 } }
+            var xs = try nums(a["xs"], "xs")
+            var ys: [Double]
+            if a.has("ys") { ys = try nums(a["ys"], "ys") } else { ys = xs; xs = (0..<ys.count).map(Double.init) }
+            guard xs.count == ys.count else { throw a.error("ys", "has \(ys.count) values but xs has \(xs.count)") }
+            return .host(FigureValue(Plot.line(xs, ys, label: try a.string("label"), title: try a.string("title"),
+                                               xTitle: try a.string("x_title"), yTitle: try a.string("y_title"))))
+        }
+    }
+}

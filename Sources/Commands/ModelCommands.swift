@@ -1,0 +1,307 @@
+// ModelCommands: the Llama model and tokenizers — `llama.config/init/load`, the model value
+// (`m.config`, settable `m.rope_theta` / `m.rope_scaling`, `m.trainable()`), `logits`, `loss`
+// (a 0-d tensor whose `backward` fills the parameters' gradients), `generate` (streams to the
+// terminal in the REPL), `tokenizer.load/llama3/bytes` and the tokenizer value.
+import Foundation
+import Lang
+import Tensor
+import Quant
+import Llama
+import Tokenizer
+
+/// A model as a language value.
+final class ModelValue: HostObject {
+    var model: LlamaModel
+    init(_ m: LlamaModel) { model = m }
+    var typeName: String { "LlamaModel" }
+    var fieldNames: [String] { ["config", "rope_theta", "rope_scaling", "num_parameters", "trainable", "parameters", "logits", "loss", "generate"] }
+
+    var description: String {
+        let c = model.config
+        var s = "LlamaModel(layers: \(c.numHiddenLayers), hidden: \(c.hiddenSize), heads: \(c.numAttentionHeads)/\(c.numKeyValueHeads), vocab: \(c.vocabSize), params: \(ModelCommands.human(model.parameterCount)), rope_theta: \(Value.double(c.ropeTheta).repr)"
+        if let r = c.ropeScaling { s += ", rope_scaling: \(r.ropeType)" }
+        let trainable = model.parameters.filter { $0.trainable }.reduce(0) { $0 + $1.count }
+        if trainable != model.parameterCount { s += ", trainable: \(ModelCommands.human(trainable))" }
+        return s + ")"
+    }
+
+    func getField(_ name: String) throws -> Value {
+        switch name {
+        case "config": return ModelCommands.configValue(model.config)
+        case "rope_theta":
+            let t = model.ropeTheta
+            return t == t.rounded() && abs(t) < 9e15 ? .int(Int(t)) : .double(t)
+        case "rope_scaling":
+            guard let r = model.ropeScaling else { return .null }
+            return Convert.value(r.jsonObject(), order: ["rope_type", "factor", "low_freq_factor", "high_freq_factor", "original_max_position_embeddings"])
+        case "num_parameters": return .int(model.parameterCount)
+        case "trainable":
+            return .command(Command("LlamaModel.trainable", [], help: "The trainable tensors by their Hugging Face / PEFT names.") { _, _ in
+                ModelCommands.trainableRecord(self.model)
+            })
+        case "parameters":
+            var r = Record()
+            for p in model.parameters { r[p.name] = ModelCommands.paramValue(p) }
+            return .record(r)
+        case "logits", "loss", "generate":
+            return .command(Command("LlamaModel.\(name)", [.variadic("args")], help: "m.\(name)(...) is \(name)(m, ...)") { a, interp in
+                guard let c = interp.registry[name] else { throw LangRuntimeError(.name, "no command \(name)") }
+                var args = Arguments([.host(self)] + a.rest, location: a.location)
+                args.named = []
+                return try c.implementation(try c.bind(args), interp)
+            })
+        default: throw LangRuntimeError(.name, "LlamaModel has no field '\(name)'")
+        }
+    }
+
+    func setField(_ name: String, _ value: Value) throws {
+        switch name {
+        case "rope_theta":
+            guard let t = value.asDouble, t > 0 else { throw LangRuntimeError(.value, "rope_theta must be a positive number, got \(value.repr)") }
+            model.ropeTheta = t
+        case "rope_scaling":
+            if value.isNil { model.ropeScaling = nil; return }
+            guard case .record = value, let d = try Convert.any(value) as? [String: Any] else {
+                throw LangRuntimeError(.type, "rope_scaling must be a record like {rope_type: \"llama3\", factor: 8} or nil, got \(value.typeNameWithArticle)")
+            }
+            var s = try RopeScaling.parse(d)
+            if var x = s, ["llama3", "yarn"].contains(x.ropeType), x.originalMaxPositionEmbeddings == nil {
+                x.originalMaxPositionEmbeddings = model.config.maxPositionEmbeddings
+                s = x
+            }
+            try s?.validate()
+            model.ropeScaling = s
+        default:
+            if fieldNames.contains(name) { throw LangRuntimeError(.name, "field '\(name)' of LlamaModel cannot be set (only rope_theta and rope_scaling)") }
+            throw LangRuntimeError(.name, "LlamaModel has no field '\(name)'")
+        }
+    }
+}
+
+/// A tokenizer as a language value.
+final class TokenizerValue: HostObject {
+    let tok: TextTokenizer
+    let name: String
+    init(_ t: TextTokenizer, name: String) { tok = t; self.name = name }
+    var typeName: String { "Tokenizer" }
+    var description: String { "Tokenizer(\(name), vocab_size: \(tok.vocabSize))" }
+    var fieldNames: [String] { ["vocab_size", "bos_id", "end_ids", "encode", "decode", "chat", "token_id"] }
+
+    func getField(_ name: String) throws -> Value {
+        func m(_ params: [Param], _ help: String, _ f: @escaping (BoundArguments) throws -> Value) -> Value {
+            .command(Command("Tokenizer.\(name)", params, help: help) { a, _ in try f(a) })
+        }
+        switch name {
+        case "vocab_size": return .int(tok.vocabSize)
+        case "bos_id": return tok.bosID.map { .int($0) } ?? .null
+        case "end_ids": return .list(tok.endTokenIDs.sorted().map { .int($0) })
+        case "encode":
+            return m([Param("text", .string), .named("bos", .bool, default: .bool(true)), .named("allow_special", .bool, default: .bool(false))],
+                     "Token ids of the text (with the BOS id first unless bos: false).") { a in
+                .list(self.tok.encode(try a.string("text"), bos: try a.bool("bos"), allowSpecial: try a.bool("allow_special")).map { .int($0) })
+            }
+        case "decode":
+            return m([Param("ids")], "The text of a list (or 1-D tensor) of ids.") { a in
+                .string(self.tok.decode(try Convert.ids(a["ids"], "decode", "ids")))
+            }
+        case "chat":
+            return m([Param("messages", .list), .named("generation_prompt", .bool, default: .bool(true))],
+                     "The ids of the Llama-3 chat template applied to [{role, content}, ...].") { a in
+                .list(self.tok.chat(try Convert.messages(a["messages"], "chat", "messages"), generationPrompt: try a.bool("generation_prompt")).map { .int($0) })
+            }
+        case "token_id":
+            return m([Param("token", .string)], "The id of a special token such as \"<|eot_id|>\" (nil if none).") { a in
+                self.tok.tokenID(try a.string("token")).map { .int($0) } ?? .null
+            }
+        default: throw LangRuntimeError(.name, "Tokenizer has no field '\(name)'")
+        }
+    }
+}
+
+enum ModelCommands {
+    static func human(_ n: Int) -> String {
+        if n >= 1_000_000_000 { return String(format: "%.2fB", Double(n) / 1e9) }
+        if n >= 1_000_000 { return String(format: "%.2fM", Double(n) / 1e6) }
+        if n >= 1_000 { return String(format: "%.1fk", Double(n) / 1e3) }
+        return String(n)
+    }
+
+    static let configOrder = ["vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
+                              "num_key_value_heads", "head_dim", "max_position_embeddings", "rms_norm_eps", "rope_theta",
+                              "rope_scaling", "tie_word_embeddings", "initializer_range", "bos_token_id", "eos_token_id", "pad_token_id"]
+
+    static func configValue(_ c: LlamaConfig) -> Value {
+        var d = c.jsonObject()
+        for k in Array(d.keys) where !configOrder.contains(k) { d[k] = nil }
+        var v = Convert.value(d, order: configOrder)
+        // numbers the user typed as ints stay ints (rope_theta: 500000)
+        if case .record(var r) = v {
+            if case .double(let t)? = r["rope_theta"], t == t.rounded(), abs(t) < 9e15 { r["rope_theta"] = .int(Int(t)) }
+            v = .record(r)
+        }
+        return v
+    }
+
+    static func config(from v: Value, _ command: String) throws -> LlamaConfig {
+        switch v {
+        case .string(let preset): return try LlamaConfig.preset(preset)
+        case .record:
+            guard let d = try Convert.any(v) as? [String: Any] else { throw Convert.error(command, "config", "must be a record") }
+            let c = try LlamaConfig(json: d)
+            try c.validate()
+            return c
+        default:
+            throw Convert.error(command, "config", "must be a config record (llama.config(...)) or a preset name, got \(v.typeNameWithArticle)")
+        }
+    }
+
+    static func paramValue(_ p: Quant.Param) -> Value {
+        let t = TensorValue(p.value)
+        t.param = p
+        return .host(t)
+    }
+
+    static func trainableRecord(_ m: LlamaModel) -> Value {
+        var r = Record()
+        for p in m.parameters where p.trainable { r[p.name] = paramValue(p) }
+        return .record(r)
+    }
+
+    static func model(_ a: BoundArguments, _ name: String = "m") throws -> LlamaModel {
+        guard case .host(let h) = a[name], let m = h as? ModelValue else {
+            throw LangRuntimeError(.type, "\(a.command): argument '\(name)' must be a model (llama.init / llama.load), got \(a[name].typeNameWithArticle)")
+        }
+        return m.model
+    }
+
+    static func tokenizer(_ a: BoundArguments, _ name: String = "tok") throws -> TextTokenizer {
+        guard case .host(let h) = a[name], let t = h as? TokenizerValue else {
+            throw LangRuntimeError(.type, "\(a.command): argument '\(name)' must be a tokenizer (tokenizer.load / llama3 / bytes), got \(a[name].typeNameWithArticle)")
+        }
+        return t.tok
+    }
+
+    static let modelType = ParamType.host("LlamaModel")
+    static let tokType = ParamType.host("Tokenizer")
+
+    static func register(into r: Registry) {
+        r.register("llama.config", [Param("preset", .oneOf(.string, .record), default: .string("tiny")), .keywords("fields")],
+                   help: "A config record from a preset (\"tiny\", \"small\", \"llama3-8b\") with fields overridden by name (Hugging Face config.json names).") { a, _ in
+            var base = try config(from: a["preset"], "llama.config")
+            let extra = a.extra
+            if !extra.isEmpty {
+                guard var d = try Convert.any(configValue(base)) as? [String: Any] else { throw LangRuntimeError(.value, "llama.config: bad preset") }
+                let known = Set(configOrder + ["rope_scaling"])
+                for (k, v) in extra {
+                    guard known.contains(k) else {
+                        var msg = "llama.config: unknown field '\(k)'"
+                        if let s = closestName(k, configOrder) { msg += " (did you mean '\(s)'?)" }
+                        throw LangRuntimeError(.argument, msg)
+                    }
+                    d[k] = try Convert.any(v)
+                    if k == "num_attention_heads" || k == "hidden_size", extra.first(where: { $0.0 == "head_dim" }) == nil { d["head_dim"] = nil }
+                }
+                base = try LlamaConfig(json: d)
+            }
+            try base.validate()
+            return configValue(base)
+        }
+        r.register("llama.init", [Param("config", .oneOf(.record, .string), default: .string("tiny")), .named("seed", .int, optional: true)],
+                   help: "A Llama model with random weights (normal(0, initializer_range), as transformers initializes).") { a, interp in
+            let c = try config(from: a["config"], "llama.init")
+            return .host(ModelValue(try LlamaModel(config: c, seed: try Convert.seed(a, interp))))
+        }
+        r.register("llama.load", [Param("path", .string), .named("quant", .string, default: .string("none")), .named("double_quant", .bool, default: .bool(true))],
+                   help: "A model from a Hugging Face directory (config.json + *.safetensors) or an llx .h5 checkpoint; quant: \"nf4\" quantizes while loading.") { a, interp in
+            let path = try a.string("path")
+            if path.hasSuffix(".h5"), let loader = interp.registry["load"] {
+                return try loader.implementation(try loader.bind(Arguments([.string(path)], location: a.location)), interp)
+            }
+            guard FileManager.default.fileExists(atPath: path) else { throw a.error("path", "'\(path)' does not exist") }
+            return .host(ModelValue(try LlamaModel.load(path: path, quant: try a.string("quant"), doubleQuant: try a.bool("double_quant"))))
+        }
+        r.register("logits", [Param("m", modelType), Param("ids")],
+                   help: "[T, vocab] f32 logits for a 1-D id list or tensor; [B, T, vocab] for a 2-D batch.") { a, _ in
+            let m = try model(a)
+            switch Convert.ids2(a["ids"], "logits", "ids") {
+            case .one(let ids): return .host(TensorValue(try m.logits(ids)))
+            case .batch(let b): return .host(TensorValue(try m.logits(batch: b)))
+            case .failure(let e): throw e
+            }
+        }
+        r.register("loss", [Param("m", modelType), Param("ids"), .named("labels", optional: true)],
+                   help: "Mean next-token cross-entropy as a 0-d tensor (labels = inputs shifted by one; -100 ignored); backward(l) fills the trainable parameters' .grad.") { a, _ in
+            let m = try model(a)
+            let labels: IDsOrNil = a.has("labels") ? Convert.ids2(a["labels"], "loss", "labels") : nil
+            switch Convert.ids2(a["ids"], "loss", "ids") {
+            case .one(let ids):
+                var lab: [Int]? = nil
+                if let l = labels { guard case .one(let x) = l else { throw a.error("labels", "must match ids (1-D)") }; lab = x }
+                let value = try m.loss(ids, labels: lab)
+                let t = TensorValue(Tensor(shape: [], floats: [value]))
+                t.customBackward = { _ = try m.forwardBackward(ids, labels: lab, checkpointing: false) }
+                return .host(t)
+            case .batch(let b):
+                var lab: [[Int]]? = nil
+                if let l = labels { guard case .batch(let x) = l else { throw a.error("labels", "must match ids (2-D)") }; lab = x }
+                var sum = 0.0, n = 0
+                for (i, ids) in b.enumerated() {
+                    let c = LlamaModel.targetCount(ids: ids, labels: lab?[i])
+                    if c > 0 { sum += Double(try m.loss(ids, labels: lab?[i])) * Double(c); n += c }
+                }
+                let t = TensorValue(Tensor(shape: [], floats: [n == 0 ? .nan : Float(sum / Double(n))]))
+                t.customBackward = { _ = try m.forwardBackward(batch: b, labels: lab, checkpointing: false) }
+                return .host(t)
+            case .failure(let e): throw e
+            }
+        }
+        r.register("generate", [Param("m", modelType), Param("tok", tokType), Param("prompt", .oneOf(.string, .list)),
+                                .named("max_tokens", .int, default: .int(64)), .named("temperature", .number, default: .double(0)),
+                                .named("top_p", .number, default: .double(1)), .named("top_k", .int, default: .int(0)),
+                                .named("seed", .int, optional: true), .named("stream", .bool, optional: true)],
+                   help: "Continues a prompt (a string, or a list of chat messages) with a KV cache; greedy when temperature is 0; stops at the tokenizer's end tokens. Streams to the terminal in the REPL.") { a, interp in
+            let m = try model(a), tok = try tokenizer(a)
+            let ids: [Int]
+            if case .string(let s) = a["prompt"] { ids = tok.encode(s, bos: true) }
+            else { ids = tok.chat(try Convert.messages(a["prompt"], "generate", "prompt"), generationPrompt: true) }
+            let stream = (a.has("stream") ? try a.bool("stream") : interp.isInteractive)
+            var out: [Int] = []
+            var shown = ""
+            let seed: UInt64? = a.has("seed") ? UInt64(bitPattern: Int64(try a.int("seed"))) : interp.seedValue.map { UInt64(bitPattern: Int64($0)) }
+            var stop = tok.endTokenIDs
+            if stop.isEmpty { stop = Set(m.config.eosTokenIds) }
+            let gen = try m.generate(prompt: ids, maxTokens: try a.int("max_tokens"), temperature: Float(try a.double("temperature")),
+                                     topP: Float(try a.double("top_p")), topK: try a.int("top_k"), seed: seed, stop: stop) { t in
+                out.append(t)
+                if stream {
+                    let text = tok.decode(out)
+                    if text.hasPrefix(shown), !text.hasSuffix("\u{FFFD}") {
+                        interp.write(String(text.dropFirst(shown.count))); shown = text
+                    }
+                }
+                return !Cancellation.isRequested
+            }
+            let text = tok.decode(gen)
+            if stream {
+                if text.hasPrefix(shown) { interp.write(String(text.dropFirst(shown.count))) }
+                interp.write("\n")
+                interp.resultWasStreamed = true
+            }
+            if Cancellation.isRequested { Cancellation.reset(); interp.write("[generation interrupted]\n") }
+            return .string(text)
+        }
+        r.register("tokenizer.load", [Param("path", .string)],
+                   help: "A tiktoken-format BPE file (Meta's tokenizer.model), a Hugging Face tokenizer.json, or a model directory holding either.") { a, _ in
+            let p = try a.string("path")
+            guard FileManager.default.fileExists(atPath: p) else { throw a.error("path", "'\(p)' does not exist") }
+            return .host(TokenizerValue(try Tokenizers.load(path: p), name: (p as NSString).lastPathComponent))
+        }
+        r.register("tokenizer.llama3", [], help: "The real Llama-3 tokenizer (after scripts/ installed its vocabulary).") { _, _ in
+            .host(TokenizerValue(try Tokenizers.llama3(), name: "llama3"))
+        }
+        r.register("tokenizer.bytes", [], help: "A byte-level tokenizer (256 byte ids + special tokens) for tiny models.") { _, _ in
+            .host(TokenizerValue(Tokenizers.bytes(), name: "bytes"))
+        }
+    }
+    typealias IDsOrNil = Convert.IDs?
+}

@@ -1,0 +1,113 @@
+// TensorValue: a tensor as a language value — fields `.shape .dtype .T .grad .requires_grad`,
+// methods `reshape to item tolist`, printing in NumPy style. A value may carry a custom
+// backward (a model's loss), which `backward` runs instead of the tensor tape.
+import Foundation
+import Lang
+import Tensor
+import Quant
+
+final class TensorValue: HostObject {
+    var tensor: Tensor
+    /// Set on values whose gradient comes from outside the tensor tape (e.g. `loss(m, ids)`).
+    var customBackward: (() throws -> Void)? = nil
+    /// The model parameter this tensor is the value of (its `.grad` is the parameter's).
+    var param: Quant.Param? = nil
+
+    init(_ t: Tensor) { tensor = t }
+
+    var typeName: String { "Tensor" }
+    var fieldNames: [String] { ["shape", "dtype", "T", "grad", "requires_grad", "ndim", "numel", "reshape", "to", "item", "tolist"] }
+    var length: Int? { tensor.shape.first }
+
+    func getField(_ name: String) throws -> Value {
+        switch name {
+        case "shape": return .list(tensor.shape.map { .int($0) })
+        case "dtype": return .string(tensor.dtype.rawValue)
+        case "ndim": return .int(tensor.shape.count)
+        case "numel": return .int(tensor.count)
+        case "T": return .host(TensorValue(TensorOps.transpose(tensor)))
+        case "grad":
+            if let p = param { return p.grad.map { .host(TensorValue($0)) } ?? .null }
+            return tensor.grad.map { .host(TensorValue($0)) } ?? .null
+        case "requires_grad": return .bool(param?.trainable ?? tensor.requiresGrad)
+        case "item": return method(name, []) { _ in try self.item() }
+        case "tolist": return method(name, []) { _ in self.tolist() }
+        case "reshape": return method(name, [.variadic("shape", .oneOf(.int, .shape))]) { a in
+            var shape: [Int] = []
+            if a.rest.count == 1, let l = a.rest[0].asList { shape = l.compactMap { $0.asInt } } else { shape = a.rest.compactMap { $0.asInt } }
+            return .host(TensorValue(try TensorOps.reshape(self.tensor, shape)))
+        }
+        case "to": return method(name, [Param("dtype", .string)]) { a in
+            let n = try a.string("dtype")
+            guard let d = DType(name: n) else { throw a.error("dtype", "must be one of f32 f16 bf16 i32 i64 u8, got \"\(n)\"") }
+            return .host(TensorValue(self.tensor.to(d)))
+        }
+        default:
+            throw LangRuntimeError(.name, "Tensor has no field '\(name)'")
+        }
+    }
+
+    func setField(_ name: String, _ value: Value) throws {
+        switch name {
+        case "requires_grad":
+            guard case .bool(let b) = value else { throw LangRuntimeError(.type, "requires_grad must be a bool, got \(value.typeNameWithArticle)") }
+            if b && !tensor.dtype.isFloatingPoint { throw LangRuntimeError(.type, "only floating-point tensors can require gradients (dtype \(tensor.dtype.rawValue))") }
+            tensor.requiresGrad = b
+        case "grad":
+            if value.isNil { tensor.grad = nil; return }
+            throw LangRuntimeError(.type, "grad can only be reset to nil")
+        default:
+            if fieldNames.contains(name) { throw LangRuntimeError(.name, "field '\(name)' of Tensor cannot be set") }
+            throw LangRuntimeError(.name, "Tensor has no field '\(name)'")
+        }
+    }
+
+    func method(_ name: String, _ params: [Param], _ body: @escaping (BoundArguments) throws -> Value) -> Value {
+        .command(Command("Tensor.\(name)", params, help: "") { a, _ in try body(a) })
+    }
+
+    func item() throws -> Value {
+        guard tensor.count == 1 else { throw LangRuntimeError(.value, "item: the tensor has \(tensor.count) elements (shape \(tensor.shape)); item needs exactly one") }
+        return scalarValue(0)
+    }
+
+    func scalarValue(_ i: Int) -> Value {
+        if tensor.dtype.isFloatingPoint { return .double(Double(tensor.floats()[i])) }
+        return .int(tensor.ints()[i])
+    }
+
+    func tolist() -> Value {
+        let isFloat = tensor.dtype.isFloatingPoint
+        let fl = isFloat ? tensor.floats().map { Value.double(Double($0)) } : tensor.ints().map { Value.int($0) }
+        func build(_ dim: Int, _ offset: Int) -> (Value, Int) {
+            if dim == tensor.shape.count { return (fl[offset], 1) }
+            var items: [Value] = []
+            var off = offset, size = 1
+            for _ in 0..<tensor.shape[dim] { let (v, n) = build(dim + 1, off); items.append(v); off += n; size = n }
+            return (.list(items), size * tensor.shape[dim])
+        }
+        if tensor.shape.isEmpty { return fl.first ?? .null }
+        return build(0, 0).0
+    }
+
+    var description: String { TensorOps.format(tensor) }
+
+    func elements() throws -> [Value]? {
+        guard let n = tensor.shape.first else { throw LangRuntimeError(.type, "cannot iterate over a 0-d tensor") }
+        return try (0..<n).map { try getIndex([.index(.int($0))]) }
+    }
+
+    func getIndex(_ items: [IndexItem]) throws -> Value {
+        let r = try TensorOps.index(tensor, items)
+        return .host(TensorValue(r))
+    }
+
+    func setIndex(_ items: [IndexItem], _ value: Value) throws {
+        try TensorOps.setIndex(tensor, items, try Convert.tensor(value, "[]=", "value"))
+    }
+
+    func representation(_ mime: String) -> String? {
+        if mime == "application/json" { return try? JSON.serialize(tolist()) }
+        return nil
+    }
+}

@@ -1,0 +1,231 @@
+// TrainCommands: data and training — datasets (`data.jsonl`, `data.from`, `synth.*`,
+// `ds.take(n)`, `a + b`, `shuffle`, `len`), `train` (AdamW with a progress bar; Ctrl-C stops
+// after the current step), `grads`, and the step-by-step optimizer `adamw` / `opt.step(g)`.
+import Foundation
+import Lang
+import Tensor
+import Quant
+import Llama
+import Tokenizer
+import Synth
+import Train
+
+/// The trainer sees a Llama model through this adapter.
+final class LlamaTrainable: TrainableModel {
+    let model: LlamaModel
+    init(_ m: LlamaModel) { model = m }
+    var parameters: [Quant.Param] { model.parameters }
+    func forwardBackward(_ ids: [Int], labels: [Int]?, checkpointing: Bool, lossScale: Float) throws -> (loss: Float, tokens: Int) {
+        try model.forwardBackward(ids, labels: labels, checkpointing: checkpointing, lossScale: lossScale)
+    }
+}
+
+/// A dataset as a language value.
+final class DatasetValue: HostObject {
+    let dataset: TrainDataset
+    init(_ d: TrainDataset) { dataset = d }
+    var typeName: String { "Dataset" }
+    var description: String {
+        var kinds: [String: Int] = [:]
+        for r in dataset.records {
+            switch r { case .text: kinds["text", default: 0] += 1; case .conversation: kinds["conversations", default: 0] += 1; case .tokens: kinds["tokens", default: 0] += 1 }
+        }
+        return "Dataset(\(dataset.count) records: " + kinds.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ") + ", from \(dataset.source))"
+    }
+    var fieldNames: [String] { ["take", "shuffle", "source", "records"] }
+    var length: Int? { dataset.count }
+    func elements() throws -> [Value]? { dataset.records.map(TrainCommands.recordValue) }
+    func getIndex(_ items: [IndexItem]) throws -> Value {
+        guard items.count == 1 else { throw LangRuntimeError(.index, "a dataset takes one index") }
+        switch items[0] {
+        case .index(let v): return TrainCommands.recordValue(dataset.records[try Builtins.normalizeIndex(v, count: dataset.count)])
+        case .slice(let a, let b, let c):
+            let idx = Builtins.sliceIndices(start: a, stop: b, step: c, count: dataset.count)
+            return .host(DatasetValue(TrainDataset(records: idx.map { dataset.records[$0] }, source: dataset.source)))
+        }
+    }
+    func getField(_ name: String) throws -> Value {
+        switch name {
+        case "source": return .string(dataset.source)
+        case "records": return .list(dataset.records.map(TrainCommands.recordValue))
+        case "take":
+            return .command(Command("Dataset.take", [Param("n", .int)], help: "The first n records.") { a, _ in
+                .host(DatasetValue(try self.dataset.take(try a.int("n"))))
+            })
+        case "shuffle":
+            return .command(Command("Dataset.shuffle", [.named("seed", .int, optional: true)], help: "The records in a seeded random order.") { a, interp in
+                .host(DatasetValue(self.dataset.shuffled(seed: try Convert.seed(a, interp))))
+            })
+        default: throw LangRuntimeError(.name, "Dataset has no field '\(name)'")
+        }
+    }
+}
+
+/// A step-by-step AdamW optimizer over a model's trainable tensors.
+final class OptimizerValue: HostObject {
+    let opt: AdamW
+    init(_ o: AdamW) { opt = o }
+    var typeName: String { "AdamW" }
+    var description: String { "AdamW(\(opt.names.count) tensors, lr: \(Value.double(opt.lr).repr), step: \(opt.stepCount), schedule: \(opt.schedule))" }
+    var fieldNames: [String] { ["lr", "step", "steps", "names"] }
+    func getField(_ name: String) throws -> Value {
+        switch name {
+        case "lr": return .double(opt.lr)
+        case "steps": return .int(opt.stepCount)
+        case "names": return .list(opt.names.map { .string($0) })
+        case "step":
+            return .command(Command("AdamW.step", [Param("grads", .record)],
+                                    help: "Applies a gradient record (by name) as torch.optim.AdamW does, then advances the schedule.") { a, _ in
+                var g: [String: Tensor] = [:]
+                for (k, v) in try a.record("grads").pairs where !v.isNil {
+                    g[k] = try Convert.tensor(v, "opt.step", "grads.\(k)").to(.f32).contiguous()
+                }
+                try self.opt.step(g)
+                return .null
+            })
+        default: throw LangRuntimeError(.name, "AdamW has no field '\(name)'")
+        }
+    }
+}
+
+enum TrainCommands {
+    static func loadJSONL(_ path: String) throws -> TrainDataset { try TrainDataset.jsonl(path) }
+
+    static func text(of r: TrainRecord) -> String? { if case .text(let s) = r { return s }; return nil }
+
+    static func recordValue(_ r: TrainRecord) -> Value {
+        switch r {
+        case .text(let s): return .record(Record([("text", .string(s))]))
+        case .conversation(let ms): return .record(Record([("conversations", Convert.messagesValue(ms))]))
+        case .tokens(let ids, let labels):
+            return .record(Record([("input_ids", .list(ids.map { .int($0) })), ("labels", .list(labels.map { .int($0) }))]))
+        }
+    }
+
+    static func dataset(_ v: Value, _ command: String, _ arg: String) throws -> TrainDataset {
+        switch v {
+        case .host(let h):
+            if let d = h as? DatasetValue { return d.dataset }
+        case .string(let p): return try TrainDataset.jsonl(p)
+        case .list(let l):
+            return TrainDataset(records: try l.enumerated().map { i, x in
+                if let s = x.asString { return .text(s) }
+                return try TrainDataset.record(try Convert.any(x), file: "<list>", line: i + 1)
+            }, source: "list")
+        default: break
+        }
+        throw Convert.error(command, arg, "must be a dataset (data.jsonl / data.from / synth.*), got \(v.typeNameWithArticle)")
+    }
+
+    static func synthDataset(_ ms: [[ChatMessage]], _ name: String) -> Value {
+        .host(DatasetValue(TrainDataset(records: ms.map { .conversation($0) }, source: name)))
+    }
+
+    static func register(into r: Registry) {
+        r.register("data.jsonl", [Param("path", .string)],
+                   help: "Records with `text` (loss on every token) or `conversations: [{role, content}]` (loss on assistant turns and their <|eot_id|> only).") { a, _ in
+            .host(DatasetValue(try TrainDataset.jsonl(try a.string("path"))))
+        }
+        r.register("data.from", [Param("records", .list)], help: "A dataset from a list of strings or {text} / {conversations} records.") { a, _ in
+            .host(DatasetValue(try dataset(a["records"], "data.from", "records")))
+        }
+        let tok = Param("tok", ModelCommands.tokType)
+        let common: [Param] = [.named("count", .int, default: .int(8)), .named("length", .int, default: .int(1024)), .named("seed", .int, optional: true)]
+        r.register("synth.needle_qa", [tok] + common, help: "Single-detail QA conversations: one fact hidden in `length` tokens of filler.") { a, interp in
+            synthDataset(try Synth.needleQA(tokenizer: try ModelCommands.tokenizer(a), count: try a.int("count"), length: try a.int("length"), seed: try Convert.seed(a, interp)), "synth.needle_qa")
+        }
+        r.register("synth.multi_detail", [tok] + common + [.named("details", .int, default: .int(4))],
+                   help: "Multi-detail QA conversations: several facts planted apart, asked together or compared.") { a, interp in
+            synthDataset(try Synth.multiDetail(tokenizer: try ModelCommands.tokenizer(a), count: try a.int("count"), length: try a.int("length"),
+                                               details: try a.int("details"), seed: try Convert.seed(a, interp)), "synth.multi_detail")
+        }
+        r.register("synth.summary", [tok] + common + [.named("people", .int, default: .int(4))],
+                   help: "Biography-summary conversations: short biographies in filler, summarized in order.") { a, interp in
+            synthDataset(try Synth.summary(tokenizer: try ModelCommands.tokenizer(a), count: try a.int("count"), length: try a.int("length"),
+                                           people: try a.int("people"), seed: try Convert.seed(a, interp)), "synth.summary")
+        }
+        r.register("synth.filler", [tok, .named("tokens", .int, default: .int(256)), .named("count", .int, optional: true), .named("seed", .int, optional: true)],
+                   help: "Filler prose of about `tokens` tokens (a string), or a dataset of `count` such texts.") { a, interp in
+            let t = try ModelCommands.tokenizer(a), n = try a.int("tokens"), seed = try Convert.seed(a, interp)
+            guard let count = try a.optionalInt("count") else { return .string(Synth.filler(tokenizer: t, tokens: n, seed: seed)) }
+            return .host(DatasetValue(TrainDataset(records: (0..<max(0, count)).map { .text(Synth.filler(tokenizer: t, tokens: n, seed: seed &+ UInt64($0))) }, source: "synth.filler")))
+        }
+        r.register("shuffle", [Param("ds"), .named("seed", .int, optional: true)], help: "A dataset (or list) in a seeded random order.") { a, interp in
+            let seed = try Convert.seed(a, interp)
+            if let l = a["ds"].asList {
+                var rng = TrainRNG(seed: seed)
+                return .list(rng.permutation(l.count).map { l[$0] })
+            }
+            return .host(DatasetValue(try dataset(a["ds"], "shuffle", "ds").shuffled(seed: seed)))
+        }
+        r.register("train", [Param("m", ModelCommands.modelType), Param("data"), .named("tok", ModelCommands.tokType, optional: true),
+                             .named("lr", .number, default: .double(5e-5)), .named("schedule", .string, default: .string("linear")),
+                             .named("warmup", .int, default: .int(0)), .named("batch", .int, default: .int(8)), .named("micro_batch", .int, default: .int(1)),
+                             .named("epochs", .int, default: .int(1)), .named("steps", .int, optional: true), .named("max_len", .int, optional: true),
+                             .named("checkpointing", .bool, default: .bool(true)), .named("clip", .number, default: .double(1.0)),
+                             .named("weight_decay", .number, default: .double(0)), .named("save_every", .int, optional: true),
+                             .named("out", .string, optional: true), .named("resume", .string, optional: true), .named("seed", .int, optional: true),
+                             .named("shuffle", .bool, default: .bool(true))],
+                   help: "AdamW over the trainable tensors with a progress bar; returns the history (step, loss, lr, tokens_per_s, grad_norm). Ctrl-C stops after the current step and leaves the model usable.") { a, interp in
+            let m = try ModelCommands.model(a)
+            let ds = try dataset(a["data"], "train", "data")
+            var c = TrainConfig()
+            c.lr = try a.double("lr"); c.schedule = try a.string("schedule"); c.warmup = try a.int("warmup")
+            c.batch = try a.int("batch"); c.microBatch = try a.int("micro_batch"); c.epochs = try a.int("epochs")
+            c.steps = try a.optionalInt("steps"); c.maxLen = try a.optionalInt("max_len"); c.checkpointing = try a.bool("checkpointing")
+            let clip = try a.double("clip"); c.clip = clip > 0 ? clip : nil
+            c.weightDecay = try a.double("weight_decay"); c.saveEvery = try a.optionalInt("save_every")
+            c.out = try a.optionalString("out"); c.resume = try a.optionalString("resume"); c.seed = try Convert.seed(a, interp)
+            c.shuffle = try a.bool("shuffle")
+            let tk: TrainTokenizer? = a.has("tok") ? TrainTokenizer(try ModelCommands.tokenizer(a)) : nil
+            let trainer = try Trainer(model: LlamaTrainable(m), data: ds, tokenizer: tk, config: c)
+            let total = trainer.totalSteps
+            let bar = ProgressBar(isTerminal: interp.isInteractive && isatty(1) != 0, every: max(1, total / 10), write: { interp.write($0) })
+            let flag = CancelFlag(), done = CancelFlag()
+            let watcher = Thread { while !done.isSet { if Cancellation.isRequested { flag.set() }; usleep(20_000) } }
+            watcher.start()
+            defer { done.set() }
+            let result: TrainResult
+            do { result = try trainer.run(progress: { bar($0) }, cancel: flag) } catch { bar.finish(); throw error }
+            bar.finish()
+            if result.cancelled { Cancellation.reset(); interp.write("training interrupted after step \(result.steps)/\(result.totalSteps)\n") }
+            return .list(result.history.map { s in
+                .record(Record([("step", .int(s.step)), ("loss", .double(s.loss)), ("lr", .double(s.lr)),
+                                ("tokens_per_s", .double(s.tokensPerSecond)), ("grad_norm", .double(s.gradNorm))]))
+            })
+        }
+        r.register("grads", [Param("m", ModelCommands.modelType), Param("ids"), .named("labels", optional: true)],
+                   help: "A record of the gradients of loss(m, ids) for every trainable tensor, by name (ids a 1-D sequence or a 2-D batch; the loss is the mean over all shifted positions).") { a, _ in
+            let m = try ModelCommands.model(a)
+            let trainables = m.parameters.filter { $0.trainable }
+            let saved = trainables.map { $0.grad }
+            for p in trainables { p.grad = nil }
+            defer { for (p, g) in zip(trainables, saved) { p.grad = g } }
+            switch Convert.ids2(a["ids"], "grads", "ids") {
+            case .one(let ids):
+                let lab: [Int]? = a.has("labels") ? try Convert.ids(a["labels"], "grads", "labels") : nil
+                _ = try m.forwardBackward(ids, labels: lab, checkpointing: false)
+            case .batch(let b):
+                var lab: [[Int]]? = nil
+                if a.has("labels"), case .batch(let x) = Convert.ids2(a["labels"], "grads", "labels") { lab = x }
+                _ = try m.forwardBackward(batch: b, labels: lab, checkpointing: false)
+            case .failure(let e): throw e
+            }
+            var r = Record()
+            for p in trainables { r[p.name] = .host(TensorValue(p.grad ?? Tensor(zeros: p.shape))) }
+            return .record(r)
+        }
+        r.register("adamw", [Param("m", ModelCommands.modelType), .named("lr", .number, default: .double(1e-3)), .named("betas", .list, default: .list([.double(0.9), .double(0.999)])),
+                             .named("eps", .number, default: .double(1e-8)), .named("weight_decay", .number, default: .double(0)),
+                             .named("schedule", .string, default: .string("constant")), .named("warmup", .int, default: .int(0)), .named("total_steps", .int, optional: true)],
+                   help: "An AdamW optimizer over m.trainable() for step-by-step work: opt.step(grads) applies a gradient record as torch.optim.AdamW does, then advances the schedule as transformers' schedulers do; opt.lr is the next lr.") { a, _ in
+            let m = try ModelCommands.model(a)
+            let b = try a.doubles("betas")
+            guard b.count == 2 else { throw a.error("betas", "must be [beta1, beta2]") }
+            let sched = try LRSchedule(name: try a.string("schedule"), warmup: try a.int("warmup"), totalSteps: try a.optionalInt("total_steps") ?? 0)
+            let params = m.parameters.filter { $0.trainable }.map { (name: $0.name, tensor: $0.value) }
+            return .host(OptimizerValue(try AdamW(params: params, lr: try a.double("lr"), betas: (b[0], b[1]), eps: try a.double("eps"),
+                                                   weightDecay: try a.double("weight_decay"), schedule: sched)))
+        }
+    }
+}
