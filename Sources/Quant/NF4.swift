@@ -155,34 +155,29 @@ public struct NF4Tensor: @unchecked Sendable {
         codes.withUnsafeMutableBufferPointer { cb in
             absmax.withUnsafeMutableBufferPointer { ab in
                 let cp = cb.baseAddress!, ap = ab.baseAddress!
-                bounds.withUnsafeBufferPointer { bb in
-                    let bp = bb.baseAddress!
-                    Parallel.forRanges(nb, grain: max(1, 16384 / blocksize)) { r in
-                        for k in r {
-                            let lo = k * blocksize, len = min(blocksize, range.count - lo)
-                            let g = range.lowerBound + lo
-                            quantizeBlock(x + lo, len: len, full: len == blocksize, bounds: bp,
-                                          codes: cp + g / 2, absmax: ap + b0 + k)
-                        }
+                let bv = SIMD16<Float>(bounds)
+                Parallel.forRanges(nb, grain: max(1, 16384 / blocksize)) { r in
+                    for k in r {
+                        let lo = k * blocksize, len = min(blocksize, range.count - lo)
+                        let g = range.lowerBound + lo
+                        quantizeBlock(x + lo, len: len, full: len == blocksize, bounds: bv,
+                                      codes: cp + g / 2, absmax: ap + b0 + k)
                     }
                 }
             }
         }
     }
 
+    /// Number of thresholds strictly below s (branch-free; NaN -> 0).
     @inline(__always)
-    static func nf4Index(_ s: Float, _ b: UnsafePointer<Float>) -> UInt8 {
-        var i = 0
-        if b[i + 7] < s { i += 8 }
-        if b[i + 3] < s { i += 4 }
-        if b[i + 1] < s { i += 2 }
-        if b[i] < s { i += 1 }
-        return UInt8(truncatingIfNeeded: i)
+    static func nf4Index(_ s: Float, _ b: SIMD16<Float>) -> UInt8 {
+        let below = b .< SIMD16<Float>(repeating: s)
+        return UInt8(truncatingIfNeeded: SIMD16<Int32>(repeating: 0).replacing(with: 1, where: below).wrappedSum())
     }
 
     /// One block of `len` values at x (its first element has an even index).
     private static func quantizeBlock(_ x: UnsafePointer<Float>, len: Int, full: Bool,
-                                      bounds: UnsafePointer<Float>, codes: UnsafeMutablePointer<UInt8>,
+                                      bounds: SIMD16<Float>, codes: UnsafeMutablePointer<UInt8>,
                                       absmax: UnsafeMutablePointer<Float>) {
         var am: Float = 0
         var nan = false

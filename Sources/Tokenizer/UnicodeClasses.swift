@@ -17,23 +17,8 @@ enum ScalarClass {
     @inline(__always) static func isOther(_ c: UInt8) -> Bool { c & (letter | number | space) == 0 }
 
     /// Classification straight from the Unicode properties (used to build the table).
-    /// Scalars whose class in the `regex` module's Unicode tables (which quicktok's reference
-    /// classes come from; Unicode 17) differs from this Swift runtime's (mostly letters and numbers
-    /// assigned after Swift's Unicode version). Found by comparing with
-    /// Tests/Fixtures/tokenizer/unicode_classes.json; the Unicode-class test checks every scalar.
-    static let newerAssignments: [(lo: UInt32, hi: UInt32, cls: UInt8)] = [
-        (0x558, 0x558, 1), (0x58B, 0x58C, 1), (0x208F, 0x208F, 1), (0x209D, 0x209F, 1),
-        (0xA7DD, 0xA7DD, 1), (0xA7E2, 0xA7E2, 1), (0xAB6C, 0xAB6D, 1), (0x107BB, 0x107BF, 1),
-        (0x10ED9, 0x10EEE, 1), (0x11B0A, 0x11B0A, 1), (0x11DF1, 0x11DF1, 1), (0x1246F, 0x1246F, 2),
-        (0x12475, 0x1247F, 2), (0x12550, 0x12686, 2), (0x18CD6, 0x18CDA, 1), (0x18D1F, 0x18D20, 1),
-        (0x18E00, 0x19191, 1), (0x191A0, 0x191D2, 1), (0x1B123, 0x1B128, 1), (0x1B168, 0x1B168, 1),
-        (0x1D6A6, 0x1D6A6, 1), (0x1DF1F, 0x1DF24, 1), (0x1DF2B, 0x1DF81, 1), (0x1DF90, 0x1DF96, 1),
-        (0x1DFCD, 0x1DFFF, 1), (0x2B81E, 0x2B81E, 1), (0x3D000, 0x3FC3F, 1),
-    ]
-
     static func compute(_ v: UInt32) -> UInt8 {
         guard let s = Unicode.Scalar(v) else { return 0 }
-        for r in newerAssignments where v >= r.lo && v <= r.hi { return r.cls }
         var c: UInt8 = 0
         let p = s.properties
         switch p.generalCategory {

@@ -1,6 +1,7 @@
 // TokenizerParityTests: the Llama-3 tokenizer against quicktok/tiktoken ids on the fixture corpus,
 // the hand-written pre-tokenizer against the `regex` module, character classes over all of
-// Unicode, the chat template against transformers, and tokenizer.json files against `tokenizers`.
+// Unicode against quicktok's table, the chat template against transformers, and
+// tokenizer.json files against `tokenizers`.
 
 import Foundation
 import Tokenizer
@@ -23,23 +24,30 @@ func llama3OrSkip() throws -> TextTokenizer {
 final class TokenizerParityTests: XCTestCase {
     func testLlama3CorpusParity() throws {
         let tok = try llama3OrSkip()
-        let fx = try loadFixture("llama3_corpus.json")
+        // LLX_TOKENIZER_CORPUS: another corpus in the same format (e.g. a larger generated one).
+        let fx: [String: Any]
+        if let alt = ProcessInfo.processInfo.environment["LLX_TOKENIZER_CORPUS"], !alt.isEmpty {
+            fx = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: alt))) as? [String: Any])
+        } else {
+            fx = try loadFixture("llama3_corpus.json")
+        }
         let cases = try XCTUnwrap(fx["cases"] as? [[String: Any]])
         XCTAssertGreaterThanOrEqual(cases.count, 200)
-        var same = 0, roundTrip = 0, samePieces = 0
+        var same = 0, roundTrip = 0, samePieces = 0, withPieces = 0
         for c in cases {
             let text = try XCTUnwrap(c["text"] as? String)
             let ids = try XCTUnwrap(c["ids"] as? [Int])
-            let pieces = try XCTUnwrap(c["pieces"] as? [String])
+            let pieces = c["pieces"] as? [String]   // absent where the regex module knows newer Unicode
             let got = tok.encode(text, bos: false)
             if got == ids { same += 1 } else { XCTFail("ids differ for \(text.debugDescription.prefix(120))") }
             if tok.decode(got) == text { roundTrip += 1 } else { XCTFail("round trip fails for \(text.debugDescription.prefix(120))") }
-            if Pretokenizer.llama3(text) == pieces { samePieces += 1 } else {
-                XCTFail("pieces differ for \(text.debugDescription.prefix(120)): \(Pretokenizer.llama3(text).prefix(20)) vs \(pieces.prefix(20))")
+            if let pieces {
+                withPieces += 1
+                if Pretokenizer.llama3(text) == pieces { samePieces += 1 } else { XCTFail("pieces differ for \(text.debugDescription.prefix(120)): \(Pretokenizer.llama3(text).prefix(20)) vs \(pieces.prefix(20))") }
             }
             XCTAssertEqual(tok.encode(text, bos: true), [128_000] + ids)
         }
-        print("llama3 parity: ids \(same)/\(cases.count), round trip \(roundTrip)/\(cases.count), pieces \(samePieces)/\(cases.count)")
+        print("llama3 parity: ids \(same)/\(cases.count), round trip \(roundTrip)/\(cases.count), pieces \(samePieces)/\(withPieces)")
         for c in try XCTUnwrap(fx["special_cases"] as? [[String: Any]]) {
             let text = try XCTUnwrap(c["text"] as? String)
             XCTAssertEqual(tok.encode(text, bos: false, allowSpecial: true), c["ids"] as? [Int], text)
@@ -82,7 +90,7 @@ final class TokenizerParityTests: XCTestCase {
         XCTAssertEqual(same, cases.count)
     }
 
-    func testUnicodeClassesMatchRegexModule() throws {
+    func testUnicodeClassesMatchQuicktok() throws {
         let fx = try loadFixture("unicode_classes.json")
         func set(_ key: String) throws -> [ClosedRange<UInt32>] {
             try XCTUnwrap(fx[key] as? [[Int]]).map { UInt32($0[0])...UInt32($0[1]) }
@@ -110,7 +118,7 @@ final class TokenizerParityTests: XCTestCase {
             let got = Pretokenizer.llama3("!" + String(s) + "a")
             if got != expect && bad.count < 20 { bad.append(String(format: "U+%04X", v)) }
         }
-        XCTAssertEqual(bad, [], "scalars classified unlike the regex module")
+        XCTAssertEqual(bad, [], "scalars classified unlike quicktok")
     }
 
     func testChatTemplateStripsPythonWhitespace() throws {
