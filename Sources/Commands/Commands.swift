@@ -21,6 +21,7 @@ public enum Commands {
         ModelCommands.register(into: r)
         TrainCommands.register(into: r)
         EvalCommands.register(into: r)
+        QuantCommands.register(into: r)
     }
 
     /// Installs per-session hooks (host operators, seeding) on a fresh interpreter.

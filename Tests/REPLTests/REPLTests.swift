@@ -191,6 +191,18 @@ final class REPLTests: XCTestCase {
         XCTAssertTrue(md.contains("```text\n{done: true}\n```"), md)
     }
 
+    /// The quickstart notebook (README's first command) runs without a failing cell.
+    func testQuickstartNotebookRuns() throws {
+        let nb = Self.root.appendingPathComponent("notebooks/quickstart.llx").path
+        let out = tmp.appendingPathComponent("quickstart.md").path
+        let failed = try Notebook.run(path: nb, out: out, interpreter: Commands.makeInterpreter())
+        let md = try String(contentsOfFile: out, encoding: .utf8)
+        XCTAssertEqual(failed, 0, md)
+        XCTAssertTrue(md.contains("![figure](quickstart_files/fig1.svg)"), md)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: tmp.appendingPathComponent("quickstart_files/fig1.svg").path))
+        XCTAssertFalse(md.contains("**Error:**"), md)
+    }
+
     func testNotebookCells() {
         let cells = Notebook.cells("let a = 1\n# %%\n\nprint(a)\n# %% md\n# hi\n")
         XCTAssertEqual(cells.count, 3)
