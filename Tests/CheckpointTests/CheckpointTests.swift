@@ -256,4 +256,36 @@ final class CheckpointTests: XCTestCase {
         let groups = try XCTUnwrap(obj["groups"] as? [String: [String: Any]])
         XCTAssertEqual(groups["optimizer"]?["name"] as? String, "adamw")
     }
+
+    /// The thin layer: groups, datasets and every attribute type; a writable file dropped
+    /// without close() still renews its seal, so it stays loadable.
+    func testThinLayerAndSealRenewal() throws {
+        let path = try TestPaths.tempDir(self) + "/thin.h5"
+        do {
+            let f = try H5File.create(path)
+            let g = try f.root.requireGroup("a/b")
+            try g.createDataset("x", Tensor(shape: [2, 2], floats: [1, 2, 3, 4], dtype: .f16))
+            let values: [String: AttrValue] = ["s": .string("é"), "i": .int(-7), "d": .double(0.25), "is": .ints([1, 2]),
+                                               "ds": .doubles([0.5]), "ss": .strings(["a", ""])]
+            for (k, v) in values { try g.setAttribute(k, v) }
+            try g.setAttribute("i", .int(8))  // replace
+            XCTAssertEqual(Set(try g.attributeNames()), Set(values.keys))
+            XCTAssertEqual(try g.attribute("i"), .int(8))
+            XCTAssertEqual(try g.attribute("ss"), .strings(["a", ""]))
+            XCTAssertNil(try g.attribute("none"))
+            XCTAssertEqual(try f.root.kind(of: "a/b/x"), .dataset)
+            XCTAssertNil(try f.root.kind(of: "a/zz/x"))
+            try f.close()
+        }
+        XCTAssertEqual(try Integrity.verify(path), .intact)
+        do {
+            let f = try H5File.open(path, writable: true)
+            try f.root.dataset("a/b/x").setAttribute("note", .string("added"))
+            // dropped without close()
+        }
+        XCTAssertEqual(try Integrity.verify(path), .intact)
+        XCTAssertEqual(try H5.read(path, "a/b/x").floats(), [1, 2, 3, 4])
+        XCTAssertEqual(try H5File.open(path).root.dataset("a/b/x").attribute("note"), .string("added"))
+        XCTAssertTrue(try H5File.open(path).root.dataset("a/b/x").hasChecksum)
+    }
 }
