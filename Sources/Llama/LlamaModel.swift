@@ -103,11 +103,11 @@ public final class LlamaModel {
                             embeddingsBF16: Bool = false) throws {
         try config.validate()
         let q = try LlamaModel.checkQuant(quant)
-        var rng = LlamaRandom(seed: seed)
+        var rng = LlamaRandom(seed: seed)   // one stream seed per weight, rows seeded within it
         let std = Float(config.initializerRange)
         func normal(_ shape: [Int]) -> Tensor {
             let t = Tensor(zeros: shape)
-            rng.fillNormal(t.floatPointer, count: t.count, std: std)
+            LlamaRandom.fillNormalRows(t.floatPointer, rows: 0..<shape[0], cols: t.count / shape[0], std: std, seed: rng.next())
             return t
         }
         func embedding(_ name: String) -> Param {
@@ -117,10 +117,11 @@ public final class LlamaModel {
             let t = Tensor(zeros: [V, C], dtype: .bf16)
             let dst = t.storage.bytes.assumingMemoryBound(to: UInt16.self)
             let chunk = FloatBuffer(1024 * C)
+            let wseed = rng.next()
             var r0 = 0
             while r0 < V {
                 let n = min(1024, V - r0)
-                rng.fillNormal(chunk.p, count: n * C, std: std)
+                LlamaRandom.fillNormalRows(chunk.p, rows: r0..<(r0 + n), cols: C, std: std, seed: wseed)
                 for i in 0..<(n * C) { dst[r0 * C + i] = Half.bf16Bits(chunk.p[i]) }
                 r0 += n
             }
@@ -136,9 +137,10 @@ public final class LlamaModel {
             var lin: [String: Linear] = [:]
             for p in LlamaLayer.projections {
                 let (o, i) = LlamaLayer.projectionShape(p, config)
+                let wseed = rng.next()
                 lin[p] = try LlamaModel.makeLinear(name: LlamaLayer.modulePath(layer: l, p), inFeatures: i, outFeatures: o,
                                                    quant: q, doubleQuant: doubleQuant) { rows, dst in
-                    rng.fillNormal(dst, count: rows.count * i, std: std)
+                    LlamaRandom.fillNormalRows(dst, rows: rows, cols: i, std: std, seed: wseed)
                 }
             }
             layers.append(LlamaLayer(

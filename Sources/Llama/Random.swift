@@ -1,6 +1,7 @@
 // Random: a small seeded generator (LlamaRandom) for weight initialisation and sampling, with
 // normal deviates by Box-Muller. Same seed, same numbers, on every platform.
 import Foundation
+import Tensor
 
 struct LlamaRandom: RandomNumberGenerator, Sendable {
     private var state: UInt64
@@ -28,6 +29,19 @@ struct LlamaRandom: RandomNumberGenerator, Sendable {
             p[i] = Float(r * Foundation.cos(a)) * std
             if i + 1 < count { p[i + 1] = Float(r * Foundation.sin(a)) * std }
             i += 2
+        }
+    }
+
+    /// Fills rows [rows) of a (?, cols) matrix with normal(0, std) deviates, each row from its
+    /// own stream seeded by (seed, row): the values do not depend on how rows are chunked, and
+    /// rows are generated in parallel. dst points at the first row of the range.
+    static func fillNormalRows(_ dst: UnsafeMutablePointer<Float>, rows: Range<Int>, cols: Int, std: Float, seed: UInt64) {
+        Parallel.forRanges(rows.count, grain: max(1, 65536 / max(1, cols))) { r in
+            for i in r {
+                var g = LlamaRandom(seed: seed ^ (UInt64(rows.lowerBound + i) &* 0xD1B5_4A32_D192_ED03))
+                _ = g.next()
+                g.fillNormal(dst + i * cols, count: cols, std: std)
+            }
         }
     }
 }

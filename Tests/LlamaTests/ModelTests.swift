@@ -186,7 +186,14 @@ final class ModelTests: XCTestCase {
         XCTAssertEqual(names.last, "lm_head.weight")
         XCTAssertTrue(names.contains("model.layers.0.self_attn.q_proj.weight"))
         XCTAssertTrue(names.contains("model.layers.0.post_attention_layernorm.weight"))
-        // A loss near log(vocab) at init.
+        // NF4 init is the quantized dense init (rows are seeded independently of chunking).
+        let q = try LlamaModel(config: c, seed: 3, quant: "nf4")
+        let qw = try XCTUnwrap(q.layers[0].gateProj.nf4).dequantize().floats()
+        let dw = try NF4Tensor.quantize(m.layers[0].gateProj.denseWeight(), blocksize: 64, doubleQuant: true).dequantize().floats()
+        XCTAssertEqual(qw, dw)
+        let b = try LlamaModel(config: c, seed: 3, quant: "none", embeddingsBF16: true)
+        XCTAssertEqual(b.embedTokens.value.floats(), m.embedTokens.value.to(.bf16).floats())
+                // A loss near log(vocab) at init.
         let l = try m.loss(Array(0..<20))
         XCTAssertEqual(l, Float(log(Double(c.vocabSize))), accuracy: 0.1)
     }
