@@ -220,9 +220,22 @@ def random_pairs(n, seed):
     return out
 
 
+def long_pairs(n, seed):
+    """Summary-length texts over a tiny vocabulary: many repeated words, so the LCS walk's
+    tie-breaking decides which words enter the union."""
+    rng = random.Random(seed)
+    vocab = ["the", "cat", "dog", "ran", "sat", "on", "a", "mat", "and", "then", "it", "slept"]
+    def text():
+        sentences = []
+        for _ in range(rng.randint(1, 6)):
+            sentences.append(" ".join(rng.choice(vocab) for _ in range(rng.randint(3, 40))))
+        return ". ".join(sentences) + rng.choice(["", ".", ". "])
+    return [(text(), text()) for _ in range(n)]
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
-    pairs = HAND + random_pairs(80, 1234)
+    pairs = HAND + random_pairs(80, 1234) + long_pairs(25, 99)
     rows = []
     for p, r in pairs:
         rows.append({

@@ -66,7 +66,11 @@ final class ResultValue: HostObject {
         guard let json = try? result.toJSON(), case .record(let env)? = try? JSON.parse(json),
               case .record(let r)? = env["result"] else { return Record() }
         var out = Record()
-        for (k, v) in r.pairs { out[ResultValue.snake(k)] = v }
+        for (k, v) in r.pairs {
+            // fractions stay floats even where JSON wrote 0 and 1
+            if k == "depths", let l = v.asList { out[k] = .list(l.map { $0.asDouble.map(Value.double) ?? $0 }); continue }
+            out[ResultValue.snake(k)] = v
+        }
         return out
     }()
     init(_ r: any EvalResult) { result = r }

@@ -165,7 +165,7 @@ enum TrainCommands {
                              .named("checkpointing", .bool, default: .bool(true)), .named("clip", .number, default: .double(1.0)),
                              .named("weight_decay", .number, default: .double(0)), .named("save_every", .int, optional: true),
                              .named("out", .string, optional: true), .named("resume", .string, optional: true), .named("seed", .int, optional: true),
-                             .named("shuffle", .bool, default: .bool(true))],
+                             .named("shuffle", .bool, default: .bool(true)), .named("progress", .bool, default: .bool(true))],
                    help: "AdamW over the trainable tensors with a progress bar; returns the history (step, loss, lr, tokens_per_s, grad_norm). Ctrl-C stops after the current step and leaves the model usable.") { a, interp in
             let m = try ModelCommands.model(a)
             let ds = try dataset(a["data"], "train", "data")
@@ -186,7 +186,8 @@ enum TrainCommands {
             watcher.start()
             defer { done.set() }
             let result: TrainResult
-            do { result = try trainer.run(progress: { bar($0) }, cancel: flag) } catch { bar.finish(); throw error }
+            let showProgress = try a.bool("progress")
+            do { result = try trainer.run(progress: { if showProgress { bar($0) } }, cancel: flag) } catch { bar.finish(); throw error }
             bar.finish()
             if result.cancelled { Cancellation.reset(); interp.write("training interrupted after step \(result.steps)/\(result.totalSteps)\n") }
             return .list(result.history.map { s in

@@ -233,7 +233,10 @@ public enum NIAH {
     static func resume(_ r: inout NIAHResult, from path: String) throws {
         guard FileManager.default.fileExists(atPath: path) else { return }
         guard let json = try? String(contentsOfFile: path, encoding: .utf8) else { throw EvalError.file(path, "cannot read partial results") }
-        let old = try NIAHResult.fromJSON(json)
+        let old: NIAHResult
+        do { old = try NIAHResult.fromJSON(json) } catch {
+            throw EvalError.file(path, "not a saved NIAH result (\(error)); remove the file to start over")
+        }
         guard old.needle == r.needle, old.question == r.question, old.metric == r.metric, old.reference == r.reference else {
             throw EvalError.file(path, "partial results were made with another needle, question or metric; remove the file to start over")
         }

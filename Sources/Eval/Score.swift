@@ -246,22 +246,19 @@ public enum Score {
         return Double(numbers.filter { $0 == t }.count) / Double(numbers.count)
     }
 
-    /// The first integer (ASCII digits, optional leading '-') in a text, as passkey scoring reads it.
+    /// The first integer in a text, as passkey scoring reads it: `int(re.search(r"\d+", s))`
+    /// (any decimal digits, no sign); nil when there is none or it does not fit an Int.
     public static func firstInteger(_ text: String) -> Int? {
-        let s = Array(text.unicodeScalars)
-        var i = 0
-        while i < s.count {
-            if s[i].isASCII && s[i].value >= 48 && s[i].value <= 57 {
-                var j = i
-                var v = 0
-                while j < s.count && s[j].isASCII && s[j].value >= 48 && s[j].value <= 57 && v < Int.max / 20 {
-                    v = v * 10 + Int(s[j].value - 48); j += 1
-                }
-                return (i > 0 && s[i - 1] == "-") ? -v : v
-            }
-            i += 1
+        guard let run = PyText.digitRuns(text.scalars).first else { return nil }
+        var v = 0
+        for c in run {
+            guard let d = c.properties.numericType == .decimal ? c.properties.numericValue : nil else { return nil }
+            let (m, o1) = v.multipliedReportingOverflow(by: 10)
+            let (a, o2) = m.addingReportingOverflow(Int(d))
+            if o1 || o2 { return nil }
+            v = a
         }
-        return nil
+        return v
     }
 
     // MARK: by name

@@ -315,7 +315,7 @@ public final class Interpreter {
             let idx = try evaluateItems(items, env)
             return try located(e.location) { try Builtins.subscriptValue(obj, idx) }
         case .call(let calleeExpr, let argExprs):
-            var args = Arguments(location: calleeExpr.location)
+            var args = Arguments(location: e.location)
             for a in argExprs {
                 let v = try evaluate(a.value, env)
                 if let n = a.name { args.named.append((n, v)) } else { args.positional.append(v) }
@@ -327,7 +327,7 @@ public final class Interpreter {
                     if !h.fieldNames.contains(name), case .identifier(let id) = objExpr.kind, let c = registry["\(id).\(name)"] {
                         return try call(.command(c), args)
                     }
-                    return try located(calleeExpr.location) { try h.callMethod(name, args, self) }
+                    return try located(e.location) { try h.callMethod(name, args, self) }
                 }
                 let f = try fieldOf(obj, objExpr, name, calleeExpr.location, env)
                 return try call(f, args)

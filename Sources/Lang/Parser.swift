@@ -286,7 +286,7 @@ public struct Parser {
                 let saved = noRecord; noRecord = false
                 defer { noRecord = saved }
                 _ = t
-                e = Expr(.call(e, try arguments()), e.location)
+                e = Expr(.call(e, try arguments()), Parser.start(of: e))
             } else if isOp(".") {
                 advance()
                 let t = current
@@ -309,6 +309,14 @@ public struct Parser {
             } else {
                 return e
             }
+        }
+    }
+
+    /// Where an expression starts: `llama.config(...)` starts at `llama`.
+    static func start(of e: Expr) -> SourceLocation {
+        switch e.kind {
+        case .field(let o, _), .subscriptAccess(let o, _), .call(let o, _): return start(of: o)
+        default: return e.location
         }
     }
 

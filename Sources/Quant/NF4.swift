@@ -155,34 +155,29 @@ public struct NF4Tensor: @unchecked Sendable {
         codes.withUnsafeMutableBufferPointer { cb in
             absmax.withUnsafeMutableBufferPointer { ab in
                 let cp = cb.baseAddress!, ap = ab.baseAddress!
-                bounds.withUnsafeBufferPointer { bb in
-                    let bp = bb.baseAddress!
-                    Parallel.forRanges(nb, grain: max(1, 16384 / blocksize)) { r in
-                        for k in r {
-                            let lo = k * blocksize, len = min(blocksize, range.count - lo)
-                            let g = range.lowerBound + lo
-                            quantizeBlock(x + lo, len: len, full: len == blocksize, bounds: bp,
-                                          codes: cp + g / 2, absmax: ap + b0 + k)
-                        }
+                let bv = SIMD16<Float>(bounds)
+                Parallel.forRanges(nb, grain: max(1, 16384 / blocksize)) { r in
+                    for k in r {
+                        let lo = k * blocksize, len = min(blocksize, range.count - lo)
+                        let g = range.lowerBound + lo
+                        quantizeBlock(x + lo, len: len, full: len == blocksize, bounds: bv,
+                                      codes: cp + g / 2, absmax: ap + b0 + k)
                     }
                 }
             }
         }
     }
 
+    /// Number of thresholds strictly below s (branch-free; NaN -> 0).
     @inline(__always)
-    static func nf4Index(_ s: Float, _ b: UnsafePointer<Float>) -> UInt8 {
-        var i = 0
-        if b[i + 7] < s { i += 8 }
-        if b[i + 3] < s { i += 4 }
-        if b[i + 1] < s { i += 2 }
-        if b[i] < s { i += 1 }
-        return UInt8(truncatingIfNeeded: i)
+    static func nf4Index(_ s: Float, _ b: SIMD16<Float>) -> UInt8 {
+        let below = b .< SIMD16<Float>(repeating: s)
+        return UInt8(truncatingIfNeeded: SIMD16<Int32>(repeating: 0).replacing(with: 1, where: below).wrappedSum())
     }
 
     /// One block of `len` values at x (its first element has an even index).
     private static func quantizeBlock(_ x: UnsafePointer<Float>, len: Int, full: Bool,
-                                      bounds: UnsafePointer<Float>, codes: UnsafeMutablePointer<UInt8>,
+                                      bounds: SIMD16<Float>, codes: UnsafeMutablePointer<UInt8>,
                                       absmax: UnsafeMutablePointer<Float>) {
         var am: Float = 0
         var nan = false
@@ -298,6 +293,43 @@ public struct NF4Tensor: @unchecked Sendable {
                         i += pairs * 2
                         if i < end { out[i - lo0] = code[Int(cp[i >> 1] >> 4)] * s; i += 1 }
                         e = end
+                    }
+                }
+            }
+        }
+    }
+
+    /// y[t, j] = Σ_k W[j, k] · x[t, k] for output rows j in `range`, t < rows, reading the codes
+    /// directly (no dequantized copy): the small-batch (decoding) path of Linear. Needs a 2-D
+    /// shape whose row length is a multiple of blocksize. y has row stride ldy.
+    func gemvRows(_ range: Range<Int>, x: UnsafePointer<Float>, rows: Int, y: UnsafeMutablePointer<Float>, ldy: Int) {
+        let cols = shape[1]
+        let perRow = cols / blocksize
+        codes.withUnsafeBufferPointer { cb in
+            NF4Tensor.pairTable.withUnsafeBufferPointer { tb in
+                let cp = cb.baseAddress!, table = tb.baseAddress!
+                let xr = UnsafeRawPointer(x)
+                for j in range {
+                    for t in 0..<rows { y[t * ldy + j] = 0 }
+                    for bb in 0..<perRow {
+                        let b = j * perRow + bb
+                        let s = blockScale(b)
+                        let src = cp + b * (blocksize / 2)
+                        let k0 = bb * blocksize
+                        for t in 0..<rows {
+                            var a0 = SIMD2<Float>(), a1 = SIMD2<Float>(), a2 = SIMD2<Float>(), a3 = SIMD2<Float>()
+                            let xo = (t * cols + k0) * 4
+                            var q = 0
+                            while q < blocksize / 2 {
+                                a0 += table[Int(src[q])] * xr.loadUnaligned(fromByteOffset: xo + q * 8, as: SIMD2<Float>.self)
+                                a1 += table[Int(src[q + 1])] * xr.loadUnaligned(fromByteOffset: xo + q * 8 + 8, as: SIMD2<Float>.self)
+                                a2 += table[Int(src[q + 2])] * xr.loadUnaligned(fromByteOffset: xo + q * 8 + 16, as: SIMD2<Float>.self)
+                                a3 += table[Int(src[q + 3])] * xr.loadUnaligned(fromByteOffset: xo + q * 8 + 24, as: SIMD2<Float>.self)
+                                q += 4
+                            }
+                            let acc = (a0 + a1) + (a2 + a3)
+                            y[t * ldy + j] += s * (acc.x + acc.y)
+                        }
                     }
                 }
             }

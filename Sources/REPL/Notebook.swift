@@ -73,6 +73,9 @@ public enum Notebook {
         let base = outURL.deletingPathExtension().lastPathComponent
         let filesDirName = base + "_files"
         let filesDir = outURL.deletingLastPathComponent().appendingPathComponent(filesDirName)
+        // the folder beside the report where figures (and files a notebook writes) go
+        try? FileManager.default.createDirectory(at: filesDir, withIntermediateDirectories: true)
+        interp.globals.define("notebook_files", .string(filesDir.path))
         var figureCount = 0
         var outputs: [Output] = []
         var pending = ""
@@ -87,6 +90,7 @@ public enum Notebook {
                     try FileManager.default.createDirectory(at: filesDir, withIntermediateDirectories: true)
                     try AtomicFile.write(svg, to: filesDir.appendingPathComponent(name).path)
                 } catch { displayError = error }
+                if let text = h.representation("text/plain") { pending += text + (text.hasSuffix("\n") ? "" : "\n") }
                 flushText()
                 outputs.append(.figure(filesDirName + "/" + name))
                 return

@@ -96,6 +96,10 @@ final class EvaluatorTests: XCTestCase {
         var other = c
         other.needle = "Something else entirely."
         XCTAssertThrowsError(try NIAH.run(model: m2, tokenizer: tok, haystack: .synthetic(seed: 2), config: other))
+        try "garbage".write(toFile: path, atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try NIAH.run(model: m2, tokenizer: tok, haystack: .synthetic(seed: 2), config: c)) { e in
+            XCTAssertTrue("\(e)".hasPrefix(path), "\(e)")
+        }
     }
 
     func testNIAHHaystackFolderAndErrors() throws {

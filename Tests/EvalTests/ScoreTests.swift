@@ -70,5 +70,8 @@ final class ScoreTests: XCTestCase {
         XCTAssertThrowsError(try Score.score("bleu", "a", "b"))
         XCTAssertEqual(Score.firstInteger("The pass key is 68231. Remember"), 68231)
         XCTAssertNil(Score.firstInteger("no digits"))
+        XCTAssertEqual(Score.firstInteger(" -42 and 7"), 42)
+        XCTAssertEqual(Score.firstInteger("key ١٢٣"), 123)
+        XCTAssertNil(Score.firstInteger(String(repeating: "9", count: 40)))
     }
 }

@@ -42,7 +42,7 @@ final class REPLTests: XCTestCase {
         XCTAssertTrue(p.expect("llx> "))
         p.send("g(1, alpha_v\t 100)\n")
         XCTAssertTrue(p.expect("101"), p.transcript)
-        p.send("ran\t(3)\n")     // a command name
+        p.send("rang\t(3)\n")     // a command name
         XCTAssertTrue(p.expect("0..3"), p.transcript)
     }
 
@@ -191,6 +191,18 @@ final class REPLTests: XCTestCase {
         XCTAssertTrue(md.contains("```text\n{done: true}\n```"), md)
     }
 
+    /// The quickstart notebook (README's first command) runs without a failing cell.
+    func testQuickstartNotebookRuns() throws {
+        let nb = Self.root.appendingPathComponent("notebooks/quickstart.llx").path
+        let out = tmp.appendingPathComponent("quickstart.md").path
+        let failed = try Notebook.run(path: nb, out: out, interpreter: Commands.makeInterpreter())
+        let md = try String(contentsOfFile: out, encoding: .utf8)
+        XCTAssertEqual(failed, 0, md)
+        XCTAssertTrue(md.contains("![figure](quickstart_files/fig1.svg)"), md)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: tmp.appendingPathComponent("quickstart_files/fig1.svg").path))
+        XCTAssertFalse(md.contains("**Error:**"), md)
+    }
+
     func testNotebookCells() {
         let cells = Notebook.cells("let a = 1\n# %%\n\nprint(a)\n# %% md\n# hi\n")
         XCTAssertEqual(cells.count, 3)
@@ -201,10 +213,11 @@ final class REPLTests: XCTestCase {
     func testCompletionLogic() throws {
         let interp = Commands.makeInterpreter()
         interp.output = { _ in }
-        try interp.run("let rec = {rank: 8, rope: 1}\nfn ff(a, scale: 1) { return a }", file: "c.llx")
+        try interp.run("let rec = {rank: 8, rope: 1}\nfn ff(a, zscale: 1) { return a }", file: "c.llx")
         XCTAssertEqual(Completion.candidates(line: "rec.r", cursor: 5, interp: interp), ["rec.rank", "rec.rope"])
-        XCTAssertEqual(Completion.candidates(line: "print(re", cursor: 8, interp: interp), ["read_json", "read_jsonl", "read_text", "rec", "repr", "return", "reversed"])
-        XCTAssertEqual(Completion.candidates(line: "ff(1, sc", cursor: 8, interp: interp), ["scale:"])
+        XCTAssertEqual(Completion.candidates(line: "print(rec", cursor: 9, interp: interp), ["rec"])
+        XCTAssertEqual(Completion.candidates(line: "llama.i", cursor: 7, interp: interp), ["llama.init"])
+        XCTAssertEqual(Completion.candidates(line: "ff(1, zs", cursor: 8, interp: interp), ["zscale:"])
         XCTAssertEqual(Completion.candidates(line: "range(1, st", cursor: 11, interp: interp), ["step:", "str"])
         XCTAssertEqual(Completion.candidates(line: "\"rec.r", cursor: 6, interp: interp), [])
     }

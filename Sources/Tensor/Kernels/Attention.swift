@@ -9,8 +9,9 @@
 import Foundation
 
 extension Kernels {
-    public static let attentionQueryTile = 64
-    public static let attentionKeyTile = 64
+    /// Tile sizes (rows of queries, rows of keys) of the flash kernels; 128 x 128 measured best here.
+    nonisolated(unsafe) public static var attentionQueryTile = 128
+    nonisolated(unsafe) public static var attentionKeyTile = 128
 
     static func checkAttention(_ Tq: Int, _ Tk: Int, _ Hq: Int, _ Hkv: Int, _ D: Int) throws {
         guard Tq >= 0, Tk >= Tq else { throw TensorError.shape("attention: \(Tq) queries need at least as many keys, got \(Tk)") }

@@ -1,0 +1,199 @@
+// QuantCommands: NF4 quantization (`nf4`, `dequantize`, the NF4 tensor value), adapters on a
+// model (`qlora`, `lora`, `merge`), and the PEFT / Hugging Face exports (`export.peft`,
+// `lora.load_peft`, `export.hf`). Built on the Quant module's Linear/LoRA/PEFT API.
+import Foundation
+import Lang
+import Tensor
+import Quant
+import Llama
+import Checkpoint
+
+/// A 4-bit NormalFloat tensor as a language value.
+final class NF4Value: HostObject {
+    let q: NF4Tensor
+    init(_ q: NF4Tensor) { self.q = q }
+    var typeName: String { "NF4Tensor" }
+    var description: String { "NF4Tensor(shape: \(q.shape), blocksize: \(q.blocksize), double_quant: \(q.doubleQuant), \(q.byteCount) bytes)" }
+    var fieldNames: [String] { ["codes", "absmax", "qabsmax", "absmax2", "offset", "shape", "blocksize", "double_quant"] }
+    func getField(_ name: String) throws -> Value {
+        switch name {
+        case "codes": return .host(TensorValue(Tensor(shape: [q.codes.count], ints: q.codes.map { Int($0) }, dtype: .u8)))
+        case "absmax":
+            if let a = q.absmax { return .host(TensorValue(Tensor(shape: [a.count], floats: a))) }
+            return .host(TensorValue(Tensor(shape: [q.blockCount], floats: q.blockScales())))
+        case "qabsmax": return q.qabsmax.map { .host(TensorValue(Tensor(shape: [$0.count], ints: $0.map { Int($0) }, dtype: .u8))) } ?? .null
+        case "absmax2": return q.absmax2.map { .host(TensorValue(Tensor(shape: [$0.count], floats: $0))) } ?? .null
+        case "offset": return .double(Double(q.offset))
+        case "shape": return .list(q.shape.map { .int($0) })
+        case "blocksize": return .int(q.blocksize)
+        case "double_quant": return .bool(q.doubleQuant)
+        default: throw LangRuntimeError(.name, "NF4Tensor has no field '\(name)'")
+        }
+    }
+}
+
+/// The adapter settings a model got from `qlora` / `lora` / `lora.load_peft` (for export.peft).
+final class AdapterInfo {
+    var config: LoRAConfig
+    var quantized: Bool
+    init(config: LoRAConfig, quantized: Bool) { self.config = config; self.quantized = quantized }
+}
+
+enum QuantCommands {
+    static var adapters: [ObjectIdentifier: AdapterInfo] = [:]
+
+    static func setLinear(_ layer: LlamaLayer, _ proj: String, _ l: Linear) {
+        switch proj {
+        case "q_proj": layer.qProj = l
+        case "k_proj": layer.kProj = l
+        case "v_proj": layer.vProj = l
+        case "o_proj": layer.oProj = l
+        case "gate_proj": layer.gateProj = l
+        case "up_proj": layer.upProj = l
+        default: layer.downProj = l
+        }
+    }
+    static let projections = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
+    static func allLinears(_ m: LlamaModel) -> [Linear] { m.layers.flatMap { $0.linears } }
+
+    /// Adds adapters (and optionally quantizes every linear layer to NF4), then freezes all but
+    /// the adapters and the parameters named in `train`.
+    static func apply(_ m: LlamaModel, rank: Int, alpha: Double, dropout: Double, targets: [String], train: [String],
+                      quant: String?, doubleQuant: Bool, seed: UInt64, command: String) throws {
+        guard rank >= 1 else { throw LangRuntimeError(.value, "\(command): argument 'rank' must be >= 1, got \(rank)") }
+        guard (0..<1).contains(dropout) else { throw LangRuntimeError(.value, "\(command): argument 'dropout' must be in [0, 1), got \(dropout)") }
+        if let bad = targets.first(where: { !projections.contains($0) }) {
+            throw LangRuntimeError(.value, "\(command): argument 'targets' has unknown module '\(bad)' (modules: \(projections.joined(separator: ", ")))")
+        }
+        if allLinears(m).contains(where: { $0.lora != nil }) {
+            throw LangRuntimeError(.value, "\(command): the model already has adapters (merge(m) first)")
+        }
+        if let q = quant, q != "nf4", q != "none" { throw LangRuntimeError(.value, "\(command): argument 'quant' must be \"nf4\" or \"none\", got \"\(q)\"") }
+        for layer in m.layers {
+            for (proj, lin) in zip(projections, layer.linears) {
+                var l = lin
+                if quant == "nf4", lin.nf4 == nil {
+                    l = try Linear.nf4(name: lin.name, inFeatures: lin.inFeatures, outFeatures: lin.outFeatures, weight: lin.denseWeight(),
+                                       blocksize: 64, doubleQuant: doubleQuant)
+                    setLinear(layer, proj, l)
+                }
+                if targets.contains(proj) { _ = try l.addLoRA(rank: rank, alpha: alpha, dropout: Float(dropout), seed: seed) }
+            }
+        }
+        m.setTrainable { name in
+            name.contains(".lora_A.") || name.contains(".lora_B.") || train.contains { name.contains($0) }
+        }
+        adapters[ObjectIdentifier(m)] = AdapterInfo(config: LoRAConfig(r: rank, loraAlpha: alpha, targetModules: targets, loraDropout: dropout),
+                                                    quantized: quant == "nf4")
+    }
+
+    /// The model's tensors as `save_pretrained` writes them, adapters folded in, f32.
+    static func denseState(_ m: LlamaModel) -> [(String, Tensor)] {
+        var out: [(String, Tensor)] = [("model.embed_tokens.weight", m.embedTokens.value.to(.f32))]
+        for layer in m.layers {
+            out.append((layer.inputLayernorm.name, layer.inputLayernorm.value))
+            for l in layer.linears { out.append((l.name + ".weight", l.mergedWeight())) }
+            out.append((layer.postAttentionLayernorm.name, layer.postAttentionLayernorm.value))
+        }
+        out.append((m.norm.name, m.norm.value))
+        if m.lmHead !== m.embedTokens { out.append(("lm_head.weight", m.lmHead.value.to(.f32))) }
+        return out
+    }
+
+    static func makeDirectory(_ dir: String, _ command: String) throws {
+        do { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
+        catch { throw LangRuntimeError(.io, "\(command): cannot create directory '\(dir)': \(error.localizedDescription)") }
+    }
+
+    static func register(into r: Registry) {
+        r.register("nf4", [Param("t", TensorCommands.tensorLike), .named("blocksize", .int, default: .int(64)), .named("double_quant", .bool, default: .bool(false))],
+                   help: "A 4-bit NormalFloat tensor, bit-compatible with bitsandbytes: .codes (u8, two codes a byte), .absmax (or .qabsmax + .absmax2 + .offset with double quant), .shape, .blocksize.") { a, _ in
+            let t = try Convert.tensor(a["t"], "nf4", "t").to(.f32).contiguous()
+            return .host(NF4Value(try NF4Tensor.quantize(t, blocksize: try a.int("blocksize"), doubleQuant: try a.bool("double_quant"))))
+        }
+        r.register("dequantize", [Param("q", .host("NF4Tensor"))], help: "An NF4 tensor back to f32.") { a, _ in
+            .host(TensorValue(try a.host("q", as: NF4Value.self).q.dequantize()))
+        }
+        let loraParams: [Param] = [Param("m", ModelCommands.modelType), .named("rank", .int, default: .int(32)), .named("alpha", .number, default: .int(16)),
+                                   .named("dropout", .number, default: .double(0)),
+                                   .named("targets", .list, default: .list(["q_proj", "k_proj", "v_proj", "o_proj"].map { .string($0) })),
+                                   .named("train", .list, default: .list([.string("embed_tokens")])), .named("seed", .int, optional: true)]
+        r.register("qlora", loraParams + [.named("quant", .string, default: .string("nf4")), .named("double_quant", .bool, default: .bool(true))],
+                   help: "The model with its linear weights in NF4, frozen, and LoRA adapters on `targets` (PEFT semantics: B starts at zero, scale alpha / rank); names in `train` stay full precision and trainable. Changes m in place and returns it.") { a, interp in
+            let m = try ModelCommands.model(a)
+            try apply(m, rank: try a.int("rank"), alpha: try a.double("alpha"), dropout: try a.double("dropout"),
+                      targets: try a.list("targets").map { $0.description }, train: try a.list("train").map { $0.description },
+                      quant: try a.string("quant"), doubleQuant: try a.bool("double_quant"), seed: try Convert.seed(a, interp), command: "qlora")
+            return a["m"]
+        }
+        r.register("lora", loraParams, help: "LoRA adapters on `targets` without quantizing the base (as qlora with quant: \"none\"). Changes m in place and returns it.") { a, interp in
+            let m = try ModelCommands.model(a)
+            try apply(m, rank: try a.int("rank"), alpha: try a.double("alpha"), dropout: try a.double("dropout"),
+                      targets: try a.list("targets").map { $0.description }, train: try a.list("train").map { $0.description },
+                      quant: nil, doubleQuant: false, seed: try Convert.seed(a, interp), command: "lora")
+            return a["m"]
+        }
+        r.register("merge", [Param("m", ModelCommands.modelType)], help: "A plain model with the adapters folded into the weights (a new model; m keeps its adapters).") { a, _ in
+            let m = try ModelCommands.model(a)
+            let state = denseState(m)
+            let plain = try LlamaModel(config: m.config, seed: 0)
+            for (name, t) in state {
+                guard let p = plain.parameter(named: name) else { continue }
+                p.value = t.contiguous()
+            }
+            return .host(ModelValue(plain))
+        }
+        r.register("export.peft", [Param("m", ModelCommands.modelType), Param("dir", .string)],
+                   help: "Writes the adapters as PEFT adapter_config.json + adapter_model.safetensors.") { a, _ in
+            let m = try ModelCommands.model(a), dir = try a.string("dir")
+            let lin = allLinears(m)
+            guard lin.contains(where: { $0.lora != nil }), let info = adapters[ObjectIdentifier(m)] else {
+                throw a.error("m", "has no LoRA adapters (use qlora or lora first)")
+            }
+            try makeDirectory(dir, "export.peft")
+            try Lang.AtomicFile.write(try info.config.jsonData(), to: (dir as NSString).appendingPathComponent("adapter_config.json"))
+            // trainable full-precision tensors (modules_to_save, e.g. embed_tokens) go with the adapters
+            let saved = m.parameters.filter { $0.trainable && !$0.name.contains(".lora_") }.map { (PEFT.prefix + $0.name, $0.value) }
+            try SafetensorsFile.write(PEFT.adapterTensors(lin).map { ($0.key, $0.tensor) } + saved, metadata: ["format": "pt"],
+                                      to: (dir as NSString).appendingPathComponent("adapter_model.safetensors"))
+            return .null
+        }
+        r.register("lora.load_peft", [Param("m", ModelCommands.modelType), Param("dir", .string)],
+                   help: "Loads PEFT adapters (adapter_config.json + adapter_model.safetensors) into m, adding LoRA layers as the config says. Returns m.") { a, interp in
+            let m = try ModelCommands.model(a), dir = try a.string("dir")
+            let cfgPath = (dir as NSString).appendingPathComponent("adapter_config.json")
+            guard let data = FileManager.default.contents(atPath: cfgPath) else { throw a.error("dir", "has no adapter_config.json ('\(cfgPath)')") }
+            let cfg = try LoRAConfig.parse(data)
+            if !allLinears(m).contains(where: { $0.lora != nil }) {
+                try apply(m, rank: cfg.r, alpha: cfg.loraAlpha, dropout: cfg.loraDropout, targets: cfg.targetModules.map { PEFT.targetName($0) },
+                          train: [], quant: nil, doubleQuant: false, seed: try Convert.seed(a, interp), command: "lora.load_peft")
+            }
+            let st = try SafetensorsFile.open((dir as NSString).appendingPathComponent("adapter_model.safetensors"))
+            var tensors: [String: Tensor] = [:]
+            for n in st.names {
+                let t = try st.tensor(n).to(.f32).contiguous()
+                if PEFT.parseKey(n) == nil, n.hasPrefix(PEFT.prefix) {
+                    // a module saved whole (modules_to_save): replaces the model's tensor
+                    let name = String(n.dropFirst(PEFT.prefix.count)).replacingOccurrences(of: ".modules_to_save.default", with: "")
+                    guard let p = m.parameter(named: name) else { throw a.error("dir", "adapter tensor '\(n)' names no parameter of the model") }
+                    guard p.value.shape == t.shape else { throw a.error("dir", "adapter tensor '\(n)' has shape \(t.shape), the model's is \(p.value.shape)") }
+                    p.value = t
+                    continue
+                }
+                tensors[n] = t
+            }
+            try PEFT.loadAdapterTensors(tensors, into: allLinears(m))
+            adapters[ObjectIdentifier(m)] = AdapterInfo(config: cfg, quantized: false)
+            return a["m"]
+        }
+        r.register("export.hf", [Param("m", ModelCommands.modelType), Param("dir", .string)],
+                   help: "Writes a Hugging Face model directory (config.json + model.safetensors, adapters merged, f32).") { a, _ in
+            let m = try ModelCommands.model(a), dir = try a.string("dir")
+            try makeDirectory(dir, "export.hf")
+            try Lang.AtomicFile.write(try m.config.jsonData(), to: (dir as NSString).appendingPathComponent("config.json"))
+            try SafetensorsFile.write(denseState(m), metadata: ["format": "pt"], to: (dir as NSString).appendingPathComponent("model.safetensors"))
+            return .null
+        }
+    }
+}

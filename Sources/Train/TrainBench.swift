@@ -1,0 +1,61 @@
+// TrainBench: LoRA training throughput on the `small` preset (f32 base, LoRA r=32 alpha=16 on
+// q/k/v/o, embed_tokens trainable; sequences of 512, batch 4, micro-batch 1), with and without
+// gradient checkpointing. scripts/bench_train.py runs the same shapes with PyTorch + PEFT.
+import Foundation
+import Tensor
+import Quant
+import Llama
+
+public enum TrainBench {
+    /// The benchmark model: the preset with LoRA adapters (B made non-zero so that every
+    /// path of the backward does real work) and a trainable embedding.
+    public static func model(preset: String = "small", rank: Int = 32, alpha: Double = 16,
+                             targets: [String] = ["q_proj", "k_proj", "v_proj", "o_proj"], seed: UInt64 = 0) throws -> LlamaModel {
+        let m = try LlamaModel(config: try LlamaConfig.preset(preset), seed: seed)
+        for L in m.layers {
+            for lin in [L.qProj, L.kProj, L.vProj, L.oProj] where targets.contains(where: { lin.name.hasSuffix("." + $0) }) {
+                let lora = try lin.addLoRA(rank: rank, alpha: alpha, seed: seed)
+                let b = lora.B.value.floatPointer
+                for i in 0..<lora.B.value.count { b[i] = Float((i * 7919) % 201 - 100) * 1e-4 }
+            }
+        }
+        m.setTrainable { $0.contains("lora_") || $0 == "model.embed_tokens.weight" }
+        return m
+    }
+
+    /// Tokens per second of `steps` optimizer steps (after one warm-up step).
+    public static func measure(_ m: LlamaModel, seq: Int, batch: Int, steps: Int, checkpointing: Bool) throws -> Double {
+        let V = m.config.vocabSize
+        var rng = TrainRNG(seed: 42)
+        let records: [TrainRecord] = (0..<(batch * (steps + 1))).map { _ in
+            let ids = (0..<seq).map { _ in rng.below(V) }
+            return .tokens(ids: ids, labels: ids)
+        }
+        var c = TrainConfig()
+        c.lr = 1e-4; c.batch = batch; c.microBatch = 1; c.steps = steps + 1; c.checkpointing = checkpointing
+        c.schedule = "constant"; c.shuffle = false
+        let t = try Trainer(model: m, data: TrainDataset(records: records, source: "bench"), tokenizer: nil, config: c)
+        let r = try t.run()
+        let timed = r.history.dropFirst()
+        let secs = timed.reduce(0.0) { $0 + Double(seq * batch) / $1.tokensPerSecond }
+        return Double(seq * batch * timed.count) / secs
+    }
+
+    public static func run(_ log: (String) -> Void) {
+        run(seq: 512, batch: 4, steps: 2, log)
+    }
+
+    public static func run(seq: Int, batch: Int, steps: Int, _ log: (String) -> Void) {
+        do {
+            let m = try model()
+            let trainable = m.parameters.filter { $0.trainable }.reduce(0) { $0 + $1.count }
+            log("train bench: preset small, LoRA r=32 alpha=16 on q,k,v,o + embed_tokens (\(trainable) trainable), f32, seq \(seq), batch \(batch), \(Parallel.threads) threads")
+            for ckpt in [false, true] {
+                let tps = try measure(m, seq: seq, batch: batch, steps: steps, checkpointing: ckpt)
+                log(String(format: "train bench: checkpointing %@: %.1f tokens/s", ckpt ? "on" : "off", tps))
+            }
+        } catch {
+            log("train bench: \(error)")
+        }
+    }
+}
