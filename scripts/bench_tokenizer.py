@@ -5,7 +5,7 @@ Runs the Swift benchmark (swift test --filter TokenizerBenchTests, which writes 
 text to $TMPDIR/llx_tokenizer_bench.txt, or reads --text FILE via $LLX_BENCH_TEXT), then times quicktok's encode_ordinary and tiktoken-style
 encode on that file (and tiktoken itself if installed) and prints the ratios.
 
-  ${LLX_REF_VENV:-.venv-ref}/bin/python scripts/bench_tokenizer.py [--no-swift] [--text FILE]
+  ${LLX_REF_VENV:-.venv-ref}/bin/python scripts/bench_tokenizer.py [--no-swift] [--skip-build] [--text FILE]
 """
 import argparse
 import os
@@ -31,6 +31,7 @@ def best_of(fn, n=3):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--no-swift", action="store_true", help="do not run the Swift benchmark first")
+    ap.add_argument("--skip-build", action="store_true", help="pass --skip-build to swift test")
     ap.add_argument("--text", default=os.path.join(tempfile.gettempdir(), "llx_tokenizer_bench.txt"))
     a = ap.parse_args()
     a.text_given = "--text" in sys.argv
@@ -40,7 +41,10 @@ def main():
         env = dict(os.environ)
         if a.text_given:
             env["LLX_BENCH_TEXT"] = a.text
-        r = subprocess.run(["swift", "test", "-c", "release", "--filter", "TokenizerBenchTests"],
+        cmd = ["swift", "test", "-c", "release", "--filter", "TokenizerBenchTests"]
+        if a.skip_build:
+            cmd.append("--skip-build")
+        r = subprocess.run(cmd,
                            cwd=root, capture_output=True, text=True, env=env)
         m = re.search(r"tokenizer bench: .*", r.stdout + r.stderr)
         if not m:
