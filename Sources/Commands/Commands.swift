@@ -7,6 +7,7 @@ import Lang
 import Tokenizer
 import Tensor
 import Llama
+import Train
 
 /// `Param` in this module is the language's parameter description; model parameters are `Quant.Param`.
 typealias Param = Lang.Param
@@ -42,6 +43,7 @@ public enum Commands {
     public static let benches: [(String, ((String) -> Void) -> Void)] = [
         ("tensor", { TensorBench.run($0) }),
         ("llama", { LlamaBench.run($0) }),
+        ("train", { TrainBench.run($0) }),
         ("tokenizer", { TokenizerBench.run($0) }),
     ]
     public static var benchNames: [String] { benches.map { $0.0 } }
