@@ -18,7 +18,7 @@ final class ModelValue: HostObject {
 
     var description: String {
         let c = model.config
-        var s = "LlamaModel(layers: \(c.numHiddenLayers), hidden: \(c.hiddenSize), heads: \(c.numAttentionHeads)/\(c.numKeyValueHeads), vocab: \(c.vocabSize), params: \(ModelCommands.human(model.parameterCount)), rope_theta: \(Value.double(c.ropeTheta).repr)"
+        var s = "LlamaModel(layers: \(c.numHiddenLayers), hidden: \(c.hiddenSize), heads: \(c.numAttentionHeads)/\(c.numKeyValueHeads), vocab: \(c.vocabSize), params: \(ModelCommands.human(model.parameterCount)), rope_theta: \((try? getField("rope_theta"))?.repr ?? "")"
         if let r = c.ropeScaling { s += ", rope_scaling: \(r.ropeType)" }
         let trainable = model.parameters.filter { $0.trainable }.reduce(0) { $0 + $1.count }
         if trainable != model.parameterCount { s += ", trainable: \(ModelCommands.human(trainable))" }
