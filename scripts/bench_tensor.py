@@ -10,6 +10,11 @@ torch.manual_seed(0)
 print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
 
 
+def cpu_s():
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
 def peak_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
@@ -21,14 +26,14 @@ q = torch.randn(1, Hq, T, D, requires_grad=True)
 k = torch.randn(1, Hkv, T, D, requires_grad=True)
 v = torch.randn(1, Hkv, T, D, requires_grad=True)
 dout = torch.randn(1, Hq, T, D)
-t0 = time.perf_counter()
+c0 = cpu_s(); t0 = time.perf_counter()
 rep = Hq // Hkv
 out = F.scaled_dot_product_attention(q, k.repeat_interleave(rep, 1), v.repeat_interleave(rep, 1), is_causal=True)
-t1 = time.perf_counter()
+c1 = cpu_s(); t1 = time.perf_counter()
 out.backward(dout)
-t2 = time.perf_counter()
+c2 = cpu_s(); t2 = time.perf_counter()
 print(f"attention fwd+bwd T={T} D={D} heads {Hq}/{Hkv}: fwd {t1 - t0:.2f} s, bwd {t2 - t1:.2f} s, "
-      f"{T / (t2 - t0):.0f} tokens/s, peak RSS increase {peak_rss_mb() - base:.1f} MB")
+      f"{T / (t2 - t0):.0f} tokens/s (CPU time fwd {c1 - c0:.2f} s, bwd {c2 - c1:.2f} s), peak RSS increase {peak_rss_mb() - base:.1f} MB")
 del q, k, v, out, dout
 
 for n in (512, 1024, 2048):

@@ -157,3 +157,20 @@ ops["prints"]["big"] = dict(values=f32(big), shape=[40, 50], text=str(big))
 with open(os.path.join(OUT, "ops.json"), "w") as f:
     json.dump(ops, f)
 print("wrote ops.json", os.path.getsize(os.path.join(OUT, "ops.json")), "bytes")
+
+# ---- f16 / bf16 round-to-nearest-even conversion: Tests/Fixtures/tensor/halfs.json ----
+special = [0.0, -0.0, 1.0, -1.0, 65504.0, 65519.99, 65520.0, 1e6, -1e6, 6.1e-5, 5.96e-8, 2.98e-8, 2.99e-8, 1e-10,
+           1.0009765625, 1.00048828125, 1.000732421875, 1.00146484375, 3.4e38, -3.4e38, 1.17e-38, 9.2e-41,
+           float("inf"), float("-inf")]
+ties_bf16 = [float(np.frombuffer(np.uint32(x).tobytes(), dtype=np.float32)[0]) for x in (0x3F808000, 0x3F818000, 0x3F808001, 0x3F807FFF, 0x7F7F8000)]
+vals = torch.tensor(special + ties_bf16, dtype=torch.float32)
+rand_vals = torch.cat([torch.randn(200) * 10 ** torch.randint(-9, 6, (200,)).float(), torch.randn(50) * 1e-6])
+vals = torch.cat([vals, rand_vals.float()])
+halfs = dict(
+    bits32=[int(x) for x in vals.view(torch.int32).tolist()],
+    f16=[int(x) & 0xFFFF for x in vals.half().view(torch.int16).tolist()],
+    bf16=[int(x) & 0xFFFF for x in vals.bfloat16().view(torch.int16).tolist()],
+)
+with open(os.path.join(OUT, "halfs.json"), "w") as f:
+    json.dump(halfs, f)
+print("wrote halfs.json")

@@ -1,6 +1,8 @@
 // CHDF5 shim: the HDF5 C API. Swift cannot import the H5T_NATIVE_* macros (they call
 // functions), so small inline accessors expose the ones llx uses.
 #include <hdf5.h>
+#include <stdlib.h>
+#include <string.h>
 static inline hid_t llx_h5t_native_float(void) { return H5T_NATIVE_FLOAT; }
 static inline hid_t llx_h5t_native_double(void) { return H5T_NATIVE_DOUBLE; }
 static inline hid_t llx_h5t_native_int32(void) { return H5T_NATIVE_INT32; }
@@ -19,3 +21,80 @@ static inline unsigned llx_h5f_acc_rdonly(void) { return H5F_ACC_RDONLY; }
 static inline unsigned llx_h5f_acc_rdwr(void) { return H5F_ACC_RDWR; }
 static inline unsigned llx_h5f_acc_trunc(void) { return H5F_ACC_TRUNC; }
 static inline unsigned llx_h5f_acc_excl(void) { return H5F_ACC_EXCL; }
+
+// Added by Checkpoint: more type/property accessors and helpers that hide the differences
+// between HDF5 1.10 and 1.12+ (H5O_info_t vs H5O_info2_t, H5Dvlen_reclaim vs H5Treclaim).
+static inline hid_t llx_h5e_default(void) { return H5E_DEFAULT; }
+static inline size_t llx_h5t_variable(void) { return H5T_VARIABLE; }
+static inline hid_t llx_h5t_ieee_f64le(void) { return H5T_IEEE_F64LE; }
+static inline hid_t llx_h5t_std_i32le(void) { return H5T_STD_I32LE; }
+static inline hid_t llx_h5t_std_i64le(void) { return H5T_STD_I64LE; }
+static inline hid_t llx_h5t_std_u8le(void) { return H5T_STD_U8LE; }
+static inline hid_t llx_h5t_std_u16le(void) { return H5T_STD_U16LE; }
+static inline hid_t llx_h5p_group_create(void) { return H5P_GROUP_CREATE; }
+static inline hid_t llx_h5p_file_create(void) { return H5P_FILE_CREATE; }
+/// An IEEE binary16 little-endian float type, as h5py defines float16 (caller closes it).
+static inline hid_t llx_h5t_make_f16le(void) {
+    hid_t t = H5Tcopy(H5T_IEEE_F32LE);
+    if (t < 0) return t;
+    if (H5Tset_fields(t, 15, 10, 5, 0, 10) < 0 || H5Tset_size(t, 2) < 0 || H5Tset_ebias(t, 15) < 0) {
+        H5Tclose(t);
+        return -1;
+    }
+    return t;
+}
+/// Type of the object at `name` below `loc` (H5O_TYPE_GROUP, H5O_TYPE_DATASET, ...), -1 on error.
+static inline int llx_h5_object_type(hid_t loc, const char *name) {
+#if H5_VERSION_GE(1, 12, 0)
+    H5O_info2_t info;
+    if (H5Oget_info_by_name3(loc, name, &info, H5O_INFO_BASIC, H5P_DEFAULT) < 0) return -1;
+#else
+    H5O_info_t info;
+    if (H5Oget_info_by_name2(loc, name, &info, H5O_INFO_BASIC, H5P_DEFAULT) < 0) return -1;
+#endif
+    return (int)info.type;
+}
+/// Frees the memory HDF5 allocated for variable-length data read into `buf`.
+static inline herr_t llx_h5_reclaim(hid_t type, hid_t space, void *buf) {
+#if H5_VERSION_GE(1, 12, 0)
+    return H5Treclaim(type, space, H5P_DEFAULT, buf);
+#else
+    return H5Dvlen_reclaim(type, space, H5P_DEFAULT, buf);
+#endif
+}
+
+/// Link names of a group in name order, as one malloc'ed buffer of NUL-terminated names
+/// (*length = total bytes); NULL on error. The caller frees it with free().
+typedef struct { char *buf; size_t len, cap; } llx_h5_names_t;
+#if H5_VERSION_GE(1, 12, 0)
+static herr_t llx_h5__collect(hid_t g, const char *name, const H5L_info2_t *info, void *data) {
+#else
+static herr_t llx_h5__collect(hid_t g, const char *name, const H5L_info_t *info, void *data) {
+#endif
+    (void)g; (void)info;
+    llx_h5_names_t *n = (llx_h5_names_t *)data;
+    size_t k = strlen(name) + 1;
+    if (n->len + k > n->cap) {
+        size_t cap = (n->cap + k) * 2;
+        char *b = (char *)realloc(n->buf, cap);
+        if (!b) return -1;
+        n->buf = b;
+        n->cap = cap;
+    }
+    memcpy(n->buf + n->len, name, k);
+    n->len += k;
+    return 0;
+}
+static inline char *llx_h5_list_links(hid_t group, size_t *length) {
+    llx_h5_names_t n = {NULL, 0, 0};
+    hsize_t idx = 0;
+#if H5_VERSION_GE(1, 12, 0)
+    herr_t r = H5Literate2(group, H5_INDEX_NAME, H5_ITER_INC, &idx, llx_h5__collect, &n);
+#else
+    herr_t r = H5Literate(group, H5_INDEX_NAME, H5_ITER_INC, &idx, llx_h5__collect, &n);
+#endif
+    if (r < 0) { free(n.buf); return NULL; }
+    if (!n.buf) n.buf = (char *)malloc(1);
+    *length = n.len;
+    return n.buf;
+}

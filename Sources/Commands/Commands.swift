@@ -7,6 +7,7 @@ import Lang
 import Tokenizer
 import Tensor
 import Llama
+import Train
 
 /// `Param` in this module is the language's parameter description; model parameters are `Quant.Param`.
 typealias Param = Lang.Param
@@ -22,6 +23,7 @@ public enum Commands {
         TrainCommands.register(into: r)
         EvalCommands.register(into: r)
         QuantCommands.register(into: r)
+        CheckpointCommands.register(into: r)
     }
 
     /// Installs per-session hooks (host operators, seeding) on a fresh interpreter.
@@ -42,6 +44,7 @@ public enum Commands {
     public static let benches: [(String, ((String) -> Void) -> Void)] = [
         ("tensor", { TensorBench.run($0) }),
         ("llama", { LlamaBench.run($0) }),
+        ("train", { TrainBench.run($0) }),
         ("tokenizer", { TokenizerBench.run($0) }),
     ]
     public static var benchNames: [String] { benches.map { $0.0 } }

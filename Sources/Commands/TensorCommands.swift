@@ -63,6 +63,14 @@ enum TensorCommands {
     }
 
     static func register(into r: Registry) {
+        r.register("threads", [Param("n", .int, optional: true)], help: "Sets the number of compute threads (llx's loops and BLAS); returns the number in use.") { a, _ in
+            if let n = try a.optionalInt("n") {
+                guard n >= 1 else { throw a.error("n", "must be at least 1, got \(n)") }
+                Parallel.threads = n
+                BLAS.threads = n
+            }
+            return .int(Parallel.threads)
+        }
         r.register("tensor", [Param("data", tensorLike), .named("dtype", .string, default: .string("f32")), .named("requires_grad", .bool, default: .bool(false))],
                    help: "A tensor from a (nested) list of numbers.") { a, _ in
             let d = try dtype(a)

@@ -250,8 +250,31 @@ public struct Parser {
 
     mutating func orExpr() throws -> Expr { try binaryLevel([:], keywordOps: ["or": .or]) { try $0.andExpr() } }
     mutating func andExpr() throws -> Expr { try binaryLevel([:], keywordOps: ["and": .and]) { try $0.comparison() } }
+    /// Comparisons chain as in Python: `a < b < c` is `a < b and b < c`; `x in xs`, `x not in xs`.
     mutating func comparison() throws -> Expr {
-        try binaryLevel(["==": .eq, "!=": .ne, "<": .lt, "<=": .le, ">": .gt, ">=": .ge]) { try $0.rangeExpr() }
+        let ops: [String: BinaryOp] = ["==": .eq, "!=": .ne, "<": .lt, "<=": .le, ">": .gt, ">=": .ge]
+        let first = try rangeExpr()
+        var operands = [first]
+        var opsSeen: [(BinaryOp, SourceLocation)] = []
+        while true {
+            var op: BinaryOp? = nil
+            if case .op(let o) = current.kind { op = ops[o] }
+            if isKeyword("in") { op = .isIn }
+            if isKeyword("not"), case .keyword("in") = tokens[min(pos + 1, tokens.count - 1)].kind { op = .notIn }
+            guard let bop = op else { break }
+            let t = advance()
+            if bop == .notIn { advance() }
+            skipNewlines()
+            opsSeen.append((bop, t.location))
+            operands.append(try rangeExpr())
+        }
+        if opsSeen.isEmpty { return first }
+        var result: Expr? = nil
+        for (i, (op, loc)) in opsSeen.enumerated() {
+            let cmp = Expr(.binary(op, operands[i], operands[i + 1]), loc)
+            result = result.map { Expr(.binary(.and, $0, cmp), loc) } ?? cmp
+        }
+        return result!
     }
     mutating func rangeExpr() throws -> Expr { try binaryLevel(["..": .range]) { try $0.additive() } }
     mutating func additive() throws -> Expr { try binaryLevel(["+": .add, "-": .sub]) { try $0.multiplicative() } }

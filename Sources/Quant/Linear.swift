@@ -27,6 +27,8 @@ public final class Linear {
     public var training: Bool = false
     /// Rows of an NF4 weight dequantized per sgemm (0 = about 1M values per tile).
     public var tileRows: Int = 0
+    /// Up to this many input rows, an NF4 forward multiplies straight from the codes (no tiles).
+    public var gemvMaxRows: Int = 4
 
     /// A linear layer over a dense weight [outFeatures, inFeatures] (any float dtype; kept as f32).
     public init(name: String, inFeatures: Int, outFeatures: Int, weight: Tensor, trainable: Bool = false) throws {
@@ -178,6 +180,13 @@ public final class Linear {
             return
         }
         guard let q = nf4 else { return }
+        if rows <= gemvMaxRows && inFeatures % q.blocksize == 0 {
+            // Few rows (decoding): read the codes directly instead of dequantizing tiles.
+            Parallel.forRanges(outFeatures, grain: max(1, 65536 / inFeatures)) { r in
+                q.gemvRows(r, x: x, rows: rows, y: out, ldy: outFeatures)
+            }
+            return
+        }
         forEachTile(q) { r0, n, tile in
             // out[:, r0..<r0+n] = x · tileᵀ
             BLAS.sgemm(transB: true, m: rows, n: n, k: inFeatures,

@@ -299,6 +299,43 @@ public struct NF4Tensor: @unchecked Sendable {
         }
     }
 
+    /// y[t, j] = Σ_k W[j, k] · x[t, k] for output rows j in `range`, t < rows, reading the codes
+    /// directly (no dequantized copy): the small-batch (decoding) path of Linear. Needs a 2-D
+    /// shape whose row length is a multiple of blocksize. y has row stride ldy.
+    func gemvRows(_ range: Range<Int>, x: UnsafePointer<Float>, rows: Int, y: UnsafeMutablePointer<Float>, ldy: Int) {
+        let cols = shape[1]
+        let perRow = cols / blocksize
+        codes.withUnsafeBufferPointer { cb in
+            NF4Tensor.pairTable.withUnsafeBufferPointer { tb in
+                let cp = cb.baseAddress!, table = tb.baseAddress!
+                let xr = UnsafeRawPointer(x)
+                for j in range {
+                    for t in 0..<rows { y[t * ldy + j] = 0 }
+                    for bb in 0..<perRow {
+                        let b = j * perRow + bb
+                        let s = blockScale(b)
+                        let src = cp + b * (blocksize / 2)
+                        let k0 = bb * blocksize
+                        for t in 0..<rows {
+                            var a0 = SIMD2<Float>(), a1 = SIMD2<Float>(), a2 = SIMD2<Float>(), a3 = SIMD2<Float>()
+                            let xo = (t * cols + k0) * 4
+                            var q = 0
+                            while q < blocksize / 2 {
+                                a0 += table[Int(src[q])] * xr.loadUnaligned(fromByteOffset: xo + q * 8, as: SIMD2<Float>.self)
+                                a1 += table[Int(src[q + 1])] * xr.loadUnaligned(fromByteOffset: xo + q * 8 + 8, as: SIMD2<Float>.self)
+                                a2 += table[Int(src[q + 2])] * xr.loadUnaligned(fromByteOffset: xo + q * 8 + 16, as: SIMD2<Float>.self)
+                                a3 += table[Int(src[q + 3])] * xr.loadUnaligned(fromByteOffset: xo + q * 8 + 24, as: SIMD2<Float>.self)
+                                q += 4
+                            }
+                            let acc = (a0 + a1) + (a2 + a3)
+                            y[t * ldy + j] += s * (acc.x + acc.y)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// Rows [r) of the tensor viewed as [shape[0], count / shape[0]], dequantized into `out`.
     public func dequantizeRows(_ r: Range<Int>, into out: UnsafeMutablePointer<Float>) {
         let rows = shape.first ?? 1

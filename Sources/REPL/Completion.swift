@@ -71,7 +71,14 @@ public enum Completion {
     static func parameterNames(_ callee: String, _ interp: Interpreter) -> [String] {
         guard let v = resolve(callee, interp) else { return [] }
         switch v {
-        case .command(let c): return c.params.filter { $0.kind != .variadic }.map { $0.name }
+        case .command(let c):
+            var names = c.params.filter { $0.kind != .variadic && $0.kind != .keywords }.map { $0.name }
+            if c.name == "llama.config" {   // its keywords are the Hugging Face config fields
+                names += ["vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
+                          "num_key_value_heads", "head_dim", "max_position_embeddings", "rms_norm_eps", "rope_theta",
+                          "rope_scaling", "tie_word_embeddings", "initializer_range"]
+            }
+            return names
         case .function(let f): return f.decl.parameters.map { $0.name }
         default: return []
         }

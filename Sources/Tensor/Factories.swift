@@ -146,8 +146,9 @@ extension Tensor {
         guard step != 0, step.isFinite, start.isFinite, end.isFinite else {
             throw TensorError.value("arange: step must be finite and non-zero, bounds finite (got \(start), \(end), \(step))")
         }
-        let n = Swift.max(0, Int(((end - start) / step).rounded(.up)))
-        guard n <= (1 << 34) else { throw TensorError.shape("arange: \(n) elements is too many") }
+        let nd = Swift.max(0, ((end - start) / step).rounded(.up))
+        guard nd <= Double(1 << 34) else { throw TensorError.shape("arange: \(nd) elements is too many") }
+        let n = Int(nd)
         let integral = start == start.rounded() && step == step.rounded()
         let dt = dtype ?? (integral ? .i64 : .f32)
         if dt.isFloatingPoint { return Tensor(shape: [n], floats: (0..<n).map { Float(start + Double($0) * step) }, dtype: dt) }

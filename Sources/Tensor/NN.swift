@@ -67,7 +67,7 @@ extension Tensor {
     static func idList(_ t: Tensor, _ what: String) throws -> [Int] {
         if t.dtype.isFloatingPoint {
             let f = t.floats()
-            for v in f where v != v.rounded() || !v.isFinite { throw TensorError.value("\(what): \(v) is not an integer id") }
+            for v in f where v != v.rounded() || !(Swift.abs(v) < 9.0e15) { throw TensorError.value("\(what): \(v) is not an integer id") }
             return f.map { Int($0) }
         }
         return t.ints()

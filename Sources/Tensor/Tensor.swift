@@ -1,5 +1,13 @@
 // Tensor: an n-dimensional array of one dtype over shared storage, with strides and an
 // offset so that reshape, transpose and slicing can be views. Autograd state lives here too.
+//
+// Module map: Shape (broadcasting, axes), Factories (zeros/ones/full/arange/eye/rand/randn,
+// Philox RNG), Views (reshape/permute/index/expand/cat), Elementwise, Reduce, Linalg (matmul),
+// NN (softmax, cross-entropy, RMSNorm, SwiGLU, RoPE, embedding, attention), Autograd (tape,
+// backward, customOp), Gradients (every backward rule), Description (PyTorch-style printing),
+// Kernels/ (raw-pointer kernels the model calls directly), Bench (`llx bench`).
+// Library entry points throw TensorError on bad input; `init(shape:floats:)` and
+// `init(shape:ints:)` are for callers that already know the count matches (use `Tensor.from`).
 import Foundation
 
 /// Reference-counted, 64-byte aligned raw memory.

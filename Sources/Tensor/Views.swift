@@ -108,15 +108,15 @@ extension Tensor {
 
     /// Python's slice.indices: (start, step, length) of start:end:step over n elements.
     static func sliceBounds(_ start: Int?, _ end: Int?, _ step: Int?, _ n: Int, dim: Int) throws -> (Int, Int, Int) {
-        let st = step ?? 1
+        let st = Swift.max(step ?? 1, -Int.max)
         guard st != 0 else { throw TensorError.index("slice step cannot be zero (dim \(dim))") }
         let lower = st > 0 ? 0 : -1, upper = st > 0 ? n : n - 1
         func clampIdx(_ v: Int?, _ dflt: Int) -> Int {
             guard let v = v else { return dflt }
-            return v < 0 ? Swift.max(v + n, lower) : Swift.min(v, upper)
+            return v < 0 ? (v < -n ? lower : Swift.max(v + n, lower)) : Swift.min(v, upper)
         }
         let a = clampIdx(start, st > 0 ? lower : upper), b = clampIdx(end, st > 0 ? upper : lower)
-        let len = st > 0 ? (b > a ? (b - a + st - 1) / st : 0) : (a > b ? (a - b - st - 1) / (-st) : 0)
+        let len = st > 0 ? (b > a ? (b - a - 1) / st + 1 : 0) : (a > b ? (a - b - 1) / (-st) + 1 : 0)
         return (a, st, len)
     }
 
@@ -151,7 +151,7 @@ extension Tensor {
             case .ellipsis: break
             case .all: s.append(shape[d]); st.append(strides[d]); d += 1
             case .at(let i):
-                let j = i < 0 ? i + shape[d] : i
+                let j = i < 0 ? (i >= -shape[d] ? i + shape[d] : -1) : i
                 guard j >= 0 && j < shape[d] else {
                     throw TensorError.index("index \(i) is out of range for dim \(d) of extent \(shape[d]) (shape \(shape))")
                 }

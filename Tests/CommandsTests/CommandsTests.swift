@@ -44,9 +44,24 @@ final class CommandsTests: XCTestCase {
         for f in files {
             let interp = Commands.makeInterpreter()
             interp.globals.define("tmpdir", .string(tmp.path))
+            interp.globals.define("fixtures", .string(Self.tests.appendingPathComponent("Fixtures").path))
             let outcome = ScriptTest.run(path: Self.scripts.appendingPathComponent(f).path, interpreter: interp)
             for failure in outcome.failures { XCTFail("\(f): \(failure)") }
         }
+    }
+
+    /// tokenizer.llama3() once scripts/install_vocab.sh has installed the vocabulary.
+    func testLlama3TokenizerWhenInstalled() throws {
+        let interp = Commands.makeInterpreter()
+        var out = ""
+        interp.output = { out += $0 }
+        do {
+            try interp.run("let tok = tokenizer.llama3()", file: "l3.llx")
+        } catch {
+            throw XCTSkip("Llama-3 vocabulary not installed: \(error)")
+        }
+        try interp.run("print(tok.vocab_size, tok.encode(\"Hello world\", bos: true), tok.decode(tok.encode(\"Hello world\", bos: false)))", file: "l3b.llx")
+        XCTAssertEqual(out, "128256 [128000, 9906, 1917] Hello world\n")
     }
 
     func testHelpOfACommandShowsSignature() throws {

@@ -45,6 +45,17 @@ final class NF4LinearTests: XCTestCase {
             assertClose(dx, dxd, rel: 1e-6, "dx tile \(tile)")
         }
         XCTAssertTrue(q.params.isEmpty)
+        // Few rows take the direct (gemv) path; it agrees with the dense math.
+        for rows in [1, 2, 4] {
+            q.gemvMaxRows = 4
+            var y = [Float](repeating: .nan, count: rows * o)
+            q.forward(x, rows: rows, out: &y)
+            assertClose(y, Array(yd[0..<(rows * o)]), rel: 1e-5, "gemv rows \(rows)")
+            q.gemvMaxRows = 0
+            var y2 = [Float](repeating: .nan, count: rows * o)
+            q.forward(x, rows: rows, out: &y2)
+            assertClose(y2, Array(yd[0..<(rows * o)]), rel: 1e-6, "tiled rows \(rows)")
+        }
     }
 
     /// LLX_BENCH=1: NF4 forward vs dense sgemm at [256 x 4096] · [4096 x 4096]ᵀ.
@@ -65,6 +76,16 @@ final class NF4LinearTests: XCTestCase {
             return b
         }
         let td = best(dense), tn = best(q)
+        var y1 = [Float](repeating: 0, count: n)
+        func best1(_ l: Linear) -> Double {
+            var b = Double.infinity
+            for _ in 0..<4 { let s = Date(); l.forward(x, rows: 1, out: &y1); b = min(b, Date().timeIntervalSince(s)) }
+            return b
+        }
+        let d1 = best1(dense), g1 = best1(q)
+        q.gemvMaxRows = 0
+        let t1 = best1(q)
+        print(String(format: "BENCH one row: dense %.2f ms, nf4 direct %.2f ms, nf4 tiled %.2f ms", d1 * 1e3, g1 * 1e3, t1 * 1e3))
         var dq = [Float](repeating: 0, count: n * n)
         t0 = Date()
         q.nf4?.dequantize(elements: 0..<(n * n), into: &dq)

@@ -42,7 +42,7 @@ final class REPLTests: XCTestCase {
         XCTAssertTrue(p.expect("llx> "))
         p.send("g(1, alpha_v\t 100)\n")
         XCTAssertTrue(p.expect("101"), p.transcript)
-        p.send("ran\t(3)\n")     // a command name
+        p.send("rang\t(3)\n")     // a command name
         XCTAssertTrue(p.expect("0..3"), p.transcript)
     }
 
@@ -109,6 +109,22 @@ final class REPLTests: XCTestCase {
         p.send("3 * 37\n")
         XCTAssertTrue(p.expect("111"), p.transcript)
         XCTAssertFalse(p.transcript.contains("undefined name 'half_typed_garbage"), p.transcript)
+    }
+
+    /// generate streams its text to the terminal and the REPL does not show it a second time.
+    func testGenerateStreamsOnce() throws {
+        let p = try startREPL(); defer { p.close() }
+        p.send("let m = llama.init(llama.config(\"tiny\", num_hidden_layers: 1), seed: 0)\n")
+        XCTAssertTrue(p.expect("llx> "))
+        p.send("let tok = tokenizer.bytes()\n")
+        XCTAssertTrue(p.expect("llx> "))
+        p.send("let out = generate(m, tok, \"ab\", max_tokens: 4)\n")
+        XCTAssertTrue(p.expect("llx> "), p.transcript)
+        p.send("generate(m, tok, \"ab\", max_tokens: 4) == out\n")
+        XCTAssertTrue(p.expect("true"), p.transcript)
+        p.send("len(out) > 0\n")
+        XCTAssertTrue(p.expect("true"), p.transcript)
+        XCTAssertFalse(p.transcript.contains("\"\r\n"), "the streamed text was shown again as a value: \(p.transcript)")
     }
 
     func testMetaCommands() throws {
@@ -213,10 +229,11 @@ final class REPLTests: XCTestCase {
     func testCompletionLogic() throws {
         let interp = Commands.makeInterpreter()
         interp.output = { _ in }
-        try interp.run("let rec = {rank: 8, rope: 1}\nfn ff(a, scale: 1) { return a }", file: "c.llx")
+        try interp.run("let rec = {rank: 8, rope: 1}\nfn ff(a, zscale: 1) { return a }", file: "c.llx")
         XCTAssertEqual(Completion.candidates(line: "rec.r", cursor: 5, interp: interp), ["rec.rank", "rec.rope"])
-        XCTAssertEqual(Completion.candidates(line: "print(re", cursor: 8, interp: interp), ["read_json", "read_jsonl", "read_text", "rec", "repr", "return", "reversed"])
-        XCTAssertEqual(Completion.candidates(line: "ff(1, sc", cursor: 8, interp: interp), ["scale:"])
+        XCTAssertEqual(Completion.candidates(line: "print(rec", cursor: 9, interp: interp), ["rec"])
+        XCTAssertEqual(Completion.candidates(line: "llama.i", cursor: 7, interp: interp), ["llama.init"])
+        XCTAssertEqual(Completion.candidates(line: "ff(1, zs", cursor: 8, interp: interp), ["zscale:"])
         XCTAssertEqual(Completion.candidates(line: "range(1, st", cursor: 11, interp: interp), ["step:", "str"])
         XCTAssertEqual(Completion.candidates(line: "\"rec.r", cursor: 6, interp: interp), [])
     }

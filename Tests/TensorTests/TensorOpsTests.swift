@@ -225,3 +225,19 @@ final class TensorOpsTests: XCTestCase {
         assertClose(a.grad?.floats() ?? [], g1.map { 2 * $0 }, 1e-6, "accumulated grad")
     }
 }
+
+final class TensorEdgeTests: XCTestCase {
+    func testExtremeIndicesDoNotCrash() throws {
+        let a = try Tensor.arange(0, 10, dtype: .f32)
+        XCTAssertEqual(try a.index([.slice(Int.min, Int.max, Int.min)]).floats(), [])  // as Python
+        XCTAssertEqual(try a.index([.slice(Int.max, Int.min, -3)]).floats(), [9, 6, 3, 0])
+        XCTAssertEqual(try a.index([.slice(nil, nil, Int.max)]).floats(), [0])
+        XCTAssertThrowsError(try a[.at(Int.min)])
+        XCTAssertThrowsError(try a[.at(10)])
+        XCTAssertEqual(try a[.at(-10)].item(), 0)
+        XCTAssertThrowsError(try Tensor.embedding(try Tensor.zeros([2, 2]), try Tensor.from([1e30], shape: [1])))
+        XCTAssertThrowsError(try Tensor.arange(0, 1e300, step: 1e-300))
+        XCTAssertEqual(try a.index([.slice(3, 3, 1)]).shape, [0])
+        XCTAssertEqual(try a.index([.slice(3, 3, 1)]).sum().item(), 0)
+    }
+}
