@@ -23,8 +23,9 @@ extension LlamaModel {
         return out
     }
 
-    /// Loads a Hugging Face model directory. `quant`: "none" (f32 weights) or "nf4" (the
-    /// projections quantized while loading, when the Quant module provides NF4).
+    /// Loads a Hugging Face model directory. `quant`: "none" (f32 weights) or "nf4" (the seven
+    /// projections of every layer quantized while loading, tensor by tensor, blocksize 64, as
+    /// bitsandbytes' Linear4bit; embeddings, norms and lm_head stay f32).
     public static func load(path: String, quant: String = "none", doubleQuant: Bool = true) throws -> LlamaModel {
         let q = try checkQuant(quant)
         let config = try LlamaConfig.load(path: path)
@@ -78,6 +79,18 @@ extension LlamaModel {
         return LlamaModel(config: config, embedTokens: embed, layers: layers, norm: norm, lmHead: head)
     }
 
+    /// Writes a Hugging Face model directory (config.json + model.safetensors, f32; bf16-stored
+    /// weights stay bf16) that transformers and `load` read back.
+    public func saveHF(to dir: String) throws {
+        do {
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            try SafetensorsFile.write(stateTensors(), metadata: ["format": "pt"],
+                                      to: (dir as NSString).appendingPathComponent("model.safetensors"))
+            try config.jsonData().write(to: URL(fileURLWithPath: (dir as NSString).appendingPathComponent("config.json")),
+                                        options: .atomic)
+        } catch let e as LlamaError { throw e } catch { throw LlamaError.file("saving \(dir): \(error)") }
+    }
+
     /// "none" or "nf4" (lower-cased), else an error naming the argument.
     static func checkQuant(_ quant: String) throws -> String {
         let q = quant.lowercased()
@@ -90,9 +103,13 @@ extension LlamaModel {
     /// A projection over a dense weight, or quantized to NF4 when asked.
     static func makeLinear(name: String, inFeatures: Int, outFeatures: Int, weight: Tensor,
                            quant: String, doubleQuant: Bool) throws -> Linear {
-        try makeLinear(name: name, inFeatures: inFeatures, outFeatures: outFeatures, quant: quant, doubleQuant: doubleQuant) { rows, dst in
-            (dst).update(from: weight.floatPointer + rows.lowerBound * inFeatures, count: rows.count * inFeatures)
-        }
+        do {
+            if quant == "nf4" {
+                return try Linear.nf4(name: name, inFeatures: inFeatures, outFeatures: outFeatures, weight: weight,
+                                      blocksize: 64, doubleQuant: doubleQuant)
+            }
+            return try Linear(name: name, inFeatures: inFeatures, outFeatures: outFeatures, weight: weight, trainable: true)
+        } catch { throw LlamaError.shapeMismatch("\(name): \(error)") }
     }
 
     /// A projection whose weight rows are produced by `fill(rows, dst)` (dst holds rows.count * in
@@ -101,7 +118,8 @@ extension LlamaModel {
                            fill: (Range<Int>, UnsafeMutablePointer<Float>) throws -> Void) throws -> Linear {
         do {
             if quant == "nf4" {
-                throw LlamaError.argument("quant \"nf4\": the Quant module has no NF4 linear layer yet")
+                return try Linear.nf4(name: name, inFeatures: inFeatures, outFeatures: outFeatures, blocksize: 64,
+                                      doubleQuant: doubleQuant, fill: fill)
             }
             let w = Tensor(zeros: [outFeatures, inFeatures])
             try fill(0..<outFeatures, w.floatPointer)

@@ -140,6 +140,20 @@ extension LlamaModel {
         return n == 0 ? .nan : Float(sum / Double(n))
     }
 
+    /// Mean loss over all counted positions of a batch (rows may differ in length).
+    public func loss(batch: [[Int]], labels: [[Int]]? = nil) throws -> Float {
+        if let lb = labels, lb.count != batch.count {
+            throw LlamaError.argument("labels has \(lb.count) rows for a batch of \(batch.count)")
+        }
+        var sum = 0.0, total = 0
+        for (b, ids) in batch.enumerated() {
+            let n = LlamaModel.targetCount(ids: ids, labels: labels?[b])
+            let l = try loss(ids, labels: labels?[b])
+            if n > 0 { sum += Double(l) * Double(n); total += n }
+        }
+        return total == 0 ? .nan : Float(sum / Double(total))
+    }
+
     /// Forward and backward for one sequence: accumulates into Param.grad the gradients of
     /// lossScale * (mean loss). Returns the (unscaled) mean loss and the number of counted
     /// positions; when no position counts, returns (0, 0) and leaves the gradients alone.

@@ -176,13 +176,62 @@ public final class LlamaModel {
         for p in parameters { p.trainable = predicate(p.name) }
     }
 
-    /// The model state as (HF name, tensor) pairs, as `save_pretrained` writes it (no lm_head when tied).
+    /// The base model state as (HF name, tensor) pairs, as `save_pretrained` writes it (no
+    /// lm_head when tied). NF4 projections are dequantized (a full f32 copy each); LoRA adapters
+    /// are not included (they are in `parameters`, under PEFT names).
     public func stateTensors() -> [(String, Tensor)] {
-        parameters.map { ($0.name, $0.value) }
+        var out: [(String, Tensor)] = []
+        forEachStateTensor { out.append(($0, $1)) }
+        return out
     }
 
-    /// Total parameter count (tied weights once).
-    public var parameterCount: Int { parameters.reduce(0) { $0 + $1.count } }
+    /// Streams the base state one tensor at a time (so an NF4 model is dequantized tensor by tensor).
+    public func forEachStateTensor(_ body: (String, Tensor) throws -> Void) rethrows {
+        try body(embedTokens.name, embedTokens.value)
+        for l in layers {
+            for lin in l.linears { try body(lin.name + ".weight", lin.weight?.value ?? lin.denseWeight()) }
+            try body(l.inputLayernorm.name, l.inputLayernorm.value)
+            try body(l.postAttentionLayernorm.name, l.postAttentionLayernorm.value)
+        }
+        try body(norm.name, norm.value)
+        if lmHead !== embedTokens { try body(lmHead.name, lmHead.value) }
+    }
+
+    /// Replaces every dense projection by an NF4 one (blocksize 64), layer by layer, and adds
+    /// nothing else: the quantized bases are frozen. Existing LoRA adapters are dropped.
+    public func quantizeProjections(doubleQuant: Bool = true) throws {
+        for L in layers {
+            func q(_ lin: Linear) throws -> Linear {
+                if lin.nf4 != nil { return lin }
+                return try LlamaModel.makeLinear(name: lin.name, inFeatures: lin.inFeatures, outFeatures: lin.outFeatures,
+                                                 weight: lin.denseWeight(), quant: "nf4", doubleQuant: doubleQuant)
+            }
+            L.qProj = try q(L.qProj); L.kProj = try q(L.kProj); L.vProj = try q(L.vProj); L.oProj = try q(L.oProj)
+            L.gateProj = try q(L.gateProj); L.upProj = try q(L.upProj); L.downProj = try q(L.downProj)
+        }
+    }
+
+    /// Bytes held by the weights (NF4 bases at their packed size).
+    public var weightBytes: Int {
+        var n = (embedTokens.value.count * embedTokens.value.dtype.size)
+        if lmHead !== embedTokens { n += lmHead.value.count * lmHead.value.dtype.size }
+        n += norm.count * 4
+        for l in layers {
+            n += (l.inputLayernorm.count + l.postAttentionLayernorm.count) * 4
+            for lin in l.linears { n += lin.baseByteCount + (lin.lora.map { ($0.A.count + $0.B.count) * 4 } ?? 0) }
+        }
+        return n
+    }
+
+    /// Total parameter count: base weights (NF4 ones too, tied ones once) plus LoRA adapters.
+    public var parameterCount: Int {
+        var n = embedTokens.count + norm.count + (lmHead !== embedTokens ? lmHead.count : 0)
+        for l in layers {
+            n += l.inputLayernorm.count + l.postAttentionLayernorm.count
+            for lin in l.linears { n += lin.inFeatures * lin.outFeatures + (lin.lora.map { $0.A.count + $0.B.count } ?? 0) }
+        }
+        return n
+    }
 
     /// Checks that the config still matches the weights (only RoPE fields may change live).
     func checkLive() throws {

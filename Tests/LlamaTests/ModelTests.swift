@@ -212,4 +212,92 @@ final class ModelTests: XCTestCase {
         m.embedTokens.trainable = true
         XCTAssertThrowsError(try m.loss(ids)) { XCTAssertTrue("\($0)".contains("bf16"), "\($0)") }
     }
+
+    func testSaveHFRoundTripAndBatch() throws {
+        let (m, e) = try load("mha_tied_bf16")
+        let ids = try e.tensor("input_ids").ints()
+        let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("llx-llama-save-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: tmp) }
+        try m.saveHF(to: tmp)
+        if let keep = ProcessInfo.processInfo.environment["LLX_LLAMA_SAVE_DIR"] {   // for checking with transformers
+            let m3 = try LlamaModel.load(path: Fixtures.path("yarn_f16"))
+            try m3.saveHF(to: keep)
+        }
+        let m2 = try LlamaModel.load(path: tmp)
+        XCTAssertEqual(m2.config, m.config)
+        XCTAssertEqual(try m2.logits(ids).floats(), try m.logits(ids).floats())
+        // Batch loss = mean over every counted position of the batch.
+        let a = Array(ids.prefix(10)), b = Array(ids.suffix(7))
+        let (la, lb) = (try m.loss(a), try m.loss(b))
+        XCTAssertEqual(try m.loss(batch: [a, b]), (la * 9 + lb * 6) / 15, accuracy: 1e-5)
+        let lg = try m.logits(batch: [a, Array(ids.suffix(10))])
+        XCTAssertEqual(lg.shape, [2, 10, m.config.vocabSize])
+    }
+
+    func testNF4LoadMatchesDequantizedWeights() throws {
+        // Loading with quant "nf4" equals a dense model whose projections hold dequantize(quantize(W)).
+        let q = try LlamaModel.load(path: Fixtures.path("gqa_untied"), quant: "nf4", doubleQuant: true)
+        let d = try LlamaModel.load(path: Fixtures.path("gqa_untied"))
+        let ids = try Fixtures.expected("gqa_untied").tensor("input_ids").ints()
+        let dense = try d.logits(ids).floats()
+        for (Lq, Ld) in zip(q.layers, d.layers) {
+            for (a, b) in zip(Lq.linears, Ld.linears) {
+                XCTAssertNotNil(a.nf4, a.name)
+                let ref = try NF4Tensor.quantize(b.denseWeight(), blocksize: 64, doubleQuant: true).dequantize()
+                b.weight!.value.floatPointer.update(from: ref.floatPointer, count: ref.count)
+            }
+        }
+        XCTAssertLessThan(maxAbsDiff(try q.logits(ids).floats(), try d.logits(ids).floats()), 1e-5)
+        XCTAssertGreaterThan(maxAbsDiff(try q.logits(ids).floats(), dense), 1e-4)   // quantization did happen
+        XCTAssertEqual(q.parameterCount, d.parameterCount)
+        XCTAssertLessThan(q.weightBytes, d.weightBytes)
+        // Frozen NF4 bases: not parameters; the state holds them dequantized.
+        XCTAssertFalse(q.parameters.contains { $0.name.contains("q_proj") })
+        XCTAssertEqual(q.stateTensors().map { $0.0 }, d.stateTensors().map { $0.0 })
+        // quantizeProjections on a live dense model gives the same model.
+        let d2 = try LlamaModel.load(path: Fixtures.path("gqa_untied"))
+        try d2.quantizeProjections(doubleQuant: true)
+        XCTAssertEqual(try d2.logits(ids).floats(), try q.logits(ids).floats())
+    }
+
+    func testLoRAGradientMatchesFiniteDifference() throws {
+        // QLoRA wiring: NF4 bases, LoRA on q_proj / v_proj, gradients reach A and B.
+        let m = try LlamaModel.load(path: Fixtures.path("gqa_untied"), quant: "nf4")
+        let ids = try Fixtures.expected("gqa_untied").tensor("input_ids").ints()
+        for L in m.layers { for lin in [L.qProj, L.vProj] { try lin.addLoRA(rank: 4, alpha: 8, seed: 1) } }
+        // Non-zero B so that A's gradient is non-zero too.
+        for p in m.parameters where p.name.contains("lora_B") {
+            for i in 0..<p.count { p.value.floatPointer[i] = 0.05 * Float((i * 37) % 11 - 5) }
+        }
+        m.setTrainable { $0.contains("lora_") }
+        m.zeroGrad()
+        try m.forwardBackward(ids, labels: nil)
+        for name in ["base_model.model.model.layers.1.self_attn.v_proj.lora_B.weight",
+                     "base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight"] {
+            let p = try XCTUnwrap(m.parameters.first { $0.name == name }, name)
+            let g = try XCTUnwrap(p.grad).floats()
+            let i = g.indices.max { abs(g[$0]) < abs(g[$1]) }!
+            let eps: Float = 1e-2, v = p.value.floatPointer[i]
+            p.value.floatPointer[i] = v + eps; let lp = try m.loss(ids)
+            p.value.floatPointer[i] = v - eps; let lm = try m.loss(ids)
+            p.value.floatPointer[i] = v
+            let fd = (lp - lm) / (2 * eps)
+            XCTAssertEqual(fd, g[i], accuracy: 0.02 * abs(g[i]) + 1e-4, name)
+        }
+        XCTAssertTrue(m.parameters.filter { $0.trainable }.allSatisfy { $0.name.contains("lora_") })
+    }
+
+    func testLossTensorBackward() throws {
+        let (m, e) = try load("linear_legacy")
+        let ids = try e.tensor("input_ids").ints(), labels = try e.tensor("labels").ints()
+        let l = try m.lossTensor(ids, labels: labels)
+        XCTAssertEqual(l.shape, [])
+        XCTAssertEqual(l.floats()[0], try e.tensor("loss_labels").floats()[0], accuracy: 1e-5)
+        try l.backward()
+        for p in m.parameters {
+            let g = try XCTUnwrap(p.value.grad, p.name).floats()
+            XCTAssertLessThan(relDiff(g, try e.tensor("grad." + p.name).floats()), 1e-4, p.name)
+            XCTAssertNil(p.grad, p.name)   // Param.grad untouched
+        }
+    }
 }
