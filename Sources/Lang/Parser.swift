@@ -7,6 +7,8 @@ public struct Parser {
     var pos = 0
     var errors: [Diagnostic] = []
     var noRecord = false      // inside if/while/for headers `{` starts the body, not a record
+    var depth = 0             // nesting of expressions and blocks (bounded: the REPL must survive any input)
+    static let maxDepth = 150
     let file: String
 
     /// Parses a whole program. Throws a `DiagnosticList` with every syntax error found.
@@ -97,6 +99,9 @@ public struct Parser {
 
     mutating func block(_ context: String) throws -> [Stmt] {
         guard isOp("{") else { throw fail("expected '{' \(context), found \(current.text)") }
+        depth += 1
+        defer { depth -= 1 }
+        if depth > Parser.maxDepth { throw fail("blocks nested too deeply (more than \(Parser.maxDepth) levels)") }
         advance()
         var out: [Stmt] = []
         skipNewlines()
@@ -232,7 +237,12 @@ public struct Parser {
 
     // MARK: expressions (lowest precedence first)
 
-    public mutating func expression() throws -> Expr { try orExpr() }
+    public mutating func expression() throws -> Expr {
+        depth += 1
+        defer { depth -= 1 }
+        if depth > Parser.maxDepth { throw fail("expression nested too deeply (more than \(Parser.maxDepth) levels)") }
+        return try orExpr()
+    }
 
     mutating func binaryLevel(_ ops: [String: BinaryOp], keywordOps: [String: BinaryOp] = [:], next: (inout Parser) throws -> Expr) throws -> Expr {
         var lhs = try next(&self)
@@ -284,6 +294,9 @@ public struct Parser {
 
     mutating func unary() throws -> Expr {
         let t = current
+        depth += 1
+        defer { depth -= 1 }
+        if depth > Parser.maxDepth { throw fail("expression nested too deeply (more than \(Parser.maxDepth) levels)") }
         if isOp("-") { advance(); return Expr(.unary(.neg, try unary()), t.location) }
         if isOp("+") { advance(); return Expr(.unary(.pos, try unary()), t.location) }
         if isKeyword("not") { advance(); return Expr(.unary(.not, try unary()), t.location) }
