@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
 """Tokenizer speed: llx (Swift) vs quicktok on the same ~1 MB text.
 
-Runs the Swift benchmark (swift test --filter TokenizerBenchTests, which writes its text to
-$TMPDIR/llx_tokenizer_bench.txt), then times quicktok's encode_ordinary and tiktoken-style
+Runs the Swift benchmark (swift test --filter TokenizerBenchTests, which writes its generated
+text to $TMPDIR/llx_tokenizer_bench.txt, or reads --text FILE via $LLX_BENCH_TEXT), then times quicktok's encode_ordinary and tiktoken-style
 encode on that file (and tiktoken itself if installed) and prints the ratios.
 
-  ${LLX_REF_VENV:-.venv-ref}/bin/python scripts/bench_tokenizer.py [--no-swift] [--text FILE]
+  ${LLX_REF_VENV:-.venv-ref}/bin/python scripts/bench_tokenizer.py [--no-swift] [--skip-build] [--text FILE]
 """
 import argparse
 import os
@@ -31,16 +31,27 @@ def best_of(fn, n=3):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--no-swift", action="store_true", help="do not run the Swift benchmark first")
+    ap.add_argument("--skip-build", action="store_true", help="pass --skip-build to swift test")
     ap.add_argument("--text", default=os.path.join(tempfile.gettempdir(), "llx_tokenizer_bench.txt"))
     a = ap.parse_args()
+    a.text_given = "--text" in sys.argv
     swift_mbs = None
     if not a.no_swift:
         root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
-        r = subprocess.run(["swift", "test", "-c", "release", "--filter", "TokenizerBenchTests"],
-                           cwd=root, capture_output=True, text=True)
+        env = dict(os.environ)
+        if a.text_given:
+            env["LLX_BENCH_TEXT"] = a.text
+        cmd = ["swift", "test", "-c", "release", "--filter", "TokenizerBenchTests"]
+        if a.skip_build:
+            cmd.append("--skip-build")
+        r = subprocess.run(cmd,
+                           cwd=root, capture_output=True, text=True, env=env)
         m = re.search(r"tokenizer bench: .*", r.stdout + r.stderr)
         if not m:
             sys.exit("Swift benchmark failed:\n" + (r.stdout + r.stderr)[-3000:])
+        cold = re.search(r"tokenizer bench \(cold cache\): .*", r.stdout + r.stderr)
+        if cold:
+            print("llx     ", cold.group(0))
         print("llx     ", m.group(0))
         swift_mbs = float(re.search(r"= ([0-9.]+) MB/s", m.group(0)).group(1))
     if not os.path.exists(a.text):

@@ -59,7 +59,10 @@ public enum H5 {
         do {
             let exists = FileManager.default.fileExists(atPath: path)
             if exists {
-                _ = try H5File.open(path)  // a foreign or damaged file is reported, never overwritten
+                // A foreign or damaged file is reported, never overwritten (nor its damage resealed).
+                if try H5File.open(path).damagedData {
+                    throw CheckpointError(.corrupt, file: path, "page checksums show damaged data; not modifying it")
+                }
                 do { try FileManager.default.copyItem(atPath: path, toPath: tmp) } catch {
                     throw CheckpointError(.io, file: path, "cannot copy to a temporary file: \(error.localizedDescription)")
                 }

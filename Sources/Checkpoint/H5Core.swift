@@ -113,6 +113,13 @@ enum H5Make {
         if H5Sget_simple_extent_dims(space, &dims, nil) < 0 {
             throw H5Lib.failure(.format, file: file, object: object, "cannot read the dataspace dimensions")
         }
+        // Damaged or hostile files may claim absurd sizes: refuse them instead of trapping.
+        var count: UInt64 = 1
+        for d in dims {
+            let (m, o) = count.multipliedReportingOverflow(by: d)
+            if o || m > (1 << 48) { throw CheckpointError(.format, file: file, object: object, "dataspace dimensions \(dims) are too large") }
+            count = m
+        }
         return dims.map { Int($0) }
     }
 

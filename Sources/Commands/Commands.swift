@@ -23,6 +23,7 @@ public enum Commands {
         TrainCommands.register(into: r)
         EvalCommands.register(into: r)
         QuantCommands.register(into: r)
+        CheckpointCommands.register(into: r)
     }
 
     /// Installs per-session hooks (host operators, seeding) on a fresh interpreter.

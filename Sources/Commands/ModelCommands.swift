@@ -18,7 +18,7 @@ final class ModelValue: HostObject {
 
     var description: String {
         let c = model.config
-        var s = "LlamaModel(layers: \(c.numHiddenLayers), hidden: \(c.hiddenSize), heads: \(c.numAttentionHeads)/\(c.numKeyValueHeads), vocab: \(c.vocabSize), params: \(ModelCommands.human(model.parameterCount)), rope_theta: \(Value.double(c.ropeTheta).repr)"
+        var s = "LlamaModel(layers: \(c.numHiddenLayers), hidden: \(c.hiddenSize), heads: \(c.numAttentionHeads)/\(c.numKeyValueHeads), vocab: \(c.vocabSize), params: \(ModelCommands.human(model.parameterCount)), rope_theta: \((try? getField("rope_theta"))?.repr ?? "")"
         if let r = c.ropeScaling { s += ", rope_scaling: \(r.ropeType)" }
         let trainable = model.parameters.filter { $0.trainable }.reduce(0) { $0 + $1.count }
         if trainable != model.parameterCount { s += ", trainable: \(ModelCommands.human(trainable))" }
@@ -236,10 +236,8 @@ enum ModelCommands {
             case .one(let ids):
                 var lab: [Int]? = nil
                 if let l = labels { guard case .one(let x) = l else { throw a.error("labels", "must match ids (1-D)") }; lab = x }
-                let value = try m.loss(ids, labels: lab)
-                let t = TensorValue(Tensor(shape: [], floats: [value]))
-                t.customBackward = { _ = try m.forwardBackward(ids, labels: lab, checkpointing: false) }
-                return .host(t)
+                // on the autograd tape: backward(l), backward(2 * l + ...) reach the parameters
+                return .host(TensorValue(try m.lossTensor(ids, labels: lab)))
             case .batch(let b):
                 var lab: [[Int]]? = nil
                 if let l = labels { guard case .batch(let x) = l else { throw a.error("labels", "must match ids (2-D)") }; lab = x }

@@ -27,9 +27,10 @@ final class TensorValue: HostObject {
         case "numel": return .int(tensor.count)
         case "T": return .host(TensorValue(TensorOps.transpose(tensor)))
         case "grad":
+            if let g = tensor.grad { return .host(TensorValue(g)) }
             if let p = param { return p.grad.map { .host(TensorValue($0)) } ?? .null }
             return tensor.grad.map { .host(TensorValue($0)) } ?? .null
-        case "requires_grad": return .bool(param?.trainable ?? tensor.requiresGrad)
+        case "requires_grad": return .bool(tensor.requiresGrad || (param?.trainable ?? false))
         case "item": return method(name, []) { _ in try self.item() }
         case "tolist": return method(name, []) { _ in self.tolist() }
         case "reshape": return method(name, [.variadic("shape", .oneOf(.int, .shape))]) { a in

@@ -11,6 +11,7 @@ public enum BinaryOp: String, Sendable {
     case add = "+", sub = "-", mul = "*", div = "/", floorDiv = "//", mod = "%", pow = "**", matmul = "@"
     case range = ".."
     case eq = "==", ne = "!=", lt = "<", le = "<=", gt = ">", ge = ">="
+    case isIn = "in", notIn = "not in"
     case and = "and", or = "or"
 }
 

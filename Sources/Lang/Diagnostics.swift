@@ -79,7 +79,8 @@ public struct DiagnosticList: Error, CustomStringConvertible {
     public init(_ d: [Diagnostic]) { diagnostics = d }
     public var description: String { diagnostics.map { $0.description }.joined(separator: "\n") }
     /// True when the only problem is that the input ended too early (REPL continuation).
-    public var isIncomplete: Bool { diagnostics.contains { $0.atEndOfInput } }
+    /// (An error before the end, e.g. `let = [1,`, is reported at once instead.)
+    public var isIncomplete: Bool { diagnostics.first?.atEndOfInput ?? false }
     public func formatted(source: SourceFile?) -> String {
         diagnostics.map { $0.formatted(source: source) }.joined(separator: "\n")
     }

@@ -45,6 +45,9 @@ extension Interpreter {
                 throw Diagnostic(.type, "'..' needs two ints, got \(a.typeNameWithArticle) and \(b.typeNameWithArticle)", at: loc)
             }
             return .range(RangeValue(start: x, stop: y))
+        case .isIn, .notIn:
+            let found = try contains(b, a, loc)
+            return .bool(op == .isIn ? found : !found)
         case .and: return a.isTruthy ? b : a
         case .or: return a.isTruthy ? a : b
         default: break
@@ -137,6 +140,23 @@ extension Interpreter {
         case .pow: return .double(pow(x, y))
         default:
             throw Diagnostic(.type, "'\(op.rawValue)' needs tensors, got numbers", at: loc)
+        }
+    }
+
+    /// `x in c`: an element of a list or range, a substring, a record's field name.
+    func contains(_ c: Value, _ x: Value, _ loc: SourceLocation) throws -> Bool {
+        switch c {
+        case .string(let s):
+            guard case .string(let sub) = x else { throw Diagnostic(.type, "'in <string>' needs a string on the left, got \(x.typeNameWithArticle)", at: loc) }
+            return s.contains(sub)
+        case .record(let r):
+            guard case .string(let k) = x else { return false }
+            return r[k] != nil
+        case .range(let r):
+            guard let i = x.asInt else { return false }
+            return r.elements.contains(i)
+        default:
+            return try iterate(c, loc).contains { valuesEqual($0, x) }
         }
     }
 

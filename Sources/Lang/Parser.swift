@@ -7,6 +7,8 @@ public struct Parser {
     var pos = 0
     var errors: [Diagnostic] = []
     var noRecord = false      // inside if/while/for headers `{` starts the body, not a record
+    var depth = 0             // nesting of expressions and blocks (bounded: the REPL must survive any input)
+    static let maxDepth = 150
     let file: String
 
     /// Parses a whole program. Throws a `DiagnosticList` with every syntax error found.
@@ -97,6 +99,9 @@ public struct Parser {
 
     mutating func block(_ context: String) throws -> [Stmt] {
         guard isOp("{") else { throw fail("expected '{' \(context), found \(current.text)") }
+        depth += 1
+        defer { depth -= 1 }
+        if depth > Parser.maxDepth { throw fail("blocks nested too deeply (more than \(Parser.maxDepth) levels)") }
         advance()
         var out: [Stmt] = []
         skipNewlines()
@@ -232,7 +237,12 @@ public struct Parser {
 
     // MARK: expressions (lowest precedence first)
 
-    public mutating func expression() throws -> Expr { try orExpr() }
+    public mutating func expression() throws -> Expr {
+        depth += 1
+        defer { depth -= 1 }
+        if depth > Parser.maxDepth { throw fail("expression nested too deeply (more than \(Parser.maxDepth) levels)") }
+        return try orExpr()
+    }
 
     mutating func binaryLevel(_ ops: [String: BinaryOp], keywordOps: [String: BinaryOp] = [:], next: (inout Parser) throws -> Expr) throws -> Expr {
         var lhs = try next(&self)
@@ -250,8 +260,31 @@ public struct Parser {
 
     mutating func orExpr() throws -> Expr { try binaryLevel([:], keywordOps: ["or": .or]) { try $0.andExpr() } }
     mutating func andExpr() throws -> Expr { try binaryLevel([:], keywordOps: ["and": .and]) { try $0.comparison() } }
+    /// Comparisons chain as in Python: `a < b < c` is `a < b and b < c`; `x in xs`, `x not in xs`.
     mutating func comparison() throws -> Expr {
-        try binaryLevel(["==": .eq, "!=": .ne, "<": .lt, "<=": .le, ">": .gt, ">=": .ge]) { try $0.rangeExpr() }
+        let ops: [String: BinaryOp] = ["==": .eq, "!=": .ne, "<": .lt, "<=": .le, ">": .gt, ">=": .ge]
+        let first = try rangeExpr()
+        var operands = [first]
+        var opsSeen: [(BinaryOp, SourceLocation)] = []
+        while true {
+            var op: BinaryOp? = nil
+            if case .op(let o) = current.kind { op = ops[o] }
+            if isKeyword("in") { op = .isIn }
+            if isKeyword("not"), case .keyword("in") = tokens[min(pos + 1, tokens.count - 1)].kind { op = .notIn }
+            guard let bop = op else { break }
+            let t = advance()
+            if bop == .notIn { advance() }
+            skipNewlines()
+            opsSeen.append((bop, t.location))
+            operands.append(try rangeExpr())
+        }
+        if opsSeen.isEmpty { return first }
+        var result: Expr? = nil
+        for (i, (op, loc)) in opsSeen.enumerated() {
+            let cmp = Expr(.binary(op, operands[i], operands[i + 1]), loc)
+            result = result.map { Expr(.binary(.and, $0, cmp), loc) } ?? cmp
+        }
+        return result!
     }
     mutating func rangeExpr() throws -> Expr { try binaryLevel(["..": .range]) { try $0.additive() } }
     mutating func additive() throws -> Expr { try binaryLevel(["+": .add, "-": .sub]) { try $0.multiplicative() } }
@@ -261,6 +294,9 @@ public struct Parser {
 
     mutating func unary() throws -> Expr {
         let t = current
+        depth += 1
+        defer { depth -= 1 }
+        if depth > Parser.maxDepth { throw fail("expression nested too deeply (more than \(Parser.maxDepth) levels)") }
         if isOp("-") { advance(); return Expr(.unary(.neg, try unary()), t.location) }
         if isOp("+") { advance(); return Expr(.unary(.pos, try unary()), t.location) }
         if isKeyword("not") { advance(); return Expr(.unary(.not, try unary()), t.location) }

@@ -130,7 +130,7 @@ public enum Notebook {
                 if let e = errorText {
                     report += "**Error:**\n\n```text\n" + e + "\n```\n\n"
                 }
-                if seconds >= 1 { report += String(format: "<sub>%.1f s</sub>\n\n", seconds) }
+                if seconds >= 1 { log(String(format: "cell %d took %.1f s", n + 1, seconds)) }
             }
         }
         try AtomicFile.write(report, to: out)

@@ -79,8 +79,11 @@ public final class Session {
         interp.resultWasStreamed = false
         let t0 = Date()
         do {
-            if let v = try interp.run(entry, file: fileName, line: first), !v.isNil, !interp.resultWasStreamed {
-                interp.show(v)
+            if let v = try interp.run(entry, file: fileName, line: first), !v.isNil {
+                // a string that generate already streamed is not shown a second time
+                var streamed = false
+                if interp.resultWasStreamed, case .string = v { streamed = true }
+                if !streamed { interp.show(v) }
             }
         } catch {
             errorCount += 1

@@ -90,9 +90,9 @@ final class BPETokenizer: TextTokenizer {
     private let decodeStart: [Int32]          // by id; -1 = no such ordinary token
     private let decodeLen: [Int32]
     private let specials: SpecialTokens
-    private var cache: [[UInt8]: [Int32]] = [:]
+    private let cache = PieceCache()
     private let cacheLock = NSLock()
-    private static let cacheLimit = 100_000
+    private static let cacheMaxPiece = 2048          // longer pieces are not cached
 
     /// `bos` names the beginning-of-text special token (default Llama-3's `<|begin_of_text|>`).
     init(source: String, vocab: VocabBuilder, specials: [(String, Int)], rule: Rule, bos: String? = nil) {
@@ -200,21 +200,17 @@ final class BPETokenizer: TextTokenizer {
         }
         var ignoreMerges = true
         if case let .merges(_, ig) = rule { ignoreMerges = ig }
+        let h = hashBytes(p, n)
         if ignoreMerges {
-            let whole = table.lookup(p, n)
+            let whole = table.lookup(p, n, hash: h)
             if whole >= 0 { out.append(Int(whole)); return }
         }
-        let cacheable = n <= 64
-        var key: [UInt8] = []
+        let cacheable = n <= Self.cacheMaxPiece
         if cacheable {
-            key = Array(UnsafeBufferPointer(start: p, count: n))
             cacheLock.lock()
-            let hit = cache[key]
+            let hit = cache.lookup(p, n, h, into: &out)
             cacheLock.unlock()
-            if let hit {
-                for id in hit { out.append(Int(id)) }
-                return
-            }
+            if hit { return }
         }
         var ids: [Int32] = []
         switch rule {
@@ -226,8 +222,7 @@ final class BPETokenizer: TextTokenizer {
         for id in ids { out.append(Int(id)) }
         if cacheable {
             cacheLock.lock()
-            if cache.count >= Self.cacheLimit { cache.removeAll(keepingCapacity: true) }
-            cache[key] = ids
+            cache.insert(p, n, h, ids)
             cacheLock.unlock()
         }
     }

@@ -93,7 +93,13 @@ final class ByteTable {
     /// The value stored for the `n` bytes at `p`, or -1.
     @inline(__always)
     func lookup(_ p: UnsafePointer<UInt8>, _ n: Int) -> Int32 {
-        var s = Int(truncatingIfNeeded: hashBytes(p, n)) & mask
+        lookup(p, n, hash: hashBytes(p, n))
+    }
+
+    /// The same with the key's `hashBytes` already computed.
+    @inline(__always)
+    func lookup(_ p: UnsafePointer<UInt8>, _ n: Int, hash: UInt64) -> Int32 {
+        var s = Int(truncatingIfNeeded: hash) & mask
         while true {
             let e = Int(slots[s])
             if e == 0 { return -1 }

@@ -1,6 +1,8 @@
 // TrainState: everything a run needs to continue exactly where it stopped (trainable
 // tensors, AdamW moments and per-parameter steps, the optimizer step, schedule, RNG state,
-// data position and the history so far), and its file form: kind "training_state".
+// data position and the history so far), and its file form: kind "training_state", an llx
+// HDF5 checkpoint through Checkpoint.save/load (TrainStateH5.swift), or safetensors with the
+// scalar fields in its metadata when the path ends in ".safetensors".
 import Foundation
 import Tensor
 import Checkpoint
@@ -24,8 +26,24 @@ public struct TrainState {
 
     public static let kind = "training_state"
 
-    /// Writes the state atomically (safetensors with the scalar fields in its metadata).
+    /// Writes the state atomically: HDF5 (Checkpoint.save), or safetensors for a ".safetensors" path.
     public func save(to path: String) throws {
+        if path.lowercased().hasSuffix(".safetensors") { try saveSafetensors(to: path) } else { try Checkpoint.save(try content(), to: path) }
+    }
+
+    /// Reads a state written by `save` (either form, told apart by the file's first bytes).
+    public static func load(from path: String) throws -> TrainState {
+        guard let fh = FileHandle(forReadingAtPath: path) else {
+            throw TrainError.checkpoint("cannot open \(path)\(FileManager.default.fileExists(atPath: path) ? "" : ": no such file")")
+        }
+        let head = [UInt8](fh.readData(ofLength: 9))
+        try? fh.close()
+        // safetensors: an 8-byte header length, then the JSON header's "{"
+        if head.count == 9 && head[8] == UInt8(ascii: "{") { return try loadSafetensors(from: path) }
+        return try TrainState(content: try Checkpoint.load(path), path: path)
+    }
+
+    func saveSafetensors(to path: String) throws {
         var tensors: [(String, Tensor)] = []
         var paramSteps: [String: Int] = [:]
         for (n, v) in params { tensors.append(("model/" + n, v)) }
@@ -48,7 +66,7 @@ public struct TrainState {
         try SafetensorsFile.write(tensors, metadata: meta, to: path)
     }
 
-    public static func load(from path: String) throws -> TrainState {
+    static func loadSafetensors(from path: String) throws -> TrainState {
         let f = try SafetensorsFile.open(path)
         let m = f.metadata
         guard m["kind"] == kind else {

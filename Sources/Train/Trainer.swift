@@ -3,6 +3,14 @@
 // schedule, progress reports through a callback, cancellation between micro-steps,
 // periodic training-state checkpoints and exact resume, and a clean stop on a non-finite
 // loss or gradient (the parameters stay those of the last good step).
+//
+// The loss of a step is the token-weighted mean over the whole batch: each sequence's mean
+// loss is scaled by (its labelled positions / the batch's labelled positions) before its
+// backward, so the accumulated gradient is that of (sum of token losses) / (batch tokens),
+// the same number a padded [batch, T] forward with -100 labels gives, and what Hugging Face's
+// Trainer computes with num_items_in_batch. For sequences of equal length and labels this is
+// exactly the plain mean of the per-sequence means (the older HF behaviour: loss / accumulation
+// steps); when lengths differ it weights every token alike instead of every sequence.
 import Foundation
 import Tensor
 import Quant

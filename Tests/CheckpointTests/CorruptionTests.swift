@@ -89,6 +89,8 @@ final class CorruptionTests: XCTestCase {
         try data.write(to: URL(fileURLWithPath: path))
         XCTAssertEqual(try Integrity.verify(path), .damagedData(pages: 1))
         assertCheckpointError(.corrupt, file: path, object: "tensors/w") { _ = try Checkpoint.load(path) }
+        assertCheckpointError(.corrupt, file: path) { try H5.write(path, "/x", Tensor(zeros: [1])) }
+        XCTAssertEqual(try H5.read(path, "tensors/b").floats(), [1, 2, 3, 4])
     }
 
     func testForeignAndMissingFiles() throws {

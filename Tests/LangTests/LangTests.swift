@@ -41,10 +41,19 @@ final class LangTests: XCTestCase {
             catch let d as DiagnosticList { XCTAssertTrue(d.isIncomplete, "\(text): \(d)") }
             catch { XCTFail("\(error)") }
         }
-        for text in ["let x = ]", "print(1))", "let = 2"] {
+        for text in ["let x = ]", "print(1))", "let = 2", "let = [1,"] {
             do { _ = try Parser.parse(text, file: "<stdin>"); XCTFail("\(text) parsed") }
             catch let d as DiagnosticList { XCTAssertFalse(d.isIncomplete, "\(text): \(d)") }
             catch { XCTFail("\(error)") }
+        }
+    }
+
+    func testDeepNestingIsAnErrorNotACrash() {
+        for text in [String(repeating: "(", count: 5000) + "1" + String(repeating: ")", count: 5000),
+                     String(repeating: "-", count: 5000) + "1",
+                     String(repeating: "[", count: 5000),
+                     String(repeating: "if true { ", count: 3000)] {
+            XCTAssertThrowsError(try Parser.parse(text, file: "deep.llx"))
         }
     }
 

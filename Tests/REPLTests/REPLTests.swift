@@ -111,6 +111,22 @@ final class REPLTests: XCTestCase {
         XCTAssertFalse(p.transcript.contains("undefined name 'half_typed_garbage"), p.transcript)
     }
 
+    /// generate streams its text to the terminal and the REPL does not show it a second time.
+    func testGenerateStreamsOnce() throws {
+        let p = try startREPL(); defer { p.close() }
+        p.send("let m = llama.init(llama.config(\"tiny\", num_hidden_layers: 1), seed: 0)\n")
+        XCTAssertTrue(p.expect("llx> "))
+        p.send("let tok = tokenizer.bytes()\n")
+        XCTAssertTrue(p.expect("llx> "))
+        p.send("let out = generate(m, tok, \"ab\", max_tokens: 4)\n")
+        XCTAssertTrue(p.expect("llx> "), p.transcript)
+        p.send("generate(m, tok, \"ab\", max_tokens: 4) == out\n")
+        XCTAssertTrue(p.expect("true"), p.transcript)
+        p.send("len(out) > 0\n")
+        XCTAssertTrue(p.expect("true"), p.transcript)
+        XCTAssertFalse(p.transcript.contains("\"\r\n"), "the streamed text was shown again as a value: \(p.transcript)")
+    }
+
     func testMetaCommands() throws {
         let script = tmp.appendingPathComponent("lib.llx")
         try "let loaded_value = 99\n".write(to: script, atomically: true, encoding: .utf8)

@@ -33,5 +33,6 @@ func maxAbsDiff(_ a: [Float], _ b: [Float]) -> Float {
 func assertClose(_ a: [Float], _ b: [Float], _ tol: Float = 1e-5, _ what: String, file: StaticString = #filePath, line: UInt = #line) {
     XCTAssertEqual(a.count, b.count, "\(what): count", file: file, line: line)
     let e = maxAbsDiff(a, b)
+    if ProcessInfo.processInfo.environment["LLX_TEST_VERBOSE"] != nil { print("max abs error \(what): \(e)") }
     XCTAssertLessThanOrEqual(e, tol, "\(what): max abs error \(e)", file: file, line: line)
 }

@@ -112,7 +112,7 @@ final class LoRATrainTests: XCTestCase {
         c.steps = 4; c.lr = 3e-3; c.shuffle = true; c.seed = 5; c.batch = 1
         let a = try loraFixtureModel()
         let ra = try Trainer(model: a, data: fixtureData(run), tokenizer: nil, config: c).run()
-        let path = try tempFile("lora_state.safetensors", "")
+        let path = try tempFile("lora_state.h5", "")
         var cs = c; cs.out = path
         let b = try loraFixtureModel()
         let flag = CancelFlag()

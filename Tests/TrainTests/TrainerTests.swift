@@ -14,6 +14,8 @@ final class BigramModel: TrainableModel {
     let embed: Param, out: Param
     /// Return NaN from this call on (counting from 0), to test the non-finite stop.
     var nanAtCall: Int? = nil
+    /// Put an infinite gradient (with a finite loss) at this call.
+    var infGradAtCall: Int? = nil
     var calls = 0
 
     init(vocab: Int, dim: Int, seed: UInt64) {
@@ -53,6 +55,7 @@ final class BigramModel: TrainableModel {
         let pe = embed.ensureGrad().floatPointer, pw = out.ensureGrad().floatPointer
         for i in 0..<ge.count { pe[i] += ge[i] }
         for i in 0..<gw.count { pw[i] += gw[i] }
+        if infGradAtCall == calls { pw[3] = .infinity }
         return (Float(loss / Double(n)), n)
     }
 }
@@ -145,6 +148,20 @@ final class TrainerTests: XCTestCase {
         XCTAssertEqual(t.history.count, 2)
         XCTAssertEqual(paramValues(m), seen)
         XCTAssertTrue(m.parameters.allSatisfy { ($0.grad?.floats() ?? []).allSatisfy { $0 == 0 } })
+    }
+
+    func testNonFiniteGradientStops() throws {
+        let m = BigramModel(vocab: 11, dim: 5, seed: 6)
+        let t = try Trainer(model: m, data: toyData(8, seed: 5), tokenizer: nil, config: config { $0.steps = 4 })
+        var seen: [[Float]] = []
+        m.infGradAtCall = 4 // first sequence of step 2
+        XCTAssertThrowsError(try t.run(progress: { _ in seen = paramValues(m) })) { e in
+            guard case TrainError.nonFinite(let step, let what) = e else { return XCTFail("\(e)") }
+            XCTAssertEqual(step, 2)
+            XCTAssertTrue(what.contains("gradient"), what)
+        }
+        XCTAssertEqual(t.history.count, 1)
+        XCTAssertEqual(paramValues(m), seen)
     }
 
     func testCancelBeforeStartLeavesModelUnchanged() throws {

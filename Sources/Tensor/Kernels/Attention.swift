@@ -143,7 +143,7 @@ extension Kernels {
                         var c = 0
                         let lv = Vec.F16(repeating: l), dv16 = Vec.F16(repeating: dl)
                         while c + 16 <= valid {
-                            let p = Vec.exp(Vec.load(row + c) - lv)
+                            let p = Vec.expUpper(Vec.load(row + c) - lv)
                             Vec.store(p, row + c)
                             Vec.store(p * (Vec.load(drow + c) - dv16), drow + c)
                             c += 16

@@ -35,7 +35,7 @@ extension Kernels {
                 var acc = Vec.F16(repeating: 0)
                 var j = 0
                 let mv = Vec.F16(repeating: m)
-                while j + 16 <= vocab { acc += Vec.exp(Vec.load(z + j) - mv); j += 16 }
+                while j + 16 <= vocab { acc += Vec.expUpper(Vec.load(z + j) - mv); j += 16 }
                 var s = Double(acc.sum())
                 while j < vocab { s += Double(Foundation.exp(z[j] - m)); j += 1 }
                 let lse = m + Float(Foundation.log(s))
@@ -45,7 +45,7 @@ extension Kernels {
                     let dr = d + i * vocab
                     let lv = Vec.F16(repeating: lse), sc = Vec.F16(repeating: dlogitsScale)
                     j = 0
-                    while j + 16 <= vocab { Vec.store(Vec.exp(Vec.load(z + j) - lv) * sc, dr + j); j += 16 }
+                    while j + 16 <= vocab { Vec.store(Vec.expUpper(Vec.load(z + j) - lv) * sc, dr + j); j += 16 }
                     while j < vocab { dr[j] = Foundation.exp(z[j] - lse) * dlogitsScale; j += 1 }
                     dr[t] -= dlogitsScale
                 }
