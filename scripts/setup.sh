@@ -24,9 +24,9 @@ if [ ! -x "$VENV/bin/python" ]; then
   echo "setup: creating $VENV"
   python3 -m venv "$VENV"
 fi
-if ! "$VENV/bin/python" -c 'import quicktok, h5py, numpy' >/dev/null 2>&1; then
+if ! "$VENV/bin/python" -c 'import quicktok, h5py, numpy, safetensors' >/dev/null 2>&1; then
   echo "setup: installing Python packages into $VENV"
-  "$VENV/bin/pip" install -q --disable-pip-version-check quicktok-v1 h5py numpy
+  "$VENV/bin/pip" install -q --disable-pip-version-check quicktok-v1 h5py numpy safetensors
 fi
 
 LLX_VENV="$VENV" bash scripts/install_vocab.sh
