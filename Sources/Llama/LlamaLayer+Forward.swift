@@ -16,7 +16,9 @@ struct KVSlot {
 extension LlamaModel {
     /// out (T, C) = layer(x (T, C)); fills `a`. With `kv`, keys/values are appended to the cache
     /// at rows start..<start+T and queries attend to all start+T cached positions.
-    func layerForward(_ L: LlamaLayer, x: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>,
+    /// `out == nil` (the recompute of gradient checkpointing) fills only the activations the
+    /// backward reads and skips the down projection, whose output the backward never needs.
+    func layerForward(_ L: LlamaLayer, x: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>?,
                       a: LayerActivations, T: Int, rope: RopeTables, kv: KVSlot? = nil) throws {
         let c = config
         let C = c.hiddenSize, Hq = c.numAttentionHeads, Hkv = c.numKeyValueHeads, D = c.headDim
@@ -58,6 +60,7 @@ extension LlamaModel {
         L.upProj.forward(a.ln2.p, rows: T, out: a.up.p)
         Kernels.swigluForward(gate: a.gate.p, up: a.up.p, out: a.h.p, n: T * I)
         // out (T, C) = xMid + h Wdownᵀ
+        guard let out = out else { return }
         L.downProj.forward(a.h.p, rows: T, out: out)
         Vec.axpy(1, a.xMid.p, out, T * C)
     }

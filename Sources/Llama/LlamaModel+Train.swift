@@ -176,12 +176,14 @@ extension LlamaModel {
         // Layers in reverse: dxL becomes dL/dx_l in place
         let g = LayerGradScratch(config: c, T: T)
         let recompute = checkpointing ? LayerActivations(config: c, T: T) : nil
-        let scratchOut = checkpointing ? FloatBuffer(T * C) : nil
         for l in stride(from: layers.count - 1, through: 0, by: -1) {
             let L = layers[l]
             let a: LayerActivations
-            if let r = recompute, let so = scratchOut {
-                try layerForward(L, x: tr.xs[l].p, out: so.p, a: r, T: T, rope: tr.rope)
+            if let r = recompute {
+                // Recompute with the dropout masks of the first forward (as torch's checkpoint
+                // restores the RNG state): each active LoRA dropout advanced its step once there.
+                for lin in L.linears { if lin.training, let lo = lin.lora, lo.dropout > 0 { lo.dropoutStep &-= 1 } }
+                try layerForward(L, x: tr.xs[l].p, out: nil, a: r, T: T, rope: tr.rope)
                 a = r
             } else {
                 a = tr.acts[l]

@@ -294,6 +294,35 @@ final class ModelTests: XCTestCase {
         XCTAssertTrue(m.parameters.filter { $0.trainable }.allSatisfy { $0.name.contains("lora_") })
     }
 
+    func testCheckpointingKeepsLoRADropoutMasks() throws {
+        // With LoRA dropout active, the recompute of gradient checkpointing must reuse the masks
+        // of the first forward (torch's checkpoint restores the RNG state): gradients equal the
+        // ones of a run without checkpointing that starts from the same dropout step.
+        let m = try LlamaModel.load(path: Fixtures.path("gqa_untied"))
+        let ids = try Fixtures.expected("gqa_untied").tensor("input_ids").ints()
+        for L in m.layers { for lin in [L.qProj, L.vProj] { try lin.addLoRA(rank: 4, alpha: 8, dropout: 0.3, seed: 2) } }
+        for p in m.parameters where p.name.contains("lora_B") {
+            for i in 0..<p.count { p.value.floatPointer[i] = 0.05 * Float((i * 37) % 11 - 5) }
+        }
+        m.setTrainable { $0.contains("lora_") }
+        let loras = m.layers.flatMap { L in [L.qProj, L.vProj] }
+        for lin in loras { lin.training = true }
+        func run(_ checkpointing: Bool) throws -> (Float, [[Float]]) {
+            for lin in loras { lin.lora?.dropoutStep = 7 }
+            m.zeroGrad()
+            let (loss, _) = try m.forwardBackward(ids, labels: nil, checkpointing: checkpointing, lossScale: 1)
+            return (loss, m.parameters.filter { $0.trainable }.map { $0.grad?.floats() ?? [] })
+        }
+        let (l0, g0) = try run(false), (l1, g1) = try run(true)
+        XCTAssertEqual(l0, l1)
+        for (a, b) in zip(g0, g1) { XCTAssertFalse(a.isEmpty); XCTAssertLessThan(relDiff(a, b), 1e-6) }
+        // A different start step draws other masks, so the check above can fail.
+        for lin in loras { lin.lora?.dropoutStep = 8 }
+        m.zeroGrad()
+        let (l2, _) = try m.forwardBackward(ids, labels: nil, checkpointing: true, lossScale: 1)
+        XCTAssertNotEqual(l0, l2)
+    }
+
     func testLossTensorBackward() throws {
         let (m, e) = try load("linear_legacy")
         let ids = try e.tensor("input_ids").ints(), labels = try e.tensor("labels").ints()
