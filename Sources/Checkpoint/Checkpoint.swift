@@ -54,8 +54,7 @@ public enum Checkpoint {
     /// flushed and fsynced, then renamed over `path`. A crash leaves the previous file intact.
     public static func save(_ content: CheckpointContent, to path: String) throws {
         try validate(content, path: path)
-        let tmp = AtomicFile.temporaryPath(for: path)
-        do {
+        try AtomicFile.replace(path) { tmp in
             try H5Lib.sync {
                 let file = try H5File.create(tmp)
                 let root = try file.root
@@ -77,14 +76,6 @@ public enum Checkpoint {
                 try file.flush()
                 try file.close()
             }
-            try AtomicFile.fsyncPath(tmp)
-            try AtomicFile.commit(tmp, to: path)
-        } catch let e as CheckpointError {
-            unlink(tmp)
-            throw CheckpointError(e.kind, file: path, object: e.object, e.message)
-        } catch {
-            unlink(tmp)
-            throw error
         }
     }
 

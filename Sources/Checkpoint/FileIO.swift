@@ -74,6 +74,24 @@ public enum AtomicFile {
         try commit(tmp, to: path)
     }
 
+    /// Runs `body(tmp)`, which writes a complete file at the temporary path `tmp` by name (as
+    /// the HDF5 library does), then fsyncs and renames it over `path`. On any error the temporary
+    /// file is removed and a CheckpointError is reported against `path`.
+    public static func replace(_ path: String, _ body: (String) throws -> Void) throws {
+        let tmp = temporaryPath(for: path)
+        do {
+            try body(tmp)
+            try fsyncPath(tmp)
+            try commit(tmp, to: path)
+        } catch let e as CheckpointError {
+            unlink(tmp)
+            throw CheckpointError(e.kind, file: path, object: e.object, e.message)
+        } catch {
+            unlink(tmp)
+            throw error
+        }
+    }
+
     /// Writes all of `buf` to `fd`, retrying short writes.
     public static func writeAll(_ fd: Int32, _ buf: UnsafeRawBufferPointer, file: String) throws {
         var off = 0

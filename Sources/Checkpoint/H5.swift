@@ -55,8 +55,7 @@ public enum H5 {
 
     /// Applies `body` to a copy of the file (or a new file) and renames the copy into place.
     static func modify(_ path: String, _ body: (H5Group) throws -> Void) throws {
-        let tmp = AtomicFile.temporaryPath(for: path)
-        do {
+        try AtomicFile.replace(path) { tmp in
             let exists = FileManager.default.fileExists(atPath: path)
             if exists {
                 // A foreign or damaged file is reported, never overwritten (nor its damage resealed).
@@ -73,14 +72,6 @@ public enum H5 {
                 try file.flush()
                 try file.close()
             }
-            try AtomicFile.fsyncPath(tmp)
-            try AtomicFile.commit(tmp, to: path)
-        } catch let e as CheckpointError {
-            unlink(tmp)
-            throw CheckpointError(e.kind, file: path, object: e.object, e.message)
-        } catch {
-            unlink(tmp)
-            throw error
         }
     }
 }
