@@ -18,6 +18,9 @@ final class LlamaTrainable: TrainableModel {
     func forwardBackward(_ ids: [Int], labels: [Int]?, checkpointing: Bool, lossScale: Float) throws -> (loss: Float, tokens: Int) {
         try model.forwardBackward(ids, labels: labels, checkpointing: checkpointing, lossScale: lossScale)
     }
+    func forwardBackward(sequences: [(ids: [Int], labels: [Int]?)], checkpointing: Bool, lossScale: Float) throws -> (loss: Float, tokens: Int) {
+        try model.forwardBackward(sequences: sequences, checkpointing: checkpointing, lossScale: lossScale)
+    }
 }
 
 /// A dataset as a language value.

@@ -18,8 +18,10 @@ extension LlamaModel {
     /// at rows start..<start+T and queries attend to all start+T cached positions.
     /// `out == nil` (the recompute of gradient checkpointing) fills only the activations the
     /// backward reads and skips the down projection, whose output the backward never needs.
+    /// `segs` packs several sequences into the T rows (training batches): every projection runs
+    /// once over all rows, attention runs per sequence; nil is one sequence of T rows.
     func layerForward(_ L: LlamaLayer, x: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>?,
-                      a: LayerActivations, T: Int, rope: RopeTables, kv: KVSlot? = nil) throws {
+                      a: LayerActivations, T: Int, rope: RopeTables, kv: KVSlot? = nil, segs: [Range<Int>]? = nil) throws {
         let c = config
         let C = c.hiddenSize, Hq = c.numAttentionHeads, Hkv = c.numKeyValueHeads, D = c.headDim
         let I = c.intermediateSize, eps = Float(c.rmsNormEps)
@@ -46,8 +48,13 @@ extension LlamaModel {
             try Kernels.attentionForward(q: a.q.p, k: kv.k, v: kv.v, out: a.att.p, lse: nil,
                                          Tq: T, Tk: kv.start + T, Hq: Hq, Hkv: Hkv, D: D, scale: scale)
         } else {
-            try Kernels.attentionForward(q: a.q.p, k: a.k.p, v: a.v.p, out: a.att.p, lse: a.lse.p,
-                                         Tq: T, Tk: T, Hq: Hq, Hkv: Hkv, D: D, scale: scale)
+            let qd = Hq * D, kvd = Hkv * D
+            for r in segs ?? [0..<T] {
+                let s0 = r.lowerBound, n = r.count
+                try Kernels.attentionForward(q: a.q.p + s0 * qd, k: a.k.p + s0 * kvd, v: a.v.p + s0 * kvd,
+                                             out: a.att.p + s0 * qd, lse: a.lse.p + Hq * s0,
+                                             Tq: n, Tk: n, Hq: Hq, Hkv: Hkv, D: D, scale: scale)
+            }
         }
         // xMid (T, C) = x + att Woᵀ
         L.oProj.forward(a.att.p, rows: T, out: a.xMid.p)
@@ -68,7 +75,7 @@ extension LlamaModel {
     /// Backward of `layerForward` (without KV cache). On entry d (T, C) holds dL/d(out); on
     /// return dL/d(x). Parameter gradients of trainable parameters accumulate into Param.grad.
     func layerBackward(_ L: LlamaLayer, x: UnsafePointer<Float>, d: UnsafeMutablePointer<Float>,
-                       a: LayerActivations, g: LayerGradScratch, T: Int, rope: RopeTables) throws {
+                       a: LayerActivations, g: LayerGradScratch, T: Int, rope: RopeTables, segs: [Range<Int>]? = nil) throws {
         let c = config
         let C = c.hiddenSize, Hq = c.numAttentionHeads, Hkv = c.numKeyValueHeads, D = c.headDim
         let I = c.intermediateSize
@@ -88,8 +95,14 @@ extension LlamaModel {
         L.oProj.backward(dy: d, x: a.att.p, rows: T, dx: g.dAtt.p)
         // attention: dq (T, Hq*D), dk, dv (T, Hkv*D)
         let scale = 1 / Float(D).squareRoot()
-        try Kernels.attentionBackward(dout: g.dAtt.p, q: a.q.p, k: a.k.p, v: a.v.p, out: a.att.p, lse: a.lse.p,
-                                      dq: g.dq.p, dk: g.dk.p, dv: g.dv.p, Tq: T, Tk: T, Hq: Hq, Hkv: Hkv, D: D, scale: scale)
+        let qd = Hq * D, kvd = Hkv * D
+        for r in segs ?? [0..<T] {
+            let s0 = r.lowerBound, n = r.count
+            try Kernels.attentionBackward(dout: g.dAtt.p + s0 * qd, q: a.q.p + s0 * qd, k: a.k.p + s0 * kvd, v: a.v.p + s0 * kvd,
+                                          out: a.att.p + s0 * qd, lse: a.lse.p + Hq * s0,
+                                          dq: g.dq.p + s0 * qd, dk: g.dk.p + s0 * kvd, dv: g.dv.p + s0 * kvd,
+                                          Tq: n, Tk: n, Hq: Hq, Hkv: Hkv, D: D, scale: scale)
+        }
         // RoPE backward: the inverse rotation
         rope.cos.withUnsafeBufferPointer { cp in
             rope.sin.withUnsafeBufferPointer { sp in

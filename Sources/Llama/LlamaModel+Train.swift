@@ -7,16 +7,22 @@ import Tensor
 import Quant
 
 extension LlamaModel {
-    /// The residual stream of one forward pass.
+    /// The residual stream of one forward pass over one sequence or a packed batch of them.
     final class Trunk {
-        let T: Int
+        let T: Int                     // rows: the sequences' lengths added up
+        let segs: [Range<Int>]         // the rows of each sequence
         var xs: [FloatBuffer]          // (T, C) layer inputs; xs[numLayers] = last layer output
         var acts: [LayerActivations]   // per layer when kept for the backward (empty otherwise)
+        /// With `.layerInputs`: the buffer the layers ran through, still holding the last layer's
+        /// activations (its backward needs no recompute); the backward reuses it for the others.
+        let lastActs: LayerActivations?
         let xf: FloatBuffer            // (T, C) final norm output
         let rstdF: FloatBuffer         // (T)
         let rope: RopeTables
-        init(T: Int, xs: [FloatBuffer], acts: [LayerActivations], xf: FloatBuffer, rstdF: FloatBuffer, rope: RopeTables) {
-            self.T = T; self.xs = xs; self.acts = acts; self.xf = xf; self.rstdF = rstdF; self.rope = rope
+        init(T: Int, segs: [Range<Int>], xs: [FloatBuffer], acts: [LayerActivations], lastActs: LayerActivations?,
+             xf: FloatBuffer, rstdF: FloatBuffer, rope: RopeTables) {
+            self.T = T; self.segs = segs; self.xs = xs; self.acts = acts; self.lastActs = lastActs
+            self.xf = xf; self.rstdF = rstdF; self.rope = rope
         }
     }
 
@@ -24,13 +30,22 @@ extension LlamaModel {
 
     /// embeddings -> layers -> final norm for one sequence (no cache).
     func forwardTrunk(_ ids: [Int], keep: Keep) throws -> Trunk {
+        try forwardTrunk(batch: [ids], keep: keep)
+    }
+
+    /// embeddings -> layers -> final norm for sequences packed row after row: every projection
+    /// multiplies all rows at once (bigger, faster GEMMs), attention and RoPE positions stay
+    /// per sequence, so each sequence's numbers are those of running it alone.
+    func forwardTrunk(batch seqs: [[Int]], keep: Keep) throws -> Trunk {
         try checkLive()
-        try validate(ids: ids)
-        let c = config, T = ids.count, C = c.hiddenSize
-        let rope = ropeCache.tables(config: c, start: 0, count: T)
+        for (b, ids) in seqs.enumerated() { try validate(ids: ids, what: seqs.count == 1 ? "ids" : "batch row \(b)") }
+        let c = config, C = c.hiddenSize
+        var segs: [Range<Int>] = [], T = 0
+        for ids in seqs { segs.append(T..<(T + ids.count)); T += ids.count }
+        let rope = packedRope(segs)
         // xs[0] (T, C) = embed_tokens[ids]
         var cur = FloatBuffer(T * C)
-        try embed(ids, out: cur.p)
+        try embed(seqs.count == 1 ? seqs[0] : Array(seqs.joined()), out: cur.p)
         var xs: [FloatBuffer] = keep == .nothing ? [] : [cur]
         var spare: FloatBuffer? = keep == .nothing ? FloatBuffer(T * C) : nil   // ping-pong when nothing is kept
         var acts: [LayerActivations] = []
@@ -38,7 +53,7 @@ extension LlamaModel {
         for L in layers {
             let a = shared ?? LayerActivations(config: c, T: T)
             let out = spare ?? FloatBuffer(T * C)
-            try layerForward(L, x: cur.p, out: out.p, a: a, T: T, rope: rope)
+            try layerForward(L, x: cur.p, out: out.p, a: a, T: T, rope: rope, segs: segs)
             if keep == .nothing { spare = cur } else { xs.append(out) }
             if keep == .everything { acts.append(a) }
             cur = out
@@ -48,7 +63,23 @@ extension LlamaModel {
         let xf = FloatBuffer(T * C), rstdF = FloatBuffer(T)
         Kernels.rmsNormForward(x: xs[xs.count - 1].p, weight: norm.value.floatPointer, out: xf.p, rstd: rstdF.p,
                                rows: T, dim: C, eps: Float(c.rmsNormEps))
-        return Trunk(T: T, xs: xs, acts: acts, xf: xf, rstdF: rstdF, rope: rope)
+        return Trunk(T: T, segs: segs, xs: xs, acts: acts, lastActs: keep == .layerInputs ? shared : nil,
+                     xf: xf, rstdF: rstdF, rope: rope)
+    }
+
+    /// RoPE tables for packed sequences: each starts again at position 0 (and, for dynamic NTK,
+    /// uses its own length).
+    func packedRope(_ segs: [Range<Int>]) -> RopeTables {
+        let c = config
+        if segs.count == 1 { return ropeCache.tables(config: c, start: 0, count: segs[0].count) }
+        var cs: [Float] = [], sn: [Float] = []
+        let total = segs.last.map { $0.upperBound } ?? 0
+        cs.reserveCapacity(total * c.headDim); sn.reserveCapacity(total * c.headDim)
+        for r in segs {
+            let t = ropeCache.tables(config: c, start: 0, count: r.count)
+            cs += t.cos; sn += t.sin
+        }
+        return RopeTables(start: 0, count: total, cos: cs, sin: sn)
     }
 
     /// Rows of logits computed at once by the chunked loss (about 16 MB of logits per chunk).
@@ -161,39 +192,8 @@ extension LlamaModel {
     @discardableResult
     public func forwardBackward(_ ids: [Int], labels: [Int]?, checkpointing: Bool = false,
                                 lossScale: Float = 1) throws -> (loss: Float, tokens: Int) {
-        let targets = try shiftedTargets(ids: ids, labels: labels)
-        let n = targets.reduce(0) { $0 + ($1 == -100 ? 0 : 1) }
-        if n == 0 { try validate(ids: ids); return (0, 0) }
-        let tr = try forwardTrunk(ids, keep: checkpointing ? .layerInputs : .everything)
-        let c = config, T = ids.count, C = c.hiddenSize
-        // Head: dxf (T, C), dW_lm_head
-        let d = FloatBuffer(T * C)
-        let (sum, _) = try lmHeadLoss(xf: tr.xf.p, targets: targets, scale: lossScale / Float(n), dxf: d.p)
-        // Final norm: d (T, C) = dL/dx_L
-        let dxL = FloatBuffer(T * C)
-        Kernels.rmsNormBackward(dout: d.p, x: tr.xs[layers.count].p, weight: norm.value.floatPointer, rstd: tr.rstdF.p,
-                                dx: dxL.p, dweight: gradPointer(norm), rows: T, dim: C)
-        // Layers in reverse: dxL becomes dL/dx_l in place
-        let g = LayerGradScratch(config: c, T: T)
-        let recompute = checkpointing ? LayerActivations(config: c, T: T) : nil
-        for l in stride(from: layers.count - 1, through: 0, by: -1) {
-            let L = layers[l]
-            let a: LayerActivations
-            if let r = recompute {
-                // Recompute with the dropout masks of the first forward (as torch's checkpoint
-                // restores the RNG state): each active LoRA dropout advanced its step once there.
-                for lin in L.linears { if lin.training, let lo = lin.lora, lo.dropout > 0 { lo.dropoutStep &-= 1 } }
-                try layerForward(L, x: tr.xs[l].p, out: nil, a: r, T: T, rope: tr.rope)
-                a = r
-            } else {
-                a = tr.acts[l]
-            }
-            try layerBackward(L, x: tr.xs[l].p, d: dxL.p, a: a, g: g, T: T, rope: tr.rope)
-            if !checkpointing { tr.acts[l] = LayerActivations.empty }  // free as we go
-        }
-        // Embedding: dtable[ids] += dx_0
-        try embedBackward(ids, d: dxL.p)
-        return (Float(sum / Double(n)), n)
+        try validate(ids: ids)
+        return try forwardBackward(sequences: [(ids, labels)], checkpointing: checkpointing, lossScale: lossScale)
     }
 
     /// Forward and backward over a batch: the loss is the mean over all counted positions of the
@@ -205,16 +205,56 @@ extension LlamaModel {
         if let lb = labels, lb.count != batch.count {
             throw LlamaError.argument("labels has \(lb.count) rows for a batch of \(batch.count)")
         }
-        let counts = batch.indices.map { LlamaModel.targetCount(ids: batch[$0], labels: labels?[$0]) }
-        let total = counts.reduce(0, +)
-        if total == 0 { return (0, 0) }
-        var sum = 0.0
-        for (b, ids) in batch.enumerated() where counts[b] > 0 {
-            let (l, n) = try forwardBackward(ids, labels: labels?[b], checkpointing: checkpointing,
-                                             lossScale: lossScale * Float(counts[b]) / Float(total))
-            sum += Double(l) * Double(n)
+        return try forwardBackward(sequences: batch.indices.map { (batch[$0], labels?[$0]) },
+                                   checkpointing: checkpointing, lossScale: lossScale)
+    }
+
+    /// Forward and backward over sequences of any lengths, each with its own labels (nil = its
+    /// ids), packed into one pass: projections run over all rows at once, attention per
+    /// sequence. The loss is the mean over every counted position; gradients of
+    /// lossScale * that mean accumulate. Sequences with nothing to count are left out.
+    @discardableResult
+    public func forwardBackward(sequences: [(ids: [Int], labels: [Int]?)], checkpointing: Bool = false,
+                                lossScale: Float = 1) throws -> (loss: Float, tokens: Int) {
+        var seqs: [[Int]] = [], targets: [Int] = []
+        for (ids, labels) in sequences {
+            let tg = try shiftedTargets(ids: ids, labels: labels)
+            if !tg.contains(where: { $0 != -100 }) { continue }
+            seqs.append(ids); targets += tg
         }
-        return (Float(sum / Double(total)), total)
+        let n = targets.reduce(0) { $0 + ($1 == -100 ? 0 : 1) }
+        if n == 0 { return (0, 0) }
+        let tr = try forwardTrunk(batch: seqs, keep: checkpointing ? .layerInputs : .everything)
+        let c = config, T = tr.T, C = c.hiddenSize
+        // Head: dxf (T, C), dW_lm_head
+        let d = FloatBuffer(T * C)
+        let (sum, _) = try try lmHeadLoss(xf: tr.xf.p, targets: targets, scale: lossScale / Float(n), dxf: d.p)
+        // Final norm: d (T, C) = dL/dx_L
+        let dxL = FloatBuffer(T * C)
+        Kernels.rmsNormBackward(dout: d.p, x: tr.xs[layers.count].p, weight: norm.value.floatPointer, rstd: tr.rstdF.p,
+                                dx: dxL.p, dweight: gradPointer(norm), rows: T, dim: C)
+        // Layers in reverse: dxL becomes dL/dx_l in place
+        let g = LayerGradScratch(config: c, T: T)
+        for l in stride(from: layers.count - 1, through: 0, by: -1) {
+            let L = layers[l]
+            let a: LayerActivations
+            if let r = tr.lastActs {
+                if l < layers.count - 1 {
+                    // Recompute with the dropout masks of the first forward (as torch's checkpoint
+                    // restores the RNG state): each active LoRA dropout advanced its step once there.
+                    for lin in L.linears { if lin.training, let lo = lin.lora, lo.dropout > 0 { lo.dropoutStep &-= 1 } }
+                    try layerForward(L, x: tr.xs[l].p, out: nil, a: r, T: T, rope: tr.rope, segs: tr.segs)
+                }
+                a = r
+            } else {
+                a = tr.acts[l]
+            }
+            try layerBackward(L, x: tr.xs[l].p, d: dxL.p, a: a, g: g, T: T, rope: tr.rope, segs: tr.segs)
+            if !checkpointing { tr.acts[l] = LayerActivations.empty }  // free as we go
+        }
+        // Embedding: dtable[ids] += dx_0
+        try embedBackward(seqs.count == 1 ? seqs[0] : Array(seqs.joined()), d: dxL.p)
+        return (Float(sum / Double(n)), n)
     }
 }
 

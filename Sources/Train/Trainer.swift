@@ -25,8 +25,29 @@ public protocol TrainableModel: AnyObject {
     /// `grad` of every trainable parameter, and returns the mean loss over the positions with
     /// a label and their count.
     func forwardBackward(_ ids: [Int], labels: [Int]?, checkpointing: Bool, lossScale: Float) throws -> (loss: Float, tokens: Int)
+    /// The same over a micro-batch of sequences: adds lossScale * d(mean loss over all their
+    /// labelled positions)/dp; returns that mean and the positions counted.
+    func forwardBackward(sequences: [(ids: [Int], labels: [Int]?)], checkpointing: Bool, lossScale: Float) throws -> (loss: Float, tokens: Int)
 }
 
+extension TrainableModel {
+    /// One sequence at a time, each weighted by its share of the labelled positions.
+    public func forwardBackward(sequences: [(ids: [Int], labels: [Int]?)], checkpointing: Bool,
+                                lossScale: Float) throws -> (loss: Float, tokens: Int) {
+        let counts = sequences.map { LlamaModel.targetCount(ids: $0.ids, labels: $0.labels) }
+        let total = counts.reduce(0, +)
+        if total == 0 { return (0, 0) }
+        var sum = 0.0
+        for (s, n) in zip(sequences, counts) where n > 0 {
+            let l = try forwardBackward(s.ids, labels: s.labels, checkpointing: checkpointing,
+                                        lossScale: lossScale * Float(n) / Float(total)).loss
+            sum += Double(l) * Double(n)
+        }
+        return (Float(sum / Double(total)), total)
+    }
+}
+
+/// Llama packs each micro-batch into one pass (LlamaModel.forwardBackward(sequences:)).
 extension LlamaModel: TrainableModel {}
 
 /// The settings of a run (the options of llx's `train`).
@@ -37,7 +58,8 @@ public struct TrainConfig: Sendable {
     public var warmup: Int = 0
     /// Sequences per optimizer step.
     public var batch: Int = 8
-    /// Sequences per forward/backward group; cancellation is checked between groups.
+    /// Sequences per forward/backward pass (Llama packs them into one pass: faster GEMMs, and
+    /// activation memory for all of them at once); cancellation is checked between passes.
     public var microBatch: Int = 1
     public var epochs: Int = 1
     /// Optimizer steps; when set it overrides `epochs` (the data repeats as needed).
@@ -199,20 +221,22 @@ public final class Trainer {
             let weights = batch.map { $0.lossTokens }
             let totalWeight = weights.reduce(0, +)
             var loss = 0.0, tokens = 0
-            for (k, ex) in batch.enumerated() {
-                if k % c.microBatch == 0, cancel?.isSet == true {
+            for g0 in stride(from: 0, to: batch.count, by: c.microBatch) {
+                if cancel?.isSet == true {
                     zeroGrads()
                     if c.out != nil { try save() }
                     return result(true)
                 }
-                let scale = Double(weights[k]) / Double(totalWeight)
-                let l = try model.forwardBackward(ex.ids, labels: ex.labels, checkpointing: c.checkpointing, lossScale: Float(scale)).loss
+                let group = batch[g0..<min(batch.count, g0 + c.microBatch)]
+                let scale = Double(weights[g0..<(g0 + group.count)].reduce(0, +)) / Double(totalWeight)
+                let l = try model.forwardBackward(sequences: group.map { ($0.ids, $0.labels) }, checkpointing: c.checkpointing,
+                                                  lossScale: Float(scale)).loss
                 if !l.isFinite {
                     zeroGrads()
                     throw TrainError.nonFinite(step: step + 1, "the loss (\(l))")
                 }
                 loss += Double(l) * scale
-                tokens += ex.ids.count
+                tokens += group.reduce(0) { $0 + $1.ids.count }
             }
             let named = trainables.compactMap { p in p.grad.map { (p.name, $0) } }
             let grads = named.map { $0.1 }

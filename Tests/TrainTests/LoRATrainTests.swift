@@ -83,27 +83,34 @@ final class LoRATrainTests: XCTestCase {
     }
 
     func testThreeTrainerStepsMatchTorch() throws {
+        // Micro-batch 2 packs both sequences (20 and 13 tokens) into one pass: the same numbers
+        // as running them one by one, with and without checkpointing.
         let run = try loraRun()
-        let m = try loraFixtureModel()
-        let r = try Trainer(model: m, data: fixtureData(run), tokenizer: nil, config: trainConfig()).run()
-        XCTAssertEqual(r.steps, 3)
-        let losses = (run["step_losses"] as! [NSNumber]).map { $0.doubleValue }
-        let lrs = (run["lrs"] as! [NSNumber]).map { $0.doubleValue }
-        let norms = (run["norms"] as! [NSNumber]).map { $0.doubleValue }
-        for k in 0..<3 {
-            XCTAssertEqual(r.history[k].loss, losses[k], accuracy: 1e-4, "loss of step \(k + 1)")
-            XCTAssertEqual(r.history[k].lr, lrs[k], accuracy: 1e-12, "lr of step \(k + 1)")
-            XCTAssertEqual(r.history[k].gradNorm, norms[k], accuracy: 1e-4 * norms[k], "grad norm of step \(k + 1)")
+        for (microBatch, checkpointing) in [(1, true), (2, true), (2, false)] {
+            let m = try loraFixtureModel()
+            var c = trainConfig()
+            c.microBatch = microBatch; c.checkpointing = checkpointing
+            let what = "micro-batch \(microBatch), checkpointing \(checkpointing)"
+            let r = try Trainer(model: m, data: fixtureData(run), tokenizer: nil, config: c).run()
+            XCTAssertEqual(r.steps, 3)
+            let losses = (run["step_losses"] as! [NSNumber]).map { $0.doubleValue }
+            let lrs = (run["lrs"] as! [NSNumber]).map { $0.doubleValue }
+            let norms = (run["norms"] as! [NSNumber]).map { $0.doubleValue }
+            for k in 0..<3 {
+                XCTAssertEqual(r.history[k].loss, losses[k], accuracy: 1e-4, "loss of step \(k + 1), \(what)")
+                XCTAssertEqual(r.history[k].lr, lrs[k], accuracy: 1e-12, "lr of step \(k + 1)")
+                XCTAssertEqual(r.history[k].gradNorm, norms[k], accuracy: 1e-4 * norms[k], "grad norm of step \(k + 1), \(what)")
+            }
+            let ref = try SafetensorsFile.open(loraDir.appendingPathComponent("after3.safetensors").path)
+            var worst: Float = 0
+            for p in m.parameters where p.trainable {
+                let want = try ref.tensor(fixtureName(p)).floats(), got = p.value.floats()
+                let err = zip(want, got).map { abs($0 - $1) }.max() ?? .infinity
+                worst = max(worst, err)
+                XCTAssertLessThan(err, 1e-5, "\(p.name): max abs error \(err) after 3 steps, \(what)")
+            }
+            print("parameters after 3 AdamW steps vs torch (\(what)): max abs error \(worst)")
         }
-        let ref = try SafetensorsFile.open(loraDir.appendingPathComponent("after3.safetensors").path)
-        var worst: Float = 0
-        for p in m.parameters where p.trainable {
-            let want = try ref.tensor(fixtureName(p)).floats(), got = p.value.floats()
-            let err = zip(want, got).map { abs($0 - $1) }.max() ?? .infinity
-            worst = max(worst, err)
-            XCTAssertLessThan(err, 1e-5, "\(p.name): max abs error \(err) after 3 steps")
-        }
-        print("parameters after 3 AdamW steps vs torch: max abs error \(worst)")
     }
 
     func testResumeOnLoRAModelIsBitIdentical() throws {
