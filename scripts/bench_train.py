@@ -3,9 +3,13 @@
 The `small` preset of llx (vocab 8192, hidden 512, intermediate 1408, 8 layers, 8 heads, 4 kv
 heads), f32, LoRA r=32 alpha=16 (no dropout) on q,k,v,o, embed_tokens trainable; sequences of
 512 tokens, batch 4 (one [4, 512] batch per step in torch; four micro-batches of 1 in llx),
-AdamW; with and without gradient checkpointing. Prints tokens/s and the llx / torch ratio.
+AdamW; with and without gradient checkpointing. llx runs the batch as one packed pass
+(micro-batch 4, the same work as torch's [4, 512] batch) and also reports micro-batch 1.
 
-Run: ${LLX_REF_VENV:-.venv-ref}/bin/python scripts/bench_train.py [--steps 2] [--no-llx]
+The shared machines are noisy (one run can move by 30%), so torch and llx alternate for
+--rounds rounds; each round prints both and their ratio, and the end prints the median ratio.
+
+Run: ${LLX_REF_VENV:-.venv-ref}/bin/python scripts/bench_train.py [--steps 2] [--rounds 3] [--no-llx]
 The llx side is TrainBench.run, started through `LLX_TRAIN_BENCH=1 swift test -c release
 --filter TrainBenchTests` (or `llx bench train` where the binary dispatches it).
 """
@@ -69,9 +73,9 @@ def llx_bench(root):
         out = r.stdout + r.stderr
     res = {}
     for line in out.splitlines():
-        m = re.search(r"train bench: checkpointing (on|off): ([0-9.]+) tokens/s", line)
+        m = re.search(r"train bench: checkpointing (on|off)(, micro-batch 1)?: ([0-9.]+) tokens/s", line)
         if m:
-            res[m.group(1) == "on"] = float(m.group(2))
+            res[(m.group(1) == "on", m.group(2) is not None)] = float(m.group(3))
     if not res:
         print(out[-3000:], file=sys.stderr)
     return res
@@ -82,21 +86,33 @@ def main():
     ap.add_argument("--steps", type=int, default=2)
     ap.add_argument("--seq", type=int, default=512)
     ap.add_argument("--batch", type=int, default=4)
+    ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--no-llx", action="store_true")
     a = ap.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
     root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
-    tt = {}
+    ratios = {False: [], True: []}
+    for rnd in range(1, a.rounds + 1):
+        tt = {}
+        for ckpt in (False, True):
+            tt[ckpt] = torch_bench(a.seq, a.batch, a.steps, ckpt)
+            print(f"round {rnd} torch+peft: checkpointing {'on' if ckpt else 'off'}: {tt[ckpt]:.1f} tokens/s", flush=True)
+        if a.no_llx:
+            continue
+        lx = llx_bench(root)
+        for ckpt in (False, True):
+            if (ckpt, False) in lx:
+                r = lx[(ckpt, False)] / tt[ckpt]
+                ratios[ckpt].append(r)
+                one = lx.get((ckpt, True))
+                extra = f" (micro-batch 1: {one:.1f} tokens/s, {one / tt[ckpt]:.2f}x)" if one else ""
+                print(f"round {rnd} llx:        checkpointing {'on' if ckpt else 'off'}: {lx[(ckpt, False)]:.1f} tokens/s, "
+                      f"ratio llx/torch {r:.2f}x{extra}", flush=True)
     for ckpt in (False, True):
-        tt[ckpt] = torch_bench(a.seq, a.batch, a.steps, ckpt)
-        print(f"torch+peft: checkpointing {'on' if ckpt else 'off'}: {tt[ckpt]:.1f} tokens/s", flush=True)
-    if a.no_llx:
-        return
-    lx = llx_bench(root)
-    for ckpt in (False, True):
-        if ckpt in lx:
-            print(f"llx:        checkpointing {'on' if ckpt else 'off'}: {lx[ckpt]:.1f} tokens/s, "
-                  f"ratio llx/torch {lx[ckpt] / tt[ckpt]:.2f}x")
+        if ratios[ckpt]:
+            rs = sorted(ratios[ckpt])
+            print(f"median ratio llx/torch, checkpointing {'on' if ckpt else 'off'}: {rs[len(rs) // 2]:.2f}x "
+                  f"(rounds: {', '.join(f'{x:.2f}' for x in ratios[ckpt])})")
 
 
 if __name__ == "__main__":
