@@ -1,10 +1,16 @@
 // swift-tools-version:5.10
 // llx: long-context experiments on Llama-3 as a small scripting language.
 import PackageDescription
+import Foundation
 
 // Numeric modules are compiled with bounds checks off in release builds;
 // their own code validates every user-reachable index before the hot loops.
-let fast: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))]
+// They are also compiled for the CPU that builds them (like llama.cpp's GGML_NATIVE): Swift's
+// default x86-64 target has neither AVX nor FMA, so SIMD16<Float> kernels (exp, norms, NF4
+// dequantization, ...) would run as four SSE halves. A binary built this way needs a CPU with
+// the same features; LLX_TARGET_CPU=x86-64 (or another LLVM CPU name) builds a portable one.
+let targetCPU = ProcessInfo.processInfo.environment["LLX_TARGET_CPU"] ?? "native"
+let fast: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-wmo", "-target-cpu", targetCPU], .when(configuration: .release))]
 
 let package = Package(
     name: "llx",

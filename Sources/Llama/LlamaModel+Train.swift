@@ -228,7 +228,7 @@ extension LlamaModel {
         let c = config, T = tr.T, C = c.hiddenSize
         // Head: dxf (T, C), dW_lm_head
         let d = FloatBuffer(T * C)
-        let (sum, _) = try try lmHeadLoss(xf: tr.xf.p, targets: targets, scale: lossScale / Float(n), dxf: d.p)
+        let (sum, _) = try lmHeadLoss(xf: tr.xf.p, targets: targets, scale: lossScale / Float(n), dxf: d.p)
         // Final norm: d (T, C) = dL/dx_L
         let dxL = FloatBuffer(T * C)
         Kernels.rmsNormBackward(dout: d.p, x: tr.xs[layers.count].p, weight: norm.value.floatPointer, rstd: tr.rstdF.p,
