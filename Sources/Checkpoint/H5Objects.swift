@@ -96,7 +96,23 @@ public final class H5File: H5Object {
             throw CheckpointError(.io, file: path, "no such file")
         }
         if isDir.boolValue { throw CheckpointError(.io, file: path, "is a directory, not an HDF5 file") }
-        let status = try Integrity.verify(path)
+        var status: Integrity.Status
+        var reseal = false
+        do {
+            status = try Integrity.verify(path)
+        } catch let e as CheckpointError where e.kind == .corrupt && Integrity.grewSinceSeal(path) {
+            // The seal no longer matches and the file has grown: another HDF5 tool (h5py, ...)
+            // added to it, keeping the user block without renewing the seal. (Damage keeps the
+            // size, so a file of the sealed size with a stale seal stays refused above.) A trial
+            // read of the whole file in a child process makes sure HDF5 can read it without
+            // risking this process.
+            guard Integrity.trialRead(path) else {
+                throw CheckpointError(.corrupt, file: path, e.message + "; HDF5 cannot read it either")
+            }
+            if !writable { Integrity.warnStale(path) }
+            status = .unsealed
+            reseal = writable   // an llx write renews the seal on close
+        }
         return try H5Lib.sync {
             let probe = H5Fis_hdf5(path)
             if probe == 0 { _ = H5Lib.errorStack(); throw CheckpointError(.format, file: path, "not an HDF5 file") }
@@ -105,7 +121,7 @@ public final class H5File: H5Object {
             let id = H5Fopen(path, writable ? llx_h5f_acc_rdwr() : llx_h5f_acc_rdonly(), fapl.id)
             return H5File(path: path, handle: try H5ID(id, H5Fclose, .corrupt, file: path, object: nil,
                                                        "cannot open HDF5 file (damaged or truncated?)"),
-                          writable: writable, sealed: status != .unsealed, damagedData: status != .intact && status != .unsealed)
+                          writable: writable, sealed: status != .unsealed || reseal, damagedData: status != .intact && status != .unsealed)
         }
     }
 

@@ -7,6 +7,7 @@
 // the damaged dataset and the others still read. Files from other tools carry no seal.
 import Foundation
 import Glibc
+import CHDF5
 
 public enum Integrity {
     static let magic: [UInt8] = Array("LLX-HDF5".utf8)
@@ -62,6 +63,55 @@ public enum Integrity {
             throw CheckpointError(.corrupt, file: path, "checksum mismatch in \(damagedMeta) page(s) holding HDF5 metadata: the file is damaged (or was changed by a tool that does not renew the llx seal)")
         }
         return damaged == 0 ? .intact : .damagedData(pages: damaged)
+    }
+
+    /// Whether a sealed file is now longer than when it was sealed (an HDF5 library that added
+    /// objects or attributes to it; damage does not change the size).
+    static func grewSinceSeal(_ path: String) -> Bool {
+        guard let map = try? MappedFile(path) else { return false }
+        let bytes = map.bytes
+        guard bytes.count >= userblockSize, magic.indices.allSatisfy({ bytes[$0] == magic[$0] }) else { return false }
+        let sealed = Int(truncatingIfNeeded: bytes.loadUnaligned(fromByteOffset: 16, as: UInt64.self).littleEndian)
+        return sealed >= userblockSize && bytes.count > sealed
+    }
+
+    nonisolated(unsafe) private static var warned: Set<String> = []
+    private static let warnedLock = NSLock()
+
+    /// Says once per file and process that a file was edited by another program.
+    static func warnStale(_ path: String) {
+        warnedLock.lock(); defer { warnedLock.unlock() }
+        if warned.insert(path).inserted {
+            FileHandle.standardError.write(Data("warning: \(path): changed by another HDF5 program since llx wrote it (the llx seal is stale); HDF5 reads it whole, so llx loads it\n".utf8))
+        }
+    }
+
+    /// Whether HDF5 reads the whole file (every object, attribute and dataset) without error,
+    /// tried in a forked child so that a crash of the library on a damaged file ends only the
+    /// child. Used when a sealed file's seal no longer matches its contents.
+    static func trialRead(_ path: String, timeout: Double = 600) -> Bool {
+        guard let cpath = strdup(path) else { return false }
+        defer { free(cpath) }
+        // Fork holding the HDF5 lock, so that no other thread of this process is inside HDF5;
+        // the child calls plain C only and leaves with _exit.
+        let pid = H5Lib.sync { fork() }
+        if pid == 0 { _exit(llx_h5_trial_read(cpath)) }
+        if pid < 0 { return false }
+        let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(timeout * 1e9)
+        var st: Int32 = 0
+        while true {
+            let r = waitpid(pid, &st, WNOHANG)
+            if r == pid { break }
+            if r < 0 && errno != EINTR { return false }
+            if DispatchTime.now().uptimeNanoseconds > deadline {
+                kill(pid, SIGKILL)
+                _ = waitpid(pid, &st, 0)
+                return false
+            }
+            usleep(1000)
+        }
+        // exited normally (no signal) with status 0
+        return st & 0x7f == 0 && (st >> 8) & 0xff == 0
     }
 
     /// Writes the seal into the reserved user block of a closed HDF5 file. `rawRanges` are the

@@ -93,6 +93,34 @@ final class CorruptionTests: XCTestCase {
         XCTAssertEqual(try H5.read(path, "tensors/b").floats(), [1, 2, 3, 4])
     }
 
+    func testFileEditedByH5pyStillLoads() throws {
+        // h5py keeps llx's user block but not its seal: a file that grew through such an edit
+        // is read whole by HDF5 in a child process, then loads with the edits; an llx write
+        // renews the seal. (Damage, which keeps the size, stays refused: see above.)
+        guard let py = TestPaths.venvPython else { throw XCTSkip("no python in LLX_VENV / .venv") }
+        let path = try TestPaths.tempDir(self) + "/edited.h5"
+        try Checkpoint.save(onesContent(1000), to: path)
+        let edit = "import h5py, numpy as np, sys\nf = h5py.File(sys.argv[1], 'a')\nf['tensors/b'][1] = 42\n" +
+            "f['tensors/extra'] = np.arange(3, dtype='f4')\nf.attrs['note'] = 'edited by h5py'\nf.close()\n"
+        let (status, out) = try TestPaths.run(py, ["-c", edit, path])
+        XCTAssertEqual(status, 0, out)
+        XCTAssertThrowsError(try Integrity.verify(path))   // the seal is stale
+        let c = try Checkpoint.load(path)
+        XCTAssertEqual(c.tensor("tensors/b")?.floats(), [1, 42, 3, 4])
+        XCTAssertEqual(c.tensor("tensors/extra")?.floats(), [0, 1, 2])
+        XCTAssertEqual(c.attributes["note"]?.stringValue, "edited by h5py")
+        XCTAssertEqual(try H5.read(path, "/tensors/b").floats(), [1, 42, 3, 4])
+        try H5.write(path, "/more", Tensor(shape: [1], floats: [7]))
+        XCTAssertEqual(try Integrity.verify(path), .intact)
+        XCTAssertEqual(try Checkpoint.load(path).tensor("tensors/b")?.floats(), [1, 42, 3, 4])
+        // A grown file that HDF5 cannot read (garbage appended over a cut) is still refused.
+        var data = try Data(contentsOf: URL(fileURLWithPath: path))
+        let sealedSize = data.count
+        data = data.prefix(sealedSize - 3000) + Data(repeating: 0xAB, count: 9000)
+        try data.write(to: URL(fileURLWithPath: path))
+        assertCheckpointError(.corrupt, file: path) { _ = try Checkpoint.load(path) }
+    }
+
     func testForeignAndMissingFiles() throws {
         let dir = try TestPaths.tempDir(self)
         let text = dir + "/text.h5"
