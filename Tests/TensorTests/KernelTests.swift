@@ -140,6 +140,44 @@ final class KernelTests: XCTestCase {
     }
 }
 
+extension KernelTests {
+    /// The flash kernels against the naive version over the shapes their code paths split on:
+    /// head dims that are a multiple of 64, 64 + 16, 16 + a scalar tail; GQA groups 1-4; fewer
+    /// queries than keys (a cache); partial tiles, with the default tiles and with tiny ones.
+    func testFlashMatchesNaiveAcrossShapes() throws {
+        let saved = (Kernels.attentionQueryTile, Kernels.attentionKeyTile)
+        let savedB = (Kernels.attentionBackwardQueryTile, Kernels.attentionBackwardKeyTile)
+        defer {
+            (Kernels.attentionQueryTile, Kernels.attentionKeyTile) = saved
+            (Kernels.attentionBackwardQueryTile, Kernels.attentionBackwardKeyTile) = savedB
+        }
+        let shapes = [(200, 200, 8, 2, 64), (150, 333, 4, 1, 80), (37, 37, 6, 3, 20), (1, 300, 8, 2, 64), (70, 90, 2, 2, 128)]
+        for tiles in [saved, (7, 16), savedB] {
+            (Kernels.attentionQueryTile, Kernels.attentionKeyTile) = tiles
+            (Kernels.attentionBackwardQueryTile, Kernels.attentionBackwardKeyTile) = tiles
+            for (n, (Tq, Tk, Hq, Hkv, D)) in shapes.enumerated() {
+                var rng = SplitMix(seed: UInt64(40 + n))
+                let scale = 1 / Float(D).squareRoot()
+                let q = (0..<(Tq * Hq * D)).map { _ in rng.normal() }
+                let k = (0..<(Tk * Hkv * D)).map { _ in rng.normal() }
+                let v = (0..<(Tk * Hkv * D)).map { _ in rng.normal() }
+                let g = (0..<(Tq * Hq * D)).map { _ in rng.normal() }
+                var out = [Float](repeating: 0, count: q.count), lse = [Float](repeating: 0, count: Hq * Tq)
+                try Kernels.attentionForward(q: q, k: k, v: v, out: &out, lse: &lse, Tq: Tq, Tk: Tk, Hq: Hq, Hkv: Hkv, D: D, scale: scale)
+                var dq = [Float](repeating: 0, count: q.count), dk = [Float](repeating: 0, count: k.count), dv = dk
+                try Kernels.attentionBackward(dout: g, q: q, k: k, v: v, out: out, lse: lse, dq: &dq, dk: &dk, dv: &dv,
+                                              Tq: Tq, Tk: Tk, Hq: Hq, Hkv: Hkv, D: D, scale: scale)
+                let ref = naiveAttention(q, k, v, g, Tq, Hq, Hkv, D, Double(scale), keys: Tk)
+                let what = "Tq \(Tq) Tk \(Tk) heads \(Hq)/\(Hkv) D \(D) tiles \(tiles)"
+                assertClose(out, ref.out, 1e-5, "out, " + what)
+                assertClose(dq, ref.dq, 1e-5, "dq, " + what)
+                assertClose(dk, ref.dk, 1e-5, "dk, " + what)
+                assertClose(dv, ref.dv, 1e-5, "dv, " + what)
+            }
+        }
+    }
+}
+
 struct SplitMix {
     var s: UInt64
     init(seed: UInt64) { s = seed }
@@ -157,41 +195,42 @@ struct SplitMix {
     }
 }
 
-/// Causal GQA attention with explicit T x T scores in Double, and its gradients.
+/// Causal GQA attention with explicit Tq x Tk scores in Double, and its gradients (query i at
+/// position Tk - Tq + i).
 func naiveAttention(_ q: [Float], _ k: [Float], _ v: [Float], _ g: [Float], _ T: Int, _ Hq: Int, _ Hkv: Int, _ D: Int,
-                    _ scale: Double) -> (out: [Float], dq: [Float], dk: [Float], dv: [Float]) {
+                    _ scale: Double, keys: Int? = nil) -> (out: [Float], dq: [Float], dk: [Float], dv: [Float]) {
     var out = [Double](repeating: 0, count: q.count), dq = out
     var dk = [Double](repeating: 0, count: k.count), dv = dk
-    let group = Hq / Hkv
+    let group = Hq / Hkv, Tk = keys ?? T, off = Tk - T
     for h in 0..<Hq {
         let kh = h / group
-        var P = [Double](repeating: 0, count: T * T)
+        var P = [Double](repeating: 0, count: T * Tk)
         for i in 0..<T {
             var m = -Double.infinity
-            for j in 0...i {
+            for j in 0...(off + i) {
                 var s = 0.0
                 for d in 0..<D { s += Double(q[(i * Hq + h) * D + d]) * Double(k[(j * Hkv + kh) * D + d]) }
-                P[i * T + j] = s * scale; m = max(m, s * scale)
+                P[i * Tk + j] = s * scale; m = max(m, s * scale)
             }
             var z = 0.0
-            for j in 0...i { P[i * T + j] = Foundation.exp(P[i * T + j] - m); z += P[i * T + j] }
-            for j in 0...i { P[i * T + j] /= z }
-            for j in 0...i { for d in 0..<D { out[(i * Hq + h) * D + d] += P[i * T + j] * Double(v[(j * Hkv + kh) * D + d]) } }
+            for j in 0...(off + i) { P[i * Tk + j] = Foundation.exp(P[i * Tk + j] - m); z += P[i * Tk + j] }
+            for j in 0...(off + i) { P[i * Tk + j] /= z }
+            for j in 0...(off + i) { for d in 0..<D { out[(i * Hq + h) * D + d] += P[i * Tk + j] * Double(v[(j * Hkv + kh) * D + d]) } }
         }
         for i in 0..<T {
-            var dP = [Double](repeating: 0, count: i + 1)
+            var dP = [Double](repeating: 0, count: off + i + 1)
             var dot = 0.0
-            for j in 0...i {
+            for j in 0...(off + i) {
                 var s = 0.0
                 for d in 0..<D {
                     let gd = Double(g[(i * Hq + h) * D + d])
                     s += gd * Double(v[(j * Hkv + kh) * D + d])
-                    dv[(j * Hkv + kh) * D + d] += P[i * T + j] * gd
+                    dv[(j * Hkv + kh) * D + d] += P[i * Tk + j] * gd
                 }
-                dP[j] = s; dot += s * P[i * T + j]
+                dP[j] = s; dot += s * P[i * Tk + j]
             }
-            for j in 0...i {
-                let ds = P[i * T + j] * (dP[j] - dot) * scale
+            for j in 0...(off + i) {
+                let ds = P[i * Tk + j] * (dP[j] - dot) * scale
                 for d in 0..<D {
                     dq[(i * Hq + h) * D + d] += ds * Double(k[(j * Hkv + kh) * D + d])
                     dk[(j * Hkv + kh) * D + d] += ds * Double(q[(i * Hq + h) * D + d])

@@ -1,7 +1,14 @@
 // Causal grouped-query attention, FlashAttention-style: scores are computed one
-// [queryTile x keyTile] block at a time with sgemm and folded into an online softmax, so memory
-// grows linearly with the sequence (never a T x T matrix). The backward recomputes each block
-// from the saved log-sum-exp (FlashAttention-2).
+// [query tile x key tile] block at a time and folded into an online softmax, so memory grows
+// linearly with the sequence (never a T x T matrix). The backward recomputes each block from
+// the saved log-sum-exp (FlashAttention-2).
+//
+// A query tile stacks the rows of every query head that shares a key/value head (row
+// r * group + g is position i0 + r of head kvh * group + g), so each key/value tile is read
+// once per group. Blocks are computed transposed, Sᵀ = K · Qᵀ (keys x stacked rows): the
+// softmax then runs along contiguous rows of 16 lanes, and the causal mask of key c is a
+// prefix of rows. The block products are TileGEMM's register-blocked kernels, not sgemm,
+// whose operand packing costs more than the multiply at these sizes.
 //
 // Layouts (row-major f32): q, out, dout, dq: [Tq, Hq, D]; k, v, dk, dv: [Tk, Hkv, D]; lse: [Hq, Tq].
 // Query i sits at absolute position Tk - Tq + i and attends to keys 0...that position (so a
@@ -9,9 +16,12 @@
 import Foundation
 
 extension Kernels {
-    /// Tile sizes (rows of queries, rows of keys) of the flash kernels; 128 x 128 measured best here.
-    nonisolated(unsafe) public static var attentionQueryTile = 128
-    nonisolated(unsafe) public static var attentionKeyTile = 128
+    /// Forward tiles: query positions per tile (times the heads of a group, stacked) and keys per
+    /// tile; and the backward's (per head). Measured here at T = 16384, D = 64, 8/2 heads.
+    nonisolated(unsafe) public static var attentionQueryTile = 32
+    nonisolated(unsafe) public static var attentionKeyTile = 64
+    nonisolated(unsafe) public static var attentionBackwardQueryTile = 64
+    nonisolated(unsafe) public static var attentionBackwardKeyTile = 128
 
     static func checkAttention(_ Tq: Int, _ Tk: Int, _ Hq: Int, _ Hkv: Int, _ D: Int) throws {
         guard Tq >= 0, Tk >= Tq else { throw TensorError.shape("attention: \(Tq) queries need at least as many keys, got \(Tk)") }
@@ -21,60 +31,74 @@ extension Kernels {
         guard D > 0 else { throw TensorError.shape("attention: head dim must be positive, got \(D)") }
     }
 
+    @inline(__always) static func roundUp16(_ n: Int) -> Int { (n + 15) & ~15 }
+
     /// out = softmax(scale * q k^T + causal mask) v per head; lse (optional) = row log-sum-exp.
     public static func attentionForward(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
                                         out: UnsafeMutablePointer<Float>, lse: UnsafeMutablePointer<Float>?,
                                         Tq: Int, Tk: Int, Hq: Int, Hkv: Int, D: Int, scale: Float) throws {
         try checkAttention(Tq, Tk, Hq, Hkv, D)
         if Tq == 0 { return }
-        let Bq = attentionQueryTile, Bk = attentionKeyTile
-        let nQT = (Tq + Bq - 1) / Bq, group = Hq / Hkv, off = Tk - Tq
-        let ldq = Hq * D, ldk = Hkv * D
-        let items = Hq * nQT
+        let Bq = Swift.max(1, attentionQueryTile), Bk = Swift.max(1, attentionKeyTile)
+        let group = Hq / Hkv, off = Tk - Tq, ldq = Hq * D, ldk = Hkv * D
+        let nQT = (Tq + Bq - 1) / Bq, RP = roundUp16(Bq * group)
+        let items = Hkv * nQT
         let W = Parallel.workerCount(items)
-        // Per worker scratch: S [Bq, Bk], O [Bq, D], m [Bq], l [Bq].
-        let per = Bq * Bk + Bq * D + 2 * Bq
+        // Per worker: QT [D, RP] scaled queries transposed, ST [Bk, RP] scores transposed,
+        // O [RP, D], and per row: running max, running sum, rescale factor, tile max, tile sum.
+        let per = D * RP + Bk * RP + RP * D + 5 * RP
         let scratch = UnsafeMutablePointer<Float>.allocate(capacity: W * per)
         defer { scratch.deallocate() }
-        withSingleThreadedBLAS {
-            // Costly tiles (late queries) first.
-            Parallel.forDynamic(items) { w, item in
-                let qt = nQT - 1 - item / Hq, h = item % Hq
-                let S = scratch + w * per, O = S + Bq * Bk, M = O + Bq * D, L = M + Bq
-                let i0 = qt * Bq, bq = min(Bq, Tq - i0)
-                let kvh = h / group
-                let qp = q + i0 * ldq + h * D
-                let kp = k + kvh * D, vp = v + kvh * D
-                let nk = off + i0 + bq
-                M.update(repeating: -.infinity, count: bq)
-                L.update(repeating: 0, count: bq)
-                O.update(repeating: 0, count: bq * D)
-                var j0 = 0
-                while j0 < nk {
-                    let bk = min(Bk, nk - j0)
-                    BLAS.sgemm(transB: true, m: bq, n: bk, k: D, alpha: scale, a: qp, lda: ldq,
-                               b: kp + j0 * ldk, ldb: ldk, c: S, ldc: Bk)
-                    for r in 0..<bq {
-                        let row = S + r * Bk
-                        let pos = off + i0 + r
-                        let valid = min(bk, pos - j0 + 1)   // keys j0..<j0+valid are visible
-                        if valid <= 0 { (row).update(repeating: 0, count: bk); continue }
-                        if valid < bk { (row + valid).update(repeating: 0, count: bk - valid) }
-                        let mNew = Swift.max(M[r], Vec.max(row, valid))
-                        let alpha = Vec.exp(M[r] - mNew)
-                        let sum = Vec.expShiftSum(row, valid, shift: mNew)
-                        L[r] = L[r] * alpha + sum
-                        if alpha != 1 { Vec.scale(O + r * D, alpha, D) }
-                        M[r] = mNew
-                    }
-                    BLAS.sgemm(m: bq, n: D, k: bk, a: S, lda: Bk, b: vp + j0 * ldk, ldb: ldk, beta: 1, c: O, ldc: D)
-                    j0 += bk
+        // Costly tiles (late queries) first.
+        Parallel.forDynamic(items) { w, item in
+            let qt = nQT - 1 - item / Hkv, kvh = item % Hkv
+            let QT = scratch + w * per, ST = QT + D * RP, O = ST + Bk * RP
+            let M = O + RP * D, L = M + RP, A = L + RP, TM = A + RP, TS = TM + RP
+            let i0 = qt * Bq, bq = Swift.min(Bq, Tq - i0)
+            let rows = bq * group, rp = roundUp16(rows)
+            for r in 0..<bq {
+                let src = q + (i0 + r) * ldq + kvh * group * D
+                for g in 0..<group {
+                    let x = r * group + g, sp = src + g * D
+                    for d in 0..<D { QT[d * RP + x] = sp[d] * scale }
                 }
-                for r in 0..<bq {
-                    let dst = out + (i0 + r) * ldq + h * D
-                    let inv = 1 / L[r]
-                    for d in 0..<D { dst[d] = O[r * D + d] * inv }
-                    lse?[h * Tq + i0 + r] = M[r] + Foundation.log(L[r])
+            }
+            if rp > rows { for d in 0..<D { (QT + d * RP + rows).update(repeating: 0, count: rp - rows) } }
+            M.update(repeating: -.infinity, count: rp)
+            L.update(repeating: 0, count: rp)
+            O.update(repeating: 0, count: rp * D)
+            let nk = off + i0 + bq
+            var j0 = 0
+            while j0 < nk {
+                let bk = Swift.min(Bk, nk - j0)
+                // ST (bk, rp) = K[j0 ..< j0+bk] · QT; key j0+c is visible to rows first(c)... on.
+                TileGEMM.gemm(m: bk, n: rp, k: D, a: k + j0 * ldk + kvh * D, am: ldk, ak: 1, b: QT, ldb: RP,
+                              c: ST, ldc: RP, accumulate: false)
+                @inline(__always) func first(_ c: Int) -> Int { Swift.min(rows, Swift.max(0, j0 + c - off - i0) * group) }
+                TM.update(repeating: -.infinity, count: rp)
+                for c in 0..<bk { let f = first(c); Vec.maxInto(TM + f, ST + c * RP + f, rows - f) }
+                Vec.updateMax(M, tileMax: TM, alpha: A, rows)
+                TS.update(repeating: 0, count: rp)
+                for c in 0..<bk {
+                    let f = first(c), row = ST + c * RP
+                    if f > 0 { row.update(repeating: 0, count: f) }
+                    Vec.expSubAccumulate(row + f, M + f, TS + f, rows - f)
+                    if rp > rows { (row + rows).update(repeating: 0, count: rp - rows) }
+                }
+                for x in 0..<rows {
+                    L[x] = L[x] * A[x] + TS[x]
+                    if A[x] != 1 { Vec.scale(O + x * D, A[x], D) }
+                }
+                // O (rows, D) += P · V with P(x, c) = ST[c * RP + x]
+                TileGEMM.gemm(m: rows, n: D, k: bk, a: ST, am: 1, ak: RP, b: v + j0 * ldk + kvh * D, ldb: ldk,
+                              c: O, ldc: D, accumulate: true)
+                j0 += bk
+            }
+            for r in 0..<bq {
+                for g in 0..<group {
+                    let x = r * group + g, h = kvh * group + g
+                    Vec.scaled(O + x * D, 1 / L[x], into: out + (i0 + r) * ldq + h * D, D)
+                    lse?[h * Tq + i0 + r] = M[x] + Foundation.log(L[x])
                 }
             }
         }
@@ -92,7 +116,7 @@ extension Kernels {
         dk.update(repeating: 0, count: Tk * Hkv * D)
         dv.update(repeating: 0, count: Tk * Hkv * D)
         if Tq == 0 { return }
-        let Bq = attentionQueryTile, Bk = attentionKeyTile
+        let Bq = Swift.max(1, attentionBackwardQueryTile), Bk = Swift.max(1, attentionBackwardKeyTile)
         let group = Hq / Hkv, off = Tk - Tq
         let ldq = Hq * D, ldk = Hkv * D
         // delta[h, i] = sum_d dout * out
@@ -109,58 +133,60 @@ extension Kernels {
         let byHead = threads == 1 || Hkv % threads == 0 || Hkv >= 4 * threads
         let units = byHead ? Hkv : Hkv * nKT
         let W = Parallel.workerCount(units)
-        let per = 2 * Bq * Bk + 2 * Bk * D
+        let BkP = roundUp16(Bk)
+        // Per worker: Kt, Vt [D, BkP] (the key tile's keys and values transposed, zero-padded
+        // columns), P and dS [Bq, BkP], dK and dV [Bk, D].
+        let per = 2 * D * BkP + 2 * Bq * BkP + 2 * Bk * D
         let scratch = UnsafeMutablePointer<Float>.allocate(capacity: W * per)
         defer { scratch.deallocate() }
         let privateCount = byHead ? 0 : (W - 1) * Tq * Hq * D
-        let privateDQ = UnsafeMutablePointer<Float>.allocate(capacity: max(1, privateCount))
+        let privateDQ = UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(1, privateCount))
         defer { privateDQ.deallocate() }
         if privateCount > 0 { privateDQ.update(repeating: 0, count: privateCount) }
 
         func keyTile(_ w: Int, _ kvh: Int, _ kt: Int, _ dqTarget: UnsafeMutablePointer<Float>) {
-            let P = scratch + w * per, dS = P + Bq * Bk, dK = dS + Bq * Bk, dV = dK + Bk * D
-            let j0 = kt * Bk, bk = min(Bk, Tk - j0)
+            let Kt = scratch + w * per, Vt = Kt + D * BkP, P = Vt + D * BkP, dS = P + Bq * BkP
+            let dK = dS + Bq * BkP, dV = dK + Bk * D
+            let j0 = kt * Bk, bk = Swift.min(Bk, Tk - j0), bkP = roundUp16(bk)
             let kp = k + j0 * ldk + kvh * D, vp = v + j0 * ldk + kvh * D
+            for c in 0..<bk {
+                let kr = kp + c * ldk, vr = vp + c * ldk
+                for d in 0..<D { Kt[d * BkP + c] = kr[d]; Vt[d * BkP + c] = vr[d] }
+            }
+            if bkP > bk {
+                for d in 0..<D {
+                    (Kt + d * BkP + bk).update(repeating: 0, count: bkP - bk)
+                    (Vt + d * BkP + bk).update(repeating: 0, count: bkP - bk)
+                }
+            }
             dK.update(repeating: 0, count: bk * D)
             dV.update(repeating: 0, count: bk * D)
-            let istart = max(0, j0 - off)
+            let istart = Swift.max(0, j0 - off)   // the first query that sees a key of this tile
             for g in 0..<group {
                 let h = kvh * group + g
                 var i0 = istart
                 while i0 < Tq {
-                    let bq = min(Bq, Tq - i0)
+                    let bq = Swift.min(Bq, Tq - i0)
                     let qp = q + i0 * ldq + h * D, dop = dout + i0 * ldq + h * D
-                    BLAS.sgemm(transB: true, m: bq, n: bk, k: D, alpha: scale, a: qp, lda: ldq, b: kp, ldb: ldk, c: P, ldc: Bk)
-                    BLAS.sgemm(transB: true, m: bq, n: bk, k: D, a: dop, lda: ldq, b: vp, ldb: ldk, c: dS, ldc: Bk)
+                    // P = Q · Kᵀ (scores), dS = dO · Vᵀ (dP), both (bq, bkP)
+                    TileGEMM.gemm(m: bq, n: bkP, k: D, a: qp, am: ldq, ak: 1, b: Kt, ldb: BkP, c: P, ldc: BkP, accumulate: false)
+                    TileGEMM.gemm(m: bq, n: bkP, k: D, a: dop, am: ldq, ak: 1, b: Vt, ldb: BkP, c: dS, ldc: BkP, accumulate: false)
+                    // P = exp(scale * S - lse); dS = scale * P * (dP - delta); keys after the query are 0
                     for r in 0..<bq {
-                        let row = P + r * Bk, drow = dS + r * Bk
-                        let pos = off + i0 + r
-                        let valid = min(bk, pos - j0 + 1)
-                        let l = lse[h * Tq + i0 + r], dl = delta[h * Tq + i0 + r]
-                        if valid <= 0 {
-                            row.update(repeating: 0, count: bk); drow.update(repeating: 0, count: bk); continue
-                        }
-                        var c = 0
-                        let lv = Vec.F16(repeating: l), dv16 = Vec.F16(repeating: dl)
-                        while c + 16 <= valid {
-                            let p = Vec.expUpper(Vec.load(row + c) - lv)
-                            Vec.store(p, row + c)
-                            Vec.store(p * (Vec.load(drow + c) - dv16), drow + c)
-                            c += 16
-                        }
-                        while c < valid {
-                            let p = Foundation.exp(row[c] - l)
-                            row[c] = p; drow[c] = p * (drow[c] - dl); c += 1
-                        }
+                        let row = P + r * BkP, drow = dS + r * BkP
+                        let valid = Swift.max(0, Swift.min(bk, off + i0 + r - j0 + 1))
+                        Vec.softmaxGradRow(p: row, dp: drow, lse: lse[h * Tq + i0 + r], delta: delta[h * Tq + i0 + r],
+                                           scale: scale, valid)
                         if valid < bk {
                             (row + valid).update(repeating: 0, count: bk - valid)
                             (drow + valid).update(repeating: 0, count: bk - valid)
                         }
                     }
-                    BLAS.sgemm(transA: true, m: bk, n: D, k: bq, a: P, lda: Bk, b: dop, ldb: ldq, beta: 1, c: dV, ldc: D)
-                    BLAS.sgemm(m: bq, n: D, k: bk, alpha: scale, a: dS, lda: Bk, b: kp, ldb: ldk, beta: 1,
-                               c: dqTarget + i0 * ldq + h * D, ldc: ldq)
-                    BLAS.sgemm(transA: true, m: bk, n: D, k: bq, alpha: scale, a: dS, lda: Bk, b: qp, ldb: ldq, beta: 1, c: dK, ldc: D)
+                    // dV (bk, D) += Pᵀ · dO; dK (bk, D) += dSᵀ · Q; dq rows (bq, D) += dS · K
+                    TileGEMM.gemm(m: bk, n: D, k: bq, a: P, am: 1, ak: BkP, b: dop, ldb: ldq, c: dV, ldc: D, accumulate: true)
+                    TileGEMM.gemm(m: bk, n: D, k: bq, a: dS, am: 1, ak: BkP, b: qp, ldb: ldq, c: dK, ldc: D, accumulate: true)
+                    TileGEMM.gemm(m: bq, n: D, k: bk, a: dS, am: BkP, ak: 1, b: kp, ldb: ldk,
+                                  c: dqTarget + i0 * ldq + h * D, ldc: ldq, accumulate: true)
                     i0 += bq
                 }
             }
@@ -170,17 +196,15 @@ extension Kernels {
             }
         }
 
-        withSingleThreadedBLAS {
-            if byHead {
-                Parallel.forDynamic(units) { w, kvh in
-                    for kt in stride(from: nKT - 1, through: 0, by: -1) { keyTile(w, kvh, kt, dq) }
-                }
-            } else {
-                // Early key tiles cost the most (every later query sees them): hand them out first.
-                Parallel.forDynamic(units) { w, item in
-                    let kt = item / Hkv, kvh = item % Hkv
-                    keyTile(w, kvh, kt, w == 0 ? dq : privateDQ + (w - 1) * Tq * Hq * D)
-                }
+        if byHead {
+            Parallel.forDynamic(units) { w, kvh in
+                for kt in stride(from: nKT - 1, through: 0, by: -1) { keyTile(w, kvh, kt, dq) }
+            }
+        } else {
+            // Early key tiles cost the most (every later query sees them): hand them out first.
+            Parallel.forDynamic(units) { w, item in
+                let kt = item / Hkv, kvh = item % Hkv
+                keyTile(w, kvh, kt, w == 0 ? dq : privateDQ + (w - 1) * Tq * Hq * D)
             }
         }
         if privateCount > 0 {

@@ -119,6 +119,68 @@ public enum Vec {
         return s
     }
 
+    /// m[i] = max(m[i], x[i]) for i < n.
+    @inline(__always)
+    public static func maxInto(_ m: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int) {
+        var i = 0
+        while i + 16 <= n {
+            let a = load(m + i), b = load(x + i)
+            store(a.replacing(with: b, where: b .> a), m + i); i += 16
+        }
+        while i < n { if x[i] > m[i] { m[i] = x[i] }; i += 1 }
+    }
+
+    /// Online-softmax step for n rows: mNew = max(m, tileMax); alpha = exp(m - mNew); m = mNew.
+    @inline(__always)
+    public static func updateMax(_ m: UnsafeMutablePointer<Float>, tileMax t: UnsafePointer<Float>,
+                                 alpha: UnsafeMutablePointer<Float>, _ n: Int) {
+        var i = 0
+        while i + 16 <= n {
+            let a = load(m + i), b = load(t + i)
+            let mn = a.replacing(with: b, where: b .> a)
+            store(exp(a - mn), alpha + i); store(mn, m + i); i += 16
+        }
+        while i < n { let mn = Swift.max(m[i], t[i]); alpha[i] = exp(m[i] - mn); m[i] = mn; i += 1 }
+    }
+
+    /// p[i] = exp(p[i] - m[i]); sum[i] += p[i] for i < n (p[i] - m[i] <= 0).
+    @inline(__always)
+    public static func expSubAccumulate(_ p: UnsafeMutablePointer<Float>, _ m: UnsafePointer<Float>,
+                                        _ sum: UnsafeMutablePointer<Float>, _ n: Int) {
+        var i = 0
+        while i + 16 <= n {
+            let e = expUpper(load(p + i) - load(m + i))
+            store(e, p + i); store(load(sum + i) + e, sum + i); i += 16
+        }
+        while i < n { let e = Foundation_expf(p[i] - m[i]); p[i] = e; sum[i] += e; i += 1 }
+    }
+
+    /// The attention backward's row step over n keys: p = exp(scale * s - lse),
+    /// dp = scale * p * (dp - delta).
+    @inline(__always)
+    public static func softmaxGradRow(p: UnsafeMutablePointer<Float>, dp: UnsafeMutablePointer<Float>, lse: Float,
+                                      delta: Float, scale: Float, _ n: Int) {
+        var i = 0
+        let sv = F16(repeating: scale), lv = F16(repeating: lse), dv = F16(repeating: delta)
+        while i + 16 <= n {
+            let e = expUpper(load(p + i) * sv - lv)
+            store(e, p + i); store(e * (load(dp + i) - dv) * sv, dp + i); i += 16
+        }
+        while i < n {
+            let e = Foundation_expf(p[i] * scale - lse)
+            p[i] = e; dp[i] = e * (dp[i] - delta) * scale; i += 1
+        }
+    }
+
+    /// y[i] = a * x[i].
+    @inline(__always)
+    public static func scaled(_ x: UnsafePointer<Float>, _ a: Float, into y: UnsafeMutablePointer<Float>, _ n: Int) {
+        var i = 0
+        let av = F16(repeating: a)
+        while i + 16 <= n { store(load(x + i) * av, y + i); i += 16 }
+        while i < n { y[i] = a * x[i]; i += 1 }
+    }
+
     /// y[i] += a * x[i].
     @inline(__always)
     public static func axpy(_ a: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
