@@ -121,26 +121,9 @@ final class KernelTests: XCTestCase {
 
     /// Flash attention (forward and backward) against a naive T x T computation in Double at T = 512.
     func testFlashMatchesNaiveT512() throws {
-        let T = 512, Hq = 4, Hkv = 2, D = 32, scale = 1 / Float(D).squareRoot()
-        var rng = SplitMix(seed: 7)
-        let q = (0..<(T * Hq * D)).map { _ in rng.normal() }
-        let k = (0..<(T * Hkv * D)).map { _ in rng.normal() }
-        let v = (0..<(T * Hkv * D)).map { _ in rng.normal() }
-        let g = (0..<(T * Hq * D)).map { _ in rng.normal() }
-        var out = [Float](repeating: 0, count: q.count), lse = [Float](repeating: 0, count: Hq * T)
-        try Kernels.attentionForward(q: q, k: k, v: v, out: &out, lse: &lse, Tq: T, Tk: T, Hq: Hq, Hkv: Hkv, D: D, scale: scale)
-        var dq = [Float](repeating: 0, count: q.count), dk = [Float](repeating: 0, count: k.count), dv = [Float](repeating: 0, count: v.count)
-        try Kernels.attentionBackward(dout: g, q: q, k: k, v: v, out: out, lse: lse, dq: &dq, dk: &dk, dv: &dv,
-                                      Tq: T, Tk: T, Hq: Hq, Hkv: Hkv, D: D, scale: scale)
-        let ref = naiveAttention(q, k, v, g, T, Hq, Hkv, D, Double(scale))
-        assertClose(out, ref.out, 1e-5, "flash vs naive out")
-        assertClose(dq, ref.dq, 1e-5, "flash vs naive dq")
-        assertClose(dk, ref.dk, 1e-5, "flash vs naive dk")
-        assertClose(dv, ref.dv, 1e-5, "flash vs naive dv")
+        try checkFlashAgainstNaive(Tq: 512, Tk: 512, Hq: 4, Hkv: 2, D: 32, seed: 7, "T 512")
     }
-}
 
-extension KernelTests {
     /// The flash kernels against the naive version over the shapes their code paths split on:
     /// head dims that are a multiple of 64, 64 + 16, 16 + a scalar tail; GQA groups 1-4; fewer
     /// queries than keys (a cache); partial tiles, with the default tiles and with tiny ones.
@@ -156,25 +139,29 @@ extension KernelTests {
             (Kernels.attentionQueryTile, Kernels.attentionKeyTile) = tiles
             (Kernels.attentionBackwardQueryTile, Kernels.attentionBackwardKeyTile) = tiles
             for (n, (Tq, Tk, Hq, Hkv, D)) in shapes.enumerated() {
-                var rng = SplitMix(seed: UInt64(40 + n))
-                let scale = 1 / Float(D).squareRoot()
-                let q = (0..<(Tq * Hq * D)).map { _ in rng.normal() }
-                let k = (0..<(Tk * Hkv * D)).map { _ in rng.normal() }
-                let v = (0..<(Tk * Hkv * D)).map { _ in rng.normal() }
-                let g = (0..<(Tq * Hq * D)).map { _ in rng.normal() }
-                var out = [Float](repeating: 0, count: q.count), lse = [Float](repeating: 0, count: Hq * Tq)
-                try Kernels.attentionForward(q: q, k: k, v: v, out: &out, lse: &lse, Tq: Tq, Tk: Tk, Hq: Hq, Hkv: Hkv, D: D, scale: scale)
-                var dq = [Float](repeating: 0, count: q.count), dk = [Float](repeating: 0, count: k.count), dv = dk
-                try Kernels.attentionBackward(dout: g, q: q, k: k, v: v, out: out, lse: lse, dq: &dq, dk: &dk, dv: &dv,
-                                              Tq: Tq, Tk: Tk, Hq: Hq, Hkv: Hkv, D: D, scale: scale)
-                let ref = naiveAttention(q, k, v, g, Tq, Hq, Hkv, D, Double(scale), keys: Tk)
-                let what = "Tq \(Tq) Tk \(Tk) heads \(Hq)/\(Hkv) D \(D) tiles \(tiles)"
-                assertClose(out, ref.out, 1e-5, "out, " + what)
-                assertClose(dq, ref.dq, 1e-5, "dq, " + what)
-                assertClose(dk, ref.dk, 1e-5, "dk, " + what)
-                assertClose(dv, ref.dv, 1e-5, "dv, " + what)
+                try checkFlashAgainstNaive(Tq: Tq, Tk: Tk, Hq: Hq, Hkv: Hkv, D: D, seed: UInt64(40 + n), "tiles \(tiles)")
             }
         }
+    }
+
+    func checkFlashAgainstNaive(Tq: Int, Tk: Int, Hq: Int, Hkv: Int, D: Int, seed: UInt64, _ label: String) throws {
+        var rng = SplitMix(seed: seed)
+        let scale = 1 / Float(D).squareRoot()
+        let q = (0..<(Tq * Hq * D)).map { _ in rng.normal() }
+        let k = (0..<(Tk * Hkv * D)).map { _ in rng.normal() }
+        let v = (0..<(Tk * Hkv * D)).map { _ in rng.normal() }
+        let g = (0..<(Tq * Hq * D)).map { _ in rng.normal() }
+        var out = [Float](repeating: 0, count: q.count), lse = [Float](repeating: 0, count: Hq * Tq)
+        try Kernels.attentionForward(q: q, k: k, v: v, out: &out, lse: &lse, Tq: Tq, Tk: Tk, Hq: Hq, Hkv: Hkv, D: D, scale: scale)
+        var dq = [Float](repeating: 0, count: q.count), dk = [Float](repeating: 0, count: k.count), dv = dk
+        try Kernels.attentionBackward(dout: g, q: q, k: k, v: v, out: out, lse: lse, dq: &dq, dk: &dk, dv: &dv,
+                                      Tq: Tq, Tk: Tk, Hq: Hq, Hkv: Hkv, D: D, scale: scale)
+        let ref = naiveAttention(q, k, v, g, Tq, Hq, Hkv, D, Double(scale), keys: Tk)
+        let what = "flash vs naive, Tq \(Tq) Tk \(Tk) heads \(Hq)/\(Hkv) D \(D), \(label)"
+        assertClose(out, ref.out, 1e-5, "out, " + what)
+        assertClose(dq, ref.dq, 1e-5, "dq, " + what)
+        assertClose(dk, ref.dk, 1e-5, "dk, " + what)
+        assertClose(dv, ref.dv, 1e-5, "dv, " + what)
     }
 }
 
