@@ -239,9 +239,51 @@ def gen_lora():
     print("lora_tiny: loss0", float(loss0), "step losses", step_losses, "norms", norms)
 
 
+def gen_peft_dir():
+    """Adapters as PEFT itself writes them (save_pretrained), for lora.load_peft: the lora_tiny
+    base with LoRA r=4 on q/k/v/o and embed_tokens in modules_to_save (the paper's trained
+    embeddings), once plain and once with use_rslora and alpha 6; B and the saved embedding
+    are set non-zero / changed so that every part shows in the logits.
+
+    peft_dirs/<name>/adapter_config.json, adapter_model.safetensors
+    peft_dirs/expected.json    ids and the PEFT model's logits for each
+    """
+    from peft import LoraConfig, get_peft_model
+    from transformers import LlamaConfig, LlamaForCausalLM
+    root = os.path.join(OUT, "peft_dirs")
+    os.makedirs(root, exist_ok=True)
+    ids = [3, 17, 90, 5, 44, 61, 8, 23, 77, 1, 50]
+    expected = {"ids": ids, "base": "lora_tiny", "logits": {}}
+    for name, alpha, rs in [("plain", 8, False), ("rslora", 6, True)]:
+        torch.manual_seed(1234)
+        cfg = LlamaConfig(**LORA_CONFIG)
+        cfg._attn_implementation = "eager"
+        base = LlamaForCausalLM(cfg).float().eval()   # the same weights as lora_tiny/model.safetensors
+        lcfg = LoraConfig(r=4, lora_alpha=alpha, lora_dropout=0.0, use_rslora=rs, bias="none",
+                          target_modules=["q_proj", "k_proj", "v_proj", "o_proj"],
+                          modules_to_save=["embed_tokens"], task_type="CAUSAL_LM")
+        model = get_peft_model(base, lcfg)
+        g = torch.Generator().manual_seed(77 if rs else 76)
+        with torch.no_grad():
+            for n, p in model.named_parameters():
+                if "lora_B" in n:
+                    p.copy_(torch.randn(p.shape, generator=g) * 0.3)
+                if "modules_to_save" in n:
+                    p.add_(torch.randn(p.shape, generator=g) * 0.1)
+        d = os.path.join(root, name)
+        model.save_pretrained(d)
+        os.remove(os.path.join(d, "README.md"))   # PEFT's model card template
+        model.eval()
+        with torch.no_grad():
+            expected["logits"][name] = floats(model(input_ids=torch.tensor([ids])).logits[0])
+    with open(os.path.join(root, "expected.json"), "w") as f:
+        json.dump(expected, f)
+    print("peft_dirs:", sorted(os.listdir(root)))
+
+
 if __name__ == "__main__":
     torch.manual_seed(0)
     os.makedirs(OUT, exist_ok=True)
-    parts = sys.argv[1:] or ["adamw", "chat_mask", "lora"]
+    parts = sys.argv[1:] or ["adamw", "chat_mask", "lora", "peft_dir"]
     for p in parts:
         globals()["gen_" + p]()

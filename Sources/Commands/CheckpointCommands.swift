@@ -73,7 +73,7 @@ enum CheckpointCommands {
         c.attributes["trainable"] = .strings(trainable.isEmpty ? [""] : trainable)
         if let info = QuantCommands.adapters[ObjectIdentifier(m)], QuantCommands.allLinears(m).contains(where: { $0.lora != nil }) {
             let lora = Record([("r", .int(info.config.r)), ("lora_alpha", .double(info.config.loraAlpha)),
-                               ("lora_dropout", .double(info.config.loraDropout)),
+                               ("lora_dropout", .double(info.config.loraDropout)), ("use_rslora", .bool(info.config.useRSLoRA)),
                                ("target_modules", .list(info.config.targetModules.map { .string($0) }))])
             c.attributes["lora"] = .string(try json(.record(lora)))
         }
@@ -105,12 +105,15 @@ enum CheckpointCommands {
         if case .string(let lj)? = c.attributes["lora"], case .record(let lr) = try JSON.parse(lj) {
             let targets = (lr["target_modules"]?.asList ?? []).map { $0.description }
             let r = lr["r"]?.asInt ?? 8, alpha = lr["lora_alpha"]?.asDouble ?? 16, dropout = lr["lora_dropout"]?.asDouble ?? 0
+            var rs = false
+            if case .bool(let b)? = lr["use_rslora"] { rs = b }
             for layer in m.layers {
                 for (proj, l) in zip(QuantCommands.projections, layer.linears) where targets.contains(proj) {
-                    _ = try l.addLoRA(rank: r, alpha: alpha, dropout: Float(dropout), seed: 0)
+                    _ = try l.addLoRA(rank: r, alpha: alpha, dropout: Float(dropout), useRSLoRA: rs, seed: 0)
                 }
             }
-            QuantCommands.adapters[ObjectIdentifier(m)] = AdapterInfo(config: LoRAConfig(r: r, loraAlpha: alpha, targetModules: targets, loraDropout: dropout),
+            QuantCommands.adapters[ObjectIdentifier(m)] = AdapterInfo(config: LoRAConfig(r: r, loraAlpha: alpha, targetModules: targets,
+                                                                                         loraDropout: dropout, useRSLoRA: rs),
                                                                     quantized: m.layers.first?.qProj.nf4 != nil)
         }
         for p in m.parameters {

@@ -59,7 +59,7 @@ enum QuantCommands {
 
     /// Adds adapters (and optionally quantizes every linear layer to NF4), then freezes all but
     /// the adapters and the parameters named in `train`.
-    static func apply(_ m: LlamaModel, rank: Int, alpha: Double, dropout: Double, targets: [String], train: [String],
+    static func apply(_ m: LlamaModel, rank: Int, alpha: Double, dropout: Double, useRSLoRA: Bool = false, targets: [String], train: [String],
                       quant: String?, doubleQuant: Bool, seed: UInt64, command: String) throws {
         guard rank >= 1 else { throw LangRuntimeError(.value, "\(command): argument 'rank' must be >= 1, got \(rank)") }
         guard (0..<1).contains(dropout) else { throw LangRuntimeError(.value, "\(command): argument 'dropout' must be in [0, 1), got \(dropout)") }
@@ -78,13 +78,14 @@ enum QuantCommands {
                                        blocksize: 64, doubleQuant: doubleQuant)
                     setLinear(layer, proj, l)
                 }
-                if targets.contains(proj) { _ = try l.addLoRA(rank: rank, alpha: alpha, dropout: Float(dropout), seed: seed) }
+                if targets.contains(proj) { _ = try l.addLoRA(rank: rank, alpha: alpha, dropout: Float(dropout), useRSLoRA: useRSLoRA, seed: seed) }
             }
         }
         m.setTrainable { name in
             name.contains(".lora_A.") || name.contains(".lora_B.") || train.contains { name.contains($0) }
         }
-        adapters[ObjectIdentifier(m)] = AdapterInfo(config: LoRAConfig(r: rank, loraAlpha: alpha, targetModules: targets, loraDropout: dropout),
+        adapters[ObjectIdentifier(m)] = AdapterInfo(config: LoRAConfig(r: rank, loraAlpha: alpha, targetModules: targets, loraDropout: dropout,
+                                                                       useRSLoRA: useRSLoRA),
                                                     quantized: quant == "nf4")
     }
 
@@ -116,21 +117,21 @@ enum QuantCommands {
             .host(TensorValue(try a.host("q", as: NF4Value.self).q.dequantize()))
         }
         let loraParams: [Param] = [Param("m", ModelCommands.modelType), .named("rank", .int, default: .int(32)), .named("alpha", .number, default: .int(16)),
-                                   .named("dropout", .number, default: .double(0)),
+                                   .named("dropout", .number, default: .double(0)), .named("use_rslora", .bool, default: .bool(false)),
                                    .named("targets", .list, default: .list(["q_proj", "k_proj", "v_proj", "o_proj"].map { .string($0) })),
                                    .named("train", .list, default: .list([.string("embed_tokens")])), .named("seed", .int, optional: true)]
         r.register("qlora", loraParams + [.named("quant", .string, default: .string("nf4")), .named("double_quant", .bool, default: .bool(true))],
                    help: "The model with its linear weights in NF4, frozen, and LoRA adapters on `targets` (PEFT semantics: B starts at zero, scale alpha / rank); names in `train` stay full precision and trainable. Changes m in place and returns it.") { a, interp in
             let m = try ModelCommands.model(a)
             try apply(m, rank: try a.int("rank"), alpha: try a.double("alpha"), dropout: try a.double("dropout"),
-                      targets: try a.list("targets").map { $0.description }, train: try a.list("train").map { $0.description },
+                      useRSLoRA: try a.bool("use_rslora"), targets: try a.list("targets").map { $0.description }, train: try a.list("train").map { $0.description },
                       quant: try a.string("quant"), doubleQuant: try a.bool("double_quant"), seed: try Convert.seed(a, interp), command: "qlora")
             return a["m"]
         }
         r.register("lora", loraParams, help: "LoRA adapters on `targets` without quantizing the base (as qlora with quant: \"none\"). Changes m in place and returns it.") { a, interp in
             let m = try ModelCommands.model(a)
             try apply(m, rank: try a.int("rank"), alpha: try a.double("alpha"), dropout: try a.double("dropout"),
-                      targets: try a.list("targets").map { $0.description }, train: try a.list("train").map { $0.description },
+                      useRSLoRA: try a.bool("use_rslora"), targets: try a.list("targets").map { $0.description }, train: try a.list("train").map { $0.description },
                       quant: nil, doubleQuant: false, seed: try Convert.seed(a, interp), command: "lora")
             return a["m"]
         }
@@ -152,9 +153,14 @@ enum QuantCommands {
                 throw a.error("m", "has no LoRA adapters (use qlora or lora first)")
             }
             try makeDirectory(dir, "export.peft")
-            try Lang.AtomicFile.write(try info.config.jsonData(), to: (dir as NSString).appendingPathComponent("adapter_config.json"))
             // trainable full-precision tensors (modules_to_save, e.g. embed_tokens) go with the adapters
-            let saved = m.parameters.filter { $0.trainable && !$0.name.contains(".lora_") }.map { (PEFT.prefix + $0.name, $0.value) }
+            let whole = m.parameters.filter { $0.trainable && !$0.name.contains(".lora_") }
+            var config = info.config
+            config.modulesToSave = Array(Set(whole.map { p in
+                p.name.hasSuffix(".weight") ? String(p.name.dropLast(7).split(separator: ".").last ?? "") : p.name
+            })).sorted()
+            try Lang.AtomicFile.write(try config.jsonData(), to: (dir as NSString).appendingPathComponent("adapter_config.json"))
+            let saved = whole.map { (PEFT.prefix + $0.name, $0.value) }
             try SafetensorsFile.write(PEFT.adapterTensors(lin).map { ($0.key, $0.tensor) } + saved, metadata: ["format": "pt"],
                                       to: (dir as NSString).appendingPathComponent("adapter_model.safetensors"))
             return .null
@@ -164,10 +170,21 @@ enum QuantCommands {
             let m = try ModelCommands.model(a), dir = try a.string("dir")
             let cfgPath = (dir as NSString).appendingPathComponent("adapter_config.json")
             guard let data = FileManager.default.contents(atPath: cfgPath) else { throw a.error("dir", "has no adapter_config.json ('\(cfgPath)')") }
-            let cfg = try LoRAConfig.parse(data)
+            let cfg: LoRAConfig
+            do { cfg = try LoRAConfig.parse(data) } catch { throw a.error("dir", "\(cfgPath): \(error)") }
             if !allLinears(m).contains(where: { $0.lora != nil }) {
-                try apply(m, rank: cfg.r, alpha: cfg.loraAlpha, dropout: cfg.loraDropout, targets: cfg.targetModules.map { PEFT.targetName($0) },
-                          train: [], quant: nil, doubleQuant: false, seed: try Convert.seed(a, interp), command: "lora.load_peft")
+                try apply(m, rank: cfg.r, alpha: cfg.loraAlpha, dropout: cfg.loraDropout, useRSLoRA: cfg.useRSLoRA,
+                          targets: cfg.targetModules.map { PEFT.targetName($0) },
+                          train: cfg.modulesToSave, quant: nil, doubleQuant: false, seed: try Convert.seed(a, interp), command: "lora.load_peft")
+            } else {
+                // Adapters already there must be the ones the config describes.
+                let want = Float(cfg.useRSLoRA ? cfg.loraAlpha / Double(cfg.r).squareRoot() : cfg.loraAlpha / Double(cfg.r))
+                for lin in allLinears(m) {
+                    guard let l = lin.lora else { continue }
+                    if l.rank != cfg.r || abs(l.scale - want) > 1e-6 * max(1, abs(want)) {
+                        throw a.error("m", "has adapters of rank \(l.rank) and scale \(l.scale) on \(lin.name), but \(cfgPath) says r \(cfg.r), lora_alpha \(cfg.loraAlpha)\(cfg.useRSLoRA ? ", use_rslora" : "") (scale \(want)); load into a model without adapters")
+                    }
+                }
             }
             let st = try SafetensorsFile.open((dir as NSString).appendingPathComponent("adapter_model.safetensors"))
             var tensors: [String: Tensor] = [:]

@@ -79,6 +79,8 @@ public struct LoRAConfig: Equatable, Sendable {
     public var bias: String = "none"
     public var taskType: String = "CAUSAL_LM"
     public var baseModelNameOrPath: String? = nil
+    /// Modules trained whole and saved with the adapters (PEFT's modules_to_save), e.g. ["embed_tokens"].
+    public var modulesToSave: [String] = []
 
     public init(r: Int, loraAlpha: Double, targetModules: [String], loraDropout: Double = 0, useRSLoRA: Bool = false,
                 baseModelNameOrPath: String? = nil) {
@@ -106,7 +108,7 @@ public struct LoRAConfig: Equatable, Sendable {
             "lora_dropout": loraDropout,
             "megatron_config": NSNull(),
             "megatron_core": "megatron.core",
-            "modules_to_save": NSNull(),
+            "modules_to_save": modulesToSave.isEmpty ? NSNull() as Any : modulesToSave.sorted() as Any,
             "peft_type": "LORA",
             "r": r,
             "rank_pattern": [String: Any](),
@@ -143,6 +145,7 @@ public struct LoRAConfig: Equatable, Sendable {
                            useRSLoRA: (obj["use_rslora"] as? Bool) ?? false,
                            baseModelNameOrPath: obj["base_model_name_or_path"] as? String)
         if let t = obj["task_type"] as? String { c.taskType = t }
+        if let m = obj["modules_to_save"] as? [String] { c.modulesToSave = m }
         return c
     }
 
