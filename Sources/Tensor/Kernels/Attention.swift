@@ -135,8 +135,10 @@ extension Kernels {
         let W = Parallel.workerCount(units)
         let BkP = roundUp16(Bk)
         // Per worker: Kt, Vt [D, BkP] (the key tile's keys and values transposed, zero-padded
-        // columns), P and dS [Bq, BkP], dK and dV [Bk, D].
-        let per = 2 * D * BkP + 2 * Bq * BkP + 2 * Bk * D
+        // columns), P and dS [Bq, BkP], dK and dV [Bk, D], and the query tile's q, dout and dq
+        // rows made contiguous [Bq, D] (the kernels then read them from L1, not across rows of
+        // all heads).
+        let per = 2 * D * BkP + 2 * Bq * BkP + 2 * Bk * D + 3 * Bq * D
         let scratch = UnsafeMutablePointer<Float>.allocate(capacity: W * per)
         defer { scratch.deallocate() }
         let privateCount = byHead ? 0 : (W - 1) * Tq * Hq * D
@@ -146,7 +148,7 @@ extension Kernels {
 
         func keyTile(_ w: Int, _ kvh: Int, _ kt: Int, _ dqTarget: UnsafeMutablePointer<Float>) {
             let Kt = scratch + w * per, Vt = Kt + D * BkP, P = Vt + D * BkP, dS = P + Bq * BkP
-            let dK = dS + Bq * BkP, dV = dK + Bk * D
+            let dK = dS + Bq * BkP, dV = dK + Bk * D, Qc = dV + Bk * D, dOc = Qc + Bq * D, dQc = dOc + Bq * D
             let j0 = kt * Bk, bk = Swift.min(Bk, Tk - j0), bkP = roundUp16(bk)
             let kp = k + j0 * ldk + kvh * D, vp = v + j0 * ldk + kvh * D
             for c in 0..<bk {
@@ -167,10 +169,13 @@ extension Kernels {
                 var i0 = istart
                 while i0 < Tq {
                     let bq = Swift.min(Bq, Tq - i0)
-                    let qp = q + i0 * ldq + h * D, dop = dout + i0 * ldq + h * D
+                    for r in 0..<bq {
+                        (Qc + r * D).update(from: q + (i0 + r) * ldq + h * D, count: D)
+                        (dOc + r * D).update(from: dout + (i0 + r) * ldq + h * D, count: D)
+                    }
                     // P = Q · Kᵀ (scores), dS = dO · Vᵀ (dP), both (bq, bkP)
-                    TileGEMM.gemm(m: bq, n: bkP, k: D, a: qp, am: ldq, ak: 1, b: Kt, ldb: BkP, c: P, ldc: BkP, accumulate: false)
-                    TileGEMM.gemm(m: bq, n: bkP, k: D, a: dop, am: ldq, ak: 1, b: Vt, ldb: BkP, c: dS, ldc: BkP, accumulate: false)
+                    TileGEMM.gemm(m: bq, n: bkP, k: D, a: Qc, am: D, ak: 1, b: Kt, ldb: BkP, c: P, ldc: BkP, accumulate: false)
+                    TileGEMM.gemm(m: bq, n: bkP, k: D, a: dOc, am: D, ak: 1, b: Vt, ldb: BkP, c: dS, ldc: BkP, accumulate: false)
                     // P = exp(scale * S - lse); dS = scale * P * (dP - delta); keys after the query are 0
                     for r in 0..<bq {
                         let row = P + r * BkP, drow = dS + r * BkP
@@ -183,10 +188,10 @@ extension Kernels {
                         }
                     }
                     // dV (bk, D) += Pᵀ · dO; dK (bk, D) += dSᵀ · Q; dq rows (bq, D) += dS · K
-                    TileGEMM.gemm(m: bk, n: D, k: bq, a: P, am: 1, ak: BkP, b: dop, ldb: ldq, c: dV, ldc: D, accumulate: true)
-                    TileGEMM.gemm(m: bk, n: D, k: bq, a: dS, am: 1, ak: BkP, b: qp, ldb: ldq, c: dK, ldc: D, accumulate: true)
-                    TileGEMM.gemm(m: bq, n: D, k: bk, a: dS, am: BkP, ak: 1, b: kp, ldb: ldk,
-                                  c: dqTarget + i0 * ldq + h * D, ldc: ldq, accumulate: true)
+                    TileGEMM.gemm(m: bk, n: D, k: bq, a: P, am: 1, ak: BkP, b: dOc, ldb: D, c: dV, ldc: D, accumulate: true)
+                    TileGEMM.gemm(m: bk, n: D, k: bq, a: dS, am: 1, ak: BkP, b: Qc, ldb: D, c: dK, ldc: D, accumulate: true)
+                    TileGEMM.gemm(m: bq, n: D, k: bk, a: dS, am: BkP, ak: 1, b: kp, ldb: ldk, c: dQc, ldc: D, accumulate: false)
+                    for r in 0..<bq { Vec.axpy(1, dQc + r * D, dqTarget + (i0 + r) * ldq + h * D, D) }
                     i0 += bq
                 }
             }
