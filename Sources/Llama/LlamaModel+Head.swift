@@ -6,8 +6,8 @@ import Tensor
 import Quant
 
 extension LlamaModel {
-    /// Rows of a bf16 weight converted per tile (about 4 MB of f32).
-    static let bf16TileValues = 1 << 20
+    /// Values of a bf16 weight converted to f32 per tile (about 4 MB).
+    nonisolated(unsafe) public static var bf16TileValues = 1 << 20
 
     /// Checks that a bf16-stored weight is not marked trainable.
     func checkStorage() throws {
@@ -44,7 +44,7 @@ extension LlamaModel {
 
     /// Calls body(v0, count, tile) over lm_head rows converted to f32 (bf16 storage), or once
     /// with the whole f32 matrix.
-    private func headTiles(_ body: (Int, Int, UnsafePointer<Float>) -> Void) {
+    func headTiles(_ body: (Int, Int, UnsafePointer<Float>) -> Void) {
         let w = lmHead.value, V = config.vocabSize, C = config.hiddenSize
         if w.dtype == .f32 { body(0, V, w.floatPointer); return }
         let src = (w.storage.bytes + w.offset * 2).assumingMemoryBound(to: UInt16.self)
@@ -68,6 +68,27 @@ extension LlamaModel {
     /// logits (rows, V) = x (rows, C) · lm_headᵀ.
     func headForward(_ x: UnsafePointer<Float>, rows: Int, out: UnsafeMutablePointer<Float>) {
         let C = config.hiddenSize, V = config.vocabSize
+        let w = lmHead.value
+        if w.dtype == .bf16, rows <= 4, C % 16 == 0 {
+            // Decoding: dot products straight from the bf16 rows (reads 2 bytes a weight, no tiles).
+            let src = (w.storage.bytes + w.offset * 2).assumingMemoryBound(to: UInt16.self)
+            Parallel.forRanges(V, grain: 256) { vr in
+                for v in vr {
+                    let row = src + v * C
+                    for r in 0..<rows {
+                        let xr = x + r * C
+                        var acc = Vec.F16(repeating: 0), j = 0
+                        while j < C {
+                            let h = UnsafeRawPointer(row + j).loadUnaligned(as: SIMD16<UInt16>.self)
+                            acc.addProduct(unsafeBitCast(SIMD16<UInt32>(truncatingIfNeeded: h) &<< 16, to: Vec.F16.self), Vec.load(xr + j))
+                            j += 16
+                        }
+                        out[r * V + v] = acc.sum()
+                    }
+                }
+            }
+            return
+        }
         headTiles { v0, n, w in
             BLAS.sgemm(transB: true, m: rows, n: n, k: C, a: x, lda: C, b: w, ldb: C, c: out + v0, ldc: V)
         }

@@ -110,6 +110,7 @@ extension LlamaModel {
     /// Chunked cross-entropy over the lm_head. Returns the summed loss and the counted rows.
     /// With `dxf`, also writes dL/dxf (T, C) for L = scale * sum(loss) and accumulates dW_lm_head.
     func lmHeadLoss(xf: UnsafePointer<Float>, targets: [Int], scale: Float, dxf: UnsafeMutablePointer<Float>?) throws -> (Double, Int) {
+        if lmHead.value.dtype != .f32 { return try lmHeadLossByVocabTiles(xf: xf, targets: targets, scale: scale, dxf: dxf) }
         let T = targets.count, C = config.hiddenSize, V = config.vocabSize
         let rows = lossChunkRows(T)
         let logits = FloatBuffer(rows * V)     // (rows, V), reused as dlogits
@@ -133,6 +134,77 @@ extension LlamaModel {
                     // dxf[r0..] (n, C) = dlogits · W; dW (V, C) += dlogitsᵀ · xf[r0..]
                     headBackward(dlogits: logits.p, x: xf + r0 * C, rows: n, dx: d + r0 * C)
                 }
+            }
+        }
+        return (sum, count)
+    }
+
+    /// The same for an lm_head stored in bf16 (frozen): vocabulary tiles outside, rows inside,
+    /// so that each pass converts the head to f32 once for up to 8192 rows, instead of once per
+    /// small chunk of rows. Pass 1 keeps a running max and sum per row (log-sum-exp) and picks
+    /// the target logits; with `dxf`, pass 2 recomputes each tile's logits and adds
+    /// scale * (softmax - onehot) · W into dxf.
+    func lmHeadLossByVocabTiles(xf: UnsafePointer<Float>, targets: [Int], scale: Float,
+                                dxf: UnsafeMutablePointer<Float>?) throws -> (Double, Int) {
+        let T = targets.count, C = config.hiddenSize, V = config.vocabSize
+        for (i, t) in targets.enumerated() where t != -100 && (t < 0 || t >= V) {
+            throw LlamaError.tokenId("target \(t) at row \(i) is outside the vocabulary 0..<\(V)")
+        }
+        if let d = dxf { d.update(repeating: 0, count: T * C) }
+        let tileV = max(1, min(V, LlamaModel.bf16TileValues / C))
+        let R = min(T, 8192)
+        let logits = FloatBuffer(R * tileV)
+        let mx = FloatBuffer(R), tl = FloatBuffer(R)
+        var sums = [Double](repeating: 0, count: R)
+        var sum = 0.0, count = 0
+        var r0 = 0
+        while r0 < T {
+            let n = min(R, T - r0)
+            defer { r0 += n }
+            let tg = Array(targets[r0..<(r0 + n)])
+            if !tg.contains(where: { $0 != -100 }) { continue }
+            let x = xf + r0 * C
+            mx.p.update(repeating: -.infinity, count: n)
+            for i in 0..<n { sums[i] = 0 }
+            // pass 1: log-sum-exp and target logit per row
+            headTiles { v0, nv, w in
+                BLAS.sgemm(transB: true, m: n, n: nv, k: C, a: x, lda: C, b: w, ldb: C, c: logits.p, ldc: nv)
+                sums.withUnsafeMutableBufferPointer { sp in
+                    Parallel.forRanges(n, grain: 8) { r in
+                        for i in r where tg[i] != -100 {
+                            let z = logits.p + i * nv
+                            let m = max(mx.p[i], Vec.max(z, nv))
+                            var acc = Vec.F16(repeating: 0)
+                            var j = 0
+                            let mv = Vec.F16(repeating: m)
+                            while j + 16 <= nv { acc += Vec.expUpper(Vec.load(z + j) - mv); j += 16 }
+                            var s = Double(acc.sum())
+                            while j < nv { s += Double(Foundation.exp(z[j] - m)); j += 1 }
+                            sp[i] = sp[i] * (mx.p[i] == -.infinity ? 0 : Foundation.exp(Double(mx.p[i] - m))) + s
+                            mx.p[i] = m
+                            if tg[i] >= v0 && tg[i] < v0 + nv { tl.p[i] = z[tg[i] - v0] }
+                        }
+                    }
+                }
+            }
+            var lse = [Float](repeating: 0, count: n)
+            for i in 0..<n where tg[i] != -100 {
+                lse[i] = mx.p[i] + Float(Foundation.log(sums[i]))
+                sum += Double(lse[i] - tl.p[i]); count += 1
+            }
+            guard let d = dxf else { continue }
+            // pass 2: dx (n, C) += scale * (softmax - onehot) · W, tile by tile
+            headTiles { v0, nv, w in
+                BLAS.sgemm(transB: true, m: n, n: nv, k: C, a: x, lda: C, b: w, ldb: C, c: logits.p, ldc: nv)
+                Parallel.forRanges(n, grain: 8) { r in
+                    for i in r {
+                        let z = logits.p + i * nv
+                        if tg[i] == -100 { z.update(repeating: 0, count: nv); continue }
+                        for j in 0..<nv { z[j] = Foundation.exp(z[j] - lse[i]) * scale }
+                        if tg[i] >= v0 && tg[i] < v0 + nv { z[tg[i] - v0] -= scale }
+                    }
+                }
+                BLAS.sgemm(m: n, n: C, k: nv, a: logits.p, lda: nv, b: w, ldb: C, beta: 1, c: d + r0 * C, ldc: C)
             }
         }
         return (sum, count)

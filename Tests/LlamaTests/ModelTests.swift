@@ -236,17 +236,26 @@ final class ModelTests: XCTestCase {
         for p in [ref.embedTokens, ref.lmHead] { p.value = p.value.to(.bf16).to(.f32); p.trainable = false }
         m.storeEmbeddingsInBF16()
         XCTAssertEqual(m.embedTokens.value.dtype, .bf16)
-        let ids = try e.tensor("input_ids").ints()
-        XCTAssertLessThan(maxAbsDiff(try m.logits(ids).floats(), try ref.logits(ids).floats()), 1e-5)
-        XCTAssertEqual(try m.loss(ids), try ref.loss(ids), accuracy: 1e-6)
-        try m.forwardBackward(ids, labels: nil)
-        try ref.forwardBackward(ids, labels: nil)
-        for (a, b) in zip(m.parameters, ref.parameters) {
-            XCTAssertEqual(a.grad == nil, b.grad == nil, a.name)
-            if let ga = a.grad, let gb = b.grad { XCTAssertLessThan(relDiff(ga.floats(), gb.floats()), 1e-5, a.name) }
+        let ids = try e.tensor("input_ids").ints(), labels = try e.tensor("labels").ints()
+        let saved = LlamaModel.bf16TileValues
+        defer { LlamaModel.bf16TileValues = saved }
+        // The default tile (the whole head at once here) and tiles of 3 vocabulary rows, so that
+        // the bf16 loss runs its per-tile log-sum-exp across many tiles.
+        for tile in [saved, 3 * m.config.hiddenSize] {
+            LlamaModel.bf16TileValues = tile
+            XCTAssertLessThan(maxAbsDiff(try m.logits(ids).floats(), try ref.logits(ids).floats()), 1e-5)
+            XCTAssertEqual(try m.loss(ids), try ref.loss(ids), accuracy: 1e-6)
+            XCTAssertEqual(try m.loss(ids, labels: labels), try ref.loss(ids, labels: labels), accuracy: 1e-6)
+            m.zeroGrad(); ref.zeroGrad()
+            try m.forwardBackward(ids, labels: labels)
+            try ref.forwardBackward(ids, labels: labels)
+            for (a, b) in zip(m.parameters, ref.parameters) {
+                XCTAssertEqual(a.grad == nil, b.grad == nil, a.name)
+                if let ga = a.grad, let gb = b.grad { XCTAssertLessThan(relDiff(ga.floats(), gb.floats()), 1e-5, "\(a.name), tile \(tile)") }
+            }
+            XCTAssertEqual(try m.generate(prompt: Array(ids.prefix(5)), maxTokens: 6),
+                           try ref.generate(prompt: Array(ids.prefix(5)), maxTokens: 6))
         }
-        XCTAssertEqual(try m.generate(prompt: Array(ids.prefix(5)), maxTokens: 6),
-                       try ref.generate(prompt: Array(ids.prefix(5)), maxTokens: 6))
         m.embedTokens.trainable = true
         XCTAssertThrowsError(try m.loss(ids)) { XCTAssertTrue("\($0)".contains("bf16"), "\($0)") }
     }
