@@ -58,8 +58,8 @@ def torch_bench(seq, batch, steps, checkpointing):
     return seq * batch * len(times) / sum(times)
 
 
-def llx_bench(root):
-    env = dict(os.environ, LLX_TRAIN_BENCH="1")
+def llx_bench(root, seq, batch, steps):
+    env = dict(os.environ, LLX_TRAIN_BENCH="1", LLX_TRAIN_SEQ=str(seq), LLX_TRAIN_BATCH=str(batch), LLX_TRAIN_STEPS=str(steps))
     out = ""
     binary = os.path.join(root, ".build", "release", "llx")
     if os.path.exists(binary):
@@ -99,7 +99,7 @@ def main():
             print(f"round {rnd} torch+peft: checkpointing {'on' if ckpt else 'off'}: {tt[ckpt]:.1f} tokens/s", flush=True)
         if a.no_llx:
             continue
-        lx = llx_bench(root)
+        lx = llx_bench(root, a.seq, a.batch, a.steps)
         for ckpt in (False, True):
             if (ckpt, False) in lx:
                 r = lx[(ckpt, False)] / tt[ckpt]

@@ -43,8 +43,12 @@ public enum TrainBench {
         return Double(seq * batch * timed.count) / secs
     }
 
+    /// The default shapes, or LLX_TRAIN_SEQ / LLX_TRAIN_BATCH / LLX_TRAIN_STEPS (scripts/bench_train.py
+    /// passes its --seq, --batch and --steps this way).
     public static func run(_ log: (String) -> Void) {
-        run(seq: 512, batch: 4, steps: 2, log)
+        let env = ProcessInfo.processInfo.environment
+        func int(_ k: String, _ d: Int) -> Int { env[k].flatMap { Int($0) }.map { max(1, $0) } ?? d }
+        run(seq: int("LLX_TRAIN_SEQ", 512), batch: int("LLX_TRAIN_BATCH", 4), steps: int("LLX_TRAIN_STEPS", 2), log)
     }
 
     public static func run(seq: Int, batch: Int, steps: Int, _ log: (String) -> Void) {
