@@ -173,16 +173,11 @@ extension LlamaModel {
                     Parallel.forRanges(n, grain: 8) { r in
                         for i in r where tg[i] != -100 {
                             let z = logits.p + i * nv
+                            if tg[i] >= v0 && tg[i] < v0 + nv { tl.p[i] = z[tg[i] - v0] }
                             let m = max(mx.p[i], Vec.max(z, nv))
-                            var acc = Vec.F16(repeating: 0)
-                            var j = 0
-                            let mv = Vec.F16(repeating: m)
-                            while j + 16 <= nv { acc += Vec.expUpper(Vec.load(z + j) - mv); j += 16 }
-                            var s = Double(acc.sum())
-                            while j < nv { s += Double(Foundation.exp(z[j] - m)); j += 1 }
+                            let s = Double(Vec.expShiftSum(z, nv, shift: m))
                             sp[i] = sp[i] * (mx.p[i] == -.infinity ? 0 : Foundation.exp(Double(mx.p[i] - m))) + s
                             mx.p[i] = m
-                            if tg[i] >= v0 && tg[i] < v0 + nv { tl.p[i] = z[tg[i] - v0] }
                         }
                     }
                 }
@@ -200,7 +195,8 @@ extension LlamaModel {
                     for i in r {
                         let z = logits.p + i * nv
                         if tg[i] == -100 { z.update(repeating: 0, count: nv); continue }
-                        for j in 0..<nv { z[j] = Foundation.exp(z[j] - lse[i]) * scale }
+                        _ = Vec.expShiftSum(z, nv, shift: lse[i])
+                        Vec.scale(z, scale, nv)
                         if tg[i] >= v0 && tg[i] < v0 + nv { z[tg[i] - v0] -= scale }
                     }
                 }
