@@ -92,10 +92,13 @@ public enum Integrity {
     static func trialRead(_ path: String, timeout: Double = 600) -> Bool {
         guard let cpath = strdup(path) else { return false }
         defer { free(cpath) }
-        // Fork holding the HDF5 lock, so that no other thread of this process is inside HDF5;
-        // the child calls plain C only and leaves with _exit.
-        let pid = H5Lib.sync { fork() }
+        // Fork holding the HDF5 lock, so that no other thread of this process is inside HDF5.
+        // The child touches neither the lock nor Swift objects: plain C, then _exit.
+        H5Lib.sync { }   // the library is initialized before the child inherits it
+        H5Lib.lock.lock()
+        let pid = fork()
         if pid == 0 { _exit(llx_h5_trial_read(cpath)) }
+        H5Lib.lock.unlock()
         if pid < 0 { return false }
         let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(timeout * 1e9)
         var st: Int32 = 0
