@@ -38,7 +38,8 @@ def nf4_cases():
     from bitsandbytes.backends.default.ops import _dequantize_4bit_compute
     g = torch.Generator().manual_seed(2)
     specs = [((33, 64), 64, 1.0), ((7, 13), 64, 1.0), ((5,), 64, 1.0), ((90, 100), 32, 0.02),
-             ((3, 50), 64, 1.0), ((16, 256), 128, 3.0), ((4, 96), 64, 1e-4), ((2, 33), 32, 1.0)]
+             ((3, 50), 64, 1.0), ((16, 256), 128, 3.0), ((4, 96), 64, 1e-4), ((2, 33), 32, 1.0),
+             ((1, 300), 256, 1.0), ((1, 1100), 1024, 0.5), ((4100,), 4096, 2.0)]   # larger blocks, partial last ones
     cases = []
     for shape, bs, scale in specs:
         x = torch.randn(*shape, generator=g) * scale
