@@ -78,6 +78,22 @@ public protocol H5Object: AnyObject {
     var objectPath: String { get }
 }
 
+/// What a group and a dataset share: the open file, the path, and the handle that closes itself.
+public class H5Node: H5Object {
+    public let file: H5File
+    public let path: String
+    let handle: H5ID
+    public var objectID: hid_t { handle.id }
+    public var filePath: String { file.path }
+    public var objectPath: String { path }
+
+    init(file: H5File, path: String, handle: H5ID) {
+        self.file = file
+        self.path = path
+        self.handle = handle
+    }
+}
+
 extension H5Object {
     func attrObject(_ name: String) -> String {
         objectPath == "/" ? "/@\(name)" : "\(objectPath)@\(name)"

@@ -12,19 +12,7 @@ public enum H5ElementType: Equatable, Sendable {
     case other
 }
 
-public final class H5Dataset: H5Object {
-    public let file: H5File
-    public let path: String
-    let handle: H5ID
-    public var objectID: hid_t { handle.id }
-    public var filePath: String { file.path }
-    public var objectPath: String { path }
-
-    init(file: H5File, path: String, handle: H5ID) {
-        self.file = file
-        self.path = path
-        self.handle = handle
-    }
+public final class H5Dataset: H5Node {
 
     public var shape: [Int] {
         get throws {

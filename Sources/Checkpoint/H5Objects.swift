@@ -162,19 +162,7 @@ func h5Components(_ name: String, file: String) throws -> [String] {
     return parts
 }
 
-public final class H5Group: H5Object {
-    public let file: H5File
-    public let path: String
-    let handle: H5ID
-    public var objectID: hid_t { handle.id }
-    public var filePath: String { file.path }
-    public var objectPath: String { path }
-
-    init(file: H5File, path: String, handle: H5ID) {
-        self.file = file
-        self.path = path
-        self.handle = handle
-    }
+public final class H5Group: H5Node {
 
     public enum ChildKind { case group, dataset, other }
 
