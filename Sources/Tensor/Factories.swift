@@ -35,48 +35,42 @@ public final class RandomGenerator: @unchecked Sendable {
         return (c0, c1, c2, c3)
     }
 
-    /// n uniform floats in [0, 1) (24-bit resolution), consuming ceil(n/4) blocks.
-    public func uniform(_ n: Int) -> [Float] {
+    /// n floats from the next ceil(n/4) Philox blocks: block b (its four words) fills
+    /// out[4b ..< 4b + k], k = min(4, n - 4b), through `body`; blocks run in parallel.
+    private func blocks(_ n: Int, grain: Int,
+                        _ body: (_ words: (UInt32, UInt32, UInt32, UInt32), _ out: UnsafeMutablePointer<Float>, _ k: Int) -> Void) -> [Float] {
         var out = [Float](repeating: 0, count: n)
         let base = counter
         counter &+= UInt64((n + 3) / 4)
         let s = seed
         out.withUnsafeMutableBufferPointer { o in
-            let p = o.baseAddress
-            Parallel.forRanges((n + 3) / 4, grain: 4096) { r in
-                for b in r {
-                    let (x0, x1, x2, x3) = RandomGenerator.philox(counter: base &+ UInt64(b), key: s)
-                    let xs = [x0, x1, x2, x3]
-                    for j in 0..<4 where b * 4 + j < n { p![b * 4 + j] = Float(xs[j] >> 8) * 0x1p-24 }
-                }
+            guard let p = o.baseAddress else { return }
+            Parallel.forRanges((n + 3) / 4, grain: grain) { r in
+                for b in r { body(RandomGenerator.philox(counter: base &+ UInt64(b), key: s), p + b * 4, Swift.min(4, n - b * 4)) }
             }
         }
         return out
     }
 
+    /// n uniform floats in [0, 1) (24-bit resolution), consuming ceil(n/4) blocks.
+    public func uniform(_ n: Int) -> [Float] {
+        blocks(n, grain: 4096) { x, p, k in
+            let xs = [x.0, x.1, x.2, x.3]
+            for j in 0..<k { p[j] = Float(xs[j] >> 8) * 0x1p-24 }
+        }
+    }
+
     /// n standard normal floats: each block's (u0,u1), (u2,u3) give two Box-Muller pairs.
     public func normal(_ n: Int) -> [Float] {
-        var out = [Float](repeating: 0, count: n)
-        let base = counter
-        counter &+= UInt64((n + 3) / 4)
-        let s = seed
-        out.withUnsafeMutableBufferPointer { o in
-            let p = o.baseAddress
-            Parallel.forRanges((n + 3) / 4, grain: 2048) { r in
-                for b in r {
-                    let (x0, x1, x2, x3) = RandomGenerator.philox(counter: base &+ UInt64(b), key: s)
-                    // u1 in (0, 1] so the log is finite; u2 in [0, 1).
-                    for (j, (a, c)) in [(x0, x1), (x2, x3)].enumerated() {
-                        let u1 = (Double(a) + 1) / 4294967296.0, u2 = Double(c) / 4294967296.0
-                        let rad = (-2 * Foundation.log(u1)).squareRoot(), th = 2 * Double.pi * u2
-                        let i = b * 4 + 2 * j
-                        if i < n { p![i] = Float(rad * Foundation.cos(th)) }
-                        if i + 1 < n { p![i + 1] = Float(rad * Foundation.sin(th)) }
-                    }
-                }
+        blocks(n, grain: 2048) { x, p, k in
+            // u1 in (0, 1] so the log is finite; u2 in [0, 1).
+            for (j, (a, c)) in [(x.0, x.1), (x.2, x.3)].enumerated() {
+                let u1 = (Double(a) + 1) / 4294967296.0, u2 = Double(c) / 4294967296.0
+                let rad = (-2 * Foundation.log(u1)).squareRoot(), th = 2 * Double.pi * u2
+                if 2 * j < k { p[2 * j] = Float(rad * Foundation.cos(th)) }
+                if 2 * j + 1 < k { p[2 * j + 1] = Float(rad * Foundation.sin(th)) }
             }
         }
-        return out
     }
 }
 
