@@ -157,7 +157,7 @@ public final class Trainer {
         func mix(_ x: Int) { h = (h ^ UInt64(bitPattern: Int64(x))) &* 0x100_0000_01B3 }
         for e in examples { mix(e.ids.count); for t in e.ids { mix(t) }; for l in e.labels { mix(l) } }
         let c = config
-        let settings = "n=\(examples.count) batch=\(c.batch) seed=\(c.seed) shuffle=\(c.shuffle) lr=\(c.lr) schedule=\(c.schedule) warmup=\(c.warmup) total=\(totalSteps) wd=\(c.weightDecay) clip=\(String(describing: c.clip))"
+        let settings = "n=\(examples.count) batch=\(c.batch) seed=\(c.seed) shuffle=\(c.shuffle) lr=\(c.lr) schedule=\(c.schedule) warmup=\(c.warmup) total=\(totalSteps) wd=\(c.weightDecay) clip=\(c.clip.map { "\($0)" } ?? "none")"
         return settings + " data=" + String(h, radix: 16)
     }
 
@@ -180,7 +180,13 @@ public final class Trainer {
         if let path = c.resume {
             let st = try TrainState.load(from: path)
             guard st.fingerprint == fingerprint else {
-                throw TrainError.checkpoint("\(path) was written by a run with other data or settings (\(st.fingerprint) vs \(fingerprint))")
+                // Name the settings that differ ("total=3" in the state, "total=4" here).
+                let old = st.fingerprint.split(separator: " "), new = fingerprint.split(separator: " ")
+                let diff = old.count == new.count
+                    ? zip(old, new).filter { $0 != $1 }.map { "\($0) in the state, \($1.split(separator: "=").last ?? "") here" }
+                    : ["\(st.fingerprint) vs \(fingerprint)"]
+                throw TrainError.checkpoint("\(path) was written by a run with other data or settings: " + diff.joined(separator: "; ")
+                                            + " (the data fingerprint covers the tokenized examples)")
             }
             let byName = Dictionary(uniqueKeysWithValues: trainables.map { ($0.name, $0) })
             guard Set(st.params.map { $0.name }) == Set(byName.keys) else {
