@@ -121,7 +121,7 @@ enum QuantCommands {
                                    .named("targets", .list, default: .list(["q_proj", "k_proj", "v_proj", "o_proj"].map { .string($0) })),
                                    .named("train", .list, default: .list([.string("embed_tokens")])), .named("seed", .int, optional: true)]
         r.register("qlora", loraParams + [.named("quant", .string, default: .string("nf4")), .named("double_quant", .bool, default: .bool(true))],
-                   help: "The model with its linear weights in NF4, frozen, and LoRA adapters on `targets` (PEFT semantics: B starts at zero, scale alpha / rank); names in `train` stay full precision and trainable. Changes m in place and returns it.") { a, interp in
+                   help: "The model with its linear weights in NF4, frozen, and LoRA adapters on `targets` (PEFT semantics: B starts at zero, scale alpha / rank, or alpha / sqrt(rank) with use_rslora); names in `train` stay full precision and trainable. Changes m in place and returns it.") { a, interp in
             let m = try ModelCommands.model(a)
             try apply(m, rank: try a.int("rank"), alpha: try a.double("alpha"), dropout: try a.double("dropout"),
                       useRSLoRA: try a.bool("use_rslora"), targets: try a.list("targets").map { $0.description }, train: try a.list("train").map { $0.description },
