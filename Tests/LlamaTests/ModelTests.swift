@@ -356,6 +356,16 @@ final class ModelTests: XCTestCase {
         let (l0, g0) = try run(false), (l1, g1) = try run(true)
         XCTAssertEqual(l0, l1)
         for (a, b) in zip(g0, g1) { XCTAssertFalse(a.isEmpty); XCTAssertLessThan(relDiff(a, b), 1e-6) }
+        // The same for a packed micro-batch of two sequences.
+        func runPacked(_ checkpointing: Bool) throws -> (Float, [[Float]]) {
+            for lin in loras { lin.lora?.dropoutStep = 7 }
+            m.zeroGrad()
+            let (loss, _) = try m.forwardBackward(sequences: [(ids, nil), (Array(ids.prefix(7)), nil)], checkpointing: checkpointing)
+            return (loss, m.parameters.filter { $0.trainable }.map { $0.grad?.floats() ?? [] })
+        }
+        let (p0, pg0) = try runPacked(false), (p1, pg1) = try runPacked(true)
+        XCTAssertEqual(p0, p1)
+        for (a, b) in zip(pg0, pg1) { XCTAssertFalse(a.isEmpty); XCTAssertLessThan(relDiff(a, b), 1e-6) }
         // A different start step draws other masks, so the check above can fail.
         for lin in loras { lin.lora?.dropoutStep = 8 }
         m.zeroGrad()
