@@ -4,6 +4,24 @@
 public enum Vec {
     public typealias F16 = SIMD16<Float>
 
+    /// e^r on |r| <= ln2/2 and the rounded k of x = k ln2 + r (in the low mantissa bits of kb):
+    /// Cody-Waite range reduction and a degree-6 polynomial, shared by `exp` and `expUpper`.
+    @inline(__always)
+    static func expReduced(_ x: F16) -> (y: F16, kb: F16) {
+        // k = round(x / ln2) via the 1.5 * 2^23 magic constant: its low mantissa bits hold k.
+        let magic = F16(repeating: 12582912)
+        let kb = x * 1.442695040888963 + magic
+        let k = kb - magic
+        let r = (x - k * 0.693145751953125) - k * 1.428606765330187e-06
+        var p: F16 = F16(repeating: 1.9875691500e-4)
+        p = p * r + 1.3981999507e-3
+        p = p * r + 8.3334519073e-3
+        p = p * r + 4.1665795894e-2
+        p = p * r + 1.6666665459e-1
+        p = p * r + 5.0000001201e-1
+        return (p * (r * r) + r + 1, kb)
+    }
+
     /// e^x lane-wise; x below -87.3 (including -inf) gives 0, above 88.7 gives +inf; NaN stays NaN.
     @inline(__always)
     public static func exp(_ x0: F16) -> F16 {
@@ -11,21 +29,7 @@ public enum Vec {
         var x = x0
         x.replace(with: lo, where: x .< lo)
         x.replace(with: hi, where: x .> hi)
-        // k = round(x / ln2) via the 1.5 * 2^23 magic constant: its low mantissa bits hold k.
-        let magic = F16(repeating: 12582912)
-        let kb = x * 1.442695040888963 + magic
-        let k = kb - magic
-        var r = x - k * 0.693145751953125
-        r = r - k * 1.428606765330187e-06
-        // exp(r) on |r| <= ln2/2
-        var p: F16 = F16(repeating: 1.9875691500e-4)
-        p = p * r + 1.3981999507e-3
-        p = p * r + 8.3334519073e-3
-        p = p * r + 4.1665795894e-2
-        p = p * r + 1.6666665459e-1
-        p = p * r + 5.0000001201e-1
-        let r2 = r * r
-        var y = p * r2 + r + 1
+        var (y, kb) = expReduced(x)
         // y * 2^k, split in two steps so k = 128 and k = -126.. stay representable
         let ki = unsafeBitCast(kb, to: SIMD16<Int32>.self) &- 0x4B40_0000
         let k1 = ki &>> 1, k2 = ki &- k1
@@ -45,17 +49,7 @@ public enum Vec {
         var x = x0
         let lo = F16(repeating: -87.33654)
         x.replace(with: lo, where: x .< lo)
-        let magic = F16(repeating: 12582912)
-        let kb = x * 1.442695040888963 + magic
-        let k = kb - magic
-        let r = (x - k * 0.693145751953125) - k * 1.428606765330187e-06
-        var p: F16 = F16(repeating: 1.9875691500e-4)
-        p = p * r + 1.3981999507e-3
-        p = p * r + 8.3334519073e-3
-        p = p * r + 4.1665795894e-2
-        p = p * r + 1.6666665459e-1
-        p = p * r + 5.0000001201e-1
-        let y = p * (r * r) + r + 1
+        let (y, kb) = expReduced(x)
         let ki = unsafeBitCast(kb, to: SIMD16<Int32>.self) &- 0x4B40_0000
         return y * unsafeBitCast((ki &+ 127) &<< 23, to: F16.self)
     }
