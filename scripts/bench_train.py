@@ -9,7 +9,10 @@ AdamW; with and without gradient checkpointing. llx runs the batch as one packed
 The shared machines are noisy (one run can move by 30%), so torch and llx alternate for
 --rounds rounds; each round prints both and their ratio, and the end prints the median ratio.
 
-Run: ${LLX_REF_VENV:-.venv-ref}/bin/python scripts/bench_train.py [--steps 2] [--rounds 3] [--no-llx]
+With --nf4 both sides train QLoRA as the paper: NF4 base weights with double quantization
+(bitsandbytes in torch), the same adapters and trainable embeddings.
+
+Run: ${LLX_REF_VENV:-.venv-ref}/bin/python scripts/bench_train.py [--steps 2] [--rounds 3] [--nf4] [--no-llx]
 The llx side is TrainBench.run, started through `LLX_TRAIN_BENCH=1 swift test -c release
 --filter TrainBenchTests` (or `llx bench train` where the binary dispatches it).
 """
@@ -27,13 +30,21 @@ SMALL = dict(vocab_size=8192, hidden_size=512, intermediate_size=1408, num_hidde
              rms_norm_eps=1e-5, rope_theta=500000.0, tie_word_embeddings=False)
 
 
-def torch_bench(seq, batch, steps, checkpointing):
+def torch_bench(seq, batch, steps, checkpointing, nf4=False):
     from peft import LoraConfig, get_peft_model
     from transformers import LlamaConfig, LlamaForCausalLM
     torch.manual_seed(0)
     cfg = LlamaConfig(**SMALL)
     cfg._attn_implementation = "sdpa"
     model = LlamaForCausalLM(cfg).float()
+    if nf4:  # QLoRA: the same weights reloaded through bitsandbytes in NF4 with double quantization
+        import tempfile
+        from transformers import BitsAndBytesConfig
+        q = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                               bnb_4bit_compute_dtype=torch.float32)
+        with tempfile.TemporaryDirectory() as d:
+            model.save_pretrained(d)
+            model = LlamaForCausalLM.from_pretrained(d, quantization_config=q, device_map="cpu", dtype=torch.float32)
     model = get_peft_model(model, LoraConfig(r=32, lora_alpha=16, lora_dropout=0.0,
                                              target_modules=["q_proj", "k_proj", "v_proj", "o_proj"],
                                              task_type="CAUSAL_LM"))
@@ -58,8 +69,9 @@ def torch_bench(seq, batch, steps, checkpointing):
     return seq * batch * len(times) / sum(times)
 
 
-def llx_bench(root, seq, batch, steps):
-    env = dict(os.environ, LLX_TRAIN_BENCH="1", LLX_TRAIN_SEQ=str(seq), LLX_TRAIN_BATCH=str(batch), LLX_TRAIN_STEPS=str(steps))
+def llx_bench(root, seq, batch, steps, nf4=False):
+    env = dict(os.environ, LLX_TRAIN_BENCH="1", LLX_TRAIN_SEQ=str(seq), LLX_TRAIN_BATCH=str(batch), LLX_TRAIN_STEPS=str(steps),
+               LLX_TRAIN_QUANT="nf4" if nf4 else "none")
     out = ""
     binary = os.path.join(root, ".build", "release", "llx")
     if os.path.exists(binary):
@@ -87,6 +99,7 @@ def main():
     ap.add_argument("--seq", type=int, default=512)
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--nf4", action="store_true", help="QLoRA: NF4 base weights (bitsandbytes on the torch side)")
     ap.add_argument("--no-llx", action="store_true")
     a = ap.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
@@ -95,11 +108,11 @@ def main():
     for rnd in range(1, a.rounds + 1):
         tt = {}
         for ckpt in (False, True):
-            tt[ckpt] = torch_bench(a.seq, a.batch, a.steps, ckpt)
+            tt[ckpt] = torch_bench(a.seq, a.batch, a.steps, ckpt, a.nf4)
             print(f"round {rnd} torch+peft: checkpointing {'on' if ckpt else 'off'}: {tt[ckpt]:.1f} tokens/s", flush=True)
         if a.no_llx:
             continue
-        lx = llx_bench(root, a.seq, a.batch, a.steps)
+        lx = llx_bench(root, a.seq, a.batch, a.steps, a.nf4)
         for ckpt in (False, True):
             if (ckpt, False) in lx:
                 r = lx[(ckpt, False)] / tt[ckpt]

@@ -2,7 +2,8 @@
 // q/k/v/o, embed_tokens trainable; sequences of 512, batch 4), with and without gradient
 // checkpointing. The headline runs the batch as one packed pass (micro-batch 4, as torch's
 // [4, 512] batch); micro-batch 1 (the paper's accumulation) is reported beside it.
-// scripts/bench_train.py runs the same shapes with PyTorch + PEFT.
+// LLX_TRAIN_QUANT=nf4 makes the base NF4 with double quantization (QLoRA, as the paper);
+// scripts/bench_train.py runs the same shapes with PyTorch + PEFT (+ bitsandbytes with --nf4).
 import Foundation
 import Tensor
 import Quant
@@ -12,8 +13,10 @@ public enum TrainBench {
     /// The benchmark model: the preset with LoRA adapters (B made non-zero so that every
     /// path of the backward does real work) and a trainable embedding.
     public static func model(preset: String = "small", rank: Int = 32, alpha: Double = 16,
-                             targets: [String] = ["q_proj", "k_proj", "v_proj", "o_proj"], seed: UInt64 = 0) throws -> LlamaModel {
-        let m = try LlamaModel(config: try LlamaConfig.preset(preset), seed: seed)
+                             targets: [String] = ["q_proj", "k_proj", "v_proj", "o_proj"], seed: UInt64 = 0,
+                             nf4: Bool = false) throws -> LlamaModel {
+        let c = try LlamaConfig.preset(preset)
+        let m = nf4 ? try LlamaModel(config: c, seed: seed, quant: "nf4", doubleQuant: true) : try LlamaModel(config: c, seed: seed)
         for L in m.layers {
             for lin in [L.qProj, L.kProj, L.vProj, L.oProj] where targets.contains(where: { lin.name.hasSuffix("." + $0) }) {
                 let lora = try lin.addLoRA(rank: rank, alpha: alpha, seed: seed)
@@ -48,14 +51,15 @@ public enum TrainBench {
     public static func run(_ log: (String) -> Void) {
         let env = ProcessInfo.processInfo.environment
         func int(_ k: String, _ d: Int) -> Int { env[k].flatMap { Int($0) }.map { max(1, $0) } ?? d }
-        run(seq: int("LLX_TRAIN_SEQ", 512), batch: int("LLX_TRAIN_BATCH", 4), steps: int("LLX_TRAIN_STEPS", 2), log)
+        run(seq: int("LLX_TRAIN_SEQ", 512), batch: int("LLX_TRAIN_BATCH", 4), steps: int("LLX_TRAIN_STEPS", 2),
+            nf4: env["LLX_TRAIN_QUANT"] == "nf4", log)
     }
 
-    public static func run(seq: Int, batch: Int, steps: Int, _ log: (String) -> Void) {
+    public static func run(seq: Int, batch: Int, steps: Int, nf4: Bool = false, _ log: (String) -> Void) {
         do {
-            let m = try model()
+            let m = try model(nf4: nf4)
             let trainable = m.parameters.filter { $0.trainable }.reduce(0) { $0 + $1.count }
-            log("train bench: preset small, LoRA r=32 alpha=16 on q,k,v,o + embed_tokens (\(trainable) trainable), f32, seq \(seq), batch \(batch), \(Parallel.threads) threads")
+            log("train bench: preset small, LoRA r=32 alpha=16 on q,k,v,o + embed_tokens (\(trainable) trainable), \(nf4 ? "NF4 base (double quant)" : "f32"), seq \(seq), batch \(batch), \(Parallel.threads) threads")
             // Micro-batch = batch is torch's [batch, seq] forward; micro-batch 1 (the paper's
             // accumulation, least memory) is reported beside it.
             for ckpt in [false, true] {
