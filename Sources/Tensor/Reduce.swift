@@ -59,15 +59,9 @@ extension Tensor {
                 let ip = ib.baseAddress!
                 for o in 0..<outer {
                     for i in 0..<inner {
-                        var best = px[o * n * inner + i], bi = 0
-                        if !best.isNaN {
-                            for k in 1..<n {
-                                let v = px[(o * n + k) * inner + i]
-                                if v.isNaN { best = v; bi = k; break }
-                                if isMax ? v > best : v < best { best = v; bi = k }
-                            }
-                        }
-                        po[o * inner + i] = best; ip[o * inner + i] = Int32(bi)
+                        let base = px + o * n * inner + i
+                        let bi = Tensor.extremeIndex(base, n: n, stride: inner, max: isMax)
+                        po[o * inner + i] = base[bi * inner]; ip[o * inner + i] = Int32(bi)
                     }
                 }
             }
@@ -92,19 +86,22 @@ extension Tensor {
         guard n > 0 else { throw TensorError.shape("argmax/argmin: cannot reduce an empty dimension (shape \(shape))") }
         var out = [Int](repeating: 0, count: outer * inner)
         for o in 0..<outer {
-            for i in 0..<inner {
-                var best = px[o * n * inner + i], bi = 0
-                if !best.isNaN {
-                    for k in 1..<n {
-                        let v = px[(o * n + k) * inner + i]
-                        if v.isNaN { bi = k; break }
-                        if max ? v > best : v < best { best = v; bi = k }
-                    }
-                }
-                out[o * inner + i] = bi
-            }
+            for i in 0..<inner { out[o * inner + i] = Tensor.extremeIndex(px + o * n * inner + i, n: n, stride: inner, max: max) }
         }
         return Tensor(shape: reducedShape(a, keepDim: keepDim), ints: out, dtype: .i64)
+    }
+
+    /// Index of the largest (or smallest) of n values p[k * stride], the first on ties; a NaN
+    /// wins at once (as torch's max/argmax propagate NaN).
+    static func extremeIndex(_ p: UnsafePointer<Float>, n: Int, stride: Int, max: Bool) -> Int {
+        var best = p[0], bi = 0
+        if best.isNaN { return 0 }
+        for k in 1..<n {
+            let v = p[k * stride]
+            if v.isNaN { return k }
+            if max ? v > best : v < best { best = v; bi = k }
+        }
+        return bi
     }
 }
 
