@@ -2,6 +2,8 @@
 // as comment lines) in one session and writes a Markdown report: each cell's code, its printed
 // output and shown values, figures as SVG files beside the report (`<out>_files/figN.svg`).
 // A failing cell is reported in place and the report is still written, atomically.
+// A `# %% parameters` cell holds defaults that `-p name=value` overrides (Parameters.swift):
+// the overrides are bound right after that cell and shown as an injected cell in the report.
 import Foundation
 import Lang
 import Commands
@@ -12,12 +14,14 @@ public enum Notebook {
         public var kind: Kind
         public var text: String
         public var firstLine: Int   // line of the cell's first content line in the file
+        public var isParameters = false   // marked `# %% parameters` (or `# %% [parameters]`)
     }
 
     /// Splits a notebook into cells.
     public static func cells(_ text: String) -> [Cell] {
         var cells: [Cell] = []
         var kind = Cell.Kind.code
+        var isParameters = false
         var lines: [String] = []
         var first = 1
         func flush() {
@@ -33,7 +37,8 @@ public enum Notebook {
                         return line
                     }
                 }
-                cells.append(Cell(kind: kind, text: l.joined(separator: "\n"), firstLine: start))
+                cells.append(Cell(kind: kind, text: l.joined(separator: "\n"), firstLine: start,
+                                  isParameters: kind == .code && isParameters))
             }
             lines = []
         }
@@ -44,6 +49,7 @@ public enum Notebook {
                 flush()
                 let rest = t.dropFirst(4).trimmingCharacters(in: .whitespaces).lowercased()
                 kind = (rest.hasPrefix("md") || rest.hasPrefix("[markdown]") || rest.hasPrefix("markdown")) ? .markdown : .code
+                isParameters = Parameters.isMarker(rest)
                 first = i + 2
                 continue
             }
@@ -59,15 +65,39 @@ public enum Notebook {
         case figure(String)    // relative path of the SVG
     }
 
+    /// Checks `parameters` against the notebook's parameters cell before anything runs: there
+    /// must be one, it must parse, and it must bind every overridden name at its top level.
+    /// Returns the index of that cell (nil when there are no overrides and no such cell).
+    static func parametersCell(_ cells: [Cell], _ parameters: [ParameterOverride], path: String, source: SourceFile) throws -> Int? {
+        let index = cells.firstIndex { $0.kind == .code && $0.isParameters }
+        if parameters.isEmpty { return index }
+        guard let i = index else {
+            throw UsageError("'\(path)' has no parameters cell, so -p \(parameters[0].name) cannot be applied (mark the cell holding the defaults with '# %% parameters')")
+        }
+        let cell = cells[i]
+        let stmts: [Stmt]
+        do { stmts = try Parser.parse(cell.text, file: path, line: cell.firstLine) } catch {
+            throw UsageError("the parameters cell of '\(path)' (line \(cell.firstLine)) does not parse, so -p cannot be applied:\n" + Runner.format(error, source: source))
+        }
+        try Parameters.check(parameters, known: Parameters.boundNames(stmts).map { $0.name },
+                             place: "the parameters cell of '\(path)' (line \(cell.firstLine))")
+        return i
+    }
+
     /// Runs `path` and writes the report to `out`. Returns the number of failed cells.
+    /// `parameters` (from `-p`) are bound after the parameters cell; a missing parameters cell
+    /// or a name it does not bind throws `UsageError` before any cell runs.
     @discardableResult
-    public static func run(path: String, out: String, interpreter: Interpreter? = nil, log: (String) -> Void = { _ in }) throws -> Int {
+    public static func run(path: String, out: String, interpreter: Interpreter? = nil, parameters: [ParameterOverride] = [],
+                           log: (String) -> Void = { _ in }) throws -> Int {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw LangRuntimeError(.io, "cannot read '\(path)': no such file")
         }
         let text = String(decoding: data, as: UTF8.self)
         let source = SourceFile(name: path, text: text)
         SourceRegistry.shared.add(source)
+        let allCells = cells(text)
+        let parametersIndex = try parametersCell(allCells, parameters, path: path, source: source)
         let interp = interpreter ?? Commands.makeInterpreter()
         let outURL = URL(fileURLWithPath: out)
         let base = outURL.deletingPathExtension().lastPathComponent
@@ -99,7 +129,7 @@ public enum Notebook {
         }
         var report = ""
         var failed = 0
-        for (n, cell) in cells(text).enumerated() {
+        cellLoop: for (n, cell) in allCells.enumerated() {
             switch cell.kind {
             case .markdown:
                 report += cell.text + "\n\n"
@@ -131,6 +161,17 @@ public enum Notebook {
                     report += "**Error:**\n\n```text\n" + e + "\n```\n\n"
                 }
                 if seconds >= 1 { log(String(format: "cell %d took %.1f s", n + 1, seconds)) }
+                if n == parametersIndex && !parameters.isEmpty {
+                    if errorText != nil {
+                        // running on with the defaults would give a report that looks overridden
+                        report += "**Parameters not applied:** the parameters cell failed; the remaining cells were not run.\n\n"
+                        log("the parameters cell failed: parameters not applied, remaining cells not run")
+                        break cellLoop
+                    }
+                    Parameters.apply(parameters, to: interp)
+                    report += "```llx\n" + Parameters.injectedCell(parameters) + "\n```\n\n"
+                    log("parameters: " + parameters.map { $0.assignment }.joined(separator: ", "))
+                }
             }
         }
         try AtomicFile.write(report, to: out)

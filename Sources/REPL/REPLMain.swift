@@ -16,21 +16,25 @@ public enum REPLMain {
         return Session(interpreter: interp, reader: PipeReader(), interactive: false).run()
     }
 
-    /// `llx run file.llx`.
-    public static func runScript(_ path: String) -> Int32 {
+    /// `llx run file.llx [-p name=value ...] [arg ...]`.
+    public static func runScript(_ path: String, parameters: [ParameterOverride] = [], args: [String] = []) -> Int32 {
         installBatchInterruptHandler()
-        return Runner.runFile(path)
+        return Runner.runFile(path, parameters: parameters, args: args)
     }
 
-    /// `llx notebook file.llx -o out.md`: non-zero when a cell failed (the report is written).
-    public static func runNotebook(_ path: String, out: String) -> Int32 {
+    /// `llx notebook file.llx -o out.md [-p name=value ...]`: 1 when a cell failed (the report
+    /// is written), 2 when the parameters do not fit the notebook (nothing runs).
+    public static func runNotebook(_ path: String, out: String, parameters: [ParameterOverride] = []) -> Int32 {
         installBatchInterruptHandler()
         do {
-            let failed = try Notebook.run(path: path, out: out) { msg in
+            let failed = try Notebook.run(path: path, out: out, parameters: parameters) { msg in
                 FileHandle.standardError.write(Data("[notebook] \(msg)\n".utf8))
             }
             FileHandle.standardError.write(Data("[notebook] wrote \(out)\(failed > 0 ? " (\(failed) failed cell\(failed == 1 ? "" : "s"))" : "")\n".utf8))
             return failed > 0 ? 1 : 0
+        } catch let e as UsageError {
+            Runner.printError("error: \(e)")
+            return 2
         } catch {
             Runner.printError("error: \(error)")
             return 1

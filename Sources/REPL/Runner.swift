@@ -1,5 +1,6 @@
-// Runner: runs a script file (`llx run`) or commands piped on stdin, printing located errors
-// on stderr; the exit status says whether everything succeeded.
+// Runner: runs a script file (`llx run`, with `-p` parameters and extra arguments as `args`)
+// or commands piped on stdin, printing located errors on stderr; the exit status says whether
+// everything succeeded.
 import Foundation
 import Lang
 import Commands
@@ -18,8 +19,15 @@ public enum Runner {
         FileHandle.standardError.write(Data((s + "\n").utf8))
     }
 
-    /// `llx run file.llx`: 0 on success, 1 on any error (reported on stderr).
-    public static func runFile(_ path: String, interpreter: Interpreter? = nil) -> Int32 {
+    /// `llx run file.llx [-p name=value ...] [arg ...]`: 0 on success, 1 on any error in the
+    /// script, 2 when the parameters do not fit it (reported on stderr, nothing run).
+    /// `args` is bound to the extra arguments (a list of strings). With a `# %% parameters`
+    /// block in the script, the statements up to the end of that block run first, then the
+    /// overrides are bound (each must be a name the block binds at its top level), then the
+    /// rest runs. Without one, the overrides are bound before the script starts, and a script
+    /// that binds such a name itself at its top level is refused (it would overwrite the value).
+    public static func runFile(_ path: String, interpreter: Interpreter? = nil,
+                               parameters: [ParameterOverride] = [], args: [String] = []) -> Int32 {
         guard let data = FileManager.default.contents(atPath: path) else {
             printError("error: cannot read '\(path)': no such file")
             return 1
@@ -27,8 +35,38 @@ public enum Runner {
         let text = String(decoding: data, as: UTF8.self)
         let interp = interpreter ?? Commands.makeInterpreter()
         let src = SourceFile(name: path, text: text)
+        SourceRegistry.shared.add(src)
+        let program: [Stmt]
+        do { program = try Parser.parse(text, file: path) } catch {
+            printError(format(error, source: src))
+            return 1
+        }
+        // statements that start before the end of the parameters block run before the overrides
+        var head: [Stmt] = [], tail = program
         do {
-            try interp.run(text, file: path)
+            if parameters.contains(where: { $0.name == "args" }) {
+                throw UsageError("'args' holds the script's extra arguments and cannot be set with -p")
+            }
+            if let block = Parameters.block(in: text) {
+                head = program.filter { $0.location.line <= block.end }
+                tail = Array(program.dropFirst(head.count))
+                let inBlock = head.filter { $0.location.line > block.marker }
+                try Parameters.check(parameters, known: Parameters.boundNames(inBlock).map { $0.name },
+                                     place: "the parameters block of '\(path)' (line \(block.marker))")
+            } else {
+                for b in Parameters.boundNames(program) where parameters.contains(where: { $0.name == b.name }) {
+                    throw UsageError("parameter '\(b.name)' is also set by the script itself (\(path):\(b.line)), which would overwrite the -p value; put its default in a '# %% parameters' block")
+                }
+            }
+        } catch {
+            printError("error: \(error)")
+            return 2
+        }
+        interp.globals.define("args", .list(args.map { .string($0) }))
+        do {
+            if !head.isEmpty { try interp.execute(head) }
+            Parameters.apply(parameters, to: interp)
+            try interp.execute(tail)
             return 0
         } catch {
             fflush(stdout)

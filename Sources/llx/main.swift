@@ -1,5 +1,5 @@
-// llx: the command-line entry. `llx` (REPL), `llx run file.llx`, `llx notebook file.llx -o out.md`,
-// `llx bench [name]`, `llx --version`.
+// llx: the command-line entry. `llx` (REPL), `llx run file.llx [-p name=value] [arg ...]`,
+// `llx notebook file.llx -o out.md [-p name=value]`, `llx bench [name]`, `llx --version`.
 import Foundation
 import Tensor
 import REPL
@@ -9,11 +9,34 @@ BLASCore.reexecIfMisdetected()
 
 let usage = """
 usage: llx                          start the REPL (reads commands from stdin when piped)
-       llx run file.llx             run a script
-       llx notebook file.llx [-o out.md]   run a notebook and write its report
+       llx run file.llx [-p name=value ...] [arg ...]
+                                    run a script; the extra arguments are the list `args`
+       llx notebook file.llx [-o out.md] [-p name=value ...]
+                                    run a notebook and write its report (default: file.md)
        llx bench [name]             run the benchmarks (\(Commands.benchNames.joined(separator: ", ")))
        llx --version
+options:
+  -p, --parameter name=value   override a default of the '# %% parameters' cell (a script
+                               without one gets it as a global); the value is an llx literal
+                               (8, 200M, 5e-5, true, nil, "text", [1, 2]), anything else is
+                               a string (-p model=tiny gives "tiny")
+  -o, --output out.md          where the notebook report goes
+  --                           what follows are script arguments, even if they start with '-'
 """
+
+/// Reads the arguments after `run`/`notebook`; a bad command line exits with status 2.
+func invocation(_ rest: ArraySlice<String>, allowOutput: Bool) -> Invocation {
+    do { return try Invocation.parse(Array(rest), allowOutput: allowOutput) } catch {
+        Runner.printError("llx: \(error)\n(llx --help shows the usage)")
+        exit(2)
+    }
+}
+
+func runScript(_ rest: ArraySlice<String>) -> Never {
+    let inv = invocation(rest, allowOutput: false)
+    guard let script = inv.positional.first else { Runner.printError(usage); exit(2) }
+    exit(REPLMain.runScript(script, parameters: inv.parameters, args: Array(inv.positional.dropFirst())))
+}
 
 let args = Array(CommandLine.arguments.dropFirst())
 if args.first == "--version" || args.first == "version" {
@@ -25,19 +48,22 @@ switch args.first {
 case nil:
     exit(REPLMain.start())
 case "run":
-    guard args.count >= 2 else { Runner.printError(usage); exit(2) }
-    exit(REPLMain.runScript(args[1]))
+    runScript(args.dropFirst())
 case "notebook":
-    guard args.count >= 2 else { Runner.printError(usage); exit(2) }
-    var out = (args[1] as NSString).deletingPathExtension + ".md"
-    if let i = args.firstIndex(where: { $0 == "-o" || $0 == "--output" }), i + 1 < args.count { out = args[i + 1] }
-    exit(REPLMain.runNotebook(args[1], out: out))
+    let inv = invocation(args.dropFirst(), allowOutput: true)
+    guard let nb = inv.positional.first else { Runner.printError(usage); exit(2) }
+    if inv.positional.count > 1 {
+        Runner.printError("llx: notebook takes one file, got also '\(inv.positional[1])'\n(llx --help shows the usage)")
+        exit(2)
+    }
+    let out = inv.output ?? (nb as NSString).deletingPathExtension + ".md"
+    exit(REPLMain.runNotebook(nb, out: out, parameters: inv.parameters))
 case "bench":
     exit(Commands.runBench(args.count > 1 ? args[1] : nil) { print($0); fflush(stdout) } ? 0 : 1)
 case "-h", "--help", "help":
     print(usage)
 default:
-    if args[0].hasSuffix(".llx") { exit(REPLMain.runScript(args[0])) }
+    if args[0].hasSuffix(".llx") { runScript(args[...]) }
     Runner.printError("llx: unknown command '\(args[0])'\n" + usage)
     exit(2)
 }

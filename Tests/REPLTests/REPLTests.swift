@@ -1,6 +1,6 @@
 // REPLTests: the REPL driven through a pseudo-terminal (completion, multi-line input, history
 // across sessions, errors, Ctrl-C), piped input, `llx run` exit status, the notebook runner,
-// and the completion logic on its own. Needs `swift build -c release` first (skips otherwise).
+// notebook and script parameters (`-p name=value`, `args`), and the completion logic on its own. Needs `swift build -c release` first (skips otherwise).
 import XCTest
 import Foundation
 import Lang
@@ -224,6 +224,172 @@ final class REPLTests: XCTestCase {
         XCTAssertEqual(cells.count, 3)
         XCTAssertEqual(cells[1].text, "print(a)"); XCTAssertEqual(cells[1].firstLine, 4)
         XCTAssertEqual(cells[2].kind, .markdown); XCTAssertEqual(cells[2].text, "hi")
+    }
+
+    // MARK: parameters (-p name=value, args)
+
+    static let paramNotebook = """
+    # %% md
+    # # Sweep
+    # %% parameters
+    let lr = 1e-3
+    let steps = 100
+    let model = "small"
+    let flags = [1, 2]
+    let verbose = false
+    # %%
+    print("lr=\\(lr) \\(type(lr)) steps=\\(steps) \\(type(steps)) model=\\(model) flags=\\(flags) verbose=\\(verbose)")
+    """
+
+    func writeParamNotebook(_ marker: String = "# %% parameters") throws -> String {
+        let nb = tmp.appendingPathComponent("sweep.llx")
+        try Self.paramNotebook.replacingOccurrences(of: "# %% parameters", with: marker)
+            .write(to: nb, atomically: true, encoding: .utf8)
+        return nb.path
+    }
+
+    func testParameterValues() throws {
+        func v(_ s: String) -> String { let x = Parameters.parseValue(s); return "\(x.typeName) \(x.repr)" }
+        XCTAssertEqual(v("8"), "int 8")
+        XCTAssertEqual(v("200M"), "int 200000000")
+        XCTAssertEqual(v("1.5k"), "int 1500")
+        XCTAssertEqual(v("-3"), "int -3")
+        XCTAssertEqual(v("5e-5"), "float 5e-05")
+        XCTAssertEqual(v("0.25"), "float 0.25")
+        XCTAssertEqual(v("true"), "bool true")
+        XCTAssertEqual(v("nil"), "nil nil")
+        XCTAssertEqual(v("\"a b\""), "string \"a b\"")
+        XCTAssertEqual(v("[1, \"x\", [2.5]]"), "list [1, \"x\", [2.5]]")
+        XCTAssertEqual(v("{rank: 8}"), "record {rank: 8}")
+        // not a literal: the text itself
+        XCTAssertEqual(v("tiny"), "string \"tiny\"")
+        XCTAssertEqual(v("/tmp/a b.txt"), "string \"/tmp/a b.txt\"")
+        XCTAssertEqual(v("12abc"), "string \"12abc\"")
+        XCTAssertEqual(v("[1, x]"), "string \"[1, x]\"")
+        XCTAssertEqual(v("\"\\(1 + 1)\""), "string \"\\\"\\\\(1 + 1)\\\"\"")
+        XCTAssertEqual(v(""), "string \"\"")
+
+        let inv = try Invocation.parse(["nb.llx", "-p", "a=1", "--parameter", "b=x", "-p", "a=2", "-o", "r.md", "--", "-p"], allowOutput: true)
+        XCTAssertEqual(inv.positional, ["nb.llx", "-p"])
+        XCTAssertEqual(inv.output, "r.md")
+        XCTAssertEqual(inv.parameters.map { $0.assignment }, ["a = 2", "b = \"x\""])
+        XCTAssertThrowsError(try Invocation.parse(["-p", "novalue"], allowOutput: true)) { XCTAssertTrue("\($0)".contains("name=value"), "\($0)") }
+        XCTAssertThrowsError(try Invocation.parse(["-p", "let=1"], allowOutput: true)) { XCTAssertTrue("\($0)".contains("not a valid name"), "\($0)") }
+        XCTAssertThrowsError(try Invocation.parse(["s.llx", "-o", "x"], allowOutput: false))
+        XCTAssertThrowsError(try Invocation.parse(["s.llx", "-q"], allowOutput: false)) { XCTAssertTrue("\($0)".contains("unknown option '-q'"), "\($0)") }
+
+        let cells = Notebook.cells("# %% parameters\nlet a = 1\n# %% [parameters]\nlet b = 2\n# %% tags=[\"parameters\"]\nlet c = 3\n# %%\nlet d = 4\n")
+        XCTAssertEqual(cells.map { $0.isParameters }, [true, true, true, false])
+    }
+
+    func testNotebookParameterDefaults() throws {
+        let nb = try writeParamNotebook()
+        let out = tmp.appendingPathComponent("sweep.md").path
+        let failed = try Notebook.run(path: nb, out: out, interpreter: Commands.makeInterpreter())
+        XCTAssertEqual(failed, 0)
+        let md = try String(contentsOfFile: out, encoding: .utf8)
+        XCTAssertTrue(md.contains("lr=0.001 float steps=100 int model=small flags=[1, 2] verbose=false"), md)
+        XCTAssertFalse(md.contains("injected parameters"), md)
+    }
+
+    func testNotebookParameterOverrides() throws {
+        let nb = try writeParamNotebook("# %% [parameters]")
+        let out = tmp.appendingPathComponent("sweep.md").path
+        let ps = try ["lr=5e-5", "steps=200M", "model=tiny", "flags=[3, \"a\", -1.5]", "verbose=true"].map(Parameters.parse)
+        let failed = try Notebook.run(path: nb, out: out, interpreter: Commands.makeInterpreter(), parameters: ps)
+        XCTAssertEqual(failed, 0)
+        let md = try String(contentsOfFile: out, encoding: .utf8)
+        XCTAssertTrue(md.contains("lr=5e-05 float steps=200000000 int model=tiny flags=[3, \"a\", -1.5] verbose=true"), md)
+        // the injected cell comes right after the parameters cell and echoes the values
+        XCTAssertTrue(md.contains("let verbose = false\n```\n\n```llx\n# injected parameters\nlr = 5e-05\nsteps = 200000000\nmodel = \"tiny\"\nflags = [3, \"a\", -1.5]\nverbose = true\n```\n\n```llx\nprint("), md)
+    }
+
+    func testNotebookParameterErrors() throws {
+        let nb = try writeParamNotebook()
+        let out = tmp.appendingPathComponent("sweep.md").path
+        // an unknown name: named, the known ones listed, nothing run or written
+        XCTAssertThrowsError(try Notebook.run(path: nb, out: out, interpreter: Commands.makeInterpreter(),
+                                              parameters: [Parameters.parse("lr=1"), Parameters.parse("batch=4")])) { e in
+            XCTAssertTrue(e is UsageError)
+            XCTAssertTrue("\(e)".contains("unknown parameter 'batch'"), "\(e)")
+            XCTAssertTrue("\(e)".contains("known parameters: lr, steps, model, flags, verbose"), "\(e)")
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out))
+        // -p for a notebook without a parameters cell
+        let plain = tmp.appendingPathComponent("plain.llx")
+        try "# %%\nlet a = 1\nprint(\"ran\")\n".write(to: plain, atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try Notebook.run(path: plain.path, out: out, interpreter: Commands.makeInterpreter(),
+                                              parameters: [Parameters.parse("a=2")])) { e in
+            XCTAssertTrue("\(e)".contains("has no parameters cell"), "\(e)")
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out))
+        // a parameters cell that fails at run time: the overrides are not applied and the run stops
+        let failing = tmp.appendingPathComponent("failing.llx")
+        try "# %% parameters\nlet a = 1\nlet b = missing_name\n# %%\nprint(\"after\")\n".write(to: failing, atomically: true, encoding: .utf8)
+        let failed = try Notebook.run(path: failing.path, out: out, interpreter: Commands.makeInterpreter(),
+                                      parameters: [Parameters.parse("a=2")])
+        XCTAssertEqual(failed, 1)
+        let md = try String(contentsOfFile: out, encoding: .utf8)
+        XCTAssertTrue(md.contains("Parameters not applied"), md)
+        XCTAssertFalse(md.contains("print(\"after\")"), md)
+    }
+
+    /// The command line end to end: `llx notebook nb.llx -p ... -o out.md` and its errors.
+    func testNotebookParametersCommandLine() throws {
+        let nb = try writeParamNotebook()
+        let out = tmp.appendingPathComponent("report.md").path
+        let (rc, _, err) = try runBinary(["notebook", nb, "-p", "steps=7", "-p", "model=\"big one\"", "-o", out])
+        XCTAssertEqual(rc, 0, err)
+        let md = try String(contentsOfFile: out, encoding: .utf8)
+        XCTAssertTrue(md.contains("# injected parameters\nsteps = 7\nmodel = \"big one\"\n"), md)
+        XCTAssertTrue(md.contains("lr=0.001 float steps=7 int model=big one"), md)
+
+        let (rc2, _, err2) = try runBinary(["notebook", nb, "-p", "stpes=7", "-o", out])
+        XCTAssertEqual(rc2, 2)
+        XCTAssertTrue(err2.contains("unknown parameter 'stpes'") && err2.contains("known parameters: lr, steps, model, flags, verbose"), err2)
+        XCTAssertFalse(err2.contains("[notebook] cell"), err2)   // nothing ran
+
+        let plain = tmp.appendingPathComponent("plain.llx")
+        try "print(1)\n".write(to: plain, atomically: true, encoding: .utf8)
+        let (rc3, _, err3) = try runBinary(["notebook", plain.path, "-p", "x=1"])
+        XCTAssertEqual(rc3, 2)
+        XCTAssertTrue(err3.contains("has no parameters cell"), err3)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: tmp.appendingPathComponent("plain.md").path))
+    }
+
+    func testRunParametersAndArgs() throws {
+        let withBlock = tmp.appendingPathComponent("train.llx")
+        try """
+        let base = 10
+        # %% parameters
+        let steps = 3
+        let tag = "run"
+        # %%
+        print("steps=\\(steps + base) tag=\\(tag) args=\\(args)")
+        """.write(to: withBlock, atomically: true, encoding: .utf8)
+        var (rc, out, err) = try runBinary(["run", withBlock.path])
+        XCTAssertEqual(rc, 0, err); XCTAssertEqual(out, "steps=13 tag=run args=[]\n")
+        (rc, out, err) = try runBinary(["run", withBlock.path, "-p", "steps=5", "a", "-p", "tag=v2", "b", "--", "-p", "c"])
+        XCTAssertEqual(rc, 0, err); XCTAssertEqual(out, "steps=15 tag=v2 args=[\"a\", \"b\", \"-p\", \"c\"]\n")
+        (rc, out, err) = try runBinary([withBlock.path, "-p", "steps=1k"])   // `llx file.llx` too
+        XCTAssertEqual(rc, 0, err); XCTAssertEqual(out, "steps=1010 tag=run args=[]\n")
+        (rc, out, err) = try runBinary(["run", withBlock.path, "-p", "base=1"])
+        XCTAssertEqual(rc, 2); XCTAssertEqual(out, "")
+        XCTAssertTrue(err.contains("unknown parameter 'base'") && err.contains("known parameters: steps, tag"), err)
+        (rc, _, err) = try runBinary(["run", withBlock.path, "-x"])
+        XCTAssertEqual(rc, 2); XCTAssertTrue(err.contains("unknown option '-x'"), err)
+
+        // without a parameters block the values are globals from the start
+        let noBlock = tmp.appendingPathComponent("plain.llx")
+        try "print(\"n=\\(n) \\(type(n)) args=\\(args)\")\n".write(to: noBlock, atomically: true, encoding: .utf8)
+        (rc, out, err) = try runBinary(["run", noBlock.path, "-p", "n=2.5", "x.txt"])
+        XCTAssertEqual(rc, 0, err); XCTAssertEqual(out, "n=2.5 float args=[\"x.txt\"]\n")
+        // ... and a script that binds the name itself is refused rather than overwriting it
+        let clobber = tmp.appendingPathComponent("clobber.llx")
+        try "print(1)\nlet n = 1\n".write(to: clobber, atomically: true, encoding: .utf8)
+        (rc, out, err) = try runBinary(["run", clobber.path, "-p", "n=2"])
+        XCTAssertEqual(rc, 2); XCTAssertEqual(out, "")
+        XCTAssertTrue(err.contains("parameter 'n' is also set by the script itself (\(clobber.path):2)"), err)
     }
 
     func testCompletionLogic() throws {
