@@ -2,7 +2,8 @@
 # Sets up a fresh Debian machine for llx and builds it in release mode.
 # Idempotent: on a machine that already has everything it only checks and rebuilds.
 #   - apt: libopenblas-dev libhdf5-dev libreadline-dev pkg-config (only when missing)
-#   - a small Python environment (.venv) with quicktok-v1 (the Llama-3 vocabulary), h5py, numpy
+#   - a small Python environment (.venv) with quicktok-v1 (the Llama-3 vocabulary), h5py, numpy,
+#     tokenizers (WordLevelTests checks that it reads llx's saved tokenizer.json)
 #   - the Llama-3 vocabulary into the llx data folder (scripts/install_vocab.sh)
 #   - swift build -c release
 set -euo pipefail
@@ -24,9 +25,9 @@ if [ ! -x "$VENV/bin/python" ]; then
   echo "setup: creating $VENV"
   python3 -m venv "$VENV"
 fi
-if ! "$VENV/bin/python" -c 'import quicktok, h5py, numpy, safetensors' >/dev/null 2>&1; then
+if ! "$VENV/bin/python" -c 'import quicktok, h5py, numpy, safetensors, tokenizers' >/dev/null 2>&1; then
   echo "setup: installing Python packages into $VENV"
-  "$VENV/bin/pip" install -q --disable-pip-version-check quicktok-v1 h5py numpy safetensors
+  "$VENV/bin/pip" install -q --disable-pip-version-check quicktok-v1 h5py numpy safetensors tokenizers
 fi
 
 LLX_VENV="$VENV" bash scripts/install_vocab.sh

@@ -1,7 +1,7 @@
 // ModelCommands: the Llama model and tokenizers — `llama.config/init/load`, the model value
 // (`m.config`, settable `m.rope_theta` / `m.rope_scaling`, `m.trainable()`), `logits`, `loss`
 // (a 0-d tensor whose `backward` fills the parameters' gradients), `generate` (streams to the
-// terminal in the REPL), `tokenizer.load/llama3/bytes` and the tokenizer value.
+// terminal in the REPL), `tokenizer.load/llama3/bytes/train` and the tokenizer value.
 import Foundation
 import Lang
 import Tensor
@@ -84,7 +84,7 @@ final class TokenizerValue: HostObject {
     init(_ t: TextTokenizer, name: String) { tok = t; self.name = name }
     var typeName: String { "Tokenizer" }
     var description: String { "Tokenizer(\(name), vocab_size: \(tok.vocabSize))" }
-    var fieldNames: [String] { ["vocab_size", "bos_id", "end_ids", "encode", "decode", "chat", "token_id"] }
+    var fieldNames: [String] { ["vocab_size", "bos_id", "end_ids", "encode", "decode", "chat", "token_id", "save"] }
 
     func getField(_ name: String) throws -> Value {
         func m(_ params: [Param], _ help: String, _ f: @escaping (BoundArguments) throws -> Value) -> Value {
@@ -100,8 +100,9 @@ final class TokenizerValue: HostObject {
                 .list(self.tok.encode(try a.string("text"), bos: try a.bool("bos"), allowSpecial: try a.bool("allow_special")).map { .int($0) })
             }
         case "decode":
-            return m([Param("ids")], "The text of a list (or 1-D tensor) of ids.") { a in
-                .string(self.tok.decode(try Convert.ids(a["ids"], "decode", "ids")))
+            return m([Param("ids"), .named("skip_special", .bool, default: .bool(false))],
+                     "The text of a list (or 1-D tensor) of ids; skip_special: true leaves special tokens out. A word-level tokenizer joins its words with spaces.") { a in
+                .string(self.tok.decode(try Convert.ids(a["ids"], "decode", "ids"), skipSpecialTokens: try a.bool("skip_special")))
             }
         case "chat":
             return m([Param("messages", .list), .named("generation_prompt", .bool, default: .bool(true))],
@@ -111,6 +112,16 @@ final class TokenizerValue: HostObject {
         case "token_id":
             return m([Param("token", .string)], "The id of a special token such as \"<|eot_id|>\" (nil if none).") { a in
                 self.tok.tokenID(try a.string("token")).map { .int($0) } ?? .null
+            }
+        case "save":
+            return m([Param("path", .string)],
+                     "Writes a Hugging Face tokenizer.json (word-level tokenizers, e.g. from tokenizer.train): a path ending in .json is the file, any other path a directory that gets tokenizer.json. Returns the file written.") { a in
+                let path = try a.string("path")
+                guard !path.isEmpty else { throw a.error("path", "must not be empty") }
+                guard let w = self.tok as? WordLevelTokenizer else {
+                    throw LangRuntimeError(.value, "Tokenizer.save: only word-level tokenizers (tokenizer.train, or a WordLevel tokenizer.json) can be saved; \(self.name) is not one")
+                }
+                return .string(try w.save(path: path))
             }
         default: throw LangRuntimeError(.name, "Tokenizer has no field '\(name)'")
         }
@@ -175,10 +186,14 @@ enum ModelCommands {
 
     static func tokenizer(_ a: BoundArguments, _ name: String = "tok") throws -> TextTokenizer {
         guard case .host(let h) = a[name], let t = h as? TokenizerValue else {
-            throw LangRuntimeError(.type, "\(a.command): argument '\(name)' must be a tokenizer (tokenizer.load / llama3 / bytes), got \(a[name].typeNameWithArticle)")
+            throw LangRuntimeError(.type, "\(a.command): argument '\(name)' must be a tokenizer (tokenizer.load / llama3 / bytes / train), got \(a[name].typeNameWithArticle)")
         }
         return t.tok
     }
+
+    /// tokenizer.train's default special tokens: the Llama-3 chat specials and the unk token.
+    static let trainSpecials = ["<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>", "<|end_header_id|>",
+                                "<|eot_id|>", "[UNK]"]
 
     static let modelType = ParamType.host("LlamaModel")
     static let tokType = ParamType.host("Tokenizer")
@@ -292,6 +307,47 @@ enum ModelCommands {
             let p = try a.string("path")
             guard FileManager.default.fileExists(atPath: p) else { throw a.error("path", "'\(p)' does not exist") }
             return .host(TokenizerValue(try Tokenizers.load(path: p), name: (p as NSString).lastPathComponent))
+        }
+        r.register("tokenizer.train", [
+            Param("texts", .list, doc: "the training texts, a list of strings"),
+            .named("vocab_size", .int, default: .int(1000), doc: "the most entries, special tokens included"),
+            .named("min_frequency", .int, default: .int(0), doc: "words seen fewer times are left out"),
+            .named("special_tokens", .list, default: .list(trainSpecials.map { .string($0) }),
+                   doc: "ids 0, 1, ... in this order; recognised in text by encode(allow_special: true) and chat"),
+            .named("unk_token", .string, default: .string("[UNK]"), doc: "what words missing from the vocabulary become; must be one of special_tokens"),
+            .named("digits", .oneOf(.bool, .string), default: .bool(false),
+                   doc: "false, \"individual\" (every digit its own token; true means the same) or \"contiguous\" (digit runs cut from letters)"),
+        ], help: "A word-level tokenizer learned from texts as Hugging Face's WordLevelTrainer learns it (Whitespace pre-tokenizer: words and punctuation runs): special tokens first, then words by descending count (ties in byte order). tok.save(path) writes a tokenizer.json that tokenizer.load and the `tokenizers` library read with the same ids.") { a, _ in
+            var texts: [String] = []
+            for (i, v) in try a.list("texts").enumerated() {
+                guard let s = v.asString else { throw a.error("texts", "element \(i) must be a string, got \(v.typeNameWithArticle)") }
+                texts.append(s)
+            }
+            let vocabSize = try a.int("vocab_size"), minFreq = try a.int("min_frequency")
+            guard vocabSize > 0 else { throw a.error("vocab_size", "must be positive, got \(vocabSize)") }
+            guard minFreq >= 0 else { throw a.error("min_frequency", "must not be negative, got \(minFreq)") }
+            var specials: [String] = []
+            for (i, v) in try a.list("special_tokens").enumerated() {
+                guard let s = v.asString, !s.isEmpty else { throw a.error("special_tokens", "element \(i) must be a non-empty string, got \(v.repr)") }
+                specials.append(s)
+            }
+            let unk = try a.string("unk_token")
+            guard specials.contains(unk) else {
+                throw a.error("unk_token", "\(unk.debugDescription) must be one of special_tokens (words missing from the vocabulary become it)")
+            }
+            let digits: DigitSplit
+            switch a["digits"] {
+            case .bool(let b): digits = b ? .individual : .none
+            case .string(let s):
+                guard let d = DigitSplit(rawValue: s), d != .none else {
+                    throw a.error("digits", "must be false, \"individual\" or \"contiguous\", got \(s.debugDescription)")
+                }
+                digits = d
+            default: throw a.error("digits", "must be false, \"individual\" or \"contiguous\"")
+            }
+            let tok = Tokenizers.trainWordLevel(texts: texts, vocabSize: vocabSize, minFrequency: minFreq,
+                                                specialTokens: specials, unkToken: unk, digits: digits)
+            return .host(TokenizerValue(tok, name: "wordlevel"))
         }
         r.register("tokenizer.llama3", [], help: "The real Llama-3 tokenizer (after scripts/ installed its vocabulary).") { _, _ in
             .host(TokenizerValue(try Tokenizers.llama3(), name: "llama3"))

@@ -168,6 +168,10 @@ final class BPETokenizer: TextTokenizer {
         return String(decoding: bytes, as: UTF8.self)
     }
 
+    func decode(_ ids: [Int], skipSpecialTokens: Bool) -> String {
+        decode(skipSpecialTokens ? ids.filter { specials.bytesByID[$0] == nil } : ids)
+    }
+
     func chat(_ messages: [ChatMessage], generationPrompt: Bool) -> [Int] {
         encode(ChatTemplate.llama3(messages, generationPrompt: generationPrompt), bos: false, allowSpecial: true)
     }

@@ -47,6 +47,10 @@ final class ByteTokenizer: TextTokenizer {
         return String(decoding: bytes, as: UTF8.self)
     }
 
+    func decode(_ ids: [Int], skipSpecialTokens: Bool) -> String {
+        decode(skipSpecialTokens ? ids.filter { !(256..<264).contains($0) } : ids)
+    }
+
     func chat(_ messages: [ChatMessage], generationPrompt: Bool) -> [Int] {
         encode(ChatTemplate.llama3(messages, generationPrompt: generationPrompt), bos: false, allowSpecial: true)
     }

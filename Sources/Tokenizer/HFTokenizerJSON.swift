@@ -1,6 +1,7 @@
 // HFTokenizerJSON: reads a Hugging Face tokenizer.json holding a byte-level BPE (model.vocab in
 // the GPT-2 byte-to-unicode alphabet, model.merges, added_tokens) whose pre-tokenizer is the
 // Llama-3 Split regex (optionally with ByteLevel use_regex false), as Llama-3's file does.
+// Files whose model is WordLevel go to WordLevelTokenizer.load.
 
 import Foundation
 
@@ -55,6 +56,9 @@ extension VocabFiles {
                                            message: "invalid JSON: \((error as NSError).userInfo[NSDebugDescriptionErrorKey] ?? error)")
         }
         func bad(_ m: String) -> TokenizerError { .unsupported(path: path, message: m) }
+        if (root["model"] as? [String: Any])?["type"] as? String == "WordLevel" {
+            return try WordLevelTokenizer.load(path: path, data: data)
+        }
 
         // Normalizer: none (or an empty sequence).
         if let norm = root["normalizer"] as? [String: Any] {

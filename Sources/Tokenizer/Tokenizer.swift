@@ -1,7 +1,7 @@
 // Tokenizer: the public API of the module: the TextTokenizer protocol every tokenizer implements,
 // chat messages and the Llama-3 instruct chat template, typed errors naming file and line, and
 // the `Tokenizers` entry points (load a file or model directory, the installed Llama-3
-// vocabulary, the byte-level tokenizer for tiny models).
+// vocabulary, the byte-level tokenizer for tiny models, a word-level tokenizer trained on texts).
 
 import Foundation
 
@@ -27,6 +27,9 @@ public protocol TextTokenizer: AnyObject {
     func encode(_ text: String, bos: Bool, allowSpecial: Bool) -> [Int]
     /// Decodes ids; unknown ids are skipped, invalid UTF-8 becomes U+FFFD.
     func decode(_ ids: [Int]) -> String
+    /// Decodes ids; with `skipSpecialTokens` special tokens are left out (as Hugging Face's
+    /// `decode(ids, skip_special_tokens=True)`).
+    func decode(_ ids: [Int], skipSpecialTokens: Bool) -> String
     /// The Llama-3 instruct chat template (as the Hugging Face template of
     /// Meta-Llama-3-8B-Instruct renders it), tokenized.
     func chat(_ messages: [ChatMessage], generationPrompt: Bool) -> [Int]
@@ -46,6 +49,7 @@ public enum TokenizerError: Error, CustomStringConvertible, Equatable {
     case fileNotFound(path: String, hint: String)
     case malformed(path: String, line: Int, message: String)
     case unsupported(path: String, message: String)
+    case writeFailed(path: String, message: String)
 
     public var description: String {
         switch self {
@@ -55,6 +59,8 @@ public enum TokenizerError: Error, CustomStringConvertible, Equatable {
             return line > 0 ? "\(path):\(line): \(message)" : "\(path): \(message)"
         case let .unsupported(path, message):
             return "\(path): unsupported tokenizer: \(message)"
+        case let .writeFailed(path, message):
+            return "\(path): cannot write tokenizer: \(message)"
         }
     }
 }
@@ -76,7 +82,7 @@ public enum ChatTemplate {
 
 public enum Tokenizers {
     /// A tiktoken-format BPE file (Meta's `tokenizer.model`), a quicktok `.vocab` file, a Hugging
-    /// Face `tokenizer.json`, or a model directory holding one of them.
+    /// Face `tokenizer.json` (byte-level BPE or WordLevel), or a model directory holding one of them.
     public static func load(path: String) throws -> TextTokenizer {
         try VocabFiles.load(path: path)
     }
@@ -121,4 +127,13 @@ public enum Tokenizers {
     /// `<|begin_of_text|>`, 257 `<|end_of_text|>`, 258 `<|start_header_id|>`,
     /// 259 `<|end_header_id|>`, 260 `<|eot_id|>`, 261...263 reserved; vocab size 264.
     public static func bytes() -> TextTokenizer { ByteTokenizer() }
+
+    /// A word-level tokenizer trained on `texts` (Hugging Face's WordLevelTrainer; see
+    /// `WordLevelTokenizer.train`).
+    public static func trainWordLevel(texts: [String], vocabSize: Int, minFrequency: Int = 0,
+                                      specialTokens: [String], unkToken: String = "[UNK]",
+                                      digits: DigitSplit = .none) -> WordLevelTokenizer {
+        WordLevelTokenizer.train(texts: texts, vocabSize: vocabSize, minFrequency: minFrequency,
+                                 specialTokens: specialTokens, unkToken: unkToken, digitSplit: digits)
+    }
 }

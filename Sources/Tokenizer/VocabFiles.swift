@@ -1,6 +1,7 @@
 // VocabFiles: readers for tokenizer files: tiktoken BPE text (Meta's tokenizer.model: base64
 // token and rank per line), quicktok's binary .vocab/.special pair (how the Llama-3 vocabulary is
-// installed), Hugging Face tokenizer.json (byte-level BPE), and model directories holding one.
+// installed), Hugging Face tokenizer.json (byte-level BPE or WordLevel), and model directories
+// holding one.
 
 import Foundation
 

@@ -15,7 +15,7 @@ final class CommandsTests: XCTestCase {
     print show help type len range keys values items seed threads
     tensor zeros ones full randn rand arange eye sum mean max min argmax exp log sqrt tanh silu abs softmax matmul
     allclose maxabs backward
-    llama.config llama.init llama.load logits loss generate tokenizer.load tokenizer.llama3 tokenizer.bytes
+    llama.config llama.init llama.load logits loss generate tokenizer.load tokenizer.llama3 tokenizer.bytes tokenizer.train
     nf4 dequantize qlora lora merge
     data.jsonl synth.needle_qa synth.multi_detail synth.summary synth.filler shuffle train grads adamw
     eval.niah eval.passkey eval.topics eval.ppl eval.mc eval.qa score.f1 score.rouge_l score.edit_sim
