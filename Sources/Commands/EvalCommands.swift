@@ -174,19 +174,26 @@ enum EvalCommands {
         r.register("eval.niah", [m, tok, .named("lengths", .oneOf(.int, .list)), .named("depths", .oneOf(.int, .list), default: .int(5)),
                                  .named("haystack", .string, optional: true), .named("needle", .string, optional: true),
                                  .named("question", .string, optional: true), .named("answer", .string, optional: true),
-                                 .named("metric", .string, default: .string("rougeL")), .named("max_tokens", .int, default: .int(50)),
-                                 .named("chat", .bool, default: .bool(true)), .named("resume", .string, optional: true), .named("seed", .int, optional: true)],
-                   help: "Needle-in-a-Haystack over lengths x depths (depths: a count of evenly spaced depths from 0 to 100%, or a list of fractions); haystack: text or a folder of .txt files (synthetic filler when omitted). The result shows as a heatmap; .mean, .grid [depths, lengths], .lengths, .depths, .table.") { a, interp in
+                                 .named("metric", .string, optional: true), .named("max_tokens", .int, default: .int(50)),
+                                 .named("chat", .bool, default: .bool(true)), .named("resume", .string, optional: true), .named("seed", .int, optional: true),
+                                 .named("samples", .int, default: .int(1)), .named("distractors", .int, default: .int(0))],
+                   help: "Needle-in-a-Haystack over lengths x depths (depths: a count of evenly spaced depths from 0 to 100%, or a list of fractions); haystack: text or a folder of .txt files (synthetic filler when omitted), or \"entities\": documents about the people of a synthetic world, the needle one person's secret code, `samples` cases a cell (each its own world) and `distractors` codes of other people in the context, scored by whether the answer holds the code (metric \"substring\"). The result shows as a heatmap; .mean, .grid [depths, lengths], .lengths, .depths, .table.") { a, interp in
             var c = NIAHConfig(lengths: try a.ints("lengths"), depths: try depths(a))
             if let s = try a.optionalString("needle") { c.needle = s }
             if let s = try a.optionalString("question") { c.question = s }
             c.answer = try a.optionalString("answer")
-            c.metric = try a.string("metric")
+            let entities = try a.optionalString("haystack") == "entities"
+            c.metric = try a.optionalString("metric") ?? (entities ? "substring" : "rougeL")
             c.maxTokens = try a.int("max_tokens")
             c.chat = try a.bool("chat")
             c.resumePath = try a.optionalString("resume")
             var hay = Haystack.synthetic(seed: try Convert.seed(a, interp))
             if let h = try a.optionalString("haystack") { hay = FileManager.default.fileExists(atPath: h) ? .folder(h) : .text(h) }
+            if entities {
+                hay = .entities(seed: try Convert.seed(a, interp), samples: try a.int("samples"), distractors: try a.int("distractors"))
+            } else if try a.int("samples") != 1 || a.int("distractors") != 0 {
+                throw Convert.error("eval.niah", "samples", "samples and distractors need haystack: \"entities\"")
+            }
             let model = try ModelCommands.model(a), tk = try ModelCommands.tokenizer(a)
             return try run(interp, "eval.niah") { try NIAH.run(model: model, tokenizer: tk, haystack: hay, config: c, hooks: hooks(interp, "eval.niah")) }
         }
@@ -296,15 +303,31 @@ enum EvalCommands {
         }
         r.register("plot.line", [Param("xs"), Param("ys", optional: true), .named("label", .string, default: .string("")),
                                  .named("title", .string, default: .string("")), .named("x_title", .string, default: .string("")),
-                                 .named("y_title", .string, default: .string(""))],
-                   help: "A line chart of ys against xs (or of xs against 0, 1, 2, ... when ys is omitted).") { a, _ in
+                                 .named("y_title", .string, default: .string("")), .named("y_range", .list, optional: true)],
+                   help: "A line chart of ys against xs (or of xs against 0, 1, 2, ... when ys is omitted). Several series share the figure, with a legend, when ys is a record {label: values, ...}; y_range: [lo, hi] fixes the y axis.") { a, _ in
             func nums(_ v: Value, _ n: String) throws -> [Double] { Convert.doubles(try Convert.tensor(v, "plot.line", n)).map { $0 } }
             var xs = try nums(a["xs"], "xs")
-            var ys: [Double]
-            if a.has("ys") { ys = try nums(a["ys"], "ys") } else { ys = xs; xs = (0..<ys.count).map(Double.init) }
-            guard xs.count == ys.count else { throw a.error("ys", "has \(ys.count) values but xs has \(xs.count)") }
-            return .host(FigureValue(Plot.line(xs, ys, label: try a.string("label"), title: try a.string("title"),
-                                               xTitle: try a.string("x_title"), yTitle: try a.string("y_title"))))
+            var series: [Series] = []
+            if a.has("ys"), let rec = a["ys"].asRecord {
+                for (name, v) in rec.pairs {
+                    let ys = try nums(v, "ys.\(name)")
+                    guard xs.count == ys.count else { throw a.error("ys", "series '\(name)' has \(ys.count) values but xs has \(xs.count)") }
+                    series.append(Series(label: name, xs: xs, ys: ys))
+                }
+                guard !series.isEmpty else { throw a.error("ys", "the record holds no series") }
+            } else {
+                var ys: [Double]
+                if a.has("ys") { ys = try nums(a["ys"], "ys") } else { ys = xs; xs = (0..<ys.count).map(Double.init) }
+                guard xs.count == ys.count else { throw a.error("ys", "has \(ys.count) values but xs has \(xs.count)") }
+                series = [Series(label: try a.string("label"), xs: xs, ys: ys)]
+            }
+            var range: ClosedRange<Double>? = nil
+            if let r = try a.optionalList("y_range") {
+                guard r.count == 2, let lo = r[0].asDouble, let hi = r[1].asDouble, lo < hi else { throw a.error("y_range", "must be [lo, hi] with lo < hi") }
+                range = lo...hi
+            }
+            return .host(FigureValue(Plot.line(series, title: try a.string("title"), xTitle: try a.string("x_title"),
+                                               yTitle: try a.string("y_title"), yRange: range)))
         }
     }
 }

@@ -124,6 +124,44 @@ enum TrainCommands {
         .host(DatasetValue(TrainDataset(records: ms.map { .conversation($0) }, source: name)))
     }
 
+    enum SynthBatch {
+        case conversations([[ChatMessage]])
+        case texts([String])
+    }
+
+    /// A synthetic dataset of `count` records: all of `length` tokens, or (with min_length)
+    /// each of its own length drawn from min_length...length, record i made with seed + i.
+    static func synthRecords(_ a: BoundArguments, _ interp: Interpreter, _ source: String,
+                             _ make: (Int, Int, UInt64) throws -> SynthBatch) throws -> Value {
+        let count = try a.int("count"), length = try a.int("length"), seed = try Convert.seed(a, interp)
+        guard count >= 0 else { throw Convert.error(source, "count", "must be >= 0, got \(count)") }
+        func records(_ b: SynthBatch) -> [TrainRecord] {
+            switch b {
+            case .conversations(let cs): return cs.map { .conversation($0) }
+            case .texts(let ts): return ts.map { .text($0) }
+            }
+        }
+        guard let lo = try a.optionalInt("min_length") else {
+            return .host(DatasetValue(TrainDataset(records: records(try make(count, length, seed)), source: source)))
+        }
+        guard lo >= 1, lo <= length else { throw Convert.error(source, "min_length", "must be within 1...length (\(length)), got \(lo)") }
+        var rng = SynthRNG(seed: seed ^ 0x4C454E)
+        var out: [TrainRecord] = []
+        out.reserveCapacity(count)
+        for i in 0..<count {
+            let n: Int = lo + Int(rng.next() % UInt64(length - lo + 1))
+            out += records(try make(1, n, seed &+ UInt64(i) &* 0x9E37_79B9_7F4A_7C15))
+        }
+        return .host(DatasetValue(TrainDataset(records: out, source: source)))
+    }
+
+    static func distractorRange(_ a: BoundArguments) throws -> ClosedRange<Int> {
+        let v = a["distractors"]
+        if let n = v.asInt { return n...n }
+        if let l = v.asList, l.count == 2, let lo = l[0].asInt, let hi = l[1].asInt, lo <= hi { return lo...hi }
+        throw Convert.error("synth.retrieval", "distractors", "must be a number or a list [lo, hi], got \(v.typeNameWithArticle)")
+    }
+
     static func register(into r: Registry) {
         r.register("data.jsonl", [Param("path", .string)],
                    help: "Records with `text` (loss on every token) or `conversations: [{role, content}]` (loss on assistant turns and their <|eot_id|> only).") { a, _ in
@@ -133,19 +171,46 @@ enum TrainCommands {
             .host(DatasetValue(try dataset(a["records"], "data.from", "records")))
         }
         let tok = Param("tok", ModelCommands.tokType)
-        let common: [Param] = [.named("count", .int, default: .int(8)), .named("length", .int, default: .int(1024)), .named("seed", .int, optional: true)]
-        r.register("synth.needle_qa", [tok] + common, help: "Single-detail QA conversations: one fact hidden in `length` tokens of filler.") { a, interp in
-            synthDataset(try Synth.needleQA(tokenizer: try ModelCommands.tokenizer(a), count: try a.int("count"), length: try a.int("length"), seed: try Convert.seed(a, interp)), "synth.needle_qa")
+        let common: [Param] = [.named("count", .int, default: .int(8)), .named("length", .int, default: .int(1024)),
+                               .named("min_length", .int, optional: true), .named("seed", .int, optional: true)]
+        let turns = Param.named("turns", .int, default: .int(1))
+        r.register("synth.needle_qa", [tok] + common + [turns],
+                   help: "Single-detail QA conversations: a context of small documents about many people (the same templates for all, so only the name tells the facts apart) and `turns` questions, each about one fact of it. Lengths in tokens: `length`, or each drawn from min_length...length.") { a, interp in
+            let t = try ModelCommands.tokenizer(a), n = try a.int("turns")
+            return try synthRecords(a, interp, "synth.needle_qa") { SynthBatch.conversations(try Synth.needleQA(tokenizer: t, count: $0, length: $1, turns: n, seed: $2)) }
         }
-        r.register("synth.multi_detail", [tok] + common + [.named("details", .int, default: .int(4))],
-                   help: "Multi-detail QA conversations: several facts planted apart, asked together or compared.") { a, interp in
-            synthDataset(try Synth.multiDetail(tokenizer: try ModelCommands.tokenizer(a), count: try a.int("count"), length: try a.int("length"),
-                                               details: try a.int("details"), seed: try Convert.seed(a, interp)), "synth.multi_detail")
+        r.register("synth.multi_detail", [tok] + common + [.named("details", .int, default: .int(3)), turns],
+                   help: "Multi-detail QA conversations: each question asks for `details` (2-6) facts about different people, stated in different places of the context.") { a, interp in
+            let t = try ModelCommands.tokenizer(a), d = try a.int("details"), n = try a.int("turns")
+            return try synthRecords(a, interp, "synth.multi_detail") { SynthBatch.conversations(try Synth.multiDetail(tokenizer: t, count: $0, length: $1, details: d, turns: n, seed: $2)) }
         }
-        r.register("synth.summary", [tok] + common + [.named("people", .int, default: .int(4))],
-                   help: "Biography-summary conversations: short biographies in filler, summarized in order.") { a, interp in
-            synthDataset(try Synth.summary(tokenizer: try ModelCommands.tokenizer(a), count: try a.int("count"), length: try a.int("length"),
-                                           people: try a.int("people"), seed: try Convert.seed(a, interp)), "synth.summary")
+        r.register("synth.summary", [tok] + common + [.named("people", .int, default: .int(1))],
+                   help: "Biography-summary conversations: every fact about `people` persons (1-4), each a sentence at its own place in the context; the answer states them all.") { a, interp in
+            let t = try ModelCommands.tokenizer(a), p = try a.int("people")
+            return try synthRecords(a, interp, "synth.summary") { SynthBatch.conversations(try Synth.summary(tokenizer: t, count: $0, length: $1, people: p, seed: $2)) }
+        }
+        r.register("synth.retrieval", [tok] + common + [.named("distractors", .any, default: .int(0))],
+                   help: "The retrieval test's own format as training conversations: instruction, documents, one person's secret code at a random depth and `distractors` codes of other people (a number, or [lo, hi] drawn per record), then the question; the answer is the code's sentence.") { a, interp in
+            let t = try ModelCommands.tokenizer(a)
+            let d = try distractorRange(a)
+            return try synthRecords(a, interp, "synth.retrieval") { SynthBatch.conversations(try Synth.retrieval(tokenizer: t, count: $0, length: $1, distractors: d, seed: $2)) }
+        }
+        r.register("synth.passkey", [tok] + common,
+                   help: "Passkey conversations in the evaluation's own format (eval.passkey): a random 5-digit key in the filler; the answer is \"The pass key is K.\"") { a, interp in
+            let t = try ModelCommands.tokenizer(a)
+            return try synthRecords(a, interp, "synth.passkey") { SynthBatch.conversations(try Synth.passkey(tokenizer: t, count: $0, length: $1, seed: $2)) }
+        }
+        r.register("synth.short_text", [tok, .named("count", .int, default: .int(8)), .named("length", .int, default: .int(128)),
+                                        .named("min_length", .int, optional: true), .named("seed", .int, optional: true)],
+                   help: "Short plain text (documents about people) for the short mix: language modelling, loss on every token.") { a, interp in
+            let t = try ModelCommands.tokenizer(a)
+            return try synthRecords(a, interp, "synth.short_text") { SynthBatch.texts(try Synth.shortText(tokenizer: t, count: $0, length: $1, seed: $2)) }
+        }
+        r.register("synth.short_instructions", [tok, .named("count", .int, default: .int(8)), .named("length", .int, default: .int(128)),
+                                                .named("min_length", .int, optional: true), .named("seed", .int, optional: true)],
+                   help: "Short instructions for the short mix: a few sentences and one to three questions about them.") { a, interp in
+            let t = try ModelCommands.tokenizer(a)
+            return try synthRecords(a, interp, "synth.short_instructions") { SynthBatch.conversations(try Synth.shortInstructions(tokenizer: t, count: $0, length: $1, seed: $2)) }
         }
         r.register("synth.filler", [tok, .named("tokens", .int, default: .int(256)), .named("count", .int, optional: true), .named("seed", .int, optional: true)],
                    help: "Filler prose of about `tokens` tokens (a string), or a dataset of `count` such texts.") { a, interp in

@@ -19,6 +19,10 @@ public enum Haystack {
     case folder(String)
     /// Synth.filler prose with this seed.
     case synthetic(seed: UInt64)
+    /// Documents about the people of a synthetic world (Synth.needleCase): every sample draws
+    /// its own world, needle (a person's secret code) and question; `distractors` codes of
+    /// other people stand elsewhere in the context.
+    case entities(seed: UInt64, samples: Int, distractors: Int)
 
     /// The haystack's token ids, at least `tokens` long (the text repeats when shorter).
     func ids(tokenizer: TextTokenizer, tokens: Int) throws -> [Int] {
@@ -28,6 +32,8 @@ public enum Haystack {
             ids = tokenizer.encode(s, bos: false)
         case .synthetic(let seed):
             ids = tokenizer.encode(Synth.filler(tokenizer: tokenizer, tokens: tokens + 16, seed: seed), bos: false)
+        case .entities(let seed, _, _):
+            ids = tokenizer.encode(try Synth.shortText(tokenizer: tokenizer, count: 1, length: tokens + 16, seed: seed).first ?? "", bos: false)
         case .folder(let path):
             var isDir: ObjCBool = false
             guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
@@ -171,6 +177,9 @@ public struct NIAHResult: CodableEvalResult {
 public enum NIAH {
     public static func run(model: EvalModel, tokenizer tok: TextTokenizer, haystack: Haystack, config c: NIAHConfig,
                            hooks: EvalHooks = .none) throws -> NIAHResult {
+        if case let .entities(seed, samples, distractors) = haystack {
+            return try runEntities(model: model, tokenizer: tok, config: c, seed: seed, samples: samples, distractors: distractors, hooks: hooks)
+        }
         guard !c.lengths.isEmpty else { throw EvalError.argument("lengths", "the list is empty") }
         guard !c.depths.isEmpty else { throw EvalError.argument("depths", "the list is empty") }
         guard c.maxTokens >= 1 else { throw EvalError.argument("max_tokens", "must be >= 1") }
@@ -221,6 +230,59 @@ public enum NIAH {
                 result.grid[i][j] = score
                 result.answers[i][j] = answer
                 result.promptTokens[j] = prompt.count
+                done += 1
+                if let path = c.resumePath { try save(result, to: path) }
+                hooks.report("niah", done, total, "length \(length) depth \(TableText.percent(depth)): \(TableText.num(score))")
+            }
+        }
+        return result
+    }
+
+    /// The entity protocol: each cell is the mean score of `samples` cases, sample k drawing
+    /// its world from (seed, k) so every cell asks about the same people; the score compares
+    /// the answer with the secret code as the tokenizer writes it (metric "substring" by default).
+    static func runEntities(model: EvalModel, tokenizer tok: TextTokenizer, config c: NIAHConfig, seed: UInt64,
+                            samples: Int, distractors: Int, hooks: EvalHooks) throws -> NIAHResult {
+        guard !c.lengths.isEmpty else { throw EvalError.argument("lengths", "the list is empty") }
+        guard !c.depths.isEmpty else { throw EvalError.argument("depths", "the list is empty") }
+        guard c.maxTokens >= 1 else { throw EvalError.argument("max_tokens", "must be >= 1") }
+        guard samples >= 1 else { throw EvalError.argument("samples", "must be >= 1, got \(samples)") }
+        guard (0...8).contains(distractors) else { throw EvalError.argument("distractors", "must be within 0...8, got \(distractors)") }
+        _ = try Score.score(c.metric, "", "x")
+        let describe = "entities (seed \(seed), \(samples) sample\(samples == 1 ? "" : "s") a cell, \(distractors) distractor\(distractors == 1 ? "" : "s"))"
+        var result = NIAHResult(lengths: c.lengths, depths: c.depths,
+                                grid: Array(repeating: Array(repeating: .nan, count: c.lengths.count), count: c.depths.count),
+                                answers: Array(repeating: Array(repeating: nil, count: c.lengths.count), count: c.depths.count),
+                                metric: c.metric, needle: describe, question: World.codeQuestion, reference: "the secret code",
+                                promptTokens: Array(repeating: 0, count: c.lengths.count))
+        if let path = c.resumePath { try resume(&result, from: path) }
+        let total = c.lengths.count * c.depths.count
+        var done = result.answers.joined().filter { $0 != nil }.count
+        hooks.report("niah", done, total, "start")
+        for (j, length) in c.lengths.enumerated() {
+            for (i, depth) in c.depths.enumerated() where result.answers[i][j] == nil {
+                var sum = 0.0
+                var first: String? = nil
+                var tokens = 0
+                for k in 0..<samples {
+                    try hooks.checkCancelled()
+                    var rng = SynthRNG(seed: seed &+ UInt64(k) &* 0x9E37_79B9)
+                    let item = try Synth.needleCase(tokenizer: tok, length: length - (c.chat ? 0 : 1), depth: depth,
+                                                    distractors: distractors, rng: &rng)
+                    let prompt = c.chat ? tok.chat([ChatMessage(role: "user", content: item.prompt)], generationPrompt: true)
+                                        : tok.encode(item.prompt, bos: true)
+                    let out = try model.generate(prompt: prompt, maxTokens: c.maxTokens, stop: tok.endTokenIDs)
+                    let answer = tok.decode(out.filter { !tok.endTokenIDs.contains($0) })
+                    // the code as this tokenizer writes it ("4 7 2 1" for a digit-level vocabulary)
+                    let reference = tok.decode(tok.encode(item.value, bos: false))
+                    sum += try Score.score(c.metric, answer, reference)
+                    if first == nil { first = answer }
+                    tokens = max(tokens, prompt.count)
+                }
+                let score = sum / Double(samples)
+                result.grid[i][j] = score
+                result.answers[i][j] = first ?? ""
+                result.promptTokens[j] = tokens
                 done += 1
                 if let path = c.resumePath { try save(result, to: path) }
                 hooks.report("niah", done, total, "length \(length) depth \(TableText.percent(depth)): \(TableText.num(score))")

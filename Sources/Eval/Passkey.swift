@@ -6,6 +6,7 @@
 import Foundation
 import Tensor
 import Tokenizer
+import Synth
 
 public struct PasskeyConfig {
     public var lengths: [Int]
@@ -76,22 +77,28 @@ public struct PasskeyResult: CodableEvalResult {
 }
 
 public enum Passkey {
-    public static let taskDescription = "There is an important info hidden inside a lot of irrelevant text. Find it and memorize them. I will quiz you about the important information there."
-    public static let garbage = "The grass is green. The sky is blue. The sun is yellow. Here we go. There and back again."
-    public static let finalQuestion = "What is the pass key? The pass key is"
-
-    public static func informationLine(_ key: Int) -> String { "The pass key is \(key). Remember it. \(key) is the pass key." }
-
-    /// The prompt text with `nGarbage` filler characters, `prefix` of them before the key.
+    // The prompt's texts live in Synth (PasskeyText), which also makes passkey training data.
+    public static var taskDescription: String { PasskeyText.taskDescription }
+    public static var garbage: String { PasskeyText.garbage }
+    public static var finalQuestion: String { PasskeyText.finalQuestion }
+    public static func informationLine(_ key: Int) -> String { PasskeyText.informationLine(key) }
     public static func prompt(key: Int, nGarbage: Int, prefix: Int) -> String {
-        let unit = garbage + " "
-        func filler(_ n: Int) -> String {
-            if n <= 0 { return "" }
-            let reps = n / unit.count + 1
-            return String(String(repeating: unit, count: reps).prefix(n))
+        PasskeyText.prompt(key: key, nGarbage: nGarbage, prefix: prefix)
+    }
+
+    /// Whether an answer gives the key: its first integer (the reference protocol), or, for a
+    /// tokenizer that writes numbers digit by digit ("1 2 3 4 5"), the first integer once the
+    /// spaces between digits are gone.
+    static func answers(_ answer: String, _ key: Int) -> Bool {
+        if Score.firstInteger(answer) == key { return true }
+        var joined = ""
+        var prev: Character? = nil
+        for ch in answer {
+            if ch == " ", let p = prev, p.isNumber { continue }
+            joined.append(ch)
+            if ch != " " { prev = ch }
         }
-        let p = min(max(prefix, 0), nGarbage)
-        return [taskDescription, filler(p), informationLine(key), filler(nGarbage - p), finalQuestion].joined(separator: "\n")
+        return Score.firstInteger(joined) == key
     }
 
     public static func run(model: EvalModel, tokenizer tok: TextTokenizer, config c: PasskeyConfig,
@@ -129,7 +136,7 @@ public enum Passkey {
                                      : tok.encode(text, bos: true)
                     let out = try model.generate(prompt: ids, maxTokens: c.maxTokens, stop: tok.endTokenIDs)
                     let answer = tok.decode(out.filter { !tok.endTokenIDs.contains($0) })
-                    if Score.firstInteger(answer) == key { right += 1 }
+                    if answers(answer, key) { right += 1 }
                     r.keys[i][j].append(key)
                     r.answers[i][j].append(answer)
                     r.promptTokens[j] = ids.count

@@ -1,10 +1,15 @@
-// Synth: synthetic long-context data, the template analogues of the paper's three training
-// tasks, each a conversation [user: long context + question, assistant: answer] whose chat
-// rendering is close to (never over) a target length in tokens:
-//   needleQA    one fact planted in filler; the question asks for it (single-detail QA);
-//   multiDetail several facts planted apart; the question needs several of them;
-//   summary     biography paragraphs scattered through filler; the answer summarizes them all.
-// Plus `filler`, the prose used as haystack. Everything is seeded.
+// Synth: synthetic long-context data like the paper's, over the entities of a World
+// (World.swift). Every context is many small documents about many people in the same
+// templates, so only the right name answers a question (distractors by construction):
+//   needleQA    single-detail QA: each turn asks for one fact of the context;
+//   multiDetail multi-detail QA: one question needs 2-4 facts from different places;
+//   summary     biography summary: everything about one person, scattered through the context;
+//   retrieval   the needle test's own format: instruction, documents, a secret code at a depth
+//               (plus distractor codes of other people), the question for it;
+//   shortText / shortInstructions  the short mix (plain text with loss on every token; short QA).
+// Conversations hold one or more user/assistant turns; the first user turn carries the context.
+// Lengths are in tokens of the caller's tokenizer (the chat rendering never exceeds `length`).
+// Every answer is a sentence of the context or the statements of facts in it. Seeded.
 import Tokenizer
 
 public enum SynthError: Error, CustomStringConvertible, Equatable {
@@ -14,6 +19,16 @@ public enum SynthError: Error, CustomStringConvertible, Equatable {
     }
 }
 
+/// One retrieval test case: the user message (instruction, context with the needle at its
+/// depth, question), the full answer sentence and the value it must contain.
+public struct NeedleCase: Sendable {
+    public var prompt: String
+    public var answer: String
+    public var value: String
+    public var needle: String
+    public var distractors: [String]
+}
+
 public enum Synth {
     /// Filler prose of at most `tokens` tokens (and within a sentence of it).
     public static func filler(tokenizer: TextTokenizer, tokens: Int, seed: UInt64 = 0) -> String {
@@ -21,105 +36,253 @@ public enum Synth {
         return join(fillerUnits(tokenizer: tokenizer, tokens: max(tokens, 0), rng: &rng))
     }
 
-    /// Single-detail QA conversations.
-    public static func needleQA(tokenizer: TextTokenizer, count: Int, length: Int, seed: UInt64 = 0) throws -> [[ChatMessage]] {
-        try make(tokenizer, count, length, seed) { rng in
-            let f = Facts.random(&rng)
-            return Task(facts: [f], question: "Answer the question based on the text above.\nQuestion: \(f.question)", answer: f.answer)
+    /// Single-detail QA: `turns` questions over one context, each asking for one fact stated
+    /// in it (answer: that fact's sentence).
+    public static func needleQA(tokenizer: TextTokenizer, count: Int, length: Int, turns: Int = 1, seed: UInt64 = 0) throws -> [[ChatMessage]] {
+        guard turns >= 1 else { throw SynthError.argument("turns", "needs at least 1 turn, got \(turns)") }
+        return try conversations(tokenizer, count, length, seed) { sentences, rng in
+            let asked = pickFacts(sentences, turns, &rng)
+            return asked.map { (World.question($0.person, $0.attribute), World.statement($0.person, $0.attribute)) }
         }
     }
 
-    /// Multi-detail QA conversations: `details` facts (at least 2) planted apart; the question
-    /// asks for all of them, or compares two of them.
-    public static func multiDetail(tokenizer: TextTokenizer, count: Int, length: Int, details: Int = 4, seed: UInt64 = 0) throws -> [[ChatMessage]] {
-        guard details >= 2 else { throw SynthError.argument("details", "needs at least 2 facts, got \(details)") }
-        return try make(tokenizer, count, length, seed) { rng in
-            if rng.chance(0.3) {
-                let (a, b, fa, fb) = Facts.birthPair(&rng)
-                var facts = [fa, fb]
-                for _ in 0..<(details - 2) { facts.append(Facts.random(&rng)) }
-                let earlier = a.year <= b.year ? a.name : b.name
-                let answer = "\(a.name) was born in \(a.year) and \(b.name) in \(b.year), so \(earlier) was born earlier."
-                return Task(facts: facts, question: "Answer the question based on the text above.\nQuestion: Who was born earlier, \(a.name) or \(b.name)?", answer: answer)
+    /// Multi-detail QA: one question asking for `details` (2...6) facts, about different people,
+    /// that stand apart in the context; `turns` such questions over one context.
+    public static func multiDetail(tokenizer: TextTokenizer, count: Int, length: Int, details: Int = 3, turns: Int = 1, seed: UInt64 = 0) throws -> [[ChatMessage]] {
+        guard (2...6).contains(details) else { throw SynthError.argument("details", "needs 2...6 facts, got \(details)") }
+        guard turns >= 1 else { throw SynthError.argument("turns", "needs at least 1 turn, got \(turns)") }
+        return try conversations(tokenizer, count, length, seed) { sentences, rng in
+            (0..<turns).map { _ in
+                let facts = pickFacts(sentences, details, &rng, distinctPeople: true)
+                return (facts.map { World.question($0.person, $0.attribute) }.joined(separator: " "),
+                        facts.map { World.statement($0.person, $0.attribute) }.joined(separator: " "))
             }
-            var facts: [Fact] = []
-            var used = Set<String>()
-            while facts.count < details {
-                let f = Facts.random(&rng)
-                if used.insert(f.question).inserted { facts.append(f) }
-            }
-            let qs = facts.enumerated().map { "\($0.offset + 1). \($0.element.question)" }.joined(separator: "\n")
-            let ans = facts.enumerated().map { "\($0.offset + 1). \($0.element.answer)" }.joined(separator: "\n")
-            return Task(facts: facts, question: "Answer every question below based on the text above.\n\(qs)", answer: ans)
         }
     }
 
-    /// Biography-summary conversations: `people` short biographies scattered through the
-    /// filler; the answer summarizes each, in order of appearance.
-    public static func summary(tokenizer: TextTokenizer, count: Int, length: Int, people: Int = 4, seed: UInt64 = 0) throws -> [[ChatMessage]] {
-        guard people >= 1 else { throw SynthError.argument("people", "needs at least 1 person, got \(people)") }
-        return try make(tokenizer, count, length, seed, ordered: true) { rng in
-            var bios: [Biography] = []
-            var names = Set<String>()
-            while bios.count < people {
-                let b = Biography.random(&rng)
-                if names.insert(b.name).inserted { bios.append(b) }
+    /// Biography summaries: all facts of `people` persons, each fact a sentence of its own at a
+    /// random place of the context; the answer states them person by person in attribute order.
+    public static func summary(tokenizer: TextTokenizer, count: Int, length: Int, people: Int = 1, seed: UInt64 = 0) throws -> [[ChatMessage]] {
+        guard (1...4).contains(people) else { throw SynthError.argument("people", "needs 1...4 people, got \(people)") }
+        guard count >= 0 else { throw SynthError.argument("count", "must be >= 0, got \(count)") }
+        var rng = SynthRNG(seed: seed)
+        return try (0..<count).map { _ in
+            let world = World(rng: &rng)
+            let targets = Array(world.people.prefix(people))
+            let facts = targets.flatMap { p in World.attributes.indices.map { World.statement(p, $0) } }
+            let who = targets.map(\.name)
+            let q = who.count == 1 ? "Tell me everything the text says about \(who[0])."
+                : "Tell me everything the text says about \(who.dropLast().joined(separator: ", ")) and \(who[who.count - 1])."
+            let answer = targets.map(World.biography).joined(separator: " ")
+            return try fit(tokenizer, length, others: Array(world.people.dropFirst(people)), inserts: facts, rng: &rng) { context in
+                [ChatMessage(role: "user", content: context + "\n\n" + q), ChatMessage(role: "assistant", content: answer)]
             }
-            let facts = bios.map { Fact(statement: $0.paragraph, question: "", answer: $0.summary) }
-            let answer = bios.map { $0.summary }.joined(separator: "\n")
-            let q = "The text above contains short biographies of \(people) \(people == 1 ? "person" : "people"). Summarize the life of each of them in one sentence, in the order they appear."
-            return Task(facts: facts, question: q, answer: answer)
+        }
+    }
+
+    /// The retrieval test's format as training conversations: instruction, documents about
+    /// other people, the secret code of one person at a random depth, `distractors` secret codes
+    /// of other people elsewhere, and the question; the answer is the code's sentence.
+    public static func retrieval(tokenizer: TextTokenizer, count: Int, length: Int, distractors: ClosedRange<Int> = 0...0, seed: UInt64 = 0) throws -> [[ChatMessage]] {
+        guard count >= 0 else { throw SynthError.argument("count", "must be >= 0, got \(count)") }
+        guard distractors.lowerBound >= 0, distractors.upperBound <= 8 else {
+            throw SynthError.argument("distractors", "must be within 0...8, got \(distractors)")
+        }
+        var rng = SynthRNG(seed: seed)
+        // room for the answer: the longest name's code sentence and the end of the turn
+        let longest = World.names.max { $0.count < $1.count } ?? "Nikolai"
+        let reply = tokenizer.encode(World.codeStatement.replacingOccurrences(of: "{n}", with: longest).replacingOccurrences(of: "{v}", with: "0000"), bos: false).count + 1
+        return try (0..<count).map { _ in
+            let c = try needleCase(tokenizer: tokenizer, length: length - reply, depth: nil, distractors: rng.int(distractors), rng: &rng)
+            return [ChatMessage(role: "user", content: c.prompt), ChatMessage(role: "assistant", content: c.answer)]
+        }
+    }
+
+    /// One retrieval case whose chat prompt (with the generation header) is at most `length`
+    /// tokens: the needle at `depth` (0...1 of the context, moved back to a sentence start; nil:
+    /// a random sentence boundary), distractor codes at random boundaries.
+    public static func needleCase(tokenizer tok: TextTokenizer, length: Int, depth: Double?, distractors: Int, rng: inout SynthRNG) throws -> NeedleCase {
+        let world = World(rng: &rng)
+        let target = world.people[0]
+        let others = Array(world.people.dropFirst())
+        let needle = World.codeFact(target)
+        let decoys = others.prefix(distractors).map(World.codeFact)
+        let question = World.codeAsk(target)
+        let frame = World.instruction + "\n\n" + "\n\n" + question
+        let overhead = tok.chat([ChatMessage(role: "user", content: frame)], generationPrompt: true).count
+            + tok.encode(" " + needle, bos: false).count + decoys.reduce(0) { $0 + tok.encode(" " + $1, bos: false).count } + 2
+        guard overhead < length else {
+            throw SynthError.argument("length", "\(length) tokens cannot hold the instruction, needle, distractors and question (\(overhead) tokens)")
+        }
+        // documents about the people without a code in this context; the token counts of
+        // sentences are estimates, so measure the whole prompt and shrink the budget if needed
+        var budget = length - overhead
+        let start = rng
+        while true {
+            var r = start
+            var sentences = Documents.fill(tok, people: Array(others.dropFirst(distractors)), tokens: budget, rng: &r)
+            for d in decoys { sentences.insert(Sentence(text: d, tokens: 0), at: r.int(0...sentences.count)) }
+            let total = Documents.tokens(sentences)
+            var at = 0
+            if let depth {
+                // the last sentence boundary at or before depth x the context's tokens
+                let goal = Int(Double(total) * min(max(depth, 0), 1))
+                var used = 0
+                for (i, s) in sentences.enumerated() {
+                    if used + s.tokens > goal { break }
+                    used += s.tokens
+                    at = i + 1
+                }
+                if depth >= 1 { at = sentences.count }
+            } else {
+                at = r.int(0...sentences.count)
+            }
+            sentences.insert(Sentence(text: needle, tokens: 0), at: at)
+            let prompt = World.instruction + "\n\n" + Documents.join(sentences) + "\n\n" + question
+            let n = tok.chat([ChatMessage(role: "user", content: prompt)], generationPrompt: true).count
+            if n <= length || budget <= 0 {
+                rng = r
+                return NeedleCase(prompt: prompt, answer: needle, value: target.code, needle: needle, distractors: decoys)
+            }
+            budget -= n - length
+        }
+    }
+
+    /// Plain text of about `length` tokens (documents about people), for the short mix:
+    /// language modelling with a loss on every token.
+    public static func shortText(tokenizer: TextTokenizer, count: Int, length: Int, seed: UInt64 = 0) throws -> [String] {
+        guard count >= 0 else { throw SynthError.argument("count", "must be >= 0, got \(count)") }
+        guard length >= 8 else { throw SynthError.argument("length", "must be at least 8 tokens, got \(length)") }
+        var rng = SynthRNG(seed: seed)
+        return (0..<count).map { _ in
+            let world = World(rng: &rng)
+            return Documents.join(Documents.fill(tokenizer, people: world.people, tokens: length - 2, rng: &rng))
+        }
+    }
+
+    /// Short instructions: a few sentences of context and one to three questions about them,
+    /// of at most `length` tokens.
+    public static func shortInstructions(tokenizer: TextTokenizer, count: Int, length: Int = 128, seed: UInt64 = 0) throws -> [[ChatMessage]] {
+        try conversations(tokenizer, count, length, seed &+ 0x5157) { sentences, rng in
+            pickFacts(sentences, rng.int(1...3), &rng).map { (World.question($0.person, $0.attribute), World.statement($0.person, $0.attribute)) }
         }
     }
 
     // MARK: assembly
 
-    struct Task {
-        var facts: [Fact]
-        var question: String
-        var answer: String
+    struct FactRef {
+        var person: Person
+        var attribute: Int
     }
 
-    /// Builds `count` conversations: filler cut so that the chat rendering of the whole
-    /// conversation stays within `length` tokens, facts inserted at random sentence boundaries
-    /// (in their given order when `ordered`).
-    static func make(_ tok: TextTokenizer, _ count: Int, _ length: Int, _ seed: UInt64, ordered: Bool = false,
-                     _ task: (inout SynthRNG) -> Task) throws -> [[ChatMessage]] {
+    /// `n` facts stated in the context (distinct; about distinct people when asked), in a
+    /// random order.
+    static func pickFacts(_ stated: [FactRef], _ n: Int, _ rng: inout SynthRNG, distinctPeople: Bool = false) -> [FactRef] {
+        var pool = stated
+        rng.shuffle(&pool)
+        var out: [FactRef] = []
+        var names = Set<String>()
+        var seen = Set<String>()
+        for f in pool where out.count < n {
+            let key = "\(f.person.name)/\(f.attribute)"
+            if seen.contains(key) || (distinctPeople && names.contains(f.person.name)) { continue }
+            seen.insert(key)
+            names.insert(f.person.name)
+            out.append(f)
+        }
+        return out
+    }
+
+    /// QA conversations over contexts of documents: `turns` gets the facts the context states
+    /// and returns the (question, answer) pairs; the first question follows the context.
+    static func conversations(_ tok: TextTokenizer, _ count: Int, _ length: Int, _ seed: UInt64,
+                              _ turns: ([FactRef], inout SynthRNG) -> [(String, String)]) throws -> [[ChatMessage]] {
         guard count >= 0 else { throw SynthError.argument("count", "must be >= 0, got \(count)") }
         var rng = SynthRNG(seed: seed)
         var out: [[ChatMessage]] = []
         for _ in 0..<count {
-            let t = task(&rng)
-            let factText = t.facts.map { $0.statement }.joined(separator: " ")
-            let bare = [ChatMessage(role: "user", content: factText + "\n\n" + t.question),
-                        ChatMessage(role: "assistant", content: t.answer)]
-            let overhead = tok.chat(bare, generationPrompt: false).count + 2 * t.facts.count + 2
-            guard overhead < length else {
-                throw SynthError.argument("length", "\(length) tokens cannot hold the question, answer and facts (\(overhead) tokens)")
+            let world = World(rng: &rng)
+            // questions are drawn after the context is fixed, so draw a context first with a
+            // guess of the turns' size, then trim the context until the whole chat fits
+            let probe = [("What does \(World.names[0]) enjoy on weekends? What pet does \(World.names[1]) have?",
+                          "\(World.names[0]) enjoys climbing on weekends. \(World.names[1]) has a pet hamster.")]
+            let reserve = tok.chat(render("", probe), generationPrompt: false).count
+            guard reserve + 8 < length else {
+                throw SynthError.argument("length", "\(length) tokens cannot hold a context and its questions (about \(reserve) tokens)")
             }
-            var units = fillerUnits(tokenizer: tok, tokens: length - overhead, rng: &rng)
-            var slots = (0..<t.facts.count).map { _ in rng.int(0...units.count) }
-            if ordered { slots.sort() }
-            // insert from the back so earlier slots keep their meaning
-            for (k, f) in t.facts.enumerated().sorted(by: { slots[$0.offset] > slots[$1.offset] || (slots[$0.offset] == slots[$1.offset] && $0.offset > $1.offset) }) {
-                let pos = slots[k]
-                units.insert(FillerUnit(text: f.statement, paragraphStart: true, tokens: -1), at: pos)
-                if pos + 1 < units.count { units[pos + 1].paragraphStart = true }
+            var sentences = Documents.fill(tok, people: world.people, tokens: length - reserve, rng: &rng)
+            var qa = turns(sentenceFacts(sentences, world), &rng)
+            var conversation = render(Documents.join(sentences), qa)
+            let asked = Set(qa.map(\.1))
+            trim(tok, length, &sentences, &conversation, keep: { s in asked.contains { $0.contains(s.text) } }) {
+                render(Documents.join($0), qa)
             }
-            var conversation = render(units, t)
-            // the budget is an estimate: drop filler from the end until the whole chat fits
-            while tok.chat(conversation, generationPrompt: false).count > length,
-                  let last = units.lastIndex(where: { $0.tokens >= 0 }) {
-                units.remove(at: last)
-                conversation = render(units, t)
+            if tok.chat(conversation, generationPrompt: false).count > length {
+                qa = Array(qa.prefix(1))
+                conversation = render(Documents.join(sentences), qa)
+                guard tok.chat(conversation, generationPrompt: false).count <= length else {
+                    throw SynthError.argument("length", "\(length) tokens cannot hold a context and its questions")
+                }
             }
             out.append(conversation)
         }
         return out
     }
 
-    static func render(_ units: [FillerUnit], _ t: Task) -> [ChatMessage] {
-        [ChatMessage(role: "user", content: join(units) + "\n\n" + t.question),
-         ChatMessage(role: "assistant", content: t.answer)]
+    /// The (person, attribute) of every sentence of a context.
+    static func sentenceFacts(_ sentences: [Sentence], _ world: World) -> [FactRef] {
+        var byText: [String: FactRef] = [:]
+        for p in world.people {
+            for a in World.attributes.indices { byText[World.statement(p, a)] = FactRef(person: p, attribute: a) }
+        }
+        return sentences.compactMap { byText[$0.text] }
+    }
+
+    static func render(_ context: String, _ qa: [(String, String)]) -> [ChatMessage] {
+        var out: [ChatMessage] = []
+        for (i, (q, a)) in qa.enumerated() {
+            out.append(ChatMessage(role: "user", content: i == 0 ? context + "\n\n" + q : q))
+            out.append(ChatMessage(role: "assistant", content: a))
+        }
+        return out
+    }
+
+    /// A context of documents about `others` with `inserts` each at a random sentence
+    /// boundary (in order), trimmed until `make(context)` renders within `length` tokens.
+    static func fit(_ tok: TextTokenizer, _ length: Int, others: [Person], inserts: [String], rng: inout SynthRNG,
+                    _ make: (String) -> [ChatMessage]) throws -> [ChatMessage] {
+        let bare = tok.chat(make(inserts.joined(separator: " ")), generationPrompt: false).count
+        guard bare + 8 < length else {
+            throw SynthError.argument("length", "\(length) tokens cannot hold the facts, question and answer (\(bare) tokens)")
+        }
+        var sentences = Documents.fill(tok, people: others, tokens: length - bare - 2, rng: &rng)
+        var slots = inserts.map { _ in rng.int(0...sentences.count) }
+        slots.sort()
+        for (k, s) in inserts.enumerated().reversed() {
+            sentences.insert(Sentence(text: s, tokens: 0), at: slots[k])
+        }
+        var conversation = make(Documents.join(sentences))
+        let keep = Set(inserts)
+        trim(tok, length, &sentences, &conversation, keep: { keep.contains($0.text) }) { make(Documents.join($0)) }
+        return conversation
+    }
+
+    /// Drops sentences (not `keep`) from the end until the conversation renders within
+    /// `length` tokens: as many at once as the overshoot asks, then measures again.
+    static func trim(_ tok: TextTokenizer, _ length: Int, _ sentences: inout [Sentence], _ conversation: inout [ChatMessage],
+                     keep: (Sentence) -> Bool, _ make: ([Sentence]) -> [ChatMessage]) {
+        while true {
+            let over = tok.chat(conversation, generationPrompt: false).count - length
+            if over <= 0 { return }
+            var dropped = 0
+            var changed = false
+            while dropped < over, let i = sentences.lastIndex(where: { !keep($0) }) {
+                dropped += max(sentences[i].tokens, 1)
+                sentences.remove(at: i)
+                changed = true
+            }
+            if !changed { return }
+            conversation = make(sentences)
+        }
     }
 }

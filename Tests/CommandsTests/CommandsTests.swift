@@ -17,7 +17,7 @@ final class CommandsTests: XCTestCase {
     allclose maxabs backward
     llama.config llama.init llama.load logits loss generate tokenizer.load tokenizer.llama3 tokenizer.bytes tokenizer.train
     nf4 dequantize qlora lora merge
-    data.jsonl synth.needle_qa synth.multi_detail synth.summary synth.filler shuffle train grads adamw
+    data.jsonl synth.needle_qa synth.multi_detail synth.summary synth.retrieval synth.passkey synth.short_text synth.short_instructions synth.filler shuffle train grads adamw
     eval.niah eval.passkey eval.topics eval.ppl eval.mc eval.qa score.f1 score.rouge_l score.edit_sim
     save load h5.ls h5.read h5.write read_json read_jsonl write_json write_jsonl export.peft lora.load_peft export.hf
     plot.heatmap plot.line

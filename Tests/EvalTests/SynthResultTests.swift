@@ -23,44 +23,142 @@ final class SynthResultTests: XCTestCase {
         XCTAssertEqual(Synth.filler(tokenizer: tok, tokens: 0, seed: 1), "")
     }
 
-    func checkConversations(_ convs: [[ChatMessage]], length: Int, file: StaticString = #filePath, line: UInt = #line) {
+    /// Every conversation within `length` tokens (and not far below it), alternating user and
+    /// assistant turns, each answer made of sentences stated in the context.
+    func checkConversations(_ convs: [[ChatMessage]], length: Int, turns: Int = 1, file: StaticString = #filePath, line: UInt = #line) {
         for c in convs {
-            XCTAssertEqual(c.map { $0.role }, ["user", "assistant"], file: file, line: line)
+            XCTAssertEqual(c.map { $0.role }, Array(repeating: ["user", "assistant"], count: turns).flatMap { $0 }, file: file, line: line)
             let n = tok.chat(c, generationPrompt: false).count
             XCTAssertLessThanOrEqual(n, length, file: file, line: line)
-            XCTAssertGreaterThan(n, length * 9 / 10, file: file, line: line)
+            XCTAssertGreaterThan(n, length * 85 / 100, file: file, line: line)
+            let context = c[0].content
+            for reply in c where reply.role == "assistant" {
+                for sentence in sentences(reply.content) {
+                    XCTAssertTrue(context.contains(sentence), "answer sentence not in the context: \(sentence)", file: file, line: line)
+                }
+            }
         }
     }
 
-    func testNeedleQA() throws {
-        let convs = try Synth.needleQA(tokenizer: tok, count: 4, length: 2000, seed: 5)
+    func sentences(_ text: String) -> [String] {
+        text.split(separator: ".").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }.map { $0 + "." }
+    }
+
+    func testNeedleQAAnswersAreInTheContextAmongDistractors() throws {
+        let convs = try Synth.needleQA(tokenizer: tok, count: 4, length: 2000, turns: 3, seed: 5)
         XCTAssertEqual(convs.count, 4)
-        checkConversations(convs, length: 2000)
-        XCTAssertEqual(try Synth.needleQA(tokenizer: tok, count: 4, length: 2000, seed: 5), convs)
-        XCTAssertNotEqual(Set(convs.map { $0[1].content }).count, 1)
+        checkConversations(convs, length: 2000, turns: 3)
+        XCTAssertEqual(try Synth.needleQA(tokenizer: tok, count: 4, length: 2000, turns: 3, seed: 5), convs)
+        XCTAssertNotEqual(try Synth.needleQA(tokenizer: tok, count: 4, length: 2000, turns: 3, seed: 6), convs)
+        for c in convs {
+            // the questions ask about people of the context, and the context states the same
+            // kind of fact about other people: only the name tells the answer apart
+            let answer = c[1].content
+            guard let verb = World.attributes.first(where: { answer.contains($0.statement.replacingOccurrences(of: "{n} ", with: "").components(separatedBy: "{v}")[0]) }) else {
+                XCTFail("answer in no template: \(answer)"); continue
+            }
+            let phrase = verb.statement.replacingOccurrences(of: "{n} ", with: "").components(separatedBy: "{v}")[0]
+            XCTAssertGreaterThan(c[0].content.components(separatedBy: phrase).count - 1, 2, "no distractors for \(phrase)")
+            let name = String(answer.prefix { $0 != " " })
+            XCTAssertTrue(c[0].content.hasSuffix(verb.ask(name)) || c[0].content.contains(verb.ask(name)))
+        }
         XCTAssertThrowsError(try Synth.needleQA(tokenizer: tok, count: 1, length: 50, seed: 0))
-        for c in convs { XCTAssertTrue(c[0].content.contains("Question: ")) }
+        XCTAssertThrowsError(try Synth.needleQA(tokenizer: tok, count: 1, length: 500, turns: 0, seed: 0))
     }
 
     func testMultiDetailAndSummary() throws {
         let md = try Synth.multiDetail(tokenizer: tok, count: 6, length: 3000, details: 3, seed: 9)
         checkConversations(md, length: 3000)
         for c in md {
-            let q = c[0].content
-            XCTAssertTrue(q.contains("1. ") && q.contains("3. ") || q.contains("Who was born earlier"))
+            let facts = sentences(c[1].content)
+            XCTAssertEqual(facts.count, 3)
+            XCTAssertEqual(Set(facts.map { $0.prefix { $0 != " " } }).count, 3, "facts about different people")
+            XCTAssertEqual(c[0].content.components(separatedBy: "?").count - 1, 3, "three questions")
         }
-        let sm = try Synth.summary(tokenizer: tok, count: 3, length: 4000, people: 3, seed: 4)
+        let sm = try Synth.summary(tokenizer: tok, count: 3, length: 4000, people: 2, seed: 4)
         checkConversations(sm, length: 4000)
         for c in sm {
-            let names = c[1].content.split(separator: "\n").map { String($0.prefix { $0 != "," }) }
-            XCTAssertEqual(names.count, 3)
-            // every biography is in the context, in the order of the summary
-            let positions = names.map { c[0].content.range(of: $0 + " was born in")?.lowerBound }
-            XCTAssertFalse(positions.contains(nil), "biography missing")
-            let p = positions.compactMap { $0 }
-            XCTAssertEqual(p, p.sorted())
+            // every fact of both people, each once and apart from the others
+            let facts = sentences(c[1].content)
+            XCTAssertEqual(facts.count, 2 * World.attributes.count)
+            for f in facts { XCTAssertEqual(c[0].content.components(separatedBy: f).count - 1, 1, f) }
         }
         XCTAssertThrowsError(try Synth.multiDetail(tokenizer: tok, count: 1, length: 3000, details: 1))
+        XCTAssertThrowsError(try Synth.summary(tokenizer: tok, count: 1, length: 3000, people: 0))
+    }
+
+    func testRetrievalCasesPlaceTheNeedleAndDistractors() throws {
+        for depth in [0.0, 0.5, 1.0] {
+            var rng = SynthRNG(seed: 3)
+            let c = try Synth.needleCase(tokenizer: tok, length: 1500, depth: depth, distractors: 3, rng: &rng)
+            let n = tok.chat([ChatMessage(role: "user", content: c.prompt)], generationPrompt: true).count
+            XCTAssertLessThanOrEqual(n, 1500)
+            XCTAssertGreaterThan(n, 1400)
+            XCTAssertTrue(c.prompt.hasPrefix(World.instruction))
+            XCTAssertTrue(c.answer.hasSuffix("is \(c.value)."))
+            XCTAssertEqual(c.prompt.components(separatedBy: "The secret code of ").count - 1, 4, "needle and 3 distractors")
+            XCTAssertEqual(c.distractors.count, 3)
+            for d in c.distractors { XCTAssertTrue(c.prompt.contains(d)); XCTAssertNotEqual(d, c.needle) }
+            // the needle stands at its depth of the context (in characters, within a few sentences)
+            let body = c.prompt.components(separatedBy: "\n\n")[1]
+            guard let at = body.range(of: c.needle) else { XCTFail("needle missing"); continue }
+            let frac = Double(body.distance(from: body.startIndex, to: at.lowerBound)) / Double(body.count - c.needle.count)
+            XCTAssertEqual(frac, depth, accuracy: 0.06, "depth \(depth)")
+        }
+        let train = try Synth.retrieval(tokenizer: tok, count: 5, length: 800, distractors: 0...2, seed: 1)
+        checkConversations(train, length: 800)
+        XCTAssertThrowsError(try Synth.retrieval(tokenizer: tok, count: 1, length: 60, seed: 1))
+    }
+
+    func testShortMixAndPasskey() throws {
+        let texts = try Synth.shortText(tokenizer: tok, count: 3, length: 300, seed: 2)
+        for t in texts {
+            let n = tok.encode(t, bos: true).count
+            XCTAssertLessThanOrEqual(n, 300)
+            XCTAssertGreaterThan(n, 240)
+        }
+        let inst = try Synth.shortInstructions(tokenizer: tok, count: 6, length: 400, seed: 2)
+        for c in inst {
+            XCTAssertLessThanOrEqual(tok.chat(c, generationPrompt: false).count, 400)
+            for reply in c where reply.role == "assistant" { XCTAssertTrue(c[0].content.contains(reply.content)) }
+        }
+        let pk = try Synth.passkey(tokenizer: tok, count: 4, length: 700, seed: 3)
+        for c in pk {
+            XCTAssertLessThanOrEqual(tok.chat(c, generationPrompt: false).count, 700)
+            XCTAssertGreaterThan(tok.chat(c, generationPrompt: false).count, 600)
+            guard let key = Score.firstInteger(c[1].content) else { XCTFail("no key"); continue }
+            XCTAssertTrue(c[0].content.contains(PasskeyText.informationLine(key)))
+        }
+    }
+
+    /// The entity protocol scores a model that reads the asked person's code 1, and one that
+    /// answers with the first code of the context 1 without distractors but less with them.
+    func testEntityNIAHScoresTheAskedPersonsCode() throws {
+        func code(of name: String, in text: String) -> String {
+            guard let r = text.range(of: "The secret code of \(name) is ") else { return "none" }
+            return String(text[r.upperBound...].prefix(4))
+        }
+        let reader = ReadingModel(tok) { prompt in
+            guard let q = prompt.range(of: "What is the secret code of ", options: .backwards) else { return "" }
+            let name = String(prompt[q.upperBound...].prefix { $0 != "?" })
+            return "The secret code of \(name) is \(code(of: name, in: prompt))."
+        }
+        let first = ReadingModel(tok) { prompt in
+            guard let r = prompt.range(of: "The secret code of ") else { return "" }
+            return "It is " + String(prompt[r.upperBound...].drop { $0 != " " }.dropFirst(4).prefix(4))
+        }
+        var c = NIAHConfig(lengths: [300, 600], depths: [0, 0.5, 1])
+        c.metric = "substring"
+        c.maxTokens = 40
+        let good = try NIAH.run(model: reader, tokenizer: tok, haystack: .entities(seed: 1, samples: 4, distractors: 3), config: c)
+        XCTAssertEqual(good.mean, 1)
+        XCTAssertEqual(reader.prompts.count, 2 * 3 * 4)
+        let plain = try NIAH.run(model: first, tokenizer: tok, haystack: .entities(seed: 1, samples: 4, distractors: 0), config: c)
+        XCTAssertEqual(plain.mean, 1)
+        let fooled = try NIAH.run(model: first, tokenizer: tok, haystack: .entities(seed: 1, samples: 4, distractors: 3), config: c)
+        XCTAssertLessThan(fooled.mean, 0.6)
+        // the same seed gives the same cases; prompts fill their length
+        for p in reader.prompts { XCTAssertLessThanOrEqual(p.count, 600) }
     }
 
     func sampleResults() -> [any EvalResult] {
