@@ -75,7 +75,8 @@ public final class Interpreter {
     /// Extra state that command modules keep per session (by key).
     public var state: [String: Any] = [:]
     public var maxCallDepth = 200
-    var callDepth = 0
+    /// Function calls in progress (a nested interpreter, e.g. `run_script`'s, starts below the limit).
+    public internal(set) var callDepth = 0
 
     public init(registry: Registry) {
         self.registry = registry

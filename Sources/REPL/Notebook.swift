@@ -98,7 +98,8 @@ public enum Notebook {
         SourceRegistry.shared.add(source)
         let allCells = cells(text)
         let parametersIndex = try parametersCell(allCells, parameters, path: path, source: source)
-        let interp = interpreter ?? Commands.makeInterpreter()
+        let interp = interpreter ?? RunScript.makeInterpreter()
+        RunScript.install(interp)
         let outURL = URL(fileURLWithPath: out)
         let base = outURL.deletingPathExtension().lastPathComponent
         let filesDirName = base + "_files"

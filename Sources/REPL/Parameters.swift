@@ -116,6 +116,31 @@ public enum Parameters {
         for o in overrides { interp.globals.define(o.name, o.value) }
     }
 
+    /// Splits a script around its parameters block and checks `overrides` against it (for
+    /// `llx run -p` and `run_script(params:)`; `via` names where they came from in messages).
+    /// With a `# %% parameters` block, `head` is the statements that start before the end of
+    /// the block (they run before the overrides are bound) and every override must be a name
+    /// the block binds at its top level. Without one, `head` is empty (the overrides are bound
+    /// first) and a script that binds an overridden name itself at its top level is refused.
+    /// `args` cannot be overridden. Throws `UsageError`.
+    static func split(_ program: [Stmt], text: String, path: String, overrides: [ParameterOverride],
+                      via: String) throws -> (head: [Stmt], tail: [Stmt]) {
+        if overrides.contains(where: { $0.name == "args" }) {
+            throw UsageError("'args' holds the script's extra arguments and cannot be set with \(via)")
+        }
+        guard let block = block(in: text) else {
+            for b in boundNames(program) where overrides.contains(where: { $0.name == b.name }) {
+                throw UsageError("parameter '\(b.name)' is also set by the script itself (\(path):\(b.line)), which would overwrite the \(via) value; put its default in a '# %% parameters' block")
+            }
+            return ([], program)
+        }
+        let head = program.filter { $0.location.line <= block.end }
+        let inBlock = head.filter { $0.location.line > block.marker }
+        try check(overrides, known: boundNames(inBlock).map { $0.name },
+                  place: "the parameters block of '\(path)' (line \(block.marker))")
+        return (head, Array(program.dropFirst(head.count)))
+    }
+
     /// The source of the injected-parameters cell a report shows.
     public static func injectedCell(_ overrides: [ParameterOverride]) -> String {
         (["# injected parameters"] + overrides.map { $0.assignment }).joined(separator: "\n")

@@ -7,7 +7,7 @@ import Commands
 public enum REPLMain {
     /// `llx`: the interactive REPL at a terminal, prompt-less evaluation of piped input.
     public static func start() -> Int32 {
-        let interp = Commands.makeInterpreter()
+        let interp = RunScript.makeInterpreter()
         if isatty(0) != 0 {
             let reader = ReadlineReader(interpreter: interp)
             return Session(interpreter: interp, reader: reader, interactive: true).run()

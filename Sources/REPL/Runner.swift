@@ -33,7 +33,8 @@ public enum Runner {
             return 1
         }
         let text = String(decoding: data, as: UTF8.self)
-        let interp = interpreter ?? Commands.makeInterpreter()
+        let interp = interpreter ?? RunScript.makeInterpreter()
+        RunScript.install(interp)
         let src = SourceFile(name: path, text: text)
         SourceRegistry.shared.add(src)
         let program: [Stmt]
@@ -41,23 +42,9 @@ public enum Runner {
             printError(format(error, source: src))
             return 1
         }
-        // statements that start before the end of the parameters block run before the overrides
-        var head: [Stmt] = [], tail = program
+        let head: [Stmt], tail: [Stmt]
         do {
-            if parameters.contains(where: { $0.name == "args" }) {
-                throw UsageError("'args' holds the script's extra arguments and cannot be set with -p")
-            }
-            if let block = Parameters.block(in: text) {
-                head = program.filter { $0.location.line <= block.end }
-                tail = Array(program.dropFirst(head.count))
-                let inBlock = head.filter { $0.location.line > block.marker }
-                try Parameters.check(parameters, known: Parameters.boundNames(inBlock).map { $0.name },
-                                     place: "the parameters block of '\(path)' (line \(block.marker))")
-            } else {
-                for b in Parameters.boundNames(program) where parameters.contains(where: { $0.name == b.name }) {
-                    throw UsageError("parameter '\(b.name)' is also set by the script itself (\(path):\(b.line)), which would overwrite the -p value; put its default in a '# %% parameters' block")
-                }
-            }
+            (head, tail) = try Parameters.split(program, text: text, path: path, overrides: parameters, via: "-p")
         } catch {
             printError("error: \(error)")
             return 2

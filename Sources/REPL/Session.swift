@@ -19,6 +19,7 @@ public final class Session {
     public init(interpreter: Interpreter, reader: LineReader, interactive: Bool) {
         self.interp = interpreter; self.reader = reader; self.interactive = interactive
         interpreter.isInteractive = interactive
+        RunScript.install(interpreter)
     }
 
     func err(_ s: String) {
@@ -106,7 +107,8 @@ public final class Session {
             :help          this text; help() lists the commands, help(cmd) explains one
             :vars          the variables of this session
             :time          time each command (toggle)
-            :load f.llx    run a script in this session
+            :load f.llx    run a script in this session (run_script("f.llx", params: {...})
+                           runs one in its own scope and returns its variables)
             :quit          leave (or Ctrl-D)
             Tab completes names, fields (m.con<Tab>) and named arguments; Ctrl-R searches the
             history; Ctrl-C interrupts a running command; an open bracket or a trailing

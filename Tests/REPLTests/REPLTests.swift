@@ -1,6 +1,6 @@
 // REPLTests: the REPL driven through a pseudo-terminal (completion, multi-line input, history
 // across sessions, errors, Ctrl-C), piped input, `llx run` exit status, the notebook runner,
-// notebook and script parameters (`-p name=value`, `args`), and the completion logic on its own. Needs `swift build -c release` first (skips otherwise).
+// notebook and script parameters (`-p name=value`, `args`), `run_script`, and the completion logic on its own. Needs `swift build -c release` first (skips otherwise).
 import XCTest
 import Foundation
 import Lang
@@ -145,9 +145,10 @@ final class REPLTests: XCTestCase {
 
     // MARK: without a terminal
 
-    func runBinary(_ args: [String], stdin: String = "") throws -> (Int32, String, String) {
+    func runBinary(_ args: [String], stdin: String = "", cwd: URL? = nil) throws -> (Int32, String, String) {
         guard FileManager.default.isExecutableFile(atPath: Self.binary) else { throw XCTSkip("build llx first") }
         let proc = Process()
+        if let d = cwd { proc.currentDirectoryURL = d }
         proc.executableURL = URL(fileURLWithPath: Self.binary)
         proc.arguments = args
         let inp = Pipe(), out = Pipe(), err = Pipe()
@@ -390,6 +391,169 @@ final class REPLTests: XCTestCase {
         (rc, out, err) = try runBinary(["run", clobber.path, "-p", "n=2"])
         XCTAssertEqual(rc, 2); XCTAssertEqual(out, "")
         XCTAssertTrue(err.contains("parameter 'n' is also set by the script itself (\(clobber.path):2)"), err)
+    }
+
+    // MARK: run_script(path, params: {...})
+
+    /// An interpreter as the REPL builds it, its output collected.
+    func scriptSession() -> (Interpreter, () -> String) {
+        let interp = RunScript.makeInterpreter()
+        var printed = ""
+        interp.output = { printed += $0 }
+        return (interp, { defer { printed = "" }; return printed })
+    }
+
+    func write(_ name: String, _ text: String) throws -> String {
+        let url = tmp.appendingPathComponent(name)
+        try text.write(to: url, atomically: true, encoding: .utf8)
+        return url.path
+    }
+
+    static let trainScript = """
+    let base = 10
+    # %% parameters
+    let seed = 0
+    let out = "default"
+    # %%
+    print("seed=\\(seed) out=\\(out)")
+    let result = seed * base
+    fn twice(x) { return 2 * x }
+    """
+
+    func testRunScriptParamsOverride() throws {
+        let path = try write("train.llx", Self.trainScript)
+        let (interp, printed) = scriptSession()
+        try interp.run("let r = run_script(\"\(path)\", params: {seed: 2, out: \"/tmp/x\"})", file: "c.llx")
+        XCTAssertEqual(printed(), "seed=2 out=/tmp/x\n")   // the script prints where the caller prints
+        XCTAssertEqual(try interp.run("r.result", file: "c.llx")?.repr, "20")
+        XCTAssertEqual(try interp.run("r.out", file: "c.llx")?.repr, "\"/tmp/x\"")
+        // without params: the defaults
+        XCTAssertEqual(try interp.run("run_script(\"\(path)\").result", file: "c.llx")?.repr, "0")
+        XCTAssertEqual(printed(), "seed=0 out=default\n")
+        // any value, not only literals: a list built by the caller
+        try interp.run("let xs = [1, 2]\nlet r2 = run_script(\"\(path)\", params: {seed: len(xs) + 1})", file: "c.llx")
+        XCTAssertEqual(try interp.run("r2.result", file: "c.llx")?.repr, "30")
+    }
+
+    func testRunScriptUnknownParameter() throws {
+        let path = try write("train.llx", Self.trainScript)
+        let (interp, printed) = scriptSession()
+        XCTAssertThrowsError(try interp.run("let r = run_script(\"\(path)\", params: {sed: 2})", file: "c.llx")) { e in
+            guard let d = e as? Diagnostic else { return XCTFail("\(e)") }
+            XCTAssertEqual(d.location.description, "c.llx:1:9")   // the call
+            XCTAssertTrue(d.message.contains("unknown parameter 'sed'"), d.message)
+            XCTAssertTrue(d.message.contains("known parameters: seed, out"), d.message)
+        }
+        XCTAssertEqual(printed(), "")   // nothing ran
+        XCTAssertThrowsError(try interp.run("r", file: "c.llx"))   // nor was r bound
+        XCTAssertThrowsError(try interp.run("run_script(\"\(path)\", params: {args: 1})", file: "c.llx")) { e in
+            XCTAssertTrue("\(e)".contains("'args' holds the script's extra arguments"), "\(e)")
+        }
+        XCTAssertThrowsError(try interp.run("run_script(\"\(tmp.path)/missing.llx\")", file: "c.llx")) { e in
+            XCTAssertTrue("\(e)".contains("cannot read"), "\(e)")
+        }
+        // the session goes on
+        XCTAssertEqual(try interp.run("run_script(\"\(path)\", params: {seed: 1}).result", file: "c.llx")?.repr, "10")
+    }
+
+    func testRunScriptWithoutParametersBlock() throws {
+        let path = try write("plain.llx", "let y = n * 2\nprint(\"n=\\(n) args=\\(args)\")\n")
+        let (interp, printed) = scriptSession()
+        XCTAssertEqual(try interp.run("run_script(\"\(path)\", params: {n: 21}, args: [\"a\"]).y", file: "c.llx")?.repr, "42")
+        XCTAssertEqual(printed(), "n=21 args=[\"a\"]\n")
+        // a name the script binds itself is refused, as with llx run -p
+        XCTAssertThrowsError(try interp.run("run_script(\"\(path)\", params: {y: 1, n: 1})", file: "c.llx")) { e in
+            XCTAssertTrue("\(e)".contains("parameter 'y' is also set by the script itself (\(path):1)"), "\(e)")
+        }
+        XCTAssertEqual(printed(), "")
+    }
+
+    func testRunScriptReturnsGlobals() throws {
+        let path = try write("train.llx", Self.trainScript)
+        let (interp, _) = scriptSession()
+        try interp.run("let r = run_script(\"\(path)\", params: {seed: 3})", file: "c.llx")
+        // in the order the script binds them; `args` is not one of them; block-local names neither
+        XCTAssertEqual(try interp.run("keys(r)", file: "c.llx")?.repr, "[\"base\", \"seed\", \"out\", \"result\", \"twice\"]")
+        XCTAssertEqual(try interp.run("r.twice(r.result)", file: "c.llx")?.repr, "60")
+        let loops = try write("loops.llx", "let total = 0\nfor i in 1..4 { let sq = i * i\n total = total + sq }\nlet m = {dim: 8}\n")
+        XCTAssertEqual(try interp.run("run_script(\"\(loops)\")", file: "c.llx")?.repr, "{total: 14, m: {dim: 8}}")
+        // no parameters block: the params come first, as they were bound first
+        let plain = try write("plain.llx", "let y = n + 1\n")
+        XCTAssertEqual(try interp.run("run_script(\"\(plain)\", params: {n: 1})", file: "c.llx")?.repr, "{n: 1, y: 2}")
+    }
+
+    func testRunScriptErrorLocation() throws {
+        let bad = try write("bad.llx", "let a = 1\nprint(a +  b)\n")
+        let (interp, printed) = scriptSession()
+        XCTAssertThrowsError(try interp.run("let x = 5\nlet r = run_script(\"\(bad)\")", file: "c.llx")) { e in
+            guard let d = e as? Diagnostic else { return XCTFail("\(e)") }
+            XCTAssertEqual(d.location.description, "\(bad):2:12")   // in the script
+            XCTAssertEqual(d.message, "undefined name 'b' (did you mean 'a'?) (in run_script(\"\(bad)\") at c.llx:2:9)")
+            XCTAssertEqual(d.formatted(source: nil), "\(bad):2:12: error: \(d.message)\nprint(a +  b)\n           ^")
+        }
+        // a syntax error in the script
+        let syntax = try write("syntax.llx", "let a = (1 +\n")
+        XCTAssertThrowsError(try interp.run("run_script(\"\(syntax)\")", file: "c.llx")) { e in
+            XCTAssertTrue("\(e)".contains("\(syntax):"), "\(e)")
+            XCTAssertTrue("\(e)".contains("(in run_script(\"\(syntax)\") at c.llx:1:1)"), "\(e)")
+        }
+        // nested scripts: located in the innermost, the chain of calls named
+        let outer = try write("outer.llx", "print(\"outer\")\nlet inner = run_script(\"\(bad)\")\n")
+        XCTAssertThrowsError(try interp.run("run_script(\"\(outer)\")", file: "c.llx")) { e in
+            guard let d = e as? Diagnostic else { return XCTFail("\(e)") }
+            XCTAssertEqual(d.location.description, "\(bad):2:12")
+            XCTAssertTrue(d.message.hasSuffix("(in run_script(\"\(bad)\") at \(outer):2:13, in run_script(\"\(outer)\") at c.llx:1:1)"), d.message)
+        }
+        // a script that runs itself stops at the call-depth limit instead of crashing
+        let loop = try write("loop.llx", "let here = \"x\"\nrun_script(\"\(tmp.path)/loop.llx\")\n")
+        XCTAssertThrowsError(try interp.run("run_script(\"\(loop)\")", file: "c.llx")) { e in
+            XCTAssertTrue("\(e)".contains("too many nested calls"), "\(e)")
+            XCTAssertTrue("\(e)".contains("more ..."), "\(e)")
+        }
+        // the session survives and x was bound before the failing statement
+        _ = printed()
+        XCTAssertEqual(try interp.run("x", file: "c.llx")?.repr, "5")
+        let good = try write("good.llx", "let ok = 1\n")
+        XCTAssertEqual(try interp.run("run_script(\"\(good)\")", file: "c.llx")?.repr, "{ok: 1}")
+    }
+
+    func testRunScriptLeavesCallerScopeAlone() throws {
+        let path = try write("clobber.llx", "let x = \"script\"\nlet lr = 7\nfn helper() { return x }\nlet seen = helper()\n")
+        let peek = try write("peek.llx", "let y = secret\n")
+        let (interp, _) = scriptSession()
+        try interp.run("let x = \"mine\"\nlet lr = 1\nlet secret = 42\nfn helper() { return \"caller\" }", file: "c.llx")
+        XCTAssertEqual(try interp.run("run_script(\"\(path)\").seen", file: "c.llx")?.repr, "\"script\"")
+        XCTAssertEqual(try interp.run("[x, lr, helper()]", file: "c.llx")?.repr, "[\"mine\", 1, \"caller\"]")
+        // the script does not see the caller's variables
+        XCTAssertThrowsError(try interp.run("run_script(\"\(peek)\")", file: "c.llx")) { e in
+            XCTAssertTrue("\(e)".contains("undefined name 'secret'"), "\(e)")
+        }
+        XCTAssertEqual(interp.globals.lookup("y")?.repr, nil)
+        XCTAssertNil(interp.globals.lookup("args"))
+        // the script's seed() reaches the shared generators, but the caller's seed value is its own
+        let seeded = try write("seeded.llx", "seed(5)\n")
+        try interp.run("seed(3)\nrun_script(\"\(seeded)\")", file: "c.llx")
+        XCTAssertEqual(interp.seedValue, 3)
+    }
+
+    /// run_script from a notebook cell (output in the cell, tensors work) and from `llx run`
+    /// (a relative path is relative to the current directory).
+    func testRunScriptInNotebookAndRun() throws {
+        _ = try write("child.llx", "# %% parameters\nlet n = 2\n# %%\nlet t = tensor([1.0, 2.0]) * n\nprint(\"child n=\\(n)\")\n")
+        let nb = try write("nb.llx", "# %%\nlet r = run_script(\"\(tmp.path)/child.llx\", params: {n: 3})\nprint(r.t.tolist())\n")
+        let out = tmp.appendingPathComponent("nb.md").path
+        let failed = try Notebook.run(path: nb, out: out, interpreter: Commands.makeInterpreter())
+        let md = try String(contentsOfFile: out, encoding: .utf8)
+        XCTAssertEqual(failed, 0, md)
+        XCTAssertTrue(md.contains("```text\nchild n=3\n[3.0, 6.0]\n```"), md)
+
+        _ = try write("main.llx", "let r = run_script(\"child.llx\", params: {n: 5})\nprint(r.n, args)\n")
+        let (rc, o, err) = try runBinary(["run", "main.llx", "z"], cwd: tmp)
+        XCTAssertEqual(rc, 0, err)
+        XCTAssertEqual(o, "child n=5\n5 [\"z\"]\n")
+        let (rc2, o2, err2) = try runBinary([], stdin: "run_script(\"child.llx\").n\n", cwd: tmp)
+        XCTAssertEqual(rc2, 0, err2)
+        XCTAssertEqual(o2, "child n=2\n2\n")
     }
 
     func testCompletionLogic() throws {
