@@ -12,7 +12,13 @@ The shared machines are noisy (one run can move by 30%), so torch and llx altern
 With --nf4 both sides train QLoRA as the paper: NF4 base weights with double quantization
 (bitsandbytes in torch), the same adapters and trainable embeddings.
 
-Run: ${LLX_REF_VENV:-.venv-ref}/bin/python scripts/bench_train.py [--steps 2] [--rounds 3] [--nf4] [--no-llx]
+With --tiny [full|lora|qlora] both sides run the tiny-model regime instead: hidden 128, 3 layers, 4 heads /
+2 KV heads, intermediate 352, tied embeddings (vocab --vocab, 512); `full` trains every parameter
+on [32, 128] batches without checkpointing, `lora`/`qlora` train LoRA r=32 on q,k,v,o + the
+embeddings on [8, 1024] batches with checkpointing (--seq / --batch override). The llx side is
+`llx bench train` with LLX_TRAIN_TINY=<mode> (LLX_BIN names another binary).
+
+Run: ${LLX_REF_VENV:-.venv-ref}/bin/python scripts/bench_train.py [--steps 2] [--rounds 3] [--nf4] [--no-llx] [--tiny [mode]]
 The llx side is TrainBench.run, started through `LLX_TRAIN_BENCH=1 swift test -c release
 --filter TrainBenchTests` (or `llx bench train` where the binary dispatches it).
 """
@@ -69,6 +75,97 @@ def torch_bench(seq, batch, steps, checkpointing, nf4=False):
     return seq * batch * len(times) / sum(times)
 
 
+def tiny_cfg(vocab):
+    return dict(vocab_size=vocab, hidden_size=128, intermediate_size=352, num_hidden_layers=3,
+                num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=8192,
+                rms_norm_eps=1e-5, rope_theta=500000.0, tie_word_embeddings=True)
+
+
+def torch_tiny(mode, seq, batch, steps, vocab):
+    """The tiny regime in torch: full training (all parameters, no checkpointing, one [batch, seq]
+    batch) or LoRA r=32 on q,k,v,o + embeddings with checkpointing (NF4 base with mode qlora)."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+    torch.manual_seed(0)
+    cfg = LlamaConfig(**tiny_cfg(vocab))
+    cfg._attn_implementation = "sdpa"
+    model = LlamaForCausalLM(cfg).float()
+    if mode in ("lora", "qlora"):
+        from peft import LoraConfig, get_peft_model
+        if mode == "qlora":
+            import tempfile
+            from transformers import BitsAndBytesConfig
+            q = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                                   bnb_4bit_compute_dtype=torch.float32)
+            with tempfile.TemporaryDirectory() as d:
+                model.save_pretrained(d)
+                model = LlamaForCausalLM.from_pretrained(d, quantization_config=q, device_map="cpu", dtype=torch.float32)
+        model = get_peft_model(model, LoraConfig(r=32, lora_alpha=16, lora_dropout=0.0,
+                                                 target_modules=["q_proj", "k_proj", "v_proj", "o_proj"],
+                                                 task_type="CAUSAL_LM"))
+        model.base_model.model.model.embed_tokens.weight.requires_grad_(True)
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    model.train()
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=1e-4)
+    g = torch.Generator().manual_seed(42)
+    times = []
+    for step in range(steps + 1):
+        ids = torch.randint(0, vocab, (batch, seq), generator=g)
+        t0 = time.perf_counter()
+        loss = model(input_ids=ids, labels=ids).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        if step > 0:
+            times.append(time.perf_counter() - t0)
+    return seq * batch * len(times) / sum(times)
+
+
+def llx_tiny(root, mode, seq, batch, steps, vocab, threads):
+    env = dict(os.environ, LLX_TRAIN_BENCH="1", LLX_TRAIN_TINY=mode, LLX_TRAIN_SEQ=str(seq), LLX_TRAIN_BATCH=str(batch),
+               LLX_TRAIN_STEPS=str(steps), LLX_TRAIN_VOCAB=str(vocab), LLX_TRAIN_THREADS=str(threads))
+    binary = os.environ.get("LLX_BIN") or os.path.join(root, ".build", "release", "llx")
+    r = subprocess.run([binary, "bench", "train"], cwd=root, env=env, capture_output=True, text=True)
+    m = re.search(r"train bench tiny \w+: ([0-9.]+) tokens/s", r.stdout + r.stderr)
+    if not m:
+        print((r.stdout + r.stderr)[-3000:], file=sys.stderr)
+        return None
+    return float(m.group(1))
+
+
+def tiny_main(a, root):
+    mode = a.tiny
+    seq = a.seq if a.seq_set else (128 if mode == "full" else 1024)
+    batch = a.batch if a.batch_set else (32 if mode == "full" else 8)
+    print(f"tiny {mode}: hidden 128, 3 layers, vocab {a.vocab}, seq {seq}, batch {batch}, {a.steps} timed steps; "
+          f"torch {torch.__version__} ({torch.get_num_threads()} threads) and llx alternate", flush=True)
+    # On a loaded machine torch's OpenMP threads spin at their barriers and 2 threads can run
+    # 10x slower than 1, so each side runs at 1 thread and at all threads; the ratio compares
+    # the best of each.
+    counts = sorted({1, os.cpu_count() or 1})
+    ratios = []
+    for rnd in range(1, a.rounds + 1):
+        tt = {}
+        for th in counts:
+            torch.set_num_threads(th)
+            tt[th] = torch_tiny(mode, seq, batch, a.steps, a.vocab)
+        print(f"round {rnd} torch: " + ", ".join(f"{th} threads {v:.1f}" for th, v in tt.items()) + " tokens/s", flush=True)
+        if a.no_llx:
+            continue
+        lx = {th: llx_tiny(root, mode, seq, batch, a.steps, a.vocab, th) for th in counts}
+        lx = {th: v for th, v in lx.items() if v is not None}
+        if not lx:
+            continue
+        r = max(lx.values()) / max(tt.values())
+        ratios.append(r)
+        print(f"round {rnd} llx:   " + ", ".join(f"{th} threads {v:.1f}" for th, v in lx.items())
+              + f" tokens/s; best llx / best torch {r:.2f}x", flush=True)
+    if ratios:
+        rs = sorted(ratios)
+        print(f"median ratio llx/torch, tiny {mode}: {rs[len(rs) // 2]:.2f}x (rounds: {', '.join(f'{x:.2f}' for x in ratios)})")
+
+
 def llx_bench(root, seq, batch, steps, nf4=False):
     env = dict(os.environ, LLX_TRAIN_BENCH="1", LLX_TRAIN_SEQ=str(seq), LLX_TRAIN_BATCH=str(batch), LLX_TRAIN_STEPS=str(steps),
                LLX_TRAIN_QUANT="nf4" if nf4 else "none")
@@ -101,9 +198,17 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--nf4", action="store_true", help="QLoRA: NF4 base weights (bitsandbytes on the torch side)")
     ap.add_argument("--no-llx", action="store_true")
+    ap.add_argument("--tiny", nargs="?", const="full", choices=["full", "lora", "qlora"],
+                    help="the tiny-model regime (hidden 128, 3 layers, tied embeddings): full training "
+                         "(default seq 128, batch 32) or LoRA/QLoRA with checkpointing (seq 1024, batch 8)")
+    ap.add_argument("--vocab", type=int, default=512, help="vocabulary of the --tiny model")
     a = ap.parse_args()
+    a.seq_set = any(x == "--seq" or x.startswith("--seq=") for x in sys.argv)
+    a.batch_set = any(x == "--batch" or x.startswith("--batch=") for x in sys.argv)
     torch.set_num_threads(os.cpu_count() or 1)
     root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+    if a.tiny:
+        return tiny_main(a, root)
     ratios = {False: [], True: []}
     for rnd in range(1, a.rounds + 1):
         tt = {}

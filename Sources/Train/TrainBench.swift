@@ -51,8 +51,52 @@ public enum TrainBench {
     public static func run(_ log: (String) -> Void) {
         let env = ProcessInfo.processInfo.environment
         func int(_ k: String, _ d: Int) -> Int { env[k].flatMap { Int($0) }.map { max(1, $0) } ?? d }
+        if let mode = env["LLX_TRAIN_TINY"], !mode.isEmpty, mode != "0" {
+            if let n = env["LLX_TRAIN_THREADS"].flatMap({ Int($0) }), n > 0 { Parallel.threads = n; BLAS.threads = n }
+            let lora = mode == "lora" || mode == "qlora"
+            runTiny(lora: lora, nf4: mode == "qlora", seq: int("LLX_TRAIN_SEQ", lora ? 1024 : 128),
+                    batch: int("LLX_TRAIN_BATCH", lora ? 8 : 32), steps: int("LLX_TRAIN_STEPS", 3),
+                    vocab: int("LLX_TRAIN_VOCAB", 512), log)
+            return
+        }
         run(seq: int("LLX_TRAIN_SEQ", 512), batch: int("LLX_TRAIN_BATCH", 4), steps: int("LLX_TRAIN_STEPS", 2),
             nf4: env["LLX_TRAIN_QUANT"] == "nf4", log)
+    }
+
+    /// The tiny-model regime (hidden 128, 3 layers, 4 heads / 2 KV heads, intermediate 352, tied
+    /// embeddings): full training of every parameter (one packed micro-batch, no checkpointing),
+    /// or LoRA r=32 on q,k,v,o (NF4 base with `nf4`) + trainable embeddings with checkpointing.
+    public static func tinyConfig(vocab: Int = 512) -> LlamaConfig {
+        LlamaConfig(vocabSize: vocab, hiddenSize: 128, intermediateSize: 352, numHiddenLayers: 3,
+                    numAttentionHeads: 4, numKeyValueHeads: 2, maxPositionEmbeddings: 8192,
+                    rmsNormEps: 1e-5, ropeTheta: 500000, tieWordEmbeddings: true)
+    }
+
+    public static func runTiny(lora: Bool, nf4: Bool, seq: Int, batch: Int, steps: Int, vocab: Int = 512,
+                               _ log: (String) -> Void) {
+        do {
+            let c = tinyConfig(vocab: vocab)
+            let m = nf4 ? try LlamaModel(config: c, seed: 0, quant: "nf4", doubleQuant: true) : try LlamaModel(config: c, seed: 0)
+            if lora {
+                for L in m.layers {
+                    for lin in [L.qProj, L.kProj, L.vProj, L.oProj] {
+                        let lo = try lin.addLoRA(rank: 32, alpha: 16, seed: 0)
+                        let b = lo.B.value.floatPointer
+                        for i in 0..<lo.B.value.count { b[i] = Float((i * 7919) % 201 - 100) * 1e-4 }
+                    }
+                }
+                m.setTrainable { $0.contains("lora_") || $0 == "model.embed_tokens.weight" }
+            } else {
+                m.setTrainable { _ in true }
+            }
+            let trainable = m.parameters.filter { $0.trainable }.reduce(0) { $0 + $1.count }
+            let what = lora ? "LoRA r=32 on q,k,v,o + embed_tokens, \(nf4 ? "NF4 base" : "f32 base"), checkpointing on" : "full training, checkpointing off"
+            log("train bench tiny: hidden 128, 3 layers, vocab \(vocab), \(what) (\(trainable) trainable), seq \(seq), batch \(batch), \(Parallel.threads) threads")
+            let tps = try measure(m, seq: seq, batch: batch, microBatch: batch, steps: steps, checkpointing: lora)
+            log(String(format: "train bench tiny %@: %.1f tokens/s", lora ? (nf4 ? "qlora" : "lora") : "full", tps))
+        } catch {
+            log("train bench tiny: \(error)")
+        }
     }
 
     public static func run(seq: Int, batch: Int, steps: Int, nf4: Bool = false, _ log: (String) -> Void) {

@@ -31,6 +31,19 @@ enum TileGEMM {
             while i < m { row64(k: k, a: a + i * am, ak: ak, b: b + j, ldb: ldb, c: c + i * ldc + j, accumulate: accumulate); i += 1 }
             j += 64
         }
+        if j + 32 <= n {   // head_dim 32 (small models): 4 x 32 blocks
+            var i = 0
+            while i < m4 {
+                block4x32(k: k, a: a + i * am, am: am, ak: ak, b: b + j, ldb: ldb, c: c + i * ldc + j, ldc: ldc, accumulate: accumulate)
+                i += 4
+            }
+            while i < m {
+                row16(k: k, a: a + i * am, ak: ak, b: b + j, ldb: ldb, c: c + i * ldc + j, accumulate: accumulate)
+                row16(k: k, a: a + i * am, ak: ak, b: b + j + 16, ldb: ldb, c: c + i * ldc + j + 16, accumulate: accumulate)
+                i += 1
+            }
+            j += 32
+        }
         while j + 16 <= n {
             for i in 0..<m { row16(k: k, a: a + i * am, ak: ak, b: b + j, ldb: ldb, c: c + i * ldc + j, accumulate: accumulate) }
             j += 16
@@ -67,6 +80,30 @@ enum TileGEMM {
         put(c10, r1, accumulate); put(c11, r1 + 16, accumulate); put(c12, r1 + 32, accumulate); put(c13, r1 + 48, accumulate)
         put(c20, r2, accumulate); put(c21, r2 + 16, accumulate); put(c22, r2 + 32, accumulate); put(c23, r2 + 48, accumulate)
         put(c30, r3, accumulate); put(c31, r3 + 16, accumulate); put(c32, r3 + 32, accumulate); put(c33, r3 + 48, accumulate)
+    }
+
+    /// C[4 x 32] (+)= A[4 x k] · B[k x 32].
+    @inline(__always)
+    static func block4x32(k: Int, a: UnsafePointer<Float>, am: Int, ak: Int, b: UnsafePointer<Float>, ldb: Int,
+                          c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {
+        var c00 = F16(), c01 = F16(), c10 = F16(), c11 = F16()
+        var c20 = F16(), c21 = F16(), c30 = F16(), c31 = F16()
+        var ap = a, bp = b
+        for _ in 0..<k {
+            let b0 = ld(bp), b1 = ld(bp + 16)
+            let a0 = F16(repeating: ap[0]), a1 = F16(repeating: ap[am])
+            let a2 = F16(repeating: ap[2 * am]), a3 = F16(repeating: ap[3 * am])
+            c00.addProduct(a0, b0); c01.addProduct(a0, b1)
+            c10.addProduct(a1, b0); c11.addProduct(a1, b1)
+            c20.addProduct(a2, b0); c21.addProduct(a2, b1)
+            c30.addProduct(a3, b0); c31.addProduct(a3, b1)
+            ap += ak; bp += ldb
+        }
+        let r1 = c + ldc, r2 = c + 2 * ldc, r3 = c + 3 * ldc
+        put(c00, c, accumulate); put(c01, c + 16, accumulate)
+        put(c10, r1, accumulate); put(c11, r1 + 16, accumulate)
+        put(c20, r2, accumulate); put(c21, r2 + 16, accumulate)
+        put(c30, r3, accumulate); put(c31, r3 + 16, accumulate)
     }
 
     /// C[1 x 64] (+)= A[1 x k] · B[k x 64].
