@@ -10,7 +10,9 @@ enum TileGEMM {
     typealias F16 = SIMD16<Float>
 
     /// C (m x n, row stride ldc) = [C +] A · B, A(i, kk) at a[i*am + kk*ak], B row kk at b + kk*ldb.
-    @inline(__always)
+    /// Not inlined: inlined five times into the attention backward, the caller grew past the
+    /// size where Swift still inlines the SIMD loads and stores (each became a function call).
+    @inline(never)
     static func gemm(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, am: Int, ak: Int,
                      b: UnsafePointer<Float>, ldb: Int, c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {
         if m <= 0 || n <= 0 { return }
