@@ -8,5 +8,5 @@ cd "$(dirname "$0")/.."
 VENV="${LLX_REF_VENV:-.venv-ref}"
 [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
 "$VENV/bin/pip" install -q --disable-pip-version-check torch transformers peft bitsandbytes \
-  h5py quicktok-v1 safetensors numpy rouge fuzzywuzzy python-Levenshtein jieba
+  h5py quicktok-v1 safetensors numpy rouge fuzzywuzzy python-Levenshtein jieba tokenizers
 echo "ref_env: $VENV ready"

@@ -158,8 +158,11 @@ enum TrainCommands {
     static func distractorRange(_ a: BoundArguments) throws -> ClosedRange<Int> {
         let v = a["distractors"]
         if let n = v.asInt { return n...n }
-        if let l = v.asList, l.count == 2, let lo = l[0].asInt, let hi = l[1].asInt, lo <= hi { return lo...hi }
-        throw Convert.error("synth.retrieval", "distractors", "must be a number or a list [lo, hi], got \(v.typeNameWithArticle)")
+        if let l = v.asList, l.count == 2, let lo = l[0].asInt, let hi = l[1].asInt {
+            guard lo <= hi else { throw Convert.error("synth.retrieval", "distractors", "[lo, hi] needs lo <= hi, got [\(lo), \(hi)]") }
+            return lo...hi
+        }
+        throw Convert.error("synth.retrieval", "distractors", "must be a number or a list [lo, hi] of two integers, got \(v.typeNameWithArticle)")
     }
 
     static func register(into r: Registry) {
@@ -196,15 +199,16 @@ enum TrainCommands {
             return try synthRecords(a, interp, "synth.retrieval") { SynthBatch.conversations(try Synth.retrieval(tokenizer: t, count: $0, length: $1, distractors: d, seed: $2)) }
         }
         r.register("synth.passkey", [tok] + common,
-                   help: "Passkey conversations in the evaluation's own format (eval.passkey): a random 5-digit key in the filler; the answer is \"The pass key is K.\"") { a, interp in
+                   help: "Passkey conversations in the evaluation's own format (eval.passkey): a random key (1 to 50000) at a random depth of the filler; the answer is \"The pass key is K.\"") { a, interp in
             let t = try ModelCommands.tokenizer(a)
             return try synthRecords(a, interp, "synth.passkey") { SynthBatch.conversations(try Synth.passkey(tokenizer: t, count: $0, length: $1, seed: $2)) }
         }
         r.register("synth.short_text", [tok, .named("count", .int, default: .int(8)), .named("length", .int, default: .int(128)),
-                                        .named("min_length", .int, optional: true), .named("seed", .int, optional: true)],
-                   help: "Short plain text (documents about people) for the short mix: language modelling, loss on every token.") { a, interp in
-            let t = try ModelCommands.tokenizer(a)
-            return try synthRecords(a, interp, "synth.short_text") { SynthBatch.texts(try Synth.shortText(tokenizer: t, count: $0, length: $1, seed: $2)) }
+                                        .named("min_length", .int, optional: true), .named("seed", .int, optional: true),
+                                        .named("repeated", .bool, default: .bool(false))],
+                   help: "Short plain text (documents about people) for the short mix: language modelling, loss on every token. repeated: true tells the documents twice (the second telling can be copied from the first: the plainest lesson in reading from context).") { a, interp in
+            let t = try ModelCommands.tokenizer(a), rep = try a.bool("repeated")
+            return try synthRecords(a, interp, "synth.short_text") { SynthBatch.texts(try Synth.shortText(tokenizer: t, count: $0, length: $1, repeated: rep, seed: $2)) }
         }
         r.register("synth.short_instructions", [tok, .named("count", .int, default: .int(8)), .named("length", .int, default: .int(128)),
                                                 .named("min_length", .int, optional: true), .named("seed", .int, optional: true)],

@@ -253,7 +253,7 @@ public enum NIAH {
         var result = NIAHResult(lengths: c.lengths, depths: c.depths,
                                 grid: Array(repeating: Array(repeating: .nan, count: c.lengths.count), count: c.depths.count),
                                 answers: Array(repeating: Array(repeating: nil, count: c.lengths.count), count: c.depths.count),
-                                metric: c.metric, needle: describe, question: World.codeQuestion, reference: "the secret code",
+                                metric: c.metric, needle: describe, question: World.codeQuestion.replacingOccurrences(of: "{n}", with: "<person>"), reference: "the secret code",
                                 promptTokens: Array(repeating: 0, count: c.lengths.count))
         if let path = c.resumePath { try resume(&result, from: path) }
         let total = c.lengths.count * c.depths.count
@@ -267,8 +267,13 @@ public enum NIAH {
                 for k in 0..<samples {
                     try hooks.checkCancelled()
                     var rng = SynthRNG(seed: seed &+ UInt64(k) &* 0x9E37_79B9)
-                    let item = try Synth.needleCase(tokenizer: tok, length: length - (c.chat ? 0 : 1), depth: depth,
+                    let item: NeedleCase
+                    do {
+                        item = try Synth.needleCase(tokenizer: tok, length: length - (c.chat ? 0 : 1), depth: depth,
                                                     distractors: distractors, rng: &rng)
+                    } catch let SynthError.argument(_, why) {
+                        throw EvalError.argument("lengths", "length \(length): \(why)")
+                    }
                     let prompt = c.chat ? tok.chat([ChatMessage(role: "user", content: item.prompt)], generationPrompt: true)
                                         : tok.encode(item.prompt, bos: true)
                     let out = try model.generate(prompt: prompt, maxTokens: c.maxTokens, stop: tok.endTokenIDs)

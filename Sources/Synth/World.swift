@@ -58,7 +58,7 @@ public struct World: Sendable {
     ]
     /// The needle template of the retrieval tests (the paper's "best thing to do in San
     /// Francisco" sentence, as a fact about one person).
-    public static let codeStatement = "The secret code of {n} is {v}."
+    public static let codeStatement = "The secret code of {n} reads {v}."
     public static let codeQuestion = "What is the secret code of {n}?"
     /// The instruction that opens every retrieval prompt (the paper's NIAH prefix, shortened).
     public static let instruction = "There is an important piece of information hidden in the following text. Find it and remember it."

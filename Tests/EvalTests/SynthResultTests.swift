@@ -95,7 +95,7 @@ final class SynthResultTests: XCTestCase {
             XCTAssertLessThanOrEqual(n, 1500)
             XCTAssertGreaterThan(n, 1400)
             XCTAssertTrue(c.prompt.hasPrefix(World.instruction))
-            XCTAssertTrue(c.answer.hasSuffix("is \(c.value)."))
+            XCTAssertTrue(c.answer.hasSuffix("reads \(c.value)."))
             XCTAssertEqual(c.prompt.components(separatedBy: "The secret code of ").count - 1, 4, "needle and 3 distractors")
             XCTAssertEqual(c.distractors.count, 3)
             for d in c.distractors { XCTAssertTrue(c.prompt.contains(d)); XCTAssertNotEqual(d, c.needle) }
@@ -135,19 +135,19 @@ final class SynthResultTests: XCTestCase {
     /// answers with the first code of the context 1 without distractors but less with them.
     func testEntityNIAHScoresTheAskedPersonsCode() throws {
         func code(of name: String, in text: String) -> String {
-            guard let r = text.range(of: "The secret code of \(name) is ") else { return "none" }
+            guard let r = text.range(of: "The secret code of \(name) reads ") else { return "none" }
             return String(text[r.upperBound...].prefix(4))
         }
         let reader = ReadingModel(tok) { prompt in
             guard let q = prompt.range(of: "What is the secret code of ", options: .backwards) else { return "" }
             let name = String(prompt[q.upperBound...].prefix { $0 != "?" })
-            return "The secret code of \(name) is \(code(of: name, in: prompt))."
+            return "The secret code of \(name) reads \(code(of: name, in: prompt))."
         }
         let first = ReadingModel(tok) { prompt in
             guard let r = prompt.range(of: "The secret code of ") else { return "" }
-            return "It is " + String(prompt[r.upperBound...].drop { $0 != " " }.dropFirst(4).prefix(4))
+            return "It is " + String(prompt[r.upperBound...].drop { $0 != " " }.dropFirst(7).prefix(4))
         }
-        var c = NIAHConfig(lengths: [300, 600], depths: [0, 0.5, 1])
+        var c = NIAHConfig(lengths: [500, 900], depths: [0, 0.5, 1])
         c.metric = "substring"
         c.maxTokens = 40
         let good = try NIAH.run(model: reader, tokenizer: tok, haystack: .entities(seed: 1, samples: 4, distractors: 3), config: c)
@@ -158,7 +158,7 @@ final class SynthResultTests: XCTestCase {
         let fooled = try NIAH.run(model: first, tokenizer: tok, haystack: .entities(seed: 1, samples: 4, distractors: 3), config: c)
         XCTAssertLessThan(fooled.mean, 0.6)
         // the same seed gives the same cases; prompts fill their length
-        for p in reader.prompts { XCTAssertLessThanOrEqual(p.count, 600) }
+        for p in reader.prompts { XCTAssertLessThanOrEqual(p.count, 900) }
     }
 
     func sampleResults() -> [any EvalResult] {
