@@ -154,8 +154,8 @@ public enum Synth {
     }
 
     /// Plain text of about `length` tokens (documents about people), for the short mix:
-    /// language modelling with a loss on every token. With `repeated`, the documents' words in
-    /// a random order, told twice: every token of the second telling can be copied from the
+    /// language modelling with a loss on every token. With `repeated`, the documents' distinct
+    /// words in a random order, told twice: every token of the second telling can be copied from the
     /// first by looking up the token before it, the plainest lesson in reading from context (an
     /// induction head forms from it within a few hundred steps; templated text alone, where
     /// "lives in" precedes every city, gives no such lesson and the retrieval tasks did not
@@ -168,11 +168,21 @@ public enum Synth {
             let world = World(rng: &rng)
             let text = Documents.join(Documents.fill(tokenizer, people: world.people, tokens: repeated ? (length - 2) / 2 : length - 2, rng: &rng))
             if !repeated { return text }
-            // the documents' words in a random order, told twice: a plain copying lesson
-            var words = text.split(separator: " ").map(String.init)
+            // the documents' distinct words in a random order, told twice: a plain copying
+            // lesson (each word once per telling, so the word before says where to look)
+            var seen = Set<String>()
+            var words = text.split(separator: " ").map(String.init).filter { seen.insert($0).inserted }
             rng.shuffle(&words)
-            let list = words.joined(separator: " ")
-            return list + " " + list
+            var list: [String] = []
+            var used = 0
+            for w in words {
+                let n = tokenizer.encode(" " + w, bos: false).count
+                if used + n > (length - 2) / 2 { break }
+                list.append(w)
+                used += n
+            }
+            let once = list.joined(separator: " ")
+            return once + " " + once
         }
     }
 
