@@ -117,6 +117,16 @@ final class SynthResultTests: XCTestCase {
             XCTAssertLessThanOrEqual(n, 300)
             XCTAssertGreaterThan(n, 240)
         }
+        // the copying lesson: distinct words told twice, within the length
+        for t in try Synth.shortText(tokenizer: tok, count: 3, length: 300, repeated: true, seed: 4) {
+            let words = t.split(separator: " ").map(String.init)
+            XCTAssertEqual(words.count % 2, 0)
+            let half = words.count / 2
+            XCTAssertGreaterThan(half, 10)
+            XCTAssertEqual(Array(words[..<half]), Array(words[half...]))
+            XCTAssertEqual(Set(words[..<half]).count, half, "each word once per telling")
+            XCTAssertLessThanOrEqual(tok.encode(t, bos: true).count, 300)
+        }
         let inst = try Synth.shortInstructions(tokenizer: tok, count: 6, length: 400, seed: 2)
         for c in inst {
             XCTAssertLessThanOrEqual(tok.chat(c, generationPrompt: false).count, 400)
