@@ -177,13 +177,13 @@ public struct NIAHResult: CodableEvalResult {
 public enum NIAH {
     public static func run(model: EvalModel, tokenizer tok: TextTokenizer, haystack: Haystack, config c: NIAHConfig,
                            hooks: EvalHooks = .none) throws -> NIAHResult {
-        if case let .entities(seed, samples, distractors) = haystack {
-            return try runEntities(model: model, tokenizer: tok, config: c, seed: seed, samples: samples, distractors: distractors, hooks: hooks)
-        }
         guard !c.lengths.isEmpty else { throw EvalError.argument("lengths", "the list is empty") }
         guard !c.depths.isEmpty else { throw EvalError.argument("depths", "the list is empty") }
         guard c.maxTokens >= 1 else { throw EvalError.argument("max_tokens", "must be >= 1") }
         _ = try Score.score(c.metric, "", "x")  // validates the metric name
+        if case let .entities(seed, samples, distractors) = haystack {
+            return try runEntities(model: model, tokenizer: tok, config: c, seed: seed, samples: samples, distractors: distractors, hooks: hooks)
+        }
         let instruction = tok.encode(c.instruction, bos: false)
         let needle = tok.encode(c.needle, bos: false)
         let question = tok.encode(c.question, bos: false)
@@ -243,12 +243,9 @@ public enum NIAH {
     /// the answer with the secret code as the tokenizer writes it (metric "substring" by default).
     static func runEntities(model: EvalModel, tokenizer tok: TextTokenizer, config c: NIAHConfig, seed: UInt64,
                             samples: Int, distractors: Int, hooks: EvalHooks) throws -> NIAHResult {
-        guard !c.lengths.isEmpty else { throw EvalError.argument("lengths", "the list is empty") }
-        guard !c.depths.isEmpty else { throw EvalError.argument("depths", "the list is empty") }
-        guard c.maxTokens >= 1 else { throw EvalError.argument("max_tokens", "must be >= 1") }
+        // lengths, depths, max_tokens and the metric were checked by run()
         guard samples >= 1 else { throw EvalError.argument("samples", "must be >= 1, got \(samples)") }
         guard (0...8).contains(distractors) else { throw EvalError.argument("distractors", "must be within 0...8, got \(distractors)") }
-        _ = try Score.score(c.metric, "", "x")
         let describe = "entities (seed \(seed), \(samples) sample\(samples == 1 ? "" : "s") a cell, \(distractors) distractor\(distractors == 1 ? "" : "s"))"
         var result = NIAHResult(lengths: c.lengths, depths: c.depths,
                                 grid: Array(repeating: Array(repeating: .nan, count: c.lengths.count), count: c.depths.count),

@@ -106,9 +106,7 @@ public enum Passkey {
         guard !c.lengths.isEmpty else { throw EvalError.argument("lengths", "the list is empty") }
         guard !c.depths.isEmpty else { throw EvalError.argument("depths", "the list is empty") }
         guard c.trials >= 1 else { throw EvalError.argument("trials", "must be >= 1, got \(c.trials)") }
-        // characters of filler per token, measured on a long stretch of it
-        let sample = String(repeating: garbage + " ", count: 40)
-        let charsPerToken = Double(sample.count) / Double(max(1, tok.encode(sample, bos: false).count))
+        let charsPerToken = PasskeyText.charsPerToken(tok)
         var rng = EvalRNG(seed: c.seed)
         var r = PasskeyResult(lengths: c.lengths, depths: c.depths, trials: c.trials,
                               grid: Array(repeating: Array(repeating: .nan, count: c.lengths.count), count: c.depths.count),

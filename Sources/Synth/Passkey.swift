@@ -10,6 +10,13 @@ public enum PasskeyText {
 
     public static func informationLine(_ key: Int) -> String { "The pass key is \(key). Remember it. \(key) is the pass key." }
 
+    /// Characters of filler per token for this tokenizer, measured on a long stretch of it
+    /// (how many filler characters fill a budget of tokens).
+    public static func charsPerToken(_ tok: TextTokenizer) -> Double {
+        let sample = String(repeating: garbage + " ", count: 40)
+        return Double(sample.count) / Double(max(1, tok.encode(sample, bos: false).count))
+    }
+
     /// The prompt text with `nGarbage` filler characters, `prefix` of them before the key.
     public static func prompt(key: Int, nGarbage: Int, prefix: Int) -> String {
         let unit = garbage + " "
@@ -29,8 +36,7 @@ extension Synth {
     public static func passkey(tokenizer tok: TextTokenizer, count: Int, length: Int, seed: UInt64 = 0) throws -> [[ChatMessage]] {
         guard count >= 0 else { throw SynthError.argument("count", "must be >= 0, got \(count)") }
         var rng = SynthRNG(seed: seed)
-        let sample = String(repeating: PasskeyText.garbage + " ", count: 8)
-        let charsPerToken = Double(sample.count) / Double(max(1, tok.encode(sample, bos: false).count))
+        let charsPerToken = PasskeyText.charsPerToken(tok)
         return try (0..<count).map { _ in
             let key = rng.int(1...50000)
             func conversation(_ n: Int, _ prefix: Int) -> [ChatMessage] {
