@@ -143,9 +143,24 @@ enum EvalCommands {
         }
     }
 
+    /// A string that reads as a file name rather than as text: one word with a slash or a
+    /// file extension ("corpus.txt", "data/books"). Such a string that names no file is an
+    /// error, not text to score.
+    static func looksLikePath(_ s: String) -> Bool {
+        guard !s.isEmpty, !s.contains(where: { $0.isWhitespace }) else { return false }
+        if s.contains("/") { return true }
+        let exts = [".txt", ".jsonl", ".json", ".md", ".csv", ".text"]
+        return exts.contains { s.lowercased().hasSuffix($0) }
+    }
+
+    static func missingFile(_ command: String, _ arg: String, _ s: String) -> Error {
+        Convert.error(command, arg, "'\(s)' names no file or folder (a text to use as it is must contain a space)")
+    }
+
     static func texts(_ v: Value, _ command: String) throws -> [String] {
         switch v {
         case .string(let s):
+            if !FileManager.default.fileExists(atPath: s), looksLikePath(s) { throw missingFile(command, "data", s) }
             if FileManager.default.fileExists(atPath: s) {
                 if s.hasSuffix(".jsonl") {
                     let ds = try TrainCommands.loadJSONL(s)
@@ -188,7 +203,11 @@ enum EvalCommands {
             c.chat = try a.bool("chat")
             c.resumePath = try a.optionalString("resume")
             var hay = Haystack.synthetic(seed: try Convert.seed(a, interp))
-            if let h = try a.optionalString("haystack") { hay = FileManager.default.fileExists(atPath: h) ? .folder(h) : .text(h) }
+            if let h = try a.optionalString("haystack"), !entities {
+                if FileManager.default.fileExists(atPath: h) { hay = .folder(h) }
+                else if looksLikePath(h) { throw missingFile("eval.niah", "haystack", h) }
+                else { hay = .text(h) }
+            }
             if entities {
                 hay = .entities(seed: try Convert.seed(a, interp), samples: try a.int("samples"), distractors: try a.int("distractors"))
             } else if try a.int("samples") != 1 || a.int("distractors") != 0 {

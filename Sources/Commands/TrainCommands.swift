@@ -237,8 +237,9 @@ enum TrainCommands {
                              .named("checkpointing", .bool, default: .bool(true)), .named("clip", .number, default: .double(1.0)),
                              .named("weight_decay", .number, default: .double(0)), .named("save_every", .int, optional: true),
                              .named("out", .string, optional: true), .named("resume", .string, optional: true), .named("seed", .int, optional: true),
-                             .named("shuffle", .bool, default: .bool(true)), .named("progress", .bool, default: .bool(true))],
-                   help: "AdamW over the trainable tensors with a progress bar; returns the history (step, loss, lr, tokens_per_s, grad_norm). Ctrl-C stops after the current step and leaves the model usable.") { a, interp in
+                             .named("shuffle", .bool, default: .bool(true)), .named("progress", .bool, default: .bool(true)),
+                             .named("callback", optional: true), .named("every", .int, default: .int(1))],
+                   help: "AdamW over the trainable tensors with a progress bar; returns the history (step, loss, lr, tokens_per_s, grad_norm). Ctrl-C stops after the current step and leaves the model usable. callback: fn(s) runs every `every` steps (and after the last) with the step's record: a record it returns joins that step's history entry, false stops the run.") { a, interp in
             let m = try ModelCommands.model(a)
             let ds = try dataset(a["data"], "train", "data")
             var c = TrainConfig()
@@ -259,12 +260,40 @@ enum TrainCommands {
             defer { done.set() }
             let result: TrainResult
             let showProgress = try a.bool("progress")
-            do { result = try trainer.run(progress: { if showProgress { bar($0) } }, cancel: flag) } catch { bar.finish(); throw error }
+            func record(_ s: TrainStep) -> Record {
+                Record([("step", .int(s.step)), ("loss", .double(s.loss)), ("lr", .double(s.lr)),
+                        ("tokens_per_s", .double(s.tokensPerSecond)), ("grad_norm", .double(s.gradNorm))])
+            }
+            // the step callback: its records are kept by step and merged into the history
+            var extra: [Int: Record] = [:]
+            var onStep: ((TrainStep) throws -> Bool)? = nil
+            if a.has("callback") {
+                let fn = a["callback"], every = try a.int("every")
+                guard every >= 1 else { throw a.error("every", "must be at least 1 (got \(every))") }
+                switch fn {
+                case .function, .command: break
+                default: throw a.error("callback", "must be a function of one argument (the step's record), got \(fn.typeNameWithArticle)")
+                }
+                onStep = { s in
+                    guard s.step % every == 0 || s.step == total else { return true }
+                    bar.finish()
+                    let v = try interp.call(fn, Arguments([.record(record(s))], location: a.location))
+                    switch v {
+                    case .bool(let b): return b
+                    case .record(let r): extra[s.step] = r; return true
+                    case .null: return true
+                    default: throw a.error("callback", "returned \(v.typeNameWithArticle); it may return a record (kept in the history), false (stop) or nothing")
+                    }
+                }
+            }
+            do { result = try trainer.run(progress: { if showProgress { bar($0) } }, cancel: flag, onStep: onStep) } catch { bar.finish(); throw error }
             bar.finish()
             if result.cancelled { Cancellation.reset(); interp.write("training interrupted after step \(result.steps)/\(result.totalSteps)\n") }
+            if result.stopped { interp.write("training stopped by the callback after step \(result.steps)/\(result.totalSteps)\n") }
             return .list(result.history.map { s in
-                .record(Record([("step", .int(s.step)), ("loss", .double(s.loss)), ("lr", .double(s.lr)),
-                                ("tokens_per_s", .double(s.tokensPerSecond)), ("grad_norm", .double(s.gradNorm))]))
+                var r = record(s)
+                if let e = extra[s.step] { for (k, v) in e.pairs { r[k] = v } }
+                return .record(r)
             })
         }
         r.register("grads", [Param("m", ModelCommands.modelType), Param("ids"), .named("labels", optional: true)],

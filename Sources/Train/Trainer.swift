@@ -92,6 +92,8 @@ public struct TrainResult: Sendable {
     public var history: [TrainStep]
     /// True when the cancel flag stopped the run early.
     public var cancelled: Bool
+    /// True when the step callback asked to stop.
+    public var stopped: Bool = false
     /// Optimizer steps done, out of totalSteps.
     public var steps: Int
     public var totalSteps: Int
@@ -164,7 +166,11 @@ public final class Trainer {
     /// Trains. Reports every optimizer step through `progress`; returns early (with the model
     /// at its last complete step) when `cancel` is set; throws TrainError.nonFinite when a
     /// loss or the gradient norm is NaN or infinite, leaving the last good parameters.
-    public func run(progress: ((TrainProgress) -> Void)? = nil, cancel: CancelFlag? = nil) throws -> TrainResult {
+    /// `onStep` runs after every optimizer step with that step's record; returning false stops
+    /// the run there (the model keeps that step; the result says `stopped`). Its errors end the
+    /// run the same way and propagate.
+    public func run(progress: ((TrainProgress) -> Void)? = nil, cancel: CancelFlag? = nil,
+                    onStep: ((TrainStep) throws -> Bool)? = nil) throws -> TrainResult {
         let c = config
         let trainables = model.parameters.filter { $0.trainable }
         guard !trainables.isEmpty else { throw TrainError.argument("model", "has no trainable parameters (use lora/qlora, or mark some trainable)") }
@@ -215,8 +221,8 @@ public final class Trainer {
                            params: trainables.map { (name: $0.name, value: $0.value) },
                            optimizer: opt.state, history: history).save(to: out)
         }
-        func result(_ cancelled: Bool) -> TrainResult {
-            TrainResult(history: history, cancelled: cancelled, steps: step, totalSteps: total,
+        func result(_ cancelled: Bool, stopped: Bool = false) -> TrainResult {
+            TrainResult(history: history, cancelled: cancelled, stopped: stopped, steps: step, totalSteps: total,
                         droppedTooLong: prepared.droppedTooLong, truncated: prepared.truncated)
         }
 
@@ -274,6 +280,14 @@ public final class Trainer {
             progress?(TrainProgress(step: step, totalSteps: total, epoch: epoch, loss: loss, lr: lr, gradNorm: norm,
                                     tokensPerSecond: tps, elapsed: elapsed, eta: eta))
             if let every = c.saveEvery, step % every == 0, step < total { try save() }
+            if let onStep {
+                let goOn: Bool
+                do { goOn = try onStep(history[history.count - 1]) } catch { try? save(); throw error }
+                if !goOn {
+                    try save()
+                    return result(false, stopped: true)
+                }
+            }
         }
         try save()
         return result(false)
