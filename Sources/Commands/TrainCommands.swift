@@ -127,6 +127,7 @@ enum TrainCommands {
     enum SynthBatch {
         case conversations([[ChatMessage]])
         case texts([String])
+        case tokens([(ids: [Int], labels: [Int])])
     }
 
     /// A synthetic dataset of `count` records: all of `length` tokens, or (with min_length)
@@ -139,6 +140,7 @@ enum TrainCommands {
             switch b {
             case .conversations(let cs): return cs.map { .conversation($0) }
             case .texts(let ts): return ts.map { .text($0) }
+            case .tokens(let xs): return xs.map { .tokens(ids: $0.ids, labels: $0.labels) }
             }
         }
         guard let lo = try a.optionalInt("min_length") else {
@@ -204,11 +206,19 @@ enum TrainCommands {
             return try synthRecords(a, interp, "synth.passkey") { SynthBatch.conversations(try Synth.passkey(tokenizer: t, count: $0, length: $1, seed: $2)) }
         }
         r.register("synth.short_text", [tok, .named("count", .int, default: .int(8)), .named("length", .int, default: .int(128)),
-                                        .named("min_length", .int, optional: true), .named("seed", .int, optional: true),
-                                        .named("repeated", .bool, default: .bool(false))],
-                   help: "Short plain text (documents about people) for the short mix: language modelling, loss on every token. repeated: true tells the documents twice (the second telling can be copied from the first: the plainest lesson in reading from context).") { a, interp in
-            let t = try ModelCommands.tokenizer(a), rep = try a.bool("repeated")
-            return try synthRecords(a, interp, "synth.short_text") { SynthBatch.texts(try Synth.shortText(tokenizer: t, count: $0, length: $1, repeated: rep, seed: $2)) }
+                                        .named("min_length", .int, optional: true), .named("seed", .int, optional: true)],
+                   help: "Short plain text (documents about people) for the short mix: language modelling, loss on every token.") { a, interp in
+            let t = try ModelCommands.tokenizer(a)
+            return try synthRecords(a, interp, "synth.short_text") { SynthBatch.texts(try Synth.shortText(tokenizer: t, count: $0, length: $1, seed: $2)) }
+        }
+        r.register("synth.copy", [tok, .named("count", .int, default: .int(8)), .named("length", .int, default: .int(128)),
+                                  .named("min_length", .int, optional: true), .named("seed", .int, optional: true),
+                                  .named("distinct", .int, optional: true)],
+                   help: "Copy lessons: <bos> and random ordinary tokens of the vocabulary told twice ({input_ids, labels} records, loss on the second telling only). The plainest lesson in reading from context: an induction head forms within a few hundred steps, and retrieval training builds on it. distinct: n draws each record from n random tokens, so tokens repeat and only a longer prefix says where to look.") { a, interp in
+            let t = try ModelCommands.tokenizer(a), d = try a.optionalInt("distinct"), pool = Synth.ordinaryIDs(t)
+            return try synthRecords(a, interp, "synth.copy") {
+                SynthBatch.tokens(try Synth.copyLessons(tokenizer: t, count: $0, length: $1, distinct: d, pool: pool, seed: $2))
+            }
         }
         r.register("synth.short_instructions", [tok, .named("count", .int, default: .int(8)), .named("length", .int, default: .int(128)),
                                                 .named("min_length", .int, optional: true), .named("seed", .int, optional: true)],

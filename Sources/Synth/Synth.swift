@@ -153,36 +153,56 @@ public enum Synth {
         }
     }
 
-    /// Plain text of about `length` tokens (documents about people), for the short mix:
-    /// language modelling with a loss on every token. With `repeated`, the documents' distinct
-    /// words in a random order, told twice: every token of the second telling can be copied from the
-    /// first by looking up the token before it, the plainest lesson in reading from context (an
-    /// induction head forms from it within a few hundred steps; templated text alone, where
-    /// "lives in" precedes every city, gives no such lesson and the retrieval tasks did not
-    /// start learning in 2,400 steps without it).
-    public static func shortText(tokenizer: TextTokenizer, count: Int, length: Int, repeated: Bool = false, seed: UInt64 = 0) throws -> [String] {
+    /// Short plain text: documents about people, of at most `length` tokens (language
+    /// modelling, loss on every token).
+    public static func shortText(tokenizer: TextTokenizer, count: Int, length: Int, seed: UInt64 = 0) throws -> [String] {
         guard count >= 0 else { throw SynthError.argument("count", "must be >= 0, got \(count)") }
-        guard length >= (repeated ? 16 : 8) else { throw SynthError.argument("length", "must be at least \(repeated ? 16 : 8) tokens, got \(length)") }
+        guard length >= 8 else { throw SynthError.argument("length", "must be at least 8 tokens, got \(length)") }
         var rng = SynthRNG(seed: seed)
         return (0..<count).map { _ in
             let world = World(rng: &rng)
-            let text = Documents.join(Documents.fill(tokenizer, people: world.people, tokens: repeated ? (length - 2) / 2 : length - 2, rng: &rng))
-            if !repeated { return text }
-            // the documents' distinct words in a random order, told twice: a plain copying
-            // lesson (each word once per telling, so the word before says where to look)
-            var seen = Set<String>()
-            var words = text.split(separator: " ").map(String.init).filter { seen.insert($0).inserted }
-            rng.shuffle(&words)
-            var list: [String] = []
-            var used = 0
-            for w in words {
-                let n = tokenizer.encode(" " + w, bos: false).count
-                if used + n > (length - 2) / 2 { break }
-                list.append(w)
-                used += n
+            return Documents.join(Documents.fill(tokenizer, people: world.people, tokens: length - 2, rng: &rng))
+        }
+    }
+
+    /// The ids a copy lesson draws from: every id that decodes to visible text once special
+    /// tokens are skipped (so no `<|eot_id|>` or padding), in id order.
+    public static func ordinaryIDs(_ tokenizer: TextTokenizer) -> [Int] {
+        (0..<tokenizer.vocabSize).filter { !tokenizer.decode([$0], skipSpecialTokens: true).trimmingCharacters(in: .whitespacesAndNewlines).isEmpty }
+    }
+
+    /// Copy lessons: `<bos>`, then random ordinary tokens of the vocabulary told twice, `length`
+    /// tokens in all (an odd remainder is left off); the loss is on the second telling only
+    /// (labels -100 elsewhere). Every token of the second telling can be read from the first
+    /// by looking up the token after the previous one: the plainest lesson in reading from
+    /// context, and the one that makes an induction head form within a few hundred steps.
+    /// With `distinct`, each record draws from that many tokens of the vocabulary (a fresh
+    /// random set a record): tokens repeat within a telling, so the one token before is
+    /// ambiguous and only a longer prefix says where to look (as a name before "reads" does
+    /// among several secret codes).
+    /// `pool` (the tokenizer's `ordinaryIDs`, when the caller already has them) saves the
+    /// scan of the vocabulary.
+    public static func copyLessons(tokenizer: TextTokenizer, count: Int, length: Int, distinct: Int? = nil,
+                                   pool: [Int]? = nil, seed: UInt64 = 0) throws -> [(ids: [Int], labels: [Int])] {
+        guard count >= 0 else { throw SynthError.argument("count", "must be >= 0, got \(count)") }
+        let bos = tokenizer.bosID.map { [$0] } ?? []
+        let half = (length - bos.count) / 2
+        guard half >= 2 else { throw SynthError.argument("length", "must be at least \(bos.count + 4) tokens, got \(length)") }
+        let pool = pool ?? ordinaryIDs(tokenizer)
+        guard pool.count >= 2 else { throw SynthError.argument("tok", "has fewer than two ordinary tokens to copy") }
+        if let d = distinct, !(2...pool.count).contains(d) {
+            throw SynthError.argument("distinct", "must be within 2...\(pool.count) (the tokenizer's ordinary tokens), got \(d)")
+        }
+        var rng = SynthRNG(seed: seed)
+        return (0..<count).map { _ in
+            var letters = pool
+            if let d = distinct {
+                // a partial Fisher-Yates shuffle: the first d ids are a uniform random subset
+                for i in 0..<d { letters.swapAt(i, rng.int(i...(letters.count - 1))) }
+                letters = Array(letters[..<d])
             }
-            let once = list.joined(separator: " ")
-            return once + " " + once
+            let x = (0..<half).map { _ in rng.pick(letters) }
+            return (bos + x + x, Array(repeating: -100, count: bos.count + half) + x)
         }
     }
 

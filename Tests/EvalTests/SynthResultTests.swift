@@ -117,16 +117,37 @@ final class SynthResultTests: XCTestCase {
             XCTAssertLessThanOrEqual(n, 300)
             XCTAssertGreaterThan(n, 240)
         }
-        // the copying lesson: distinct words told twice, within the length
-        for t in try Synth.shortText(tokenizer: tok, count: 3, length: 300, repeated: true, seed: 4) {
-            let words = t.split(separator: " ").map(String.init)
-            XCTAssertEqual(words.count % 2, 0)
-            let half = words.count / 2
-            XCTAssertGreaterThan(half, 10)
-            XCTAssertEqual(Array(words[..<half]), Array(words[half...]))
-            XCTAssertEqual(Set(words[..<half]).count, half, "each word once per telling")
-            XCTAssertLessThanOrEqual(tok.encode(t, bos: true).count, 300)
+        // copy lessons: <bos>, x, x with x ordinary tokens; loss on the second telling only
+        let ordinary = Set(Synth.ordinaryIDs(tok))
+        XCTAssertFalse(ordinary.contains(tok.encode(" ", bos: false)[0]), "whitespace alone is not copied")
+        XCTAssertFalse(ordinary.contains(tok.bosID!))
+        XCTAssertTrue(ordinary.isSuperset(of: tok.encode("Secret_code", bos: false)))
+        let lessons = try Synth.copyLessons(tokenizer: tok, count: 4, length: 101, seed: 4)
+        for (ids, labels) in lessons {
+            XCTAssertEqual(ids.count, 101)
+            XCTAssertEqual(ids[0], tok.bosID)
+            let x = Array(ids[1...50])
+            XCTAssertEqual(Array(ids[51...]), x, "told twice")
+            XCTAssertEqual(Array(labels[..<51]), Array(repeating: -100, count: 51))
+            XCTAssertEqual(Array(labels[51...]), x, "loss on the second telling")
+            XCTAssertTrue(ordinary.isSuperset(of: x))
+            XCTAssertGreaterThan(Set(x).count, 10, "random tokens, not one repeated")
         }
+        XCTAssertNotEqual(lessons[0].ids, lessons[1].ids)
+        XCTAssertEqual(try Synth.copyLessons(tokenizer: tok, count: 4, length: 101, seed: 4).map { $0.ids }, lessons.map { $0.ids })
+        XCTAssertThrowsError(try Synth.copyLessons(tokenizer: tok, count: 1, length: 4, seed: 4))
+        // distinct: each record from its own few tokens, which repeat
+        let few = try Synth.copyLessons(tokenizer: tok, count: 6, length: 81, distinct: 5, seed: 5)
+        var sets = Set<Set<Int>>()
+        for (ids, _) in few {
+            let x = Set(ids[1...40])
+            XCTAssertLessThanOrEqual(x.count, 5)
+            XCTAssertGreaterThanOrEqual(x.count, 3)
+            XCTAssertTrue(ordinary.isSuperset(of: x))
+            sets.insert(x)
+        }
+        XCTAssertGreaterThan(sets.count, 3, "a fresh set of tokens a record")
+        XCTAssertThrowsError(try Synth.copyLessons(tokenizer: tok, count: 1, length: 81, distinct: 1, seed: 5))
         let inst = try Synth.shortInstructions(tokenizer: tok, count: 6, length: 400, seed: 2)
         for c in inst {
             XCTAssertLessThanOrEqual(tok.chat(c, generationPrompt: false).count, 400)
