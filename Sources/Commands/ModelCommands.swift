@@ -6,6 +6,7 @@ import Foundation
 import Lang
 import Tensor
 import Quant
+import NN
 import Llama
 import Tokenizer
 
@@ -165,7 +166,7 @@ enum ModelCommands {
         }
     }
 
-    static func paramValue(_ p: Quant.Param) -> Value {
+    static func paramValue(_ p: Parameter) -> Value {
         let t = TensorValue(p.value)
         t.param = p
         return .host(t)
@@ -258,7 +259,7 @@ enum ModelCommands {
                 if let l = labels { guard case .batch(let x) = l else { throw a.error("labels", "must match ids (2-D)") }; lab = x }
                 var sum = 0.0, n = 0
                 for (i, ids) in b.enumerated() {
-                    let c = LlamaModel.targetCount(ids: ids, labels: lab?[i])
+                    let c = NextTokenLabels.count(ids: ids, labels: lab?[i])
                     if c > 0 { sum += Double(try m.loss(ids, labels: lab?[i])) * Double(c); n += c }
                 }
                 let t = TensorValue(Tensor(shape: [], floats: [n == 0 ? .nan : Float(sum / Double(n))]))

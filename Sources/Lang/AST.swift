@@ -31,7 +31,8 @@ public struct Argument {
     public var location: SourceLocation
 }
 
-public struct Parameter {
+/// A parameter of a user-defined function (`fn f(a, b = 2)`): its name and default.
+public struct FunctionParameter {
     public var name: String
     public var defaultValue: Expr?
     public var location: SourceLocation
@@ -61,10 +62,10 @@ public enum InterpolationPart {
 
 public final class FunctionDecl {
     public let name: String
-    public let parameters: [Parameter]
+    public let parameters: [FunctionParameter]
     public let body: [Stmt]
     public let location: SourceLocation
-    public init(name: String, parameters: [Parameter], body: [Stmt], location: SourceLocation) {
+    public init(name: String, parameters: [FunctionParameter], body: [Stmt], location: SourceLocation) {
         self.name = name; self.parameters = parameters; self.body = body; self.location = location
     }
 }

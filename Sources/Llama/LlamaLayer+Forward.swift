@@ -4,6 +4,7 @@
 import Foundation
 import Tensor
 import Quant
+import NN
 
 /// Where a layer's keys/values live during attention: its own activations (training, T keys)
 /// or a KV cache holding `start` earlier positions (inference).
@@ -73,7 +74,7 @@ extension LlamaModel {
     }
 
     /// Backward of `layerForward` (without KV cache). On entry d (T, C) holds dL/d(out); on
-    /// return dL/d(x). Parameter gradients of trainable parameters accumulate into Param.grad.
+    /// return dL/d(x). Parameter gradients of trainable parameters accumulate into Parameter.grad.
     func layerBackward(_ L: LlamaLayer, x: UnsafePointer<Float>, d: UnsafeMutablePointer<Float>,
                        a: LayerActivations, g: LayerGradScratch, T: Int, rope: RopeTables, segs: [Range<Int>]? = nil) throws {
         let c = config
@@ -122,7 +123,7 @@ extension LlamaModel {
     }
 
     /// The gradient buffer of a trainable parameter (created on demand), nil when frozen.
-    func gradPointer(_ p: Param) -> UnsafeMutablePointer<Float>? {
+    func gradPointer(_ p: Parameter) -> UnsafeMutablePointer<Float>? {
         p.trainable ? p.ensureGrad().floatPointer : nil
     }
 }

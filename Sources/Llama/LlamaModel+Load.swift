@@ -5,6 +5,7 @@ import Foundation
 import Tensor
 import Quant
 import Checkpoint
+import NN
 
 extension LlamaModel {
     /// The tensor names and shapes a checkpoint of this config must hold, in HF order.
@@ -57,7 +58,7 @@ extension LlamaModel {
         func read(_ name: String) throws -> Tensor {
             do { return try ckpt.tensor(name).to(.f32).contiguous() } catch { throw LlamaError.file("\(path): \(name): \(error)") }
         }
-        func param(_ name: String) throws -> Param { Param(name: name, value: try read(name), trainable: true) }
+        func param(_ name: String) throws -> Parameter { Parameter(name: name, value: try read(name), trainable: true) }
         let embed = try param("model.embed_tokens.weight")
         var layers: [LlamaLayer] = []
         for l in 0..<config.numHiddenLayers {

@@ -5,6 +5,7 @@
 import Foundation
 import Tensor
 import Quant
+import NN
 
 extension LlamaModel {
     /// The residual stream of one forward pass over one sequence or a packed batch of them.
@@ -98,13 +99,6 @@ extension LlamaModel {
         var tg = [Int](repeating: -100, count: ids.count)
         if ids.count > 1 { for t in 0..<(ids.count - 1) { tg[t] = lab[t + 1] } }
         return tg
-    }
-
-    /// The number of positions that count in the loss (labels shifted, -100 ignored).
-    public static func targetCount(ids: [Int], labels: [Int]? = nil) -> Int {
-        let lab = labels ?? ids
-        if lab.count < 2 { return 0 }
-        return lab[1...].reduce(0) { $0 + ($1 == -100 ? 0 : 1) }
     }
 
     /// Chunked cross-entropy over the lm_head. Returns the summed loss and the counted rows.
@@ -246,14 +240,14 @@ extension LlamaModel {
         }
         var sum = 0.0, total = 0
         for (b, ids) in batch.enumerated() {
-            let n = LlamaModel.targetCount(ids: ids, labels: labels?[b])
+            let n = NextTokenLabels.count(ids: ids, labels: labels?[b])
             let l = try loss(ids, labels: labels?[b])
             if n > 0 { sum += Double(l) * Double(n); total += n }
         }
         return total == 0 ? .nan : Float(sum / Double(total))
     }
 
-    /// Forward and backward for one sequence: accumulates into Param.grad the gradients of
+    /// Forward and backward for one sequence: accumulates into Parameter.grad the gradients of
     /// lossScale * (mean loss). Returns the (unscaled) mean loss and the number of counted
     /// positions; when no position counts, returns (0, 0) and leaves the gradients alone.
     /// `checkpointing` keeps only each layer's input and recomputes the layer in the backward.

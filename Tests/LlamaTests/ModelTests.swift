@@ -7,6 +7,7 @@ import Tensor
 import Quant
 import Checkpoint
 import Llama
+import NN
 
 final class ModelTests: XCTestCase {
     func load(_ name: String) throws -> (LlamaModel, SafetensorsFile) {
@@ -86,7 +87,7 @@ final class ModelTests: XCTestCase {
             let ids = try e.tensor("input_ids").ints(), labels = try e.tensor("labels").ints()
             let seqs: [(ids: [Int], labels: [Int]?)] = [
                 (Array(ids.prefix(5)), nil), (ids, labels), ([ids[3]], nil), (Array(ids.suffix(7).reversed()), nil)]
-            let counts = seqs.map { LlamaModel.targetCount(ids: $0.ids, labels: $0.labels) }
+            let counts = seqs.map { NextTokenLabels.count(ids: $0.ids, labels: $0.labels) }
             let total = counts.reduce(0, +)
             m.zeroGrad()
             var refLoss = 0.0
@@ -383,7 +384,7 @@ final class ModelTests: XCTestCase {
         for p in m.parameters {
             let g = try XCTUnwrap(p.value.grad, p.name).floats()
             XCTAssertLessThan(relDiff(g, try e.tensor("grad." + p.name).floats()), 1e-4, p.name)
-            XCTAssertNil(p.grad, p.name)   // Param.grad untouched
+            XCTAssertNil(p.grad, p.name)   // Parameter.grad untouched
         }
     }
 }
