@@ -2,7 +2,10 @@
 // command boundary, into the enum the library takes; the error names the argument and the
 // accepted values.
 import Foundation
+import Lang
 import NN
+import Quant
+import Llama
 
 enum Settings {
     /// An LR schedule as transformers' SchedulerType spells it ("constant",
@@ -13,5 +16,21 @@ enum Settings {
             throw NNError.argument("schedule", "unknown schedule '\(name)'; expected one of \(LRSchedule.Kind.allCases.map { $0.rawValue }.joined(separator: ", "))")
         }
         return k
+    }
+
+    /// `quant:` of llama.load: "none" or "nf4" in any case.
+    static func modelQuant(_ name: String) throws -> QuantKind {
+        guard let q = QuantKind(rawValue: name.lowercased()) else {
+            throw LlamaError.argument("quant must be \"none\" or \"nf4\", got \"\(name)\"")
+        }
+        return q
+    }
+
+    /// `quant:` of qlora: "nf4" or "none", as written.
+    static func adapterQuant(_ name: String, command: String) throws -> QuantKind {
+        guard let q = QuantKind(rawValue: name) else {
+            throw LangRuntimeError(.value, "\(command): argument 'quant' must be \"nf4\" or \"none\", got \"\(name)\"")
+        }
+        return q
     }
 }

@@ -18,7 +18,7 @@ public enum TrainBench {
                              targets: [String] = ["q_proj", "k_proj", "v_proj", "o_proj"], seed: UInt64 = 0,
                              nf4: Bool = false) throws -> LlamaModel {
         let c = try LlamaConfig.preset(preset)
-        let m = nf4 ? try LlamaModel(config: c, seed: seed, quant: "nf4", doubleQuant: true) : try LlamaModel(config: c, seed: seed)
+        let m = nf4 ? try LlamaModel(config: c, seed: seed, quant: .nf4, doubleQuant: true) : try LlamaModel(config: c, seed: seed)
         for L in m.layers {
             for lin in [L.qProj, L.kProj, L.vProj, L.oProj] where targets.contains(where: { lin.name.hasSuffix("." + $0) }) {
                 let lora = try lin.addLoRA(rank: rank, alpha: alpha, seed: seed)
@@ -78,7 +78,7 @@ public enum TrainBench {
                                _ log: (String) -> Void) {
         do {
             let c = tinyConfig(vocab: vocab)
-            let m = nf4 ? try LlamaModel(config: c, seed: 0, quant: "nf4", doubleQuant: true) : try LlamaModel(config: c, seed: 0)
+            let m = nf4 ? try LlamaModel(config: c, seed: 0, quant: .nf4, doubleQuant: true) : try LlamaModel(config: c, seed: 0)
             if lora {
                 for L in m.layers {
                     for lin in [L.qProj, L.kProj, L.vProj, L.oProj] {

@@ -79,7 +79,7 @@ extension LlamaBench {
         do {
             let c = try LlamaConfig.preset("llama3-8b")
             var t0 = now()
-            let m = try LlamaModel(config: c, seed: 0, quant: "nf4", doubleQuant: true, embeddingsBF16: embeddingsBF16)
+            let m = try LlamaModel(config: c, seed: 0, quant: .nf4, doubleQuant: true, embeddingsBF16: embeddingsBF16)
             let built = now() - t0
             log(String(format: "llama3-8b NF4 (double quant), embeddings/lm_head %@: built in %.0f s, peak RSS %.2f GB",
                        embeddingsBF16 ? "bf16" : "f32", built, Double(peakRSS() ?? 0) / 1e9))

@@ -94,16 +94,16 @@ public final class LlamaModel {
     /// Random weights as transformers' `_init_weights`: normal(0, initializer_range) for the
     /// embedding and every linear weight, ones for the norms. Deterministic in `seed`.
     public convenience init(config: LlamaConfig, seed: UInt64) throws {
-        try self.init(config: config, seed: seed, quant: "none")
+        try self.init(config: config, seed: seed, quant: .dense)
     }
 
-    /// Random weights; `quant: "nf4"` builds each projection directly in NF4 (weight by weight,
+    /// Random weights; `quant: .nf4` builds each projection directly in NF4 (weight by weight,
     /// never holding a whole f32 projection), so the llama3-8b shape fits in memory.
     /// `embeddingsBF16` stores embed_tokens / lm_head in bf16 (frozen; see storeEmbeddingsInBF16).
-    public convenience init(config: LlamaConfig, seed: UInt64, quant: String, doubleQuant: Bool = true,
+    public convenience init(config: LlamaConfig, seed: UInt64, quant: QuantKind, doubleQuant: Bool = true,
                             embeddingsBF16: Bool = false) throws {
         try config.validate()
-        let q = try LlamaModel.checkQuant(quant)
+        let q = quant
         var rng = SplitMix64(seed: seed)   // one stream seed per weight, rows seeded within it
         let std = Float(config.initializerRange)
         func normal(_ shape: [Int]) -> Tensor {
@@ -207,7 +207,7 @@ public final class LlamaModel {
             func q(_ lin: Linear) throws -> Linear {
                 if lin.nf4 != nil { return lin }
                 return try LlamaModel.makeLinear(name: lin.name, inFeatures: lin.inFeatures, outFeatures: lin.outFeatures,
-                                                 weight: lin.denseWeight(), quant: "nf4", doubleQuant: doubleQuant)
+                                                 weight: lin.denseWeight(), quant: .nf4, doubleQuant: doubleQuant)
             }
             L.qProj = try q(L.qProj); L.kProj = try q(L.kProj); L.vProj = try q(L.vProj); L.oProj = try q(L.oProj)
             L.gateProj = try q(L.gateProj); L.upProj = try q(L.upProj); L.downProj = try q(L.downProj)
