@@ -83,7 +83,8 @@ public indirect enum StmtKind {
     case compoundAssign(BinaryOp, Expr, Expr) // x += e
     case function(FunctionDecl)
     case ifStmt([(Expr, [Stmt])], [Stmt]?)    // if / else if ... / else
-    case forStmt(String, Expr, [Stmt])
+    /// `for a in seq` or `for a, b in seq` (each element unpacked into the names).
+    case forStmt([String], Expr, [Stmt])
     case whileStmt(Expr, [Stmt])
     case breakStmt
     case continueStmt

@@ -133,12 +133,12 @@ public struct Parser {
             case "if": return try ifStatement()
             case "for":
                 advance()
-                var name = try identifier("after 'for'")
-                if isOp(",") { advance(); name += "," + (try identifier("after ','")) }
-                guard isKeyword("in") else { throw fail("expected 'in' after 'for \(name)', found \(current.text)") }
+                var names = [try identifier("after 'for'")]
+                if isOp(",") { advance(); names.append(try identifier("after ','")) }
+                guard isKeyword("in") else { throw fail("expected 'in' after 'for \(names.joined(separator: ","))', found \(current.text)") }
                 advance()
                 let seq = try headerExpression()
-                return Stmt(.forStmt(name, seq, try block("of the 'for' loop")), t.location)
+                return Stmt(.forStmt(names, seq, try block("of the 'for' loop")), t.location)
             case "while":
                 advance()
                 let c = try headerExpression()
