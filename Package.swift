@@ -25,18 +25,20 @@ let package = Package(
         .systemLibrary(name: "CReadline", pkgConfig: "readline", providers: [.apt(["libreadline-dev"])]),
 
         // Libraries. Dependencies point one way:
-        // Tensor <- Quant <- Llama <- Train, Eval; Checkpoint sees tensors, never models;
-        // Lang sees no ML at all; Commands joins them; REPL and llx sit on top.
+        // Tensor <- NN <- Quant <- Llama; NN <- Train, Eval (they never see Llama: the model
+        // conforms to NN's protocols); Checkpoint sees tensors, never models; Lang sees no ML at
+        // all; Commands joins them; REPL and llx sit on top. scripts/check_imports.py checks it.
         .target(name: "Tensor", dependencies: ["CBLAS"], swiftSettings: fast),
         .target(name: "Tokenizer", swiftSettings: fast),
         .target(name: "Checkpoint", dependencies: ["Tensor", "CHDF5"], swiftSettings: fast),
-        .target(name: "Quant", dependencies: ["Tensor"], swiftSettings: fast),
-        .target(name: "Llama", dependencies: ["Tensor", "Quant", "Tokenizer", "Checkpoint"], swiftSettings: fast),
-        .target(name: "Synth", dependencies: ["Tokenizer"], swiftSettings: fast),
-        .target(name: "Train", dependencies: ["Tensor", "Quant", "Llama", "Synth", "Tokenizer", "Checkpoint"], swiftSettings: fast),
-        .target(name: "Eval", dependencies: ["Tensor", "Tokenizer", "Synth"], swiftSettings: fast),
+        .target(name: "NN", dependencies: ["Tensor"], swiftSettings: fast),
+        .target(name: "Quant", dependencies: ["Tensor", "NN"], swiftSettings: fast),
+        .target(name: "Llama", dependencies: ["Tensor", "NN", "Quant", "Tokenizer", "Checkpoint"], swiftSettings: fast),
+        .target(name: "Synth", dependencies: ["Tokenizer", "NN"], swiftSettings: fast),
+        .target(name: "Train", dependencies: ["Tensor", "NN", "Tokenizer", "Checkpoint"], swiftSettings: fast),
+        .target(name: "Eval", dependencies: ["Tensor", "NN", "Tokenizer", "Synth"], swiftSettings: fast),
         .target(name: "Lang"),
-        .target(name: "Commands", dependencies: ["Lang", "Tensor", "Tokenizer", "Checkpoint", "Quant", "Llama", "Synth", "Train", "Eval"]),
+        .target(name: "Commands", dependencies: ["Lang", "Tensor", "NN", "Tokenizer", "Checkpoint", "Quant", "Llama", "Synth", "Train", "Eval"]),
         .target(name: "REPL", dependencies: ["Lang", "Commands", "CReadline"]),
         .executableTarget(name: "llx", dependencies: ["REPL", "Commands", "Tensor"]),
 
@@ -44,10 +46,11 @@ let package = Package(
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer"]),
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "Tensor"]),
-        .testTarget(name: "QuantTests", dependencies: ["Quant", "Tensor"]),
-        .testTarget(name: "LlamaTests", dependencies: ["Llama", "Tensor", "Tokenizer", "Quant", "Checkpoint"]),
-        .testTarget(name: "TrainTests", dependencies: ["Train", "Llama", "Tensor", "Quant", "Synth", "Tokenizer", "Checkpoint"]),
-        .testTarget(name: "EvalTests", dependencies: ["Eval", "Synth", "Tokenizer", "Tensor"]),
+        .testTarget(name: "NNTests", dependencies: ["NN", "Tensor"]),
+        .testTarget(name: "QuantTests", dependencies: ["Quant", "NN", "Tensor"]),
+        .testTarget(name: "LlamaTests", dependencies: ["Llama", "NN", "Tensor", "Tokenizer", "Quant", "Checkpoint"]),
+        .testTarget(name: "TrainTests", dependencies: ["Train", "NN", "Llama", "Tensor", "Quant", "Tokenizer", "Checkpoint"]),
+        .testTarget(name: "EvalTests", dependencies: ["Eval", "NN", "Synth", "Tokenizer", "Tensor"]),
         .testTarget(name: "LangTests", dependencies: ["Lang"]),
         .testTarget(name: "CommandsTests", dependencies: ["Commands", "Lang"]),
         .testTarget(name: "REPLTests", dependencies: ["REPL", "Commands", "Lang"]),

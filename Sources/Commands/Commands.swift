@@ -9,8 +9,7 @@ import Tensor
 import Llama
 import Train
 
-/// `Param` in this module is the language's parameter description; model parameters are `Quant.Param`.
-typealias Param = Lang.Param
+/// The language and the tensors both name their operators BinaryOp / UnaryOp; here they are the language's.
 typealias BinaryOp = Lang.BinaryOp
 typealias UnaryOp = Lang.UnaryOp
 

@@ -1,39 +1,14 @@
 // EvalCommands: the evaluators (`eval.niah passkey topics ppl mc qa`), the metrics
 // (`score.*`), eval results as values (`.mean .grid .lengths .depths .table`, shown as a
-// heatmap/table), figures and `plot.heatmap` / `plot.line`. The Llama model conforms to
-// `EvalModel` here, so Eval never sees Llama.
+// heatmap/table), figures and `plot.heatmap` / `plot.line`. The evaluators get the model as an
+// `NN.EvalModel` (Llama declares the conformance), so Eval never sees Llama.
 import Foundation
 import Lang
 import Tensor
 import Llama
 import Tokenizer
 import Eval
-
-extension LlamaModel: EvalModel {
-    /// Greedy continuation for the evaluators (stops at, and drops, an id in `stop`).
-    public func generate(prompt: [Int], maxTokens: Int, stop: Set<Int>) throws -> [Int] {
-        try generate(prompt: prompt, maxTokens: maxTokens, temperature: 0, topP: 1, topK: 0, seed: 0, stop: stop,
-                     onToken: { _ in !Cancellation.isRequested })
-    }
-
-    /// log p(ids[i] | ids[..<i]) for i in 1..<ids.count, from one forward pass.
-    public func logProbs(ids: [Int]) throws -> [Float] {
-        guard ids.count >= 2 else { return [] }
-        let l = try logits(ids)
-        let V = config.vocabSize
-        let p = l.floatPointer
-        var out = [Float](repeating: 0, count: ids.count - 1)
-        for i in 1..<ids.count {
-            let row = p + (i - 1) * V
-            var mx = -Float.infinity
-            for j in 0..<V { mx = max(mx, row[j]) }
-            var s = 0.0
-            for j in 0..<V { s += exp(Double(row[j] - mx)) }
-            out[i - 1] = Float(Double(row[ids[i]] - mx) - log(s))
-        }
-        return out
-    }
-}
+import NN
 
 /// A figure: a colored block picture in the terminal, SVG in notebooks and files.
 final class FigureValue: HostObject {

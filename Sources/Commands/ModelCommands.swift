@@ -6,6 +6,7 @@ import Foundation
 import Lang
 import Tensor
 import Quant
+import NN
 import Llama
 import Tokenizer
 
@@ -19,7 +20,7 @@ final class ModelValue: HostObject {
     var description: String {
         let c = model.config
         var s = "LlamaModel(layers: \(c.numHiddenLayers), hidden: \(c.hiddenSize), heads: \(c.numAttentionHeads)/\(c.numKeyValueHeads), vocab: \(c.vocabSize), params: \(ModelCommands.human(model.parameterCount)), rope_theta: \((try? getField("rope_theta"))?.repr ?? "")"
-        if let r = c.ropeScaling { s += ", rope_scaling: \(r.ropeType)" }
+        if let r = c.ropeScaling { s += ", rope_scaling: \(r.ropeType.rawValue)" }
         let trainable = model.parameters.filter { $0.trainable }.reduce(0) { $0 + $1.count }
         if trainable != model.parameterCount { s += ", trainable: \(ModelCommands.human(trainable))" }
         return s + ")"
@@ -64,7 +65,7 @@ final class ModelValue: HostObject {
                 throw LangRuntimeError(.type, "rope_scaling must be a record like {rope_type: \"llama3\", factor: 8} or nil, got \(value.typeNameWithArticle)")
             }
             var s = try RopeScaling.parse(d)
-            if var x = s, ["llama3", "yarn"].contains(x.ropeType), x.originalMaxPositionEmbeddings == nil {
+            if var x = s, x.ropeType == .llama3 || x.ropeType == .yarn, x.originalMaxPositionEmbeddings == nil {
                 x.originalMaxPositionEmbeddings = model.config.maxPositionEmbeddings
                 s = x
             }
@@ -165,7 +166,7 @@ enum ModelCommands {
         }
     }
 
-    static func paramValue(_ p: Quant.Param) -> Value {
+    static func paramValue(_ p: Parameter) -> Value {
         let t = TensorValue(p.value)
         t.param = p
         return .host(t)
@@ -232,7 +233,7 @@ enum ModelCommands {
                 return try loader.implementation(try loader.bind(Arguments([.string(path)], location: a.location)), interp)
             }
             guard FileManager.default.fileExists(atPath: path) else { throw a.error("path", "'\(path)' does not exist") }
-            return .host(ModelValue(try LlamaModel.load(path: path, quant: try a.string("quant"), doubleQuant: try a.bool("double_quant"))))
+            return .host(ModelValue(try LlamaModel.load(path: path, quant: try Settings.modelQuant(try a.string("quant")), doubleQuant: try a.bool("double_quant"))))
         }
         r.register("logits", [Param("m", modelType), Param("ids")],
                    help: "[T, vocab] f32 logits for a 1-D id list or tensor; [B, T, vocab] for a 2-D batch.") { a, _ in
@@ -258,7 +259,7 @@ enum ModelCommands {
                 if let l = labels { guard case .batch(let x) = l else { throw a.error("labels", "must match ids (2-D)") }; lab = x }
                 var sum = 0.0, n = 0
                 for (i, ids) in b.enumerated() {
-                    let c = LlamaModel.targetCount(ids: ids, labels: lab?[i])
+                    let c = NextTokenLabels.count(ids: ids, labels: lab?[i])
                     if c > 0 { sum += Double(try m.loss(ids, labels: lab?[i])) * Double(c); n += c }
                 }
                 let t = TensorValue(Tensor(shape: [], floats: [n == 0 ? .nan : Float(sum / Double(n))]))

@@ -69,11 +69,11 @@ enum QuantCommands {
         if allLinears(m).contains(where: { $0.lora != nil }) {
             throw LangRuntimeError(.value, "\(command): the model already has adapters (merge(m) first)")
         }
-        if let q = quant, q != "nf4", q != "none" { throw LangRuntimeError(.value, "\(command): argument 'quant' must be \"nf4\" or \"none\", got \"\(q)\"") }
+        let kind = try quant.map { try Settings.adapterQuant($0, command: command) } ?? .dense
         for layer in m.layers {
             for (proj, lin) in zip(projections, layer.linears) {
                 var l = lin
-                if quant == "nf4", lin.nf4 == nil {
+                if kind == .nf4, lin.nf4 == nil {
                     l = try Linear.nf4(name: lin.name, inFeatures: lin.inFeatures, outFeatures: lin.outFeatures, weight: lin.denseWeight(),
                                        blocksize: 64, doubleQuant: doubleQuant)
                     setLinear(layer, proj, l)
@@ -86,7 +86,7 @@ enum QuantCommands {
         }
         adapters[ObjectIdentifier(m)] = AdapterInfo(config: LoRAConfig(r: rank, loraAlpha: alpha, targetModules: targets, loraDropout: dropout,
                                                                        useRSLoRA: useRSLoRA),
-                                                    quantized: quant == "nf4")
+                                                    quantized: kind == .nf4)
     }
 
     /// The model's tensors as `save_pretrained` writes them, adapters folded in, f32.

@@ -4,14 +4,14 @@
 import Foundation
 import Lang
 import Tensor
-import Quant
+import NN
 
 final class TensorValue: HostObject {
     var tensor: Tensor
     /// Set on values whose gradient comes from outside the tensor tape (e.g. `loss(m, ids)`).
     var customBackward: (() throws -> Void)? = nil
     /// The model parameter this tensor is the value of (its `.grad` is the parameter's).
-    var param: Quant.Param? = nil
+    var param: Parameter? = nil
 
     init(_ t: Tensor) { tensor = t }
 

@@ -9,19 +9,7 @@ import Llama
 import Tokenizer
 import Synth
 import Train
-
-/// The trainer sees a Llama model through this adapter.
-final class LlamaTrainable: TrainableModel {
-    let model: LlamaModel
-    init(_ m: LlamaModel) { model = m }
-    var parameters: [Quant.Param] { model.parameters }
-    func forwardBackward(_ ids: [Int], labels: [Int]?, checkpointing: Bool, lossScale: Float) throws -> (loss: Float, tokens: Int) {
-        try model.forwardBackward(ids, labels: labels, checkpointing: checkpointing, lossScale: lossScale)
-    }
-    func forwardBackward(sequences: [(ids: [Int], labels: [Int]?)], checkpointing: Bool, lossScale: Float) throws -> (loss: Float, tokens: Int) {
-        try model.forwardBackward(sequences: sequences, checkpointing: checkpointing, lossScale: lossScale)
-    }
-}
+import NN
 
 /// A dataset as a language value.
 final class DatasetValue: HostObject {
@@ -147,7 +135,7 @@ enum TrainCommands {
             return .host(DatasetValue(TrainDataset(records: records(try make(count, length, seed)), source: source)))
         }
         guard lo >= 1, lo <= length else { throw Convert.error(source, "min_length", "must be within 1...length (\(length)), got \(lo)") }
-        var rng = SynthRNG(seed: seed ^ 0x4C454E)
+        var rng = SplitMix64(synthSeed: seed ^ 0x4C454E)
         var out: [TrainRecord] = []
         out.reserveCapacity(count)
         for i in 0..<count {
@@ -235,7 +223,7 @@ enum TrainCommands {
         r.register("shuffle", [Param("ds"), .named("seed", .int, optional: true)], help: "A dataset (or list) in a seeded random order.") { a, interp in
             let seed = try Convert.seed(a, interp)
             if let l = a["ds"].asList {
-                var rng = TrainRNG(seed: seed)
+                var rng = SplitMix64(seed: seed)
                 return .list(rng.permutation(l.count).map { l[$0] })
             }
             return .host(DatasetValue(try dataset(a["ds"], "shuffle", "ds").shuffled(seed: seed)))
@@ -253,7 +241,7 @@ enum TrainCommands {
             let m = try ModelCommands.model(a)
             let ds = try dataset(a["data"], "train", "data")
             var c = TrainConfig()
-            c.lr = try a.double("lr"); c.schedule = try a.string("schedule"); c.warmup = try a.int("warmup")
+            c.lr = try a.double("lr"); c.schedule = try Settings.schedule(try a.string("schedule")); c.warmup = try a.int("warmup")
             c.batch = try a.int("batch"); c.microBatch = try a.int("micro_batch"); c.epochs = try a.int("epochs")
             c.steps = try a.optionalInt("steps"); c.maxLen = try a.optionalInt("max_len"); c.checkpointing = try a.bool("checkpointing")
             let clip = try a.double("clip"); c.clip = clip > 0 ? clip : nil
@@ -261,7 +249,7 @@ enum TrainCommands {
             c.out = try a.optionalString("out"); c.resume = try a.optionalString("resume"); c.seed = try Convert.seed(a, interp)
             c.shuffle = try a.bool("shuffle")
             let tk: TrainTokenizer? = a.has("tok") ? TrainTokenizer(try ModelCommands.tokenizer(a)) : nil
-            let trainer = try Trainer(model: LlamaTrainable(m), data: ds, tokenizer: tk, config: c)
+            let trainer = try Trainer(model: m, data: ds, tokenizer: tk, config: c)
             let total = trainer.totalSteps
             let bar = ProgressBar(isTerminal: interp.isInteractive && isatty(1) != 0, every: max(1, total / 10), write: { interp.write($0) })
             let flag = CancelFlag(), done = CancelFlag()
@@ -334,7 +322,7 @@ enum TrainCommands {
             let m = try ModelCommands.model(a)
             let b = try a.doubles("betas")
             guard b.count == 2 else { throw a.error("betas", "must be [beta1, beta2]") }
-            let sched = try LRSchedule(name: try a.string("schedule"), warmup: try a.int("warmup"), totalSteps: try a.optionalInt("total_steps") ?? 0)
+            let sched = try LRSchedule(checking: try Settings.schedule(try a.string("schedule")), warmup: try a.int("warmup"), totalSteps: try a.optionalInt("total_steps") ?? 0)
             let params = m.parameters.filter { $0.trainable }.map { (name: $0.name, tensor: $0.value) }
             return .host(OptimizerValue(try AdamW(params: params, lr: try a.double("lr"), betas: (b[0], b[1]), eps: try a.double("eps"),
                                                    weightDecay: try a.double("weight_decay"), schedule: sched)))

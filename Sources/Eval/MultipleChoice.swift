@@ -8,6 +8,7 @@
 import Foundation
 import Tensor
 import Tokenizer
+import NN
 
 public struct MCItem: Codable, Equatable {
     public var subject: String

@@ -10,6 +10,7 @@ import Foundation
 import Synth
 import Tensor
 import Tokenizer
+import NN
 
 /// Where the haystack text comes from.
 public enum Haystack {
@@ -224,7 +225,7 @@ public enum NIAH {
                 let text = tok.decode(Array(ids))
                 let prompt = c.chat ? tok.chat([ChatMessage(role: "user", content: text)], generationPrompt: true)
                                     : tok.encode(text, bos: true)
-                let out = try model.generate(prompt: prompt, maxTokens: c.maxTokens, stop: tok.endTokenIDs)
+                let out = try model.generate(prompt: prompt, maxTokens: c.maxTokens, stop: tok.endTokenIDs, isCancelled: hooks.isCancelled)
                 let answer = tok.decode(out.filter { !tok.endTokenIDs.contains($0) })
                 let score = try Score.score(c.metric, answer, reference)
                 result.grid[i][j] = score
@@ -263,7 +264,7 @@ public enum NIAH {
                 var tokens = 0
                 for k in 0..<samples {
                     try hooks.checkCancelled()
-                    var rng = SynthRNG(seed: seed &+ UInt64(k) &* 0x9E37_79B9)
+                    var rng = SplitMix64(synthSeed: seed &+ UInt64(k) &* 0x9E37_79B9)
                     let item: NeedleCase
                     do {
                         item = try Synth.needleCase(tokenizer: tok, length: length - (c.chat ? 0 : 1), depth: depth,
@@ -273,7 +274,7 @@ public enum NIAH {
                     }
                     let prompt = c.chat ? tok.chat([ChatMessage(role: "user", content: item.prompt)], generationPrompt: true)
                                         : tok.encode(item.prompt, bos: true)
-                    let out = try model.generate(prompt: prompt, maxTokens: c.maxTokens, stop: tok.endTokenIDs)
+                    let out = try model.generate(prompt: prompt, maxTokens: c.maxTokens, stop: tok.endTokenIDs, isCancelled: hooks.isCancelled)
                     let answer = tok.decode(out.filter { !tok.endTokenIDs.contains($0) })
                     // the code as this tokenizer writes it ("4 7 2 1" for a digit-level vocabulary)
                     let reference = tok.decode(tok.encode(item.value, bos: false))

@@ -6,6 +6,7 @@
 import Foundation
 import Tensor
 import Tokenizer
+import NN
 import Synth
 
 public struct PasskeyConfig {
@@ -107,7 +108,7 @@ public enum Passkey {
         guard !c.depths.isEmpty else { throw EvalError.argument("depths", "the list is empty") }
         guard c.trials >= 1 else { throw EvalError.argument("trials", "must be >= 1, got \(c.trials)") }
         let charsPerToken = PasskeyText.charsPerToken(tok)
-        var rng = EvalRNG(seed: c.seed)
+        var rng = SplitMix64(evalSeed: c.seed)
         var r = PasskeyResult(lengths: c.lengths, depths: c.depths, trials: c.trials,
                               grid: Array(repeating: Array(repeating: .nan, count: c.lengths.count), count: c.depths.count),
                               keys: Array(repeating: Array(repeating: [], count: c.lengths.count), count: c.depths.count),
@@ -132,7 +133,7 @@ public enum Passkey {
                     let text = prompt(key: key, nGarbage: nGarbage, prefix: Int(Double(nGarbage) * depth))
                     let ids = c.chat ? tok.chat([ChatMessage(role: "user", content: text)], generationPrompt: true)
                                      : tok.encode(text, bos: true)
-                    let out = try model.generate(prompt: ids, maxTokens: c.maxTokens, stop: tok.endTokenIDs)
+                    let out = try model.generate(prompt: ids, maxTokens: c.maxTokens, stop: tok.endTokenIDs, isCancelled: hooks.isCancelled)
                     let answer = tok.decode(out.filter { !tok.endTokenIDs.contains($0) })
                     if answers(answer, key) { right += 1 }
                     r.keys[i][j].append(key)

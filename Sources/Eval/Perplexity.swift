@@ -9,6 +9,7 @@
 import Foundation
 import Tensor
 import Tokenizer
+import NN
 
 public struct PerplexityResult: CodableEvalResult {
     public static let kind = "ppl"

@@ -6,6 +6,7 @@ import Foundation
 import Synth
 import Tensor
 import Tokenizer
+import NN
 
 public struct TopicsConfig {
     /// Numbers of topics in the record.
@@ -96,7 +97,7 @@ public enum Topics {
             throw EvalError.argument("counts", "\(bad) topics: each count must be in 1...\(names.count)")
         }
         guard c.trials >= 1 else { throw EvalError.argument("trials", "must be >= 1, got \(c.trials)") }
-        var rng = EvalRNG(seed: c.seed)
+        var rng = SplitMix64(evalSeed: c.seed)
         var r = TopicsResult(counts: c.counts, trials: c.trials, accuracy: [], promptTokens: [], firstTopics: [], answers: [])
         let total = c.counts.count * c.trials
         var done = 0
@@ -111,7 +112,7 @@ public enum Topics {
                 let text = prompt(topics: topics, tokenizer: tok, turnTokens: c.turnTokens, seed: rng.next())
                 let ids = c.chat ? tok.chat([ChatMessage(role: "user", content: text)], generationPrompt: true)
                                  : tok.encode(text, bos: true)
-                let out = try model.generate(prompt: ids, maxTokens: c.maxTokens, stop: tok.endTokenIDs)
+                let out = try model.generate(prompt: ids, maxTokens: c.maxTokens, stop: tok.endTokenIDs, isCancelled: hooks.isCancelled)
                 let answer = tok.decode(out.filter { !tok.endTokenIDs.contains($0) })
                 if Score.substring(answer, topics[0]) == 1 { right += 1 }
                 tokens += ids.count

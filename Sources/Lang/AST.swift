@@ -31,7 +31,8 @@ public struct Argument {
     public var location: SourceLocation
 }
 
-public struct Parameter {
+/// A parameter of a user-defined function (`fn f(a, b = 2)`): its name and default.
+public struct FunctionParameter {
     public var name: String
     public var defaultValue: Expr?
     public var location: SourceLocation
@@ -61,10 +62,10 @@ public enum InterpolationPart {
 
 public final class FunctionDecl {
     public let name: String
-    public let parameters: [Parameter]
+    public let parameters: [FunctionParameter]
     public let body: [Stmt]
     public let location: SourceLocation
-    public init(name: String, parameters: [Parameter], body: [Stmt], location: SourceLocation) {
+    public init(name: String, parameters: [FunctionParameter], body: [Stmt], location: SourceLocation) {
         self.name = name; self.parameters = parameters; self.body = body; self.location = location
     }
 }
@@ -82,7 +83,8 @@ public indirect enum StmtKind {
     case compoundAssign(BinaryOp, Expr, Expr) // x += e
     case function(FunctionDecl)
     case ifStmt([(Expr, [Stmt])], [Stmt]?)    // if / else if ... / else
-    case forStmt(String, Expr, [Stmt])
+    /// `for a in seq` or `for a, b in seq` (each element unpacked into the names).
+    case forStmt([String], Expr, [Stmt])
     case whileStmt(Expr, [Stmt])
     case breakStmt
     case continueStmt

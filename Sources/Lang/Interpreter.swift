@@ -170,15 +170,14 @@ public final class Interpreter {
                 default: continue
                 }
             }
-        case .forStmt(let name, let seqExpr, let body):
+        case .forStmt(let names, let seqExpr, let body):
             let seq = try evaluate(seqExpr, env)
             let items = try iterate(seq, seqExpr.location)
-            let names = name.split(separator: ",").map(String.init)
             for item in items {
                 try checkCancelledAt(s.location)
                 let inner = Environment(parent: env)
                 if names.count == 1 {
-                    inner.define(name, item)
+                    inner.define(names[0], item)
                 } else {
                     guard let parts = item.asList, parts.count == names.count else {
                         throw Diagnostic(.value, "cannot unpack \(item.typeNameWithArticle) into \(names.count) names \(names.joined(separator: ", "))", at: s.location)

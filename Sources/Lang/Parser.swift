@@ -133,12 +133,12 @@ public struct Parser {
             case "if": return try ifStatement()
             case "for":
                 advance()
-                var name = try identifier("after 'for'")
-                if isOp(",") { advance(); name += "," + (try identifier("after ','")) }
-                guard isKeyword("in") else { throw fail("expected 'in' after 'for \(name)', found \(current.text)") }
+                var names = [try identifier("after 'for'")]
+                if isOp(",") { advance(); names.append(try identifier("after ','")) }
+                guard isKeyword("in") else { throw fail("expected 'in' after 'for \(names.joined(separator: ","))', found \(current.text)") }
                 advance()
                 let seq = try headerExpression()
-                return Stmt(.forStmt(name, seq, try block("of the 'for' loop")), t.location)
+                return Stmt(.forStmt(names, seq, try block("of the 'for' loop")), t.location)
             case "while":
                 advance()
                 let c = try headerExpression()
@@ -208,7 +208,7 @@ public struct Parser {
 
     mutating func functionRest(name: String, at loc: SourceLocation) throws -> FunctionDecl {
         try expectOp("(", "to start the parameters of '\(name)'")
-        var params: [Parameter] = []
+        var params: [FunctionParameter] = []
         var sawDefault = false
         skipNewlines()
         while !isOp(")") {
@@ -222,7 +222,7 @@ public struct Parser {
                 throw fail("parameter '\(pname)' without a default follows a parameter with one", at: pt)
             }
             if params.contains(where: { $0.name == pname }) { throw fail("duplicate parameter '\(pname)'", at: pt) }
-            params.append(Parameter(name: pname, defaultValue: def, location: pt.location))
+            params.append(FunctionParameter(name: pname, defaultValue: def, location: pt.location))
             skipNewlines()
             if isOp(",") { advance(); skipNewlines() } else if !isOp(")") {
                 throw fail("expected ',' or ')' in the parameters of '\(name)', found \(current.text)")

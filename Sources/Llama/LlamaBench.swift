@@ -5,6 +5,7 @@
 import Foundation
 import Tensor
 import Quant
+import NN
 
 public enum LlamaBench {
     public struct Result {
@@ -20,7 +21,7 @@ public enum LlamaBench {
                                reps: Int = 2, train: Bool = true) throws -> Result {
         let c = try LlamaConfig.preset(preset)
         let m = try LlamaModel(config: c, seed: 0)
-        var rng = LlamaRandom(seed: 1)
+        var rng = SplitMix64(seed: 1)
         let ids = (0..<T).map { _ in Int(rng.next() % UInt64(c.vocabSize)) }
         var bestPrefill = Double.infinity, bestDecode = Double.infinity, bestTrain = Double.infinity
         for _ in 0..<max(1, reps) {
@@ -78,11 +79,11 @@ extension LlamaBench {
         do {
             let c = try LlamaConfig.preset("llama3-8b")
             var t0 = now()
-            let m = try LlamaModel(config: c, seed: 0, quant: "nf4", doubleQuant: true, embeddingsBF16: embeddingsBF16)
+            let m = try LlamaModel(config: c, seed: 0, quant: .nf4, doubleQuant: true, embeddingsBF16: embeddingsBF16)
             let built = now() - t0
             log(String(format: "llama3-8b NF4 (double quant), embeddings/lm_head %@: built in %.0f s, peak RSS %.2f GB",
                        embeddingsBF16 ? "bf16" : "f32", built, Double(peakRSS() ?? 0) / 1e9))
-            var rng = LlamaRandom(seed: 2)
+            var rng = SplitMix64(seed: 2)
             let ids = (0..<tokens).map { _ in Int(rng.next() % UInt64(c.vocabSize)) }
             t0 = now()
             let loss = try m.loss(ids)

@@ -26,10 +26,14 @@ public enum LlamaError: Error, CustomStringConvertible {
     }
 }
 
+/// The RoPE scaling types (`rope_type` in config.json; "default" is represented by no scaling).
+public enum RopeType: String, CaseIterable, Sendable {
+    case linear, dynamic, yarn, llama3
+}
+
 /// RoPE scaling parameters (`rope_scaling` / `rope_parameters` without `rope_theta`).
 public struct RopeScaling: Equatable, Sendable {
-    /// "linear", "dynamic", "yarn" or "llama3" ("default" is represented by no scaling).
-    public var ropeType: String
+    public var ropeType: RopeType
     public var factor: Double?
     public var originalMaxPositionEmbeddings: Int?
     public var lowFreqFactor: Double?
@@ -41,9 +45,7 @@ public struct RopeScaling: Equatable, Sendable {
     public var attentionFactor: Double?
     public var truncate: Bool?
 
-    public static let supportedTypes = ["linear", "dynamic", "yarn", "llama3"]
-
-    public init(ropeType: String, factor: Double? = nil, originalMaxPositionEmbeddings: Int? = nil,
+    public init(ropeType: RopeType, factor: Double? = nil, originalMaxPositionEmbeddings: Int? = nil,
                 lowFreqFactor: Double? = nil, highFreqFactor: Double? = nil,
                 betaFast: Double? = nil, betaSlow: Double? = nil, mscale: Double? = nil,
                 mscaleAllDim: Double? = nil, attentionFactor: Double? = nil, truncate: Bool? = nil) {
@@ -59,8 +61,8 @@ public struct RopeScaling: Equatable, Sendable {
     public static func parse(_ d: [String: Any]) throws -> RopeScaling? {
         let type = (d["rope_type"] as? String) ?? (d["type"] as? String) ?? "default"
         if type == "default" { return nil }
-        guard supportedTypes.contains(type) else {
-            throw LlamaError.config("rope_scaling: unsupported rope_type \"\(type)\" (supported: default, \(supportedTypes.joined(separator: ", ")))")
+        guard let kind = RopeType(rawValue: type) else {
+            throw LlamaError.config("rope_scaling: unsupported rope_type \"\(type)\" (supported: default, \(RopeType.allCases.map { $0.rawValue }.joined(separator: ", ")))")
         }
         func num(_ k: String) throws -> Double? {
             guard let v = d[k], !(v is NSNull) else { return nil }
@@ -69,7 +71,7 @@ public struct RopeScaling: Equatable, Sendable {
             if let x = v as? Float { return Double(x) }
             throw LlamaError.config("rope_scaling.\(k) must be a number, got \(v)")
         }
-        var s = RopeScaling(ropeType: type)
+        var s = RopeScaling(ropeType: kind)
         s.factor = try num("factor")
         if let o = try num("original_max_position_embeddings") { s.originalMaxPositionEmbeddings = Int(o) }
         s.lowFreqFactor = try num("low_freq_factor")
@@ -86,24 +88,22 @@ public struct RopeScaling: Equatable, Sendable {
     /// Checks the fields each type needs (as transformers' validation does).
     public func validate() throws {
         switch ropeType {
-        case "linear", "dynamic":
-            guard let f = factor else { throw LlamaError.config("rope_scaling (\(ropeType)) needs `factor`") }
+        case .linear, .dynamic:
+            guard let f = factor else { throw LlamaError.config("rope_scaling (\(ropeType.rawValue)) needs `factor`") }
             guard f >= 1 else { throw LlamaError.config("rope_scaling.factor must be >= 1, got \(f)") }
-        case "yarn":
+        case .yarn:
             guard factor != nil else { throw LlamaError.config("rope_scaling (yarn) needs `factor`") }
-        case "llama3":
+        case .llama3:
             guard factor != nil else { throw LlamaError.config("rope_scaling (llama3) needs `factor`") }
             guard let lo = lowFreqFactor else { throw LlamaError.config("rope_scaling (llama3) needs `low_freq_factor`") }
             guard let hi = highFreqFactor else { throw LlamaError.config("rope_scaling (llama3) needs `high_freq_factor`") }
             guard hi > lo else { throw LlamaError.config("rope_scaling: high_freq_factor (\(hi)) must be > low_freq_factor (\(lo))") }
-        default:
-            throw LlamaError.config("rope_scaling: unsupported rope_type \"\(ropeType)\"")
         }
     }
 
     /// The HF dictionary form (without rope_theta).
     public func jsonObject() -> [String: Any] {
-        var d: [String: Any] = ["rope_type": ropeType]
+        var d: [String: Any] = ["rope_type": ropeType.rawValue]
         if let v = factor { d["factor"] = v }
         if let v = originalMaxPositionEmbeddings { d["original_max_position_embeddings"] = v }
         if let v = lowFreqFactor { d["low_freq_factor"] = v }
@@ -256,7 +256,7 @@ public struct LlamaConfig: Codable, Equatable, Sendable {
                   initializerRange: try dbl("initializer_range") ?? 0.02, bosTokenId: bos,
                   eosTokenIds: eos, padTokenId: try int("pad_token_id"))
         // transformers' standardize_rope_params: llama3/yarn default original_max_position_embeddings.
-        if var s = ropeScaling, ["llama3", "yarn"].contains(s.ropeType), s.originalMaxPositionEmbeddings == nil {
+        if var s = ropeScaling, s.ropeType == .llama3 || s.ropeType == .yarn, s.originalMaxPositionEmbeddings == nil {
             s.originalMaxPositionEmbeddings = maxPositionEmbeddings
             ropeScaling = s
         }

@@ -1,9 +1,10 @@
-// One decoder layer, forward and backward as a pair (llm.c style): the backward calls run in
-// exactly the reverse order of the forward's. Shapes: T tokens, C = hidden_size, Hq / Hkv
+// LlamaLayer+Forward: one decoder layer's forward (with or without a KV cache); its backward,
+// written as the forward's pair, is in LlamaLayer+Backward.swift. Shapes: T tokens, C = hidden_size, Hq / Hkv
 // query / key-value heads, D = head_dim, I = intermediate_size; all buffers row-major f32.
 import Foundation
 import Tensor
 import Quant
+import NN
 
 /// Where a layer's keys/values live during attention: its own activations (training, T keys)
 /// or a KV cache holding `start` earlier positions (inference).
@@ -70,59 +71,5 @@ extension LlamaModel {
         guard let out = out else { return }
         L.downProj.forward(a.h.p, rows: T, out: out)
         Vec.axpy(1, a.xMid.p, out, T * C)
-    }
-
-    /// Backward of `layerForward` (without KV cache). On entry d (T, C) holds dL/d(out); on
-    /// return dL/d(x). Parameter gradients of trainable parameters accumulate into Param.grad.
-    func layerBackward(_ L: LlamaLayer, x: UnsafePointer<Float>, d: UnsafeMutablePointer<Float>,
-                       a: LayerActivations, g: LayerGradScratch, T: Int, rope: RopeTables, segs: [Range<Int>]? = nil) throws {
-        let c = config
-        let C = c.hiddenSize, Hq = c.numAttentionHeads, Hkv = c.numKeyValueHeads, D = c.headDim
-        let I = c.intermediateSize
-        // out = xMid + h Wdownᵀ: dh (T, I); d already is the residual part of dxMid
-        L.downProj.backward(dy: d, x: a.h.p, rows: T, dx: g.dh.p)
-        // h = silu(gate) * up: dGate, dUp (T, I)
-        Kernels.swigluBackward(dout: g.dh.p, gate: a.gate.p, up: a.up.p, dgate: g.dGate.p, dup: g.dUp.p, n: T * I)
-        // gate, up = ln2 Wᵀ: dLn (T, C)
-        L.gateProj.backward(dy: g.dGate.p, x: a.ln2.p, rows: T, dx: g.dLn.p)
-        L.upProj.backward(dy: g.dUp.p, x: a.ln2.p, rows: T, dx: g.dLn.p, accumulate: true)
-        // ln2 = RMSNorm(xMid): d (T, C) += dxMid through the norm
-        Kernels.rmsNormBackward(dout: g.dLn.p, x: a.xMid.p, weight: L.postAttentionLayernorm.value.floatPointer,
-                                rstd: a.rstd2.p, dx: g.dTmp.p, dweight: gradPointer(L.postAttentionLayernorm),
-                                rows: T, dim: C)
-        Vec.axpy(1, g.dTmp.p, d, T * C)
-        // xMid = x + att Woᵀ: dAtt (T, Hq*D); d is the residual part of dx
-        L.oProj.backward(dy: d, x: a.att.p, rows: T, dx: g.dAtt.p)
-        // attention: dq (T, Hq*D), dk, dv (T, Hkv*D)
-        let scale = 1 / Float(D).squareRoot()
-        let qd = Hq * D, kvd = Hkv * D
-        for r in segs ?? [0..<T] {
-            let s0 = r.lowerBound, n = r.count
-            try Kernels.attentionBackward(dout: g.dAtt.p + s0 * qd, q: a.q.p + s0 * qd, k: a.k.p + s0 * kvd, v: a.v.p + s0 * kvd,
-                                          out: a.att.p + s0 * qd, lse: a.lse.p + Hq * s0,
-                                          dq: g.dq.p + s0 * qd, dk: g.dk.p + s0 * kvd, dv: g.dv.p + s0 * kvd,
-                                          Tq: n, Tk: n, Hq: Hq, Hkv: Hkv, D: D, scale: scale)
-        }
-        // RoPE backward: the inverse rotation
-        rope.cos.withUnsafeBufferPointer { cp in
-            rope.sin.withUnsafeBufferPointer { sp in
-                Kernels.ropeApply(x: g.dq.p, cos: cp.baseAddress!, sin: sp.baseAddress!, T: T, heads: Hq, headDim: D, inverse: true)
-                Kernels.ropeApply(x: g.dk.p, cos: cp.baseAddress!, sin: sp.baseAddress!, T: T, heads: Hkv, headDim: D, inverse: true)
-            }
-        }
-        // q, k, v = ln1 Wᵀ: dLn (T, C)
-        L.qProj.backward(dy: g.dq.p, x: a.ln1.p, rows: T, dx: g.dLn.p)
-        L.kProj.backward(dy: g.dk.p, x: a.ln1.p, rows: T, dx: g.dLn.p, accumulate: true)
-        L.vProj.backward(dy: g.dv.p, x: a.ln1.p, rows: T, dx: g.dLn.p, accumulate: true)
-        // ln1 = RMSNorm(x): d (T, C) += dx through the norm
-        Kernels.rmsNormBackward(dout: g.dLn.p, x: x, weight: L.inputLayernorm.value.floatPointer,
-                                rstd: a.rstd1.p, dx: g.dTmp.p, dweight: gradPointer(L.inputLayernorm),
-                                rows: T, dim: C)
-        Vec.axpy(1, g.dTmp.p, d, T * C)
-    }
-
-    /// The gradient buffer of a trainable parameter (created on demand), nil when frozen.
-    func gradPointer(_ p: Param) -> UnsafeMutablePointer<Float>? {
-        p.trainable ? p.ensureGrad().floatPointer : nil
     }
 }

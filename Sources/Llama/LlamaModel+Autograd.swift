@@ -1,10 +1,11 @@
 // The model's loss as a differentiable Tensor op (Tensor.customOp): `lossTensor` returns a 0-d
 // tensor; `backward` on anything computed from it runs forwardBackward with the incoming
 // gradient as the loss scale and hands each trainable parameter tensor its gradient (into
-// `Tensor.grad`, the autograd side; `Param.grad` is left as it was).
+// `Tensor.grad`, the autograd side; `Parameter.grad` is left as it was).
 import Foundation
 import Tensor
 import Quant
+import NN
 
 extension LlamaModel {
     /// Mean loss as a 0-d tensor recorded on the autograd tape, its inputs being the value

@@ -4,6 +4,7 @@
 import Foundation
 import Tensor
 import Quant
+import NN
 
 /// Keys (after RoPE) and values of every layer for the positions seen so far.
 public final class KVCache {
@@ -87,7 +88,7 @@ extension LlamaModel {
         guard topP > 0, topP <= 1 else { throw LlamaError.argument("top_p must be in (0, 1], got \(topP)") }
         guard topK >= 0 else { throw LlamaError.argument("top_k must be >= 0, got \(topK)") }
         if maxTokens <= 0 { return [] }
-        var rng = LlamaRandom(seed: seed ?? UInt64.random(in: 0...UInt64.max))
+        var rng = SplitMix64(seed: seed ?? UInt64.random(in: 0...UInt64.max))
         let cache = makeCache(capacity: prompt.count + maxTokens)
         var logits = try forward(prompt, cache: cache, lastOnly: true)
         var out: [Int] = []

@@ -5,6 +5,7 @@ import Foundation
 import Tensor
 import Quant
 import Checkpoint
+import NN
 
 extension LlamaModel {
     /// The tensor names and shapes a checkpoint of this config must hold, in HF order.
@@ -23,11 +24,11 @@ extension LlamaModel {
         return out
     }
 
-    /// Loads a Hugging Face model directory. `quant`: "none" (f32 weights) or "nf4" (the seven
+    /// Loads a Hugging Face model directory. `quant`: `.dense` (f32 weights) or `.nf4` (the seven
     /// projections of every layer quantized while loading, tensor by tensor, blocksize 64, as
     /// bitsandbytes' Linear4bit; embeddings, norms and lm_head stay f32).
-    public static func load(path: String, quant: String = "none", doubleQuant: Bool = true) throws -> LlamaModel {
-        let q = try checkQuant(quant)
+    public static func load(path: String, quant: QuantKind = .dense, doubleQuant: Bool = true) throws -> LlamaModel {
+        let q = quant
         let config = try LlamaConfig.load(path: path)
         let ckpt: SafetensorsCheckpoint
         do { ckpt = try SafetensorsCheckpoint.open(path) } catch { throw LlamaError.file("\(path): \(error)") }
@@ -57,7 +58,7 @@ extension LlamaModel {
         func read(_ name: String) throws -> Tensor {
             do { return try ckpt.tensor(name).to(.f32).contiguous() } catch { throw LlamaError.file("\(path): \(name): \(error)") }
         }
-        func param(_ name: String) throws -> Param { Param(name: name, value: try read(name), trainable: true) }
+        func param(_ name: String) throws -> Parameter { Parameter(name: name, value: try read(name), trainable: true) }
         let embed = try param("model.embed_tokens.weight")
         var layers: [LlamaLayer] = []
         for l in 0..<config.numHiddenLayers {
@@ -91,20 +92,11 @@ extension LlamaModel {
         } catch let e as LlamaError { throw e } catch { throw LlamaError.file("saving \(dir): \(error)") }
     }
 
-    /// "none" or "nf4" (lower-cased), else an error naming the argument.
-    static func checkQuant(_ quant: String) throws -> String {
-        let q = quant.lowercased()
-        guard q == "none" || q == "nf4" else {
-            throw LlamaError.argument("quant must be \"none\" or \"nf4\", got \"\(quant)\"")
-        }
-        return q
-    }
-
     /// A projection over a dense weight, or quantized to NF4 when asked.
     static func makeLinear(name: String, inFeatures: Int, outFeatures: Int, weight: Tensor,
-                           quant: String, doubleQuant: Bool) throws -> Linear {
+                           quant: QuantKind, doubleQuant: Bool) throws -> Linear {
         do {
-            if quant == "nf4" {
+            if quant == .nf4 {
                 return try Linear.nf4(name: name, inFeatures: inFeatures, outFeatures: outFeatures, weight: weight,
                                       blocksize: 64, doubleQuant: doubleQuant)
             }
@@ -114,10 +106,10 @@ extension LlamaModel {
 
     /// A projection whose weight rows are produced by `fill(rows, dst)` (dst holds rows.count * in
     /// floats); with NF4 the f32 weight is never held whole.
-    static func makeLinear(name: String, inFeatures: Int, outFeatures: Int, quant: String, doubleQuant: Bool,
+    static func makeLinear(name: String, inFeatures: Int, outFeatures: Int, quant: QuantKind, doubleQuant: Bool,
                            fill: (Range<Int>, UnsafeMutablePointer<Float>) throws -> Void) throws -> Linear {
         do {
-            if quant == "nf4" {
+            if quant == .nf4 {
                 return try Linear.nf4(name: name, inFeatures: inFeatures, outFeatures: outFeatures, blocksize: 64,
                                       doubleQuant: doubleQuant, fill: fill)
             }

@@ -5,22 +5,23 @@
 import Foundation
 import Tensor
 import Quant
+import NN
 
 /// One decoder layer: RMSNorm, grouped-query attention with RoPE, residual, RMSNorm, SwiGLU MLP, residual.
 public final class LlamaLayer {
     public let index: Int
-    public var inputLayernorm: Param            // (C)
+    public var inputLayernorm: Parameter            // (C)
     public var qProj: Linear                    // (Hq*D, C)
     public var kProj: Linear                    // (Hkv*D, C)
     public var vProj: Linear                    // (Hkv*D, C)
     public var oProj: Linear                    // (C, Hq*D)
-    public var postAttentionLayernorm: Param    // (C)
+    public var postAttentionLayernorm: Parameter    // (C)
     public var gateProj: Linear                 // (I, C)
     public var upProj: Linear                   // (I, C)
     public var downProj: Linear                 // (C, I)
 
-    init(index: Int, inputLayernorm: Param, qProj: Linear, kProj: Linear, vProj: Linear, oProj: Linear,
-         postAttentionLayernorm: Param, gateProj: Linear, upProj: Linear, downProj: Linear) {
+    init(index: Int, inputLayernorm: Parameter, qProj: Linear, kProj: Linear, vProj: Linear, oProj: Linear,
+         postAttentionLayernorm: Parameter, gateProj: Linear, upProj: Linear, downProj: Linear) {
         self.index = index
         self.inputLayernorm = inputLayernorm; self.qProj = qProj; self.kProj = kProj; self.vProj = vProj
         self.oProj = oProj; self.postAttentionLayernorm = postAttentionLayernorm
@@ -31,7 +32,7 @@ public final class LlamaLayer {
     public var linears: [Linear] { [qProj, kProj, vProj, oProj, gateProj, upProj, downProj] }
 
     /// Parameters in Hugging Face `named_parameters()` order.
-    public var parameters: [Param] {
+    public var parameters: [Parameter] {
         linears.flatMap { $0.params } + [inputLayernorm, postAttentionLayernorm]
     }
 
@@ -62,11 +63,11 @@ public final class LlamaModel {
     public var config: LlamaConfig {
         didSet { shapeChanged = !config.sameShape(as: oldValue) || shapeChanged }
     }
-    public var embedTokens: Param               // (V, C) model.embed_tokens.weight
+    public var embedTokens: Parameter               // (V, C) model.embed_tokens.weight
     public var layers: [LlamaLayer]
-    public var norm: Param                      // (C) model.norm.weight
-    /// lm_head.weight (V, C); the same Param as `embedTokens` when tie_word_embeddings.
-    public var lmHead: Param
+    public var norm: Parameter                      // (C) model.norm.weight
+    /// lm_head.weight (V, C); the same Parameter as `embedTokens` when tie_word_embeddings.
+    public var lmHead: Parameter
 
     /// Live RoPE settings (`m.rope_theta = 200M`, `m.rope_scaling = ...`).
     public var ropeTheta: Double {
@@ -82,7 +83,7 @@ public final class LlamaModel {
     private var shapeChanged = false
 
     /// Assembles a model from its parts (used by init and load).
-    init(config: LlamaConfig, embedTokens: Param, layers: [LlamaLayer], norm: Param, lmHead: Param?) {
+    init(config: LlamaConfig, embedTokens: Parameter, layers: [LlamaLayer], norm: Parameter, lmHead: Parameter?) {
         self.config = config
         self.embedTokens = embedTokens
         self.layers = layers
@@ -93,25 +94,25 @@ public final class LlamaModel {
     /// Random weights as transformers' `_init_weights`: normal(0, initializer_range) for the
     /// embedding and every linear weight, ones for the norms. Deterministic in `seed`.
     public convenience init(config: LlamaConfig, seed: UInt64) throws {
-        try self.init(config: config, seed: seed, quant: "none")
+        try self.init(config: config, seed: seed, quant: .dense)
     }
 
-    /// Random weights; `quant: "nf4"` builds each projection directly in NF4 (weight by weight,
+    /// Random weights; `quant: .nf4` builds each projection directly in NF4 (weight by weight,
     /// never holding a whole f32 projection), so the llama3-8b shape fits in memory.
     /// `embeddingsBF16` stores embed_tokens / lm_head in bf16 (frozen; see storeEmbeddingsInBF16).
-    public convenience init(config: LlamaConfig, seed: UInt64, quant: String, doubleQuant: Bool = true,
+    public convenience init(config: LlamaConfig, seed: UInt64, quant: QuantKind, doubleQuant: Bool = true,
                             embeddingsBF16: Bool = false) throws {
         try config.validate()
-        let q = try LlamaModel.checkQuant(quant)
-        var rng = LlamaRandom(seed: seed)   // one stream seed per weight, rows seeded within it
+        let q = quant
+        var rng = SplitMix64(seed: seed)   // one stream seed per weight, rows seeded within it
         let std = Float(config.initializerRange)
         func normal(_ shape: [Int]) -> Tensor {
             let t = Tensor(zeros: shape)
-            LlamaRandom.fillNormalRows(t.floatPointer, rows: 0..<shape[0], cols: t.count / shape[0], std: std, seed: rng.next())
+            SplitMix64.fillNormalRows(t.floatPointer, rows: 0..<shape[0], cols: t.count / shape[0], std: std, seed: rng.next())
             return t
         }
-        func embedding(_ name: String) -> Param {
-            guard embeddingsBF16 else { return Param(name: name, value: normal([config.vocabSize, config.hiddenSize]), trainable: true) }
+        func embedding(_ name: String) -> Parameter {
+            guard embeddingsBF16 else { return Parameter(name: name, value: normal([config.vocabSize, config.hiddenSize]), trainable: true) }
             // Row chunks straight into bf16: the f32 matrix never exists.
             let C = config.hiddenSize, V = config.vocabSize
             let t = Tensor(zeros: [V, C], dtype: .bf16)
@@ -121,11 +122,11 @@ public final class LlamaModel {
             var r0 = 0
             while r0 < V {
                 let n = min(1024, V - r0)
-                LlamaRandom.fillNormalRows(chunk.p, rows: r0..<(r0 + n), cols: C, std: std, seed: wseed)
+                SplitMix64.fillNormalRows(chunk.p, rows: r0..<(r0 + n), cols: C, std: std, seed: wseed)
                 for i in 0..<(n * C) { dst[r0 * C + i] = Half.bf16Bits(chunk.p[i]) }
                 r0 += n
             }
-            let p = Param(name: name, value: Tensor(zeros: [1]), trainable: false)
+            let p = Parameter(name: name, value: Tensor(zeros: [1]), trainable: false)
             p.value = t
             return p
         }
@@ -140,23 +141,23 @@ public final class LlamaModel {
                 let wseed = rng.next()
                 lin[p] = try LlamaModel.makeLinear(name: LlamaLayer.modulePath(layer: l, p), inFeatures: i, outFeatures: o,
                                                    quant: q, doubleQuant: doubleQuant) { rows, dst in
-                    LlamaRandom.fillNormalRows(dst, rows: rows, cols: i, std: std, seed: wseed)
+                    SplitMix64.fillNormalRows(dst, rows: rows, cols: i, std: std, seed: wseed)
                 }
             }
             layers.append(LlamaLayer(
                 index: l,
-                inputLayernorm: Param(name: "model.layers.\(l).input_layernorm.weight", value: ones(C), trainable: true),
+                inputLayernorm: Parameter(name: "model.layers.\(l).input_layernorm.weight", value: ones(C), trainable: true),
                 qProj: lin["q_proj"]!, kProj: lin["k_proj"]!, vProj: lin["v_proj"]!, oProj: lin["o_proj"]!,
-                postAttentionLayernorm: Param(name: "model.layers.\(l).post_attention_layernorm.weight", value: ones(C), trainable: true),
+                postAttentionLayernorm: Parameter(name: "model.layers.\(l).post_attention_layernorm.weight", value: ones(C), trainable: true),
                 gateProj: lin["gate_proj"]!, upProj: lin["up_proj"]!, downProj: lin["down_proj"]!))
         }
-        let norm = Param(name: "model.norm.weight", value: ones(C), trainable: true)
+        let norm = Parameter(name: "model.norm.weight", value: ones(C), trainable: true)
         let head = config.tieWordEmbeddings ? nil : embedding("lm_head.weight")
         self.init(config: config, embedTokens: embed, layers: layers, norm: norm, lmHead: head)
     }
 
     /// Every parameter once, in Hugging Face `named_parameters()` order (lm_head only when untied).
-    public var parameters: [Param] {
+    public var parameters: [Parameter] {
         var ps = [embedTokens]
         for l in layers { ps += l.parameters }
         ps.append(norm)
@@ -165,7 +166,7 @@ public final class LlamaModel {
     }
 
     /// The parameter with a Hugging Face name, if any.
-    public func parameter(named name: String) -> Param? {
+    public func parameter(named name: String) -> Parameter? {
         if name == "lm_head.weight" { return lmHead }
         return parameters.first { $0.name == name }
     }
@@ -206,7 +207,7 @@ public final class LlamaModel {
             func q(_ lin: Linear) throws -> Linear {
                 if lin.nf4 != nil { return lin }
                 return try LlamaModel.makeLinear(name: lin.name, inFeatures: lin.inFeatures, outFeatures: lin.outFeatures,
-                                                 weight: lin.denseWeight(), quant: "nf4", doubleQuant: doubleQuant)
+                                                 weight: lin.denseWeight(), quant: .nf4, doubleQuant: doubleQuant)
             }
             L.qProj = try q(L.qProj); L.kProj = try q(L.kProj); L.vProj = try q(L.vProj); L.oProj = try q(L.oProj)
             L.gateProj = try q(L.gateProj); L.upProj = try q(L.upProj); L.downProj = try q(L.downProj)

@@ -17,16 +17,16 @@ public enum RoPE {
         func defaultInv(_ b: Double) -> [Float] { powers(b).map { 1 / $0 } }
         guard let s = scaling else { return (defaultInv(base), 1) }
         switch s.ropeType {
-        case "linear":
+        case .linear:
             let f = Float(s.factor ?? 1)
             return (defaultInv(base).map { $0 / f }, 1)
-        case "dynamic":
+        case .dynamic:
             let factor = s.factor ?? 1
             let mp = Double(maxPositionEmbeddings)
             let L = Double(max(seqLen ?? maxPositionEmbeddings, maxPositionEmbeddings))
             let b = base * pow(factor * L / mp - (factor - 1), Double(dim) / Double(dim - 2))
             return (defaultInv(b), 1)
-        case "yarn":
+        case .yarn:
             let orig = Double(s.originalMaxPositionEmbeddings ?? maxPositionEmbeddings)
             let factor = s.factor ?? Double(maxPositionEmbeddings) / orig
             func getMscale(_ scale: Double, _ m: Double = 1) -> Double { scale <= 1 ? 1 : 0.1 * m * log(scale) + 1 }
@@ -53,7 +53,7 @@ public enum RoPE {
                 inv[i] = interp * (1 - extrapFactor) + extrap * extrapFactor
             }
             return (inv, Float(attn))
-        case "llama3":
+        case .llama3:
             let inv = defaultInv(base)
             let factor = Float(s.factor ?? 1)
             let lowF = s.lowFreqFactor ?? 1, highF = s.highFreqFactor ?? 4
@@ -70,8 +70,6 @@ public enum RoPE {
                 } else { out[i] = v }
             }
             return (out, 1)
-        default:
-            return (defaultInv(base), 1)
         }
     }
 }
@@ -107,7 +105,7 @@ final class RopeCache: @unchecked Sendable {
     }
 
     private func freqLocked(_ c: LlamaConfig, _ seqLen: Int) -> ([Float], Float, FreqKey) {
-        let dynLen = (c.ropeScaling?.ropeType == "dynamic") ? max(seqLen, c.maxPositionEmbeddings) : 0
+        let dynLen = (c.ropeScaling?.ropeType == .dynamic) ? max(seqLen, c.maxPositionEmbeddings) : 0
         let key = FreqKey(theta: c.ropeTheta, scaling: c.ropeScaling, dim: c.headDim, maxPos: c.maxPositionEmbeddings, seqLen: dynLen)
         if let e = freqs.first(where: { $0.0 == key }) { return (e.1, e.2, key) }
         let (inv, sc) = RoPE.inverseFrequencies(headDim: c.headDim, theta: c.ropeTheta, scaling: c.ropeScaling,

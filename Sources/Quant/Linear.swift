@@ -8,9 +8,10 @@
 // Parameter names (`params`): the dense weight is "<name>.weight" (Hugging Face key, e.g.
 // "model.layers.0.self_attn.q_proj.weight"); LoRA matrices use PEFT's adapter-file keys
 // "base_model.model.<name>.lora_A.weight" / ".lora_B.weight" (see PEFT.swift). An NF4 base is
-// not a Param (it has no f32 value); read it through `nf4`.
+// not a Parameter (it has no f32 value); read it through `nf4`.
 import Foundation
 import Tensor
+import NN
 
 public final class Linear {
     /// Module path, e.g. "model.layers.0.self_attn.q_proj".
@@ -18,7 +19,7 @@ public final class Linear {
     public let inFeatures: Int
     public let outFeatures: Int
     /// The dense base weight [out, in] (nil when the base is NF4). Frozen unless `trainable` is set.
-    public private(set) var weight: Param?
+    public private(set) var weight: Parameter?
     /// The NF4 base weight [out, in] (nil when dense); always frozen.
     public private(set) var nf4: NF4Tensor?
     /// The LoRA adapter, when added.
@@ -42,7 +43,7 @@ public final class Linear {
         self.name = name
         self.inFeatures = inFeatures
         self.outFeatures = outFeatures
-        self.weight = Param(name: name + ".weight", value: weight, trainable: trainable)
+        self.weight = Parameter(name: name + ".weight", value: weight, trainable: trainable)
     }
 
     /// A linear layer over a frozen NF4 weight of shape [outFeatures, inFeatures].
@@ -83,8 +84,8 @@ public final class Linear {
     }
 
     /// All parameters: the dense base weight (if dense), then LoRA A and B (if added).
-    public var params: [Param] {
-        var p: [Param] = []
+    public var params: [Parameter] {
+        var p: [Parameter] = []
         if let w = weight { p.append(w) }
         if let l = lora { p.append(l.A); p.append(l.B) }
         return p
@@ -133,7 +134,7 @@ public final class Linear {
             nf4 = try NF4Tensor.quantize(merged, blocksize: q.blocksize, doubleQuant: q.doubleQuant)
         } else {
             let trainable = weight?.trainable ?? false
-            weight = Param(name: name + ".weight", value: merged, trainable: trainable)
+            weight = Parameter(name: name + ".weight", value: merged, trainable: trainable)
             nf4 = nil
         }
         lora = nil
@@ -157,7 +158,7 @@ public final class Linear {
     /// - dx: when given, receives dL/dx [rows, inFeatures]; it is OVERWRITTEN unless
     ///   `accumulate` is true, in which case the gradient is added to what dx holds.
     /// - Gradients of trainable parameters (dense weight, LoRA A and B) are ACCUMULATED into
-    ///   `Param.grad`. LoRA dropout reuses the mask of the latest training forward.
+    ///   `Parameter.grad`. LoRA dropout reuses the mask of the latest training forward.
     public func backward(dy: UnsafePointer<Float>, x: UnsafePointer<Float>, rows: Int,
                          dx: UnsafeMutablePointer<Float>?, accumulate: Bool = false) {
         if rows <= 0 { return }
@@ -227,40 +228,6 @@ public final class Linear {
             }
             body(r0, n, UnsafePointer(tile.pointer))
             r0 += n
-        }
-    }
-}
-
-/// Reusable f32 scratch buffers (NF4 tiles, LoRA intermediates), shared by all layers so that
-/// memory stays at a few tiles however many layers exist.
-public enum ScratchPool {
-    public final class Buffer: @unchecked Sendable {
-        public let pointer: UnsafeMutablePointer<Float>
-        public let capacity: Int
-        init(_ n: Int) {
-            capacity = max(n, 1)
-            pointer = UnsafeMutablePointer<Float>.allocate(capacity: capacity)
-        }
-        deinit { pointer.deallocate() }
-    }
-
-    private static let lock = NSLock()
-    nonisolated(unsafe) private static var free: [Buffer] = []
-
-    /// A buffer of at least n floats (contents undefined).
-    public static func take(_ n: Int) -> Buffer {
-        lock.lock(); defer { lock.unlock() }
-        if let i = free.firstIndex(where: { $0.capacity >= n }) { return free.remove(at: i) }
-        return Buffer(n)
-    }
-
-    /// Returns a buffer for reuse (the pool keeps at most 4, the largest).
-    public static func give(_ b: Buffer) {
-        lock.lock(); defer { lock.unlock() }
-        free.append(b)
-        if free.count > 4 {
-            free.sort { $0.capacity > $1.capacity }
-            free.removeLast(free.count - 4)
         }
     }
 }

@@ -12,6 +12,7 @@
 // (gradient checkpointing) with the same mask.
 import Foundation
 import Tensor
+import NN
 
 public final class LoRA {
     /// Module path of the wrapped Linear, e.g. "model.layers.0.self_attn.q_proj".
@@ -25,9 +26,9 @@ public final class LoRA {
     /// alpha / r, or alpha / sqrt(r) with rsLoRA (as float32).
     public let scale: Float
     /// lora_A [r, in], named "base_model.model.<module>.lora_A.weight".
-    public let A: Param
+    public let A: Parameter
     /// lora_B [out, r], named "base_model.model.<module>.lora_B.weight".
-    public let B: Param
+    public let B: Parameter
     public var dropoutSeed: UInt64
     /// Counter of training forwards (selects the dropout mask).
     public var dropoutStep: UInt64 = 0
@@ -53,8 +54,8 @@ public final class LoRA {
         let bound = 1 / Double(inFeatures).squareRoot()
         let pa = a.floatPointer
         for i in 0..<(rank * inFeatures) { pa[i] = Float((rng.nextUnit() * 2 - 1) * bound) }
-        self.A = Param(name: PEFT.loraKey(module: module, matrix: .A), value: a, trainable: true)
-        self.B = Param(name: PEFT.loraKey(module: module, matrix: .B), value: Tensor(zeros: [outFeatures, rank]), trainable: true)
+        self.A = Parameter(name: PEFT.loraKey(module: module, matrix: .A), value: a, trainable: true)
+        self.B = Parameter(name: PEFT.loraKey(module: module, matrix: .B), value: Tensor(zeros: [outFeatures, rank]), trainable: true)
         self.dropoutSeed = rng.next()
     }
 
@@ -179,30 +180,4 @@ public final class LoRA {
         for b in s.utf8 { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01B3 }
         return h
     }
-}
-
-/// SplitMix64: a small seeded generator, and a stateless hash to a uniform float in [0, 1).
-public struct SplitMix64 {
-    public var state: UInt64
-    public init(seed: UInt64) { state = seed }
-
-    @inline(__always)
-    static func mix(_ z0: UInt64) -> UInt64 {
-        var z = z0
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        return SplitMix64.mix(state)
-    }
-
-    /// Uniform in [0, 1) with 53 bits.
-    public mutating func nextUnit() -> Double { Double(next() >> 11) * 0x1.0p-53 }
-
-    /// Stateless uniform float in [0, 1) from a key.
-    @inline(__always)
-    static func unit(_ key: UInt64) -> Float { Float(mix(key &+ 0x9E37_79B9_7F4A_7C15) >> 40) * 0x1.0p-24 }
 }

@@ -3,18 +3,13 @@
 // people, trades, objects, weather and times, grouped into paragraphs; the text is measured in
 // tokens of the caller's tokenizer so it can be cut to a target length.
 import Tokenizer
+import NN
 
-/// A seeded SplitMix64 generator (the same seed gives the same text on every platform).
-public struct SynthRNG: RandomNumberGenerator {
-    var state: UInt64
-    public init(seed: UInt64) { state = seed ^ 0x5DEE_CE66_D1CE_4E5B }
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+/// Synth's draws come from NN's SplitMix64 seeded its own way (the same seed gives the same
+/// text on every platform).
+extension SplitMix64 {
+    /// The generator of the synthetic data for `seed` (the seed is xored with a constant).
+    public init(synthSeed seed: UInt64) { self.init(seed: seed ^ 0x5DEE_CE66_D1CE_4E5B) }
     mutating func pick<T>(_ xs: [T]) -> T { xs[Int(next() % UInt64(xs.count))] }
     mutating func int(_ r: ClosedRange<Int>) -> Int { r.lowerBound + Int(next() % UInt64(r.count)) }
     mutating func chance(_ p: Double) -> Bool { Double(next() >> 11) / Double(1 << 53) < p }
@@ -103,7 +98,7 @@ enum Vocab {
 
 extension Synth {
     /// One filler sentence.
-    static func sentence(_ rng: inout SynthRNG) -> String {
+    static func sentence(_ rng: inout SplitMix64) -> String {
         let t = rng.pick(Vocab.templates)
         var out = ""
         var i = t.startIndex
@@ -127,7 +122,7 @@ extension Synth {
         return capitalizeFirst(out)
     }
 
-    static func slot(_ key: String, _ rng: inout SynthRNG) -> String {
+    static func slot(_ key: String, _ rng: inout SplitMix64) -> String {
         switch key.lowercased() {
         case "place": let p = rng.pick(Vocab.places); return key == "Place" ? capitalizeFirst(p) : p
         case "person", "person2": let p = rng.pick(Vocab.people); return key == "Person" ? capitalizeFirst(p) : p
@@ -153,7 +148,7 @@ extension Synth {
 
     /// Filler sentences whose tokens (each counted with its leading separator) add up to at most
     /// `tokens`, grouped into paragraphs of 4-8 sentences.
-    static func fillerUnits(tokenizer: TextTokenizer, tokens: Int, rng: inout SynthRNG) -> [FillerUnit] {
+    static func fillerUnits(tokenizer: TextTokenizer, tokens: Int, rng: inout SplitMix64) -> [FillerUnit] {
         var units: [FillerUnit] = []
         var total = 0
         var inParagraph = 0

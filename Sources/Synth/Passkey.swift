@@ -2,6 +2,7 @@
 // evaluation writes it) and training conversations in the same format, so a small model of
 // our own can learn the task inside its window before its window is extended.
 import Tokenizer
+import NN
 
 public enum PasskeyText {
     public static let taskDescription = "There is an important info hidden inside a lot of irrelevant text. Find it and memorize them. I will quiz you about the important information there."
@@ -35,7 +36,7 @@ extension Synth {
     /// key (1...50000) at a random depth; the answer is "The pass key is K."
     public static func passkey(tokenizer tok: TextTokenizer, count: Int, length: Int, seed: UInt64 = 0) throws -> [[ChatMessage]] {
         guard count >= 0 else { throw SynthError.argument("count", "must be >= 0, got \(count)") }
-        var rng = SynthRNG(seed: seed)
+        var rng = SplitMix64(synthSeed: seed)
         let charsPerToken = PasskeyText.charsPerToken(tok)
         return try (0..<count).map { _ in
             let key = rng.int(1...50000)

@@ -11,6 +11,7 @@
 // Lengths are in tokens of the caller's tokenizer (the chat rendering never exceeds `length`).
 // Every answer is a sentence of the context or the statements of facts in it. Seeded.
 import Tokenizer
+import NN
 
 public enum SynthError: Error, CustomStringConvertible, Equatable {
     case argument(String, String)
@@ -32,7 +33,7 @@ public struct NeedleCase: Sendable {
 public enum Synth {
     /// Filler prose of at most `tokens` tokens (and within a sentence of it).
     public static func filler(tokenizer: TextTokenizer, tokens: Int, seed: UInt64 = 0) -> String {
-        var rng = SynthRNG(seed: seed)
+        var rng = SplitMix64(synthSeed: seed)
         return join(fillerUnits(tokenizer: tokenizer, tokens: max(tokens, 0), rng: &rng))
     }
 
@@ -65,7 +66,7 @@ public enum Synth {
     public static func summary(tokenizer: TextTokenizer, count: Int, length: Int, people: Int = 1, seed: UInt64 = 0) throws -> [[ChatMessage]] {
         guard (1...4).contains(people) else { throw SynthError.argument("people", "needs 1...4 people, got \(people)") }
         guard count >= 0 else { throw SynthError.argument("count", "must be >= 0, got \(count)") }
-        var rng = SynthRNG(seed: seed)
+        var rng = SplitMix64(synthSeed: seed)
         return try (0..<count).map { _ in
             let world = World(rng: &rng)
             let targets = Array(world.people.prefix(people))
@@ -88,7 +89,7 @@ public enum Synth {
         guard distractors.lowerBound >= 0, distractors.upperBound <= 8 else {
             throw SynthError.argument("distractors", "must be within 0...8, got \(distractors.lowerBound == distractors.upperBound ? "\(distractors.lowerBound)" : "\(distractors)")")
         }
-        var rng = SynthRNG(seed: seed)
+        var rng = SplitMix64(synthSeed: seed)
         // room for the answer: the longest name's code sentence and the end of the turn
         let longest = World.names.max { $0.count < $1.count } ?? "Nikolai"
         let reply = tokenizer.encode(World.codeStatement.replacingOccurrences(of: "{n}", with: longest).replacingOccurrences(of: "{v}", with: "0000"), bos: false).count + 1
@@ -106,7 +107,7 @@ public enum Synth {
     /// One retrieval case whose chat prompt (with the generation header) is at most `length`
     /// tokens: the needle at `depth` (0...1 of the context, moved back to a sentence start; nil:
     /// a random sentence boundary), distractor codes at random boundaries.
-    public static func needleCase(tokenizer tok: TextTokenizer, length: Int, depth: Double?, distractors: Int, rng: inout SynthRNG) throws -> NeedleCase {
+    public static func needleCase(tokenizer tok: TextTokenizer, length: Int, depth: Double?, distractors: Int, rng: inout SplitMix64) throws -> NeedleCase {
         let world = World(rng: &rng)
         let target = world.people[0]
         let others = Array(world.people.dropFirst())
@@ -158,7 +159,7 @@ public enum Synth {
     public static func shortText(tokenizer: TextTokenizer, count: Int, length: Int, seed: UInt64 = 0) throws -> [String] {
         guard count >= 0 else { throw SynthError.argument("count", "must be >= 0, got \(count)") }
         guard length >= 8 else { throw SynthError.argument("length", "must be at least 8 tokens, got \(length)") }
-        var rng = SynthRNG(seed: seed)
+        var rng = SplitMix64(synthSeed: seed)
         return (0..<count).map { _ in
             let world = World(rng: &rng)
             return Documents.join(Documents.fill(tokenizer, people: world.people, tokens: length - 2, rng: &rng))
@@ -193,7 +194,7 @@ public enum Synth {
         if let d = distinct, !(2...pool.count).contains(d) {
             throw SynthError.argument("distinct", "must be within 2...\(pool.count) (the tokenizer's ordinary tokens), got \(d)")
         }
-        var rng = SynthRNG(seed: seed)
+        var rng = SplitMix64(synthSeed: seed)
         return (0..<count).map { _ in
             var letters = pool
             if let d = distinct {
@@ -223,7 +224,7 @@ public enum Synth {
 
     /// `n` facts stated in the context (distinct; about distinct people when asked), in a
     /// random order.
-    static func pickFacts(_ stated: [FactRef], _ n: Int, _ rng: inout SynthRNG, distinctPeople: Bool = false) -> [FactRef] {
+    static func pickFacts(_ stated: [FactRef], _ n: Int, _ rng: inout SplitMix64, distinctPeople: Bool = false) -> [FactRef] {
         var pool = stated
         rng.shuffle(&pool)
         var out: [FactRef] = []
@@ -242,9 +243,9 @@ public enum Synth {
     /// QA conversations over contexts of documents: `turns` gets the facts the context states
     /// and returns the (question, answer) pairs; the first question follows the context.
     static func conversations(_ tok: TextTokenizer, _ count: Int, _ length: Int, _ seed: UInt64,
-                              _ turns: ([FactRef], inout SynthRNG) -> [(String, String)]) throws -> [[ChatMessage]] {
+                              _ turns: ([FactRef], inout SplitMix64) -> [(String, String)]) throws -> [[ChatMessage]] {
         guard count >= 0 else { throw SynthError.argument("count", "must be >= 0, got \(count)") }
-        var rng = SynthRNG(seed: seed)
+        var rng = SplitMix64(synthSeed: seed)
         var out: [[ChatMessage]] = []
         for _ in 0..<count {
             let world = World(rng: &rng)
@@ -295,7 +296,7 @@ public enum Synth {
 
     /// A context of documents about `others` with `inserts` each at a random sentence
     /// boundary (in order), trimmed until `make(context)` renders within `length` tokens.
-    static func fit(_ tok: TextTokenizer, _ length: Int, others: [Person], inserts: [String], rng: inout SynthRNG,
+    static func fit(_ tok: TextTokenizer, _ length: Int, others: [Person], inserts: [String], rng: inout SplitMix64,
                     _ make: (String) -> [ChatMessage]) throws -> [ChatMessage] {
         let bare = tok.chat(make(inserts.joined(separator: " ")), generationPrompt: false).count
         guard bare + 8 < length else {

@@ -5,6 +5,7 @@
 // "Where does Alice live?". Contexts are built from small documents (one person, one to three
 // facts each) measured in tokens of the caller's tokenizer.
 import Tokenizer
+import NN
 
 /// One attribute every person has: the sentence that states it, the question that asks for it
 /// (`{n}` is the name, `{v}` the value) and the values it takes.
@@ -66,7 +67,7 @@ public struct World: Sendable {
     public var people: [Person]
 
     /// `count` people with distinct names (at most `names.count`) and random values.
-    public init(count: Int = World.names.count, rng: inout SynthRNG) {
+    public init(count: Int = World.names.count, rng: inout SplitMix64) {
         var pool = World.names
         rng.shuffle(&pool)
         people = pool.prefix(max(1, min(count, pool.count))).map { name in
@@ -96,7 +97,7 @@ struct Sentence {
     var tokens: Int
 }
 
-extension SynthRNG {
+extension SplitMix64 {
     mutating func shuffle<T>(_ xs: inout [T]) {
         if xs.count < 2 { return }
         for i in stride(from: xs.count - 1, to: 0, by: -1) {
@@ -113,7 +114,7 @@ enum Documents {
     /// probability `restate`, once something was said) repeats some of them, as documents about
     /// the same people do; the repeats are what a language model learns to copy from context.
     /// Sentences come back one by one so facts can be inserted between them.
-    static func fill(_ tok: TextTokenizer, people: [Person], tokens: Int, restate: Double = 0.3, rng: inout SynthRNG) -> [Sentence] {
+    static func fill(_ tok: TextTokenizer, people: [Person], tokens: Int, restate: Double = 0.3, rng: inout SplitMix64) -> [Sentence] {
         guard tokens > 0, !people.isEmpty else { return [] }
         var order = people
         rng.shuffle(&order)

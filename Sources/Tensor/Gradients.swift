@@ -16,7 +16,7 @@ public enum Op {
     case matmul(Tensor, Tensor)
     case softmax(axis: Int)
     case logSoftmax(axis: Int)
-    case crossEntropy(targets: [Int], reduction: String, counted: Int, chunkRows: Int)
+    case crossEntropy(targets: [Int], reduction: Reduction, counted: Int, chunkRows: Int)
     case rmsNorm(rstd: [Float])
     case swiglu
     case rope(cos: [Float], sin: [Float])
@@ -153,10 +153,10 @@ public enum Op {
                 var r0 = 0
                 while r0 < rows {
                     let nr = Swift.min(chunkRows, rows - r0)
-                    let scale: Float = reduction == "none" ? 1 : (reduction == "sum" ? gv[0] : gv[0] / Float(Swift.max(counted, 1)))
+                    let scale: Float = reduction == .none ? 1 : (reduction == .sum ? gv[0] : gv[0] / Float(Swift.max(counted, 1)))
                     try Kernels.crossEntropyRows(logits: z.floatPointer + r0 * V, targets: tp.baseAddress! + r0, losses: &scratch,
                                                  dlogits: d.floatPointer + r0 * V, dlogitsScale: scale, n: nr, vocab: V)
-                    if reduction == "none" { for r in 0..<nr { Vec.scale(d.floatPointer + (r0 + r) * V, gv[r0 + r], V) } }
+                    if reduction == .none { for r in 0..<nr { Vec.scale(d.floatPointer + (r0 + r) * V, gv[r0 + r], V) } }
                     r0 += nr
                 }
             }

@@ -3,6 +3,12 @@
 // Forward work runs in the raw kernels (Kernels/); the backward rules are in Gradients.swift.
 import Foundation
 
+/// How a loss over rows is reduced (torch's `reduction`): the mean over the counted rows, their
+/// sum, or one loss per row.
+public enum Reduction: String, Sendable {
+    case mean, sum, none
+}
+
 extension Tensor {
     /// Moves `axis` last and returns a contiguous f32 copy plus the permutation used (nil if none).
     func axisLast(_ axis: Int) throws -> (Tensor, [Int]?) {
@@ -73,19 +79,16 @@ extension Tensor {
         return t.ints()
     }
 
-    /// Mean (or sum, or per-row with reduction "none") cross-entropy of `logits` [..., V] against
+    /// Mean (or sum, or per-row with reduction `.none`) cross-entropy of `logits` [..., V] against
     /// integer `targets` [...]; rows whose target is `ignoreIndex` do not count (HF/torch
     /// convention). The forward works `chunkRows` rows at a time and keeps no probability table;
     /// the backward builds d logits chunk by chunk.
     public static func crossEntropy(_ logits: Tensor, _ targets: Tensor, ignoreIndex: Int = -100,
-                                    reduction: String = "mean", chunkRows: Int = 1024) throws -> Tensor {
+                                    reduction: Reduction = .mean, chunkRows: Int = 1024) throws -> Tensor {
         guard logits.rank >= 1, let V = logits.shape.last else { throw TensorError.shape("cross_entropy: logits need a vocabulary dim") }
         let rows = logits.count / Swift.max(1, V)
         guard Array(logits.shape.dropLast()) == targets.shape || (targets.count == rows && targets.rank == 1) else {
             throw TensorError.shape("cross_entropy: targets shape \(targets.shape) does not match logits \(logits.shape) without the last dim")
-        }
-        guard ["mean", "sum", "none"].contains(reduction) else {
-            throw TensorError.value("cross_entropy: reduction must be \"mean\", \"sum\" or \"none\", got \"\(reduction)\"")
         }
         let t = try idList(targets, "cross_entropy targets")
         for (i, v) in t.enumerated() where v != ignoreIndex && (v < 0 || v >= V) {
@@ -110,9 +113,9 @@ extension Tensor {
         let counted = mapped.filter { $0 != Kernels.ignoreIndex }.count
         let out: Tensor
         switch reduction {
-        case "none": out = Tensor(shape: Array(logits.shape.dropLast()), floats: losses)
-        case "sum": out = .scalar(Float(losses.reduce(0.0) { $0 + Double($1) }))
-        default: out = .scalar(counted == 0 ? .nan : Float(losses.reduce(0.0) { $0 + Double($1) } / Double(counted)))
+        case .none: out = Tensor(shape: Array(logits.shape.dropLast()), floats: losses)
+        case .sum: out = .scalar(Float(losses.reduce(0.0) { $0 + Double($1) }))
+        case .mean: out = .scalar(counted == 0 ? .nan : Float(losses.reduce(0.0) { $0 + Double($1) } / Double(counted)))
         }
         return record(out, .crossEntropy(targets: mapped, reduction: reduction, counted: counted, chunkRows: chunk), [logits])
     }

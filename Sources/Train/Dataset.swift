@@ -3,6 +3,7 @@
 // llx scripts use on them (take, concatenate, shuffle, count).
 import Foundation
 import Tokenizer
+import NN
 
 // Conversations hold Tokenizer.ChatMessage ({role, content}), as the released data does.
 
@@ -41,9 +42,9 @@ public struct TrainDataset: Equatable, Sendable {
         TrainDataset(records: a.records + b.records, source: a.source == b.source ? a.source : "\(a.source) + \(b.source)")
     }
 
-    /// The records in a random order that depends only on seed (Fisher-Yates over TrainRNG).
+    /// The records in a random order that depends only on seed (Fisher-Yates over SplitMix64).
     public func shuffled(seed: UInt64) -> TrainDataset {
-        var rng = TrainRNG(seed: seed)
+        var rng = SplitMix64(seed: seed)
         return TrainDataset(records: rng.permutation(records.count).map { records[$0] }, source: source)
     }
 
@@ -176,39 +177,5 @@ public struct TrainDataset: Equatable, Sendable {
             }
         }
         return lines
-    }
-}
-
-/// The trainer's random generator: SplitMix64, small, fast, and fully described by one
-/// UInt64 (saved in training-state checkpoints).
-public struct TrainRNG: Equatable, Sendable {
-    public var state: UInt64
-    public init(seed: UInt64) { state = seed }
-
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, n) (n > 0), without modulo bias.
-    public mutating func below(_ n: Int) -> Int {
-        precondition(n > 0)
-        let bound = UInt64(n)
-        let limit = UInt64.max - UInt64.max % bound
-        while true {
-            let x = next()
-            if x < limit { return Int(x % bound) }
-        }
-    }
-
-    /// A random permutation of 0..<n (Fisher-Yates).
-    public mutating func permutation(_ n: Int) -> [Int] {
-        var p = Array(0..<n)
-        if n < 2 { return p }
-        for i in stride(from: n - 1, to: 0, by: -1) { p.swapAt(i, below(i + 1)) }
-        return p
     }
 }

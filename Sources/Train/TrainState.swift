@@ -5,6 +5,7 @@
 // scalar fields in its metadata when the path ends in ".safetensors".
 import Foundation
 import Tensor
+import NN
 import Checkpoint
 
 public struct TrainState {

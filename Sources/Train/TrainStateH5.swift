@@ -4,6 +4,7 @@
 // rng_state / seed / epoch / data_position / train_args, and float64 history series.
 import Foundation
 import Tensor
+import NN
 import Checkpoint
 
 extension TrainState {

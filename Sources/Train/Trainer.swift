@@ -13,48 +13,13 @@
 // steps); when lengths differ it weights every token alike instead of every sequence.
 import Foundation
 import Tensor
-import Quant
-import Llama
-
-/// What the trainer needs from a model.
-public protocol TrainableModel: AnyObject {
-    /// Every parameter; the trainer updates those whose `trainable` is true.
-    var parameters: [Param] { get }
-    /// Runs one sequence forward and backward. `labels` are unshifted (Hugging Face
-    /// convention, -100 = no loss; nil = the ids). Adds lossScale * d(mean loss)/dp into
-    /// `grad` of every trainable parameter, and returns the mean loss over the positions with
-    /// a label and their count.
-    func forwardBackward(_ ids: [Int], labels: [Int]?, checkpointing: Bool, lossScale: Float) throws -> (loss: Float, tokens: Int)
-    /// The same over a micro-batch of sequences: adds lossScale * d(mean loss over all their
-    /// labelled positions)/dp; returns that mean and the positions counted.
-    func forwardBackward(sequences: [(ids: [Int], labels: [Int]?)], checkpointing: Bool, lossScale: Float) throws -> (loss: Float, tokens: Int)
-}
-
-extension TrainableModel {
-    /// One sequence at a time, each weighted by its share of the labelled positions.
-    public func forwardBackward(sequences: [(ids: [Int], labels: [Int]?)], checkpointing: Bool,
-                                lossScale: Float) throws -> (loss: Float, tokens: Int) {
-        let counts = sequences.map { LlamaModel.targetCount(ids: $0.ids, labels: $0.labels) }
-        let total = counts.reduce(0, +)
-        if total == 0 { return (0, 0) }
-        var sum = 0.0
-        for (s, n) in zip(sequences, counts) where n > 0 {
-            let l = try forwardBackward(s.ids, labels: s.labels, checkpointing: checkpointing,
-                                        lossScale: lossScale * Float(n) / Float(total)).loss
-            sum += Double(l) * Double(n)
-        }
-        return (Float(sum / Double(total)), total)
-    }
-}
-
-/// Llama packs each micro-batch into one pass (LlamaModel.forwardBackward(sequences:)).
-extension LlamaModel: TrainableModel {}
+import NN
 
 /// The settings of a run (the options of llx's `train`).
 public struct TrainConfig: Sendable {
     public var lr: Double = 5e-5
-    /// "linear", "cosine", "constant" (with `warmup`: constant with warmup), "constant_with_warmup".
-    public var schedule: String = "linear"
+    /// The LR schedule; `constant` with a `warmup` means constant with warmup.
+    public var schedule: LRSchedule.Kind = .linear
     public var warmup: Int = 0
     /// Sequences per optimizer step.
     public var batch: Int = 8
@@ -148,7 +113,7 @@ public final class Trainer {
     /// The order of the examples in an epoch: depends only on the seed and the epoch.
     func order(epoch: Int) -> (perm: [Int], rng: UInt64) {
         if !config.shuffle { return (Array(0..<examples.count), 0) }
-        var rng = TrainRNG(seed: config.seed &+ UInt64(epoch) &* 0x9E37_79B9_7F4A_7C15)
+        var rng = SplitMix64(seed: config.seed &+ UInt64(epoch) &* 0x9E37_79B9_7F4A_7C15)
         let p = rng.permutation(examples.count)
         return (p, rng.state)
     }
@@ -159,7 +124,7 @@ public final class Trainer {
         func mix(_ x: Int) { h = (h ^ UInt64(bitPattern: Int64(x))) &* 0x100_0000_01B3 }
         for e in examples { mix(e.ids.count); for t in e.ids { mix(t) }; for l in e.labels { mix(l) } }
         let c = config
-        let settings = "n=\(examples.count) batch=\(c.batch) seed=\(c.seed) shuffle=\(c.shuffle) lr=\(c.lr) schedule=\(c.schedule) warmup=\(c.warmup) total=\(totalSteps) wd=\(c.weightDecay) clip=\(c.clip.map { "\($0)" } ?? "none")"
+        let settings = "n=\(examples.count) batch=\(c.batch) seed=\(c.seed) shuffle=\(c.shuffle) lr=\(c.lr) schedule=\(c.schedule.rawValue) warmup=\(c.warmup) total=\(totalSteps) wd=\(c.weightDecay) clip=\(c.clip.map { "\($0)" } ?? "none")"
         return settings + " data=" + String(h, radix: 16)
     }
 
@@ -175,7 +140,7 @@ public final class Trainer {
         let trainables = model.parameters.filter { $0.trainable }
         guard !trainables.isEmpty else { throw TrainError.argument("model", "has no trainable parameters (use lora/qlora, or mark some trainable)") }
         let total = totalSteps
-        let schedule = try LRSchedule(name: c.schedule, warmup: c.warmup, totalSteps: total)
+        let schedule = try LRSchedule(checking: c.schedule, warmup: c.warmup, totalSteps: total)
         let opt = try AdamW(params: trainables.map { (name: $0.name, tensor: $0.value) }, lr: c.lr, betas: c.betas,
                             eps: c.eps, weightDecay: c.weightDecay, schedule: schedule)
         optimizer = opt

@@ -3,6 +3,7 @@
 import Eval
 import Foundation
 import Tokenizer
+import NN
 
 /// Answers every prompt with a fixed text; counts calls.
 final class FixedAnswerModel: EvalModel {

@@ -6,6 +6,7 @@ import Synth
 import Tensor
 import Tokenizer
 import XCTest
+import NN
 
 final class SynthResultTests: XCTestCase {
     let tok = Tokenizers.bytes()
@@ -89,7 +90,7 @@ final class SynthResultTests: XCTestCase {
 
     func testRetrievalCasesPlaceTheNeedleAndDistractors() throws {
         for depth in [0.0, 0.5, 1.0] {
-            var rng = SynthRNG(seed: 3)
+            var rng = SplitMix64(synthSeed: 3)
             let c = try Synth.needleCase(tokenizer: tok, length: 1500, depth: depth, distractors: 3, rng: &rng)
             let n = tok.chat([ChatMessage(role: "user", content: c.prompt)], generationPrompt: true).count
             XCTAssertLessThanOrEqual(n, 1500)

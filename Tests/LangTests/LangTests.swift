@@ -73,6 +73,13 @@ final class LangTests: XCTestCase {
         XCTAssertEqual(l.location.column, 9)
     }
 
+    func testForLoopNamesAreAList() throws {
+        let prog = try Parser.parse("for k, v in items({x: 1}) { print(k) }\nfor i in [1] { }", file: "f.llx")
+        guard case .forStmt(let two, _, _) = prog[0].kind, case .forStmt(let one, _, _) = prog[1].kind else { return XCTFail("shape") }
+        XCTAssertEqual(two, ["k", "v"])
+        XCTAssertEqual(one, ["i"])
+    }
+
     func testHostObjectsAndHooks() throws {
         final class Box: HostObject {
             var v: Double

@@ -32,7 +32,7 @@ final class ConfigRopeTests: XCTestCase {
             let type = rp["rope_type"] as! String
             if type == "default" { XCTAssertNil(cfg.ropeScaling, name); continue }
             let s = try XCTUnwrap(cfg.ropeScaling, name)
-            XCTAssertEqual(s.ropeType, type, name)
+            XCTAssertEqual(s.ropeType.rawValue, type, name)
             XCTAssertEqual(s.factor, num(rp["factor"]), name)
             XCTAssertEqual(s.originalMaxPositionEmbeddings, rp["original_max_position_embeddings"] as? Int, name)
             XCTAssertEqual(s.lowFreqFactor, num(rp["low_freq_factor"]), name)

@@ -7,6 +7,7 @@ import Tensor
 import Quant
 import Checkpoint
 import Llama
+import NN
 
 final class ModelTests: XCTestCase {
     func load(_ name: String) throws -> (LlamaModel, SafetensorsFile) {
@@ -86,7 +87,7 @@ final class ModelTests: XCTestCase {
             let ids = try e.tensor("input_ids").ints(), labels = try e.tensor("labels").ints()
             let seqs: [(ids: [Int], labels: [Int]?)] = [
                 (Array(ids.prefix(5)), nil), (ids, labels), ([ids[3]], nil), (Array(ids.suffix(7).reversed()), nil)]
-            let counts = seqs.map { LlamaModel.targetCount(ids: $0.ids, labels: $0.labels) }
+            let counts = seqs.map { NextTokenLabels.count(ids: $0.ids, labels: $0.labels) }
             let total = counts.reduce(0, +)
             m.zeroGrad()
             var refLoss = 0.0
@@ -153,7 +154,7 @@ final class ModelTests: XCTestCase {
         let ids = try e.tensor("input_ids").ints()
         let before = try m.logits(ids).floats()
         m.ropeTheta = 200e6
-        m.ropeScaling = RopeScaling(ropeType: "llama3", factor: 8, originalMaxPositionEmbeddings: 16,
+        m.ropeScaling = RopeScaling(ropeType: .llama3, factor: 8, originalMaxPositionEmbeddings: 16,
                                     lowFreqFactor: 1, highFreqFactor: 4)
         let live = try m.logits(ids).floats()
         XCTAssertLessThan(maxAbsDiff(live, try e.tensor("logits_live").floats()), 1e-4)
@@ -218,11 +219,11 @@ final class ModelTests: XCTestCase {
         XCTAssertTrue(names.contains("model.layers.0.self_attn.q_proj.weight"))
         XCTAssertTrue(names.contains("model.layers.0.post_attention_layernorm.weight"))
         // NF4 init is the quantized dense init (rows are seeded independently of chunking).
-        let q = try LlamaModel(config: c, seed: 3, quant: "nf4")
+        let q = try LlamaModel(config: c, seed: 3, quant: .nf4)
         let qw = try XCTUnwrap(q.layers[0].gateProj.nf4).dequantize().floats()
         let dw = try NF4Tensor.quantize(m.layers[0].gateProj.denseWeight(), blocksize: 64, doubleQuant: true).dequantize().floats()
         XCTAssertEqual(qw, dw)
-        let b = try LlamaModel(config: c, seed: 3, quant: "none", embeddingsBF16: true)
+        let b = try LlamaModel(config: c, seed: 3, quant: .dense, embeddingsBF16: true)
         XCTAssertEqual(b.embedTokens.value.floats(), m.embedTokens.value.to(.bf16).floats())
                 // A loss near log(vocab) at init.
         let l = try m.loss(Array(0..<20))
@@ -283,7 +284,7 @@ final class ModelTests: XCTestCase {
 
     func testNF4LoadMatchesDequantizedWeights() throws {
         // Loading with quant "nf4" equals a dense model whose projections hold dequantize(quantize(W)).
-        let q = try LlamaModel.load(path: Fixtures.path("gqa_untied"), quant: "nf4", doubleQuant: true)
+        let q = try LlamaModel.load(path: Fixtures.path("gqa_untied"), quant: .nf4, doubleQuant: true)
         let d = try LlamaModel.load(path: Fixtures.path("gqa_untied"))
         let ids = try Fixtures.expected("gqa_untied").tensor("input_ids").ints()
         let dense = try d.logits(ids).floats()
@@ -309,7 +310,7 @@ final class ModelTests: XCTestCase {
 
     func testLoRAGradientMatchesFiniteDifference() throws {
         // QLoRA wiring: NF4 bases, LoRA on q_proj / v_proj, gradients reach A and B.
-        let m = try LlamaModel.load(path: Fixtures.path("gqa_untied"), quant: "nf4")
+        let m = try LlamaModel.load(path: Fixtures.path("gqa_untied"), quant: .nf4)
         let ids = try Fixtures.expected("gqa_untied").tensor("input_ids").ints()
         for L in m.layers { for lin in [L.qProj, L.vProj] { try lin.addLoRA(rank: 4, alpha: 8, seed: 1) } }
         // Non-zero B so that A's gradient is non-zero too.
@@ -383,7 +384,7 @@ final class ModelTests: XCTestCase {
         for p in m.parameters {
             let g = try XCTUnwrap(p.value.grad, p.name).floats()
             XCTAssertLessThan(relDiff(g, try e.tensor("grad." + p.name).floats()), 1e-4, p.name)
-            XCTAssertNil(p.grad, p.name)   // Param.grad untouched
+            XCTAssertNil(p.grad, p.name)   // Parameter.grad untouched
         }
     }
 }

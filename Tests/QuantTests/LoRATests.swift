@@ -4,6 +4,7 @@ import XCTest
 import Foundation
 import Tensor
 import Quant
+import NN
 
 final class LoRATests: XCTestCase {
     func makeLayer(_ c: [String: Any], tileRows: Int = 0) throws -> Linear {

@@ -4,6 +4,7 @@ import XCTest
 import Foundation
 import Tensor
 import Quant
+import NN
 
 final class NF4LinearTests: XCTestCase {
     func testChunkedQuantizationIsIdentical() throws {

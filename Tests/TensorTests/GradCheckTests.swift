@@ -104,7 +104,7 @@ final class GradCheckTests: XCTestCase {
         try gradCheck("softmax", [x]) { try $0[0].softmax(axis: 1) }
         try gradCheck("log_softmax", [x]) { try $0[0].logSoftmax(axis: -1) }
         let targets = try Tensor.from(ints: [1, 5, -100, 0, 2, 3, 5, -100, 4, 0, 1, 2], shape: [3, 4])
-        for red in ["mean", "sum", "none"] {
+        for red in [Reduction.mean, .sum, .none] {
             try gradCheck("cross_entropy \(red)", [x]) { try Tensor.crossEntropy($0[0], targets, reduction: red, chunkRows: 5) }
         }
         try gradCheck("rms_norm", [x, randT([6], seed: 21, scale: 0.3, shift: 1)]) { try Tensor.rmsNorm($0[0], weight: $0[1], eps: 1e-5) }

@@ -35,7 +35,7 @@ final class TensorOpsTests: XCTestCase {
         let c = try op("cross_entropy")
         let shape = c.ints("shape")
         let t = try Tensor.from(ints: c.ints("targets"), shape: Array(shape.dropLast()))
-        for (red, lossKey, gradKey) in [("mean", "loss", "dlogits"), ("sum", "loss_sum", "dlogits_sum")] {
+        for (red, lossKey, gradKey) in [(Reduction.mean, "loss", "dlogits"), (.sum, "loss_sum", "dlogits_sum")] {
             let z = try leaf(c.floats("logits"), shape)
             let loss = try Tensor.crossEntropy(z, t, reduction: red, chunkRows: 3)
             XCTAssertEqual(loss.shape, [])

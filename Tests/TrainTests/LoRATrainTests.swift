@@ -10,6 +10,7 @@ import Quant
 import Llama
 import Checkpoint
 import Train
+import NN
 
 let loraDir = trainFixtures.appendingPathComponent("lora_tiny")
 
@@ -34,7 +35,7 @@ func loraFixtureModel() throws -> LlamaModel {
 }
 
 /// The fixture name of a trainable parameter (PEFT's saved name without "base_model.model.").
-func fixtureName(_ p: Param) -> String {
+func fixtureName(_ p: Parameter) -> String {
     p.name.hasPrefix(PEFT.prefix) ? String(p.name.dropFirst(PEFT.prefix.count)) : p.name
 }
 
@@ -72,7 +73,7 @@ final class LoRATrainTests: XCTestCase {
 
     func trainConfig() -> TrainConfig {
         var c = TrainConfig()
-        c.lr = 1e-2; c.weightDecay = 0.01; c.clip = 1.0; c.schedule = "linear"; c.warmup = 0
+        c.lr = 1e-2; c.weightDecay = 0.01; c.clip = 1.0; c.schedule = .linear; c.warmup = 0
         c.batch = 2; c.microBatch = 1; c.steps = 3; c.shuffle = false; c.checkpointing = true
         return c
     }

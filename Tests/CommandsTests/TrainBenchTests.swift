@@ -3,7 +3,7 @@
 // the benchmark path on short sequences.
 import Foundation
 import XCTest
-import Train
+import Commands
 
 final class TrainBenchTests: XCTestCase {
     func testTrainBench() throws {

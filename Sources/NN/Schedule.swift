@@ -3,27 +3,6 @@
 // used by optimizer step k (k = 0, 1, ...) is base_lr * lambda(k).
 import Foundation
 
-public enum TrainError: Error, CustomStringConvertible {
-    /// A bad argument or option: (argument name, why).
-    case argument(String, String)
-    /// A data file problem: (file, line (1-based, 0 when unknown), why).
-    case data(String, Int, String)
-    /// A loss or gradient that is NaN or infinite: the step and what was non-finite.
-    case nonFinite(step: Int, String)
-    /// A training-state checkpoint that does not fit the model or run.
-    case checkpoint(String)
-
-    public var description: String {
-        switch self {
-        case .argument(let a, let why): return "argument '\(a)': \(why)"
-        case .data(let f, let line, let why): return line > 0 ? "\(f):\(line): \(why)" : "\(f): \(why)"
-        case .nonFinite(let step, let what):
-            return "training stopped at step \(step): \(what) is not finite (NaN or infinity); the parameters are those of the last good step"
-        case .checkpoint(let s): return "training state: \(s)"
-        }
-    }
-}
-
 /// A learning-rate schedule: `multiplier(step)` is transformers' lr_lambda.
 public struct LRSchedule: Equatable, Sendable, CustomStringConvertible {
     public enum Kind: String, CaseIterable, Sendable {
@@ -51,18 +30,15 @@ public struct LRSchedule: Equatable, Sendable, CustomStringConvertible {
         self.numCycles = numCycles
     }
 
-    /// Parses a schedule name as transformers' SchedulerType spells it ("constant",
-    /// "constant_with_warmup", "linear", "cosine"). With a warmup, "constant" means
-    /// constant with warmup, as the llx `train(schedule:, warmup:)` option expects.
-    public init(name: String, warmup: Int = 0, totalSteps: Int = 0) throws {
-        let n = name.lowercased().replacingOccurrences(of: "-", with: "_")
-        guard var k = Kind(rawValue: n) else {
-            throw TrainError.argument("schedule", "unknown schedule '\(name)'; expected one of \(Kind.allCases.map { $0.rawValue }.joined(separator: ", "))")
-        }
-        if warmup < 0 { throw TrainError.argument("warmup", "must be >= 0, got \(warmup)") }
+    /// A checked schedule: the warmup must be >= 0, linear and cosine need the number of
+    /// training steps, and with a warmup `constant` means constant with warmup (as the llx
+    /// `train(schedule:, warmup:)` option expects).
+    public init(checking kind: Kind, warmup: Int = 0, totalSteps: Int = 0) throws {
+        var k = kind
+        if warmup < 0 { throw NNError.argument("warmup", "must be >= 0, got \(warmup)") }
         if k == .constant && warmup > 0 { k = .constantWithWarmup }
         if (k == .linear || k == .cosine) && totalSteps <= 0 {
-            throw TrainError.argument("total_steps", "the \(k.rawValue) schedule needs the number of training steps (> 0)")
+            throw NNError.argument("total_steps", "the \(k.rawValue) schedule needs the number of training steps (> 0)")
         }
         self.init(kind: k, warmup: warmup, totalSteps: totalSteps)
     }

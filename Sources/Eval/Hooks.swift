@@ -1,16 +1,7 @@
-// EvalModel: what an evaluator needs from a language model (greedy generation and token
-// log-probabilities), the typed errors of the Eval module, and the progress / cancellation hooks
-// every evaluator takes. Eval never sees the Llama module: Commands makes the model conform.
+// Hooks: the typed errors of the Eval module, and the progress / cancellation hooks every
+// evaluator takes. The model an evaluator drives is an `NN.EvalModel`; Eval never sees Llama.
 import Foundation
-
-/// A causal language model as the evaluators use it.
-public protocol EvalModel: AnyObject {
-    /// Greedy continuation of `prompt`: at most `maxTokens` new ids, stopping after (and without
-    /// returning) an id in `stop`.
-    func generate(prompt: [Int], maxTokens: Int, stop: Set<Int>) throws -> [Int]
-    /// `log p(ids[i] | ids[..<i])` for i in 1..<ids.count (ids.count - 1 values).
-    func logProbs(ids: [Int]) throws -> [Float]
-}
+import NN
 
 public enum EvalError: Error, CustomStringConvertible, Equatable {
     /// An argument was wrong: its name and why.
@@ -73,15 +64,8 @@ public struct EvalHooks {
     }
 }
 
-/// A seeded SplitMix64 generator so that evaluations are reproducible.
-public struct EvalRNG: RandomNumberGenerator {
-    var state: UInt64
-    public init(seed: UInt64) { state = seed &+ 0x9E37_79B9_7F4A_7C15 }
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+extension SplitMix64 {
+    /// The evaluators' seeded generator: SplitMix64 one draw further than `seed`, so that
+    /// evaluations are reproducible (and draw what they always drew).
+    init(evalSeed seed: UInt64) { self.init(seed: seed &+ SplitMix64.gamma) }
 }

@@ -8,6 +8,8 @@ import Foundation
 import Tensor
 import Quant
 import Llama
+import NN
+import Train
 
 public enum TrainBench {
     /// The benchmark model: the preset with LoRA adapters (B made non-zero so that every
@@ -16,7 +18,7 @@ public enum TrainBench {
                              targets: [String] = ["q_proj", "k_proj", "v_proj", "o_proj"], seed: UInt64 = 0,
                              nf4: Bool = false) throws -> LlamaModel {
         let c = try LlamaConfig.preset(preset)
-        let m = nf4 ? try LlamaModel(config: c, seed: seed, quant: "nf4", doubleQuant: true) : try LlamaModel(config: c, seed: seed)
+        let m = nf4 ? try LlamaModel(config: c, seed: seed, quant: .nf4, doubleQuant: true) : try LlamaModel(config: c, seed: seed)
         for L in m.layers {
             for lin in [L.qProj, L.kProj, L.vProj, L.oProj] where targets.contains(where: { lin.name.hasSuffix("." + $0) }) {
                 let lora = try lin.addLoRA(rank: rank, alpha: alpha, seed: seed)
@@ -31,14 +33,14 @@ public enum TrainBench {
     /// Tokens per second of `steps` optimizer steps (after one warm-up step).
     public static func measure(_ m: LlamaModel, seq: Int, batch: Int, microBatch: Int = 1, steps: Int, checkpointing: Bool) throws -> Double {
         let V = m.config.vocabSize
-        var rng = TrainRNG(seed: 42)
+        var rng = SplitMix64(seed: 42)
         let records: [TrainRecord] = (0..<(batch * (steps + 1))).map { _ in
             let ids = (0..<seq).map { _ in rng.below(V) }
             return .tokens(ids: ids, labels: ids)
         }
         var c = TrainConfig()
         c.lr = 1e-4; c.batch = batch; c.microBatch = microBatch; c.steps = steps + 1; c.checkpointing = checkpointing
-        c.schedule = "constant"; c.shuffle = false
+        c.schedule = .constant; c.shuffle = false
         let t = try Trainer(model: m, data: TrainDataset(records: records, source: "bench"), tokenizer: nil, config: c)
         let r = try t.run()
         let timed = r.history.dropFirst()
@@ -76,7 +78,7 @@ public enum TrainBench {
                                _ log: (String) -> Void) {
         do {
             let c = tinyConfig(vocab: vocab)
-            let m = nf4 ? try LlamaModel(config: c, seed: 0, quant: "nf4", doubleQuant: true) : try LlamaModel(config: c, seed: 0)
+            let m = nf4 ? try LlamaModel(config: c, seed: 0, quant: .nf4, doubleQuant: true) : try LlamaModel(config: c, seed: 0)
             if lora {
                 for L in m.layers {
                     for lin in [L.qProj, L.kProj, L.vProj, L.oProj] {

@@ -3,17 +3,14 @@
 import Foundation
 import XCTest
 import Tensor
-import Train
+import NN
 
 let trainFixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
     .appendingPathComponent("Fixtures/train")
 
 func loadJSON(_ name: String) throws -> [String: Any] {
     let data = try Data(contentsOf: trainFixtures.appendingPathComponent(name))
-    guard let obj = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-        throw TrainError.data(name, 0, "not a JSON object")
-    }
-    return obj
+    return try XCTUnwrap(JSONSerialization.jsonObject(with: data) as? [String: Any], "\(name): not a JSON object")
 }
 
 func numbers(_ any: Any?) -> [Float] { (any as? [Any] ?? []).map { Float(($0 as? NSNumber)?.doubleValue ?? .nan) } }
@@ -29,7 +26,8 @@ final class AdamWTests: XCTestCase {
             let names = shapes.keys.sorted()
             let params = names.map { (name: $0, tensor: Tensor(shape: shapes[$0]!, floats: numbers(initial[$0]))) }
             let total = c["total_steps"] as! Int
-            let sched = try LRSchedule(name: c["schedule"] as! String, warmup: c["warmup"] as! Int, totalSteps: total)
+            let kind = try XCTUnwrap(LRSchedule.Kind(rawValue: c["schedule"] as! String), name)
+            let sched = try LRSchedule(checking: kind, warmup: c["warmup"] as! Int, totalSteps: total)
             let betas = numbers(c["betas"]).map(Double.init)
             let opt = try AdamW(params: params, lr: (c["lr"] as! NSNumber).doubleValue,
                                 betas: (betas[0], betas[1]), eps: (c["eps"] as! NSNumber).doubleValue,
@@ -60,15 +58,20 @@ final class AdamWTests: XCTestCase {
 
     func testScheduleMultipliers() throws {
         // transformers: linear with warmup 2 of 10 steps gives 0, 0.5, 1, 7/8, ...; after the end 0.
-        let lin = try LRSchedule(name: "linear", warmup: 2, totalSteps: 10)
+        let lin = try LRSchedule(checking: .linear, warmup: 2, totalSteps: 10)
         XCTAssertEqual(lin.multiplier(0), 0)
         XCTAssertEqual(lin.multiplier(1), 0.5)
         XCTAssertEqual(lin.multiplier(3), 7.0 / 8.0)
         XCTAssertEqual(lin.multiplier(12), 0)
-        let cosine = try LRSchedule(name: "cosine", warmup: 0, totalSteps: 4)
+        let cosine = try LRSchedule(checking: .cosine, warmup: 0, totalSteps: 4)
         XCTAssertEqual(cosine.multiplier(2), 0.5, accuracy: 1e-12)
-        XCTAssertThrowsError(try LRSchedule(name: "exponential"))
-        XCTAssertThrowsError(try LRSchedule(name: "linear", totalSteps: 0))
+        // Names are parsed where the user writes them (Commands); here the kinds are checked.
+        XCTAssertNil(LRSchedule.Kind(rawValue: "exponential"))
+        XCTAssertThrowsError(try LRSchedule(checking: .linear, totalSteps: 0)) {
+            XCTAssertEqual("\($0)", "argument 'total_steps': the linear schedule needs the number of training steps (> 0)")
+        }
+        XCTAssertThrowsError(try LRSchedule(checking: .constant, warmup: -1))
+        XCTAssertEqual(try LRSchedule(checking: .constant, warmup: 3).kind, .constantWithWarmup)
     }
 
     func testStepRejectsUnknownOrMisshapenGradients() throws {

@@ -1,22 +1,10 @@
-// Param: a named, trainable-or-frozen f32 parameter with its gradient, and the errors of
-// the Quant module. Names are Hugging Face / PEFT names (see Linear.swift for the rules).
+// Parameter: a named, trainable-or-frozen f32 model parameter with its gradient. Names are
+// Hugging Face / PEFT names (see Quant/Linear.swift for the rules).
 import Tensor
-
-public enum QuantError: Error, CustomStringConvertible {
-    case shape(String)
-    case value(String)
-    case format(String)
-
-    public var description: String {
-        switch self {
-        case .shape(let s), .value(let s), .format(let s): return s
-        }
-    }
-}
 
 /// A named parameter. `value` is a contiguous f32 tensor; `grad` (same shape) is created on
 /// the first backward pass that reaches a trainable parameter, and accumulates until `zeroGrad()`.
-public final class Param {
+public final class Parameter {
     public let name: String
     public var value: Tensor
     public var grad: Tensor?

@@ -1,6 +1,6 @@
 // AdamW: torch.optim.AdamW (decoupled weight decay, bias-corrected moments, eps added after
 // the square root of the corrected second moment) over named f32 tensors, with an optional
-// transformers-style LR schedule advanced after each step; and clip_grad_norm_.
+// transformers-style LR schedule (Schedule.swift) advanced after each step.
 import Foundation
 import Tensor
 
@@ -41,18 +41,18 @@ public final class AdamW {
     public init(params: [(name: String, tensor: Tensor)], lr: Double = 1e-3,
                 betas: (Double, Double) = (0.9, 0.999), eps: Double = 1e-8,
                 weightDecay: Double = 0, schedule: LRSchedule = LRSchedule(kind: .constant)) throws {
-        guard lr >= 0, lr.isFinite else { throw TrainError.argument("lr", "must be a finite number >= 0, got \(lr)") }
+        guard lr >= 0, lr.isFinite else { throw NNError.argument("lr", "must be a finite number >= 0, got \(lr)") }
         guard (0..<1).contains(betas.0), (0..<1).contains(betas.1) else {
-            throw TrainError.argument("betas", "each beta must be in [0, 1), got [\(betas.0), \(betas.1)]")
+            throw NNError.argument("betas", "each beta must be in [0, 1), got [\(betas.0), \(betas.1)]")
         }
-        guard eps >= 0 else { throw TrainError.argument("eps", "must be >= 0, got \(eps)") }
-        guard weightDecay >= 0 else { throw TrainError.argument("weight_decay", "must be >= 0, got \(weightDecay)") }
+        guard eps >= 0 else { throw NNError.argument("eps", "must be >= 0, got \(eps)") }
+        guard weightDecay >= 0 else { throw NNError.argument("weight_decay", "must be >= 0, got \(weightDecay)") }
         var map: [String: Tensor] = [:]
         var order: [String] = []
         for (name, t) in params {
-            guard map[name] == nil else { throw TrainError.argument("params", "parameter '\(name)' appears twice") }
+            guard map[name] == nil else { throw NNError.argument("params", "parameter '\(name)' appears twice") }
             guard t.dtype == .f32, t.isContiguous else {
-                throw TrainError.argument("params", "parameter '\(name)' must be a contiguous f32 tensor (is \(t.dtype.rawValue))")
+                throw NNError.argument("params", "parameter '\(name)' must be a contiguous f32 tensor (is \(t.dtype.rawValue))")
             }
             map[name] = t
             order.append(name)
@@ -77,10 +77,10 @@ public final class AdamW {
     public func step(_ grads: [String: Tensor]) throws {
         for (name, g) in grads {
             guard let p = params[name] else {
-                throw TrainError.argument("grads", "no parameter named '\(name)' (known: \(names.prefix(8).joined(separator: ", "))\(names.count > 8 ? ", ..." : ""))")
+                throw NNError.argument("grads", "no parameter named '\(name)' (known: \(names.prefix(8).joined(separator: ", "))\(names.count > 8 ? ", ..." : ""))")
             }
             guard g.shape == p.shape || g.count == p.count else {
-                throw TrainError.argument("grads", "gradient '\(name)' has shape \(g.shape), parameter is \(p.shape)")
+                throw NNError.argument("grads", "gradient '\(name)' has shape \(g.shape), parameter is \(p.shape)")
             }
         }
         let lr = self.lr
@@ -146,9 +146,9 @@ public final class AdamW {
     /// Restores the optimizer's moments and step count (from a training-state checkpoint).
     public func restore(stepCount: Int, state: [String: State]) throws {
         for (name, st) in state {
-            guard let p = params[name] else { throw TrainError.checkpoint("optimizer state for unknown parameter '\(name)'") }
+            guard let p = params[name] else { throw NNError.state("optimizer state for unknown parameter '\(name)'") }
             guard st.expAvg.count == p.count, st.expAvgSq.count == p.count else {
-                throw TrainError.checkpoint("optimizer state for '\(name)' has \(st.expAvg.count) values, parameter has \(p.count)")
+                throw NNError.state("optimizer state for '\(name)' has \(st.expAvg.count) values, parameter has \(p.count)")
             }
         }
         self.stepCount = stepCount
@@ -159,37 +159,5 @@ public final class AdamW {
                                expAvgSq: Tensor(shape: p, floats: st.expAvgSq.floats()), step: st.step)
         }
         self.state = copy
-    }
-}
-
-public enum GradClip {
-    /// The total 2-norm of all gradients together (as torch.nn.utils.get_total_norm with
-    /// norm_type 2), accumulated in double precision.
-    public static func totalNorm(_ grads: [Tensor]) -> Double {
-        var total = 0.0
-        for g in grads {
-            let c = g.dtype == .f32 && g.isContiguous ? g : g.contiguous().to(.f32)
-            let p = c.floatPointer
-            var s = 0.0
-            for i in 0..<c.count { let x = Double(p[i]); s += x * x }
-            total += s
-        }
-        return total.squareRoot()
-    }
-
-    /// torch.nn.utils.clip_grad_norm_(max_norm, norm_type 2): scales every gradient in place by
-    /// min(1, maxNorm / (totalNorm + 1e-6)) and returns the total norm before clipping.
-    /// A non-finite norm is returned without touching the gradients.
-    @discardableResult
-    public static func clipGradNorm(_ grads: [Tensor], maxNorm: Double) -> Double {
-        let norm = totalNorm(grads)
-        guard norm.isFinite else { return norm }
-        let coef = Float(min(1.0, Double(Float(maxNorm) / (Float(norm) + 1e-6))))
-        if coef >= 1 { return norm }
-        for g in grads where g.dtype == .f32 && g.isContiguous {
-            let p = g.floatPointer
-            for i in 0..<g.count { p[i] *= coef }
-        }
-        return norm
     }
 }

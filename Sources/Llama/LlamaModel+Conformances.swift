@@ -1,0 +1,38 @@
+// LlamaModel+Conformances: the model as NN's protocols, so that Train and Eval drive it
+// without seeing Llama: `TrainableModel` (parameters and forwardBackward are the model's own,
+// LlamaModel+Train.swift) and `EvalModel` (greedy generation and token log-probabilities).
+import Foundation
+import NN
+
+extension LlamaModel: TrainableModel {}
+
+extension LlamaModel: EvalModel {
+    /// Greedy continuation for the evaluators (stops at, and drops, an id in `stop`).
+    public func generate(prompt: [Int], maxTokens: Int, stop: Set<Int>) throws -> [Int] {
+        try generate(prompt: prompt, maxTokens: maxTokens, stop: stop, isCancelled: nil)
+    }
+
+    /// The same, stopping between tokens when `isCancelled` answers true (Ctrl-C in llx).
+    public func generate(prompt: [Int], maxTokens: Int, stop: Set<Int>, isCancelled: (() -> Bool)?) throws -> [Int] {
+        try generate(prompt: prompt, maxTokens: maxTokens, temperature: 0, topP: 1, topK: 0, seed: 0, stop: stop,
+                     onToken: { _ in !(isCancelled?() ?? false) })
+    }
+
+    /// log p(ids[i] | ids[..<i]) for i in 1..<ids.count, from one forward pass.
+    public func logProbs(ids: [Int]) throws -> [Float] {
+        guard ids.count >= 2 else { return [] }
+        let l = try logits(ids)
+        let V = config.vocabSize
+        let p = l.floatPointer
+        var out = [Float](repeating: 0, count: ids.count - 1)
+        for i in 1..<ids.count {
+            let row = p + (i - 1) * V
+            var mx = -Float.infinity
+            for j in 0..<V { mx = max(mx, row[j]) }
+            var s = 0.0
+            for j in 0..<V { s += exp(Double(row[j] - mx)) }
+            out[i - 1] = Float(Double(row[ids[i]] - mx) - log(s))
+        }
+        return out
+    }
+}

@@ -1,0 +1,108 @@
+// LlamaModel+Forward: the whole model forward without a cache: embeddings -> layers -> final
+// norm (the trunk) over one sequence or several packed row after row, with per-sequence RoPE
+// tables; and the logits over it.
+import Foundation
+import Tensor
+import Quant
+import NN
+
+extension LlamaModel {
+    /// The residual stream of one forward pass over one sequence or a packed batch of them.
+    final class Trunk {
+        let T: Int                     // rows: the sequences' lengths added up
+        let segs: [Range<Int>]         // the rows of each sequence
+        var xs: [FloatBuffer]          // (T, C) layer inputs; xs[numLayers] = last layer output
+        var acts: [LayerActivations]   // per layer when kept for the backward (empty otherwise)
+        /// With `.layerInputs`: the buffer the layers ran through, still holding the last layer's
+        /// activations (its backward needs no recompute); the backward reuses it for the others.
+        let lastActs: LayerActivations?
+        let xf: FloatBuffer            // (T, C) final norm output
+        let rstdF: FloatBuffer         // (T)
+        let rope: RopeTables
+        init(T: Int, segs: [Range<Int>], xs: [FloatBuffer], acts: [LayerActivations], lastActs: LayerActivations?,
+             xf: FloatBuffer, rstdF: FloatBuffer, rope: RopeTables) {
+            self.T = T; self.segs = segs; self.xs = xs; self.acts = acts; self.lastActs = lastActs
+            self.xf = xf; self.rstdF = rstdF; self.rope = rope
+        }
+    }
+
+    enum Keep { case nothing, layerInputs, everything }
+
+    /// embeddings -> layers -> final norm for one sequence (no cache).
+    func forwardTrunk(_ ids: [Int], keep: Keep) throws -> Trunk {
+        try forwardTrunk(batch: [ids], keep: keep)
+    }
+
+    /// embeddings -> layers -> final norm for sequences packed row after row: every projection
+    /// multiplies all rows at once (bigger, faster GEMMs), attention and RoPE positions stay
+    /// per sequence, so each sequence's numbers are those of running it alone.
+    func forwardTrunk(batch seqs: [[Int]], keep: Keep) throws -> Trunk {
+        try checkLive()
+        for (b, ids) in seqs.enumerated() { try validate(ids: ids, what: seqs.count == 1 ? "ids" : "batch row \(b)") }
+        let c = config, C = c.hiddenSize
+        var segs: [Range<Int>] = [], T = 0
+        for ids in seqs { segs.append(T..<(T + ids.count)); T += ids.count }
+        let rope = packedRope(segs)
+        // xs[0] (T, C) = embed_tokens[ids]
+        var cur = FloatBuffer(T * C)
+        try embed(seqs.count == 1 ? seqs[0] : Array(seqs.joined()), out: cur.p)
+        var xs: [FloatBuffer] = keep == .nothing ? [] : [cur]
+        var spare: FloatBuffer? = keep == .nothing ? FloatBuffer(T * C) : nil   // ping-pong when nothing is kept
+        var acts: [LayerActivations] = []
+        let shared = keep == .everything ? nil : LayerActivations(config: c, T: T)
+        for L in layers {
+            let a = shared ?? LayerActivations(config: c, T: T)
+            let out = spare ?? FloatBuffer(T * C)
+            try layerForward(L, x: cur.p, out: out.p, a: a, T: T, rope: rope, segs: segs)
+            if keep == .nothing { spare = cur } else { xs.append(out) }
+            if keep == .everything { acts.append(a) }
+            cur = out
+        }
+        if keep == .nothing { xs = [cur] }
+        // xf (T, C) = RMSNorm(x_L) * norm
+        let xf = FloatBuffer(T * C), rstdF = FloatBuffer(T)
+        Kernels.rmsNormForward(x: xs[xs.count - 1].p, weight: norm.value.floatPointer, out: xf.p, rstd: rstdF.p,
+                               rows: T, dim: C, eps: Float(c.rmsNormEps))
+        return Trunk(T: T, segs: segs, xs: xs, acts: acts, lastActs: keep == .layerInputs ? shared : nil,
+                     xf: xf, rstdF: rstdF, rope: rope)
+    }
+
+    /// RoPE tables for packed sequences: each starts again at position 0 (and, for dynamic NTK,
+    /// uses its own length).
+    func packedRope(_ segs: [Range<Int>]) -> RopeTables {
+        let c = config
+        if segs.count == 1 { return ropeCache.tables(config: c, start: 0, count: segs[0].count) }
+        var cs: [Float] = [], sn: [Float] = []
+        let total = segs.last.map { $0.upperBound } ?? 0
+        cs.reserveCapacity(total * c.headDim); sn.reserveCapacity(total * c.headDim)
+        for r in segs {
+            let t = ropeCache.tables(config: c, start: 0, count: r.count)
+            cs += t.cos; sn += t.sin
+        }
+        return RopeTables(start: 0, count: total, cos: cs, sin: sn)
+    }
+
+    /// Logits (T, vocab) for one sequence.
+    public func logits(_ ids: [Int]) throws -> Tensor {
+        let tr = try forwardTrunk(ids, keep: .nothing)
+        let T = ids.count, V = config.vocabSize
+        let out = Tensor(zeros: [T, V])
+        headForward(tr.xf.p, rows: T, out: out.floatPointer)
+        return out
+    }
+
+    /// Logits (B, T, vocab) for a batch of equal-length sequences.
+    public func logits(batch: [[Int]]) throws -> Tensor {
+        guard let T = batch.first?.count else { throw LlamaError.argument("logits: empty batch") }
+        for (b, s) in batch.enumerated() where s.count != T {
+            throw LlamaError.argument("logits: batch row \(b) has \(s.count) ids, row 0 has \(T)")
+        }
+        let V = config.vocabSize
+        let out = Tensor(zeros: [batch.count, T, V])
+        for (b, s) in batch.enumerated() {
+            let l = try logits(s)
+            (out.floatPointer + b * T * V).update(from: l.floatPointer, count: T * V)
+        }
+        return out
+    }
+}

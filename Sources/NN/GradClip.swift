@@ -1,0 +1,34 @@
+// GradClip: the total gradient norm and torch.nn.utils.clip_grad_norm_ (norm type 2).
+import Tensor
+
+public enum GradClip {
+    /// The total 2-norm of all gradients together (as torch.nn.utils.get_total_norm with
+    /// norm_type 2), accumulated in double precision.
+    public static func totalNorm(_ grads: [Tensor]) -> Double {
+        var total = 0.0
+        for g in grads {
+            let c = g.dtype == .f32 && g.isContiguous ? g : g.contiguous().to(.f32)
+            let p = c.floatPointer
+            var s = 0.0
+            for i in 0..<c.count { let x = Double(p[i]); s += x * x }
+            total += s
+        }
+        return total.squareRoot()
+    }
+
+    /// torch.nn.utils.clip_grad_norm_(max_norm, norm_type 2): scales every gradient in place by
+    /// min(1, maxNorm / (totalNorm + 1e-6)) and returns the total norm before clipping.
+    /// A non-finite norm is returned without touching the gradients.
+    @discardableResult
+    public static func clipGradNorm(_ grads: [Tensor], maxNorm: Double) -> Double {
+        let norm = totalNorm(grads)
+        guard norm.isFinite else { return norm }
+        let coef = Float(min(1.0, Double(Float(maxNorm) / (Float(norm) + 1e-6))))
+        if coef >= 1 { return norm }
+        for g in grads where g.dtype == .f32 && g.isContiguous {
+            let p = g.floatPointer
+            for i in 0..<g.count { p[i] *= coef }
+        }
+        return norm
+    }
+}
