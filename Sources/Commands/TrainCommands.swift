@@ -182,11 +182,20 @@ enum TrainCommands {
             let t = try ModelCommands.tokenizer(a), p = try a.int("people")
             return try synthRecords(a, interp, "synth.summary") { SynthBatch.conversations(try Synth.summary(tokenizer: t, count: $0, length: $1, people: p, seed: $2)) }
         }
-        r.register("synth.retrieval", [tok] + common + [.named("distractors", .any, default: .int(0))],
-                   help: "The retrieval test's own format as training conversations: instruction, documents, one person's secret code at a random depth and `distractors` codes of other people (a number, or [lo, hi] drawn per record), then the question; the answer is the code's sentence.") { a, interp in
+        r.register("synth.retrieval", [tok] + common + [.named("distractors", .any, default: .int(0)), .named("depth", .any, optional: true)],
+                   help: "The retrieval test's own format as training conversations: instruction, documents, one person's secret code at a random depth and `distractors` codes of other people (a number, or [lo, hi] drawn per record), then the question; the answer is the code's sentence. depth: a fraction of the context (or [lo, hi], drawn per record) places the needle as eval.niah does.") { a, interp in
             let t = try ModelCommands.tokenizer(a)
             let d = try distractorRange(a)
-            return try synthRecords(a, interp, "synth.retrieval") { SynthBatch.conversations(try Synth.retrieval(tokenizer: t, count: $0, length: $1, distractors: d, seed: $2)) }
+            var depth: ClosedRange<Double>? = nil
+            if a.has("depth") {
+                let v = a["depth"]
+                if let x = v.asDouble { depth = x...x }
+                else if let l = v.asList, l.count == 2, let lo = l[0].asDouble, let hi = l[1].asDouble, lo <= hi { depth = lo...hi }
+                else { throw a.error("depth", "must be a fraction of the context or [lo, hi] with lo <= hi, got \(v.repr)") }
+            }
+            return try synthRecords(a, interp, "synth.retrieval") {
+                SynthBatch.conversations(try Synth.retrieval(tokenizer: t, count: $0, length: $1, distractors: d, depth: depth, seed: $2))
+            }
         }
         r.register("synth.passkey", [tok] + common,
                    help: "Passkey conversations in the evaluation's own format (eval.passkey): a random key (1 to 50000) at a random depth of the filler; the answer is \"The pass key is K.\"") { a, interp in

@@ -84,10 +84,16 @@ public enum Synth {
     /// The retrieval test's format as training conversations: instruction, documents about
     /// other people, the secret code of one person at a random depth, `distractors` secret codes
     /// of other people elsewhere, and the question; the answer is the code's sentence.
-    public static func retrieval(tokenizer: TextTokenizer, count: Int, length: Int, distractors: ClosedRange<Int> = 0...0, seed: UInt64 = 0) throws -> [[ChatMessage]] {
+    /// `depth` (fractions of the context, drawn uniformly per record) places the needle as the
+    /// evaluation does; nil: a random slot between the documents.
+    public static func retrieval(tokenizer: TextTokenizer, count: Int, length: Int, distractors: ClosedRange<Int> = 0...0,
+                                 depth: ClosedRange<Double>? = nil, seed: UInt64 = 0) throws -> [[ChatMessage]] {
         guard count >= 0 else { throw SynthError.argument("count", "must be >= 0, got \(count)") }
         guard distractors.lowerBound >= 0, distractors.upperBound <= 8 else {
             throw SynthError.argument("distractors", "must be within 0...8, got \(distractors.lowerBound == distractors.upperBound ? "\(distractors.lowerBound)" : "\(distractors)")")
+        }
+        if let d = depth, d.lowerBound < 0 || d.upperBound > 1 {
+            throw SynthError.argument("depth", "must be within 0...1 (a fraction of the context), got \(d.lowerBound == d.upperBound ? "\(d.lowerBound)" : "\(d)")")
         }
         var rng = SplitMix64(synthSeed: seed)
         // room for the answer: the longest name's code sentence and the end of the turn
@@ -96,7 +102,8 @@ public enum Synth {
         return try (0..<count).map { _ in
             let c: NeedleCase
             do {
-                c = try needleCase(tokenizer: tokenizer, length: length - reply, depth: nil, distractors: rng.int(distractors), rng: &rng)
+                let at = depth.map { $0.lowerBound + ($0.upperBound - $0.lowerBound) * Double(rng.next() >> 11) / Double(1 << 53) }
+                c = try needleCase(tokenizer: tokenizer, length: length - reply, depth: at, distractors: rng.int(distractors), rng: &rng)
             } catch SynthError.argument("length", _) {
                 throw SynthError.argument("length", "\(length) tokens cannot hold the instruction, needle, distractors, question and answer")
             }

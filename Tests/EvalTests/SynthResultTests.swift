@@ -109,6 +109,17 @@ final class SynthResultTests: XCTestCase {
         let train = try Synth.retrieval(tokenizer: tok, count: 5, length: 800, distractors: 0...2, seed: 1)
         checkConversations(train, length: 800)
         XCTAssertThrowsError(try Synth.retrieval(tokenizer: tok, count: 1, length: 60, seed: 1))
+        // depth: placed as the evaluation places it; the default stream is unchanged by the option
+        XCTAssertEqual(try Synth.retrieval(tokenizer: tok, count: 3, length: 800, seed: 1).map { $0[0].content },
+                       try Synth.retrieval(tokenizer: tok, count: 3, length: 800, depth: nil, seed: 1).map { $0[0].content })
+        for c in try Synth.retrieval(tokenizer: tok, count: 4, length: 800, depth: 1...1, seed: 2) {
+            let body = c[0].content.components(separatedBy: "\n\n")[1]
+            XCTAssertTrue(body.hasSuffix(c[1].content), "needle last: \(body.suffix(80))")
+        }
+        for c in try Synth.retrieval(tokenizer: tok, count: 4, length: 800, depth: 0...0, seed: 2) {
+            XCTAssertTrue(c[0].content.components(separatedBy: "\n\n")[1].hasPrefix(c[1].content), "needle first")
+        }
+        XCTAssertThrowsError(try Synth.retrieval(tokenizer: tok, count: 1, length: 800, depth: 0.5...1.5, seed: 1))
     }
 
     func testShortMixAndPasskey() throws {
