@@ -3,9 +3,7 @@
 
 For notebooks/models/tiny256 and tiny256-x10: Hugging Face `tokenizers` loads tokenizer.json
 and encodes a needle prompt to the ids llx gives; transformers' LlamaForCausalLM loads the
-directory (its rope_theta included) and gives llx's logits on those ids. With the adapter of
-tiny256-x10, PEFT on the base (rope_theta raised as recorded) gives the merged model's logits
-within NF4's rounding.
+directory (its rope_theta included) and gives llx's logits on those ids.
 
     scripts/ref_env.sh && .venv-ref/bin/python scripts/check_tiny_models.py
 """
@@ -58,7 +56,7 @@ def main():
                 out = model(torch.tensor([ids])).logits[0].numpy()
             diff = float(np.abs(out - ref).max())
             worst = max(worst, diff)
-            print(f"{name}: rope_theta {getattr(cfg, 'rope_theta', None)}, {len(ids)} ids identical, max |logits - llx| {diff:.2e}")
+            print(f"{name}: rope_theta {getattr(cfg, 'rope_theta', None) or (getattr(cfg, 'rope_parameters', None) or {}).get('rope_theta')}, {len(ids)} ids identical, max |logits - llx| {diff:.2e}")
     ok = worst < 1e-3
     print("ok" if ok else "MISMATCH")
     sys.exit(0 if ok else 1)
