@@ -248,23 +248,16 @@ enum ModelCommands {
                    help: "Mean next-token cross-entropy as a 0-d tensor (labels = inputs shifted by one; -100 ignored); backward(l) fills the trainable parameters' .grad.") { a, _ in
             let m = try model(a)
             let labels: IDsOrNil = a.has("labels") ? Convert.ids2(a["labels"], "loss", "labels") : nil
+            // one node on the autograd tape: backward(l), backward(2 * l + ...) reach the parameters
             switch Convert.ids2(a["ids"], "loss", "ids") {
             case .one(let ids):
                 var lab: [Int]? = nil
                 if let l = labels { guard case .one(let x) = l else { throw a.error("labels", "must match ids (1-D)") }; lab = x }
-                // on the autograd tape: backward(l), backward(2 * l + ...) reach the parameters
                 return .host(TensorValue(try m.lossTensor(ids, labels: lab)))
             case .batch(let b):
                 var lab: [[Int]]? = nil
                 if let l = labels { guard case .batch(let x) = l else { throw a.error("labels", "must match ids (2-D)") }; lab = x }
-                var sum = 0.0, n = 0
-                for (i, ids) in b.enumerated() {
-                    let c = NextTokenLabels.count(ids: ids, labels: lab?[i])
-                    if c > 0 { sum += Double(try m.loss(ids, labels: lab?[i])) * Double(c); n += c }
-                }
-                let t = TensorValue(Tensor(shape: [], floats: [n == 0 ? .nan : Float(sum / Double(n))]))
-                t.customBackward = { _ = try m.forwardBackward(batch: b, labels: lab, checkpointing: false) }
-                return .host(t)
+                return .host(TensorValue(try m.lossTensor(batch: b, labels: lab)))
             case .failure(let e): throw e
             }
         }

@@ -183,7 +183,6 @@ enum TensorCommands {
         }
         r.register("backward", [Param("x", tensorType)], help: "Reverse-mode gradients of a scalar into every tensor with requires_grad (and a model's trainable parameters for loss(m, ids)).") { a, _ in
             guard case .host(let h) = a["x"], let x = h as? TensorValue else { throw a.error("x", "must be a tensor") }
-            if let b = x.customBackward { try b(); return .null }
             try TensorMath.backward(x.tensor)
             return .null
         }
