@@ -8,6 +8,7 @@ import Tokenizer
 import Tensor
 import Llama
 import Train
+import NN
 
 /// The language and the tensors both name their operators BinaryOp / UnaryOp; here they are the language's.
 typealias BinaryOp = Lang.BinaryOp
@@ -25,9 +26,12 @@ public enum Commands {
         CheckpointCommands.register(into: r)
     }
 
-    /// Installs per-session hooks (host operators, seeding) on a fresh interpreter.
+    /// Installs per-session hooks (host operators, seeding) on a fresh interpreter, and a
+    /// cancellation token when it has none (the program replaces it with the one its SIGINT
+    /// handler sets).
     public static func configure(_ interp: Interpreter) {
         TensorCommands.configure(interp)
+        if interp.cancellation == nil { interp.cancellation = CancellationToken() }
     }
 
     /// A ready-to-use interpreter with every command registered.
@@ -61,5 +65,19 @@ public enum Commands {
         }
         for (n, b) in chosen { log("== \(n)"); b(log) }
         return true
+    }
+}
+
+/// NN's token is the interpreter's stop request (Lang names only the protocol).
+extension CancellationToken: CancellationSignal {}
+
+extension Interpreter {
+    /// The interpreter's cancellation token, which the commands pass down to training,
+    /// evaluation and generation (a token nothing sets when the interpreter has another kind).
+    var cancellationToken: CancellationToken {
+        if let t = cancellation as? CancellationToken { return t }
+        let t = CancellationToken()
+        if cancellation == nil { cancellation = t }
+        return t
     }
 }

@@ -96,7 +96,7 @@ enum EvalCommands {
             guard interp.isInteractive else { return }
             FileHandle.standardError.write(Data("\r\u{1B}[K[\(name)] \(p.done)/\(p.total) \(p.message)".utf8))
             if p.done >= p.total { FileHandle.standardError.write(Data("\n".utf8)) }
-        }, isCancelled: { Cancellation.isRequested })
+        }, cancel: interp.cancellationToken)
     }
 
     static func run<R: EvalResult>(_ interp: Interpreter, _ name: String = "eval", _ body: () throws -> R) throws -> Value {
@@ -104,7 +104,7 @@ enum EvalCommands {
             let r = try body()
             return .host(ResultValue(r))
         } catch EvalError.cancelled {
-            Cancellation.reset()
+            interp.cancellationToken.reset()
             throw LangRuntimeError(.interrupted, "interrupted")
         } catch let e as EvalError {
             throw LangRuntimeError(.value, "\(name): \(e.description)")

@@ -276,8 +276,9 @@ enum ModelCommands {
             let seed: UInt64? = a.has("seed") ? UInt64(bitPattern: Int64(try a.int("seed"))) : interp.seedValue.map { UInt64(bitPattern: Int64($0)) }
             var stop = tok.endTokenIDs
             if stop.isEmpty { stop = Set(m.config.eosTokenIds) }
+            let cancel = interp.cancellationToken
             let gen = try m.generate(prompt: ids, maxTokens: try a.int("max_tokens"), temperature: Float(try a.double("temperature")),
-                                     topP: Float(try a.double("top_p")), topK: try a.int("top_k"), seed: seed, stop: stop) { t in
+                                     topP: Float(try a.double("top_p")), topK: try a.int("top_k"), seed: seed, stop: stop, cancel: cancel) { t in
                 out.append(t)
                 if stream {
                     let text = tok.decode(out)
@@ -285,7 +286,7 @@ enum ModelCommands {
                         interp.write(String(text.dropFirst(shown.count))); shown = text
                     }
                 }
-                return !Cancellation.isRequested
+                return true
             }
             let text = tok.decode(gen)
             if stream {
@@ -293,7 +294,7 @@ enum ModelCommands {
                 interp.write("\n")
                 interp.resultWasStreamed = true
             }
-            if Cancellation.isRequested { Cancellation.reset(); interp.write("[generation interrupted]\n") }
+            if cancel.isCancelled { cancel.reset(); interp.write("[generation interrupted]\n") }
             return .string(text)
         }
         r.register("tokenizer.load", [Param("path", .string)],

@@ -252,10 +252,7 @@ enum TrainCommands {
             let trainer = try Trainer(model: m, data: ds, tokenizer: tk, config: c)
             let total = trainer.totalSteps
             let bar = ProgressBar(isTerminal: interp.isInteractive && isatty(1) != 0, every: max(1, total / 10), write: { interp.write($0) })
-            let flag = CancelFlag(), done = CancelFlag()
-            let watcher = Thread { while !done.isSet { if Cancellation.isRequested { flag.set() }; usleep(20_000) } }
-            watcher.start()
-            defer { done.set() }
+            let cancel = interp.cancellationToken
             let result: TrainResult
             let showProgress = try a.bool("progress")
             func record(_ s: TrainStep) -> Record {
@@ -284,9 +281,9 @@ enum TrainCommands {
                     }
                 }
             }
-            do { result = try trainer.run(progress: { if showProgress { bar($0) } }, cancel: flag, onStep: onStep) } catch { bar.finish(); throw error }
+            do { result = try trainer.run(progress: { if showProgress { bar($0) } }, cancel: cancel, onStep: onStep) } catch { bar.finish(); throw error }
             bar.finish()
-            if result.cancelled { Cancellation.reset(); interp.write("training interrupted after step \(result.steps)/\(result.totalSteps)\n") }
+            if result.cancelled { cancel.reset(); interp.write("training interrupted after step \(result.steps)/\(result.totalSteps)\n") }
             if result.stopped { interp.write("training stopped by the callback after step \(result.steps)/\(result.totalSteps)\n") }
             return .list(result.history.map { s in
                 var r = record(s)
