@@ -1,7 +1,9 @@
 // Commands: the only place that binds the ML libraries to the language. `registerAll` fills a
 // registry with the core commands (Lang) and every area's commands; each area lives in its own
 // file `Sources/Commands/<Area>Commands.swift` with `static func register(into: Registry)`
-// (see the comment at the top of Sources/Lang/Registry.swift for how to write one).
+// calling one short function per group of commands (see the comment at the top of
+// Sources/Lang/Registry.swift for how to write one). A command that fills a library config
+// declares its options once, in an OptionTable (Options.swift).
 import Foundation
 import Lang
 import Tokenizer

@@ -199,7 +199,14 @@ enum ModelCommands {
     static let modelType = ParamType.host("LlamaModel")
     static let tokType = ParamType.host("Tokenizer")
 
+    /// Registers this area's commands.
     static func register(into r: Registry) {
+        registerModel(into: r)
+        registerTokenizers(into: r)
+    }
+
+    /// The model: llama.config, llama.init, llama.load, logits, loss, generate.
+    static func registerModel(into r: Registry) {
         r.register("llama.config", [Param("preset", .oneOf(.string, .record), default: .string("tiny")), .keywords("fields")],
                    help: "A config record from a preset (\"tiny\", \"small\", \"llama3-8b\") with fields overridden by name (Hugging Face config.json names).") { a, _ in
             var base = try config(from: a["preset"], "llama.config")
@@ -297,6 +304,10 @@ enum ModelCommands {
             if cancel.isCancelled { cancel.reset(); interp.write("[generation interrupted]\n") }
             return .string(text)
         }
+    }
+
+    /// Tokenizers: tokenizer.load, tokenizer.train, tokenizer.llama3, tokenizer.bytes.
+    static func registerTokenizers(into r: Registry) {
         r.register("tokenizer.load", [Param("path", .string)],
                    help: "A tiktoken-format BPE file (Meta's tokenizer.model), a Hugging Face tokenizer.json, or a model directory holding either.") { a, _ in
             let p = try a.string("path")
