@@ -39,7 +39,7 @@ let package = Package(
         .target(name: "Eval", dependencies: ["Tensor", "NN", "Tokenizer", "Synth"], swiftSettings: fast),
         .target(name: "Lang"),
         .target(name: "Commands", dependencies: ["Lang", "Tensor", "NN", "Tokenizer", "Checkpoint", "Quant", "Llama", "Synth", "Train", "Eval"]),
-        .target(name: "REPL", dependencies: ["Lang", "Commands", "CReadline"]),
+        .target(name: "REPL", dependencies: ["Lang", "NN", "Commands", "CReadline"]),
         .executableTarget(name: "llx", dependencies: ["REPL", "Commands", "Tensor"]),
 
         // Tests: one target per module. Fixtures live in Tests/Fixtures, written by scripts/.

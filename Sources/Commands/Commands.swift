@@ -1,13 +1,16 @@
 // Commands: the only place that binds the ML libraries to the language. `registerAll` fills a
 // registry with the core commands (Lang) and every area's commands; each area lives in its own
 // file `Sources/Commands/<Area>Commands.swift` with `static func register(into: Registry)`
-// (see the comment at the top of Sources/Lang/Registry.swift for how to write one).
+// calling one short function per group of commands (see the comment at the top of
+// Sources/Lang/Registry.swift for how to write one). A command that fills a library config
+// declares its options once, in an OptionTable (Options.swift).
 import Foundation
 import Lang
 import Tokenizer
 import Tensor
 import Llama
 import Train
+import NN
 
 /// The language and the tensors both name their operators BinaryOp / UnaryOp; here they are the language's.
 typealias BinaryOp = Lang.BinaryOp
@@ -25,9 +28,12 @@ public enum Commands {
         CheckpointCommands.register(into: r)
     }
 
-    /// Installs per-session hooks (host operators, seeding) on a fresh interpreter.
+    /// Installs per-session hooks (host operators, seeding) on a fresh interpreter, and a
+    /// cancellation token when it has none (the program replaces it with the one its SIGINT
+    /// handler sets).
     public static func configure(_ interp: Interpreter) {
         TensorCommands.configure(interp)
+        if interp.cancellation == nil { interp.cancellation = CancellationToken() }
     }
 
     /// A ready-to-use interpreter with every command registered.
@@ -61,5 +67,19 @@ public enum Commands {
         }
         for (n, b) in chosen { log("== \(n)"); b(log) }
         return true
+    }
+}
+
+/// NN's token is the interpreter's stop request (Lang names only the protocol).
+extension CancellationToken: CancellationSignal {}
+
+extension Interpreter {
+    /// The interpreter's cancellation token, which the commands pass down to training,
+    /// evaluation and generation (a token nothing sets when the interpreter has another kind).
+    var cancellationToken: CancellationToken {
+        if let t = cancellation as? CancellationToken { return t }
+        let t = CancellationToken()
+        if cancellation == nil { cancellation = t }
+        return t
     }
 }

@@ -96,7 +96,7 @@ enum EvalCommands {
             guard interp.isInteractive else { return }
             FileHandle.standardError.write(Data("\r\u{1B}[K[\(name)] \(p.done)/\(p.total) \(p.message)".utf8))
             if p.done >= p.total { FileHandle.standardError.write(Data("\n".utf8)) }
-        }, isCancelled: { Cancellation.isRequested })
+        }, cancel: interp.cancellationToken)
     }
 
     static func run<R: EvalResult>(_ interp: Interpreter, _ name: String = "eval", _ body: () throws -> R) throws -> Value {
@@ -104,7 +104,7 @@ enum EvalCommands {
             let r = try body()
             return .host(ResultValue(r))
         } catch EvalError.cancelled {
-            Cancellation.reset()
+            interp.cancellationToken.reset()
             throw LangRuntimeError(.interrupted, "interrupted")
         } catch let e as EvalError {
             throw LangRuntimeError(.value, "\(name): \(e.description)")
@@ -159,7 +159,28 @@ enum EvalCommands {
         }
     }
 
+    /// The options of the evaluators that fill a config, once: their defaults are the configs'.
+    static let passkeyOptions = OptionTable(PasskeyConfig(lengths: [], depths: [])) { t in [
+        t.int("trials", \.trials), t.seed(\.seed), t.int("max_tokens", \.maxTokens), t.bool("chat", \.chat),
+    ] }
+    static let topicsOptions = OptionTable(TopicsConfig(counts: [])) { t in [
+        t.int("trials", \.trials), t.seed(\.seed), t.int("turn_tokens", \.turnTokens), t.int("max_tokens", \.maxTokens),
+    ] }
+    static let qaOptions = OptionTable(QAConfig()) { t in [
+        t.int("max_len", \.maxLen), t.int("max_tokens", \.maxTokens),
+        t.custom(.named("template", .string, optional: true)) { c, a, _ in if let s = try a.optionalString("template") { c.template = s } },
+        t.bool("chat", \.chat),
+    ] }
+
+    /// Registers this area's commands.
     static func register(into r: Registry) {
+        registerEvaluators(into: r)
+        registerScores(into: r)
+        registerPlots(into: r)
+    }
+
+    /// The evaluators: eval.niah, eval.passkey, eval.topics, eval.ppl, eval.mc, eval.qa.
+    static func registerEvaluators(into r: Registry) {
         let m = Param("m", ModelCommands.modelType), tok = Param("tok", ModelCommands.tokType)
         r.register("eval.niah", [m, tok, .named("lengths", .oneOf(.int, .list)), .named("depths", .oneOf(.int, .list), default: .int(5)),
                                  .named("haystack", .string, optional: true), .named("needle", .string, optional: true),
@@ -191,23 +212,18 @@ enum EvalCommands {
             let model = try ModelCommands.model(a), tk = try ModelCommands.tokenizer(a)
             return try run(interp, "eval.niah") { try NIAH.run(model: model, tokenizer: tk, haystack: hay, config: c, hooks: hooks(interp, "eval.niah")) }
         }
-        r.register("eval.passkey", [m, tok, .named("lengths", .oneOf(.int, .list)), .named("depths", .oneOf(.int, .list), default: .int(5)),
-                                    .named("trials", .int, default: .int(1)), .named("seed", .int, optional: true),
-                                    .named("max_tokens", .int, default: .int(10)), .named("chat", .bool, default: .bool(false))],
+        r.register("eval.passkey", [m, tok, .named("lengths", .oneOf(.int, .list)), .named("depths", .oneOf(.int, .list), default: .int(5))]
+                                   + passkeyOptions.params,
                    help: "Passkey retrieval accuracy over lengths x depths.") { a, interp in
             var c = PasskeyConfig(lengths: try a.ints("lengths"), depths: try depths(a))
-            c.trials = try a.int("trials"); c.seed = try Convert.seed(a, interp)
-            c.maxTokens = try a.int("max_tokens"); c.chat = try a.bool("chat")
+            try passkeyOptions.apply(to: &c, a, interp)
             let model = try ModelCommands.model(a), tk = try ModelCommands.tokenizer(a)
             return try run(interp, "eval.passkey") { try Passkey.run(model: model, tokenizer: tk, config: c, hooks: hooks(interp, "eval.passkey")) }
         }
-        r.register("eval.topics", [m, tok, .named("counts", .oneOf(.int, .list)), .named("trials", .int, default: .int(5)),
-                                   .named("seed", .int, optional: true), .named("turn_tokens", .int, default: .int(120)),
-                                   .named("max_tokens", .int, default: .int(30))],
+        r.register("eval.topics", [m, tok, .named("counts", .oneOf(.int, .list))] + topicsOptions.params,
                    help: "LongChat-style first-topic retrieval accuracy for each number of topics.") { a, interp in
             var c = TopicsConfig(counts: try a.ints("counts"))
-            c.trials = try a.int("trials"); c.seed = try Convert.seed(a, interp)
-            c.turnTokens = try a.int("turn_tokens"); c.maxTokens = try a.int("max_tokens")
+            try topicsOptions.apply(to: &c, a, interp)
             let model = try ModelCommands.model(a), tk = try ModelCommands.tokenizer(a)
             return try run(interp, "eval.topics") { try Topics.run(model: model, tokenizer: tk, config: c, hooks: hooks(interp, "eval.topics")) }
         }
@@ -237,8 +253,7 @@ enum EvalCommands {
             let model = try ModelCommands.model(a), tk = try ModelCommands.tokenizer(a)
             return try run(interp, "eval.mc") { try MultipleChoice.run(model: model, tokenizer: tk, items: items, hooks: hooks(interp, "eval.mc")) }
         }
-        r.register("eval.qa", [m, tok, Param("data"), .named("metric", .string, default: .string("f1")), .named("max_len", .int, default: .int(8192)),
-                               .named("max_tokens", .int, default: .int(64)), .named("template", .string, optional: true), .named("chat", .bool, default: .bool(true))],
+        r.register("eval.qa", [m, tok, Param("data"), .named("metric", .string, default: .string(QAConfig().metric))] + qaOptions.params,
                    help: "LongBench/InfiniteBench-style generation scored with f1, rougeL, edit_sim, classification, count or retrieval; inputs over max_len are cut from the middle. data: a JSONL file or a list of {input, context, answers} records.") { a, interp in
             var items: [QAItem]
             if case .string(let p) = a["data"] { items = try QA.load(path: p) }
@@ -249,11 +264,14 @@ enum EvalCommands {
                 }
             }
             var c = QAConfig(metric: try a.string("metric"))
-            c.maxLen = try a.int("max_len"); c.maxTokens = try a.int("max_tokens"); c.chat = try a.bool("chat")
-            if let t = try a.optionalString("template") { c.template = t }
+            try qaOptions.apply(to: &c, a, interp)
             let model = try ModelCommands.model(a), tk = try ModelCommands.tokenizer(a)
             return try run(interp, "eval.qa") { try QA.run(model: model, tokenizer: tk, items: items, config: c, hooks: hooks(interp, "eval.qa")) }
         }
+    }
+
+    /// The answer scores: score.*.
+    static func registerScores(into r: Registry) {
         let pr = [Param("pred", .string), Param("ref", .oneOf(.string, .list))]
         func best(_ metric: String, _ a: BoundArguments) throws -> Value {
             var refs: [String] = []
@@ -271,7 +289,10 @@ enum EvalCommands {
             .double(Score.classification(try a.string("pred"), try a.string("ref"), classes: try a.list("classes").map { $0.description }))
         }
         r.alias("score.rougeL", for: "score.rouge_l")
+    }
 
+    /// Figures: plot.heatmap, plot.line.
+    static func registerPlots(into r: Registry) {
         r.register("plot.heatmap", [Param("x"), .named("title", .string, default: .string("")), .named("x_labels", .list, optional: true),
                                     .named("y_labels", .list, optional: true), .named("vmin", .number, optional: true), .named("vmax", .number, optional: true)],
                    help: "A heatmap figure of a 2-D tensor or list of lists (or an eval result's grid).") { a, _ in

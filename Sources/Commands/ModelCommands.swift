@@ -199,7 +199,14 @@ enum ModelCommands {
     static let modelType = ParamType.host("LlamaModel")
     static let tokType = ParamType.host("Tokenizer")
 
+    /// Registers this area's commands.
     static func register(into r: Registry) {
+        registerModel(into: r)
+        registerTokenizers(into: r)
+    }
+
+    /// The model: llama.config, llama.init, llama.load, logits, loss, generate.
+    static func registerModel(into r: Registry) {
         r.register("llama.config", [Param("preset", .oneOf(.string, .record), default: .string("tiny")), .keywords("fields")],
                    help: "A config record from a preset (\"tiny\", \"small\", \"llama3-8b\") with fields overridden by name (Hugging Face config.json names).") { a, _ in
             var base = try config(from: a["preset"], "llama.config")
@@ -248,23 +255,16 @@ enum ModelCommands {
                    help: "Mean next-token cross-entropy as a 0-d tensor (labels = inputs shifted by one; -100 ignored); backward(l) fills the trainable parameters' .grad.") { a, _ in
             let m = try model(a)
             let labels: IDsOrNil = a.has("labels") ? Convert.ids2(a["labels"], "loss", "labels") : nil
+            // one node on the autograd tape: backward(l), backward(2 * l + ...) reach the parameters
             switch Convert.ids2(a["ids"], "loss", "ids") {
             case .one(let ids):
                 var lab: [Int]? = nil
                 if let l = labels { guard case .one(let x) = l else { throw a.error("labels", "must match ids (1-D)") }; lab = x }
-                // on the autograd tape: backward(l), backward(2 * l + ...) reach the parameters
                 return .host(TensorValue(try m.lossTensor(ids, labels: lab)))
             case .batch(let b):
                 var lab: [[Int]]? = nil
                 if let l = labels { guard case .batch(let x) = l else { throw a.error("labels", "must match ids (2-D)") }; lab = x }
-                var sum = 0.0, n = 0
-                for (i, ids) in b.enumerated() {
-                    let c = NextTokenLabels.count(ids: ids, labels: lab?[i])
-                    if c > 0 { sum += Double(try m.loss(ids, labels: lab?[i])) * Double(c); n += c }
-                }
-                let t = TensorValue(Tensor(shape: [], floats: [n == 0 ? .nan : Float(sum / Double(n))]))
-                t.customBackward = { _ = try m.forwardBackward(batch: b, labels: lab, checkpointing: false) }
-                return .host(t)
+                return .host(TensorValue(try m.lossTensor(batch: b, labels: lab)))
             case .failure(let e): throw e
             }
         }
@@ -283,8 +283,9 @@ enum ModelCommands {
             let seed: UInt64? = a.has("seed") ? UInt64(bitPattern: Int64(try a.int("seed"))) : interp.seedValue.map { UInt64(bitPattern: Int64($0)) }
             var stop = tok.endTokenIDs
             if stop.isEmpty { stop = Set(m.config.eosTokenIds) }
+            let cancel = interp.cancellationToken
             let gen = try m.generate(prompt: ids, maxTokens: try a.int("max_tokens"), temperature: Float(try a.double("temperature")),
-                                     topP: Float(try a.double("top_p")), topK: try a.int("top_k"), seed: seed, stop: stop) { t in
+                                     topP: Float(try a.double("top_p")), topK: try a.int("top_k"), seed: seed, stop: stop, cancel: cancel) { t in
                 out.append(t)
                 if stream {
                     let text = tok.decode(out)
@@ -292,7 +293,7 @@ enum ModelCommands {
                         interp.write(String(text.dropFirst(shown.count))); shown = text
                     }
                 }
-                return !Cancellation.isRequested
+                return true
             }
             let text = tok.decode(gen)
             if stream {
@@ -300,9 +301,13 @@ enum ModelCommands {
                 interp.write("\n")
                 interp.resultWasStreamed = true
             }
-            if Cancellation.isRequested { Cancellation.reset(); interp.write("[generation interrupted]\n") }
+            if cancel.isCancelled { cancel.reset(); interp.write("[generation interrupted]\n") }
             return .string(text)
         }
+    }
+
+    /// Tokenizers: tokenizer.load, tokenizer.train, tokenizer.llama3, tokenizer.bytes.
+    static func registerTokenizers(into r: Registry) {
         r.register("tokenizer.load", [Param("path", .string)],
                    help: "A tiktoken-format BPE file (Meta's tokenizer.model), a Hugging Face tokenizer.json, or a model directory holding either.") { a, _ in
             let p = try a.string("path")

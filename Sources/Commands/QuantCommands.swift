@@ -107,7 +107,14 @@ enum QuantCommands {
         catch { throw LangRuntimeError(.io, "\(command): cannot create directory '\(dir)': \(error.localizedDescription)") }
     }
 
+    /// Registers this area's commands.
     static func register(into r: Registry) {
+        registerAdapters(into: r)
+        registerExport(into: r)
+    }
+
+    /// NF4 and adapters: nf4, dequantize, qlora, lora, merge.
+    static func registerAdapters(into r: Registry) {
         r.register("nf4", [Param("t", TensorCommands.tensorLike), .named("blocksize", .int, default: .int(64)), .named("double_quant", .bool, default: .bool(false))],
                    help: "A 4-bit NormalFloat tensor, bit-compatible with bitsandbytes: .codes (u8, two codes a byte), .absmax (or .qabsmax + .absmax2 + .offset with double quant), .shape, .blocksize.") { a, _ in
             let t = try Convert.tensor(a["t"], "nf4", "t").to(.f32).contiguous()
@@ -145,6 +152,10 @@ enum QuantCommands {
             }
             return .host(ModelValue(plain))
         }
+    }
+
+    /// PEFT and Hugging Face files: export.peft, lora.load_peft, export.hf.
+    static func registerExport(into r: Registry) {
         r.register("export.peft", [Param("m", ModelCommands.modelType), Param("dir", .string)],
                    help: "Writes the adapters as PEFT adapter_config.json + adapter_model.safetensors.") { a, _ in
             let m = try ModelCommands.model(a), dir = try a.string("dir")

@@ -62,7 +62,14 @@ enum TensorCommands {
         return wrap(try TensorMath.zip(x, y, sym))
     }
 
+    /// Registers this area's commands.
     static func register(into r: Registry) {
+        registerFactories(into: r)
+        registerMath(into: r)
+    }
+
+    /// Threads and tensor factories: threads, tensor, zeros, ones, full, randn, rand, arange, eye.
+    static func registerFactories(into r: Registry) {
         r.register("threads", [Param("n", .int, optional: true)], help: "Sets the number of compute threads (llx's loops and BLAS); returns the number in use.") { a, _ in
             if let n = try a.optionalInt("n") {
                 guard n >= 1 else { throw a.error("n", "must be at least 1, got \(n)") }
@@ -117,6 +124,10 @@ enum TensorCommands {
             return wrap(Tensor(shape: [n, m], floats: f, dtype: try dtype(a)))
         }
         // reductions
+    }
+
+    /// Reductions, elementwise functions, softmax, matmul, comparisons and backward.
+    static func registerMath(into r: Registry) {
         for (name, op) in [("sum", TensorMath.Reduce.sum), ("mean", .mean), ("max", .max), ("min", .min), ("argmax", .argmax), ("argmin", .argmin)] {
             let core = r[name]
             r.register(name, [.variadic("values"), .named("axis", .int, optional: true), .named("keepdim", .bool, default: .bool(false))],
@@ -183,7 +194,6 @@ enum TensorCommands {
         }
         r.register("backward", [Param("x", tensorType)], help: "Reverse-mode gradients of a scalar into every tensor with requires_grad (and a model's trainable parameters for loss(m, ids)).") { a, _ in
             guard case .host(let h) = a["x"], let x = h as? TensorValue else { throw a.error("x", "must be a tensor") }
-            if let b = x.customBackward { try b(); return .null }
             try TensorMath.backward(x.tensor)
             return .null
         }

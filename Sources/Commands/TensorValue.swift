@@ -1,6 +1,6 @@
 // TensorValue: a tensor as a language value — fields `.shape .dtype .T .grad .requires_grad`,
-// methods `reshape to item tolist`, printing in NumPy style. A value may carry a custom
-// backward (a model's loss), which `backward` runs instead of the tensor tape.
+// methods `reshape to item tolist`, printing in NumPy style. A model parameter's `.grad` is
+// the parameter's gradient, the one store the tape and the model's backward both fill.
 import Foundation
 import Lang
 import Tensor
@@ -8,9 +8,8 @@ import NN
 
 final class TensorValue: HostObject {
     var tensor: Tensor
-    /// Set on values whose gradient comes from outside the tensor tape (e.g. `loss(m, ids)`).
-    var customBackward: (() throws -> Void)? = nil
-    /// The model parameter this tensor is the value of (its `.grad` is the parameter's).
+    /// The model parameter this tensor is the value of (its `.grad` is the parameter's, even
+    /// after the parameter's value was replaced; `.requires_grad` follows `trainable`).
     var param: Parameter? = nil
 
     init(_ t: Tensor) { tensor = t }
@@ -26,10 +25,7 @@ final class TensorValue: HostObject {
         case "ndim": return .int(tensor.shape.count)
         case "numel": return .int(tensor.count)
         case "T": return .host(TensorValue(TensorOps.transpose(tensor)))
-        case "grad":
-            if let g = tensor.grad { return .host(TensorValue(g)) }
-            if let p = param { return p.grad.map { .host(TensorValue($0)) } ?? .null }
-            return tensor.grad.map { .host(TensorValue($0)) } ?? .null
+        case "grad": return (param?.grad ?? tensor.grad).map { .host(TensorValue($0)) } ?? .null
         case "requires_grad": return .bool(tensor.requiresGrad || (param?.trainable ?? false))
         case "item": return method(name, []) { _ in try self.item() }
         case "tolist": return method(name, []) { _ in self.tolist() }
@@ -55,7 +51,7 @@ final class TensorValue: HostObject {
             if b && !tensor.dtype.isFloatingPoint { throw LangRuntimeError(.type, "only floating-point tensors can require gradients (dtype \(tensor.dtype.rawValue))") }
             tensor.requiresGrad = b
         case "grad":
-            if value.isNil { tensor.grad = nil; return }
+            if value.isNil { param?.grad = nil; tensor.grad = nil; return }
             throw LangRuntimeError(.type, "grad can only be reset to nil")
         default:
             if fieldNames.contains(name) { throw LangRuntimeError(.name, "field '\(name)' of Tensor cannot be set") }

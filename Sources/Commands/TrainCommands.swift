@@ -155,7 +155,29 @@ enum TrainCommands {
         throw Convert.error("synth.retrieval", "distractors", "must be a number or a list [lo, hi] of two integers, got \(v.typeNameWithArticle)")
     }
 
+    /// train's options, once: their defaults are TrainConfig's (Train/Trainer.swift).
+    static let trainOptions = OptionTable(TrainConfig()) { t in [
+        t.double("lr", \.lr),
+        t.custom(.named("schedule", .string, default: .string(t.defaults.schedule.rawValue))) { c, a, _ in
+            c.schedule = try Settings.schedule(try a.string("schedule"))
+        },
+        t.int("warmup", \.warmup), t.int("batch", \.batch), t.int("micro_batch", \.microBatch), t.int("epochs", \.epochs),
+        t.optionalInt("steps", \.steps), t.optionalInt("max_len", \.maxLen), t.bool("checkpointing", \.checkpointing),
+        t.custom(.named("clip", .number, default: .double(t.defaults.clip ?? 0))) { c, a, _ in
+            let clip = try a.double("clip"); c.clip = clip > 0 ? clip : nil   // 0: no clipping
+        },
+        t.double("weight_decay", \.weightDecay), t.optionalInt("save_every", \.saveEvery),
+        t.optionalString("out", \.out), t.optionalString("resume", \.resume), t.seed(\.seed), t.bool("shuffle", \.shuffle),
+    ] }
+
+    /// Registers this area's commands.
     static func register(into r: Registry) {
+        registerData(into: r)
+        registerTraining(into: r)
+    }
+
+    /// Datasets: data.jsonl, data.from, the synth.* generators, shuffle.
+    static func registerData(into r: Registry) {
         r.register("data.jsonl", [Param("path", .string)],
                    help: "Records with `text` (loss on every token) or `conversations: [{role, content}]` (loss on assistant turns and their <|eot_id|> only).") { a, _ in
             .host(DatasetValue(try TrainDataset.jsonl(try a.string("path"))))
@@ -237,34 +259,22 @@ enum TrainCommands {
             }
             return .host(DatasetValue(try dataset(a["ds"], "shuffle", "ds").shuffled(seed: seed)))
         }
-        r.register("train", [Param("m", ModelCommands.modelType), Param("data"), .named("tok", ModelCommands.tokType, optional: true),
-                             .named("lr", .number, default: .double(5e-5)), .named("schedule", .string, default: .string("linear")),
-                             .named("warmup", .int, default: .int(0)), .named("batch", .int, default: .int(8)), .named("micro_batch", .int, default: .int(1)),
-                             .named("epochs", .int, default: .int(1)), .named("steps", .int, optional: true), .named("max_len", .int, optional: true),
-                             .named("checkpointing", .bool, default: .bool(true)), .named("clip", .number, default: .double(1.0)),
-                             .named("weight_decay", .number, default: .double(0)), .named("save_every", .int, optional: true),
-                             .named("out", .string, optional: true), .named("resume", .string, optional: true), .named("seed", .int, optional: true),
-                             .named("shuffle", .bool, default: .bool(true)), .named("progress", .bool, default: .bool(true)),
-                             .named("callback", optional: true), .named("every", .int, default: .int(1))],
+    }
+
+    /// Training: train, grads, adamw.
+    static func registerTraining(into r: Registry) {
+        r.register("train", [Param("m", ModelCommands.modelType), Param("data"), .named("tok", ModelCommands.tokType, optional: true)]
+                             + trainOptions.params
+                             + [.named("progress", .bool, default: .bool(true)), .named("callback", optional: true), .named("every", .int, default: .int(1))],
                    help: "AdamW over the trainable tensors with a progress bar; returns the history (step, loss, lr, tokens_per_s, grad_norm). Ctrl-C stops after the current step and leaves the model usable. callback: fn(s) runs every `every` steps (and after the last) with the step's record: a record it returns joins that step's history entry, false stops the run.") { a, interp in
             let m = try ModelCommands.model(a)
             let ds = try dataset(a["data"], "train", "data")
-            var c = TrainConfig()
-            c.lr = try a.double("lr"); c.schedule = try Settings.schedule(try a.string("schedule")); c.warmup = try a.int("warmup")
-            c.batch = try a.int("batch"); c.microBatch = try a.int("micro_batch"); c.epochs = try a.int("epochs")
-            c.steps = try a.optionalInt("steps"); c.maxLen = try a.optionalInt("max_len"); c.checkpointing = try a.bool("checkpointing")
-            let clip = try a.double("clip"); c.clip = clip > 0 ? clip : nil
-            c.weightDecay = try a.double("weight_decay"); c.saveEvery = try a.optionalInt("save_every")
-            c.out = try a.optionalString("out"); c.resume = try a.optionalString("resume"); c.seed = try Convert.seed(a, interp)
-            c.shuffle = try a.bool("shuffle")
+            let c = try trainOptions.settings(a, interp)
             let tk: TrainTokenizer? = a.has("tok") ? TrainTokenizer(try ModelCommands.tokenizer(a)) : nil
             let trainer = try Trainer(model: m, data: ds, tokenizer: tk, config: c)
             let total = trainer.totalSteps
             let bar = ProgressBar(isTerminal: interp.isInteractive && isatty(1) != 0, every: max(1, total / 10), write: { interp.write($0) })
-            let flag = CancelFlag(), done = CancelFlag()
-            let watcher = Thread { while !done.isSet { if Cancellation.isRequested { flag.set() }; usleep(20_000) } }
-            watcher.start()
-            defer { done.set() }
+            let cancel = interp.cancellationToken
             let result: TrainResult
             let showProgress = try a.bool("progress")
             func record(_ s: TrainStep) -> Record {
@@ -293,9 +303,9 @@ enum TrainCommands {
                     }
                 }
             }
-            do { result = try trainer.run(progress: { if showProgress { bar($0) } }, cancel: flag, onStep: onStep) } catch { bar.finish(); throw error }
+            do { result = try trainer.run(progress: { if showProgress { bar($0) } }, cancel: cancel, onStep: onStep) } catch { bar.finish(); throw error }
             bar.finish()
-            if result.cancelled { Cancellation.reset(); interp.write("training interrupted after step \(result.steps)/\(result.totalSteps)\n") }
+            if result.cancelled { cancel.reset(); interp.write("training interrupted after step \(result.steps)/\(result.totalSteps)\n") }
             if result.stopped { interp.write("training stopped by the callback after step \(result.steps)/\(result.totalSteps)\n") }
             return .list(result.history.map { s in
                 var r = record(s)

@@ -41,16 +41,17 @@ public struct EvalProgress: Sendable {
     }
 }
 
-/// Progress callback and cancellation check shared by the evaluators. The cancellation closure
-/// is asked between units of work (cells, items, windows); when it answers true the evaluator
-/// throws `EvalError.cancelled` (after saving partial results where it keeps them).
+/// Progress callback and cancellation token shared by the evaluators. The token is asked
+/// between units of work (cells, items, windows) and handed to the model's generation (asked
+/// between tokens); when it is set the evaluator throws `EvalError.cancelled` (after saving
+/// partial results where it keeps them). Whoever catches the error resets the token.
 public struct EvalHooks {
     public var progress: ((EvalProgress) -> Void)?
-    public var isCancelled: (() -> Bool)?
+    public var cancel: CancellationToken?
 
-    public init(progress: ((EvalProgress) -> Void)? = nil, isCancelled: (() -> Bool)? = nil) {
+    public init(progress: ((EvalProgress) -> Void)? = nil, cancel: CancellationToken? = nil) {
         self.progress = progress
-        self.isCancelled = isCancelled
+        self.cancel = cancel
     }
 
     public static let none = EvalHooks()
@@ -60,7 +61,7 @@ public struct EvalHooks {
     }
 
     func checkCancelled() throws {
-        if let c = isCancelled, c() { throw EvalError.cancelled }
+        if cancel?.isCancelled == true { throw EvalError.cancelled }
     }
 }
 

@@ -225,7 +225,7 @@ public enum NIAH {
                 let text = tok.decode(Array(ids))
                 let prompt = c.chat ? tok.chat([ChatMessage(role: "user", content: text)], generationPrompt: true)
                                     : tok.encode(text, bos: true)
-                let out = try model.generate(prompt: prompt, maxTokens: c.maxTokens, stop: tok.endTokenIDs, isCancelled: hooks.isCancelled)
+                let out = try model.generate(prompt: prompt, maxTokens: c.maxTokens, stop: tok.endTokenIDs, cancel: hooks.cancel)
                 let answer = tok.decode(out.filter { !tok.endTokenIDs.contains($0) })
                 let score = try Score.score(c.metric, answer, reference)
                 result.grid[i][j] = score
@@ -274,7 +274,7 @@ public enum NIAH {
                     }
                     let prompt = c.chat ? tok.chat([ChatMessage(role: "user", content: item.prompt)], generationPrompt: true)
                                         : tok.encode(item.prompt, bos: true)
-                    let out = try model.generate(prompt: prompt, maxTokens: c.maxTokens, stop: tok.endTokenIDs, isCancelled: hooks.isCancelled)
+                    let out = try model.generate(prompt: prompt, maxTokens: c.maxTokens, stop: tok.endTokenIDs, cancel: hooks.cancel)
                     let answer = tok.decode(out.filter { !tok.endTokenIDs.contains($0) })
                     // the code as this tokenizer writes it ("4 7 2 1" for a digit-level vocabulary)
                     let reference = tok.decode(tok.encode(item.value, bos: false))

@@ -133,7 +133,7 @@ public enum Passkey {
                     let text = prompt(key: key, nGarbage: nGarbage, prefix: Int(Double(nGarbage) * depth))
                     let ids = c.chat ? tok.chat([ChatMessage(role: "user", content: text)], generationPrompt: true)
                                      : tok.encode(text, bos: true)
-                    let out = try model.generate(prompt: ids, maxTokens: c.maxTokens, stop: tok.endTokenIDs, isCancelled: hooks.isCancelled)
+                    let out = try model.generate(prompt: ids, maxTokens: c.maxTokens, stop: tok.endTokenIDs, cancel: hooks.cancel)
                     let answer = tok.decode(out.filter { !tok.endTokenIDs.contains($0) })
                     if answers(answer, key) { right += 1 }
                     r.keys[i][j].append(key)

@@ -114,7 +114,7 @@ public enum QA {
             let (text, cut) = truncateMiddle(fill(c.template, item), tokenizer: tok, maxLen: c.maxLen)
             if cut { r.truncated += 1 }
             let ids = c.chat ? tok.chat([ChatMessage(role: "user", content: text)], generationPrompt: true) : tok.encode(text, bos: true)
-            let out = try model.generate(prompt: ids, maxTokens: c.maxTokens, stop: stop, isCancelled: hooks.isCancelled)
+            let out = try model.generate(prompt: ids, maxTokens: c.maxTokens, stop: stop, cancel: hooks.cancel)
             var pred = tok.decode(out.filter { !stop.contains($0) })
             if c.firstLine {
                 var s = Substring(pred)

@@ -112,7 +112,7 @@ public enum Topics {
                 let text = prompt(topics: topics, tokenizer: tok, turnTokens: c.turnTokens, seed: rng.next())
                 let ids = c.chat ? tok.chat([ChatMessage(role: "user", content: text)], generationPrompt: true)
                                  : tok.encode(text, bos: true)
-                let out = try model.generate(prompt: ids, maxTokens: c.maxTokens, stop: tok.endTokenIDs, isCancelled: hooks.isCancelled)
+                let out = try model.generate(prompt: ids, maxTokens: c.maxTokens, stop: tok.endTokenIDs, cancel: hooks.cancel)
                 let answer = tok.decode(out.filter { !tok.endTokenIDs.contains($0) })
                 if Score.substring(answer, topics[0]) == 1 { right += 1 }
                 tokens += ids.count

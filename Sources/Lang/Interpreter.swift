@@ -31,18 +31,14 @@ public final class Environment {
     public func remove(_ name: String) { values[name] = nil }
 }
 
-/// Set by SIGINT (Ctrl-C); long-running commands and loops check it.
-public enum Cancellation {
-    private static let flag: UnsafeMutablePointer<Int32> = {
-        let p = UnsafeMutablePointer<Int32>.allocate(capacity: 1); p.pointee = 0; return p
-    }()
-    public static var isRequested: Bool { flag.pointee != 0 }
-    public static func request() { flag.pointee = 1 }
-    public static func reset() { flag.pointee = 0 }
-    /// Throws an "interrupted" error when Ctrl-C was pressed (and clears the flag).
-    public static func check() throws {
-        if flag.pointee != 0 { flag.pointee = 0; throw LangRuntimeError(.interrupted, "interrupted") }
-    }
+/// A stop request (Ctrl-C) as the interpreter sees it: the program's SIGINT handler sets it, the
+/// interpreter asks it between statements, loop iterations and calls, and long-running commands
+/// pass it down to their libraries. Lang knows no ML, so it names only this protocol; the token
+/// itself is NN's CancellationToken, which Commands makes conform and hands to each interpreter.
+public protocol CancellationSignal: AnyObject {
+    var isCancelled: Bool { get }
+    func cancel()
+    func reset()
 }
 
 enum Flow {
@@ -72,6 +68,8 @@ public final class Interpreter {
     /// Seed of the global random generator (`seed(n)`); hooks reseed the host's generators.
     public var seedValue: Int? = nil
     public var seedHooks: [(Int) -> Void] = []
+    /// The stop request Ctrl-C sets (nil: nothing can interrupt this interpreter).
+    public var cancellation: CancellationSignal? = nil
     /// Extra state that command modules keep per session (by key).
     public var state: [String: Any] = [:]
     public var maxCallDepth = 200
@@ -87,7 +85,13 @@ public final class Interpreter {
     public func show(_ v: Value) {
         if let h = displayHook { h(v) } else { output(v.repr + "\n") }
     }
-    public func checkCancelled() throws { try Cancellation.check() }
+    /// Throws an "interrupted" error when a stop was requested (and clears the request).
+    public func checkCancelled() throws {
+        if let c = cancellation, c.isCancelled { c.reset(); throw LangRuntimeError(.interrupted, "interrupted") }
+    }
+
+    /// Whether a stop was requested and not yet handled.
+    public var isCancelled: Bool { cancellation?.isCancelled ?? false }
 
     /// Parses and runs `text`; returns the value of the last statement when it is a bare
     /// expression (the REPL shows it). Throws `DiagnosticList` (syntax) or `Diagnostic`.
@@ -200,8 +204,8 @@ public final class Interpreter {
     }
 
     func checkCancelledAt(_ loc: SourceLocation) throws {
-        if Cancellation.isRequested {
-            Cancellation.reset()
+        if let c = cancellation, c.isCancelled {
+            c.reset()
             throw Diagnostic(.interrupted, "interrupted", at: loc)
         }
     }
@@ -465,7 +469,7 @@ public final class Interpreter {
         if callDepth >= maxCallDepth {
             throw Diagnostic(.runtime, "too many nested calls (more than \(maxCallDepth)): infinite recursion?", at: loc)
         }
-        if Cancellation.isRequested { try checkCancelledAt(loc) }
+        if isCancelled { try checkCancelledAt(loc) }
         callDepth += 1
         defer { callDepth -= 1 }
         switch try execBlock(decl.body, env) {

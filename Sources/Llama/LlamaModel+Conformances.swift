@@ -9,13 +9,12 @@ extension LlamaModel: TrainableModel {}
 extension LlamaModel: EvalModel {
     /// Greedy continuation for the evaluators (stops at, and drops, an id in `stop`).
     public func generate(prompt: [Int], maxTokens: Int, stop: Set<Int>) throws -> [Int] {
-        try generate(prompt: prompt, maxTokens: maxTokens, stop: stop, isCancelled: nil)
+        try generate(prompt: prompt, maxTokens: maxTokens, stop: stop, cancel: nil)
     }
 
-    /// The same, stopping between tokens when `isCancelled` answers true (Ctrl-C in llx).
-    public func generate(prompt: [Int], maxTokens: Int, stop: Set<Int>, isCancelled: (() -> Bool)?) throws -> [Int] {
-        try generate(prompt: prompt, maxTokens: maxTokens, temperature: 0, topP: 1, topK: 0, seed: 0, stop: stop,
-                     onToken: { _ in !(isCancelled?() ?? false) })
+    /// The same, stopping between tokens once `cancel` is set (Ctrl-C in llx).
+    public func generate(prompt: [Int], maxTokens: Int, stop: Set<Int>, cancel: CancellationToken?) throws -> [Int] {
+        try generate(prompt: prompt, maxTokens: maxTokens, temperature: 0, topP: 1, topK: 0, seed: 0, stop: stop, cancel: cancel)
     }
 
     /// log p(ids[i] | ids[..<i]) for i in 1..<ids.count, from one forward pass.

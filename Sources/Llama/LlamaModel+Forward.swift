@@ -39,6 +39,7 @@ extension LlamaModel {
     func forwardTrunk(batch seqs: [[Int]], keep: Keep) throws -> Trunk {
         try checkLive()
         for (b, ids) in seqs.enumerated() { try validate(ids: ids, what: seqs.count == 1 ? "ids" : "batch row \(b)") }
+        trunkPasses += 1
         let c = config, C = c.hiddenSize
         var segs: [Range<Int>] = [], T = 0
         for ids in seqs { segs.append(T..<(T + ids.count)); T += ids.count }

@@ -79,10 +79,11 @@ extension LlamaModel {
 
     /// Continues `prompt` by up to `maxTokens` tokens. Greedy when temperature is 0; otherwise
     /// samples after temperature, top-k (0 = off) and top-p (1 = off) with a generator seeded by
-    /// `seed` (random when nil). Stops before a token in `stop` (not returned) or when `onToken`
-    /// returns false (that token is returned). Returns the new tokens.
+    /// `seed` (random when nil). Stops before a token in `stop` (not returned), or after a token
+    /// (returned) when `onToken` returns false or `cancel` is set. Returns the new tokens.
     public func generate(prompt: [Int], maxTokens: Int, temperature: Float = 0, topP: Float = 1, topK: Int = 0,
-                         seed: UInt64? = nil, stop: Set<Int> = [], onToken: (Int) -> Bool = { _ in true }) throws -> [Int] {
+                         seed: UInt64? = nil, stop: Set<Int> = [], cancel: CancellationToken? = nil,
+                         onToken: (Int) -> Bool = { _ in true }) throws -> [Int] {
         try validate(ids: prompt, what: "prompt")
         guard temperature >= 0, temperature.isFinite else { throw LlamaError.argument("temperature must be >= 0, got \(temperature)") }
         guard topP > 0, topP <= 1 else { throw LlamaError.argument("top_p must be in (0, 1], got \(topP)") }
@@ -98,7 +99,7 @@ extension LlamaModel {
                 : Sampling.sample(row, temperature: temperature, topK: topK, topP: topP, rng: &rng)
             if stop.contains(next) { break }
             out.append(next)
-            if !onToken(next) || out.count >= maxTokens { break }
+            if !onToken(next) || cancel?.isCancelled == true || out.count >= maxTokens { break }
             logits = try forward([next], cache: cache, lastOnly: true)
         }
         return out

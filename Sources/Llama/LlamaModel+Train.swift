@@ -38,19 +38,35 @@ extension LlamaModel {
     @discardableResult
     public func forwardBackward(sequences: [(ids: [Int], labels: [Int]?)], checkpointing: Bool = false,
                                 lossScale: Float = 1) throws -> (loss: Float, tokens: Int) {
+        let b = try countedSequences(sequences)
+        if b.tokens == 0 { return (0, 0) }
+        let tr = try forwardTrunk(batch: b.seqs, keep: checkpointing ? .layerInputs : .everything)
+        // Head: dxf (T, C), dW_lm_head
+        let d = FloatBuffer(tr.T * config.hiddenSize)
+        let (sum, _) = try lmHeadLoss(xf: tr.xf.p, targets: b.targets, scale: lossScale / Float(b.tokens), dxf: d.p)
+        try trunkBackward(tr, seqs: b.seqs, dxf: d, release: true)
+        return (Float(sum / Double(b.tokens)), b.tokens)
+    }
+
+    /// The sequences that have a position to count, with their shifted targets packed row after
+    /// row and the number of counted positions (labels nil = the sequence's ids).
+    func countedSequences(_ sequences: [(ids: [Int], labels: [Int]?)]) throws -> (seqs: [[Int]], targets: [Int], tokens: Int) {
         var seqs: [[Int]] = [], targets: [Int] = []
         for (ids, labels) in sequences {
             let tg = try shiftedTargets(ids: ids, labels: labels)
             if !tg.contains(where: { $0 != -100 }) { continue }
             seqs.append(ids); targets += tg
         }
-        let n = targets.reduce(0) { $0 + ($1 == -100 ? 0 : 1) }
-        if n == 0 { return (0, 0) }
-        let tr = try forwardTrunk(batch: seqs, keep: checkpointing ? .layerInputs : .everything)
+        return (seqs, targets, targets.reduce(0) { $0 + ($1 == -100 ? 0 : 1) })
+    }
+
+    /// The backward of a trunk (`forwardTrunk` over `seqs` with `.layerInputs` or `.everything`)
+    /// from d (T, C) = dL/d(xf): the final norm, the layers in reverse (each recomputed from its
+    /// input when only the layer inputs were kept), the embedding. Gradients accumulate in each
+    /// trainable Parameter.grad. `release` frees each layer's activations once used (a trunk
+    /// that will not be backpropagated again); without it the trunk stays whole.
+    func trunkBackward(_ tr: Trunk, seqs: [[Int]], dxf d: FloatBuffer, release: Bool) throws {
         let c = config, T = tr.T, C = c.hiddenSize
-        // Head: dxf (T, C), dW_lm_head
-        let d = FloatBuffer(T * C)
-        let (sum, _) = try lmHeadLoss(xf: tr.xf.p, targets: targets, scale: lossScale / Float(n), dxf: d.p)
         // Final norm: d (T, C) = dL/dx_L
         let dxL = FloatBuffer(T * C)
         Kernels.rmsNormBackward(dout: d.p, x: tr.xs[layers.count].p, weight: norm.value.floatPointer, rstd: tr.rstdF.p,
@@ -72,11 +88,10 @@ extension LlamaModel {
                 a = tr.acts[l]
             }
             try layerBackward(L, x: tr.xs[l].p, d: dxL.p, a: a, g: g, T: T, rope: tr.rope, segs: tr.segs)
-            if !checkpointing { tr.acts[l] = LayerActivations.empty }  // free as we go
+            if release && tr.lastActs == nil { tr.acts[l] = LayerActivations.empty }  // free as we go
         }
         // Embedding: dtable[ids] += dx_0
         try embedBackward(seqs.count == 1 ? seqs[0] : Array(seqs.joined()), d: dxL.p)
-        return (Float(sum / Double(n)), n)
     }
 }
 

@@ -81,6 +81,9 @@ public final class LlamaModel {
 
     let ropeCache = RopeCache()
     private var shapeChanged = false
+    /// Whole-sequence forward passes run so far (`forwardTrunk`: embedding, layers, final norm;
+    /// generation's cached steps are not counted). Tests count the passes a call makes.
+    public internal(set) var trunkPasses = 0
 
     /// Assembles a model from its parts (used by init and load).
     init(config: LlamaConfig, embedTokens: Parameter, layers: [LlamaLayer], norm: Parameter, lmHead: Parameter?) {

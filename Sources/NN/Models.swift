@@ -40,16 +40,16 @@ public protocol EvalModel: AnyObject {
     /// Greedy continuation of `prompt`: at most `maxTokens` new ids, stopping after (and without
     /// returning) an id in `stop`.
     func generate(prompt: [Int], maxTokens: Int, stop: Set<Int>) throws -> [Int]
-    /// The same, for a model that can stop in the middle of an answer: it asks `isCancelled`
-    /// between tokens and returns what it has when the answer is true. By default the
-    /// closure is not asked (the evaluators ask it between answers anyway).
-    func generate(prompt: [Int], maxTokens: Int, stop: Set<Int>, isCancelled: (() -> Bool)?) throws -> [Int]
+    /// The same, for a model that can stop in the middle of an answer: it asks `cancel`
+    /// between tokens and returns what it has once the token is set. By default the token
+    /// is not asked (the evaluators ask it between answers anyway).
+    func generate(prompt: [Int], maxTokens: Int, stop: Set<Int>, cancel: CancellationToken?) throws -> [Int]
     /// `log p(ids[i] | ids[..<i])` for i in 1..<ids.count (ids.count - 1 values).
     func logProbs(ids: [Int]) throws -> [Float]
 }
 
 extension EvalModel {
-    public func generate(prompt: [Int], maxTokens: Int, stop: Set<Int>, isCancelled: (() -> Bool)?) throws -> [Int] {
+    public func generate(prompt: [Int], maxTokens: Int, stop: Set<Int>, cancel: CancellationToken?) throws -> [Int] {
         try generate(prompt: prompt, maxTokens: maxTokens, stop: stop)
     }
 }

@@ -31,6 +31,7 @@ enum EditorState {
 /// A second Ctrl-C while a cancellation is still pending (a command that never checks)
 /// interrupts that command's wait only at its next check; the session stays alive.
 func installInterruptHandler() {
+    _ = Interrupt.token   // created before a signal can arrive
     signal(SIGINT) { _ in
         if EditorState.atPrompt != 0 {
             let nl: [UInt8] = [10]
@@ -40,7 +41,7 @@ func installInterruptHandler() {
             rl_on_new_line()
             rl_redisplay()
         } else {
-            Cancellation.request()
+            Interrupt.token.cancel()
         }
     }
 }

@@ -138,7 +138,7 @@ public enum Notebook {
                 log("cell \(n + 1) (line \(cell.firstLine))")
                 outputs = []; pending = ""
                 var errorText: String? = nil
-                Cancellation.reset()
+                interp.cancellation?.reset()
                 let t0 = Date()
                 do {
                     if let v = try interp.run(cell.text, file: path, line: cell.firstLine), !v.isNil { interp.show(v) }

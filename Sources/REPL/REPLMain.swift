@@ -3,6 +3,14 @@
 import Foundation
 import Lang
 import Commands
+import NN
+
+/// The program's stop request: the SIGINT handlers set it, and every interpreter the program
+/// makes (RunScript.makeInterpreter, and the children of run_script) is given it, so that
+/// Ctrl-C reaches the running statement, training, evaluation or generation.
+enum Interrupt {
+    static let token = CancellationToken()
+}
 
 public enum REPLMain {
     /// `llx`: the interactive REPL at a terminal, prompt-less evaluation of piped input.
@@ -43,9 +51,10 @@ public enum REPLMain {
 
     /// First Ctrl-C asks the running command to stop; a second one ends the program.
     static func installBatchInterruptHandler() {
+        _ = Interrupt.token   // created before a signal can arrive
         signal(SIGINT) { _ in
-            if Cancellation.isRequested { _exit(130) }
-            Cancellation.request()
+            if Interrupt.token.isCancelled { _exit(130) }
+            Interrupt.token.cancel()
         }
     }
 }

@@ -16,6 +16,7 @@ public enum RunScript {
     /// `Commands.makeInterpreter()` plus `run_script`.
     public static func makeInterpreter() -> Interpreter {
         let interp = Commands.makeInterpreter()
+        interp.cancellation = Interrupt.token
         register(into: interp.registry)
         return interp
     }
@@ -82,7 +83,7 @@ public enum RunScript {
     }
 
     /// A fresh interpreter that shares the caller's registry, output, display, host operators,
-    /// seed hooks and session state, with the call depth the caller has left.
+    /// seed hooks, session state and cancellation, with the call depth the caller has left.
     static func child(of caller: Interpreter) throws -> Interpreter {
         let depth = caller.maxCallDepth - caller.callDepth - 1
         guard depth > 0 else {
@@ -97,6 +98,7 @@ public enum RunScript {
         interp.seedHooks = caller.seedHooks
         interp.isInteractive = caller.isInteractive
         interp.state = caller.state
+        interp.cancellation = caller.cancellation
         return interp
     }
 

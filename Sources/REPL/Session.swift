@@ -76,7 +76,7 @@ public final class Session {
         lineNumber += entry.split(separator: "\n", omittingEmptySubsequences: false).count
         let source = SourceFile(name: fileName, text: allText)
         SourceRegistry.shared.add(source)
-        Cancellation.reset()
+        interp.cancellation?.reset()
         interp.resultWasStreamed = false
         let t0 = Date()
         do {
@@ -90,7 +90,7 @@ public final class Session {
             errorCount += 1
             err(Runner.format(error, source: source))
         }
-        Cancellation.reset()
+        interp.cancellation?.reset()
         if timing {
             print(String(format: "(%.3f s)", Date().timeIntervalSince(t0)))
         }
@@ -133,7 +133,7 @@ public final class Session {
             guard let d = FileManager.default.contents(atPath: path) else { err("error: cannot read '\(path)': no such file"); return true }
             let text = String(decoding: d, as: UTF8.self)
             let src = SourceFile(name: path, text: text)
-            Cancellation.reset()
+            interp.cancellation?.reset()
             do {
                 if let v = try interp.run(text, file: path), !v.isNil { interp.show(v) }
             } catch {

@@ -55,9 +55,9 @@ extension Tensor {
     /// holds its result, `inputs` are the tensors it read, and `backward(gradOutput)` returns one
     /// gradient per input (nil where none), each shaped like its input. The output is recorded on
     /// the tape when an input requires a gradient, so that `backward` on anything computed from it
-    /// calls the closure. Example: a model's `loss(m, ids)` returns
-    /// `try Tensor.customOp(name: "llama_loss", output: lossScalar, inputs: params) { g in
-    ///     model.backward(scale: g.item()) }`.
+    /// calls the closure. A closure whose inputs are leaves may instead accumulate into their
+    /// `.grad` itself and return nil for them: a model's loss does (Llama/LlamaModel+Autograd.swift),
+    /// its hand-written backward adding into the parameters' gradients, the tape's own store.
     public static func customOp(name: String = "custom", output: Tensor, inputs: [Tensor],
                                 backward: @escaping (_ gradOutput: Tensor) throws -> [Tensor?]) throws -> Tensor {
         let out = output.detach()

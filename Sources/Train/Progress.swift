@@ -1,5 +1,5 @@
 // Progress: what the trainer reports after each optimizer step, the history it returns,
-// a cancellation flag (set by Ctrl-C), and a ProgressBar that renders the reports as one
+// and a ProgressBar that renders the reports as one
 // live line on a terminal or as plain lines in a log. The trainer itself never prints.
 import Foundation
 
@@ -40,17 +40,6 @@ public struct TrainStep: Equatable, Sendable {
     public init(step: Int, loss: Double, lr: Double, tokensPerSecond: Double, gradNorm: Double) {
         self.step = step; self.loss = loss; self.lr = lr; self.tokensPerSecond = tokensPerSecond; self.gradNorm = gradNorm
     }
-}
-
-/// A flag another thread (a signal handler's helper, a REPL) sets to stop training; the
-/// trainer checks it between micro-steps.
-public final class CancelFlag: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value = false
-    public init() {}
-    public var isSet: Bool { lock.lock(); defer { lock.unlock() }; return value }
-    public func set() { lock.lock(); value = true; lock.unlock() }
-    public func reset() { lock.lock(); value = false; lock.unlock() }
 }
 
 /// Renders TrainProgress: on a terminal one line redrawn in place ("\r"), otherwise one plain

@@ -55,7 +55,7 @@ public struct TrainConfig: Sendable {
 /// What `run` returns.
 public struct TrainResult: Sendable {
     public var history: [TrainStep]
-    /// True when the cancel flag stopped the run early.
+    /// True when the cancellation token stopped the run early.
     public var cancelled: Bool
     /// True when the step callback asked to stop.
     public var stopped: Bool = false
@@ -134,7 +134,7 @@ public final class Trainer {
     /// `onStep` runs after every optimizer step with that step's record; returning false stops
     /// the run there (the model keeps that step; the result says `stopped`). Its errors end the
     /// run the same way and propagate.
-    public func run(progress: ((TrainProgress) -> Void)? = nil, cancel: CancelFlag? = nil,
+    public func run(progress: ((TrainProgress) -> Void)? = nil, cancel: CancellationToken? = nil,
                     onStep: ((TrainStep) throws -> Bool)? = nil) throws -> TrainResult {
         let c = config
         let trainables = model.parameters.filter { $0.trainable }
@@ -199,7 +199,7 @@ public final class Trainer {
             let totalWeight = weights.reduce(0, +)
             var loss = 0.0, tokens = 0
             for g0 in stride(from: 0, to: batch.count, by: c.microBatch) {
-                if cancel?.isSet == true {
+                if cancel?.isCancelled == true {
                     zeroGrads()
                     if c.out != nil { try save() }
                     return result(true)

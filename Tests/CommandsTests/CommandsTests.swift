@@ -64,6 +64,27 @@ final class CommandsTests: XCTestCase {
         XCTAssertEqual(out, "128256 [128000, 9906, 1917] Hello world\n")
     }
 
+    /// The interpreter's cancellation token (what Ctrl-C sets) reaches training: set while
+    /// `train` runs (here when the first progress line is written), it stops the run after the
+    /// current step, and `train` resets it, so the next statement runs.
+    func testCancellationTokenStopsTraining() throws {
+        let interp = Commands.makeInterpreter()
+        var out = ""
+        interp.output = { s in
+            out += s
+            if s.hasPrefix("[") && s.contains("] 1/6 ") { interp.cancellation?.cancel() }
+        }
+        try interp.run("""
+        let tok = tokenizer.bytes()
+        let m = llama.init(llama.config("tiny", num_hidden_layers: 1), seed: 0)
+        let h = train(m, data.from(["hello world", "second text"]), tok: tok, steps: 6, batch: 1, lr: 1e-3)
+        print(len(h), h[-1].step)
+        """, file: "cancel.llx")
+        XCTAssertTrue(out.contains("training interrupted after step 1/6\n"), out)
+        XCTAssertTrue(out.hasSuffix("1 1\n"), out)
+        XCTAssertEqual(interp.cancellation?.isCancelled, false)
+    }
+
     func testHelpOfACommandShowsSignature() throws {
         let interp = Commands.makeInterpreter()
         var out = ""

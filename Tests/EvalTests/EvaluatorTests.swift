@@ -1,6 +1,7 @@
 // EvaluatorTests: NIAH, passkey, topics, perplexity, multiple choice and QA against stub models
 // whose right scores are known, resuming and cancelling, and result round trips.
 import Eval
+import NN
 import Foundation
 import Tensor
 import Tokenizer
@@ -78,7 +79,9 @@ final class EvaluatorTests: XCTestCase {
         c.resumePath = path
         let m1 = FixedAnswerModel(tok, answer: c.needle)
         var progress: [Int] = []
-        let hooks = EvalHooks(progress: { progress.append($0.done) }, isCancelled: { m1.calls >= 4 })
+        // the token is set once the model has answered four prompts (as Ctrl-C would set it)
+        let token = CancellationToken()
+        let hooks = EvalHooks(progress: { p in progress.append(p.done); if m1.calls >= 4 { token.cancel() } }, cancel: token)
         XCTAssertThrowsError(try NIAH.run(model: m1, tokenizer: tok, haystack: .synthetic(seed: 2), config: c, hooks: hooks)) { e in
             XCTAssertEqual(e as? EvalError, .cancelled)
         }

@@ -384,7 +384,59 @@ final class ModelTests: XCTestCase {
         for p in m.parameters {
             let g = try XCTUnwrap(p.value.grad, p.name).floats()
             XCTAssertLessThan(relDiff(g, try e.tensor("grad." + p.name).floats()), 1e-4, p.name)
-            XCTAssertNil(p.grad, p.name)   // Parameter.grad untouched
+            XCTAssertTrue(p.grad === p.value.grad, p.name)   // one gradient store
+        }
+    }
+
+    /// A model's loss is one tape node for a sequence or a batch: the forward runs once per call,
+    /// backward reaches the parameters through any expression of it (2 * l, l1 + l2), and the
+    /// gradients are those of forwardBackward (grads), in the same store.
+    func testLossNodeOneForwardThroughExpressions() throws {
+        let c = LlamaConfig(vocabSize: 64, hiddenSize: 32, intermediateSize: 48, numHiddenLayers: 2,
+                            numAttentionHeads: 4, numKeyValueHeads: 2)
+        let m = try LlamaModel(config: c, seed: 11)
+        let batch = [[1, 5, 9, 13, 2, 7], [3, 4, 8], [6, 6, 6, 1, 2]]
+        let labels = [[1, 5, 9, -100, 2, 7], [3, 4, 8], [-100, 6, 6, 1, -100]]
+        // the reference: forwardBackward over the batch (what grads(m, batch) runs)
+        m.zeroGrad()
+        let (refLoss, _) = try m.forwardBackward(batch: batch, labels: labels)
+        let ref = m.parameters.map { $0.grad!.floats() }
+        for p in m.parameters { p.grad = nil }
+
+        let direct = try m.loss(batch: batch, labels: labels)   // row by row, off the tape
+        let passes = m.trunkPasses
+        let l = try m.lossTensor(batch: batch, labels: labels)
+        XCTAssertEqual(m.trunkPasses, passes + 1)
+        XCTAssertEqual(l.floats()[0], direct, accuracy: 1e-6)
+        XCTAssertEqual(l.floats()[0], refLoss, accuracy: 1e-5)
+        try (2 * l).backward()
+        XCTAssertEqual(m.trunkPasses, passes + 1)   // the backward runs no forward
+        for (p, r) in zip(m.parameters, ref) {
+            let g = try XCTUnwrap(p.grad, p.name)
+            XCTAssertTrue(g === p.value.grad, p.name)
+            XCTAssertLessThan(relDiff(g.floats(), r.map { 2 * $0 }), 1e-6, p.name)
+        }
+
+        // a sum of two losses: one pass each, the gradients add up
+        for p in m.parameters { p.grad = nil }
+        let one = [1, 5, 9, 13, 2, 7]
+        m.zeroGrad()
+        try m.forwardBackward(one, labels: nil)
+        let refOne = m.parameters.map { $0.grad!.floats() }
+        for p in m.parameters { p.grad = nil }
+        let before = m.trunkPasses
+        let sum = try m.lossTensor(one) + m.lossTensor(batch: batch, labels: labels)
+        XCTAssertEqual(m.trunkPasses, before + 2)
+        try sum.backward()
+        XCTAssertEqual(m.trunkPasses, before + 2)
+        for (i, p) in m.parameters.enumerated() {
+            XCTAssertLessThan(relDiff(p.grad!.floats(), zip(refOne[i], ref[i]).map { $0 + $1 }), 1e-5, p.name)
+        }
+        // backward again accumulates the same amount (the node keeps what its backward needs)
+        let once = m.parameters.map { $0.grad!.floats() }
+        try sum.backward()
+        for (i, p) in m.parameters.enumerated() {
+            XCTAssertLessThan(relDiff(p.grad!.floats(), once[i].map { 2 * $0 }), 1e-5, p.name)
         }
     }
 }

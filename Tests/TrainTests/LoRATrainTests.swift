@@ -123,8 +123,8 @@ final class LoRATrainTests: XCTestCase {
         let path = try tempFile("lora_state.h5", "")
         var cs = c; cs.out = path
         let b = try loraFixtureModel()
-        let flag = CancelFlag()
-        let rb = try Trainer(model: b, data: fixtureData(run), tokenizer: nil, config: cs).run(progress: { if $0.step == 2 { flag.set() } }, cancel: flag)
+        let flag = CancellationToken()
+        let rb = try Trainer(model: b, data: fixtureData(run), tokenizer: nil, config: cs).run(progress: { if $0.step == 2 { flag.cancel() } }, cancel: flag)
         XCTAssertEqual(rb.steps, 2)
         XCTAssertTrue(rb.cancelled)
         var cr = cs; cr.resume = path

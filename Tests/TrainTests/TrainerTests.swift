@@ -111,9 +111,9 @@ final class TrainerTests: XCTestCase {
         let ra = try Trainer(model: a, data: data, tokenizer: nil, config: config { $0.steps = 7; $0.microBatch = 2 }).run()
         // stopped after step 3 (cancel set in the progress callback), then resumed
         let b = BigramModel(vocab: 11, dim: 5, seed: 4)
-        let flag = CancelFlag()
+        let flag = CancellationToken()
         let cfg = config { $0.steps = 7; $0.microBatch = 2; $0.out = path; $0.saveEvery = 2 }
-        let rb1 = try Trainer(model: b, data: data, tokenizer: nil, config: cfg).run(progress: { p in if p.step == 3 { flag.set() } }, cancel: flag)
+        let rb1 = try Trainer(model: b, data: data, tokenizer: nil, config: cfg).run(progress: { p in if p.step == 3 { flag.cancel() } }, cancel: flag)
         XCTAssertTrue(rb1.cancelled)
         XCTAssertEqual(rb1.steps, 3)
         let c = BigramModel(vocab: 11, dim: 5, seed: 77) // different start: everything comes from the checkpoint
@@ -168,7 +168,7 @@ final class TrainerTests: XCTestCase {
     func testCancelBeforeStartLeavesModelUnchanged() throws {
         let m = BigramModel(vocab: 11, dim: 5, seed: 6)
         let before = paramValues(m)
-        let flag = CancelFlag(); flag.set()
+        let flag = CancellationToken(); flag.cancel()
         let r = try Trainer(model: m, data: toyData(8, seed: 5), tokenizer: nil, config: config()).run(cancel: flag)
         XCTAssertTrue(r.cancelled)
         XCTAssertEqual(r.steps, 0)
