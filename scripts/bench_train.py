@@ -36,14 +36,16 @@ SMALL = dict(vocab_size=8192, hidden_size=512, intermediate_size=1408, num_hidde
              rms_norm_eps=1e-5, rope_theta=500000.0, tie_word_embeddings=False)
 
 
-def torch_bench(seq, batch, steps, checkpointing, nf4=False):
-    from peft import LoraConfig, get_peft_model
+def torch_model(cfg_dict, lora, nf4, checkpointing):
+    """A LlamaForCausalLM from `cfg_dict` (seeded), optionally reloaded in NF4 with double
+    quantization (bitsandbytes), with LoRA r=32/alpha 16 on q,k,v,o plus trainable embeddings
+    (PEFT), and gradient checkpointing. Returns the model in train mode and its trainables."""
     from transformers import LlamaConfig, LlamaForCausalLM
     torch.manual_seed(0)
-    cfg = LlamaConfig(**SMALL)
+    cfg = LlamaConfig(**cfg_dict)
     cfg._attn_implementation = "sdpa"
     model = LlamaForCausalLM(cfg).float()
-    if nf4:  # QLoRA: the same weights reloaded through bitsandbytes in NF4 with double quantization
+    if nf4:  # the same weights reloaded through bitsandbytes
         import tempfile
         from transformers import BitsAndBytesConfig
         q = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
@@ -51,61 +53,21 @@ def torch_bench(seq, batch, steps, checkpointing, nf4=False):
         with tempfile.TemporaryDirectory() as d:
             model.save_pretrained(d)
             model = LlamaForCausalLM.from_pretrained(d, quantization_config=q, device_map="cpu", dtype=torch.float32)
-    model = get_peft_model(model, LoraConfig(r=32, lora_alpha=16, lora_dropout=0.0,
-                                             target_modules=["q_proj", "k_proj", "v_proj", "o_proj"],
-                                             task_type="CAUSAL_LM"))
-    model.base_model.model.model.embed_tokens.weight.requires_grad_(True)
-    if checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-    model.train()
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=1e-4)
-    g = torch.Generator().manual_seed(42)
-    times = []
-    for step in range(steps + 1):
-        ids = torch.randint(0, SMALL["vocab_size"], (batch, seq), generator=g)
-        t0 = time.perf_counter()
-        loss = model(input_ids=ids, labels=ids).loss
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-        if step > 0:  # the first step warms up
-            times.append(time.perf_counter() - t0)
-    return seq * batch * len(times) / sum(times)
-
-
-def tiny_cfg(vocab):
-    return dict(vocab_size=vocab, hidden_size=128, intermediate_size=352, num_hidden_layers=3,
-                num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=8192,
-                rms_norm_eps=1e-5, rope_theta=500000.0, tie_word_embeddings=True)
-
-
-def torch_tiny(mode, seq, batch, steps, vocab):
-    """The tiny regime in torch: full training (all parameters, no checkpointing, one [batch, seq]
-    batch) or LoRA r=32 on q,k,v,o + embeddings with checkpointing (NF4 base with mode qlora)."""
-    from transformers import LlamaConfig, LlamaForCausalLM
-    torch.manual_seed(0)
-    cfg = LlamaConfig(**tiny_cfg(vocab))
-    cfg._attn_implementation = "sdpa"
-    model = LlamaForCausalLM(cfg).float()
-    if mode in ("lora", "qlora"):
+    if lora:
         from peft import LoraConfig, get_peft_model
-        if mode == "qlora":
-            import tempfile
-            from transformers import BitsAndBytesConfig
-            q = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-                                   bnb_4bit_compute_dtype=torch.float32)
-            with tempfile.TemporaryDirectory() as d:
-                model.save_pretrained(d)
-                model = LlamaForCausalLM.from_pretrained(d, quantization_config=q, device_map="cpu", dtype=torch.float32)
         model = get_peft_model(model, LoraConfig(r=32, lora_alpha=16, lora_dropout=0.0,
                                                  target_modules=["q_proj", "k_proj", "v_proj", "o_proj"],
                                                  task_type="CAUSAL_LM"))
         model.base_model.model.model.embed_tokens.weight.requires_grad_(True)
+    if checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     model.train()
-    params = [p for p in model.parameters() if p.requires_grad]
+    return model, [p for p in model.parameters() if p.requires_grad]
+
+
+def torch_steps(model, params, vocab, seq, batch, steps):
+    """AdamW steps on random [batch, seq] ids (clip 1.0); tokens/s over all but the first
+    (warm-up) step."""
     opt = torch.optim.AdamW(params, lr=1e-4)
     g = torch.Generator().manual_seed(42)
     times = []
@@ -120,6 +82,26 @@ def torch_tiny(mode, seq, batch, steps, vocab):
         if step > 0:
             times.append(time.perf_counter() - t0)
     return seq * batch * len(times) / sum(times)
+
+
+def torch_bench(seq, batch, steps, checkpointing, nf4=False):
+    """The small preset with LoRA (QLoRA with nf4)."""
+    model, params = torch_model(SMALL, lora=True, nf4=nf4, checkpointing=checkpointing)
+    return torch_steps(model, params, SMALL["vocab_size"], seq, batch, steps)
+
+
+def tiny_cfg(vocab):
+    return dict(vocab_size=vocab, hidden_size=128, intermediate_size=352, num_hidden_layers=3,
+                num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=8192,
+                rms_norm_eps=1e-5, rope_theta=500000.0, tie_word_embeddings=True)
+
+
+def torch_tiny(mode, seq, batch, steps, vocab):
+    """The tiny regime in torch: full training (all parameters, no checkpointing, one [batch, seq]
+    batch) or LoRA r=32 on q,k,v,o + embeddings with checkpointing (NF4 base with mode qlora)."""
+    lora = mode in ("lora", "qlora")
+    model, params = torch_model(tiny_cfg(vocab), lora=lora, nf4=mode == "qlora", checkpointing=lora)
+    return torch_steps(model, params, vocab, seq, batch, steps)
 
 
 def llx_tiny(root, mode, seq, batch, steps, vocab, threads):
