@@ -98,9 +98,8 @@ public enum Notebook {
     /// `<base>_files/`), and `<base>.ipynb` the Jupyter notebook; `-o x.ipynb` gives `x.md` and
     /// `x.ipynb`.
     public static func outputPaths(_ out: String) -> (markdown: String, ipynb: String) {
-        let url = URL(fileURLWithPath: out)
-        let stem = url.deletingPathExtension().path
-        if url.pathExtension.lowercased() == "ipynb" { return (stem + ".md", out) }
+        let stem = (out as NSString).deletingPathExtension
+        if (out as NSString).pathExtension.lowercased() == "ipynb" { return (stem + ".md", out) }
         return (out, stem + ".ipynb")
     }
 
