@@ -404,6 +404,13 @@ final class JupyterTests: XCTestCase {
                 code("[x * 2, y, n > 0]"),
                 code("show(\"shown\")\nplot.line([1, 3, 2], title: \"in a kernel\")"),
                 code("help(\"len\")"),
+                code("""
+                let tok = tokenizer.bytes()
+                let m = llama.init(llama.config("tiny", num_hidden_layers: 2), seed: 0)
+                let h = train(m, synth.needle_qa(tok, count: 4, length: 200, seed: 0), tok: tok, steps: 4, batch: 2, lr: 2e-3)
+                let r = eval.niah(m, tok, lengths: [400], depths: 2, max_tokens: 4)
+                len(h)
+                """),
             ].enumerated().map { i, c in var c = c; c["id"] = "c\(i)"; return c },
         ]
         let input = tmp.appendingPathComponent("in.ipynb"), output = tmp.appendingPathComponent("out.ipynb")
@@ -411,7 +418,7 @@ final class JupyterTests: XCTestCase {
         let (rc, out, err) = try run(python, [Self.checkScript, "execute", kernel, input.path, output.path], env: jupyterEnv)
         XCTAssertEqual(rc, 0, out + err)
         let cs = cells(try readNotebook(output.path))
-        XCTAssertEqual(cs.count, 7)
+        XCTAssertEqual(cs.count, 8)
         // values shown, print streamed
         let o1 = outputs(cs[1])
         XCTAssertEqual(o1.map { $0["output_type"] as? String ?? "" }, ["stream", "execute_result"], "\(o1)")
@@ -434,6 +441,14 @@ final class JupyterTests: XCTestCase {
         let svg = text((o5.last?["data"] as? [String: Any])?["image/svg+xml"])
         XCTAssertTrue(svg.hasPrefix("<svg") && svg.contains("in a kernel"), String(svg.prefix(100)))
         XCTAssertTrue(text(outputs(cs[6]).first?["text"]).hasPrefix("len(x)"), "\(outputs(cs[6]))")
+        // progress: training's lines stream on stdout, the evaluator's line (redrawn with \r) on stderr
+        let o7 = outputs(cs[7])
+        let stdout = o7.filter { $0["name"] as? String == "stdout" }.map { text($0["text"]) }.joined()
+        let stderr = o7.filter { $0["name"] as? String == "stderr" }.map { text($0["text"]) }.joined()
+        XCTAssertTrue(stdout.contains("] 1/4 loss ") && stdout.contains("] 4/4 loss "), stdout)
+        XCTAssertTrue(stderr.contains("\r[eval.niah] 2/2 length 400"), stderr)
+        XCTAssertFalse(stderr.contains("\u{1B}"), "terminal codes are left out: \(stderr)")
+        XCTAssertEqual(text((o7.last?["data"] as? [String: Any])?["text/plain"]), "4", "\(o7)")
     }
 
     func testKernelCompletionAndInspection() throws {

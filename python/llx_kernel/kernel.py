@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 
 from ipykernel.kernelbase import Kernel
 
@@ -194,6 +195,21 @@ class LLXKernel(Kernel):
                 send("error", err)
                 reply.update(status="error", **err)
             elif t == "done":
+                # stderr comes through its own pipe and thread: take what llx wrote before it
+                # finished (an evaluator's last progress line) into this cell, not the next
+                time.sleep(0.02)
+                while True:
+                    try:
+                        kind, item = self._events.get_nowait()
+                    except queue.Empty:
+                        break
+                    if kind == "stderr":
+                        text = _ERASE.sub("", item)
+                        if text:
+                            send("stream", {"name": "stderr", "text": text})
+                    else:
+                        self._events.put((kind, item))   # an eof: the next request sees it
+                        break
                 return reply
             elif t == "protocol_error":
                 sys.__stderr__.write("llx serve: " + event.get("message", "") + "\n")
