@@ -3,7 +3,9 @@
 # Idempotent: on a machine that already has everything it only checks and rebuilds.
 #   - apt: libopenblas-dev libhdf5-dev libreadline-dev pkg-config (only when missing)
 #   - a small Python environment (.venv) with quicktok-v1 (the Llama-3 vocabulary), h5py, numpy,
-#     tokenizers (WordLevelTests checks that it reads llx's saved tokenizer.json)
+#     tokenizers (WordLevelTests checks that it reads llx's saved tokenizer.json), nbformat,
+#     nbclient, ipykernel, jupyter_client and the llx kernel package python/ (JupyterTests;
+#     `llx kernel install --sys-prefix` then makes the kernel visible to this environment's Jupyter)
 #   - the Llama-3 vocabulary into the llx data folder (scripts/install_vocab.sh)
 #   - swift build -c release
 set -euo pipefail
@@ -25,9 +27,17 @@ if [ ! -x "$VENV/bin/python" ]; then
   echo "setup: creating $VENV"
   python3 -m venv "$VENV"
 fi
-if ! "$VENV/bin/python" -c 'import quicktok, h5py, numpy, safetensors, tokenizers' >/dev/null 2>&1; then
+if ! "$VENV/bin/python" -c 'import quicktok, h5py, numpy, safetensors, tokenizers, nbformat, nbclient, ipykernel, jupyter_client' >/dev/null 2>&1; then
   echo "setup: installing Python packages into $VENV"
-  "$VENV/bin/pip" install -q --disable-pip-version-check quicktok-v1 h5py numpy safetensors tokenizers
+  "$VENV/bin/pip" install -q --disable-pip-version-check quicktok-v1 h5py numpy safetensors tokenizers \
+    nbformat nbclient ipykernel jupyter_client
+fi
+# the llx Jupyter kernel (python/llx_kernel), editable: the kernelspec of `llx kernel install`
+# runs this checkout's code with this Python
+if ! "$VENV/bin/python" -c 'import llx_kernel, os, sys; sys.exit(os.path.realpath(llx_kernel.__file__) != os.path.realpath(sys.argv[1]))' \
+     "python/llx_kernel/__init__.py" >/dev/null 2>&1; then
+  echo "setup: installing the llx kernel package (python/) into $VENV"
+  "$VENV/bin/pip" install -q --disable-pip-version-check -e python
 fi
 
 LLX_VENV="$VENV" bash scripts/install_vocab.sh

@@ -35,6 +35,46 @@ public enum Completion {
         return Array(Set(out)).sorted()
     }
 
+    /// Where the word completed at `cursor` starts (a Unicode-scalar offset): the candidates
+    /// replace `line[wordStart..<cursor]`.
+    public static func wordStart(line: String, cursor: Int) -> Int {
+        let chars = Array(line.unicodeScalars)
+        var start = min(cursor, chars.count)
+        while start > 0, !wordBreaks.unicodeScalars.contains(chars[start - 1]) { start -= 1 }
+        return start
+    }
+
+    /// What `help` says about the dotted name at (or just before) `cursor`: a command's
+    /// signature and documentation, a namespace's commands, a variable's type and value, a
+    /// host value's fields. Nil when there is no known name there.
+    public static func inspect(code: String, cursor: Int, interp: Interpreter) -> (name: String, text: String)? {
+        let chars = Array(code.unicodeScalars)
+        func isNameChar(_ c: Unicode.Scalar) -> Bool { c == "_" || c == "." || (c.isASCII && CharacterSet.alphanumerics.contains(c)) }
+        var end = min(cursor, chars.count)
+        // inside a call's parentheses with nothing after the name: `train(` inspects train
+        if end > 0, chars[end - 1] == "(" { end -= 1 }
+        while end < chars.count, isNameChar(chars[end]) { end += 1 }
+        var start = min(end, chars.count)
+        while start > 0, isNameChar(chars[start - 1]) { start -= 1 }
+        var name = String(String.UnicodeScalarView(chars[start..<end]))
+        while name.hasSuffix(".") { name.removeLast() }
+        while name.hasPrefix(".") { name.removeFirst() }
+        var value = name.isEmpty ? nil : resolve(name, interp)
+        if value == nil {
+            // the innermost call the cursor is in: `train(m, d, l|` inspects train
+            guard let callee = enclosingCall(String(String.UnicodeScalarView(chars[0..<min(cursor, chars.count)]))),
+                  let v = resolve(callee, interp) else { return nil }
+            name = callee; value = v
+        }
+        guard let v = value else { return nil }
+        var text = CoreCommands.helpText(v, interp)
+        switch v {
+        case .command, .namespace, .function: break
+        default: text = "\(name): " + text
+        }
+        return (name, text)
+    }
+
     static func insideString(_ s: String) -> Bool {
         var inStr = false, escaped = false
         for c in s.unicodeScalars {

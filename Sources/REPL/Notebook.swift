@@ -10,11 +10,20 @@ import Commands
 
 public enum Notebook {
     public struct Cell {
-        public enum Kind { case code, markdown }
+        public enum Kind { case code, markdown, raw }
         public var kind: Kind
         public var text: String
         public var firstLine: Int   // line of the cell's first content line in the file
         public var isParameters = false   // marked `# %% parameters` (or `# %% [parameters]`)
+        /// The source name in diagnostics: the notebook's path, or `nb.ipynb[n]` for cell n of a .ipynb.
+        public var file = ""
+        /// The cell as read from a .ipynb (its id and metadata are written back).
+        var original: Record? = nil
+        /// Its position among the cells of the .ipynb it was read from (1-based).
+        var position: Int? = nil
+        init(kind: Kind, text: String, firstLine: Int, isParameters: Bool = false) {
+            self.kind = kind; self.text = text; self.firstLine = firstLine; self.isParameters = isParameters
+        }
     }
 
     /// Splits a notebook into cells.
@@ -59,34 +68,45 @@ public enum Notebook {
         return cells
     }
 
-    /// One thing a cell produced, in order.
-    enum Output {
-        case text(String)
-        case figure(String)    // relative path of the SVG
+    /// Where a cell is, in messages: `line N` of a .llx notebook, `cell N` of a .ipynb.
+    static func place(_ cell: Cell) -> String {
+        if let p = cell.position { return "cell \(p)" }
+        return "line \(cell.firstLine)"
     }
 
     /// Checks `parameters` against the notebook's parameters cell before anything runs: there
     /// must be one, it must parse, and it must bind every overridden name at its top level.
     /// Returns the index of that cell (nil when there are no overrides and no such cell).
-    static func parametersCell(_ cells: [Cell], _ parameters: [ParameterOverride], path: String, source: SourceFile) throws -> Int? {
+    static func parametersCell(_ cells: [Cell], _ parameters: [ParameterOverride], path: String, source: SourceFile?) throws -> Int? {
         let index = cells.firstIndex { $0.kind == .code && $0.isParameters }
         if parameters.isEmpty { return index }
         guard let i = index else {
-            throw UsageError("'\(path)' has no parameters cell, so -p \(parameters[0].name) cannot be applied (mark the cell holding the defaults with '# %% parameters')")
+            let how = path.hasSuffix(".ipynb") ? "give the cell holding the defaults the tag 'parameters'" : "mark the cell holding the defaults with '# %% parameters'"
+            throw UsageError("'\(path)' has no parameters cell, so -p \(parameters[0].name) cannot be applied (\(how))")
         }
         let cell = cells[i]
         let stmts: [Stmt]
-        do { stmts = try Parser.parse(cell.text, file: path, line: cell.firstLine) } catch {
-            throw UsageError("the parameters cell of '\(path)' (line \(cell.firstLine)) does not parse, so -p cannot be applied:\n" + Runner.format(error, source: source))
+        do { stmts = try Parser.parse(cell.text, file: cell.file, line: cell.firstLine) } catch {
+            throw UsageError("the parameters cell of '\(path)' (\(place(cell))) does not parse, so -p cannot be applied:\n" + Runner.format(error, source: source))
         }
         try Parameters.check(parameters, known: Parameters.boundNames(stmts).map { $0.name },
-                             place: "the parameters cell of '\(path)' (line \(cell.firstLine))")
+                             place: "the parameters cell of '\(path)' (\(place(cell)))")
         return i
     }
 
-    /// Runs `path` and writes the report to `out`. Returns the number of failed cells.
-    /// `parameters` (from `-p`) are bound after the parameters cell; a missing parameters cell
-    /// or a name it does not bind throws `UsageError` before any cell runs.
+    /// The two reports of a run: `out` as given is the Markdown report (figures as SVG files in
+    /// `<base>_files/`), and `<base>.ipynb` the Jupyter notebook; `-o x.ipynb` gives `x.md` and
+    /// `x.ipynb`.
+    public static func outputPaths(_ out: String) -> (markdown: String, ipynb: String) {
+        let stem = (out as NSString).deletingPathExtension
+        if (out as NSString).pathExtension.lowercased() == "ipynb" { return (stem + ".md", out) }
+        return (out, stem + ".ipynb")
+    }
+
+    /// Runs `path` (a `.llx` notebook, or a `.ipynb` whose code cells are llx) and writes the
+    /// reports: Markdown at `out` and the executed notebook beside it (`outputPaths`). Returns
+    /// the number of failed cells. `parameters` (from `-p`) are bound after the parameters cell;
+    /// a missing parameters cell or a name it does not bind throws `UsageError` before any cell runs.
     @discardableResult
     public static func run(path: String, out: String, interpreter: Interpreter? = nil, parameters: [ParameterOverride] = [],
                            log: (String) -> Void = { _ in }) throws -> Int {
@@ -94,13 +114,24 @@ public enum Notebook {
             throw LangRuntimeError(.io, "cannot read '\(path)': no such file")
         }
         let text = String(decoding: data, as: UTF8.self)
-        let source = SourceFile(name: path, text: text)
-        SourceRegistry.shared.add(source)
-        let allCells = cells(text)
+        var allCells: [Cell]
+        var metadata: Record? = nil
+        var source: SourceFile? = nil
+        if path.lowercased().hasSuffix(".ipynb") {
+            (allCells, metadata) = try Ipynb.cells(text, path: path)
+            for c in allCells where c.kind == .code { SourceRegistry.shared.add(SourceFile(name: c.file, text: c.text)) }
+        } else {
+            let src = SourceFile(name: path, text: text)
+            SourceRegistry.shared.add(src)
+            source = src
+            allCells = cells(text)
+            for i in allCells.indices { allCells[i].file = path }
+        }
         let parametersIndex = try parametersCell(allCells, parameters, path: path, source: source)
         let interp = interpreter ?? RunScript.makeInterpreter()
         RunScript.install(interp)
-        let outURL = URL(fileURLWithPath: out)
+        let (mdPath, ipynbPath) = outputPaths(out)
+        let outURL = URL(fileURLWithPath: mdPath)
         let base = outURL.deletingPathExtension().lastPathComponent
         let filesDirName = base + "_files"
         let filesDir = outURL.deletingLastPathComponent().appendingPathComponent(filesDirName)
@@ -108,74 +139,87 @@ public enum Notebook {
         try? FileManager.default.createDirectory(at: filesDir, withIntermediateDirectories: true)
         interp.globals.define("notebook_files", .string(filesDir.path))
         var figureCount = 0
-        var outputs: [Output] = []
-        var pending = ""
-        func flushText() { if !pending.isEmpty { outputs.append(.text(pending)); pending = "" } }
-        interp.output = { pending += $0 }
-        var displayError: Error? = nil
-        interp.displayHook = { v in
-            if case .host(let h) = v, let svg = h.representation("image/svg+xml") {
-                figureCount += 1
-                let name = "fig\(figureCount).svg"
-                do {
-                    try FileManager.default.createDirectory(at: filesDir, withIntermediateDirectories: true)
-                    try AtomicFile.write(svg, to: filesDir.appendingPathComponent(name).path)
-                } catch { displayError = error }
-                if let text = h.representation("text/plain") { pending += text + (text.hasSuffix("\n") ? "" : "\n") }
-                flushText()
-                outputs.append(.figure(filesDirName + "/" + name))
-                return
-            }
-            pending += v.repr + "\n"
-        }
         var report = ""
+        var written: [Ipynb.WrittenCell] = []
         var failed = 0
-        cellLoop: for (n, cell) in allCells.enumerated() {
-            switch cell.kind {
-            case .markdown:
-                report += cell.text + "\n\n"
-            case .code:
-                log("cell \(n + 1) (line \(cell.firstLine))")
-                outputs = []; pending = ""
-                var errorText: String? = nil
-                interp.cancellation?.reset()
-                let t0 = Date()
-                do {
-                    if let v = try interp.run(cell.text, file: path, line: cell.firstLine), !v.isNil { interp.show(v) }
-                    if let e = displayError { displayError = nil; throw e }
-                } catch {
-                    failed += 1
-                    errorText = Runner.format(error, source: source)
-                }
-                let seconds = Date().timeIntervalSince(t0)
-                flushText()
-                report += "```llx\n" + cell.text + "\n```\n\n"
-                for o in outputs {
-                    switch o {
-                    case .text(let s):
-                        report += "```text\n" + s + (s.hasSuffix("\n") ? "" : "\n") + "```\n\n"
-                    case .figure(let p):
-                        report += "![figure](\(p))\n\n"
-                    }
-                }
-                if let e = errorText {
-                    report += "**Error:**\n\n```text\n" + e + "\n```\n\n"
-                }
-                if seconds >= 1 { log(String(format: "cell %d took %.1f s", n + 1, seconds)) }
-                if n == parametersIndex && !parameters.isEmpty {
-                    if errorText != nil {
-                        // running on with the defaults would give a report that looks overridden
-                        report += "**Parameters not applied:** the parameters cell failed; the remaining cells were not run.\n\n"
-                        log("the parameters cell failed: parameters not applied, remaining cells not run")
-                        break cellLoop
-                    }
-                    Parameters.apply(parameters, to: interp)
-                    report += "```llx\n" + Parameters.injectedCell(parameters) + "\n```\n\n"
-                    log("parameters: " + parameters.map { $0.assignment }.joined(separator: ", "))
+        var executionCount = 0
+        var stopped = false
+        for (n, cell) in allCells.enumerated() {
+            if stopped || cell.kind != .code {
+                if cell.kind == .markdown && !stopped { report += cell.text + "\n\n" }
+                written.append(Ipynb.WrittenCell(cell: cell, executionCount: nil, outputs: []))
+                continue
+            }
+            log(cell.position.map { "cell \($0)" } ?? "cell \(n + 1) (line \(cell.firstLine))")
+            interp.cancellation?.reset()
+            executionCount += 1
+            var outputs: [CellOutput] = []
+            let t0 = Date()
+            var ok = CellRunner.run(cell.text, file: cell.file, line: cell.firstLine, source: source ?? SourceRegistry.shared.file(cell.file),
+                                    in: interp) { outputs.append($0) }
+            let seconds = Date().timeIntervalSince(t0)
+            // the Markdown report: printed text and shown values in one text block until a
+            // figure (written to <base>_files/figN.svg) or the error
+            report += "```llx\n" + cell.text + "\n```\n\n"
+            var pending = ""
+            func flushText() {
+                if !pending.isEmpty { report += "```text\n" + pending + (pending.hasSuffix("\n") ? "" : "\n") + "```\n\n"; pending = "" }
+            }
+            var errorText: String? = nil
+            var figureError: Error? = nil
+            for o in outputs {
+                switch o {
+                case .stream(let s): pending += s
+                case .display(let b), .result(let b):
+                    guard let svg = b["image/svg+xml"] else { pending += (b["text/plain"] ?? "") + "\n"; continue }
+                    if let text = b["text/plain"] { pending += text + (text.hasSuffix("\n") ? "" : "\n") }
+                    figureCount += 1
+                    let name = "fig\(figureCount).svg"
+                    do {
+                        try FileManager.default.createDirectory(at: filesDir, withIntermediateDirectories: true)
+                        try AtomicFile.write(svg, to: filesDir.appendingPathComponent(name).path)
+                    } catch { if figureError == nil { figureError = error } }
+                    flushText()
+                    report += "![figure](\(filesDirName)/\(name))\n\n"
+                case .error(_, _, let tb):
+                    errorText = tb.joined(separator: "\n")
                 }
             }
+            flushText()
+            if ok, let e = figureError {
+                ok = false
+                let eo = CellRunner.errorOutput(e, source: nil)
+                outputs.append(eo)
+                if case .error(_, _, let tb) = eo { errorText = tb.joined(separator: "\n") }
+            }
+            if !ok { failed += 1 }
+            if let e = errorText {
+                report += "**Error:**\n\n```text\n" + e + "\n```\n\n"
+            }
+            written.append(Ipynb.WrittenCell(cell: cell, executionCount: executionCount, outputs: outputs,
+                                             tags: cell.isParameters && n == parametersIndex && cell.original == nil ? ["parameters"] : []))
+            if seconds >= 1 { log(String(format: "cell %d took %.1f s", n + 1, seconds)) }
+            if n == parametersIndex && !parameters.isEmpty {
+                if !ok {
+                    // running on with the defaults would give a report that looks overridden
+                    let note = "**Parameters not applied:** the parameters cell failed; the remaining cells were not run."
+                    report += note + "\n\n"
+                    written.append(Ipynb.WrittenCell(cell: Cell(kind: .markdown, text: note, firstLine: 1), executionCount: nil, outputs: []))
+                    log("the parameters cell failed: parameters not applied, remaining cells not run")
+                    stopped = true
+                    continue
+                }
+                Parameters.apply(parameters, to: interp)
+                let injected = Parameters.injectedCell(parameters)
+                report += "```llx\n" + injected + "\n```\n\n"
+                written.append(Ipynb.WrittenCell(cell: Cell(kind: .code, text: injected, firstLine: 1), executionCount: nil,
+                                                 outputs: [], tags: ["injected-parameters"]))
+                log("parameters: " + parameters.map { $0.assignment }.joined(separator: ", "))
+            }
         }
-        try AtomicFile.write(report, to: out)
+        let notebook = try Ipynb.render(written, metadata: metadata)
+        try AtomicFile.write(report, to: mdPath)
+        try AtomicFile.write(notebook, to: ipynbPath)
         return failed
     }
 }

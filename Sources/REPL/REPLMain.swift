@@ -30,15 +30,16 @@ public enum REPLMain {
         return Runner.runFile(path, parameters: parameters, args: args)
     }
 
-    /// `llx notebook file.llx -o out.md [-p name=value ...]`: 1 when a cell failed (the report
-    /// is written), 2 when the parameters do not fit the notebook (nothing runs).
+    /// `llx notebook file.llx -o out.md [-p name=value ...]`: 1 when a cell failed (the reports
+    /// are written), 2 when the parameters do not fit the notebook (nothing runs).
     public static func runNotebook(_ path: String, out: String, parameters: [ParameterOverride] = []) -> Int32 {
         installBatchInterruptHandler()
         do {
             let failed = try Notebook.run(path: path, out: out, parameters: parameters) { msg in
                 FileHandle.standardError.write(Data("[notebook] \(msg)\n".utf8))
             }
-            FileHandle.standardError.write(Data("[notebook] wrote \(out)\(failed > 0 ? " (\(failed) failed cell\(failed == 1 ? "" : "s"))" : "")\n".utf8))
+            let paths = Notebook.outputPaths(out)
+            FileHandle.standardError.write(Data("[notebook] wrote \(paths.markdown) and \(paths.ipynb)\(failed > 0 ? " (\(failed) failed cell\(failed == 1 ? "" : "s"))" : "")\n".utf8))
             return failed > 0 ? 1 : 0
         } catch let e as UsageError {
             Runner.printError("error: \(e)")

@@ -1,5 +1,6 @@
 // llx: the command-line entry. `llx` (REPL), `llx run file.llx [-p name=value] [arg ...]`,
-// `llx notebook file.llx -o out.md [-p name=value]`, `llx bench [name]`, `llx --version`.
+// `llx notebook file.llx|file.ipynb -o out.md [-p name=value]`, `llx serve --jsonl` (the Jupyter
+// kernel's back end), `llx kernel install [--user]`, `llx bench [name]`, `llx --version`.
 import Foundation
 import Tensor
 import REPL
@@ -11,8 +12,13 @@ let usage = """
 usage: llx                          start the REPL (reads commands from stdin when piped)
        llx run file.llx [-p name=value ...] [arg ...]
                                     run a script; the extra arguments are the list `args`
-       llx notebook file.llx [-o out.md] [-p name=value ...]
-                                    run a notebook and write its report (default: file.md)
+       llx notebook file.llx|file.ipynb [-o out.md] [-p name=value ...]
+                                    run a notebook and write its reports: Markdown (default
+                                    file.md) and Jupyter (the same name with .ipynb)
+       llx kernel install [--user | --sys-prefix | --prefix DIR] [--python PATH]
+                                    install the llx Jupyter kernel (llx kernel install --help)
+       llx serve --jsonl            one session driven by JSON lines on stdin/stdout (the
+                                    Jupyter kernel's back end; docs/commands.md)
        llx bench [name]             run the benchmarks (\(Commands.benchNames.joined(separator: ", ")))
        llx --version
 options:
@@ -20,7 +26,7 @@ options:
                                without one gets it as a global); the value is an llx literal
                                (8, 200M, 5e-5, true, nil, "text", [1, 2]), anything else is
                                a string (-p model=tiny gives "tiny")
-  -o, --output out.md          where the notebook report goes
+  -o, --output out.md          where the notebook report goes (out.ipynb beside it)
   --                           what follows are script arguments, even if they start with '-'
 """
 
@@ -58,6 +64,19 @@ case "notebook":
     }
     let out = inv.output ?? (nb as NSString).deletingPathExtension + ".md"
     exit(REPLMain.runNotebook(nb, out: out, parameters: inv.parameters))
+case "serve":
+    guard args.count == 2, args[1] == "--jsonl" else {
+        Runner.printError("usage: llx serve --jsonl  (JSON requests on stdin, one a line; docs/commands.md)")
+        exit(2)
+    }
+    exit(Serve.run())
+case "kernel":
+    if args.count >= 2, args[1] == "install" {
+        if args.contains("-h") || args.contains("--help") { print(KernelSpec.usage); exit(0) }
+        exit(KernelSpec.install(Array(args.dropFirst(2))))
+    }
+    Runner.printError(KernelSpec.usage)
+    exit(2)
 case "bench":
     exit(Commands.runBench(args.count > 1 ? args[1] : nil) { print($0); fflush(stdout) } ? 0 : 1)
 case "-h", "--help", "help":
