@@ -11,7 +11,7 @@ final class FuzzReproTests: XCTestCase {
     static let crashes = root.appendingPathComponent("Tests/Fuzz/crashes")
 
     func testEveryReproducerEndsCleanly() throws {
-        let binary = root.appendingPathComponent(".build/release/llx").path
+        let binary = Self.root.appendingPathComponent(".build/release/llx").path
         guard FileManager.default.isExecutableFile(atPath: binary) else {
             throw XCTSkip("build llx first: swift build -c release (\(binary) missing)")
         }
