@@ -36,7 +36,9 @@ let package = Package(
         // Tensor <- NN <- Quant <- Llama; NN <- Train, Eval (they never see Llama: the model
         // conforms to NN's protocols); Checkpoint sees tensors, never models; Lang sees no ML at
         // all; Commands joins them; REPL and llx sit on top. scripts/check_imports.py checks it.
-        .target(name: "Tensor", dependencies: ["CBLAS"], swiftSettings: fast),
+        // The memory check every module uses (Memory.require); below Tensor and Lang.
+        .target(name: "LLXSystem", swiftSettings: checked),
+        .target(name: "Tensor", dependencies: ["CBLAS", "LLXSystem"], swiftSettings: fast),
         .target(name: "Tokenizer", swiftSettings: checked),
         .target(name: "Checkpoint", dependencies: ["Tensor", "CHDF5"], swiftSettings: checked),
         .target(name: "NN", dependencies: ["Tensor"], swiftSettings: fast),
@@ -45,7 +47,7 @@ let package = Package(
         .target(name: "Synth", dependencies: ["Tokenizer", "NN"], swiftSettings: checked),
         .target(name: "Train", dependencies: ["Tensor", "NN", "Tokenizer", "Checkpoint"], swiftSettings: checked),
         .target(name: "Eval", dependencies: ["Tensor", "NN", "Tokenizer", "Synth"], swiftSettings: checked),
-        .target(name: "Lang"),
+        .target(name: "Lang", dependencies: ["LLXSystem"]),
         .target(name: "Commands", dependencies: ["Lang", "Tensor", "NN", "Tokenizer", "Checkpoint", "Quant", "Llama", "Synth", "Train", "Eval"]),
         .target(name: "REPL", dependencies: ["Lang", "NN", "Commands", "CReadline"]),
         .executableTarget(name: "llx", dependencies: ["REPL", "Commands", "Tensor"]),

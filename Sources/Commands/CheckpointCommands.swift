@@ -257,11 +257,20 @@ enum CheckpointCommands {
                    help: "A numeric dataset of an HDF5 file as (nested) lists of numbers: float64 values exactly (llx floats are float64), integers as ints.") { a, _ in
             let path = try a.string("path"), name = try a.string("name")
             let kind = try H5.dtypeName(path, name)
-            let (vals, shape) = try H5.readDoubles(path, name)
-            try Memory.require(count: vals.count, elementSize: 48, "h5.values: '\(name)' of '\(path)' as \(vals.count) llx numbers")
             let isInt = kind.hasPrefix("i") || kind.hasPrefix("u")
+            // integers through an integer tensor (exact up to 2^63), floats as float64
+            let shape: [Int], doubles: [Double], ints: [Int]
+            if isInt {
+                let t = try H5.read(path, name)
+                (shape, ints, doubles) = (t.shape, t.ints(), [])
+            } else {
+                let r = try H5.readDoubles(path, name)
+                (shape, ints, doubles) = (r.shape, [], r.values)
+            }
+            let n = isInt ? ints.count : doubles.count
+            try Memory.require(count: n, elementSize: 48, "h5.values: '\(name)' of '\(path)' as \(n) llx numbers")
             func nest(_ dim: Int, _ start: Int) -> Value {
-                if dim == shape.count { let v = vals[start]; return isInt ? .int(Int(v)) : .double(v) }
+                if dim == shape.count { return isInt ? .int(ints[start]) : .double(doubles[start]) }
                 let inner = shape[(dim + 1)...].reduce(1, *)
                 return .list((0..<shape[dim]).map { nest(dim + 1, start + $0 * inner) })
             }

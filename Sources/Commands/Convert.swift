@@ -64,7 +64,8 @@ enum Convert {
     static func ids2(_ v: Value, _ command: String, _ arg: String) -> IDs {
         func intOf(_ x: Value) -> Int? {
             if case .int(let i) = x { return i }
-            if case .double(let d) = x, d == d.rounded() { return Int(d) }
+            // whole and finite (found by scripts/fuzz.sh: decode([-float("inf")]) trapped)
+            if case .double(let d) = x, d.isFinite, d == d.rounded(), abs(d) < 9.2e18 { return Int(d) }
             return nil
         }
         switch v {

@@ -89,6 +89,8 @@ final class RobustnessTests: XCTestCase {
             ("generate(m, tok, \"hi\", max_tokens: 100000000)", "generate: a KV cache for"),
             ("logits(m, zeros([50000], dtype: \"i64\"))", "logits of 50000 tokens"),
             ("h5.read(fixtures + \"/checkpoint/huge_declared.h5\", \"big\")", "huge_declared.h5"),
+            ("\"ab\" * 10000000", "\"...\" * 10000000: a string of 10000000 copies"),
+            ("[1, 2] * 1000000", "[...] * 1000000: a list of 1000000 copies"),
         ]
         for (code, want) in refused {
             let e = error(code)
@@ -106,6 +108,25 @@ final class RobustnessTests: XCTestCase {
         if kb == 0 || kb * 1024 >= 40_000_000_000 { throw XCTSkip("MemAvailable \(kb) kB: this machine could hold the 40 GB dataset") }
         let e = error("h5.read(fixtures + \"/checkpoint/huge_declared.h5\", \"big\")")
         XCTAssertTrue(e.contains("needs 40.0 GB (40000000000 bytes)"), e)
+    }
+
+    /// Findings of scripts/fuzz.sh (kept in Tests/Fuzz/crashes, also run by FuzzReproTests):
+    /// each trapped (a Swift runtime failure ended the process) and is now an error.
+    func testFuzzFindingsAreErrors() throws {
+        let cases: [(String, String)] = [
+            ("floor(float(\"nan\"))", "nan has no int value"),
+            ("round(float(\"inf\"))", "inf has no int value"),
+            ("ceil(1e300)", "has no int value"),
+            ("\"%d\" % [float(\"nan\")]", "%d format: cannot convert nan to an int"),
+            ("tokenizer.bytes().decode([-float(\"inf\")])", "element 0 must be an int token id"),
+            ("tokenizer.bytes().decode([1e308])", "element 0 must be an int token id"),
+            ("\"x\" * 2 ** 62", "needs"),
+        ]
+        for (code, want) in cases {
+            let e = error(code)
+            XCTAssertTrue(e.contains(want), "\(code): \(e)")
+        }
+        XCTAssertEqual(try run("print(floor(2.5), \"%d\" % [3.9], tokenizer.bytes().decode([104.0, 105]))"), "2 3 hi\n")
     }
 
     // MARK: no silent guesses

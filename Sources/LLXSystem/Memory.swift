@@ -3,9 +3,11 @@
 // or a corrupt shape in a checkpoint is an error naming the size instead of a fatal
 // "failed to allocate" that ends the process (and, in the REPL, the session).
 //
-// Every module that allocates from a size it was given (tensor factories and broadcasting here,
-// safetensors and HDF5 reading in Checkpoint, model configs in Llama, NF4 in Quant, datasets in
-// Train, the commands) calls `Memory.require`. Small requests (under `checkThreshold`) are not
+// LLXSystem is the lowest module, below Tensor and Lang, so that every module that allocates
+// from a size it was given calls this one check: tensor factories and broadcasting (Tensor),
+// safetensors and HDF5 reading (Checkpoint), model configs and generation (Llama), LoRA (Quant),
+// string and list repetition (Lang), the commands. Tensor re-exports it (`Memory.require(shape:
+// dtype:)` is there, since dtypes are Tensor's). Small requests (under `checkThreshold`) are not
 // checked: the kernels allocate scratch all the time, and reading /proc/meminfo costs ~10 µs.
 import Foundation
 
@@ -74,15 +76,6 @@ public enum Memory {
             n = m
         }
         return n
-    }
-
-    /// The same check for a tensor of `shape` and `dtype`: names the shape and the dtype.
-    public static func require(shape: [Int], dtype: DType, _ what: String) throws {
-        guard let n = elementCount(shape) else {
-            try require(nil, "\(what): a \(dtype.rawValue) tensor of shape \(shape)")
-            return
-        }
-        try require(count: n, elementSize: dtype.size, "\(what): a \(dtype.rawValue) tensor of shape \(shape)")
     }
 
     /// "40.0 GB" (decimal units, as `free -h --si` and the kernel's meminfo in kB are read).
