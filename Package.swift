@@ -3,14 +3,22 @@
 import PackageDescription
 import Foundation
 
-// Numeric modules are compiled with bounds checks off in release builds;
-// their own code validates every user-reachable index before the hot loops.
-// They are also compiled for the CPU that builds them (like llama.cpp's GGML_NATIVE): Swift's
-// default x86-64 target has neither AVX nor FMA, so SIMD16<Float> kernels (exp, norms, NF4
-// dequantization, ...) would run as four SSE halves. A binary built this way needs a CPU with
-// the same features; LLX_TARGET_CPU=x86-64 (or another LLVM CPU name) builds a portable one.
-let targetCPU = ProcessInfo.processInfo.environment["LLX_TARGET_CPU"] ?? "native"
+// Only the hot kernels (Tensor, NN, Quant, Llama) are compiled with bounds and overflow checks
+// off (-Ounchecked) in release builds; they validate every user-reachable index at their API
+// boundary before the hot loops. Everything that parses files or user input (Tokenizer,
+// Checkpoint, Synth, Train, Eval, Lang, Commands, REPL) keeps Swift's checks, so a check missed
+// at a boundary traps instead of corrupting memory (the cost, measured with `llx bench`, is in
+// README.md). LLX_UNCHECKED=1 builds every module unchecked, for that comparison.
+// The numeric modules are also compiled for the CPU that builds them (like llama.cpp's
+// GGML_NATIVE): Swift's default x86-64 target has neither AVX nor FMA, so SIMD16<Float> kernels
+// (exp, norms, NF4 dequantization, ...) would run as four SSE halves. A binary built this way
+// needs a CPU with the same features; LLX_TARGET_CPU=x86-64 (or another LLVM CPU name) builds a
+// portable one.
+let env = ProcessInfo.processInfo.environment
+let targetCPU = env["LLX_TARGET_CPU"] ?? "native"
 let fast: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-wmo", "-target-cpu", targetCPU], .when(configuration: .release))]
+let checked: [SwiftSetting] = env["LLX_UNCHECKED"] == "1" ? fast
+    : [.unsafeFlags(["-wmo", "-target-cpu", targetCPU], .when(configuration: .release))]
 
 let package = Package(
     name: "llx",
@@ -28,16 +36,18 @@ let package = Package(
         // Tensor <- NN <- Quant <- Llama; NN <- Train, Eval (they never see Llama: the model
         // conforms to NN's protocols); Checkpoint sees tensors, never models; Lang sees no ML at
         // all; Commands joins them; REPL and llx sit on top. scripts/check_imports.py checks it.
-        .target(name: "Tensor", dependencies: ["CBLAS"], swiftSettings: fast),
-        .target(name: "Tokenizer", swiftSettings: fast),
-        .target(name: "Checkpoint", dependencies: ["Tensor", "CHDF5"], swiftSettings: fast),
+        // The memory check every module uses (Memory.require); below Tensor and Lang.
+        .target(name: "LLXSystem", swiftSettings: checked),
+        .target(name: "Tensor", dependencies: ["CBLAS", "LLXSystem"], swiftSettings: fast),
+        .target(name: "Tokenizer", swiftSettings: checked),
+        .target(name: "Checkpoint", dependencies: ["Tensor", "CHDF5"], swiftSettings: checked),
         .target(name: "NN", dependencies: ["Tensor"], swiftSettings: fast),
         .target(name: "Quant", dependencies: ["Tensor", "NN"], swiftSettings: fast),
         .target(name: "Llama", dependencies: ["Tensor", "NN", "Quant", "Tokenizer", "Checkpoint"], swiftSettings: fast),
-        .target(name: "Synth", dependencies: ["Tokenizer", "NN"], swiftSettings: fast),
-        .target(name: "Train", dependencies: ["Tensor", "NN", "Tokenizer", "Checkpoint"], swiftSettings: fast),
-        .target(name: "Eval", dependencies: ["Tensor", "NN", "Tokenizer", "Synth"], swiftSettings: fast),
-        .target(name: "Lang"),
+        .target(name: "Synth", dependencies: ["Tokenizer", "NN"], swiftSettings: checked),
+        .target(name: "Train", dependencies: ["Tensor", "NN", "Tokenizer", "Checkpoint"], swiftSettings: checked),
+        .target(name: "Eval", dependencies: ["Tensor", "NN", "Tokenizer", "Synth"], swiftSettings: checked),
+        .target(name: "Lang", dependencies: ["LLXSystem"]),
         .target(name: "Commands", dependencies: ["Lang", "Tensor", "NN", "Tokenizer", "Checkpoint", "Quant", "Llama", "Synth", "Train", "Eval"]),
         .target(name: "REPL", dependencies: ["Lang", "NN", "Commands", "CReadline"]),
         .executableTarget(name: "llx", dependencies: ["REPL", "Commands", "Tensor"]),

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Sets up a fresh Debian machine for llx and builds it in release mode.
 # Idempotent: on a machine that already has everything it only checks and rebuilds.
-#   - apt: libopenblas-dev libhdf5-dev libreadline-dev pkg-config (only when missing)
+#   - checks that Swift is installed (and says how to get it when it is not)
+#   - apt: libopenblas-dev libhdf5-dev libreadline-dev pkg-config, and python3-venv when
+#     `python3 -m venv` cannot work (only when missing; as root, or through sudo)
 #   - a small Python environment (.venv) with quicktok-v1 (the Llama-3 vocabulary), h5py, numpy,
 #     tokenizers (WordLevelTests checks that it reads llx's saved tokenizer.json), nbformat,
 #     nbclient, ipykernel, jupyter_client and the llx kernel package python/ (JupyterTests;
@@ -11,13 +13,39 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Swift is not in Debian's archive: say where to get it rather than fail later in `swift build`.
+if ! command -v swift >/dev/null 2>&1; then
+  cat >&2 <<'MSG'
+setup: Swift is not installed (no `swift` on PATH). llx needs Swift 5.10 or later (6.x tested).
+  Install it with swiftly, the official toolchain installer (https://www.swift.org/install/linux/):
+    curl -O https://download.swift.org/swiftly/linux/swiftly-$(uname -m).tar.gz
+    tar zxf swiftly-$(uname -m).tar.gz && ./swiftly init
+  or unpack a toolchain from https://www.swift.org/download/ and put its usr/bin on PATH,
+  then run scripts/setup.sh again.
+MSG
+  exit 1
+fi
+
 need=()
 for pkg in libopenblas-dev libhdf5-dev libreadline-dev pkg-config; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
+# `python3 -m venv` needs ensurepip, which Debian ships in python3-venv, not in python3.
+if ! command -v python3 >/dev/null 2>&1; then
+  need+=(python3 python3-venv)
+elif ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
+  need+=(python3-venv)
+fi
 if [ ${#need[@]} -gt 0 ]; then
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else
+      echo "setup: missing Debian packages: ${need[*]}" >&2
+      echo "setup: run this script as root, or install them: apt-get install ${need[*]}" >&2
+      exit 1
+    fi
+  fi
   echo "setup: installing ${need[*]}"
-  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
 fi

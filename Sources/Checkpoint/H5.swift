@@ -30,9 +30,23 @@ public enum H5 {
         }
     }
 
-    /// A dataset as a tensor: integer datasets give integer tensors, float64 gives f32.
-    public static func read(_ path: String, _ name: String) throws -> Tensor {
-        try H5Lib.sync { try H5File.open(path).root.dataset(name).read() }
+    /// A dataset as a tensor: integer datasets give integer tensors. A float64 dataset is refused
+    /// (an llx tensor holds f32 at most, and narrowing changes values: 1e-300 becomes 0) unless
+    /// `narrow` asks for the f32 conversion; `readDoubles` reads it exactly.
+    public static func read(_ path: String, _ name: String, narrow: Bool = false) throws -> Tensor {
+        try H5Lib.sync {
+            let d = try H5File.open(path).root.dataset(name)
+            if !narrow, case .float(let b) = try d.elementType, b > 4 {
+                throw CheckpointError(.dtype, file: path, object: name,
+                                      "is a float\(b * 8) dataset, which an llx tensor (f32 at most) cannot hold without rounding its values")
+            }
+            return try d.read()
+        }
+    }
+
+    /// The file dtype name of one dataset (as `ls` gives it).
+    public static func dtypeName(_ path: String, _ name: String) throws -> String {
+        try H5Lib.sync { try H5File.open(path).root.dataset(name).dtypeName }
     }
 
     /// A numeric dataset as float64 values (row-major) with its shape.

@@ -79,6 +79,7 @@ public final class H5Dataset: H5Node {
                 throw CheckpointError(.dtype, file: filePath, object: path, "tagged dtype=bf16 but stored as \(try dtypeName), not uint16")
             }
             let shp = try shape
+            try Memory.require(shape: shp, dtype: dt, "reading dataset '\(path)' of '\(filePath)'")
             let t = Tensor(zeros: shp, dtype: dt)
             if t.count == 0 { return t }
             var f16: H5ID?
@@ -105,7 +106,9 @@ public final class H5Dataset: H5Node {
             case .float, .integer: break
             default: throw CheckpointError(.dtype, file: filePath, object: path, "dataset of \(try dtypeName) is not numeric")
             }
-            let n = try shape.reduce(1, *)
+            let shp = try shape
+            try Memory.require(shape: shp, dtype: .i64, "reading dataset '\(path)' of '\(filePath)' as float64")
+            let n = shp.reduce(1, *)
             var out = [Double](repeating: 0, count: n)
             if n == 0 { return out }
             try H5Lib.check(H5Dread(handle.id, llx_h5t_native_double(), hid_t(H5S_ALL), hid_t(H5S_ALL), h5Default, &out),
@@ -122,7 +125,10 @@ public final class H5Dataset: H5Node {
             }
             let t = try H5ID(H5Dget_type(handle.id), H5Tclose, .format, file: filePath, object: path, "cannot read type")
             let space = try H5ID(H5Dget_space(handle.id), H5Sclose, .format, file: filePath, object: path, "cannot read dataspace")
-            let n = try H5Make.shape(of: space.id, file: filePath, object: path).reduce(1, *)
+            let shp = try H5Make.shape(of: space.id, file: filePath, object: path)
+            try Memory.require(count: Memory.elementCount(shp) ?? Int.max, elementSize: max(H5Tget_size(t.id), 8) + 16,
+                               "reading string dataset '\(path)' of '\(filePath)' (shape \(shp))")
+            let n = shp.reduce(1, *)
             return try h5ReadStrings(n: n, type: t.id, space: space.id, file: filePath, object: path) { mem, buf in
                 H5Dread(handle.id, mem, hid_t(H5S_ALL), hid_t(H5S_ALL), h5Default, buf)
             }

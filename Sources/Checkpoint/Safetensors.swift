@@ -177,6 +177,7 @@ public struct SafetensorsFile: @unchecked Sendable {
         }
         guard let base = map.base else { throw CheckpointError(.corrupt, file: path, object: name, "file is empty") }
         let src = UnsafeRawBufferPointer(start: base + dataStart + e.begin, count: e.end - e.begin)
+        try Memory.require(shape: e.shape, dtype: e.fileDType == "F64" ? .f32 : dt, "reading tensor '\(name)' of '\(path)'")
         if e.fileDType == "F64" {
             let n = src.count / 8
             let t = Tensor(zeros: e.shape, dtype: .f32)

@@ -74,7 +74,10 @@ enum CheckpointCommands {
         if let info = QuantCommands.adapters[ObjectIdentifier(m)], QuantCommands.allLinears(m).contains(where: { $0.lora != nil }) {
             let lora = Record([("r", .int(info.config.r)), ("lora_alpha", .double(info.config.loraAlpha)),
                                ("lora_dropout", .double(info.config.loraDropout)), ("use_rslora", .bool(info.config.useRSLoRA)),
-                               ("target_modules", .list(info.config.targetModules.map { .string($0) }))])
+                               ("target_modules", .list(info.config.targetModules.map { .string($0) })),
+                               ("seed", .int(Int(bitPattern: UInt(info.seed)))),
+                               ("dropout_steps", .record(Record(QuantCommands.allLinears(m).compactMap { l in
+                                   l.lora.map { ($0.module, Value.int(Int(bitPattern: UInt($0.dropoutStep)))) } })))])
             c.attributes["lora"] = .string(try json(.record(lora)))
         }
         return c
@@ -107,14 +110,19 @@ enum CheckpointCommands {
             let r = lr["r"]?.asInt ?? 8, alpha = lr["lora_alpha"]?.asDouble ?? 16, dropout = lr["lora_dropout"]?.asDouble ?? 0
             var rs = false
             if case .bool(let b)? = lr["use_rslora"] { rs = b }
+            // The adapters' seed (files before it was saved: 0) and dropout counters, so the
+            // dropout masks go on as they would have in the run that saved the model.
+            let seed = UInt64(UInt(bitPattern: lr["seed"]?.asInt ?? 0))
+            let steps = lr["dropout_steps"]?.asRecord
             for layer in m.layers {
                 for (proj, l) in zip(QuantCommands.projections, layer.linears) where targets.contains(proj) {
-                    _ = try l.addLoRA(rank: r, alpha: alpha, dropout: Float(dropout), useRSLoRA: rs, seed: 0)
+                    let lora = try l.addLoRA(rank: r, alpha: alpha, dropout: Float(dropout), useRSLoRA: rs, seed: seed)
+                    if let s = steps?[lora.module]?.asInt { lora.dropoutStep = UInt64(UInt(bitPattern: s)) }
                 }
             }
             QuantCommands.adapters[ObjectIdentifier(m)] = AdapterInfo(config: LoRAConfig(r: r, loraAlpha: alpha, targetModules: targets,
                                                                                          loraDropout: dropout, useRSLoRA: rs),
-                                                                    quantized: m.layers.first?.qProj.nf4 != nil)
+                                                                    quantized: m.layers.first?.qProj.nf4 != nil, seed: seed)
         }
         for p in m.parameters {
             guard let t = c.tensor("tensors/" + stripPEFT(p.name)) else {
@@ -235,13 +243,62 @@ enum CheckpointCommands {
                 .record(Record([("name", .string(e.name)), ("dtype", .string(e.dtype)), ("shape", .list(e.shape.map { .int($0) }))]))
             })
         }
-        r.register("h5.read", [Param("path", .string), Param("name", .string)],
-                   help: "A dataset of an HDF5 file as a tensor (integer datasets give integer tensors, usable as token ids).") { a, _ in
-            .host(TensorValue(try H5.read(try a.string("path"), try a.string("name"))))
+        r.register("h5.read", [Param("path", .string), Param("name", .string), .named("dtype", .string, optional: true)],
+                   help: "A dataset of an HDF5 file as a tensor (integer datasets give integer tensors, usable as token ids). A float64 dataset is refused unless dtype: is given (\"f32\" rounds it knowingly); h5.values reads it exactly.") { a, _ in
+            let path = try a.string("path"), name = try a.string("name")
+            guard a.has("dtype") else {
+                do { return .host(TensorValue(try H5.read(path, name))) } catch let e as CheckpointError where e.kind == .dtype && (try? H5.dtypeName(path, name)) == "f64" {
+                    throw LangRuntimeError(.value, "h5.read: \(e): pass dtype: \"f32\" to round it to f32, or use h5.values(path, name) for its float64 numbers")
+                }
+            }
+            return .host(TensorValue(try H5.read(path, name, narrow: true).to(try TensorCommands.dtype(a))))
         }
-        r.register("h5.write", [Param("path", .string), Param("name", .string), Param("t", TensorCommands.tensorLike)],
-                   help: "Writes a tensor as a dataset, adding to an existing file or creating it.") { a, _ in
-            try H5.write(try a.string("path"), try a.string("name"), try Convert.tensor(a["t"], "h5.write", "t"))
+        r.register("h5.values", [Param("path", .string), Param("name", .string)],
+                   help: "A numeric dataset of an HDF5 file as (nested) lists of numbers: float64 values exactly (llx floats are float64), integers as ints.") { a, _ in
+            let path = try a.string("path"), name = try a.string("name")
+            let kind = try H5.dtypeName(path, name)
+            let isInt = kind.hasPrefix("i") || kind.hasPrefix("u")
+            // integers through an integer tensor (exact up to 2^63), floats as float64
+            let shape: [Int], doubles: [Double], ints: [Int]
+            if isInt {
+                let t = try H5.read(path, name)
+                (shape, ints, doubles) = (t.shape, t.ints(), [])
+            } else {
+                let r = try H5.readDoubles(path, name)
+                (shape, ints, doubles) = (r.shape, [], r.values)
+            }
+            let n = isInt ? ints.count : doubles.count
+            try Memory.require(count: n, elementSize: 48, "h5.values: '\(name)' of '\(path)' as \(n) llx numbers")
+            func nest(_ dim: Int, _ start: Int) -> Value {
+                if dim == shape.count { return isInt ? .int(ints[start]) : .double(doubles[start]) }
+                let inner = shape[(dim + 1)...].reduce(1, *)
+                return .list((0..<shape[dim]).map { nest(dim + 1, start + $0 * inner) })
+            }
+            return nest(0, 0)
+        }
+        r.register("h5.write", [Param("path", .string), Param("name", .string), Param("t", TensorCommands.tensorLike), .named("dtype", .string, optional: true)],
+                   help: "Writes a tensor (or a number or nested list of numbers) as a dataset, adding to an existing file or creating it. dtype: \"f64\" writes float64 (numbers exactly); a number outside the f32 range is refused without it.") { a, _ in
+            let path = try a.string("path"), name = try a.string("name")
+            let want = try a.optionalString("dtype")
+            if let w = want, ["f64", "float64", "double"].contains(w.lowercased()) {
+                if case .host(let h) = a["t"], let tv = h as? TensorValue {
+                    let t = tv.tensor.toF32()
+                    try H5.write(path, name, doubles: t.floats().map { Double($0) }, shape: t.shape)
+                } else {
+                    let (shape, flat, _) = try Convert.numbers(a["t"], "h5.write", "t")
+                    try H5.write(path, name, doubles: flat, shape: shape)
+                }
+                return .null
+            }
+            if case .host(let h) = a["t"], h is TensorValue {} else {
+                let (_, flat, _) = try Convert.numbers(a["t"], "h5.write", "t")
+                let fp = want.flatMap { DType(name: $0) }?.isFloatingPoint ?? true
+                if fp, let i = flat.firstIndex(where: { x in x.isFinite && abs(Double(Float(x)) - x) > 1e-7 * abs(x) }) {
+                    throw a.error("t", "value \(flat[i]) (element \(i)) is outside the f32 range and would become \(Float(flat[i])); pass dtype: \"f64\" to write float64")
+                }
+            }
+            let d: DType? = try want.map { _ in try TensorCommands.dtype(a) }
+            try H5.write(path, name, try Convert.tensor(a["t"], "h5.write", "t", dtype: d))
             return .null
         }
     }

@@ -13,6 +13,17 @@ enum Convert {
     /// A tensor from a tensor value, a number or a nested list of numbers.
     static func tensor(_ v: Value, _ command: String, _ arg: String, dtype: DType? = nil) throws -> Tensor {
         if case .host(let h) = v, let t = h as? TensorValue { return dtype.map { t.tensor.to($0) } ?? t.tensor }
+        let (shape, flat, allInts) = try numbers(v, command, arg)
+        let dt = dtype ?? .f32
+        if dt.isFloatingPoint || !allInts {
+            return Tensor(shape: shape, floats: flat.map { Float($0) }, dtype: dt)
+        }
+        return Tensor(shape: shape, ints: flat.map { Int($0) }, dtype: dt)
+    }
+
+    /// A number or a (nested, rectangular) list of numbers as its shape and row-major values,
+    /// kept as float64; `allInts` when every value was an int or a bool.
+    static func numbers(_ v: Value, _ command: String, _ arg: String) throws -> (shape: [Int], flat: [Double], allInts: Bool) {
         var shape: [Int] = []
         var flat: [Double] = []
         var allInts = true
@@ -35,11 +46,7 @@ enum Convert {
         }
         try walk(v, depth: 0)
         if shape.count > 0 && flat.isEmpty && shape.last != 0 { throw error(command, arg, "is an empty list") }
-        let dt = dtype ?? .f32
-        if dt.isFloatingPoint || !allInts {
-            return Tensor(shape: shape, floats: flat.map { Float($0) }, dtype: dt)
-        }
-        return Tensor(shape: shape, ints: flat.map { Int($0) }, dtype: dt)
+        return (shape, flat, allInts)
     }
 
     /// A 1-D id sequence from a list of ints or a 1-D tensor.
@@ -57,7 +64,8 @@ enum Convert {
     static func ids2(_ v: Value, _ command: String, _ arg: String) -> IDs {
         func intOf(_ x: Value) -> Int? {
             if case .int(let i) = x { return i }
-            if case .double(let d) = x, d == d.rounded() { return Int(d) }
+            // whole and finite (found by scripts/fuzz.sh: decode([-float("inf")]) trapped)
+            if case .double(let d) = x, d.isFinite, d == d.rounded(), abs(d) < 9.2e18 { return Int(d) }
             return nil
         }
         switch v {

@@ -210,6 +210,7 @@ enum EvalCommands {
                 throw Convert.error("eval.niah", "samples", "samples and distractors need haystack: \"entities\"")
             }
             let model = try ModelCommands.model(a), tk = try ModelCommands.tokenizer(a)
+            try ModelCommands.checkVocab(model, tk, "eval.niah", interp)
             return try run(interp, "eval.niah") { try NIAH.run(model: model, tokenizer: tk, haystack: hay, config: c, hooks: hooks(interp, "eval.niah")) }
         }
         r.register("eval.passkey", [m, tok, .named("lengths", .oneOf(.int, .list)), .named("depths", .oneOf(.int, .list), default: .int(5))]
@@ -218,6 +219,7 @@ enum EvalCommands {
             var c = PasskeyConfig(lengths: try a.ints("lengths"), depths: try depths(a))
             try passkeyOptions.apply(to: &c, a, interp)
             let model = try ModelCommands.model(a), tk = try ModelCommands.tokenizer(a)
+            try ModelCommands.checkVocab(model, tk, "eval.passkey", interp)
             return try run(interp, "eval.passkey") { try Passkey.run(model: model, tokenizer: tk, config: c, hooks: hooks(interp, "eval.passkey")) }
         }
         r.register("eval.topics", [m, tok, .named("counts", .oneOf(.int, .list))] + topicsOptions.params,
@@ -225,6 +227,7 @@ enum EvalCommands {
             var c = TopicsConfig(counts: try a.ints("counts"))
             try topicsOptions.apply(to: &c, a, interp)
             let model = try ModelCommands.model(a), tk = try ModelCommands.tokenizer(a)
+            try ModelCommands.checkVocab(model, tk, "eval.topics", interp)
             return try run(interp, "eval.topics") { try Topics.run(model: model, tokenizer: tk, config: c, hooks: hooks(interp, "eval.topics")) }
         }
         r.register("eval.ppl", [m, tok, Param("data"), .named("window", .int, default: .int(1024)), .named("stride", .int, optional: true)],
@@ -232,6 +235,7 @@ enum EvalCommands {
             let texts = try texts(a["data"], "eval.ppl")
             let w = try a.int("window"), s = try a.optionalInt("stride") ?? max(1, w / 2)
             let model = try ModelCommands.model(a), tk = try ModelCommands.tokenizer(a)
+            try ModelCommands.checkVocab(model, tk, "eval.ppl", interp)
             return try run(interp, "eval.ppl") { try Perplexity.run(model: model, tokenizer: tk, texts: texts, window: w, stride: s, hooks: hooks(interp, "eval.ppl")) }
         }
         r.register("eval.mc", [m, tok, Param("data")],
@@ -251,6 +255,7 @@ enum EvalCommands {
                 }
             }
             let model = try ModelCommands.model(a), tk = try ModelCommands.tokenizer(a)
+            try ModelCommands.checkVocab(model, tk, "eval.mc", interp)
             return try run(interp, "eval.mc") { try MultipleChoice.run(model: model, tokenizer: tk, items: items, hooks: hooks(interp, "eval.mc")) }
         }
         r.register("eval.qa", [m, tok, Param("data"), .named("metric", .string, default: .string(QAConfig().metric))] + qaOptions.params,
@@ -266,6 +271,7 @@ enum EvalCommands {
             var c = QAConfig(metric: try a.string("metric"))
             try qaOptions.apply(to: &c, a, interp)
             let model = try ModelCommands.model(a), tk = try ModelCommands.tokenizer(a)
+            try ModelCommands.checkVocab(model, tk, "eval.qa", interp)
             return try run(interp, "eval.qa") { try QA.run(model: model, tokenizer: tk, items: items, config: c, hooks: hooks(interp, "eval.qa")) }
         }
     }

@@ -103,7 +103,9 @@ final class TokenizerValue: HostObject {
         case "decode":
             return m([Param("ids"), .named("skip_special", .bool, default: .bool(false))],
                      "The text of a list (or 1-D tensor) of ids; skip_special: true leaves special tokens out. A word-level tokenizer joins its words with spaces.") { a in
-                .string(self.tok.decode(try Convert.ids(a["ids"], "decode", "ids"), skipSpecialTokens: try a.bool("skip_special")))
+                do {
+                    return .string(try self.tok.decodeChecked(try Convert.ids(a["ids"], "decode", "ids"), skipSpecialTokens: try a.bool("skip_special")))
+                } catch let e as TokenIDError { throw LangRuntimeError(.value, "decode: \(e)") }
             }
         case "chat":
             return m([Param("messages", .list), .named("generation_prompt", .bool, default: .bool(true))],
@@ -192,6 +194,30 @@ enum ModelCommands {
         return t.tok
     }
 
+    /// Checks that a tokenizer fits a model, at each command that uses the two together
+    /// (`generate`, `train`, the evaluators). A tokenizer with more ids than the model's
+    /// vocab_size is an error (its ids past the embedding cannot be looked up); a model with a
+    /// larger vocab_size than the tokenizer's gets a warning, once per model and tokenizer (ids
+    /// the model may produce have no text, and decoding one is an error).
+    static func checkVocab(_ m: LlamaModel, _ tok: TextTokenizer, _ command: String, _ interp: Interpreter) throws {
+        let mv = m.config.vocabSize, tv = tok.vocabSize
+        if tv > mv {
+            throw LangRuntimeError(.value, "\(command): the tokenizer has \(tv) ids but the model's vocab_size is \(mv): its ids \(mv)...\(tv - 1) have no embedding; use a tokenizer that fits the model (or a model with vocab_size >= \(tv))")
+        }
+        if mv > tv {
+            let key = VocabPair(model: ObjectIdentifier(m), tok: ObjectIdentifier(tok))
+            warnedLock.lock()
+            let first = warnedPairs.insert(key).inserted
+            warnedLock.unlock()
+            if first {
+                interp.write("warning: \(command): the model's vocab_size (\(mv)) is larger than the tokenizer's (\(tv)): ids \(tv)...\(mv - 1) have no text, and decoding one the model produces is an error\n")
+            }
+        }
+    }
+    struct VocabPair: Hashable { let model: ObjectIdentifier; let tok: ObjectIdentifier }
+    nonisolated(unsafe) static var warnedPairs = Set<VocabPair>()
+    static let warnedLock = NSLock()
+
     /// tokenizer.train's default special tokens: the Llama-3 chat specials and the unk token.
     static let trainSpecials = ["<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>", "<|end_header_id|>",
                                 "<|eot_id|>", "[UNK]"]
@@ -274,6 +300,7 @@ enum ModelCommands {
                                 .named("seed", .int, optional: true), .named("stream", .bool, optional: true)],
                    help: "Continues a prompt (a string, or a list of chat messages) with a KV cache; greedy when temperature is 0; stops at the tokenizer's end tokens. Streams to the terminal in the REPL.") { a, interp in
             let m = try model(a), tok = try tokenizer(a)
+            try checkVocab(m, tok, "generate", interp)
             let ids: [Int]
             if case .string(let s) = a["prompt"] { ids = tok.encode(s, bos: true) }
             else { ids = tok.chat(try Convert.messages(a["prompt"], "generate", "prompt"), generationPrompt: true) }
@@ -286,6 +313,7 @@ enum ModelCommands {
             let cancel = interp.cancellationToken
             let gen = try m.generate(prompt: ids, maxTokens: try a.int("max_tokens"), temperature: Float(try a.double("temperature")),
                                      topP: Float(try a.double("top_p")), topK: try a.int("top_k"), seed: seed, stop: stop, cancel: cancel) { t in
+                if t >= tok.vocabSize { return false }
                 out.append(t)
                 if stream {
                     let text = tok.decode(out)
@@ -295,7 +323,11 @@ enum ModelCommands {
                 }
                 return true
             }
-            let text = tok.decode(gen)
+            if let bad = gen.first(where: { $0 >= tok.vocabSize }) {
+                if stream { interp.write("\n") }
+                throw LangRuntimeError(.value, "generate: the model produced id \(bad), which the tokenizer (\(tok.vocabSize) ids) does not have: the model's vocab_size \(m.config.vocabSize) does not fit this tokenizer")
+            }
+            let text = try tok.decodeChecked(gen)
             if stream {
                 if text.hasPrefix(shown) { interp.write(String(text.dropFirst(shown.count))) }
                 interp.write("\n")

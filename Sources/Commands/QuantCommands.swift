@@ -36,7 +36,10 @@ final class NF4Value: HostObject {
 final class AdapterInfo {
     var config: LoRAConfig
     var quantized: Bool
-    init(config: LoRAConfig, quantized: Bool) { self.config = config; self.quantized = quantized }
+    /// The seed the adapters were made with (A's init and the dropout masks derive from it);
+    /// saved with the model so that `load` re-creates the same dropout masks.
+    var seed: UInt64
+    init(config: LoRAConfig, quantized: Bool, seed: UInt64 = 0) { self.config = config; self.quantized = quantized; self.seed = seed }
 }
 
 enum QuantCommands {
@@ -70,6 +73,12 @@ enum QuantCommands {
             throw LangRuntimeError(.value, "\(command): the model already has adapters (merge(m) first)")
         }
         let kind = try quant.map { try Settings.adapterQuant($0, command: command) } ?? .dense
+        // All adapters' memory is checked before the first is added, so that a refusal leaves
+        // the model as it was rather than half adapted.
+        var features = 0
+        for layer in m.layers { for (proj, lin) in zip(projections, layer.linears) where targets.contains(proj) { features += lin.inFeatures + lin.outFeatures } }
+        try Memory.require(count: Memory.elementCount([rank, features]) ?? Int.max, elementSize: 4,
+                           "\(command): adapters of rank \(rank) on \(targets.joined(separator: ", "))")
         for layer in m.layers {
             for (proj, lin) in zip(projections, layer.linears) {
                 var l = lin
@@ -86,7 +95,7 @@ enum QuantCommands {
         }
         adapters[ObjectIdentifier(m)] = AdapterInfo(config: LoRAConfig(r: rank, loraAlpha: alpha, targetModules: targets, loraDropout: dropout,
                                                                        useRSLoRA: useRSLoRA),
-                                                    quantized: kind == .nf4)
+                                                    quantized: kind == .nf4, seed: seed)
     }
 
     /// The model's tensors as `save_pretrained` writes them, adapters folded in, f32.

@@ -87,12 +87,12 @@ enum TensorCommands {
             return wrap(out)
         }
         let dt = Param.named("dtype", .string, default: .string("f32"))
-        r.register("zeros", [Param("shape", .shape), dt], help: "A tensor of zeros.") { a, _ in wrap(Tensor(zeros: try shape(a), dtype: try dtype(a))) }
+        r.register("zeros", [Param("shape", .shape), dt], help: "A tensor of zeros.") { a, _ in wrap(try Tensor.zeros(try shape(a), dtype: try dtype(a))) }
         r.register("ones", [Param("shape", .shape), dt], help: "A tensor of ones.") { a, _ in
-            let s = try shape(a); return wrap(Tensor(shape: s, floats: [Float](repeating: 1, count: s.reduce(1, *)), dtype: try dtype(a)))
+            wrap(try Tensor.ones(try shape(a), dtype: try dtype(a)))
         }
         r.register("full", [Param("shape", .shape), Param("value", .number), dt], help: "A tensor filled with value.") { a, _ in
-            let s = try shape(a); return wrap(Tensor(shape: s, floats: [Float](repeating: Float(try a.double("value")), count: s.reduce(1, *)), dtype: try dtype(a)))
+            wrap(try Tensor.filled(try shape(a), Float(try a.double("value")), dtype: try dtype(a)))
         }
         r.register("randn", [Param("shape", .shape), .named("seed", .int, optional: true), dt],
                    help: "Standard normal samples (seeded by seed:, else by the global generator).") { a, _ in
@@ -110,7 +110,10 @@ enum TensorCommands {
             if a.has("b") { stop = try a.double("b") } else { stop = start; start = 0 }
             let step = try a.double("step")
             guard step != 0 else { throw a.error("step", "must not be zero") }
-            let n = max(0, Int(((stop - start) / step).rounded(.up)))
+            let nd = max(0, ((stop - start) / step).rounded(.up))
+            guard nd.isFinite, nd <= Double(1 << 40) else { throw a.error("step", "gives \(nd) elements, too many") }
+            let n = Int(nd)
+            try Memory.require(count: n, elementSize: 24, "arange: \(n) elements")
             let allInt: Bool = { if case .int = a["a"], (a["b"].isNil || a["b"].asInt != nil && { if case .int = a["b"] { return true }; return false }()), case .int = a["step"] { return true }; return false }()
             var d: DType = allInt ? .i64 : .f32
             if a.has("dtype") { d = try dtype(a) }
@@ -119,6 +122,7 @@ enum TensorCommands {
         }
         r.register("eye", [Param("n", .int), Param("m", .int, optional: true), dt], help: "An identity matrix [n, m].") { a, _ in
             let n = try a.int("n"), m = try a.optionalInt("m") ?? n
+            _ = try Tensor.validShape([n, m], "eye", dtype: try dtype(a))
             var f = [Float](repeating: 0, count: n * m)
             for i in 0..<min(n, m) { f[i * m + i] = 1 }
             return wrap(Tensor(shape: [n, m], floats: f, dtype: try dtype(a)))

@@ -271,15 +271,27 @@ enum TrainCommands {
             let ds = try dataset(a["data"], "train", "data")
             let c = try trainOptions.settings(a, interp)
             let tk: TrainTokenizer? = a.has("tok") ? TrainTokenizer(try ModelCommands.tokenizer(a)) : nil
+            if a.has("tok") { try ModelCommands.checkVocab(m, try ModelCommands.tokenizer(a), "train", interp) }
             let trainer = try Trainer(model: m, data: ds, tokenizer: tk, config: c)
             let total = trainer.totalSteps
             let bar = ProgressBar(isTerminal: interp.isInteractive && isatty(1) != 0, every: max(1, total / 10), write: { interp.write($0) })
             let cancel = interp.cancellationToken
             let result: TrainResult
             let showProgress = try a.bool("progress")
+            let prep = trainer.prepared
+            let dropped = prep.droppedTooLong + prep.droppedNoLoss
             func record(_ s: TrainStep) -> Record {
                 Record([("step", .int(s.step)), ("loss", .double(s.loss)), ("lr", .double(s.lr)),
-                        ("tokens_per_s", .double(s.tokensPerSecond)), ("grad_norm", .double(s.gradNorm))])
+                        ("tokens_per_s", .double(s.tokensPerSecond)), ("grad_norm", .double(s.gradNorm)),
+                        ("dropped", .int(dropped)), ("truncated", .int(prep.truncated))])
+            }
+            // Records the run leaves out or cuts are said before it starts, never silently.
+            if dropped > 0 || prep.truncated > 0 {
+                var parts: [String] = []
+                if prep.droppedTooLong > 0 { parts.append("\(prep.droppedTooLong) conversation\(prep.droppedTooLong == 1 ? "" : "s") longer than max_len \(c.maxLen ?? 0) dropped") }
+                if prep.droppedNoLoss > 0 { parts.append("\(prep.droppedNoLoss) record\(prep.droppedNoLoss == 1 ? "" : "s") without a loss token dropped") }
+                if prep.truncated > 0 { parts.append("\(prep.truncated) record\(prep.truncated == 1 ? "" : "s") cut to max_len \(c.maxLen ?? 0)") }
+                interp.write("train: \(parts.joined(separator: ", ")) (of \(ds.count) records; h[i].dropped, h[i].truncated)\n")
             }
             // the step callback: its records are kept by step and merged into the history
             var extra: [Int: Record] = [:]
@@ -307,6 +319,7 @@ enum TrainCommands {
             bar.finish()
             if result.cancelled { cancel.reset(); interp.write("training interrupted after step \(result.steps)/\(result.totalSteps)\n") }
             if result.stopped { interp.write("training stopped by the callback after step \(result.steps)/\(result.totalSteps)\n") }
+            if let from = result.resumedFromTotal { interp.write("train: resumed a run of \(from) steps and ran it to \(result.totalSteps)\n") }
             return .list(result.history.map { s in
                 var r = record(s)
                 if let e = extra[s.step] { for (k, v) in e.pairs { r[k] = v } }

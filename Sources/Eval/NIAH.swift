@@ -107,15 +107,28 @@ public struct NIAHConfig {
         return (0..<count).map { k in k == count - 1 ? hi : Int((Double(lo) + Double(k) * step).rounded(.towardZero)) }
     }
 
-    /// Depths given as fractions, or as percentages when any value is above 1.
+    /// Depths given as fractions in 0...1 (`[0, 0.5, 1]`), or as percents when a value is above 1
+    /// (`[0, 50, 100]`). A list that mixes the two (a value in (0, 1] beside one above 1, as
+    /// `[0, 0.5, 1.5]`) is refused: 0.5 and 1 mean 50% and 100% as fractions but 0.5% and 1% as
+    /// percents, and guessing silently moved needles to the start of the haystack.
     public static func depths(list: [Double]) throws -> [Double] {
         guard !list.isEmpty else { throw EvalError.argument("depths", "the list is empty") }
+        if let bad = list.first(where: { !$0.isFinite }) {
+            throw EvalError.argument("depths", "depth \(bad) is not a number")
+        }
+        if let big = list.first(where: { $0 > 1 }), let frac = list.first(where: { $0 > 0 && $0 <= 1 }) {
+            throw EvalError.argument("depths", "\(pyList(list)) is ambiguous: \(big) is a percent but \(frac) reads as a fraction (\(frac * 100)%) or as \(frac)%; give every depth as a fraction in 0...1 (\(pyList(list.map { $0 > 1 ? $0 / 100 : $0 }))) or every depth as a percent in 0...100 (\(pyList(list.map { $0 > 1 ? $0 : $0 * 100 })))")
+        }
         let scale = list.contains { $0 > 1 } ? 0.01 : 1
         let d = list.map { $0 * scale }
         if let bad = d.first(where: { !($0 >= 0 && $0 <= 1) }) {
             throw EvalError.argument("depths", "depth \(bad) is outside 0...1 (or 0...100%)")
         }
         return d
+    }
+
+    static func pyList(_ xs: [Double]) -> String {
+        "[" + xs.map { x in x == x.rounded() && abs(x) < 1e15 ? String(format: "%.1f", x) : "\(x)" }.joined(separator: ", ") + "]"
     }
 }
 

@@ -136,7 +136,10 @@ public enum CoreCommands {
                 if let i = Int(t) { return .int(i) }
                 throw a.error("x", "\(Value.quote(s)) is not an integer")
             case .host(let h):
-                if let v = try? h.callMethod("item", Arguments(), Interpreter(registry: Registry())), let d = v.asDouble { return .int(Int(d)) }
+                if let v = try? h.callMethod("item", Arguments(), Interpreter(registry: Registry())), let d = v.asDouble {
+                    guard d.isFinite, abs(d) < 9.2e18 else { throw a.error("x", "cannot convert \(Value.formatDouble(d)) to an int") }
+                    return .int(Int(d))
+                }
                 fallthrough
             default: throw LangRuntimeError(.type, "int: cannot convert \(x.typeNameWithArticle) to an int")
             }
@@ -214,6 +217,13 @@ public enum CoreCommands {
         }
     }
 
+    /// A whole float as an int: NaN, infinities and values past Int's range are errors (found
+    /// by scripts/fuzz.sh: `floor(float("nan"))` trapped).
+    static func integral(_ x: Double, _ a: BoundArguments) throws -> Int {
+        guard x.isFinite, abs(x) < 9.2e18 else { throw a.error("x", "\(Value.formatDouble(x)) has no int value") }
+        return Int(x)
+    }
+
     static func registerNumbers(_ r: Registry) {
         func numbers(_ a: BoundArguments, _ interp: Interpreter) throws -> [Value] {
             let xs = a.rest.count == 1 ? try interp.iterate(a.rest[0], a.location) : a.rest
@@ -244,10 +254,10 @@ public enum CoreCommands {
                 let p = pow(10.0, Double(d))
                 return .double((x * p).rounded(.toNearestOrEven) / p)
             }
-            return .int(Int(x.rounded(.toNearestOrEven)))
+            return .int(try integral(x.rounded(.toNearestOrEven), a))
         }
-        r.register("floor", [Param("x", .number)], help: "The largest int not above x.") { a, _ in .int(Int((try a.double("x")).rounded(.down))) }
-        r.register("ceil", [Param("x", .number)], help: "The smallest int not below x.") { a, _ in .int(Int((try a.double("x")).rounded(.up))) }
+        r.register("floor", [Param("x", .number)], help: "The largest int not above x.") { a, _ in .int(try integral((try a.double("x")).rounded(.down), a)) }
+        r.register("ceil", [Param("x", .number)], help: "The smallest int not below x.") { a, _ in .int(try integral((try a.double("x")).rounded(.up), a)) }
         for (name, f) in [("sqrt", { (x: Double) in x.squareRoot() }), ("exp", { (x: Double) in Foundation.exp(x) }),
                           ("log", { (x: Double) in Foundation.log(x) }), ("tanh", { (x: Double) in Foundation.tanh(x) })] {
             r.register(name, [Param("x", .number)], help: "\(name) of a number.") { a, _ in .double(f(try a.double("x"))) }

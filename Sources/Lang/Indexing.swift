@@ -114,7 +114,7 @@ public enum Builtins {
     }
 
     /// `"%d items" % n`, a small printf subset (%d %s %f %.Nf %%).
-    static func percentFormat(_ fmt: String, _ arg: Value) -> String {
+    static func percentFormat(_ fmt: String, _ arg: Value) throws -> String {
         var args = arg.asList ?? [arg]
         if case .range = arg { args = [arg] }
         var out = ""
@@ -127,7 +127,12 @@ public enum Builtins {
             if kind == "%" { out += "%"; continue }
             let v = args.isEmpty ? Value.null : args.removeFirst()
             switch kind {
-            case "d", "i": out += String(format: "%\(spec)d", v.asDouble.map { Int($0) } ?? 0)
+            case "d", "i":
+                // as Python: %d of nan or inf is an error (found by scripts/fuzz.sh: it trapped)
+                if let d = v.asDouble, !(d.isFinite && abs(d) < 9.2e18) {
+                    throw LangRuntimeError(.value, "%\(kind) format: cannot convert \(Value.formatDouble(d)) to an int")
+                }
+                out += String(format: "%\(spec)d", v.asDouble.map { Int($0) } ?? 0)
             case "f", "e", "g": out += String(format: "%\(spec)\(kind)", v.asDouble ?? .nan)
             default: out += v.description
             }

@@ -1,6 +1,7 @@
 // Operators: arithmetic (Int stays Int where Python keeps it, `/` gives a float), comparison,
 // `..` ranges, string/list concatenation and repetition. Host operands go to the hooks first.
 import Foundation
+import LLXSystem
 
 extension Interpreter {
     func unary(_ op: UnaryOp, _ v: Value, _ loc: SourceLocation) throws -> Value {
@@ -68,11 +69,13 @@ extension Interpreter {
             for (k, v) in y.pairs { r[k] = v }
             return .record(r)
         case (.mul, .string(let s), .int(let n)), (.mul, .int(let n), .string(let s)):
+            try Memory.require(count: max(0, n), elementSize: max(s.utf8.count, 1), "\"...\" * \(n): a string of \(n) copies")
             return .string(String(repeating: s, count: max(0, n)))
         case (.mul, .list(let l), .int(let n)), (.mul, .int(let n), .list(let l)):
+            try Memory.require(count: max(0, n), elementSize: max(l.count, 1) * 48, "[...] * \(n): a list of \(n) copies")
             return .list(Array([[Value]](repeating: l, count: max(0, n)).joined()))
         case (.mod, .string(let fmt), _):
-            return .string(Builtins.percentFormat(fmt, b))
+            return .string(try Builtins.percentFormat(fmt, b))
         default: break
         }
         var msg = "unsupported operand types for '\(op.rawValue)': \(a.typeName) and \(b.typeName)"

@@ -178,6 +178,26 @@ public struct LlamaConfig: Codable, Equatable, Sendable {
 
     // MARK: validation
 
+    /// The model's weights in bytes when stored as `quant` says (embeddings and norms f32; NF4
+    /// projections about 0.56 bytes a weight with their scales), or nil when the count overflows.
+    /// `Memory.require` checks it before a model of this config is built or loaded.
+    public func weightBytes(nf4: Bool = false, embeddingBytes: Int = 4) -> Int? {
+        func mul(_ xs: Int...) -> Int? {
+            var n = 1
+            for x in xs { let (m, o) = n.multipliedReportingOverflow(by: max(x, 0)); if o { return nil }; n = m }
+            return n
+        }
+        guard let emb = mul(vocabSize, hiddenSize), let q = mul(numAttentionHeads, headDim, hiddenSize),
+              let kv = mul(numKeyValueHeads, headDim, hiddenSize), let mlp = mul(3, intermediateSize, hiddenSize) else { return nil }
+        let (proj, o1) = (2 * q).addingReportingOverflow(2 * kv + mlp)
+        guard !o1, let projAll = mul(proj, numHiddenLayers) else { return nil }
+        let embAll = tieWordEmbeddings ? emb : 2 * emb
+        let projBytes = nf4 ? projAll / 2 + projAll / 16 : projAll
+        guard let e = mul(embAll, embeddingBytes), let p = mul(projBytes, nf4 ? 1 : 4) else { return nil }
+        let (total, o2) = e.addingReportingOverflow(p)
+        return o2 ? nil : total
+    }
+
     /// Checks that the shape is consistent; every error names the field.
     public func validate() throws {
         func pos(_ v: Int, _ n: String) throws { if v <= 0 { throw LlamaError.config("\(n) must be > 0, got \(v)") } }

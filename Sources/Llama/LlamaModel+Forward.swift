@@ -85,6 +85,7 @@ extension LlamaModel {
 
     /// Logits (T, vocab) for one sequence.
     public func logits(_ ids: [Int]) throws -> Tensor {
+        try Memory.require(shape: [ids.count, config.vocabSize + 4 * config.hiddenSize], dtype: .f32, "logits of \(ids.count) tokens")
         let tr = try forwardTrunk(ids, keep: .nothing)
         let T = ids.count, V = config.vocabSize
         let out = Tensor(zeros: [T, V])
@@ -99,6 +100,7 @@ extension LlamaModel {
             throw LlamaError.argument("logits: batch row \(b) has \(s.count) ids, row 0 has \(T)")
         }
         let V = config.vocabSize
+        try Memory.require(shape: [batch.count + 1, T, V], dtype: .f32, "logits of a batch of \(batch.count) x \(T) tokens")
         let out = Tensor(zeros: [batch.count, T, V])
         for (b, s) in batch.enumerated() {
             let l = try logits(s)

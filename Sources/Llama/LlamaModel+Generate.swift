@@ -89,6 +89,10 @@ extension LlamaModel {
         guard topP > 0, topP <= 1 else { throw LlamaError.argument("top_p must be in (0, 1], got \(topP)") }
         guard topK >= 0 else { throw LlamaError.argument("top_k must be >= 0, got \(topK)") }
         if maxTokens <= 0 { return [] }
+        let c = config
+        let (capacity, o) = prompt.count.addingReportingOverflow(maxTokens)
+        try Memory.require(count: o ? Int.max : Memory.elementCount([2 * c.numHiddenLayers, c.numKeyValueHeads * c.headDim, capacity]) ?? Int.max,
+                           elementSize: 4, "generate: a KV cache for \(prompt.count) + \(maxTokens) tokens")
         var rng = SplitMix64(seed: seed ?? UInt64.random(in: 0...UInt64.max))
         let cache = makeCache(capacity: prompt.count + maxTokens)
         var logits = try forward(prompt, cache: cache, lastOnly: true)

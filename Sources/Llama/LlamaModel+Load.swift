@@ -30,6 +30,9 @@ extension LlamaModel {
     public static func load(path: String, quant: QuantKind = .dense, doubleQuant: Bool = true) throws -> LlamaModel {
         let q = quant
         let config = try LlamaConfig.load(path: path)
+        try config.validate()
+        try Memory.require(config.weightBytes(nf4: quant == .nf4),
+                           "llama.load: '\(path)' (vocab_size \(config.vocabSize), hidden_size \(config.hiddenSize), \(config.numHiddenLayers) layers)")
         let ckpt: SafetensorsCheckpoint
         do { ckpt = try SafetensorsCheckpoint.open(path) } catch { throw LlamaError.file("\(path): \(error)") }
         let expected = expectedTensors(config)

@@ -106,6 +106,8 @@ public final class LlamaModel {
     public convenience init(config: LlamaConfig, seed: UInt64, quant: QuantKind, doubleQuant: Bool = true,
                             embeddingsBF16: Bool = false) throws {
         try config.validate()
+        try Memory.require(config.weightBytes(nf4: quant == .nf4, embeddingBytes: embeddingsBF16 ? 2 : 4),
+                           "llama.init: a model of this config (vocab_size \(config.vocabSize), hidden_size \(config.hiddenSize), \(config.numHiddenLayers) layers)")
         let q = quant
         var rng = SplitMix64(seed: seed)   // one stream seed per weight, rows seeded within it
         let std = Float(config.initializerRange)

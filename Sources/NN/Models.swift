@@ -16,9 +16,27 @@ public protocol TrainableModel: AnyObject {
     /// The same over a micro-batch of sequences: adds lossScale * d(mean loss over all their
     /// labelled positions)/dp; returns that mean and the positions counted.
     func forwardBackward(sequences: [(ids: [Int], labels: [Int]?)], checkpointing: Bool, lossScale: Float) throws -> (loss: Float, tokens: Int)
+    /// The random state a training forward draws from (LoRA dropout: each adapter's mask seed
+    /// and forward counter), by name. The trainer saves it with the training state and gives it
+    /// back on resume, so a resumed run draws the masks the uninterrupted run would have.
+    var trainingRandomState: [String: UInt64] { get }
+    /// Restores what `trainingRandomState` returned; throws when a name is unknown.
+    func restoreTrainingRandomState(_ state: [String: UInt64]) throws
+    /// Training mode on or off (torch's `model.train()` / `model.eval()`): random layers such
+    /// as LoRA dropout act only in training mode. The trainer turns it on for its run.
+    func setTrainingMode(_ on: Bool)
 }
 
 extension TrainableModel {
+    /// A model without random training layers has no state to keep, and no training mode.
+    public var trainingRandomState: [String: UInt64] { [:] }
+    public func setTrainingMode(_ on: Bool) {}
+    public func restoreTrainingRandomState(_ state: [String: UInt64]) throws {
+        if let k = state.keys.sorted().first {
+            throw NNError.state("the training state holds random state '\(k)' that this model has no use for")
+        }
+    }
+
     /// One sequence at a time, each weighted by its share of the labelled positions.
     public func forwardBackward(sequences: [(ids: [Int], labels: [Int]?)], checkpointing: Bool,
                                 lossScale: Float) throws -> (loss: Float, tokens: Int) {

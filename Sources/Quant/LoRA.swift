@@ -41,6 +41,7 @@ public final class LoRA {
         guard inFeatures > 0, outFeatures > 0 else { throw QuantError.shape("LoRA \(module): invalid features \(inFeatures) x \(outFeatures)") }
         guard alpha.isFinite else { throw QuantError.value("LoRA \(module): lora_alpha \(alpha) is not finite") }
         guard dropout >= 0, dropout < 1 else { throw QuantError.value("LoRA \(module): lora_dropout \(dropout) must be in [0, 1)") }
+        try Memory.require(shape: [rank, inFeatures + outFeatures], dtype: .f32, "LoRA \(module) of rank \(rank)")
         self.module = module
         self.inFeatures = inFeatures
         self.outFeatures = outFeatures

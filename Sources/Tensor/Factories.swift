@@ -80,7 +80,9 @@ extension Tensor {
         Tensor(storage: Storage(byteCount: Shape.count(shape) * 4), dtype: .f32, shape: shape)
     }
 
-    static func validShape(_ shape: [Int], _ what: String) throws -> [Int] {
+    /// Checks a shape a user or a file gave before a tensor of it is allocated: no negative
+    /// extent, at most 2^40 elements, and the bytes fit in the available memory (`Memory`).
+    public static func validShape(_ shape: [Int], _ what: String, dtype: DType = .f32) throws -> [Int] {
         try Shape.check(shape, what)
         var n = 1
         for d in shape {
@@ -88,6 +90,7 @@ extension Tensor {
             guard !o, m <= (1 << 40) else { throw TensorError.shape("\(what): shape \(shape) is too large") }
             n = m
         }
+        try Memory.require(shape: shape, dtype: dtype, what)
         return shape
     }
 
@@ -104,13 +107,13 @@ extension Tensor {
 
     /// Checked factories (throw on negative or huge shapes).
     public static func zeros(_ shape: [Int], dtype: DType = .f32) throws -> Tensor {
-        Tensor(zeros: try validShape(shape, "zeros"), dtype: dtype)
+        Tensor(zeros: try validShape(shape, "zeros", dtype: dtype), dtype: dtype)
     }
     public static func ones(_ shape: [Int], dtype: DType = .f32) throws -> Tensor {
-        full(try validShape(shape, "ones"), 1, dtype: dtype)
+        full(try validShape(shape, "ones", dtype: dtype), 1, dtype: dtype)
     }
     public static func filled(_ shape: [Int], _ value: Float, dtype: DType = .f32) throws -> Tensor {
-        full(try validShape(shape, "full"), value, dtype: dtype)
+        full(try validShape(shape, "full", dtype: dtype), value, dtype: dtype)
     }
 
     /// A 0-d tensor.
@@ -143,6 +146,7 @@ extension Tensor {
         let nd = Swift.max(0, ((end - start) / step).rounded(.up))
         guard nd <= Double(1 << 34) else { throw TensorError.shape("arange: \(nd) elements is too many") }
         let n = Int(nd)
+        try Memory.require(count: n, elementSize: 16, "arange: \(n) elements")
         let integral = start == start.rounded() && step == step.rounded()
         let dt = dtype ?? (integral ? .i64 : .f32)
         if dt.isFloatingPoint { return Tensor(shape: [n], floats: (0..<n).map { Float(start + Double($0) * step) }, dtype: dt) }
@@ -152,6 +156,7 @@ extension Tensor {
     /// The n x m identity (m = n by default).
     public static func eye(_ n: Int, _ m: Int? = nil, dtype: DType = .f32) throws -> Tensor {
         let m = m ?? n
+        _ = try validShape([n, m], "eye", dtype: dtype)
         let t = try zeros([n, m])
         for i in 0..<Swift.min(n, m) { t.storage.bytes.assumingMemoryBound(to: Float.self)[i * m + i] = 1 }
         return t.to(dtype)
@@ -159,14 +164,16 @@ extension Tensor {
 
     /// Uniform [0, 1) values; `seed` gives a fresh generator, else the global one advances.
     public static func rand(_ shape: [Int], seed: UInt64? = nil, dtype: DType = .f32) throws -> Tensor {
-        let s = try validShape(shape, "rand")
+        let s = try validShape(shape, "rand", dtype: dtype)
+        try Memory.require(count: Shape.count(s), elementSize: 4 + dtype.size, "rand: shape \(s)")
         let g = seed.map { RandomGenerator(seed: $0) } ?? RandomGenerator.global
         return Tensor(shape: s, floats: g.uniform(Shape.count(s)), dtype: dtype)
     }
 
     /// Standard normal values; `seed` gives a fresh generator, else the global one advances.
     public static func randn(_ shape: [Int], seed: UInt64? = nil, dtype: DType = .f32) throws -> Tensor {
-        let s = try validShape(shape, "randn")
+        let s = try validShape(shape, "randn", dtype: dtype)
+        try Memory.require(count: Shape.count(s), elementSize: 4 + dtype.size, "randn: shape \(s)")
         let g = seed.map { RandomGenerator(seed: $0) } ?? RandomGenerator.global
         return Tensor(shape: s, floats: g.normal(Shape.count(s)), dtype: dtype)
     }

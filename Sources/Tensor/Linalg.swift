@@ -44,6 +44,7 @@ extension Tensor {
         if lb == nil || b.strides.contains(where: { $0 < 0 }) { b = b.contiguousF32Copy(); lb = b.sgemmLayout() }
         guard let (ta, lda) = la, let (tb, ldb) = lb else { throw TensorError.shape("matmul: unsupported layout") }
         let outShape = batch + [m, n]
+        try Memory.require(shape: outShape, dtype: .f32, "matmul: \(a0.shape) @ \(b0.shape)")
         let out = Tensor.empty(outShape)
         let po = out.storage.bytes.assumingMemoryBound(to: Float.self)
         let pa = a.storage.bytes.assumingMemoryBound(to: Float.self), pb = b.storage.bytes.assumingMemoryBound(to: Float.self)

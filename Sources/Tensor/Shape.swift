@@ -14,7 +14,9 @@ public enum Shape {
     }
 
     /// NumPy broadcasting of two shapes (aligned on the right; extents must match or be 1).
-    public static func broadcast(_ a: [Int], _ b: [Int], _ what: String = "broadcast") throws -> [Int] {
+    /// Also checks that a tensor of the result's shape fits in memory (`Memory`), since the
+    /// caller allocates one next; views (`expand`) use `broadcast(_:_:_:allocates: false)`.
+    public static func broadcast(_ a: [Int], _ b: [Int], _ what: String = "broadcast", allocates: Bool = true) throws -> [Int] {
         let r = max(a.count, b.count)
         var out = [Int](repeating: 1, count: r)
         for i in 0..<r {
@@ -23,6 +25,12 @@ public enum Shape {
             if da == db || db == 1 { out[i] = da } else if da == 1 { out[i] = db } else {
                 throw TensorError.shape("\(what): shapes \(a) and \(b) do not broadcast (dim \(i): \(da) vs \(db))")
             }
+        }
+        // The result of a broadcast op is allocated next: [100000, 1] + [1, 100000] is 40 GB.
+        if allocates && out != a && out != b {
+            let n = Memory.elementCount(out)
+            try Memory.require(n.map { $0.multipliedReportingOverflow(by: 4) }.flatMap { $0.overflow ? nil : $0.partialValue },
+                               "\(what): a result of shape \(out) from \(a) and \(b)")
         }
         return out
     }

@@ -99,7 +99,7 @@ extension Tensor {
 
     /// A broadcast view of this tensor with shape `target` (NumPy rules; stride 0 on broadcast dims).
     public func expand(_ target: [Int]) throws -> Tensor {
-        let b = try Shape.broadcast(shape, target, "expand")
+        let b = try Shape.broadcast(shape, target, "expand", allocates: false)
         guard b == target else { throw TensorError.shape("expand: shape \(shape) cannot be broadcast to \(target)") }
         if target == shape { return self }
         let out = view(shape: target, strides: Shape.broadcastStrides(shape, strides, to: target), offset: offset)

@@ -43,6 +43,27 @@ public extension TextTokenizer {
     func chat(_ messages: [ChatMessage]) -> [Int] { chat(messages, generationPrompt: true) }
 }
 
+public extension TextTokenizer {
+    /// Decodes ids after checking that every id is one of this tokenizer's (0..<vocabSize):
+    /// an id outside it is an error naming the id and its position, never silently dropped.
+    func decodeChecked(_ ids: [Int], skipSpecialTokens: Bool = false) throws -> String {
+        if let i = ids.firstIndex(where: { $0 < 0 || $0 >= vocabSize }) {
+            throw TokenIDError(id: ids[i], position: i, vocabSize: vocabSize)
+        }
+        return decode(ids, skipSpecialTokens: skipSpecialTokens)
+    }
+}
+
+/// An id given to `decodeChecked` that the tokenizer does not have.
+public struct TokenIDError: Error, CustomStringConvertible, Equatable {
+    public let id: Int
+    public let position: Int
+    public let vocabSize: Int
+    public var description: String {
+        "id \(id) (at position \(position)) is not in the tokenizer's vocabulary (ids 0...\(vocabSize - 1))"
+    }
+}
+
 /// Errors from loading tokenizer files. `line` is the 1-based line of a text file or record of a
 /// binary file (0 when the problem concerns the whole file).
 public enum TokenizerError: Error, CustomStringConvertible, Equatable {

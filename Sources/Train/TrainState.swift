@@ -24,6 +24,8 @@ public struct TrainState {
     public var params: [(name: String, value: Tensor)]
     public var optimizer: [String: AdamW.State]
     public var history: [TrainStep]
+    /// The model's training random state (LoRA dropout seeds and counters) at `step`.
+    public var randomState: [String: UInt64] = [:]
 
     public static let kind = "training_state"
 
@@ -63,6 +65,7 @@ public struct TrainState {
             "param_order": try jsonString(params.map { $0.name }),
             "param_steps": try jsonString(paramSteps),
             "history": try jsonString(hist.map { $0.map { String($0.bitPattern, radix: 16) } }),
+            "random_state": try jsonString(randomState.mapValues { String($0) }),
         ]
         try SafetensorsFile.write(tensors, metadata: meta, to: path)
     }
@@ -96,10 +99,18 @@ public struct TrainState {
             let d = bits.map { Double(bitPattern: $0) }
             return TrainStep(step: Int(d[0]), loss: d[1], lr: d[2], tokensPerSecond: d[3], gradNorm: d[4])
         }
+        var random: [String: UInt64] = [:]
+        if m["random_state"] != nil {
+            let r: [String: String] = try decode(m["random_state"], path: path, key: "random_state")
+            for (k, v) in r {
+                guard let u = UInt64(v) else { throw TrainError.checkpoint("\(path): bad 'random_state' value for '\(k)'") }
+                random[k] = u
+            }
+        }
         return TrainState(step: try int("step"), totalSteps: try int("total_steps"), rngState: rng,
                           epoch: try int("epoch"), position: try int("position"),
                           fingerprint: m["fingerprint"] ?? "", schedule: m["schedule"] ?? "",
-                          params: params, optimizer: opt, history: history)
+                          params: params, optimizer: opt, history: history, randomState: random)
     }
 }
 

@@ -25,12 +25,18 @@ extension TrainState {
             "schedule": .string(schedule), "train_args": .string(fingerprint),
             "param_order": .strings(params.map { $0.name }),
         ]
+        var attrs2 = attrs
+        if !randomState.isEmpty {
+            let keys = randomState.keys.sorted()
+            attrs2["random_state_names"] = .strings(keys)
+            attrs2["random_state_values"] = .ints(keys.map { Int(bitPattern: UInt(randomState[$0]!)) })
+        }
         let doubles: [(String, [Double])] = [
             ("history/step", history.map { Double($0.step) }), ("history/loss", history.map { $0.loss }),
             ("history/lr", history.map { $0.lr }), ("history/tokens_per_s", history.map { $0.tokensPerSecond }),
             ("history/grad_norm", history.map { $0.gradNorm }),
         ]
-        return CheckpointContent(kind: TrainState.kind, attributes: attrs, tensors: tensors, doubles: doubles,
+        return CheckpointContent(kind: TrainState.kind, attributes: attrs2, tensors: tensors, doubles: doubles,
                                  datasetAttributes: dsAttrs)
     }
 
@@ -74,8 +80,15 @@ extension TrainState {
         let history = steps.indices.map { i in
             TrainStep(step: Int(steps[i]), loss: loss[i], lr: lr[i], tokensPerSecond: tps[i], gradNorm: gn[i])
         }
+        var random: [String: UInt64] = [:]
+        if case .strings(let names)? = c.attributes["random_state_names"] {
+            guard case .ints(let vals)? = c.attributes["random_state_values"], vals.count == names.count else {
+                throw TrainError.checkpoint("\(path): missing or bad attribute 'random_state_values'")
+            }
+            for (n, v) in zip(names, vals) { random[n] = UInt64(UInt(bitPattern: v)) }
+        }
         self.init(step: try int("step"), totalSteps: try int("total_steps"), rngState: UInt64(UInt(bitPattern: rs[0])),
                   epoch: try int("epoch"), position: try int("data_position"), fingerprint: try str("train_args"),
-                  schedule: try str("schedule"), params: params, optimizer: opt, history: history)
+                  schedule: try str("schedule"), params: params, optimizer: opt, history: history, randomState: random)
     }
 }

@@ -62,8 +62,14 @@ public struct TrainResult: Sendable {
     /// Optimizer steps done, out of totalSteps.
     public var steps: Int
     public var totalSteps: Int
+    /// Records left out of training: conversations longer than max_len, and records with no
+    /// token that carries a loss; text records cut to max_len.
     public var droppedTooLong: Int
     public var truncated: Int
+    public var droppedNoLoss: Int = 0
+    /// The total steps of the run a resume continued, when it had another total (a resume may
+    /// extend a run: steps: N on a state of a shorter run); nil otherwise.
+    public var resumedFromTotal: Int? = nil
 }
 
 public final class Trainer {
@@ -124,8 +130,14 @@ public final class Trainer {
         func mix(_ x: Int) { h = (h ^ UInt64(bitPattern: Int64(x))) &* 0x100_0000_01B3 }
         for e in examples { mix(e.ids.count); for t in e.ids { mix(t) }; for l in e.labels { mix(l) } }
         let c = config
-        let settings = "n=\(examples.count) batch=\(c.batch) seed=\(c.seed) shuffle=\(c.shuffle) lr=\(c.lr) schedule=\(c.schedule.rawValue) warmup=\(c.warmup) total=\(totalSteps) wd=\(c.weightDecay) clip=\(c.clip.map { "\($0)" } ?? "none")"
+        // The total steps are not in it: a resume may extend a run (see run).
+        let settings = "n=\(examples.count) batch=\(c.batch) seed=\(c.seed) shuffle=\(c.shuffle) lr=\(c.lr) schedule=\(c.schedule.rawValue) warmup=\(c.warmup) wd=\(c.weightDecay) clip=\(c.clip.map { "\($0)" } ?? "none")"
         return settings + " data=" + String(h, radix: 16)
+    }
+
+    /// A state's fingerprint without the "total=N" field that states of earlier versions held.
+    static func withoutTotal(_ f: String) -> String {
+        f.split(separator: " ").filter { !$0.hasPrefix("total=") }.joined(separator: " ")
     }
 
     /// Trains. Reports every optimizer step through `progress`; returns early (with the model
@@ -145,14 +157,19 @@ public final class Trainer {
                             eps: c.eps, weightDecay: c.weightDecay, schedule: schedule)
         optimizer = opt
         for p in trainables { p.zeroGrad() }
+        // LoRA dropout (and any other random training layer) acts during the run only.
+        model.setTrainingMode(true)
+        defer { model.setTrainingMode(false) }
 
         var step = 0, epoch = 0, position = 0
+        var resumedFromTotal: Int? = nil
         history = []
         if let path = c.resume {
             let st = try TrainState.load(from: path)
-            guard st.fingerprint == fingerprint else {
-                // Name the settings that differ ("total=3" in the state, "total=4" here).
-                let old = st.fingerprint.split(separator: " "), new = fingerprint.split(separator: " ")
+            let stFingerprint = Trainer.withoutTotal(st.fingerprint)
+            guard stFingerprint == fingerprint else {
+                // Name the settings that differ ("lr=0.001" in the state, "0.002" here).
+                let old = stFingerprint.split(separator: " "), new = fingerprint.split(separator: " ")
                 let diff = old.count == new.count
                     ? zip(old, new).filter { $0 != $1 }.map { "\($0) in the state, \($1.split(separator: "=").last ?? "") here" }
                     : ["\(st.fingerprint) vs \(fingerprint)"]
@@ -170,10 +187,23 @@ public final class Trainer {
                 let src = v.contiguous()
                 p.value.floatPointer.update(from: src.floatPointer, count: v.count)
             }
+            // A resume may extend the run (more steps than the state's run had), never shorten
+            // it below the steps already done. The schedule is that of the new total from here on.
+            if st.totalSteps != total {
+                guard total >= st.step else {
+                    throw TrainError.argument("steps", "\(path) has already done \(st.step) steps; a resume needs at least that many (got \(total))")
+                }
+                resumedFromTotal = st.totalSteps
+            }
+            do { try model.restoreTrainingRandomState(st.randomState) } catch {
+                throw TrainError.checkpoint("\(path): \(error)")
+            }
             try opt.restore(stepCount: st.step, state: st.optimizer)
             step = st.step; epoch = st.epoch; position = st.position
             history = st.history
         }
+        // The model's random state at the last complete step (a cancel mid-step saves this one).
+        var randomAtStep = model.trainingRandomState
         var perm = order(epoch: epoch)
         let start = DispatchTime.now().uptimeNanoseconds
         let startStep = step
@@ -184,11 +214,12 @@ public final class Trainer {
             try TrainState(step: step, totalSteps: total, rngState: perm.rng, epoch: epoch, position: position,
                            fingerprint: fingerprint, schedule: schedule.description,
                            params: trainables.map { (name: $0.name, value: $0.value) },
-                           optimizer: opt.state, history: history).save(to: out)
+                           optimizer: opt.state, history: history, randomState: randomAtStep).save(to: out)
         }
         func result(_ cancelled: Bool, stopped: Bool = false) -> TrainResult {
             TrainResult(history: history, cancelled: cancelled, stopped: stopped, steps: step, totalSteps: total,
-                        droppedTooLong: prepared.droppedTooLong, truncated: prepared.truncated)
+                        droppedTooLong: prepared.droppedTooLong, truncated: prepared.truncated,
+                        droppedNoLoss: prepared.droppedNoLoss, resumedFromTotal: resumedFromTotal)
         }
 
         while step < total {
@@ -201,6 +232,8 @@ public final class Trainer {
             for g0 in stride(from: 0, to: batch.count, by: c.microBatch) {
                 if cancel?.isCancelled == true {
                     zeroGrads()
+                    // The step's forwards advanced the dropout counters: back to the last step's.
+                    try? model.restoreTrainingRandomState(randomAtStep)
                     if c.out != nil { try save() }
                     return result(true)
                 }
@@ -231,6 +264,7 @@ public final class Trainer {
             try opt.step(Dictionary(uniqueKeysWithValues: named))
             zeroGrads()
             step += 1
+            randomAtStep = model.trainingRandomState
             position += c.batch
             if position >= examples.count {
                 epoch += 1; position = 0

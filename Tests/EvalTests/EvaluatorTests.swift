@@ -125,6 +125,13 @@ final class EvaluatorTests: XCTestCase {
         XCTAssertEqual(try NIAHConfig.lengths(min: 8192, max: 131072, count: 10),
                        [8192, 21845, 35498, 49152, 62805, 76458, 90112, 103765, 117418, 131072])
         XCTAssertThrowsError(try NIAHConfig.depths(list: [-0.5]))
+        // a list that mixes fractions with percents is refused, not read as 0%, 0.5%, 1.5%
+        XCTAssertEqual(try NIAHConfig.depths(list: [0, 0.25, 1]), [0, 0.25, 1])
+        XCTAssertThrowsError(try NIAHConfig.depths(list: [0.0, 0.5, 1.5])) { e in
+            XCTAssertTrue("\(e)".contains("[0.0, 0.5, 1.5] is ambiguous"), "\(e)")
+        }
+        XCTAssertThrowsError(try NIAHConfig.depths(list: [1, 50]))
+        XCTAssertThrowsError(try NIAHConfig.depths(list: [.nan]))
         var bad = c
         bad.metric = "bleu"
         XCTAssertThrowsError(try NIAH.run(model: model, tokenizer: tok, haystack: .synthetic(seed: 0), config: bad))

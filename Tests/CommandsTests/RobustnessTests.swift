@@ -1,0 +1,330 @@
+// RobustnessTests: nothing a user types or loads may end the process or be guessed silently
+// (issue 14): allocations sized by user input or a file are checked against the available
+// memory (an error naming the size; the session and its variables stay), ambiguous NIAH depths
+// are refused, a tokenizer that does not fit the model is refused or warned about, decoding an
+// unknown id is an error, float64 HDF5 data are never narrowed silently, `train` reports the
+// records it drops or cuts, `resume:` extends a run, and a resume with LoRA dropout is exact
+// through save/load.
+import XCTest
+import Foundation
+import Lang
+import Commands
+
+final class RobustnessTests: XCTestCase {
+    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Fixtures")
+
+    var interp: Interpreter!
+    var out = ""
+    var tmp: URL!
+
+    override func setUp() {
+        interp = Commands.makeInterpreter()
+        out = ""
+        interp.output = { [unowned self] s in self.out += s }
+        tmp = FileManager.default.temporaryDirectory.appendingPathComponent("llx-robust-\(getpid())-\(UUID().uuidString.prefix(8))")
+        try? FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
+        interp.globals.define("tmpdir", .string(tmp.path))
+        interp.globals.define("fixtures", .string(Self.fixtures.path))
+    }
+
+    override func tearDown() {
+        unsetenv("LLX_MEMORY_LIMIT")
+        try? FileManager.default.removeItem(at: tmp)
+    }
+
+    /// Runs code and returns what it printed (clearing the buffer).
+    @discardableResult
+    func run(_ code: String, _ file: StaticString = #filePath, line: UInt = #line) throws -> String {
+        out = ""
+        try interp.run(code, file: "t.llx")
+        return out
+    }
+
+    /// The message of the error the code raises (fails when it raises none).
+    func error(_ code: String, file: StaticString = #filePath, line: UInt = #line) -> String {
+        do {
+            try interp.run(code, file: "t.llx")
+            XCTFail("no error from: \(code)", file: file, line: line)
+            return ""
+        } catch {
+            return "\(error)"
+        }
+    }
+
+    // MARK: memory guards
+
+    func testHugeZerosIsAnErrorNamingTheSizeAndTheSessionGoesOn() throws {
+        try run("let keep = [1, 2, 3]\nlet t = zeros([2, 2])")
+        // 10^12 f32 elements pass the element-count limit (2^40) and need 4 TB.
+        let e = error("zeros([1000000, 1000000])")
+        XCTAssertTrue(e.contains("zeros: a f32 tensor of shape [1000000, 1000000] needs 4.0 TB (4000000000000 bytes)"), e)
+        XCTAssertTrue(e.contains("of memory is available"), e)
+        XCTAssertEqual(try run("print(keep, t.shape)"), "[1, 2, 3] [2, 2]\n")
+        // a shape whose byte count overflows Int is refused too, not wrapped around
+        let e2 = error("zeros([1000000, 1000000], dtype: \"i64\") + zeros([1000000, 1, 1000000])")
+        XCTAssertTrue(e2.contains("needs"), e2)
+    }
+
+    func testEveryUserSizedAllocationIsChecked() throws {
+        try run("""
+        let tok = tokenizer.bytes()
+        let m = llama.init(llama.config("tiny", num_hidden_layers: 1), seed: 0)
+        """)
+        setenv("LLX_MEMORY_LIMIT", "8M", 1)
+        // small work still runs under the limit
+        XCTAssertEqual(try run("print(sum(ones([10, 10])).item())"), "100.0\n")
+        let refused: [(String, String)] = [
+            ("zeros([2000, 2000])", "zeros: a f32 tensor of shape [2000, 2000] needs 16.0 MB"),
+            ("ones([2000, 2000], dtype: \"i64\")", "ones: a i64 tensor of shape [2000, 2000] needs 32.0 MB"),
+            ("full([2000, 2000], 3)", "full: a f32 tensor of shape [2000, 2000]"),
+            ("randn([2000, 2000], seed: 1)", "randn:"),
+            ("rand([2000, 2000])", "rand:"),
+            ("eye(2000)", "eye:"),
+            ("arange(4000000)", "arange: 4000000 elements"),
+            ("tensor([1.0, 2.0]).reshape([2, 1]) + zeros([1, 2000000])", "a result of shape [2, 2000000]"),
+            ("zeros([1500, 1]) @ zeros([1, 1500])", "matmul: [1500, 1] @ [1, 1500]"),
+            ("llama.init(llama.config(\"tiny\", vocab_size: 100000), seed: 0)", "llama.init: a model of this config (vocab_size 100000"),
+            ("lora(m, rank: 100000)", "lora: adapters of rank 100000 on q_proj"),
+            ("generate(m, tok, \"hi\", max_tokens: 100000000)", "generate: a KV cache for"),
+            ("logits(m, zeros([50000], dtype: \"i64\"))", "logits of 50000 tokens"),
+            ("h5.read(fixtures + \"/checkpoint/huge_declared.h5\", \"big\")", "huge_declared.h5"),
+            ("\"ab\" * 10000000", "\"...\" * 10000000: a string of 10000000 copies"),
+            ("[1, 2] * 1000000", "[...] * 1000000: a list of 1000000 copies"),
+        ]
+        for (code, want) in refused {
+            let e = error(code)
+            XCTAssertTrue(e.contains(want) && e.contains("of memory is available"), "\(code): \(e)")
+        }
+        unsetenv("LLX_MEMORY_LIMIT")
+        XCTAssertEqual(try run("print(zeros([2000, 2000]).shape)"), "[2000, 2000]\n")
+    }
+
+    /// A file that declares a 40 GB dataset in a few kB is refused before anything is allocated
+    /// (without a limit set: 40 GB is more than this machine has free).
+    func testDeclaredHugeDatasetIsRefusedWithoutALimit() throws {
+        let meminfo = (try? String(contentsOfFile: "/proc/meminfo", encoding: .utf8)) ?? ""
+        let kb = meminfo.split(separator: "\n").first { $0.hasPrefix("MemAvailable:") }.flatMap { Int($0.split(separator: " ")[1]) } ?? 0
+        if kb == 0 || kb * 1024 >= 40_000_000_000 { throw XCTSkip("MemAvailable \(kb) kB: this machine could hold the 40 GB dataset") }
+        let e = error("h5.read(fixtures + \"/checkpoint/huge_declared.h5\", \"big\")")
+        XCTAssertTrue(e.contains("needs 40.0 GB (40000000000 bytes)"), e)
+    }
+
+    /// Findings of scripts/fuzz.sh (kept in Tests/Fuzz/crashes, also run by FuzzReproTests):
+    /// each trapped (a Swift runtime failure ended the process) and is now an error.
+    func testFuzzFindingsAreErrors() throws {
+        let cases: [(String, String)] = [
+            ("floor(float(\"nan\"))", "nan has no int value"),
+            ("round(float(\"inf\"))", "inf has no int value"),
+            ("ceil(1e300)", "has no int value"),
+            ("\"%d\" % [float(\"nan\")]", "%d format: cannot convert nan to an int"),
+            ("tokenizer.bytes().decode([-float(\"inf\")])", "element 0 must be an int token id"),
+            ("tokenizer.bytes().decode([1e308])", "element 0 must be an int token id"),
+            ("\"x\" * 2 ** 62", "needs"),
+        ]
+        for (code, want) in cases {
+            let e = error(code)
+            XCTAssertTrue(e.contains(want), "\(code): \(e)")
+        }
+        XCTAssertEqual(try run("print(floor(2.5), \"%d\" % [3.9], tokenizer.bytes().decode([104.0, 105]))"), "2 3 hi\n")
+    }
+
+    // MARK: no silent guesses
+
+    func testAmbiguousDepthsAreRefused() throws {
+        try run("""
+        let tok = tokenizer.bytes()
+        let m = llama.init(llama.config("tiny", num_hidden_layers: 1), seed: 0)
+        """)
+        let e = error("eval.niah(m, tok, lengths: [200], depths: [0.0, 0.5, 1.5])")
+        XCTAssertTrue(e.contains("[0.0, 0.5, 1.5] is ambiguous"), e)
+        XCTAssertTrue(e.contains("[0.0, 0.5, 0.015]") && e.contains("[0.0, 50.0, 1.5]"), e)
+        let e2 = error("eval.passkey(m, tok, lengths: [200], depths: [1, 50])")
+        XCTAssertTrue(e2.contains("is ambiguous"), e2)
+    }
+
+    func testTokenizerLargerThanTheModelIsAnError() throws {
+        try run("""
+        let tok = tokenizer.bytes()
+        let m = llama.init(llama.config("tiny", num_hidden_layers: 1, vocab_size: 200), seed: 0)
+        """)
+        for code in ["generate(m, tok, \"hi\", max_tokens: 2)",
+                     "train(m, data.from([\"hello\"]), tok: tok, steps: 1, batch: 1, progress: false)",
+                     "eval.ppl(m, tok, [\"hello world\"], window: 8)"] {
+            let e = error(code)
+            XCTAssertTrue(e.contains("the tokenizer has 264 ids but the model's vocab_size is 200"), "\(code): \(e)")
+        }
+    }
+
+    func testModelLargerThanTheTokenizerWarnsOnceAndUnknownIdsAreErrors() throws {
+        try run("""
+        let tok = tokenizer.bytes()
+        let m = llama.init(llama.config("tiny", num_hidden_layers: 1, vocab_size: 5000), seed: 0)
+        """)
+        // greedy decoding of this random model picks an id the tokenizer lacks at once
+        let e = error("generate(m, tok, \"hello\", max_tokens: 4)")
+        XCTAssertTrue(out.contains("warning: generate: the model's vocab_size (5000) is larger than the tokenizer's (264)"), out)
+        XCTAssertTrue(e.contains("generate: the model produced id ") && e.contains("which the tokenizer (264 ids) does not have"), e)
+        out = ""
+        _ = error("generate(m, tok, \"hello\", max_tokens: 4)")
+        XCTAssertFalse(out.contains("warning"), "the warning is given once per model and tokenizer: \(out)")
+        let d = error("tok.decode([104, 300])")
+        XCTAssertTrue(d.contains("decode: id 300 (at position 1) is not in the tokenizer's vocabulary (ids 0...263)"), d)
+        XCTAssertTrue(error("tok.decode([-1])").contains("id -1 (at position 0)"))
+        XCTAssertEqual(try run("print(tok.decode([104, 105]))"), "hi\n")
+    }
+
+    // MARK: float64 HDF5
+
+    func testFloat64DatasetsAreNeverNarrowedSilently() throws {
+        let f = "fixtures + \"/checkpoint/f64.h5\""
+        let e = error("h5.read(\(f), \"vec\")")
+        XCTAssertTrue(e.contains("vec': is a float64 dataset, which an llx tensor (f32 at most) cannot hold without rounding"), e)
+        XCTAssertTrue(e.contains("dtype: \"f32\"") && e.contains("h5.values"), e)
+        // exact float64 values, as h5py wrote them (Tests/Fixtures/checkpoint/f64.json)
+        let ref = try JSONSerialization.jsonObject(with: Data(contentsOf: Self.fixtures.appendingPathComponent("checkpoint/f64.json"))) as! [String: Any]
+        let vec = (ref["vec"] as! [String]).map { Double($0)! }
+        let got = try run("for x in h5.values(\(f), \"vec\") { print(repr(x)) }").split(separator: "\n").map { Double($0)! }
+        XCTAssertEqual(got, vec)
+        XCTAssertEqual(got[0], 1e-300)
+        let mat = (ref["mat"] as! [[String]]).map { $0.map { Double($0)! } }
+        let gm = try run("let v = h5.values(\(f), \"mat\")\nprint(repr(v[0][0]), repr(v[0][1]), repr(v[1][0]), repr(v[1][1]))")
+            .trimmingCharacters(in: .whitespacesAndNewlines).split(separator: " ").map { Double($0)! }
+        XCTAssertEqual(gm, mat.flatMap { $0 })
+        XCTAssertEqual(try run("print(h5.values(\(f), \"ints\"))"), "[1, -2, 3]\n")
+        // narrowing on request, and the f32 and integer datasets as before
+        XCTAssertEqual(try run("let n = h5.read(\(f), \"vec\", dtype: \"f32\")\nprint(n.dtype, n[0].item(), n[2].item(), n[4].item())"), "f32 0.0 -2.5 3.0\n")
+        XCTAssertEqual(try run("print(h5.read(\(f), \"f32\").tolist(), h5.read(\(f), \"ints\").dtype)"), "[0.5, 1.5] i64\n")
+    }
+
+    func testH5WriteKeepsFloat64AndRefusesSilentNarrowing() throws {
+        let p = "tmpdir + \"/w.h5\""
+        let e = error("h5.write(\(p), \"x\", [1.0, 1e-300])")
+        XCTAssertTrue(e.contains("value 1e-300 (element 1) is outside the f32 range and would become 0.0; pass dtype: \"f64\""), e)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: tmp.appendingPathComponent("w.h5").path), "a refused write leaves no file")
+        try run("h5.write(\(p), \"x\", [[1.0, 1e-300], [0.1, 1e300]], dtype: \"f64\")")
+        XCTAssertEqual(try run("print(h5.ls(\(p))[0].dtype, h5.ls(\(p))[0].shape)"), "f64 [2, 2]\n")
+        XCTAssertEqual(try run("print(h5.values(\(p), \"x\"))"), "[[1.0, 1e-300], [0.1, 1e+300]]\n")
+        // f32-range lists and tensors are written as before
+        try run("h5.write(\(p), \"y\", [0.1, 2.0])\nh5.write(\(p), \"z\", tensor([1, 2], dtype: \"i32\"))")
+        XCTAssertEqual(try run("print(h5.read(\(p), \"y\").dtype, h5.read(\(p), \"z\").tolist())"), "f32 [1, 2]\n")
+    }
+
+    // MARK: training reports and resumes
+
+    func testTrainReportsDroppedAndTruncatedRecords() throws {
+        try run("""
+        let tok = tokenizer.bytes()
+        let m = llama.init(llama.config("tiny", num_hidden_layers: 1), seed: 0)
+        let long = {conversations: [{role: "user", content: "a question far longer than the limit of this run"}, {role: "assistant", content: "yes"}]}
+        let ds = data.from([long, "a text longer than twenty bytes", "short"])
+        """)
+        let o = try run("let h = train(m, ds, tok: tok, steps: 2, batch: 1, max_len: 20, progress: false)\nprint(h[0].dropped, h[1].truncated, keys(h[0]))")
+        XCTAssertTrue(o.contains("train: 1 conversation longer than max_len 20 dropped, 1 record cut to max_len 20 (of 3 records; h[i].dropped, h[i].truncated)\n"), o)
+        XCTAssertTrue(o.hasSuffix("1 1 [\"step\", \"loss\", \"lr\", \"tokens_per_s\", \"grad_norm\", \"dropped\", \"truncated\"]\n"), o)
+        let o2 = try run("let h2 = train(m, data.from([\"short\"]), tok: tok, steps: 1, batch: 1, progress: false)\nprint(h2[0].dropped, h2[0].truncated)")
+        XCTAssertEqual(o2, "0 0\n")
+    }
+
+    func testResumeExtendsARun() throws {
+        try run("""
+        let tok = tokenizer.bytes()
+        let ds = data.from(["hello world", "second text", "third one", "and a fourth"])
+        fn fresh() {
+            let m = llama.init(llama.config("tiny", num_hidden_layers: 1), seed: 0)
+            lora(m, rank: 4, alpha: 8, seed: 1)
+            return m
+        }
+        let a = fresh()
+        let ha = train(a, ds, tok: tok, steps: 5, batch: 2, lr: 3e-3, schedule: "constant", progress: false)
+        let b = fresh()
+        train(b, ds, tok: tok, steps: 3, batch: 2, lr: 3e-3, schedule: "constant", progress: false, out: tmpdir + "/s3.h5")
+        let c = fresh()
+        """)
+        let o = try run("let hc = train(c, ds, tok: tok, steps: 5, batch: 2, lr: 3e-3, schedule: \"constant\", progress: false, resume: tmpdir + \"/s3.h5\")\nprint(len(hc), hc[-1].step)")
+        XCTAssertEqual(o, "train: resumed a run of 3 steps and ran it to 5\n5 5\n")
+        // with a constant schedule the extended run is the 5-step run
+        let same = try run("let d = 0.0\nfor k in keys(a.trainable()) { d = max(d, maxabs(a.trainable()[k] - c.trainable()[k])) }\nprint(d, ha[-1].loss == hc[-1].loss)")
+        XCTAssertEqual(same, "0.0 true\n")
+        let e = error("train(fresh(), ds, tok: tok, steps: 2, batch: 2, lr: 3e-3, schedule: \"constant\", progress: false, resume: tmpdir + \"/s3.h5\")")
+        XCTAssertTrue(e.contains("has already done 3 steps; a resume needs at least that many (got 2)"), e)
+    }
+
+    /// Train 6 steps with LoRA dropout in one go, or 3 steps (stopped by the callback, state
+    /// written), save the model, load it and resume to 6: the same weights, exactly. Before the
+    /// fix the dropout counters were not in the state and `load` made adapters with seed 0.
+    func testResumeWithLoRADropoutIsExactThroughSaveAndLoad() throws {
+        try run("""
+        let tok = tokenizer.bytes()
+        let ds = data.from(["hello world", "second text", "third one", "and a fourth", "fifth line here", "six"])
+        fn fresh() {
+            let m = llama.init(llama.config("tiny", num_hidden_layers: 2), seed: 0)
+            lora(m, rank: 4, alpha: 8, dropout: 0.3, seed: 7)
+            return m
+        }
+        let a = fresh()
+        train(a, ds, tok: tok, steps: 6, batch: 2, lr: 3e-3, progress: false, seed: 3)
+        let b = fresh()
+        train(b, ds, tok: tok, steps: 6, batch: 2, lr: 3e-3, progress: false, seed: 3, out: tmpdir + "/st.h5", callback: fn(s) { return s.step < 3 })
+        save(b, tmpdir + "/b.h5")
+        let c = load(tmpdir + "/b.h5")
+        let hc = train(c, ds, tok: tok, steps: 6, batch: 2, lr: 3e-3, progress: false, seed: 3, resume: tmpdir + "/st.h5")
+        fn diff(x, y) {
+            let d = 0.0
+            for k in keys(x.trainable()) { d = max(d, maxabs(x.trainable()[k] - y.trainable()[k])) }
+            return d
+        }
+        """)
+        XCTAssertEqual(try run("print(len(hc), diff(a, c))"), "6 0.0\n")
+        // the masks matter: the same run without dropout ends elsewhere (the test can fail)
+        try run("""
+        let z = llama.init(llama.config("tiny", num_hidden_layers: 2), seed: 0)
+        lora(z, rank: 4, alpha: 8, dropout: 0.0, seed: 7)
+        train(z, ds, tok: tok, steps: 6, batch: 2, lr: 3e-3, progress: false, seed: 3)
+        """)
+        XCTAssertEqual(try run("print(diff(a, z) > 0)"), "true\n")
+    }
+
+    // MARK: scripts/setup.sh
+
+    /// Runs scripts/setup.sh with PATH holding only `tools` (stubs written here) plus cat and
+    /// dirname; returns its exit status and stderr.
+    func setup(_ tools: [String: String]) throws -> (Int32, String) {
+        let bin = tmp.appendingPathComponent("bin-\(tools.count)")
+        try FileManager.default.createDirectory(at: bin, withIntermediateDirectories: true)
+        for t in ["cat", "dirname"] {
+            let real = ["/usr/bin/\(t)", "/bin/\(t)"].first { FileManager.default.isExecutableFile(atPath: $0) }!
+            try? FileManager.default.createSymbolicLink(atPath: bin.appendingPathComponent(t).path, withDestinationPath: real)
+        }
+        for (name, body) in tools {
+            let f = bin.appendingPathComponent(name)
+            try ("#!/bin/bash\n" + body + "\n").write(to: f, atomically: true, encoding: .utf8)
+            try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: f.path)
+        }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/bash")
+        let root = Self.fixtures.deletingLastPathComponent().deletingLastPathComponent()
+        p.arguments = [root.appendingPathComponent("scripts/setup.sh").path]
+        p.environment = ["PATH": bin.path, "HOME": tmp.path, "LLX_SKIP_BUILD": "1"]
+        let err = Pipe()
+        p.standardError = err
+        p.standardOutput = Pipe()
+        try p.run()
+        let data = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    func testSetupSaysHowToGetSwiftAndPythonVenv() throws {
+        let (s1, e1) = try setup([:])
+        XCTAssertEqual(s1, 1)
+        XCTAssertTrue(e1.contains("setup: Swift is not installed") && e1.contains("swiftly"), e1)
+        // Swift present, every apt package present but python3 without ensurepip (no
+        // python3-venv), not root and no sudo: it names the package and how to install it
+        let (s2, e2) = try setup(["swift": "exit 0", "dpkg": "exit 0", "id": "echo 1000",
+                                  "python3": "for a in \"$@\"; do [[ $a == *ensurepip* ]] && exit 1; done; exit 0"])
+        XCTAssertEqual(s2, 1)
+        XCTAssertTrue(e2.contains("setup: missing Debian packages: python3-venv"), e2)
+        XCTAssertTrue(e2.contains("run this script as root, or install them: apt-get install python3-venv"), e2)
+    }
+}
