@@ -37,7 +37,10 @@ let package = Package(
         .target(name: "Synth", dependencies: ["Tokenizer", "NN"], swiftSettings: fast),
         .target(name: "Train", dependencies: ["Tensor", "NN", "Tokenizer", "Checkpoint"], swiftSettings: fast),
         .target(name: "Eval", dependencies: ["Tensor", "NN", "Tokenizer", "Synth"], swiftSettings: fast),
-        .target(name: "Lang"),
+        // The language: bounds-checked as usual; its compiled code keeps variables in frame slots
+        // it owns (Compiler.swift), so the dynamic exclusivity checks on its class properties
+        // (callDepth, caches) are turned off: they cost a thread-local access set per call.
+        .target(name: "Lang", swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]),
         .target(name: "Commands", dependencies: ["Lang", "Tensor", "NN", "Tokenizer", "Checkpoint", "Quant", "Llama", "Synth", "Train", "Eval"]),
         .target(name: "REPL", dependencies: ["Lang", "NN", "Commands", "CReadline"]),
         .executableTarget(name: "llx", dependencies: ["REPL", "Commands", "Tensor"]),

@@ -84,9 +84,13 @@ public enum Notebook {
         return i
     }
 
+    /// Whether Ctrl-C stopped the last `run` (its report says so; `llx notebook` exits 130).
+    public nonisolated(unsafe) static var lastRunInterrupted = false
+
     /// Runs `path` and writes the report to `out`. Returns the number of failed cells.
     /// `parameters` (from `-p`) are bound after the parameters cell; a missing parameters cell
-    /// or a name it does not bind throws `UsageError` before any cell runs.
+    /// or a name it does not bind throws `UsageError` before any cell runs. Ctrl-C stops the
+    /// run at the interrupted cell (the report is written and says so).
     @discardableResult
     public static func run(path: String, out: String, interpreter: Interpreter? = nil, parameters: [ParameterOverride] = [],
                            log: (String) -> Void = { _ in }) throws -> Int {
@@ -130,6 +134,9 @@ public enum Notebook {
         }
         var report = ""
         var failed = 0
+        var interrupted = false
+        lastRunInterrupted = false
+        defer { lastRunInterrupted = interrupted }
         cellLoop: for (n, cell) in allCells.enumerated() {
             switch cell.kind {
             case .markdown:
@@ -146,6 +153,7 @@ public enum Notebook {
                 } catch {
                     failed += 1
                     errorText = Runner.format(error, source: source)
+                    if let d = error as? Diagnostic, d.kind == .interrupted { interrupted = true }
                 }
                 let seconds = Date().timeIntervalSince(t0)
                 flushText()
@@ -162,6 +170,12 @@ public enum Notebook {
                     report += "**Error:**\n\n```text\n" + e + "\n```\n\n"
                 }
                 if seconds >= 1 { log(String(format: "cell %d took %.1f s", n + 1, seconds)) }
+                if interrupted {
+                    // Ctrl-C stops the whole run, not just the cell (as for a script)
+                    report += "**Interrupted:** Ctrl-C stopped the run; the remaining cells were not run.\n\n"
+                    log("interrupted: the remaining cells were not run")
+                    break cellLoop
+                }
                 if n == parametersIndex && !parameters.isEmpty {
                     if errorText != nil {
                         // running on with the defaults would give a report that looks overridden

@@ -39,6 +39,7 @@ public enum REPLMain {
                 FileHandle.standardError.write(Data("[notebook] \(msg)\n".utf8))
             }
             FileHandle.standardError.write(Data("[notebook] wrote \(out)\(failed > 0 ? " (\(failed) failed cell\(failed == 1 ? "" : "s"))" : "")\n".utf8))
+            if Notebook.lastRunInterrupted { return 130 }
             return failed > 0 ? 1 : 0
         } catch let e as UsageError {
             Runner.printError("error: \(e)")
