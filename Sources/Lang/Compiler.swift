@@ -488,6 +488,42 @@ final class Compiler {
             }
             return try code(fr)
         }
+        if single && !materialized && reset.isEmpty {
+            // the common loop: one name, a body that binds nothing else and no closures
+            return { f in
+                let seq = try seqCode(f)
+                if case .range(let r) = seq {
+                    let n = r.count
+                    var k = 0
+                    var x = r.start
+                    let slot = f.slots + slot0
+                    while k < n {
+                        if interp.isCancelled { try interp.checkCancelledAt(loc) }
+                        slot.pointee = .int(x)
+                        let flow = try code(f)
+                        switch flow {
+                        case .normal, .continueLoop: break
+                        case .breakLoop: return .normal
+                        case .returned: return flow
+                        }
+                        k += 1
+                        if k < n { x &+= r.step }
+                    }
+                    return .normal
+                }
+                for item in try interp.iterate(seq, seqExpr.location) {
+                    if interp.isCancelled { try interp.checkCancelledAt(loc) }
+                    f.slots[slot0] = item
+                    let flow = try code(f)
+                    switch flow {
+                    case .normal, .continueLoop: continue
+                    case .breakLoop: return .normal
+                    case .returned: return flow
+                    }
+                }
+                return .normal
+            }
+        }
         return { f in
             let seq = try seqCode(f)
             if case .range(let r) = seq {
@@ -880,6 +916,14 @@ final class Compiler {
             }
         case .identifier(let name):
             let acc = access(name, scope)
+            if acc.cands.isEmpty {
+                // a global (or a command): its slot in the globals, found once
+                let g = acc.globals, gi = acc.gidx
+                return { f in
+                    if let v = g.get(gi) { return v }
+                    return try acc.fallback(f, loc)
+                }
+            }
             if acc.one {
                 let h = acc.hops0, sl = acc.slot0
                 if h == 0 {

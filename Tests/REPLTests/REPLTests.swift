@@ -647,7 +647,7 @@ final class REPLTests: XCTestCase {
         XCTAssertEqual(Completion.candidates(line: "range(1, st", cursor: 11, interp: interp), ["step:", "str"])
         // named arguments first, then the other names (issue 15: train(m, d, l<Tab> offered len, let, list...)
         try interp.run("let zz_local = 1", file: "c2.llx")
-        XCTAssertEqual(Completion.candidates(line: "ff(1, z", cursor: 7, interp: interp), ["zscale:", "zip", "zz_local"])
+        XCTAssertEqual(Completion.candidates(line: "ff(1, z", cursor: 7, interp: interp), ["zscale:", "zeros", "zip", "zz_local"])
         let trainL = Completion.candidates(line: "train(m, d, l", cursor: 13, interp: interp)
         XCTAssertEqual(trainL.first, "lr:", "\(trainL)")
         XCTAssertTrue(trainL.contains("len"), "\(trainL)")
