@@ -20,35 +20,34 @@
 // is not shared and Swift's copy-on-write does not copy it.
 import Foundation
 
-/// The variables of one activation (a call, a captured block's entry, a top-level run): one
-/// allocation holding the parent link and the slots.
-final class Frame: ManagedBuffer<FrameHeader, Value?> {
-    static func make(parent: Frame?, size: Int) -> Frame {
-        let n = max(size, 1)
-        let b = Frame.create(minimumCapacity: n) { _ in FrameHeader(parent: parent, count: n) }
-        let f = unsafeDowncast(b, to: Frame.self)
-        f.withUnsafeMutablePointerToElements { $0.initialize(repeating: nil, count: n) }
-        return f
+/// The variables of one activation (a call, a captured block's entry, a top-level run). The
+/// slots are a stored pointer (a ManagedBuffer's tail elements cost a retain and a release of
+/// the buffer at every access).
+final class Frame {
+    let slots: UnsafeMutablePointer<Value?>
+    let count: Int
+    let parent: Frame?
+
+    init(parent: Frame?, size: Int) {
+        self.parent = parent
+        count = max(size, 1)
+        slots = .allocate(capacity: count)
+        slots.initialize(repeating: nil, count: count)
     }
+
+    static func make(parent: Frame?, size: Int) -> Frame { Frame(parent: parent, size: size) }
 
     deinit {
-        withUnsafeMutablePointers { h, e in _ = e.deinitialize(count: h.pointee.count) }
+        slots.deinitialize(count: count)
+        slots.deallocate()
     }
-
-    @inline(__always) var slots: UnsafeMutablePointer<Value?> { withUnsafeMutablePointerToElements { $0 } }
-    @inline(__always) var parent: Frame? { header.parent }
 
     @inline(__always) func up(_ hops: Int) -> Frame {
         var f = self
         var h = hops
-        while h > 0 { f = f.header.parent.unsafelyUnwrapped; h -= 1 }
+        while h > 0 { f = f.parent.unsafelyUnwrapped; h -= 1 }
         return f
     }
-}
-
-struct FrameHeader {
-    let parent: Frame?
-    let count: Int
 }
 
 /// The slot count of a frame, final once its code is compiled.

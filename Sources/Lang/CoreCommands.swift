@@ -244,13 +244,28 @@ public enum CoreCommands {
     /// `x` with `digits` digits after the point, as C's printf("%.*f") (and Python's
     /// f"{x:.4f}") write it.
     public static func formatFixed(_ x: Double, digits: Int) -> String {
-        if !x.isFinite { return String(format: "%.\(digits)f", x) }
+        if !x.isFinite || !(0...30).contains(digits) { return String(format: "%.\(digits)f", x) }
         return withUnsafeTemporaryAllocation(of: CChar.self, capacity: 400) { buf -> String in
-            let n = withVaList([Int32(digits), x]) { vsnprintf(buf.baseAddress!, 400, "%.*f", $0) }
+            let n: Int32
+            if let f = strfromd {
+                // C's own conversion without a va_list (whose builder casts each argument)
+                n = fixedFormats[digits].withUnsafeBufferPointer { f(buf.baseAddress, 400, $0.baseAddress, x) }
+            } else {
+                n = withVaList([Int32(digits), x]) { vsnprintf(buf.baseAddress!, 400, "%.*f", $0) }
+            }
             guard n > 0 && n < 400 else { return String(format: "%.\(digits)f", x) }
             return String(cString: buf.baseAddress!)
         }
     }
+
+    typealias StrFromD = @convention(c) (UnsafeMutablePointer<CChar>?, Int, UnsafePointer<CChar>?, Double) -> Int32
+    /// glibc's strfromd(buf, n, "%.4f", x) (C23), looked up at run time: Swift's Glibc module
+    /// does not declare it.
+    static let strfromd: StrFromD? = {
+        guard let sym = dlsym(nil, "strfromd") else { return nil }
+        return unsafeBitCast(sym, to: StrFromD.self)
+    }()
+    static let fixedFormats: [[CChar]] = (0...30).map { Array("%.\($0)f".utf8CString) }
 
     static func registerNumbers(_ r: Registry) {
         func numbers(_ a: BoundArguments, _ interp: Interpreter) throws -> [Value] {
