@@ -47,7 +47,10 @@ let package = Package(
         .target(name: "Synth", dependencies: ["Tokenizer", "NN"], swiftSettings: checked),
         .target(name: "Train", dependencies: ["Tensor", "NN", "Tokenizer", "Checkpoint"], swiftSettings: checked),
         .target(name: "Eval", dependencies: ["Tensor", "NN", "Tokenizer", "Synth"], swiftSettings: checked),
-        .target(name: "Lang", dependencies: ["LLXSystem"]),
+        // The language: bounds-checked as usual; its compiled code keeps variables in frame slots
+        // it owns (Compiler.swift), so the dynamic exclusivity checks on its class properties
+        // (callDepth, caches) are turned off: they cost a thread-local access set per call.
+        .target(name: "Lang", dependencies: ["LLXSystem"], swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]),
         .target(name: "Commands", dependencies: ["Lang", "Tensor", "NN", "Tokenizer", "Checkpoint", "Quant", "Llama", "Synth", "Train", "Eval"]),
         .target(name: "REPL", dependencies: ["Lang", "NN", "Commands", "CReadline"]),
         .executableTarget(name: "llx", dependencies: ["REPL", "Commands", "Tensor"]),

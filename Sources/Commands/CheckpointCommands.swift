@@ -238,6 +238,21 @@ enum CheckpointCommands {
             default: return try loadRecord(c)
             }
         }
+        r.register("copy", [Param("x")],
+                   help: "An independent copy of a model (its adapters, quantized state, config and trainable flags, as save and load keep them: to start several runs from one base) or of a tensor. Lists and records are values: they need no copy.") { a, _ in
+            switch a["x"] {
+            case .host(let h as ModelValue):
+                var c = try modelContent(h.model)
+                c.tensors = c.tensors.map { ($0.0, $0.1.clone()) }   // no storage shared with the original
+                return .host(ModelValue(try loadModel(c, path: "copy")))
+            case .host(let h as TensorValue):
+                return .host(TensorValue(h.tensor.clone()))
+            case .host(let h):
+                throw a.error("x", "must be a model or a tensor (or a plain value), got \(h.typeName)")
+            default:
+                return a["x"]
+            }
+        }
         r.register("h5.ls", [Param("path", .string)], help: "The datasets of an HDF5 file: a list of {name, dtype, shape} records.") { a, _ in
             .list(try H5.ls(try a.string("path")).map { e in
                 .record(Record([("name", .string(e.name)), ("dtype", .string(e.dtype)), ("shape", .list(e.shape.map { .int($0) }))]))

@@ -51,6 +51,8 @@ public enum Commands {
         ("llama", { LlamaBench.run($0) }),
         ("train", { TrainBench.run($0) }),
         ("tokenizer", { TokenizerBench.run($0) }),
+        // the language's own speed beside CPython (scripts/bench_lang.py)
+        ("lang", { LangBench.run($0) }),
         // Only by name: builds the llama3-8b shape in NF4 (about 2 minutes, 6 GB).
         ("memory8b", { LlamaBench.runMemory8B($0) }),
     ]
@@ -71,7 +73,9 @@ public enum Commands {
 }
 
 /// NN's token is the interpreter's stop request (Lang names only the protocol).
-extension CancellationToken: CancellationSignal {}
+extension CancellationToken: CancellationSignal {
+    public var stopFlag: UnsafePointer<Int32>? { flagAddress }
+}
 
 extension Interpreter {
     /// The interpreter's cancellation token, which the commands pass down to training,

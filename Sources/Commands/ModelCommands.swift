@@ -333,7 +333,8 @@ enum ModelCommands {
                 interp.write("\n")
                 interp.resultWasStreamed = true
             }
-            if cancel.isCancelled { cancel.reset(); interp.write("[generation interrupted]\n") }
+            // left set, so that the loop or script around this call stops too
+            if cancel.isCancelled { interp.write("[generation interrupted]\n") }
             return .string(text)
         }
     }

@@ -317,7 +317,10 @@ enum TrainCommands {
             }
             do { result = try trainer.run(progress: { if showProgress { bar($0) } }, cancel: cancel, onStep: onStep) } catch { bar.finish(); throw error }
             bar.finish()
-            if result.cancelled { cancel.reset(); interp.write("training interrupted after step \(result.steps)/\(result.totalSteps)\n") }
+            // the stop request stays set: the loop or script around this call stops too (the
+            // interpreter raises "interrupted" at its next statement, iteration or call), as
+            // Python's KeyboardInterrupt would; the REPL clears it after the entry
+            if result.cancelled { interp.write("training interrupted after step \(result.steps)/\(result.totalSteps)\n") }
             if result.stopped { interp.write("training stopped by the callback after step \(result.steps)/\(result.totalSteps)\n") }
             if let from = result.resumedFromTotal { interp.write("train: resumed a run of \(from) steps and ran it to \(result.totalSteps)\n") }
             return .list(result.history.map { s in

@@ -189,9 +189,9 @@ public enum CoreCommands {
             let n = ls.map { $0.count }.min() ?? 0
             return .list((0..<n).map { i in .list(ls.map { $0[i] }) })
         }
-        r.register("append", [Param("xs", .list), Param("x")], help: "A new list with x added at the end (lists are values: write xs = append(xs, x)).") { a, _ in
+        r.register("append", [Param("xs", .list), Param("x")], help: "A new list with x added at the end (lists are values: write xs = append(xs, x), which appends in place; or xs.push(x)).") { a, _ in
             .list(try a.list("xs") + [a["x"]])
-        }
+        }.isCoreAppend = true
         r.register("contains", [Param("collection"), Param("x")], help: "True when the list holds x, the string holds the substring x, or the record has the field x.") { a, interp in
             switch a["collection"] {
             case .string(let s): return .bool(s.contains(try a.string("x")))
@@ -213,7 +213,34 @@ public enum CoreCommands {
         r.register("format", [Param("x", .number), Param("digits", .int, default: .int(4))], help: "A number with a fixed count of digits after the point, as a string.") { a, _ in
             let d = try a.int("digits")
             guard (0...30).contains(d) else { throw a.error("digits", "must be in 0...30") }
-            return .string(String(format: "%.\(d)f", try a.double("x")))
+            return .string(formatFixed(try a.double("x"), digits: d))
+        }.fast = { xs in
+            guard xs.count == 2, let x = xs[0].asDouble, case .int(let d) = xs[1], (0...30).contains(d) else { return nil }
+            return .string(formatFixed(x, digits: d))
+        }
+        r["len"]?.fast = { xs in
+            guard xs.count == 1 else { return nil }
+            switch xs[0] {
+            case .list(let l): return .int(l.count)
+            case .string(let s): return .int(s.count)
+            case .record(let rec): return .int(rec.count)
+            case .range(let rg): return .int(rg.count)
+            default: return nil
+            }
+        }
+        r["str"]?.fast = { xs in xs.count == 1 ? .string(xs[0].description) : nil }
+        r["append"]?.fast = { xs in
+            guard xs.count == 2, case .list(var l) = xs[0] else { return nil }
+            l.append(xs[1])
+            return .list(l)
+        }
+        r["range"]?.fast = { xs in
+            switch xs.count {
+            case 1: if case .int(let n) = xs[0] { return .range(RangeValue(start: 0, stop: n)) }
+            case 2: if case .int(let a) = xs[0], case .int(let b) = xs[1] { return .range(RangeValue(start: a, stop: b)) }
+            default: break
+            }
+            return nil
         }
     }
 
@@ -223,6 +250,32 @@ public enum CoreCommands {
         guard x.isFinite, abs(x) < 9.2e18 else { throw a.error("x", "\(Value.formatDouble(x)) has no int value") }
         return Int(x)
     }
+
+    /// `x` with `digits` digits after the point, as C's printf("%.*f") (and Python's
+    /// f"{x:.4f}") write it.
+    public static func formatFixed(_ x: Double, digits: Int) -> String {
+        if !x.isFinite || !(0...30).contains(digits) { return String(format: "%.\(digits)f", x) }
+        return withUnsafeTemporaryAllocation(of: CChar.self, capacity: 400) { buf -> String in
+            let n: Int32
+            if let f = strfromd {
+                // C's own conversion without a va_list (whose builder casts each argument)
+                n = fixedFormats[digits].withUnsafeBufferPointer { f(buf.baseAddress, 400, $0.baseAddress, x) }
+            } else {
+                n = withVaList([Int32(digits), x]) { vsnprintf(buf.baseAddress!, 400, "%.*f", $0) }
+            }
+            guard n > 0 && n < 400 else { return String(format: "%.\(digits)f", x) }
+            return String(cString: buf.baseAddress!)
+        }
+    }
+
+    typealias StrFromD = @convention(c) (UnsafeMutablePointer<CChar>?, Int, UnsafePointer<CChar>?, Double) -> Int32
+    /// glibc's strfromd(buf, n, "%.4f", x) (C23), looked up at run time: Swift's Glibc module
+    /// does not declare it.
+    static let strfromd: StrFromD? = {
+        guard let sym = dlsym(nil, "strfromd") else { return nil }
+        return unsafeBitCast(sym, to: StrFromD.self)
+    }()
+    static let fixedFormats: [[CChar]] = (0...30).map { Array("%.\($0)f".utf8CString) }
 
     static func registerNumbers(_ r: Registry) {
         func numbers(_ a: BoundArguments, _ interp: Interpreter) throws -> [Value] {

@@ -102,7 +102,11 @@ public final class SourceRegistry: @unchecked Sendable {
 public struct LangRuntimeError: Error, CustomStringConvertible {
     public var kind: ErrorKind
     public var message: String
+    /// The argument the error is about, when it is an unknown or repeated named argument (the
+    /// interpreter then points the caret at it).
+    public var argument: String? = nil
     public init(_ kind: ErrorKind, _ message: String) { self.kind = kind; self.message = message }
+    public init(_ kind: ErrorKind, _ message: String, argument: String) { self.kind = kind; self.message = message; self.argument = argument }
     public init(_ message: String) { self.kind = .runtime; self.message = message }
     public var description: String { message }
 }

@@ -75,6 +75,33 @@ public enum Builtins {
         }
     }
 
+    /// The common methods of strings and lists called with good positional arguments, without
+    /// making a bound command; nil for anything else (the ordinary path then runs, with its
+    /// checks and messages). Same results as `valueMethod`.
+    static func fastMethod(_ v: Value, _ name: String, _ args: [Value]) -> Value? {
+        switch v {
+        case .string(let s):
+            switch (name, args.count) {
+            case ("upper", 0): return .string(s.uppercased())
+            case ("lower", 0): return .string(s.lowercased())
+            case ("strip", 0): return .string(s.trimmingCharacters(in: .whitespacesAndNewlines))
+            case ("startswith", 1), ("starts_with", 1):
+                if case .string(let p) = args[0] { return .bool(s.hasPrefix(p)) }
+            case ("endswith", 1), ("ends_with", 1):
+                if case .string(let p) = args[0] { return .bool(s.hasSuffix(p)) }
+            case ("contains", 1):
+                if case .string(let p) = args[0] { return .bool(s.contains(p)) }
+            case ("replace", 2):
+                if case .string(let a) = args[0], case .string(let b) = args[1] { return .string(s.replacingOccurrences(of: a, with: b)) }
+            default: break
+            }
+        case .list(let l):
+            if name == "contains", args.count == 1 { return .bool(l.contains { valuesEqual($0, args[0]) }) }
+        default: break
+        }
+        return nil
+    }
+
     /// Methods of plain values, as bound commands; nil when there is none.
     static func valueMethod(_ v: Value, _ name: String, _ interp: Interpreter) throws -> Value? {
         func m(_ params: [Param], _ f: @escaping (BoundArguments) throws -> Value) -> Value {
@@ -106,10 +133,48 @@ public enum Builtins {
             switch name {
             case "contains": return m([Param("x")]) { a in .bool(l.contains { valuesEqual($0, a["x"]) }) }
             case "append": return m([Param("x")]) { a in .list(l + [a["x"]]) }
+            case "push", "extend":
+                // in place on a variable (see Compiler.swift); here the list is a temporary
+                return m(listMethodCommand(name).params) { _ in
+                    throw LangRuntimeError(.type, "list.\(name) changes a list in place: call it on a variable or an element, as in xs.\(name)(...)")
+                }
+            case "pop": return m([]) { _ in
+                guard let x = l.last else { throw LangRuntimeError(.index, "list.pop: the list is empty") }
+                return x
+            }
             case "count": return .int(l.count)
             default: return nil
             }
         default: return nil
+        }
+    }
+
+    static let pushCommand = Command("list.push", [Param("x")], help: "Adds x at the end of the list, in place.") { _, _ in .null }
+    static let popCommand = Command("list.pop", [], help: "Removes the last element and returns it.") { _, _ in .null }
+    static let extendCommand = Command("list.extend", [Param("xs", .list)], help: "Adds the elements of xs at the end, in place.") { _, _ in .null }
+
+    /// The signatures of the in-place list methods (for checking their arguments).
+    static func listMethodCommand(_ name: String) -> Command {
+        switch name {
+        case "push": return pushCommand
+        case "pop": return popCommand
+        default: return extendCommand
+        }
+    }
+
+    /// `xs.push(x)`, `xs.pop()`, `xs.extend(ys)` on the list `v`, in place.
+    static func listMethod(_ name: String, _ v: inout Value, _ a: BoundArguments) throws -> Value {
+        guard case .list(var l) = v else { throw LangRuntimeError(.type, "\(v.typeNameWithArticle) has no method '\(name)'") }
+        v = .null
+        defer { v = .list(l) }
+        switch name {
+        case "push": l.append(a["x"]); return .null
+        case "pop":
+            guard let x = l.popLast() else { throw LangRuntimeError(.index, "list.pop: the list is empty") }
+            return x
+        default:
+            l.append(contentsOf: try a.list("xs"))
+            return .null
         }
     }
 

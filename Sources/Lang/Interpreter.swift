@@ -3,32 +3,89 @@
 // objects go to `binaryHook`/`unaryHook`, which the Commands layer fills (tensor arithmetic).
 import Foundation
 
-/// A scope: names bound by `let`, `fn`, parameters and loop variables.
+/// The global scope of an interpreter: names bound at the top level of a script, a notebook
+/// or the REPL (by `let`, `fn`, parameters, `args`). Each name keeps one slot for the life of
+/// the scope (an unbound name's slot is empty), so compiled code finds it by index.
 public final class Environment {
-    public private(set) var values: [String: Value] = [:]
+    private var index: [String: Int] = [:]
+    private var names: [String] = []
+    private var storage: UnsafeMutablePointer<Value?>
+    private var capacity: Int
     public let parent: Environment?
-    public init(parent: Environment? = nil) { self.parent = parent }
-    public func define(_ name: String, _ value: Value) { values[name] = value }
-    public func lookup(_ name: String) -> Value? {
-        var e: Environment? = self
-        while let env = e { if let v = env.values[name] { return v }; e = env.parent }
+
+    public init(parent: Environment? = nil) {
+        self.parent = parent
+        capacity = 16
+        storage = .allocate(capacity: capacity)
+        storage.initialize(repeating: nil, count: capacity)
+    }
+
+    deinit {
+        storage.deinitialize(count: capacity)
+        storage.deallocate()
+    }
+
+    /// The bound names and their values.
+    public var values: [String: Value] {
+        var out: [String: Value] = [:]
+        for (i, n) in names.enumerated() { if let v = storage[i] { out[n] = v } }
+        return out
+    }
+
+    /// The slot of `name` (reserved, empty, when the name is new).
+    func slotIndex(_ name: String) -> Int {
+        if let i = index[name] { return i }
+        let i = names.count
+        if i == capacity {
+            let bigger = UnsafeMutablePointer<Value?>.allocate(capacity: capacity * 2)
+            bigger.moveInitialize(from: storage, count: capacity)
+            (bigger + capacity).initialize(repeating: nil, count: capacity)
+            storage.deallocate()
+            storage = bigger
+            capacity *= 2
+        }
+        names.append(name)
+        index[name] = i
+        return i
+    }
+
+    @inline(__always) func get(_ i: Int) -> Value? {
+        if let v = storage[i] { return v }
+        if let p = parent { return p.lookup(names[i]) }
         return nil
+    }
+    /// The slot of a bound name here (nil when unbound here).
+    func pointer(_ i: Int) -> UnsafeMutablePointer<Value?>? {
+        let p = storage + i
+        if case .some = p.pointee { return p }
+        if let parent = parent, parent.lookup(names[i]) != nil { return parent.pointer(parent.slotIndex(names[i])) }
+        return nil
+    }
+    @inline(__always) func store(_ i: Int, _ v: Value) { storage[i] = v }
+    /// Rebinds slot `i` when its name is bound (here or in a parent); false otherwise.
+    @inline(__always) func set(_ i: Int, _ v: Value) -> Bool {
+        let p = storage + i
+        if case .some = p.pointee { p.pointee = v; return true }
+        return parent?.assign(names[i], v) ?? false
+    }
+
+    public func define(_ name: String, _ value: Value) { storage[slotIndex(name)] = value }
+    public func lookup(_ name: String) -> Value? {
+        if let i = index[name], let v = storage[i] { return v }
+        return parent?.lookup(name)
     }
     /// Rebinds an existing name in the nearest scope that has it; false when none does.
     public func assign(_ name: String, _ value: Value) -> Bool {
-        var e: Environment? = self
-        while let env = e {
-            if env.values[name] != nil { env.values[name] = value; return true }
-            e = env.parent
-        }
-        return false
+        if let i = index[name], case .some = storage[i] { storage[i] = value; return true }
+        return parent?.assign(name, value) ?? false
     }
     public var allNames: [String] {
-        var out = Set(values.keys)
+        var out = Set<String>()
+        for (i, n) in names.enumerated() where storage[i] != nil { out.insert(n) }
         if let p = parent { out.formUnion(p.allNames) }
         return out.sorted()
     }
-    public func remove(_ name: String) { values[name] = nil }
+    public func remove(_ name: String) { if let i = index[name] { storage[i] = nil } }
 }
 
 /// A stop request (Ctrl-C) as the interpreter sees it: the program's SIGINT handler sets it, the
@@ -39,6 +96,13 @@ public protocol CancellationSignal: AnyObject {
     var isCancelled: Bool { get }
     func cancel()
     func reset()
+    /// The request as a word in memory (non-zero: stop), when the signal has one: the
+    /// interpreter then asks with a load instead of a call. Nil by default.
+    var stopFlag: UnsafePointer<Int32>? { get }
+}
+
+public extension CancellationSignal {
+    var stopFlag: UnsafePointer<Int32>? { nil }
 }
 
 enum Flow {
@@ -69,7 +133,10 @@ public final class Interpreter {
     public var seedValue: Int? = nil
     public var seedHooks: [(Int) -> Void] = []
     /// The stop request Ctrl-C sets (nil: nothing can interrupt this interpreter).
-    public var cancellation: CancellationSignal? = nil
+    public var cancellation: CancellationSignal? = nil {
+        didSet { stopFlag = cancellation?.stopFlag }
+    }
+    private var stopFlag: UnsafePointer<Int32>? = nil
     /// Extra state that command modules keep per session (by key).
     public var state: [String: Any] = [:]
     public var maxCallDepth = 200
@@ -91,7 +158,10 @@ public final class Interpreter {
     }
 
     /// Whether a stop was requested and not yet handled.
-    public var isCancelled: Bool { cancellation?.isCancelled ?? false }
+    public var isCancelled: Bool {
+        if let p = stopFlag { return p.pointee != 0 }
+        return cancellation?.isCancelled ?? false
+    }
 
     /// Parses and runs `text`; returns the value of the last statement when it is a bare
     /// expression (the REPL shows it). Throws `DiagnosticList` (syntax) or `Diagnostic`.
@@ -110,16 +180,21 @@ public final class Interpreter {
         return try execute(program)
     }
 
+    /// Runs top-level statements (compiled first, see Compiler.swift); returns the value of the
+    /// last one when it is a bare expression.
     @discardableResult
     public func execute(_ program: [Stmt]) throws -> Value? {
+        let (codes, layout) = Compiler(self).compileProgram(program)
+        let frame = Frame.make(parent: nil, size: layout.size)
         var last: Value? = nil
-        for s in program {
+        for (s, expr, stmt) in codes {
             last = nil
-            if case .expression(let e) = s.kind {
-                last = try evaluate(e, globals)
+            if isCancelled { try checkCancelledAt(s.location) }
+            if let e = expr {
+                last = try e(frame)
                 continue
             }
-            switch try exec(s, globals) {
+            switch try stmt!(frame) {
             case .normal: break
             case .breakLoop, .continueLoop:
                 throw Diagnostic(.syntax, "'break' or 'continue' outside a loop", at: s.location)
@@ -127,80 +202,6 @@ public final class Interpreter {
             }
         }
         return last
-    }
-
-    // MARK: statements
-
-    func execBlock(_ stmts: [Stmt], _ env: Environment) throws -> Flow {
-        for s in stmts {
-            let f = try exec(s, env)
-            if case .normal = f { continue }
-            return f
-        }
-        return .normal
-    }
-
-    func exec(_ s: Stmt, _ env: Environment) throws -> Flow {
-        switch s.kind {
-        case .expression(let e):
-            _ = try evaluate(e, env)
-        case .letBinding(let name, let e):
-            var v = try evaluate(e, env)
-            if case .function(let f) = v, f.decl.name == "<anonymous>" {
-                v = .function(Function(decl: FunctionDecl(name: name, parameters: f.decl.parameters, body: f.decl.body, location: f.decl.location), closure: f.closure))
-            }
-            env.define(name, v)
-        case .assign(let target, let e):
-            let v = try evaluate(e, env)
-            try assign(target, v, env)
-        case .compoundAssign(let op, let target, let e):
-            let cur = try evaluate(target, env)
-            let rhs = try evaluate(e, env)
-            try assign(target, try binary(op, cur, rhs, s.location), env)
-        case .function(let decl):
-            env.define(decl.name, .function(Function(decl: decl, closure: env)))
-        case .ifStmt(let branches, let elseBody):
-            for (c, body) in branches where try evaluate(c, env).isTruthy {
-                return try execBlock(body, Environment(parent: env))
-            }
-            if let b = elseBody { return try execBlock(b, Environment(parent: env)) }
-        case .whileStmt(let c, let body):
-            while try evaluate(c, env).isTruthy {
-                try checkCancelledAt(s.location)
-                let f = try execBlock(body, Environment(parent: env))
-                switch f {
-                case .breakLoop: return .normal
-                case .returned: return f
-                default: continue
-                }
-            }
-        case .forStmt(let names, let seqExpr, let body):
-            let seq = try evaluate(seqExpr, env)
-            let items = try iterate(seq, seqExpr.location)
-            for item in items {
-                try checkCancelledAt(s.location)
-                let inner = Environment(parent: env)
-                if names.count == 1 {
-                    inner.define(names[0], item)
-                } else {
-                    guard let parts = item.asList, parts.count == names.count else {
-                        throw Diagnostic(.value, "cannot unpack \(item.typeNameWithArticle) into \(names.count) names \(names.joined(separator: ", "))", at: s.location)
-                    }
-                    for (n, v) in zip(names, parts) { inner.define(n, v) }
-                }
-                let f = try execBlock(body, inner)
-                switch f {
-                case .breakLoop: return .normal
-                case .returned: return f
-                default: continue
-                }
-            }
-        case .breakStmt: return .breakLoop
-        case .continueStmt: return .continueLoop
-        case .returnStmt(let e):
-            return .returned(try e.map { try evaluate($0, env) } ?? .null)
-        }
-        return .normal
     }
 
     func checkCancelledAt(_ loc: SourceLocation) throws {
@@ -234,149 +235,7 @@ public final class Interpreter {
         catch { throw Diagnostic(.runtime, "\(error)", at: loc) }
     }
 
-    func assign(_ target: Expr, _ v: Value, _ env: Environment) throws {
-        switch target.kind {
-        case .identifier(let name):
-            if !env.assign(name, v) {
-                throw Diagnostic(.name, "cannot assign to undefined name '\(name)' (use 'let \(name) = ...' to bind a new name)", at: target.location)
-            }
-        case .field(let objExpr, let name):
-            let obj = try evaluate(objExpr, env)
-            switch obj {
-            case .host(let h):
-                try located(target.location) { try h.setField(name, v) }
-            case .record(var r):
-                r[name] = v
-                try assign(objExpr, .record(r), env)
-            default:
-                throw Diagnostic(.type, "cannot set field '\(name)' of \(obj.typeNameWithArticle)", at: target.location)
-            }
-        case .subscriptAccess(let objExpr, let items):
-            let obj = try evaluate(objExpr, env)
-            let idx = try evaluateItems(items, env)
-            switch obj {
-            case .host(let h):
-                try located(target.location) { try h.setIndex(idx, v) }
-            case .list(var l):
-                guard idx.count == 1, case .index(let iv) = idx[0] else {
-                    throw Diagnostic(.index, "list element assignment takes one index", at: target.location)
-                }
-                let i = try located(target.location) { try Builtins.normalizeIndex(iv, count: l.count) }
-                l[i] = v
-                try assign(objExpr, .list(l), env)
-            case .record(var r):
-                guard idx.count == 1, case .index(.string(let k)) = idx[0] else {
-                    throw Diagnostic(.index, "a record is indexed by a string key", at: target.location)
-                }
-                r[k] = v
-                try assign(objExpr, .record(r), env)
-            default:
-                throw Diagnostic(.type, "cannot assign to an element of \(obj.typeNameWithArticle)", at: target.location)
-            }
-        default:
-            throw Diagnostic(.syntax, "cannot assign to this expression", at: target.location)
-        }
-    }
-
-    // MARK: expressions
-
-    public func evaluate(_ e: Expr, _ env: Environment) throws -> Value {
-        switch e.kind {
-        case .int(let i): return .int(i)
-        case .double(let d): return .double(d)
-        case .bool(let b): return .bool(b)
-        case .nilLiteral: return .null
-        case .string(let parts):
-            var s = ""
-            for p in parts {
-                switch p {
-                case .text(let t): s += t
-                case .expr(let x): s += try evaluate(x, env).description
-                }
-            }
-            return .string(s)
-        case .identifier(let name):
-            return try lookup(name, e.location, env)
-        case .list(let items):
-            return .list(try items.map { try evaluate($0, env) })
-        case .record(let fields):
-            var r = Record()
-            for (k, x) in fields { r[k] = try evaluate(x, env) }
-            return .record(r)
-        case .unary(let op, let x):
-            let v = try evaluate(x, env)
-            return try unary(op, v, e.location)
-        case .binary(let op, let l, let r):
-            let lv = try evaluate(l, env)
-            if op == .and { return lv.isTruthy ? try evaluate(r, env) : lv }
-            if op == .or { return lv.isTruthy ? lv : try evaluate(r, env) }
-            let rv = try evaluate(r, env)
-            return try binary(op, lv, rv, e.location)
-        case .field(let objExpr, let name):
-            return try fieldAccess(objExpr, name, e.location, env)
-        case .subscriptAccess(let objExpr, let items):
-            let obj = try evaluate(objExpr, env)
-            let idx = try evaluateItems(items, env)
-            return try located(e.location) { try Builtins.subscriptValue(obj, idx) }
-        case .call(let calleeExpr, let argExprs):
-            var args = Arguments(location: e.location)
-            for a in argExprs {
-                let v = try evaluate(a.value, env)
-                if let n = a.name { args.named.append((n, v)) } else { args.positional.append(v) }
-            }
-            // method call on a host object: obj.name(args)
-            if case .field(let objExpr, let name) = calleeExpr.kind {
-                let obj = try evaluate(objExpr, env)
-                if case .host(let h) = obj {
-                    if !h.fieldNames.contains(name), case .identifier(let id) = objExpr.kind, let c = registry["\(id).\(name)"] {
-                        return try call(.command(c), args)
-                    }
-                    return try located(e.location) { try h.callMethod(name, args, self) }
-                }
-                let f = try fieldOf(obj, objExpr, name, calleeExpr.location, env)
-                return try call(f, args)
-            }
-            let callee = try evaluate(calleeExpr, env)
-            return try call(callee, args)
-        case .function(let decl):
-            return .function(Function(decl: decl, closure: env))
-        }
-    }
-
-    func evaluateItems(_ items: [SubscriptItem], _ env: Environment) throws -> [IndexItem] {
-        try items.map { item in
-            switch item {
-            case .index(let x): return .index(try evaluate(x, env))
-            case .slice(let a, let b, let c):
-                func bound(_ x: Expr?) throws -> Int? {
-                    guard let x = x else { return nil }
-                    let v = try evaluate(x, env)
-                    if v.isNil { return nil }
-                    guard let i = v.asInt else { throw Diagnostic(.type, "slice bounds must be ints, got \(v.typeNameWithArticle)", at: x.location) }
-                    return i
-                }
-                let step = try bound(c)
-                if step == 0 { throw Diagnostic(.value, "slice step cannot be zero", at: c!.location) }
-                return .slice(start: try bound(a), stop: try bound(b), step: step)
-            }
-        }
-    }
-
-    func lookup(_ name: String, _ loc: SourceLocation, _ env: Environment) throws -> Value {
-        if let v = env.lookup(name) { return v }
-        if let c = registry[name] { return .command(c) }
-        if registry.isNamespace(name) { return .namespace(name) }
-        var msg = "undefined name '\(name)'"
-        if let s = closestName(name, env.allNames + registry.topLevelNames) { msg += " (did you mean '\(s)'?)" }
-        throw Diagnostic(.name, msg, at: loc)
-    }
-
-    func fieldAccess(_ objExpr: Expr, _ name: String, _ loc: SourceLocation, _ env: Environment) throws -> Value {
-        let obj = try evaluate(objExpr, env)
-        return try fieldOf(obj, objExpr, name, loc, env)
-    }
-
-    func fieldOf(_ obj: Value, _ objExpr: Expr, _ name: String, _ loc: SourceLocation, _ env: Environment) throws -> Value {
+    func fieldOf(_ obj: Value, _ objExpr: Expr, _ name: String, _ loc: SourceLocation) throws -> Value {
         switch obj {
         case .record(let r):
             if let v = r[name] { return v }
@@ -424,8 +283,14 @@ public final class Interpreter {
         case .function(let f):
             return try callFunction(f, args)
         case .command(let c):
+            if isCancelled { try checkCancelledAt(loc) }
+            let bound: BoundArguments
+            do { bound = try c.bind(args) }
+            catch let e as LangRuntimeError {
+                // an unknown or repeated named argument is shown at that argument
+                throw Diagnostic(e.kind, e.message, at: e.argument.flatMap { args.location(ofNamed: $0) } ?? loc)
+            }
             do {
-                let bound = try c.bind(args)
                 return try c.implementation(bound, self)
             }
             catch let d as Diagnostic { throw d }
@@ -446,36 +311,53 @@ public final class Interpreter {
     func callFunction(_ f: Function, _ args: Arguments) throws -> Value {
         let decl = f.decl
         let loc = args.location
-        let env = Environment(parent: f.closure)
+        let frame = Frame.make(parent: f.frame, size: f.proto.layout.size)
         if args.positional.count > decl.parameters.count {
             throw Diagnostic(.argument, "\(decl.name) takes \(decl.parameters.count) argument\(decl.parameters.count == 1 ? "" : "s") but \(args.positional.count) were given", at: loc)
         }
         var given: [String: Value] = [:]
         for (p, v) in zip(decl.parameters, args.positional) { given[p.name] = v }
-        for (n, v) in args.named {
+        for (k, (n, v)) in args.named.enumerated() {
             guard decl.parameters.contains(where: { $0.name == n }) else {
                 var msg = "\(decl.name): unknown argument '\(n)'"
                 if let s = closestName(n, decl.parameters.map { $0.name }) { msg += " (did you mean '\(s)'?)" }
-                throw Diagnostic(.argument, msg, at: loc)
+                throw Diagnostic(.argument, msg, at: args.namedLocation(k))
             }
-            if given[n] != nil { throw Diagnostic(.argument, "\(decl.name): argument '\(n)' given twice", at: loc) }
+            if given[n] != nil { throw Diagnostic(.argument, "\(decl.name): argument '\(n)' given twice", at: args.namedLocation(k)) }
             given[n] = v
         }
-        for p in decl.parameters {
-            if let v = given[p.name] { env.define(p.name, v) }
-            else if let d = p.defaultValue { env.define(p.name, try evaluate(d, env)) }
+        for (i, p) in decl.parameters.enumerated() {
+            if let v = given[p.name] { frame.slots[i] = v }
+            else if let d = f.proto.defaults[i] { frame.slots[i] = try d(frame) }
             else { throw Diagnostic(.argument, "\(decl.name): missing argument '\(p.name)'", at: loc) }
         }
+        return try run(f, frame, loc)
+    }
+
+    /// A call of `f` with its first `n` parameters in `frame` already (positional arguments):
+    /// the others take their defaults.
+    func enter(_ f: Function, _ frame: Frame, given n: Int, _ loc: SourceLocation) throws -> Value {
+        let params = f.decl.parameters
+        if n < params.count {
+            for i in n..<params.count {
+                if let d = f.proto.defaults[i] { frame.slots[i] = try d(frame) }
+                else { throw Diagnostic(.argument, "\(f.decl.name): missing argument '\(params[i].name)'", at: loc) }
+            }
+        }
+        return try run(f, frame, loc)
+    }
+
+    @inline(__always) func run(_ f: Function, _ frame: Frame, _ loc: SourceLocation) throws -> Value {
         if callDepth >= maxCallDepth {
             throw Diagnostic(.runtime, "too many nested calls (more than \(maxCallDepth)): infinite recursion?", at: loc)
         }
         if isCancelled { try checkCancelledAt(loc) }
         callDepth += 1
         defer { callDepth -= 1 }
-        switch try execBlock(decl.body, env) {
+        switch try f.proto.body(frame) {
         case .returned(let v): return v
         case .breakLoop, .continueLoop:
-            throw Diagnostic(.syntax, "'break' or 'continue' outside a loop", at: decl.location)
+            throw Diagnostic(.syntax, "'break' or 'continue' outside a loop", at: f.decl.location)
         case .normal: return .null
         }
     }

@@ -156,8 +156,12 @@ extension Interpreter {
             guard case .string(let k) = x else { return false }
             return r[k] != nil
         case .range(let r):
-            guard let i = x.asInt else { return false }
-            return r.elements.contains(i)
+            guard let i = x.asInt, !x.isBool else { return false }
+            // arithmetic, not a walk: a range is never built as a list
+            let n = r.count
+            guard n > 0 else { return false }
+            let d = i - r.start
+            return d % r.step == 0 && d / r.step >= 0 && d / r.step < n
         default:
             return try iterate(c, loc).contains { valuesEqual($0, x) }
         }

@@ -45,7 +45,9 @@ public struct ParamType {
     public static let number = ParamType("a number") { v in v.asDouble != nil }
     public static let string = ParamType("a string") { v in v.asString != nil }
     public static let bool = ParamType("a bool") { v in if case .bool = v { return true }; return false }
-    public static let list = ParamType("a list") { v in v.asList != nil }
+    public static let list = ParamType("a list") { v in
+        switch v { case .list, .range: return true; default: return false }
+    }
     public static let record = ParamType("a record") { v in v.asRecord != nil }
     public static let callable = ParamType("a function") { v in
         switch v { case .function, .command: return true; default: return false }
@@ -183,6 +185,14 @@ public final class Command {
     public let params: [Param]
     public let help: String
     public let implementation: (BoundArguments, Interpreter) throws -> Value
+    /// The core `append`: `xs = append(xs, x)` then appends in place (see Compiler.swift).
+    var isCoreAppend = false
+    /// A shortcut for calls with positional arguments only: the result, or nil to take the
+    /// ordinary path (which checks the arguments and reports errors). Core commands set it.
+    public var fast: (([Value]) -> Value?)? = nil
+    private lazy var positionalParams: [Param] = params.filter { $0.kind == .positional }
+    private lazy var variadicParam: Param? = params.first { $0.kind == .variadic }
+    private lazy var hasKeywords: Bool = params.contains { $0.kind == .keywords }
 
     public init(_ name: String, _ params: [Param], help: String, _ implementation: @escaping (BoundArguments, Interpreter) throws -> Value) {
         self.name = name; self.params = params; self.help = help; self.implementation = implementation
@@ -199,8 +209,8 @@ public final class Command {
         var values: [String: Value] = [:]
         var rest: [Value] = []
         var extra: [(String, Value)] = []
-        let positionalParams = params.filter { $0.kind == .positional }
-        let variadic = params.first { $0.kind == .variadic }
+        let positionalParams = self.positionalParams
+        let variadic = self.variadicParam
         for (i, v) in args.positional.enumerated() {
             if i < positionalParams.count {
                 values[positionalParams[i].name] = v
@@ -214,14 +224,14 @@ public final class Command {
         }
         for (n, v) in args.named {
             guard let p = params.first(where: { $0.name == n && $0.kind != .variadic && $0.kind != .keywords }) else {
-                if params.contains(where: { $0.kind == .keywords }) { extra.append((n, v)); continue }
+                if hasKeywords { extra.append((n, v)); continue }
                 let names = namedParameterNames
                 var msg = "\(name): unknown argument '\(n)'"
                 if let s = closestName(n, names) { msg += " (did you mean '\(s)'?)" }
                 else if !names.isEmpty { msg += "; arguments are " + names.joined(separator: ", ") }
-                throw LangRuntimeError(.argument, msg)
+                throw LangRuntimeError(.argument, msg, argument: n)
             }
-            if values[n] != nil { throw LangRuntimeError(.argument, "\(name): argument '\(n)' given twice") }
+            if values[n] != nil { throw LangRuntimeError(.argument, "\(name): argument '\(n)' given twice", argument: n) }
             values[p.name] = v
         }
         for p in params where p.kind != .variadic && p.kind != .keywords {
@@ -261,9 +271,11 @@ public final class Command {
 /// All commands by name.
 public final class Registry {
     public private(set) var commands: [String: Command] = [:]
+    /// Bumped by every registration (compiled code caches command look-ups against it).
+    public private(set) var version = 0
     public init() {}
 
-    public func register(_ command: Command) { commands[command.name] = command }
+    public func register(_ command: Command) { commands[command.name] = command; version += 1 }
 
     @discardableResult
     public func register(_ name: String, _ params: [Param], help: String, _ implementation: @escaping (BoundArguments, Interpreter) throws -> Value) -> Command {
@@ -275,7 +287,10 @@ public final class Registry {
     /// Registers the same command under another name.
     public func alias(_ alias: String, for name: String) {
         guard let c = commands[name] else { return }
-        commands[alias] = Command(alias, c.params, help: c.help + "\n(alias of \(name))", c.implementation)
+        let a = Command(alias, c.params, help: c.help + "\n(alias of \(name))", c.implementation)
+        a.isCoreAppend = c.isCoreAppend
+        commands[alias] = a
+        version += 1
     }
 
     public subscript(name: String) -> Command? { commands[name] }
@@ -308,11 +323,15 @@ public func closestName(_ name: String, _ candidates: [String]) -> String? {
         if a.isEmpty { return b.count }
         if b.isEmpty { return a.count }
         var prev = Array(0...b.count)
+        var prevprev = prev
         for i in 1...a.count {
             var cur = [i] + Array(repeating: 0, count: b.count)
             for j in 1...b.count {
                 cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+                // two neighbours swapped (rnak for rank) count as one edit
+                if i > 1, j > 1, a[i - 1] == b[j - 2], a[i - 2] == b[j - 1] { cur[j] = min(cur[j], prevprev[j - 2] + 1) }
             }
+            prevprev = prev
             prev = cur
         }
         return prev[b.count]

@@ -18,25 +18,79 @@ public enum Value {
     case host(HostObject)
 }
 
-/// A record: named fields in insertion order.
+/// A record: named fields in insertion order. Small records (the usual case) find a field by
+/// comparing names in order, which is faster than hashing them; larger ones keep an index.
 public struct Record {
-    public private(set) var keys: [String] = []
-    private var storage: [String: Value] = [:]
+    private var entries: [(key: String, value: Value)] = []
+    private var index: [String: Int]? = nil
+    private static let indexFrom = 12
+
     public init() {}
     public init(_ pairs: [(String, Value)]) { for (k, v) in pairs { self[k] = v } }
+    init(capacity: Int) { entries.reserveCapacity(capacity) }
+    /// A record from distinct keys (a literal whose field names the compiler checked).
+    init(uniqueKeys keys: [String], values: [Value]) {
+        entries = Array(zip(keys, values).map { (key: $0.0, value: $0.1) })
+        if entries.count >= Record.indexFrom { reindex() }
+    }
+
+    public var keys: [String] { entries.map { $0.key } }
+
+    @inline(__always) private func find(_ key: String) -> Int? {
+        if let ix = index { return ix[key] }
+        var i = 0
+        let n = entries.count
+        while i < n {
+            if entries[i].key == key { return i }
+            i += 1
+        }
+        return nil
+    }
+
+    private mutating func reindex() {
+        if entries.count >= Record.indexFrom {
+            var ix: [String: Int] = [:]
+            ix.reserveCapacity(entries.count)
+            for (i, e) in entries.enumerated() { ix[e.key] = i }
+            index = ix
+        } else {
+            index = nil
+        }
+    }
+
     public subscript(key: String) -> Value? {
-        get { storage[key] }
+        get {
+            guard let i = find(key) else { return nil }
+            return entries[i].value
+        }
         set {
-            if let v = newValue {
-                if storage.updateValue(v, forKey: key) == nil { keys.append(key) }
-            } else if storage.removeValue(forKey: key) != nil {
-                keys.removeAll { $0 == key }
+            if let i = find(key) {
+                if let v = newValue { entries[i].value = v } else { entries.remove(at: i); reindex() }
+            } else if let v = newValue {
+                entries.append((key, v))
+                if index != nil { index![key] = entries.count - 1 } else if entries.count >= Record.indexFrom { reindex() }
             }
         }
     }
-    public var count: Int { keys.count }
-    public var pairs: [(String, Value)] { keys.map { ($0, storage[$0]!) } }
-    public var values: [Value] { keys.map { storage[$0]! } }
+
+    /// Changes the value of `key` in place (nil: absent; setting nil removes the field).
+    mutating func modify<T>(_ key: String, _ body: (inout Value?) throws -> T) rethrows -> T {
+        if let i = find(key) {
+            var slot: Value? = entries[i].value
+            entries[i].value = .null          // so that the value's storage is not shared
+            defer {
+                if let v = slot { entries[i].value = v } else { entries.remove(at: i); reindex() }
+            }
+            return try body(&slot)
+        }
+        var slot: Value? = nil
+        defer { if let v = slot { self[key] = v } }
+        return try body(&slot)
+    }
+
+    public var count: Int { entries.count }
+    public var pairs: [(String, Value)] { entries.map { ($0.key, $0.value) } }
+    public var values: [Value] { entries.map { $0.value } }
 }
 
 /// A half-open integer range `start..<stop` with a step (`0..10`, `range(a, b, step)`).
@@ -51,11 +105,13 @@ public struct RangeValue: Equatable {
     public var elements: [Int] { (0..<count).map(element) }
 }
 
-/// A user function or closure: its declaration and the scope it was defined in.
+/// A user function or closure: its declaration, its compiled code and the frame it was defined
+/// in (nil at the top level of a script).
 public final class Function {
     public let decl: FunctionDecl
-    public let closure: Environment
-    public init(decl: FunctionDecl, closure: Environment) { self.decl = decl; self.closure = closure }
+    let proto: FunctionProto
+    let frame: Frame?
+    init(decl: FunctionDecl, proto: FunctionProto, frame: Frame?) { self.decl = decl; self.proto = proto; self.frame = frame }
 }
 
 /// One component of a subscript after evaluation: an index value or a slice.
@@ -69,8 +125,17 @@ public struct Arguments {
     public var positional: [Value]
     public var named: [(String, Value)]
     public var location: SourceLocation
+    /// Where each named argument was written (parallel to `named`; empty when not known).
+    public var namedLocations: [SourceLocation] = []
     public init(_ positional: [Value] = [], named: [(String, Value)] = [], location: SourceLocation = .unknown) {
         self.positional = positional; self.named = named; self.location = location
+    }
+    /// The location of the `k`th named argument (the call's when not known).
+    public func namedLocation(_ k: Int) -> SourceLocation { k < namedLocations.count ? namedLocations[k] : location }
+    /// The location of the named argument `name`, if it was given by name.
+    public func location(ofNamed name: String) -> SourceLocation? {
+        guard let k = named.lastIndex(where: { $0.0 == name }), k < namedLocations.count else { return nil }
+        return namedLocations[k]
     }
 }
 
@@ -254,10 +319,16 @@ public func valuesEqual(_ a: Value, _ b: Value) -> Bool {
     case (.string(let x), .string(let y)): return x == y
     case (.bool(let x), .bool(let y)): return x == y
     case (.null, .null): return true
-    case (.list, .list), (.range, .list), (.list, .range):
-        guard let x = a.asList, let y = b.asList, x.count == y.count else { return false }
+    case (.list(let x), .list(let y)):
+        guard x.count == y.count else { return false }
         return zip(x, y).allSatisfy { valuesEqual($0, $1) }
-    case (.range(let x), .range(let y)): return x.elements == y.elements
+    case (.range(let r), .list(let l)), (.list(let l), .range(let r)):
+        guard r.count == l.count else { return false }
+        return l.enumerated().allSatisfy { valuesEqual(.int(r.element($0.offset)), $0.element) }
+    case (.range(let x), .range(let y)):
+        // the same elements: same count, and the same first and step where they matter
+        let n = x.count
+        return n == y.count && (n == 0 || (x.start == y.start && (n == 1 || x.step == y.step)))
     case (.record(let x), .record(let y)):
         guard x.count == y.count else { return false }
         for (k, v) in x.pairs { guard let w = y[k], valuesEqual(v, w) else { return false } }

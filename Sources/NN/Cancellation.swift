@@ -24,4 +24,8 @@ public final class CancellationToken: @unchecked Sendable {
 
     /// Clears the request (after the stop was reported).
     public func reset() { flag.pointee = 0 }
+
+    /// The flag itself (non-zero: a stop was requested), for a caller that asks very often
+    /// (the interpreter, between statements) and wants one load, not a call.
+    public var flagAddress: UnsafePointer<Int32> { UnsafePointer(flag) }
 }

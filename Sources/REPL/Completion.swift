@@ -23,16 +23,18 @@ public enum Completion {
             let base = String(word[..<dot])
             let partial = String(word[word.index(after: dot)...])
             for f in fields(of: base, interp) where f.hasPrefix(partial) { out.append(base + "." + f) }
-        } else {
-            var names = Set(interp.globalNames)
-            names.formUnion(interp.registry.topLevelNames)
-            names.formUnion(keywords)
-            for n in names where n.hasPrefix(word) { out.append(n) }
-            if let callee = enclosingCall(before) {
-                for p in parameterNames(callee, interp) where p.hasPrefix(word) { out.append(p + ":") }
-            }
+            return Array(Set(out)).sorted()
         }
-        return Array(Set(out)).sorted()
+        // inside a call, its named arguments come first (`train(m, d, l` offers lr: before len)
+        var named: [String] = []
+        if let callee = enclosingCall(before) {
+            for p in parameterNames(callee, interp) where p.hasPrefix(word) { named.append(p + ":") }
+        }
+        var names = Set(interp.globalNames)
+        names.formUnion(interp.registry.topLevelNames)
+        names.formUnion(keywords)
+        for n in names where n.hasPrefix(word) { out.append(n) }
+        return Array(Set(named)).sorted() + Array(Set(out)).sorted()
     }
 
     /// Where the word completed at `cursor` starts (a Unicode-scalar offset): the candidates
@@ -161,7 +163,7 @@ public enum Completion {
         case .namespace(let ns): out = interp.registry.members(of: ns)
         case .command(let c): out = interp.registry.members(of: c.name)
         case .string: out = ["upper", "lower", "strip", "split", "replace", "startswith", "endswith", "contains", "join"]
-        case .list: out = ["contains", "append"]
+        case .list: out = ["contains", "append", "push", "pop", "extend"]
         default: break
         }
         return out

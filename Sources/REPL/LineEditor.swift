@@ -1,6 +1,8 @@
-// Line input: GNU readline at a terminal (editing, history in ~/.llx_history or $LLX_HISTORY,
-// Ctrl-R reverse search, tab completion through `Completion`), plain lines from a pipe otherwise.
-// Ctrl-C at the prompt clears the line; during a command it sets the cancellation flag.
+// Line input: GNU readline at a terminal (editing, history in $LLX_HISTORY,
+// $XDG_STATE_HOME/llx/history or $HOME/.llx_history, Ctrl-R reverse search, tab completion
+// through `Completion`), plain lines from a pipe otherwise. Ctrl-C at the prompt clears the
+// line (at a `...>` prompt it drops the whole pending entry); during a command it sets the
+// cancellation flag.
 import Foundation
 import CReadline
 import Lang
@@ -10,6 +12,12 @@ public protocol LineReader: AnyObject {
     /// The next line without its newline; nil at end of input (Ctrl-D).
     func readLine(prompt: String) -> String?
     func addHistory(_ entry: String)
+    /// True once after Ctrl-C was pressed while the last line was being read.
+    func takeInterrupt() -> Bool
+}
+
+public extension LineReader {
+    func takeInterrupt() -> Bool { false }
 }
 
 /// Lines from stdin without prompts or escape codes (`echo 'print(1+1)' | llx`).
@@ -25,6 +33,10 @@ enum EditorState {
     nonisolated(unsafe) static var matches: [String] = []
     nonisolated(unsafe) static var atPrompt: Int32 = 0
     nonisolated(unsafe) static var continuationText = ""
+    /// Set by Ctrl-C at a prompt: at a `...>` prompt it drops the pending entry.
+    nonisolated(unsafe) static var interruptedAtPrompt: Int32 = 0
+    /// The main prompt as a C string made before any signal can arrive (the handler shows it).
+    nonisolated(unsafe) static let mainPrompt: UnsafeMutablePointer<CChar> = strdup("llx> ")
 }
 
 /// SIGINT: at the prompt, drop the line being edited; while running, request cancellation.
@@ -36,8 +48,11 @@ func installInterruptHandler() {
         if EditorState.atPrompt != 0 {
             let nl: [UInt8] = [10]
             _ = nl.withUnsafeBufferPointer { write(1, $0.baseAddress, 1) }
+            EditorState.interruptedAtPrompt = 1
             rl_free_line_state()
             rl_replace_line("", 0)
+            // at a continuation prompt the pending lines are dropped: show the main prompt
+            if EditorState.atPrompt == 2 { rl_set_prompt(EditorState.mainPrompt) }
             rl_on_new_line()
             rl_redisplay()
         } else {
@@ -51,9 +66,9 @@ public final class ReadlineReader: LineReader {
 
     public init(interpreter: Interpreter) {
         EditorState.interpreter = interpreter
-        historyPath = ProcessInfo.processInfo.environment["LLX_HISTORY"]
-            ?? (NSHomeDirectory() as NSString).appendingPathComponent(".llx_history")
+        historyPath = ReadlineReader.historyPath(ProcessInfo.processInfo.environment)
         rl_readline_name = UnsafePointer(strdup("llx"))
+        rl_sort_completion_matches = 0   // Completion orders them: named arguments first
         rl_catch_signals = 0
         rl_completer_word_break_characters = UnsafePointer(strdup(Completion.wordBreaks))
         rl_attempted_completion_function = { text, start, end in
@@ -72,14 +87,34 @@ public final class ReadlineReader: LineReader {
                 return strdup(EditorState.matches[i])
             }
         }
+        _ = EditorState.mainPrompt   // made now, not first in the signal handler
         using_history()
         stifle_history(2000)
         _ = read_history(historyPath)
         installInterruptHandler()
     }
 
+    /// Where the history goes: $LLX_HISTORY; else $XDG_STATE_HOME/llx/history when that is
+    /// set; else ~/.llx_history with ~ from $HOME (the account's home only when HOME is unset).
+    public static func historyPath(_ env: [String: String]) -> String {
+        if let p = env["LLX_HISTORY"], !p.isEmpty { return p }
+        if let state = env["XDG_STATE_HOME"], state.hasPrefix("/") {
+            let dir = (state as NSString).appendingPathComponent("llx")
+            try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            return (dir as NSString).appendingPathComponent("history")
+        }
+        let home = env["HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? NSHomeDirectory()
+        return (home as NSString).appendingPathComponent(".llx_history")
+    }
+
+    public func takeInterrupt() -> Bool {
+        defer { EditorState.interruptedAtPrompt = 0 }
+        return EditorState.interruptedAtPrompt != 0
+    }
+
     public func readLine(prompt: String) -> String? {
-        EditorState.atPrompt = 1
+        EditorState.atPrompt = prompt.hasPrefix("...") ? 2 : 1
+        EditorState.interruptedAtPrompt = 0
         defer { EditorState.atPrompt = 0 }
         guard let p = readline(prompt) else { return nil }
         defer { free(p) }

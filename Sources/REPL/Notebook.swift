@@ -94,6 +94,9 @@ public enum Notebook {
         return i
     }
 
+    /// Whether Ctrl-C stopped the last `run` (its report says so; `llx notebook` exits 130).
+    public nonisolated(unsafe) static var lastRunInterrupted = false
+
     /// The two reports of a run: `out` as given is the Markdown report (figures as SVG files in
     /// `<base>_files/`), and `<base>.ipynb` the Jupyter notebook; `-o x.ipynb` gives `x.md` and
     /// `x.ipynb`.
@@ -107,6 +110,7 @@ public enum Notebook {
     /// reports: Markdown at `out` and the executed notebook beside it (`outputPaths`). Returns
     /// the number of failed cells. `parameters` (from `-p`) are bound after the parameters cell;
     /// a missing parameters cell or a name it does not bind throws `UsageError` before any cell runs.
+    /// Ctrl-C stops the run at the interrupted cell (the reports are written and say so).
     @discardableResult
     public static func run(path: String, out: String, interpreter: Interpreter? = nil, parameters: [ParameterOverride] = [],
                            log: (String) -> Void = { _ in }) throws -> Int {
@@ -144,6 +148,9 @@ public enum Notebook {
         var failed = 0
         var executionCount = 0
         var stopped = false
+        var interrupted = false
+        lastRunInterrupted = false
+        defer { lastRunInterrupted = interrupted }
         for (n, cell) in allCells.enumerated() {
             if stopped || cell.kind != .code {
                 if cell.kind == .markdown && !stopped { report += cell.text + "\n\n" }
@@ -199,6 +206,16 @@ public enum Notebook {
             written.append(Ipynb.WrittenCell(cell: cell, executionCount: executionCount, outputs: outputs,
                                              tags: cell.isParameters && n == parametersIndex && cell.original == nil ? ["parameters"] : []))
             if seconds >= 1 { log(String(format: "cell %d took %.1f s", n + 1, seconds)) }
+            if outputs.contains(where: { if case .error(let name, _, _) = $0 { return name == "Interrupted" }; return false }) {
+                // Ctrl-C stops the whole run, not just the cell (as for a script)
+                interrupted = true
+                let note = "**Interrupted:** Ctrl-C stopped the run; the remaining cells were not run."
+                report += note + "\n\n"
+                written.append(Ipynb.WrittenCell(cell: Cell(kind: .markdown, text: note, firstLine: 1), executionCount: nil, outputs: []))
+                log("interrupted: the remaining cells were not run")
+                stopped = true
+                continue
+            }
             if n == parametersIndex && !parameters.isEmpty {
                 if !ok {
                     // running on with the defaults would give a report that looks overridden

@@ -40,6 +40,7 @@ public enum REPLMain {
             }
             let paths = Notebook.outputPaths(out)
             FileHandle.standardError.write(Data("[notebook] wrote \(paths.markdown) and \(paths.ipynb)\(failed > 0 ? " (\(failed) failed cell\(failed == 1 ? "" : "s"))" : "")\n".utf8))
+            if Notebook.lastRunInterrupted { return 130 }
             return failed > 0 ? 1 : 0
         } catch let e as UsageError {
             Runner.printError("error: \(e)")

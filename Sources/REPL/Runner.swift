@@ -20,7 +20,8 @@ public enum Runner {
     }
 
     /// `llx run file.llx [-p name=value ...] [arg ...]`: 0 on success, 1 on any error in the
-    /// script, 2 when the parameters do not fit it (reported on stderr, nothing run).
+    /// script, 2 when the parameters do not fit it (reported on stderr, nothing run), 130 when
+    /// Ctrl-C stopped it (nothing after the interrupted statement runs).
     /// `args` is bound to the extra arguments (a list of strings). With a `# %% parameters`
     /// block in the script, the statements up to the end of that block run first, then the
     /// overrides are bound (each must be a name the block binds at its top level), then the
@@ -58,6 +59,8 @@ public enum Runner {
         } catch {
             fflush(stdout)
             printError(format(error, source: src))
+            // Ctrl-C stops the whole script, as Python's KeyboardInterrupt: 128 + SIGINT
+            if let d = error as? Diagnostic, d.kind == .interrupted { return 130 }
             return 1
         }
     }

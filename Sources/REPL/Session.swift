@@ -56,6 +56,8 @@ public final class Session {
                 if !text.isEmpty { return text }   // run what we have; its error will show
                 return nil
             }
+            // Ctrl-C at a `...>` prompt dropped the lines typed so far: this line starts anew
+            if reader.takeInterrupt() { text = "" }
             text += text.isEmpty ? line : "\n" + line
             if text.trimmingCharacters(in: .whitespaces).hasPrefix(":") { return text }
             do {
@@ -110,9 +112,10 @@ public final class Session {
             :load f.llx    run a script in this session (run_script("f.llx", params: {...})
                            runs one in its own scope and returns its variables)
             :quit          leave (or Ctrl-D)
-            Tab completes names, fields (m.con<Tab>) and named arguments; Ctrl-R searches the
-            history; Ctrl-C interrupts a running command; an open bracket or a trailing
-            operator continues the input on the next line.
+            Tab completes names, fields (m.con<Tab>) and named arguments (a call's first);
+            Ctrl-R searches the history; Ctrl-C stops the running entry as a whole (at a ...>
+            prompt it drops the pending lines); an open bracket or a trailing operator
+            continues the input on the next line.
             """)
             if !arg.isEmpty { evaluate("help(\"\(arg)\")") }
         case ":vars":

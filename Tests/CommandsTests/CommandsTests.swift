@@ -66,8 +66,9 @@ final class CommandsTests: XCTestCase {
 
     /// The interpreter's cancellation token (what Ctrl-C sets) reaches training: set while
     /// `train` runs (here when the first progress line is written), it stops the run after the
-    /// current step, and `train` resets it, so the next statement runs.
-    func testCancellationTokenStopsTraining() throws {
+    /// current step; `train` returns its history and leaves the request pending, so what
+    /// surrounds it stops too (issue 14: a sweep went on to evaluate and save after Ctrl-C).
+    func testCancellationTokenStopsTrainingAndTheLoopAroundIt() throws {
         let interp = Commands.makeInterpreter()
         var out = ""
         interp.output = { s in
@@ -77,12 +78,57 @@ final class CommandsTests: XCTestCase {
         try interp.run("""
         let tok = tokenizer.bytes()
         let m = llama.init(llama.config("tiny", num_hidden_layers: 1), seed: 0)
-        let h = train(m, data.from(["hello world", "second text"]), tok: tok, steps: 6, batch: 1, lr: 1e-3)
-        print(len(h), h[-1].step)
-        """, file: "cancel.llx")
+        let d = data.from(["hello world", "second text"])
+        let runs = 0
+        """, file: "setup.llx")
+        XCTAssertThrowsError(try interp.run("""
+        for lr in [1e-3, 2e-3, 3e-3] {
+            runs += 1
+            let h = train(m, d, tok: tok, steps: 6, batch: 1, lr: lr)
+            print("evaluated", len(h))
+        }
+        print("saved")
+        """, file: "sweep.llx")) { e in
+            XCTAssertEqual((e as? Diagnostic)?.kind, .interrupted, "\(e)")
+        }
         XCTAssertTrue(out.contains("training interrupted after step 1/6\n"), out)
+        XCTAssertFalse(out.contains("evaluated") || out.contains("saved"), out)
+        XCTAssertEqual(interp.globals.lookup("runs")?.asInt, 1)
+        XCTAssertEqual(interp.cancellation?.isCancelled, false, "the interpreter clears the request it reported")
+        // an entry that is only the training call keeps its history (the REPL then clears the request)
+        out = ""
+        try interp.run("let h = train(m, d, tok: tok, steps: 6, batch: 1, lr: 1e-3)", file: "one.llx")
+        XCTAssertTrue(out.contains("training interrupted after step 1/6\n"), out)
+        XCTAssertEqual(interp.globals.lookup("h")?.asList?.count, 1)
+        interp.cancellation?.reset()
+        try interp.run("print(len(h), h[-1].step)", file: "two.llx")
         XCTAssertTrue(out.hasSuffix("1 1\n"), out)
-        XCTAssertEqual(interp.cancellation?.isCancelled, false)
+    }
+
+    /// copy(m) gives an independent model: same outputs, and training it leaves the original.
+    func testCopyOfAModelIsIndependent() throws {
+        let interp = Commands.makeInterpreter()
+        var out = ""
+        interp.output = { out += $0 }
+        try interp.run("""
+        let tok = tokenizer.bytes()
+        let m = llama.init(llama.config("tiny", num_hidden_layers: 1), seed: 0)
+        lora(m, rank: 2)
+        let ids = tok.encode("hello world")
+        let before = loss(m, ids).item()
+        let m2 = copy(m)
+        print(loss(m2, ids).item() == before, type(m2))
+        train(m2, data.from(["hello world", "second text"]), tok: tok, steps: 2, batch: 1, lr: 1e-2, progress: false)
+        print(loss(m, ids).item() == before, loss(m2, ids).item() != before)
+        let t = tensor([1.0, 2.0])
+        let u = copy(t)
+        u[0] = 5
+        print(t, copy([1, 2]))
+        """, file: "copy.llx")
+        XCTAssertEqual(out.split(separator: "\n").map(String.init).filter { !$0.isEmpty }.count, 3, out)
+        XCTAssertTrue(out.hasPrefix("true LlamaModel\ntrue true\n"), out)
+        XCTAssertTrue(out.contains("[1, 2]"), out)
+        XCTAssertThrowsError(try interp.run("copy(tok)", file: "c2.llx"))
     }
 
     func testHelpOfACommandShowsSignature() throws {

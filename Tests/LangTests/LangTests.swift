@@ -114,4 +114,117 @@ final class LangTests: XCTestCase {
             XCTAssertEqual((e as? Diagnostic)?.location.column, 3)
         }
     }
+
+    /// A stop request the test sets itself (what the SIGINT handler does in the program).
+    final class Flag: CancellationSignal {
+        var isCancelled = false
+        func cancel() { isCancelled = true }
+        func reset() { isCancelled = false }
+    }
+
+    /// Ctrl-C during a loop over a huge range stops it (the range is not built first) and
+    /// leaves the variables as they were when it stopped, as Python's KeyboardInterrupt does.
+    func testStopRequestEndsLoopOverHugeRange() throws {
+        let r = Registry.withCore()
+        let flag = Flag()
+        var ticks = 0
+        r.register("tick", [], help: "") { _, _ in
+            ticks += 1
+            if ticks == 1000 { flag.cancel() }
+            return .null
+        }
+        let interp = Interpreter(registry: r)
+        interp.cancellation = flag
+        try interp.run("let n = 0", file: "a.llx")
+        XCTAssertThrowsError(try interp.run("for i in range(2000000000) {\n  n += 1\n  tick()\n}\nlet after = 1", file: "b.llx")) { e in
+            XCTAssertEqual((e as? Diagnostic)?.kind, .interrupted, "\(e)")
+        }
+        XCTAssertEqual(interp.globals.lookup("n")?.asInt, 1000)
+        XCTAssertNil(interp.globals.lookup("after"))
+        XCTAssertFalse(flag.isCancelled, "the interpreter clears the request it reported")
+    }
+
+    /// A command that comes back with a stop request pending (train after Ctrl-C returns its
+    /// history) stops what surrounds it: the loop does not go on, nor the statements after.
+    func testPendingStopRequestStopsSurroundingLoopAndScript() throws {
+        let r = Registry.withCore()
+        let flag = Flag()
+        r.register("work", [], help: "") { _, _ in flag.cancel(); return .string("partial") }
+        let interp = Interpreter(registry: r)
+        var out = ""
+        interp.output = { out += $0 }
+        interp.cancellation = flag
+        let script = """
+        let runs = []
+        fn sweep() {
+            for rank in [4, 16, 64] {
+                let h = work()
+                runs.push(h)
+                print("saved", rank)
+            }
+        }
+        sweep()
+        print("after the sweep")
+        """
+        XCTAssertThrowsError(try interp.run(script, file: "sweep.llx")) { e in
+            XCTAssertEqual((e as? Diagnostic)?.kind, .interrupted, "\(e)")
+            XCTAssertEqual((e as? Diagnostic)?.location.line, 5, "\(e)")
+        }
+        XCTAssertEqual(out, "")
+        XCTAssertEqual(interp.globals.lookup("runs")?.repr, "[]")
+        // a single statement that finishes keeps its result (the REPL's `let h = train(...)`)
+        flag.reset()
+        try interp.run("let h = work()", file: "one.llx")
+        XCTAssertEqual(interp.globals.lookup("h")?.repr, "\"partial\"")
+        XCTAssertThrowsError(try interp.run("print(h)", file: "two.llx"))
+        XCTAssertEqual(out, "")
+    }
+
+    /// `xs = append(xs, x)` and `xs.push(x)` append in place when nothing else holds the list:
+    /// the list keeps its storage (a copy would move it), so building a list is linear.
+    func testAppendKeepsStorageWhenNotShared() throws {
+        let interp = Interpreter(registry: Registry.withCore())
+        try interp.run("let xs = []\nfor i in range(100) { xs = append(xs, i) }", file: "a.llx")
+        func address() -> UInt? {
+            guard case .list(let l)? = interp.globals.lookup("xs") else { return nil }
+            return l.withUnsafeBufferPointer { UInt(bitPattern: $0.baseAddress) }
+        }
+        let before = address()
+        XCTAssertNotNil(before)
+        try interp.run("xs = append(xs, 100)", file: "b.llx")
+        XCTAssertEqual(address(), before, "append copied the list")
+        try interp.run("xs.push(101)", file: "c1.llx")
+        XCTAssertEqual(address(), before, "push copied the list")
+        try interp.run("xs[0] = -1", file: "c2.llx")
+        XCTAssertEqual(address(), before, "element assignment copied the list")
+        try interp.run("xs += [102]", file: "c3.llx")
+        XCTAssertEqual(address(), before, "+= copied the list")
+        // a second holder makes the next append copy, and leaves that holder alone
+        try interp.run("let ys = xs\nxs = append(xs, 103)", file: "d.llx")
+        XCTAssertNotEqual(address(), before)
+        XCTAssertEqual(interp.globals.lookup("ys")?.asList?.count, 103)
+        XCTAssertEqual(interp.globals.lookup("xs")?.asList?.count, 104)
+        // inside a function too, on a local variable
+        try interp.run("fn build(n) {\n  let out = []\n  for i in range(n) { out = append(out, i) }\n  return out\n}", file: "e.llx")
+        XCTAssertEqual(try interp.run("len(build(1000)) + build(10)[9]", file: "f.llx")?.asInt, 1009)
+    }
+
+    /// A misspelt named argument gets a suggestion (a swap of two letters counts as one edit)
+    /// and the caret under the argument, for commands and user functions.
+    func testUnknownNamedArgumentIsShownAtTheArgument() throws {
+        let r = Registry.withCore()
+        r.register("qlora", [Param("m"), .named("rank", .int, default: .int(8)), .named("alpha", .number, default: .double(16))], help: "") { _, _ in .null }
+        let interp = Interpreter(registry: r)
+        interp.output = { _ in }
+        for (src, col, msg) in [("qlora(1, rnak: 4)", 10, "qlora: unknown argument 'rnak' (did you mean 'rank'?)"),
+                                ("fn g(a, scale: 1) { }\ng(1, sacle: 2)", 6, "g: unknown argument 'sacle' (did you mean 'scale'?)")] {
+            do {
+                try interp.run(src, file: "q.llx")
+                XCTFail("\(src) ran")
+            } catch let d as Diagnostic {
+                XCTAssertEqual(d.message, msg)
+                XCTAssertEqual(d.location.column, col, src)
+            }
+        }
+    }
 }

@@ -115,6 +115,82 @@ final class REPLTests: XCTestCase {
         XCTAssertFalse(p.transcript.contains("undefined name 'half_typed_garbage"), p.transcript)
     }
 
+    /// Ctrl-C in a loop over a huge range (issue 14: it built the range first, 2e9 elements, so
+    /// Ctrl-C did nothing) stops the whole entry; the variables keep the values they had.
+    func testCtrlCStopsLoopOverHugeRangeAndTheWholeEntry() throws {
+        let p = try startREPL(); defer { p.close() }
+        p.send("let count = 0\n")
+        XCTAssertTrue(p.expect("llx> "))
+        p.send("for i in range(2000000000) { count += 1 }; print(\"after-loop\")\n")
+        Thread.sleep(forTimeInterval: 0.7)
+        p.send("\u{03}")
+        XCTAssertTrue(p.expect("error: interrupted"), p.transcript)
+        XCTAssertTrue(p.expect("llx> "), p.transcript)
+        p.send("count > 0\n")
+        XCTAssertTrue(p.expect("true"), p.transcript)
+        XCTAssertFalse(p.transcript.contains("after-loop\r\n"), p.transcript)
+    }
+
+    /// Ctrl-C at a `...>` prompt drops the pending entry (issue 15: `let xs = [1, 2,` Ctrl-C,
+    /// `print("hello")`, `]` ran the print and set xs to [1, 2, nil]).
+    func testCtrlCAtContinuationPromptDropsTheEntry() throws {
+        let p = try startREPL(); defer { p.close() }
+        p.send("let xs = [1, 2,\n")
+        XCTAssertTrue(p.expect("...> "), p.transcript)
+        p.send("\u{03}")
+        XCTAssertTrue(p.expect("llx> "), p.transcript)
+        p.send("print(\"hel\" + \"lo\")\n")
+        XCTAssertTrue(p.expect("hello"), p.transcript)
+        XCTAssertTrue(p.expect("llx> "), p.transcript)
+        p.send("type(xs)\n")
+        XCTAssertTrue(p.expect("undefined name 'xs'"), p.transcript)
+    }
+
+    /// `llx run`: Ctrl-C stops the script, nothing after the interrupted statement runs (no
+    /// file written), and the exit status is 130 (issue 14: it went on and exited 0).
+    func testRunStopsOnCtrlCWithStatus130() throws {
+        guard FileManager.default.isExecutableFile(atPath: Self.binary) else { throw XCTSkip("build llx first") }
+        let script = tmp.appendingPathComponent("sweep.llx"), marker = tmp.appendingPathComponent("saved.txt")
+        try """
+        print("started")
+        let n = 0
+        for i in range(2000000000) { n += 1 }
+        write_text("\(marker.path)", "should not be written")
+        """.write(to: script, atomically: true, encoding: .utf8)
+        let p = try PTYProcess(binary: Self.binary, args: ["run", script.path], env: ["TERM": "dumb"])
+        defer { p.close() }
+        XCTAssertTrue(p.expect("started"), p.transcript)
+        Thread.sleep(forTimeInterval: 0.5)
+        p.send("\u{03}")
+        XCTAssertEqual(p.waitExit(timeout: 20), 130, p.transcript)
+        XCTAssertTrue(p.transcript.contains("interrupted"), p.transcript)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: marker.path))
+    }
+
+    /// The history file follows $HOME (a test or sandbox HOME isolates it), or
+    /// $XDG_STATE_HOME/llx/history where that is set; $LLX_HISTORY still wins.
+    func testHistoryFileFollowsHomeAndXDGStateHome() throws {
+        guard FileManager.default.isExecutableFile(atPath: Self.binary) else { throw XCTSkip("build llx first") }
+        let home = tmp.appendingPathComponent("home"), state = tmp.appendingPathComponent("state")
+        try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true)
+        for (env, file) in [(["HOME": home.path, "XDG_STATE_HOME": "", "LLX_HISTORY": ""], home.appendingPathComponent(".llx_history")),
+                            (["HOME": home.path, "XDG_STATE_HOME": state.path, "LLX_HISTORY": ""], state.appendingPathComponent("llx/history"))] {
+            var e = env
+            e["TERM"] = "dumb"
+            let p = try PTYProcess(binary: Self.binary, env: e)
+            XCTAssertTrue(p.expect("llx> "), p.transcript)
+            p.send("let marker_\(file.lastPathComponent.count) = 1\n")
+            XCTAssertTrue(p.expect("llx> "))
+            p.send(":quit\n")
+            XCTAssertEqual(p.waitExit(), 0)
+            p.close()
+            let saved = (try? String(contentsOf: file, encoding: .utf8)) ?? ""
+            XCTAssertTrue(saved.contains("let marker_\(file.lastPathComponent.count) = 1"), "\(file.path): \(saved)")
+        }
+        XCTAssertEqual(ReadlineReader.historyPath(["LLX_HISTORY": "/x/h", "HOME": "/home/u"]), "/x/h")
+        XCTAssertEqual(ReadlineReader.historyPath(["HOME": "/home/u"]), "/home/u/.llx_history")
+    }
+
     /// generate streams its text to the terminal and the REPL does not show it a second time.
     func testGenerateStreamsOnce() throws {
         let p = try startREPL(); defer { p.close() }
@@ -569,6 +645,12 @@ final class REPLTests: XCTestCase {
         XCTAssertEqual(Completion.candidates(line: "llama.i", cursor: 7, interp: interp), ["llama.init"])
         XCTAssertEqual(Completion.candidates(line: "ff(1, zs", cursor: 8, interp: interp), ["zscale:"])
         XCTAssertEqual(Completion.candidates(line: "range(1, st", cursor: 11, interp: interp), ["step:", "str"])
+        // named arguments first, then the other names (issue 15: train(m, d, l<Tab> offered len, let, list...)
+        try interp.run("let zz_local = 1", file: "c2.llx")
+        XCTAssertEqual(Completion.candidates(line: "ff(1, z", cursor: 7, interp: interp), ["zscale:", "zeros", "zip", "zz_local"])
+        let trainL = Completion.candidates(line: "train(m, d, l", cursor: 13, interp: interp)
+        XCTAssertEqual(trainL.first, "lr:", "\(trainL)")
+        XCTAssertTrue(trainL.contains("len"), "\(trainL)")
         XCTAssertEqual(Completion.candidates(line: "\"rec.r", cursor: 6, interp: interp), [])
     }
 }

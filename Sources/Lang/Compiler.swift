@@ -1,0 +1,1231 @@
+// Compiler: turns the syntax tree into nested Swift closures once, before it runs, the way
+// closure-compiling interpreters do (Feeley & Lapalme), after a resolver pass in the spirit of
+// clox's: every name a function or block declares gets a slot in a frame, so a variable is an
+// array element found by (frames up, slot), not a dictionary look-up per use.
+//
+// Scopes keep the tree-walker's semantics exactly:
+// - a function call gets a frame; its parameters are slots 0..<n, its `let`s the next ones;
+// - a block (if/while/for body) is its own scope; its names live in the enclosing frame
+//   ("flattened", cleared each time the block is entered, as a fresh scope would be) unless a
+//   function defined inside it uses one of them: then the block gets a frame of its own per
+//   entry (per loop iteration), so closures keep capturing each iteration's variables;
+// - a name resolves to every enclosing scope that declares it anywhere, innermost first; at run
+//   time the first whose slot is set wins (an unset slot is a name not yet bound there), then the
+//   globals (the top level of a script, a notebook or the REPL, kept by name in `Environment`),
+//   then commands. So `print(x); let x = 2` in a function still reads the outer `x` first.
+// Errors are raised by the same code as before (Interpreter's operators, `fieldOf`, `call`...),
+// at the same locations. Values stay values: lists and records are copied on write, and the
+// compiler mutates a variable's list or record in place (`xs[i] = v`, `r.k = v`, `xs += [x]`,
+// `xs = append(xs, x)`, `xs.push(x)`) by taking the value out of its slot so that the storage
+// is not shared and Swift's copy-on-write does not copy it.
+import Foundation
+
+/// The variables of one activation (a call, a captured block's entry, a top-level run). The
+/// slots are a stored pointer (a ManagedBuffer's tail elements cost a retain and a release of
+/// the buffer at every access).
+final class Frame {
+    let slots: UnsafeMutablePointer<Value?>
+    let count: Int
+    let parent: Frame?
+
+    init(parent: Frame?, size: Int) {
+        self.parent = parent
+        count = max(size, 1)
+        slots = .allocate(capacity: count)
+        slots.initialize(repeating: nil, count: count)
+    }
+
+    static func make(parent: Frame?, size: Int) -> Frame { Frame(parent: parent, size: size) }
+
+    deinit {
+        slots.deinitialize(count: count)
+        slots.deallocate()
+    }
+
+    @inline(__always) func up(_ hops: Int) -> Frame {
+        var f = self
+        var h = hops
+        while h > 0 { f = f.parent.unsafelyUnwrapped; h -= 1 }
+        return f
+    }
+}
+
+/// The slot count of a frame, final once its code is compiled.
+final class Layout {
+    var size = 0
+    func allocate() -> Int { size += 1; return size - 1 }
+}
+
+/// A scope at compile time: the names it declares and their slots.
+final class Scope {
+    let parent: Scope?
+    let layout: Layout
+    /// Owns a frame at run time (function bodies, captured blocks, the top level).
+    let materialized: Bool
+    /// The top level: its own names are globals.
+    let isRoot: Bool
+    let declared: Set<String>
+    private(set) var slots: [String: Int] = [:]
+    private(set) var slotList: [Int] = []
+
+    init(parent: Scope?, layout: Layout, materialized: Bool, isRoot: Bool, declared: Set<String>) {
+        self.parent = parent; self.layout = layout; self.materialized = materialized
+        self.isRoot = isRoot; self.declared = declared
+    }
+
+    func slot(_ name: String) -> Int {
+        if let s = slots[name] { return s }
+        let s = layout.allocate()
+        slots[name] = s
+        slotList.append(s)
+        return s
+    }
+}
+
+/// Where a name may be at run time: frame slots (innermost first), then the globals.
+struct Candidate { let hops: Int; let slot: Int }
+
+/// A compiled reference to a name.
+final class VarAccess {
+    let name: String
+    let cands: [Candidate]
+    let one: Bool
+    let hops0: Int, slot0: Int
+    let globals: Environment
+    let gidx: Int
+    let scope: Scope
+    let interp: Interpreter
+    private var cachedCommand: Value? = nil
+    private var cachedVersion = -1
+
+    init(name: String, cands: [Candidate], scope: Scope, interp: Interpreter) {
+        self.name = name; self.cands = cands; self.scope = scope; self.interp = interp
+        one = cands.count == 1
+        hops0 = cands.first?.hops ?? 0
+        slot0 = cands.first?.slot ?? 0
+        globals = interp.globals
+        gidx = globals.slotIndex(name)
+    }
+
+    /// The bound value, nil when no scope binds the name (a command, or undefined).
+    @inline(__always) func get(_ f: Frame) -> Value? {
+        if one {
+            if let v = f.up(hops0).slots[slot0] { return v }
+        } else {
+            for c in cands { if let v = f.up(c.hops).slots[c.slot] { return v } }
+        }
+        return globals.get(gidx)
+    }
+
+    /// The slot that holds the name now (nil when unbound).
+    func pointer(_ f: Frame) -> UnsafeMutablePointer<Value?>? {
+        for c in cands {
+            let p = f.up(c.hops).slots + c.slot
+            if case .some = p.pointee { return p }
+        }
+        return globals.pointer(gidx)
+    }
+
+    /// Rebinds the name where it is bound; false when nothing binds it.
+    @inline(__always) func set(_ f: Frame, _ v: Value) -> Bool {
+        if one {
+            let p = f.up(hops0).slots + slot0
+            if case .some = p.pointee { p.pointee = v; return true }
+        } else {
+            for c in cands {
+                let p = f.up(c.hops).slots + c.slot
+                if case .some = p.pointee { p.pointee = v; return true }
+            }
+        }
+        return globals.set(gidx, v)
+    }
+
+    /// A name no scope binds: a command, a group of commands, or an error with a suggestion.
+    func fallback(_ f: Frame, _ loc: SourceLocation) throws -> Value {
+        let r = interp.registry
+        if cachedVersion == r.version, let c = cachedCommand { return c }
+        if let c = r[name] {
+            cachedCommand = .command(c); cachedVersion = r.version
+            return .command(c)
+        }
+        if r.isNamespace(name) {
+            cachedCommand = .namespace(name); cachedVersion = r.version
+            return .namespace(name)
+        }
+        var msg = "undefined name '\(name)'"
+        if let s = closestName(name, visibleNames(f) + r.topLevelNames) { msg += " (did you mean '\(s)'?)" }
+        throw Diagnostic(.name, msg, at: loc)
+    }
+
+    func read(_ f: Frame, _ loc: SourceLocation) throws -> Value {
+        if let v = get(f) { return v }
+        return try fallback(f, loc)
+    }
+
+    /// Every name bound where this reference stands (for suggestions), sorted.
+    func visibleNames(_ f: Frame) -> [String] {
+        var out = Set(globals.allNames)
+        var s: Scope? = scope
+        var frame: Frame? = f
+        while let sc = s, let fr = frame {
+            if !sc.isRoot {
+                for (n, i) in sc.slots where fr.slots[i] != nil { out.insert(n) }
+            }
+            if sc.materialized { frame = fr.parent }
+            s = sc.parent
+        }
+        return out.sorted()
+    }
+}
+
+/// A user function's compiled form, shared by every closure made from its declaration.
+final class FunctionProto {
+    let decl: FunctionDecl
+    let layout: Layout
+    var defaults: [Eval?] = []
+    var body: Exec = { _ in .normal }
+    init(decl: FunctionDecl, layout: Layout) { self.decl = decl; self.layout = layout }
+}
+
+typealias Eval = (Frame) throws -> Value
+typealias Exec = (Frame) throws -> Flow
+
+/// Compiled code kept in arrays or optionals goes in a box: a closure stored directly in a
+/// generic container is called through a reabstraction thunk, one more indirect call each time.
+final class Code { let run: Eval; init(_ run: @escaping Eval) { self.run = run } }
+final class SCode { let run: Exec; init(_ run: @escaping Exec) { self.run = run } }
+
+/// One step of an assignment target after its indices are evaluated: `.name` or `[items]`.
+enum PathStep {
+    case field(String, Expr)                 // the field expression (location, object expression)
+    case index([IndexItem], Expr)            // the subscript expression
+    var expr: Expr {
+        switch self { case .field(_, let e), .index(_, let e): return e }
+    }
+}
+
+/// A compiled step of an assignment target.
+enum PathCode {
+    case field(String, Expr)
+    case index([ItemCode], Expr)
+}
+
+enum ItemCode {
+    case index(Eval)
+    case slice(Eval?, Eval?, Eval?, Expr?, Expr?, Expr?)
+}
+
+final class Compiler {
+    let interp: Interpreter
+    private var usedInFunctions: [ObjectIdentifier: Set<String>] = [:]
+
+    init(_ interp: Interpreter) { self.interp = interp }
+
+    // MARK: scopes
+
+    /// Names a block binds directly (`let`, `fn`), not those of nested blocks.
+    static func declaredNames(_ stmts: [Stmt]) -> Set<String> {
+        var out = Set<String>()
+        for s in stmts {
+            switch s.kind {
+            case .letBinding(let n, _): out.insert(n)
+            case .function(let d): out.insert(d.name)
+            default: break
+            }
+        }
+        return out
+    }
+
+    /// Every identifier used inside function declarations nested in `stmts` (at any depth).
+    func namesUsedInFunctions(_ stmts: [Stmt]) -> Set<String> {
+        var out = Set<String>()
+        func stmt(_ s: Stmt, inFn: Bool) {
+            switch s.kind {
+            case .expression(let e): expr(e, inFn)
+            case .letBinding(let n, let e): if inFn { out.insert(n) }; expr(e, inFn)
+            case .assign(let t, let e), .compoundAssign(_, let t, let e): expr(t, inFn); expr(e, inFn)
+            case .function(let d): function(d)
+            case .ifStmt(let bs, let els):
+                for (c, b) in bs { expr(c, inFn); for x in b { stmt(x, inFn: inFn) } }
+                for x in els ?? [] { stmt(x, inFn: inFn) }
+            case .forStmt(let names, let e, let b):
+                if inFn { out.formUnion(names) }
+                expr(e, inFn); for x in b { stmt(x, inFn: inFn) }
+            case .whileStmt(let c, let b): expr(c, inFn); for x in b { stmt(x, inFn: inFn) }
+            case .returnStmt(let e): if let e = e { expr(e, inFn) }
+            case .breakStmt, .continueStmt: break
+            }
+        }
+        func function(_ d: FunctionDecl) {
+            let key = ObjectIdentifier(d)
+            if let known = usedInFunctions[key] { out.formUnion(known); return }
+            let saved = out
+            out = []
+            for p in d.parameters { out.insert(p.name); if let x = p.defaultValue { expr(x, true) } }
+            for x in d.body { stmt(x, inFn: true) }
+            usedInFunctions[key] = out
+            out.formUnion(saved)
+        }
+        func expr(_ e: Expr, _ inFn: Bool) {
+            switch e.kind {
+            case .identifier(let n): if inFn { out.insert(n) }
+            case .int, .double, .bool, .nilLiteral: break
+            case .string(let parts): for p in parts { if case .expr(let x) = p { expr(x, inFn) } }
+            case .list(let xs): for x in xs { expr(x, inFn) }
+            case .record(let fs): for (_, x) in fs { expr(x, inFn) }
+            case .unary(_, let x): expr(x, inFn)
+            case .binary(_, let a, let b): expr(a, inFn); expr(b, inFn)
+            case .call(let c, let args): expr(c, inFn); for a in args { expr(a.value, inFn) }
+            case .field(let o, _): expr(o, inFn)
+            case .subscriptAccess(let o, let items):
+                expr(o, inFn)
+                for it in items {
+                    switch it {
+                    case .index(let x): expr(x, inFn)
+                    case .slice(let a, let b, let c): for x in [a, b, c] { if let x = x { expr(x, inFn) } }
+                    }
+                }
+            case .function(let d): function(d)
+            }
+        }
+        for s in stmts { stmt(s, inFn: false) }
+        return out
+    }
+
+    /// The scope of a block nested in `parent` (an if/while/for body), with `extra` names bound
+    /// on entry (a for loop's variables).
+    func blockScope(_ stmts: [Stmt], parent: Scope, extra: [String] = []) -> Scope {
+        var declared = Compiler.declaredNames(stmts)
+        declared.formUnion(extra)
+        let captured = !declared.isEmpty && !namesUsedInFunctions(stmts).isDisjoint(with: declared)
+        let owner = captured ? Layout() : parent.layout
+        let s = Scope(parent: parent, layout: owner, materialized: captured, isRoot: false, declared: declared)
+        for n in extra { _ = s.slot(n) }
+        return s
+    }
+
+    func access(_ name: String, _ scope: Scope) -> VarAccess {
+        var cands: [Candidate] = []
+        var hops = 0
+        var s: Scope? = scope
+        while let sc = s {
+            if !sc.isRoot, sc.declared.contains(name) { cands.append(Candidate(hops: hops, slot: sc.slot(name))) }
+            if sc.materialized { hops += 1 }
+            s = sc.parent
+        }
+        return VarAccess(name: name, cands: cands, scope: scope, interp: interp)
+    }
+
+    // MARK: programs and blocks
+
+    /// A top-level program: its statements' code (bare expressions give their value) and the
+    /// size of the frame that holds the variables of its blocks.
+    func compileProgram(_ program: [Stmt]) -> (codes: [(Stmt, Eval?, Exec?)], layout: Layout) {
+        let layout = Layout()
+        let root = Scope(parent: nil, layout: layout, materialized: true, isRoot: true, declared: [])
+        var out: [(Stmt, Eval?, Exec?)] = []
+        for s in program {
+            if case .expression(let e) = s.kind { out.append((s, expr(e, root), nil)) }
+            else { out.append((s, nil, stmt(s, root))) }
+        }
+        return (out, layout)
+    }
+
+    func statements(_ stmts: [Stmt], _ scope: Scope) -> Exec {
+        if stmts.isEmpty { return { _ in .normal } }
+        let interp = self.interp
+        let codes = stmts.map { SCode(stmt($0, scope)) }
+        var code = codes[codes.count - 1].run
+        // a chain of closures, not a loop over an array of them. Between two statements a
+        // pending stop request (a command such as train returned after Ctrl-C) ends the run.
+        for k in stride(from: codes.count - 2, through: 0, by: -1) {
+            let c = codes[k].run
+            let next = code
+            let nextLoc = stmts[k + 1].location
+            code = { f in
+                let r = try c(f)
+                if case .normal = r {
+                    if interp.isCancelled { try interp.checkCancelledAt(nextLoc) }
+                    return try next(f)
+                }
+                return r
+            }
+        }
+        return code
+    }
+
+    /// A nested block run as its own scope: a fresh frame when captured, else its slots cleared.
+    func block(_ stmts: [Stmt], _ parent: Scope) -> Exec {
+        let scope = blockScope(stmts, parent: parent)
+        let body = statements(stmts, scope)
+        if scope.materialized {
+            let layout = scope.layout
+            return { f in try body(Frame.make(parent: f, size: layout.size)) }
+        }
+        let reset = scope.slotList   // final now that the block is compiled
+        if reset.isEmpty { return body }
+        return { f in
+            for i in reset { f.slots[i] = nil }
+            return try body(f)
+        }
+    }
+
+    // MARK: statements
+
+    func stmt(_ s: Stmt, _ scope: Scope) -> Exec {
+        let interp = self.interp
+        let loc = s.location
+        switch s.kind {
+        case .expression(let e):
+            let c = expr(e, scope)
+            return { f in _ = try c(f); return .normal }
+
+        case .letBinding(let name, let e):
+            let c = expr(e, scope)
+            let rename: (Value) -> Value = { v in
+                if case .function(let fn) = v, fn.decl.name == "<anonymous>" {
+                    let d = FunctionDecl(name: name, parameters: fn.decl.parameters, body: fn.decl.body, location: fn.decl.location)
+                    return .function(Function(decl: d, proto: fn.proto, frame: fn.frame))
+                }
+                return v
+            }
+            var isFn = false
+            if case .function = e.kind { isFn = true }
+            if scope.isRoot {
+                let g = interp.globals, gi = g.slotIndex(name)
+                return isFn ? { f in g.store(gi, rename(try c(f))); return .normal }
+                            : { f in g.store(gi, try c(f)); return .normal }
+            }
+            let slot = scope.slot(name)
+            return isFn ? { f in f.slots[slot] = rename(try c(f)); return .normal }
+                        : { f in f.slots[slot] = try c(f); return .normal }
+
+        case .function(let decl):
+            let proto = function(decl, scope)
+            if scope.isRoot {
+                let g = interp.globals, gi = g.slotIndex(decl.name)
+                return { f in g.store(gi, .function(Function(decl: decl, proto: proto, frame: f))); return .normal }
+            }
+            let slot = scope.slot(decl.name)
+            return { f in f.slots[slot] = .function(Function(decl: decl, proto: proto, frame: f)); return .normal }
+
+        case .assign(let target, let e):
+            return assignment(target, e, scope, loc)
+
+        case .compoundAssign(let op, let target, let e):
+            return compoundAssignment(op, target, e, scope, loc)
+
+        case .ifStmt(let branches, let elseBody):
+            let conds = branches.map { Code(expr($0.0, scope)) }
+            let bodies = branches.map { SCode(block($0.1, scope)) }
+            let els = elseBody.map { SCode(block($0, scope)) }
+            if conds.count == 1 {
+                let c = conds[0].run, b = bodies[0].run
+                if let eb = els {
+                    let e = eb.run
+                    return { f in try c(f).isTruthy ? try b(f) : try e(f) }
+                }
+                return { f in try c(f).isTruthy ? try b(f) : .normal }
+            }
+            return { f in
+                for i in 0..<conds.count where try conds[i].run(f).isTruthy { return try bodies[i].run(f) }
+                if let e = els { return try e.run(f) }
+                return .normal
+            }
+
+        case .whileStmt(let cond, let body):
+            let c = expr(cond, scope)
+            let b = block(body, scope)
+            return { f in
+                while try c(f).isTruthy {
+                    if interp.isCancelled { try interp.checkCancelledAt(loc) }
+                    let r = try b(f)
+                    switch r {
+                    case .normal, .continueLoop: continue
+                    case .breakLoop: return .normal
+                    case .returned: return r
+                    }
+                }
+                return .normal
+            }
+
+        case .forStmt(let names, let seqExpr, let body):
+            return forLoop(names, seqExpr, body, scope, loc)
+
+        case .breakStmt: return { _ in .breakLoop }
+        case .continueStmt: return { _ in .continueLoop }
+        case .returnStmt(let e):
+            guard let e = e else { return { _ in .returned(.null) } }
+            let c = expr(e, scope)
+            return { f in .returned(try c(f)) }
+        }
+    }
+
+    func forLoop(_ names: [String], _ seqExpr: Expr, _ body: [Stmt], _ scope: Scope, _ loc: SourceLocation) -> Exec {
+        let interp = self.interp
+        let seqCode = expr(seqExpr, scope)
+        let inner = blockScope(body, parent: scope, extra: names)
+        let code = statements(body, inner)
+        let varSlots = names.map { inner.slot($0) }
+        let materialized = inner.materialized
+        let layout = inner.layout
+        let single = names.count == 1
+        let slot0 = varSlots[0]
+        // the body's own names are cleared each iteration (the loop variables are set anyway)
+        let reset = inner.slotList.filter { !varSlots.contains($0) }
+        // one iteration: bind the element (unpacking pairs), run the body in a fresh scope
+        let iteration: (Frame, Value) throws -> Flow = { f, item in
+            let fr = materialized ? Frame.make(parent: f, size: layout.size) : f
+            if !materialized { for i in reset { fr.slots[i] = nil } }
+            if single {
+                fr.slots[slot0] = item
+            } else {
+                guard let parts = item.asList, parts.count == names.count else {
+                    throw Diagnostic(.value, "cannot unpack \(item.typeNameWithArticle) into \(names.count) names \(names.joined(separator: ", "))", at: loc)
+                }
+                for (i, v) in zip(varSlots, parts) { fr.slots[i] = v }
+            }
+            return try code(fr)
+        }
+        if single && !materialized && reset.isEmpty {
+            // the common loop: one name, a body that binds nothing else and no closures
+            return { f in
+                let seq = try seqCode(f)
+                if case .range(let r) = seq {
+                    let n = r.count
+                    var k = 0
+                    var x = r.start
+                    let slot = f.slots + slot0
+                    while k < n {
+                        if interp.isCancelled { try interp.checkCancelledAt(loc) }
+                        slot.pointee = .int(x)
+                        let flow = try code(f)
+                        switch flow {
+                        case .normal, .continueLoop: break
+                        case .breakLoop: return .normal
+                        case .returned: return flow
+                        }
+                        k += 1
+                        if k < n { x &+= r.step }
+                    }
+                    return .normal
+                }
+                for item in try interp.iterate(seq, seqExpr.location) {
+                    if interp.isCancelled { try interp.checkCancelledAt(loc) }
+                    f.slots[slot0] = item
+                    let flow = try code(f)
+                    switch flow {
+                    case .normal, .continueLoop: continue
+                    case .breakLoop: return .normal
+                    case .returned: return flow
+                    }
+                }
+                return .normal
+            }
+        }
+        return { f in
+            let seq = try seqCode(f)
+            if case .range(let r) = seq {
+                // lazily: a range is never built as a list
+                let n = r.count
+                var k = 0
+                var x = r.start
+                while k < n {
+                    if interp.isCancelled { try interp.checkCancelledAt(loc) }
+                    let flow = try iteration(f, .int(x))
+                    switch flow {
+                    case .normal, .continueLoop: break
+                    case .breakLoop: return .normal
+                    case .returned: return flow
+                    }
+                    k += 1
+                    if k < n { x += r.step }
+                }
+                return .normal
+            }
+            let items = try interp.iterate(seq, seqExpr.location)
+            for item in items {
+                if interp.isCancelled { try interp.checkCancelledAt(loc) }
+                let flow = try iteration(f, item)
+                switch flow {
+                case .normal, .continueLoop: continue
+                case .breakLoop: return .normal
+                case .returned: return flow
+                }
+            }
+            return .normal
+        }
+    }
+
+    // MARK: assignment
+
+    /// `target = e`. A name is rebound where it is bound; a field or element is set in place.
+    func assignment(_ target: Expr, _ e: Expr, _ scope: Scope, _ loc: SourceLocation) -> Exec {
+        let value = expr(e, scope)
+        switch target.kind {
+        case .identifier(let name):
+            let acc = access(name, scope)
+            let tloc = target.location
+            let undefined = { () -> Diagnostic in
+                Diagnostic(.name, "cannot assign to undefined name '\(name)' (use 'let \(name) = ...' to bind a new name)", at: tloc)
+            }
+            // xs = append(xs, x): appends in place when `append` is the core command
+            if case .call(let callee, let args) = e.kind, case .identifier("append") = callee.kind, args.count == 2,
+               args.allSatisfy({ $0.name == nil }), case .identifier(let first) = args[0].value.kind, first == name {
+                let appendAcc = access("append", scope)
+                let item = expr(args[1].value, scope)
+                let cloc = callee.location
+                return { f in
+                    if case .list? = acc.get(f), case .command(let c)? = appendAcc.get(f) ?? (try? appendAcc.fallback(f, cloc)), c.isCoreAppend {
+                        let x = try item(f)
+                        if let q = acc.pointer(f), case .list(var l)? = q.pointee {
+                            q.pointee = .null
+                            l.append(x)
+                            q.pointee = .list(l)
+                            return .normal
+                        }
+                    }
+                    let v = try value(f)
+                    if !acc.set(f, v) { throw undefined() }
+                    return .normal
+                }
+            }
+            return { f in
+                let v = try value(f)
+                if !acc.set(f, v) { throw undefined() }
+                return .normal
+            }
+        case .field, .subscriptAccess:
+            guard let (root, steps) = path(target, scope) else {
+                return { _ in throw Diagnostic(.syntax, "cannot assign to this expression", at: target.location) }
+            }
+            return { f in
+                let v = try value(f)
+                try self.modify(root, steps, f) { leaf in leaf = v }
+                return .normal
+            }
+        default:
+            return { _ in throw Diagnostic(.syntax, "cannot assign to this expression", at: target.location) }
+        }
+    }
+
+    func plainAssign(_ acc: VarAccess, _ v: Value, _ f: Frame, _ undefined: () -> Diagnostic) throws -> Flow {
+        if !acc.set(f, v) { throw undefined() }
+        return .normal
+    }
+
+    /// `target op= e`: numbers as `target = target op e`; a list or string grows in place.
+    func compoundAssignment(_ op: BinaryOp, _ target: Expr, _ e: Expr, _ scope: Scope, _ loc: SourceLocation) -> Exec {
+        let interp = self.interp
+        let rhsCode = expr(e, scope)
+        switch target.kind {
+        case .identifier(let name):
+            let acc = access(name, scope)
+            let tloc = target.location
+            return { f in
+                var cur = try acc.read(f, tloc)
+                let rhs = try rhsCode(f)
+                if case .int(let x) = cur, case .int(let y) = rhs {
+                    var r: (partialValue: Int, overflow: Bool)? = nil
+                    switch op {
+                    case .add: r = x.addingReportingOverflow(y)
+                    case .sub: r = x.subtractingReportingOverflow(y)
+                    case .mul: r = x.multipliedReportingOverflow(by: y)
+                    default: break
+                    }
+                    if let r = r, !r.overflow { _ = acc.set(f, .int(r.partialValue)); return .normal }
+                }
+                if op == .add, Compiler.canGrow(cur, rhs) {
+                    cur = .null   // not a second holder of the storage
+                    if let p = acc.pointer(f), Compiler.growSlotInPlace(p, rhs) { return .normal }
+                    cur = try acc.read(f, tloc)
+                }
+                let v = try interp.binary(op, cur, rhs, loc)
+                if !acc.set(f, v) {
+                    throw Diagnostic(.name, "cannot assign to undefined name '\(name)' (use 'let \(name) = ...' to bind a new name)", at: tloc)
+                }
+                return .normal
+            }
+        case .field, .subscriptAccess:
+            guard let (root, steps) = path(target, scope) else {
+                return { _ in throw Diagnostic(.syntax, "cannot assign to this expression", at: target.location) }
+            }
+            return { f in
+                var rhs: Value = .null
+                try self.modify(root, steps, f, readFirst: true, between: { rhs = try rhsCode(f) }) { leaf in
+                    if op == .add, Compiler.growInPlace(&leaf, rhs) { return }
+                    leaf = try interp.binary(op, leaf, rhs, loc)
+                }
+                return .normal
+            }
+        default:
+            return { _ in throw Diagnostic(.syntax, "cannot assign to this expression", at: target.location) }
+        }
+    }
+
+    /// `xs += ys` on a list or `s += t` on a string, done in place; false when not those.
+    /// `a + b` on two lists or two strings (which `+=` can do in place).
+    static func canGrow(_ a: Value, _ b: Value) -> Bool {
+        if case .list = a, case .list = b { return true }
+        if case .string = a, case .string = b { return true }
+        return false
+    }
+
+    static func growSlotInPlace(_ p: UnsafeMutablePointer<Value?>, _ rhs: Value) -> Bool {
+        guard case .some = p.pointee, canGrow(p.pointee.unsafelyUnwrapped, rhs) else { return false }
+        var v: Value = p.move()!
+        p.initialize(to: nil)
+        _ = growInPlace(&v, rhs)
+        p.pointee = v
+        return true
+    }
+
+    static func growInPlace(_ v: inout Value, _ rhs: Value) -> Bool {
+        if case .list(let r) = rhs, case .list(var l) = v {
+            v = .null
+            l.append(contentsOf: r)
+            v = .list(l)
+            return true
+        }
+        if case .string(let t) = rhs, case .string(var s) = v {
+            v = .null
+            s += t
+            v = .string(s)
+            return true
+        }
+        return false
+    }
+
+    /// An assignment target as a root name and the steps below it; nil when the root is not a name.
+    func path(_ target: Expr, _ scope: Scope) -> (VarAccess, [(PathCode, Expr)])? {
+        var steps: [(PathCode, Expr)] = []
+        var e = target
+        while true {
+            switch e.kind {
+            case .field(let o, let name):
+                steps.append((.field(name, e), o)); e = o
+            case .subscriptAccess(let o, let items):
+                steps.append((.index(items.map { item($0, scope) }, e), o)); e = o
+            case .identifier(let name):
+                return (access(name, scope), steps.reversed())
+            default:
+                return nil
+            }
+        }
+    }
+
+    /// Runs `leaf` on the element a target names, in place. The root must be bound (else the
+    /// same error a read gives); indices are evaluated first, outermost first. `readFirst`: the
+    /// leaf must exist (compound assignment) and `between` runs after the leaf was checked.
+    func modify(_ root: VarAccess, _ steps: [(PathCode, Expr)], _ f: Frame, readFirst: Bool = false,
+                between: (() throws -> Void)? = nil, _ leaf: (inout Value) throws -> Void) throws {
+        let first = steps[0].1
+        guard root.get(f) != nil else { _ = try root.read(f, first.location); return }
+        var evaluated: [PathStep] = []
+        evaluated.reserveCapacity(steps.count)
+        for (s, _) in steps {
+            switch s {
+            case .field(let n, let e): evaluated.append(.field(n, e))
+            case .index(let items, let e): evaluated.append(.index(try evalItems(items, f), e))
+            }
+        }
+        if readFirst {
+            // the current value must exist, with the errors a read of the target gives
+            guard var cur = root.get(f) else { _ = try root.read(f, first.location); return }
+            for (i, s) in evaluated.enumerated() {
+                switch s {
+                case .field(let n, let e): cur = try interp.fieldOf(cur, steps[i].1, n, e.location)
+                case .index(let items, let e): cur = try interp.located(e.location) { try Builtins.subscriptValue(cur, items) }
+                }
+            }
+            cur = .null   // not a second holder of the storage
+            try between?()
+        }
+        guard let p = root.pointer(f) else { _ = try root.read(f, first.location); return }
+        var v = p.move()!
+        p.initialize(to: nil)
+        defer {
+            // the slot is looked up again: host code may have bound new globals meanwhile
+            if let q = root.pointer(f) { q.pointee = v } else { root.restore(f, v) }
+        }
+        try apply(&v, evaluated[...], readLeaf: readFirst, leaf)
+    }
+
+    /// Sets (through `leaf`) the element `steps` names inside `v`, with the errors of the old
+    /// evaluate-then-assign-back: hosts get `setField`/`setIndex`, values are changed in place.
+    func apply(_ v: inout Value, _ steps: ArraySlice<PathStep>, readLeaf: Bool, _ leaf: (inout Value) throws -> Void) throws {
+        guard let step = steps.first else { try leaf(&v); return }
+        let rest = steps.dropFirst()
+        let last = rest.isEmpty
+        // `if case`, not `switch`: a switch keeps a copy of its subject, and the list or record
+        // taken out of `v` must be its storage's only holder to change in place
+        switch step {
+        case .field(let name, let e):
+            if case .record(var r) = v {
+                if !last, r[name] == nil {
+                    // the error a read gives (a missing field in the middle of the path)
+                    _ = try interp.fieldOf(v, Compiler.objectExpr(e), name, e.location)
+                }
+                v = .null
+                defer { v = .record(r) }
+                try r.modify(name) { slot in try applySlot(&slot, last, rest, readLeaf, leaf) }
+                return
+            }
+            if case .host(let h) = v {
+                var x: Value = last && !readLeaf ? .null : try interp.fieldOf(v, Compiler.objectExpr(e), name, e.location)
+                if last { try leaf(&x) } else { try apply(&x, rest, readLeaf: readLeaf, leaf) }
+                let nv = x
+                try interp.located(e.location) { try h.setField(name, nv) }
+                return
+            }
+            throw Diagnostic(.type, "cannot set field '\(name)' of \(v.typeNameWithArticle)", at: e.location)
+        case .index(let items, let e):
+            if case .list(var l) = v {
+                guard items.count == 1, case .index(let iv) = items[0] else {
+                    if !last { _ = try interp.located(e.location) { try Builtins.subscriptValue(v, items) } }
+                    throw Diagnostic(.index, "list element assignment takes one index", at: e.location)
+                }
+                let i = try interp.located(e.location) { try Builtins.normalizeIndex(iv, count: l.count) }
+                v = .null
+                defer { v = .list(l) }
+                try apply(&l[i], rest, readLeaf: readLeaf, leaf)
+                return
+            }
+            if case .record(var r) = v {
+                guard items.count == 1, case .index(.string(let k)) = items[0] else {
+                    if !last { _ = try interp.located(e.location) { try Builtins.subscriptValue(v, items) } }
+                    throw Diagnostic(.index, "a record is indexed by a string key", at: e.location)
+                }
+                if !last, r[k] == nil { _ = try interp.located(e.location) { try Builtins.subscriptValue(v, items) } }
+                v = .null
+                defer { v = .record(r) }
+                try r.modify(k) { slot in try applySlot(&slot, last, rest, readLeaf, leaf) }
+                return
+            }
+            if case .host(let h) = v {
+                var x: Value = last && !readLeaf ? .null : try interp.located(e.location) { try Builtins.subscriptValue(v, items) }
+                if last { try leaf(&x) } else { try apply(&x, rest, readLeaf: readLeaf, leaf) }
+                let nv = x
+                try interp.located(e.location) { try h.setIndex(items, nv) }
+                return
+            }
+            if !last { _ = try interp.located(e.location) { try Builtins.subscriptValue(v, items) } }
+            throw Diagnostic(.type, "cannot assign to an element of \(v.typeNameWithArticle)", at: e.location)
+        }
+    }
+
+    /// A record field's slot (nil: absent) along an assignment path.
+    func applySlot(_ slot: inout Value?, _ last: Bool, _ rest: ArraySlice<PathStep>, _ readLeaf: Bool,
+                   _ leaf: (inout Value) throws -> Void) throws {
+        if last, slot == nil {
+            var nv: Value = .null
+            try leaf(&nv)
+            slot = nv
+            return
+        }
+        var x = slot!
+        slot = nil
+        defer { slot = x }
+        try apply(&x, rest, readLeaf: readLeaf, leaf)
+    }
+
+    static func objectExpr(_ e: Expr) -> Expr {
+        switch e.kind {
+        case .field(let o, _), .subscriptAccess(let o, _): return o
+        default: return e
+        }
+    }
+
+    // MARK: functions
+
+    func function(_ decl: FunctionDecl, _ scope: Scope) -> FunctionProto {
+        let layout = Layout()
+        var declared = Compiler.declaredNames(decl.body)
+        for p in decl.parameters { declared.insert(p.name) }
+        let fs = Scope(parent: scope, layout: layout, materialized: true, isRoot: false, declared: declared)
+        for p in decl.parameters { _ = fs.slot(p.name) }   // parameters are slots 0..<n
+        let proto = FunctionProto(decl: decl, layout: layout)
+        proto.defaults = decl.parameters.map { p in p.defaultValue.map { expr($0, fs) } }
+        proto.body = statements(decl.body, fs)
+        return proto
+    }
+
+    // MARK: expressions
+
+    func item(_ it: SubscriptItem, _ scope: Scope) -> ItemCode {
+        switch it {
+        case .index(let x): return .index(expr(x, scope))
+        case .slice(let a, let b, let c):
+            return .slice(a.map { expr($0, scope) }, b.map { expr($0, scope) }, c.map { expr($0, scope) }, a, b, c)
+        }
+    }
+
+    func evalItems(_ items: [ItemCode], _ f: Frame) throws -> [IndexItem] {
+        var out: [IndexItem] = []
+        out.reserveCapacity(items.count)
+        for it in items {
+            switch it {
+            case .index(let c): out.append(.index(try c(f)))
+            case .slice(let a, let b, let c, let ae, let be, let ce):
+                func bound(_ code: Eval?, _ x: Expr?) throws -> Int? {
+                    guard let code = code, let x = x else { return nil }
+                    let v = try code(f)
+                    if v.isNil { return nil }
+                    guard let i = v.asInt else { throw Diagnostic(.type, "slice bounds must be ints, got \(v.typeNameWithArticle)", at: x.location) }
+                    return i
+                }
+                let step = try bound(c, ce)
+                if step == 0 { throw Diagnostic(.value, "slice step cannot be zero", at: ce!.location) }
+                out.append(.slice(start: try bound(a, ae), stop: try bound(b, be), step: step))
+            }
+        }
+        return out
+    }
+
+    func expr(_ e: Expr, _ scope: Scope) -> Eval {
+        let interp = self.interp
+        let loc = e.location
+        switch e.kind {
+        case .int(let i): let v = Value.int(i); return { _ in v }
+        case .double(let d): let v = Value.double(d); return { _ in v }
+        case .bool(let b): let v = Value.bool(b); return { _ in v }
+        case .nilLiteral: return { _ in .null }
+        case .string(let parts):
+            if parts.isEmpty { return { _ in .string("") } }
+            if parts.count == 1, case .text(let t) = parts[0] { let v = Value.string(t); return { _ in v } }
+            enum Part { case text(String), code(Eval) }
+            let ps: [Part] = parts.map {
+                switch $0 { case .text(let t): return .text(t); case .expr(let x): return .code(expr(x, scope)) }
+            }
+            return { f in
+                var s = ""
+                for p in ps {
+                    switch p {
+                    case .text(let t): s += t
+                    case .code(let c):
+                        let v = try c(f)
+                        switch v {
+                        case .string(let x): s += x
+                        case .int(let i): s += String(i)
+                        default: s += v.description
+                        }
+                    }
+                }
+                return .string(s)
+            }
+        case .identifier(let name):
+            let acc = access(name, scope)
+            if acc.cands.isEmpty {
+                // a global (or a command): its slot in the globals, found once
+                let g = acc.globals, gi = acc.gidx
+                return { f in
+                    if let v = g.get(gi) { return v }
+                    return try acc.fallback(f, loc)
+                }
+            }
+            if acc.one {
+                let h = acc.hops0, sl = acc.slot0
+                if h == 0 {
+                    return { f in
+                        if let v = f.slots[sl] { return v }
+                        return try acc.read(f, loc)
+                    }
+                }
+            }
+            return { f in
+                if let v = acc.get(f) { return v }
+                return try acc.fallback(f, loc)
+            }
+        case .list(let items):
+            let codes = items.map { Code(expr($0, scope)) }
+            return { f in
+                var out: [Value] = []
+                out.reserveCapacity(codes.count)
+                for c in codes { out.append(try c.run(f)) }
+                return .list(out)
+            }
+        case .record(let fields):
+            let keys = fields.map { $0.0 }
+            let codes = fields.map { Code(expr($0.1, scope)) }
+            if Set(keys).count == keys.count {
+                return { f in
+                    var vals: [Value] = []
+                    vals.reserveCapacity(codes.count)
+                    for c in codes { vals.append(try c.run(f)) }
+                    return .record(Record(uniqueKeys: keys, values: vals))
+                }
+            }
+            return { f in
+                var r = Record(capacity: codes.count)
+                for i in 0..<codes.count { r[keys[i]] = try codes[i].run(f) }
+                return .record(r)
+            }
+        case .unary(let op, let x):
+            let c = expr(x, scope)
+            if op == .not { return { f in .bool(!(try c(f)).isTruthy) } }
+            return { f in
+                let v = try c(f)
+                if op == .neg, case .double(let d) = v { return .double(-d) }
+                return try interp.unary(op, v, loc)
+            }
+        case .binary(let op, let l, let r):
+            return binary(op, expr(l, scope), expr(r, scope), loc)
+        case .field(let objExpr, let name):
+            let o = expr(objExpr, scope)
+            return { f in
+                let obj = try o(f)
+                if case .record(let r) = obj, let v = r[name] { return v }
+                return try interp.fieldOf(obj, objExpr, name, loc)
+            }
+        case .subscriptAccess(let objExpr, let items):
+            let o = expr(objExpr, scope)
+            let its = items.map { item($0, scope) }
+            if its.count == 1, case .index(let ic) = its[0] {
+                return { f in
+                    let obj = try o(f)
+                    let iv = try ic(f)
+                    if case .list(let l) = obj, case .int(let i) = iv {
+                        let j = i < 0 ? i + l.count : i
+                        if j >= 0 && j < l.count { return l[j] }
+                    }
+                    return try interp.located(loc) { try Builtins.subscriptValue(obj, [.index(iv)]) }
+                }
+            }
+            return { f in
+                let obj = try o(f)
+                let idx = try self.evalItems(its, f)
+                return try interp.located(loc) { try Builtins.subscriptValue(obj, idx) }
+            }
+        case .call(let calleeExpr, let argExprs):
+            return call(calleeExpr, argExprs, scope, loc)
+        case .function(let decl):
+            let proto = function(decl, scope)
+            return { f in .function(Function(decl: decl, proto: proto, frame: f)) }
+        }
+    }
+
+    func binary(_ op: BinaryOp, _ a: @escaping Eval, _ b: @escaping Eval, _ loc: SourceLocation) -> Eval {
+        let interp = self.interp
+        switch op {
+        case .and: return { f in let x = try a(f); return x.isTruthy ? try b(f) : x }
+        case .or: return { f in let x = try a(f); return x.isTruthy ? x : try b(f) }
+        case .add:
+            return { f in
+                let x = try a(f), y = try b(f)
+                if case .int(let p) = x, case .int(let q) = y {
+                    let (s, o) = p.addingReportingOverflow(q)
+                    if !o { return .int(s) }
+                } else if case .double(let p) = x, case .double(let q) = y { return .double(p + q) }
+                return try interp.binary(op, x, y, loc)
+            }
+        case .sub:
+            return { f in
+                let x = try a(f), y = try b(f)
+                if case .int(let p) = x, case .int(let q) = y {
+                    let (s, o) = p.subtractingReportingOverflow(q)
+                    if !o { return .int(s) }
+                } else if case .double(let p) = x, case .double(let q) = y { return .double(p - q) }
+                return try interp.binary(op, x, y, loc)
+            }
+        case .mul:
+            return { f in
+                let x = try a(f), y = try b(f)
+                if case .int(let p) = x, case .int(let q) = y {
+                    let (s, o) = p.multipliedReportingOverflow(by: q)
+                    if !o { return .int(s) }
+                } else if case .double(let p) = x, case .double(let q) = y { return .double(p * q) }
+                return try interp.binary(op, x, y, loc)
+            }
+        case .lt, .le, .gt, .ge:
+            return { f in
+                let x = try a(f), y = try b(f)
+                if case .int(let p) = x, case .int(let q) = y {
+                    switch op {
+                    case .lt: return .bool(p < q)
+                    case .le: return .bool(p <= q)
+                    case .gt: return .bool(p > q)
+                    default: return .bool(p >= q)
+                    }
+                }
+                return try interp.binary(op, x, y, loc)
+            }
+        case .eq, .ne:
+            return { f in
+                let x = try a(f), y = try b(f)
+                if case .int(let p) = x, case .int(let q) = y { return .bool((p == q) == (op == .eq)) }
+                return try interp.binary(op, x, y, loc)
+            }
+        default:
+            return { f in
+                let x = try a(f), y = try b(f)
+                return try interp.binary(op, x, y, loc)
+            }
+        }
+    }
+
+    // MARK: calls
+
+    func call(_ calleeExpr: Expr, _ argExprs: [Argument], _ scope: Scope, _ loc: SourceLocation) -> Eval {
+        let interp = self.interp
+        let argNames = argExprs.map { $0.name }
+        let argBoxes = argExprs.map { Code(expr($0.value, scope)) }
+        let named = argExprs.contains { $0.name != nil }
+        let argLocations = argExprs.map { $0.location }
+        func evalArgs(_ f: Frame) throws -> Arguments {
+            var args = Arguments(location: loc)
+            args.positional.reserveCapacity(argBoxes.count)
+            for k in 0..<argBoxes.count {
+                let v = try argBoxes[k].run(f)
+                if let n = argNames[k] { args.named.append((n, v)); args.namedLocations.append(argLocations[k]) } else { args.positional.append(v) }
+            }
+            return args
+        }
+
+        // method call: obj.name(args)
+        if case .field(let objExpr, let name) = calleeExpr.kind {
+            let objCode = expr(objExpr, scope)
+            let calleeLoc = calleeExpr.location
+            // xs.push(x), xs.pop(), xs.extend(ys) change a list variable (or element) in place
+            if ["push", "pop", "extend"].contains(name), let (root, steps) = path(objExpr, scope) {
+                return { f in
+                    let args = try evalArgs(f)
+                    if let r = try self.listMethodInPlace(name, root, steps, args, f) { return r }
+                    let obj = try objCode(f)
+                    return try self.callMethod(obj, objExpr, name, args, calleeLoc, loc)
+                }
+            }
+            return { f in
+                let args = try evalArgs(f)
+                let obj = try objCode(f)
+                return try self.callMethod(obj, objExpr, name, args, calleeLoc, loc)
+            }
+        }
+
+        // a plain call: arguments first, then the callee (as the tree-walker did)
+        if case .identifier(let name) = calleeExpr.kind, !named {
+            let acc = access(name, scope)
+            let cloc = calleeExpr.location
+            let n = argBoxes.count
+            let codes = argBoxes
+            let slow: (Frame) throws -> Value = { f in
+                let args = try evalArgs(f)
+                let callee = try acc.read(f, cloc)
+                if case .command(let c) = callee, let fast = c.fast {
+                    if interp.isCancelled { try interp.checkCancelledAt(loc) }
+                    if let r = fast(args.positional) { return r }
+                }
+                return try interp.call(callee, args)
+            }
+            // a user function with positional arguments: straight into its frame
+            switch n {
+            case 0:
+                return { f in
+                    if case .function(let fn)? = acc.get(f) {
+                        return try interp.enter(fn, Frame.make(parent: fn.frame, size: fn.proto.layout.size), given: 0, loc)
+                    }
+                    return try slow(f)
+                }
+            case 1:
+                let a0 = codes[0].run
+                return { f in
+                    if case .function(let fn)? = acc.get(f), fn.decl.parameters.count >= 1 {
+                        let fr = Frame.make(parent: fn.frame, size: fn.proto.layout.size)
+                        fr.slots[0] = try a0(f)
+                        return try interp.enter(fn, fr, given: 1, loc)
+                    }
+                    return try slow(f)
+                }
+            case 2:
+                let a0 = codes[0].run, a1 = codes[1].run
+                return { f in
+                    if case .function(let fn)? = acc.get(f), fn.decl.parameters.count >= 2 {
+                        let fr = Frame.make(parent: fn.frame, size: fn.proto.layout.size)
+                        let p = fr.slots
+                        p[0] = try a0(f)
+                        p[1] = try a1(f)
+                        return try interp.enter(fn, fr, given: 2, loc)
+                    }
+                    return try slow(f)
+                }
+            default:
+                return { f in
+                    if case .function(let fn)? = acc.get(f), n <= fn.decl.parameters.count {
+                        let fr = Frame.make(parent: fn.frame, size: fn.proto.layout.size)
+                        for i in 0..<n { fr.slots[i] = try codes[i].run(f) }
+                        return try interp.enter(fn, fr, given: n, loc)
+                    }
+                    return try slow(f)
+                }
+            }
+        }
+        let calleeCode = expr(calleeExpr, scope)
+        return { f in
+            let args = try evalArgs(f)
+            let callee = try calleeCode(f)
+            return try interp.call(callee, args)
+        }
+    }
+
+    /// `xs.push(x)`, `xs.pop()`, `xs.extend(ys)` on a list held by a variable (or an element of
+    /// one); nil when the target does not hold a list (the ordinary method call then runs).
+    func listMethodInPlace(_ name: String, _ root: VarAccess, _ steps: [(PathCode, Expr)], _ args: Arguments, _ f: Frame) throws -> Value? {
+        // only when the target is a list right now (reading it has no side effects but indices)
+        if steps.isEmpty {
+            guard let p = root.pointer(f), case .list = p.pointee! else { return nil }
+            let cmd = Builtins.listMethodCommand(name)
+            let bound = try interp.located(args.location) { try cmd.bind(args) }
+            var v = p.move()!
+            p.initialize(to: nil)
+            defer { if let q = root.pointer(f) { q.pointee = v } else { root.restore(f, v) } }
+            return try interp.located(args.location) { try Builtins.listMethod(name, &v, bound) }
+        }
+        // an element: check it is a list with an ordinary read first
+        var cur = try root.read(f, steps[0].1.location)
+        var evaluated: [PathStep] = []
+        for (s, o) in steps {
+            switch s {
+            case .field(let n, let e):
+                evaluated.append(.field(n, e))
+                cur = try interp.fieldOf(cur, o, n, e.location)
+            case .index(let items, let e):
+                let idx = try evalItems(items, f)
+                evaluated.append(.index(idx, e))
+                cur = try interp.located(e.location) { try Builtins.subscriptValue(cur, idx) }
+            }
+        }
+        guard case .list = cur else { return nil }
+        cur = .null
+        let cmd = Builtins.listMethodCommand(name)
+        let bound = try interp.located(args.location) { try cmd.bind(args) }
+        var result: Value = .null
+        guard let p = root.pointer(f) else { return nil }
+        var v = p.move()!
+        p.initialize(to: nil)
+        defer { if let q = root.pointer(f) { q.pointee = v } else { root.restore(f, v) } }
+        try apply(&v, evaluated[...], readLeaf: true) { leaf in
+            result = try interp.located(args.location) { try Builtins.listMethod(name, &leaf, bound) }
+        }
+        return result
+    }
+
+    /// `obj.name(args)` after evaluation, as the tree-walker did it.
+    func callMethod(_ obj: Value, _ objExpr: Expr, _ name: String, _ args: Arguments, _ calleeLoc: SourceLocation, _ loc: SourceLocation) throws -> Value {
+        if case .host(let h) = obj {
+            if !h.fieldNames.contains(name), case .identifier(let id) = objExpr.kind, let c = interp.registry["\(id).\(name)"] {
+                return try interp.call(.command(c), args)
+            }
+            return try interp.located(loc) { try h.callMethod(name, args, interp) }
+        }
+        if args.named.isEmpty, let r = Builtins.fastMethod(obj, name, args.positional) {
+            if interp.isCancelled { try interp.checkCancelledAt(loc) }
+            return r
+        }
+        let fn = try interp.fieldOf(obj, objExpr, name, calleeLoc)
+        return try interp.call(fn, args)
+    }
+}
+
+extension VarAccess {
+    /// Puts a value back when its slot is gone (cannot happen for frames; globals keep indices).
+    func restore(_ f: Frame, _ v: Value) { globals.store(gidx, v) }
+}
