@@ -11,6 +11,9 @@ import Foundation
 // the same features; LLX_TARGET_CPU=x86-64 (or another LLVM CPU name) builds a portable one.
 let targetCPU = ProcessInfo.processInfo.environment["LLX_TARGET_CPU"] ?? "native"
 let fast: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-wmo", "-target-cpu", targetCPU], .when(configuration: .release))]
+// The C decode kernels (Sources/CKernels) for the same CPU; no FMA contraction, so each kernel's
+// rounding is the one its source spells out.
+let cFast: [CSetting] = [.unsafeFlags(["-O3", "-march=\(targetCPU)", "-ffp-contract=off"])]
 
 let package = Package(
     name: "llx",
@@ -28,11 +31,12 @@ let package = Package(
         // Tensor <- NN <- Quant <- Llama; NN <- Train, Eval (they never see Llama: the model
         // conforms to NN's protocols); Checkpoint sees tensors, never models; Lang sees no ML at
         // all; Commands joins them; REPL and llx sit on top. scripts/check_imports.py checks it.
-        .target(name: "Tensor", dependencies: ["CBLAS"], swiftSettings: fast),
+        .target(name: "CKernels", cSettings: cFast),
+        .target(name: "Tensor", dependencies: ["CBLAS", "CKernels"], swiftSettings: fast),
         .target(name: "Tokenizer", swiftSettings: fast),
         .target(name: "Checkpoint", dependencies: ["Tensor", "CHDF5"], swiftSettings: fast),
         .target(name: "NN", dependencies: ["Tensor"], swiftSettings: fast),
-        .target(name: "Quant", dependencies: ["Tensor", "NN"], swiftSettings: fast),
+        .target(name: "Quant", dependencies: ["Tensor", "NN", "CKernels"], swiftSettings: fast),
         .target(name: "Llama", dependencies: ["Tensor", "NN", "Quant", "Tokenizer", "Checkpoint"], swiftSettings: fast),
         .target(name: "Synth", dependencies: ["Tokenizer", "NN"], swiftSettings: fast),
         .target(name: "Train", dependencies: ["Tensor", "NN", "Tokenizer", "Checkpoint"], swiftSettings: fast),
