@@ -62,7 +62,7 @@ final class DecodeTests: XCTestCase {
         let verbose = ProcessInfo.processInfo.environment["LLX_TEST_VERBOSE"] != nil
         for dtype in [DType.f32, .bf16] {
             let one = try prefillLogits(m, ids, chunk: 300, cache: m.makeCache(capacity: 300, dtype: dtype))
-            if dtype == .f32 { XCTAssertEqual(one, full, "one f32-cache pass = the cache-free forward") }
+            if dtype == .f32 { XCTAssertLessThan(maxAbsDiff(one, full), 2e-6, "one f32-cache pass = the cache-free forward") }
             for chunk in [7, 64, 100, 299] {
                 let cache = m.makeCache(capacity: 16, dtype: dtype)
                 let d = maxAbsDiff(try prefillLogits(m, ids, chunk: chunk, cache: cache), one)
