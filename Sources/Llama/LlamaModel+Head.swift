@@ -96,11 +96,12 @@ extension LlamaModel {
         }
     }
 
-    /// Stores every dense projection, the embedding and the lm_head in bf16 (frozen): half the
-    /// memory, and decoding streams half the bytes. NF4 projections stay NF4; LoRA stays f32.
-    public func storeWeightsInBF16() {
+    /// Stores every dense projection (and, with `embeddings`, the embedding and the lm_head) in
+    /// bf16, frozen: half the memory, and decoding streams half the bytes. NF4 projections stay
+    /// NF4; LoRA stays f32.
+    public func storeWeightsInBF16(embeddings: Bool = true) {
         for l in layers { for lin in l.linears { lin.storeInBF16() } }
-        storeEmbeddingsInBF16()
+        if embeddings { storeEmbeddingsInBF16() }
     }
 
     /// Stores the embedding and lm_head in bf16 (frozen) to halve their memory.

@@ -138,4 +138,35 @@ final class DecodeTests: XCTestCase {
             XCTAssertLessThan(maxAbsDiff(row, Array(full[(t * V)..<((t + 1) * V)])), 1e-4, "position \(t)")
         }
     }
+
+    /// Streamed log-probabilities (what eval.ppl and eval.mc use) give the numbers of the full
+    /// [T, V] logits (transformers' logits as the reference), and the letters scored from the
+    /// prompt's cache give those of scoring each prompt + letter whole.
+    func testStreamedLogProbsAndPrefixReuse() throws {
+        let (m, e) = try load("gqa_untied")
+        let ids = try e.tensor("input_ids").ints()
+        let ref = try e.tensor("logits").floats()
+        let V = m.config.vocabSize
+        func refLP(_ i: Int) -> Float {   // log p(ids[i] | ids[..<i]) from transformers' logits
+            let row = Array(ref[((i - 1) * V)..<(i * V)])
+            let mx = row.max()!
+            let s = row.reduce(0.0) { $0 + exp(Double($1 - mx)) }
+            return Float(Double(row[ids[i]] - mx) - log(s))
+        }
+        let saved = LlamaModel.prefillChunk, savedRows = LlamaModel.logitRows
+        defer { LlamaModel.prefillChunk = saved; LlamaModel.logitRows = savedRows }
+        LlamaModel.prefillChunk = 5; LlamaModel.logitRows = 3     // several chunks and logit blocks
+        let lp = try m.logProbs(ids: ids)
+        XCTAssertEqual(lp.count, ids.count - 1)
+        XCTAssertLessThan(maxAbsDiff(lp, (1..<ids.count).map(refLP)), 1e-4)
+        let prefix = Array(ids.prefix(7))
+        let conts = [Array(ids[7..<9]), [ids[7]], Array(ids[7...]), []]
+        let scored = try m.logProbs(prefix: prefix, continuations: conts)
+        XCTAssertEqual(scored.map { $0.count }, conts.map { $0.count })
+        for (c, got) in zip(conts, scored) where !c.isEmpty {
+            let whole = try m.logProbs(ids: prefix + c)
+            XCTAssertLessThan(maxAbsDiff(got, Array(whole.suffix(c.count))), 1e-5)
+        }
+        XCTAssertThrowsError(try m.logProbs(prefix: prefix, continuations: [[V]]))
+    }
 }
