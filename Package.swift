@@ -19,6 +19,9 @@ let targetCPU = env["LLX_TARGET_CPU"] ?? "native"
 let fast: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-wmo", "-target-cpu", targetCPU], .when(configuration: .release))]
 let checked: [SwiftSetting] = env["LLX_UNCHECKED"] == "1" ? fast
     : [.unsafeFlags(["-wmo", "-target-cpu", targetCPU], .when(configuration: .release))]
+// The C decode kernels (Sources/CKernels) for the same CPU; no FMA contraction, so each kernel's
+// rounding is the one its source spells out.
+let cFast: [CSetting] = [.unsafeFlags(["-O3", "-march=\(targetCPU)", "-ffp-contract=off"])]
 
 let package = Package(
     name: "llx",
@@ -38,11 +41,12 @@ let package = Package(
         // all; Commands joins them; REPL and llx sit on top. scripts/check_imports.py checks it.
         // The memory check every module uses (Memory.require); below Tensor and Lang.
         .target(name: "LLXSystem", swiftSettings: checked),
-        .target(name: "Tensor", dependencies: ["CBLAS", "LLXSystem"], swiftSettings: fast),
+        .target(name: "CKernels", cSettings: cFast),
+        .target(name: "Tensor", dependencies: ["CBLAS", "LLXSystem", "CKernels"], swiftSettings: fast),
         .target(name: "Tokenizer", swiftSettings: checked),
         .target(name: "Checkpoint", dependencies: ["Tensor", "CHDF5"], swiftSettings: checked),
         .target(name: "NN", dependencies: ["Tensor"], swiftSettings: fast),
-        .target(name: "Quant", dependencies: ["Tensor", "NN"], swiftSettings: fast),
+        .target(name: "Quant", dependencies: ["Tensor", "NN", "CKernels"], swiftSettings: fast),
         .target(name: "Llama", dependencies: ["Tensor", "NN", "Quant", "Tokenizer", "Checkpoint"], swiftSettings: fast),
         .target(name: "Synth", dependencies: ["Tokenizer", "NN"], swiftSettings: checked),
         .target(name: "Train", dependencies: ["Tensor", "NN", "Tokenizer", "Checkpoint"], swiftSettings: checked),

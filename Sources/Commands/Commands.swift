@@ -49,6 +49,8 @@ public enum Commands {
     public static let benches: [(String, ((String) -> Void) -> Void)] = [
         ("tensor", { TensorBench.run($0) }),
         ("llama", { LlamaBench.run($0) }),
+        // The small preset's prefill and decode with f32, bf16 and NF4 weights (scripts/bench_llamacpp.py).
+        ("decode", { LlamaBench.runDecode($0) }),
         ("train", { TrainBench.run($0) }),
         ("tokenizer", { TokenizerBench.run($0) }),
         // the language's own speed beside CPython (scripts/bench_lang.py)

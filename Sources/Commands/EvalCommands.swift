@@ -231,7 +231,7 @@ enum EvalCommands {
             return try run(interp, "eval.topics") { try Topics.run(model: model, tokenizer: tk, config: c, hooks: hooks(interp, "eval.topics")) }
         }
         r.register("eval.ppl", [m, tok, Param("data"), .named("window", .int, default: .int(1024)), .named("stride", .int, optional: true)],
-                   help: "Sliding-window perplexity over texts (a list of strings, a dataset or a file); stride defaults to window / 2.") { a, interp in
+                   help: "Sliding-window perplexity over texts (a list of strings, a dataset or a file); stride defaults to window / 2. Log-probabilities are streamed (chunked prefill into a KV cache): no [window, vocab] logits are held.") { a, interp in
             let texts = try texts(a["data"], "eval.ppl")
             let w = try a.int("window"), s = try a.optionalInt("stride") ?? max(1, w / 2)
             let model = try ModelCommands.model(a), tk = try ModelCommands.tokenizer(a)
@@ -239,7 +239,7 @@ enum EvalCommands {
             return try run(interp, "eval.ppl") { try Perplexity.run(model: model, tokenizer: tk, texts: texts, window: w, stride: s, hooks: hooks(interp, "eval.ppl")) }
         }
         r.register("eval.mc", [m, tok, Param("data")],
-                   help: "MMLU protocol: zero-shot, each choice letter scored by its mean NLL as the assistant reply; accuracy per subject and category. data: an MMLU CSV file or folder, or a list of {subject, question, choices, answer} records.") { a, interp in
+                   help: "MMLU protocol: zero-shot, each choice letter scored by its mean NLL as the assistant reply; accuracy per subject and category; the prompt runs once into a KV cache and each letter is scored from it. data: an MMLU CSV file or folder, or a list of {subject, question, choices, answer} records.") { a, interp in
             var items: [MCItem]
             if case .string(let p) = a["data"] { items = try MultipleChoice.load(path: p) }
             else {

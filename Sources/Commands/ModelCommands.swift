@@ -259,14 +259,24 @@ enum ModelCommands {
             let c = try config(from: a["config"], "llama.init")
             return .host(ModelValue(try LlamaModel(config: c, seed: try Convert.seed(a, interp))))
         }
-        r.register("llama.load", [Param("path", .string), .named("quant", .string, default: .string("none")), .named("double_quant", .bool, default: .bool(true))],
-                   help: "A model from a Hugging Face directory (config.json + *.safetensors) or an llx .h5 checkpoint; quant: \"nf4\" quantizes while loading.") { a, interp in
+        r.register("llama.load", [Param("path", .string), .named("quant", .string, default: .string("none")), .named("double_quant", .bool, default: .bool(true)),
+                                  .named("embeddings", .string, default: .string("f32"))],
+                   help: "A model from a Hugging Face directory (config.json + *.safetensors) or an llx .h5 checkpoint; quant: \"nf4\" quantizes the projections while loading, \"bf16\" stores them in bf16 (frozen, for inference); embeddings: \"bf16\" stores embed_tokens and lm_head in bf16 (frozen).") { a, interp in
             let path = try a.string("path")
             if path.hasSuffix(".h5"), let loader = interp.registry["load"] {
                 return try loader.implementation(try loader.bind(Arguments([.string(path)], location: a.location)), interp)
             }
             guard FileManager.default.fileExists(atPath: path) else { throw a.error("path", "'\(path)' does not exist") }
-            return .host(ModelValue(try LlamaModel.load(path: path, quant: try Settings.modelQuant(try a.string("quant")), doubleQuant: try a.bool("double_quant"))))
+            let emb = try a.string("embeddings").lowercased()
+            guard emb == "f32" || emb == "bf16" else { throw a.error("embeddings", "must be \"f32\" or \"bf16\", got \"\(emb)\"") }
+            let quant = try a.string("quant").lowercased()
+            if quant == "bf16" {
+                let m = try LlamaModel.load(path: path, quant: .dense, doubleQuant: true)
+                m.storeWeightsInBF16(embeddings: emb == "bf16")
+                return .host(ModelValue(m))
+            }
+            return .host(ModelValue(try LlamaModel.load(path: path, quant: try Settings.modelQuant(quant), doubleQuant: try a.bool("double_quant"),
+                                                        embeddingsBF16: emb == "bf16")))
         }
         r.register("logits", [Param("m", modelType), Param("ids")],
                    help: "[T, vocab] f32 logits for a 1-D id list or tensor; [B, T, vocab] for a 2-D batch.") { a, _ in

@@ -21,7 +21,7 @@ enum Settings {
     /// `quant:` of llama.load: "none" or "nf4" in any case.
     static func modelQuant(_ name: String) throws -> QuantKind {
         guard let q = QuantKind(rawValue: name.lowercased()) else {
-            throw LlamaError.argument("quant must be \"none\" or \"nf4\", got \"\(name)\"")
+            throw LlamaError.argument("quant must be \"none\", \"nf4\" or \"bf16\", got \"\(name)\"")
         }
         return q
     }

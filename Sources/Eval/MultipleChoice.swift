@@ -117,19 +117,23 @@ public enum MultipleChoice {
             try hooks.checkCancelled()
             let user = ChatMessage(role: "user", content: prompt(item))
             let prefix = tok.chat([user], generationPrompt: true)
-            var scores: [Double] = []
+            // The letters continue one prompt: the model scores them from the prompt's cache.
+            var answers: [[Int]] = []
             for k in item.choices.indices {
                 var ids = tok.chat([user, ChatMessage(role: "assistant", content: letters[k])], generationPrompt: false)
                 if let last = ids.lastIndex(where: { tok.endTokenIDs.contains($0) }), last >= prefix.count { ids.remove(at: last) }
                 guard ids.count > prefix.count, Array(ids[..<prefix.count]) == prefix else {
                     throw EvalError.model("the chat template of the answer does not extend the prompt (question \(n))")
                 }
-                let lp = try model.logProbs(ids: ids)
-                guard lp.count == ids.count - 1 else {
-                    throw EvalError.model("logProbs returned \(lp.count) values for \(ids.count) ids (want \(ids.count - 1))")
+                answers.append(Array(ids[prefix.count...]))
+            }
+            let lps = try model.logProbs(prefix: prefix, continuations: answers)
+            var scores: [Double] = []
+            for (k, a) in answers.enumerated() {
+                guard k < lps.count, lps[k].count == a.count else {
+                    throw EvalError.model("logProbs returned \(k < lps.count ? lps[k].count : 0) values for an answer of \(a.count) ids")
                 }
-                let answerLP = lp[(prefix.count - 1)...].map { Double($0) }
-                scores.append(-answerLP.reduce(0, +) / Double(answerLP.count))
+                scores.append(-lps[k].map { Double($0) }.reduce(0, +) / Double(a.count))
             }
             let best = scores.indices.min { scores[$0] < scores[$1] } ?? 0
             predictions.append(best)

@@ -16,24 +16,44 @@ public enum LlamaBench {
 
     static func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
 
-    /// Best-of-`reps` timings on a random model of `preset`.
-    public static func measure(preset: String = "small", prefill T: Int = 512, decode steps: Int = 32,
-                               reps: Int = 2, train: Bool = true) throws -> Result {
+    /// How the bench model stores its weights: f32; bf16 (projections, embedding and lm_head);
+    /// NF4 projections with double quantization and bf16 embedding / lm_head (the QLoRA load path).
+    public enum Weights: String, CaseIterable { case f32, bf16, nf4 }
+
+    /// A random model of `preset` with its weights stored as `weights`.
+    public static func model(preset: String, weights: Weights) throws -> LlamaModel {
         let c = try LlamaConfig.preset(preset)
-        let m = try LlamaModel(config: c, seed: 0)
+        switch weights {
+        case .f32: return try LlamaModel(config: c, seed: 0)
+        case .bf16:
+            let m = try LlamaModel(config: c, seed: 0)
+            m.storeWeightsInBF16()
+            return m
+        case .nf4: return try LlamaModel(config: c, seed: 0, quant: .nf4, doubleQuant: true, embeddingsBF16: true)
+        }
+    }
+
+    /// Best-of-`reps` timings on a random model of `preset`.
+    public static func measure(preset: String = "small", weights: Weights = .f32, prefill T: Int = 512, decode steps: Int = 32,
+                               reps: Int = 2, train: Bool = true) throws -> Result {
+        let m = try model(preset: preset, weights: weights)
+        let c = m.config
+        let train = train && weights == .f32
         var rng = SplitMix64(seed: 1)
         let ids = (0..<T).map { _ in Int(rng.next() % UInt64(c.vocabSize)) }
         var bestPrefill = Double.infinity, bestDecode = Double.infinity, bestTrain = Double.infinity
         for _ in 0..<max(1, reps) {
             let cache = m.makeCache(capacity: T + steps)
             var t0 = now()
-            var logits = try m.forward(ids, cache: cache, lastOnly: true)
+            let first = try m.prefill(ids, cache: cache)
             bestPrefill = min(bestPrefill, now() - t0)
             t0 = now()
+            var logits = UnsafePointer(first.floatPointer)
             for _ in 0..<steps {
-                let next = Sampling.argmax(logits.floats())
-                logits = try m.forward([next], cache: cache, lastOnly: true)
+                let next = Sampling.argmax(UnsafeBufferPointer(start: logits, count: c.vocabSize))
+                logits = try m.decodeStep(next, cache: cache)
             }
+            withExtendedLifetime(first) {}
             bestDecode = min(bestDecode, now() - t0)
             if train {
                 m.zeroGrad()
@@ -58,6 +78,22 @@ public enum LlamaBench {
             log(String(format: "  train forward+backward T=512: %.0f tokens/s", r.trainTokensPerSecond))
         } catch {
             log("llama bench failed: \(error)")
+        }
+    }
+
+    /// `llx bench decode`: prefill of 512 tokens and decode after 512 on the small preset with
+    /// f32, bf16 and NF4 weights (the shapes and settings of llama-bench -p 512 / -n 32 -d 512).
+    public static func runDecode(_ log: (String) -> Void) {
+        do {
+            let c = try LlamaConfig.preset("small")
+            log("llama small (hidden \(c.hiddenSize), \(c.numHiddenLayers) layers, vocab \(c.vocabSize)), \(Parallel.threads) threads, best of 3:")
+            for w in Weights.allCases {
+                let r = try measure(weights: w, reps: 3, train: false)
+                log(String(format: "  weights %@: prefill T=512 %.0f tokens/s, decode after 512 %.1f tokens/s",
+                           w.rawValue, r.prefillTokensPerSecond, r.decodeTokensPerSecond))
+            }
+        } catch {
+            log("decode bench failed: \(error)")
         }
     }
 

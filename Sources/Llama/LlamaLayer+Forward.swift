@@ -7,11 +7,14 @@ import Quant
 import NN
 
 /// Where a layer's keys/values live during attention: its own activations (training, T keys)
-/// or a KV cache holding `start` earlier positions (inference).
+/// or a KV cache holding `start` earlier positions (inference), in f32 or bf16.
 struct KVSlot {
-    let k: UnsafeMutablePointer<Float>   // (capacity, Hkv*D) keys after RoPE
-    let v: UnsafeMutablePointer<Float>   // (capacity, Hkv*D) values
-    let start: Int                       // positions already cached
+    let k: UnsafeMutableRawPointer   // (capacity, Hkv*D) keys after RoPE
+    let v: UnsafeMutableRawPointer   // (capacity, Hkv*D) values
+    let bf16: Bool                   // elements are bf16 bits (else f32)
+    let start: Int                   // positions already cached
+    /// The decode step's buffers: one query runs the single-query kernel over the cache.
+    let scratch: DecodeScratch?
 }
 
 extension LlamaModel {
@@ -44,10 +47,27 @@ extension LlamaModel {
         let scale = 1 / Float(D).squareRoot()
         if let kv = kv {
             let kvd = Hkv * D
-            (kv.k + kv.start * kvd).update(from: a.k.p, count: T * kvd)
-            (kv.v + kv.start * kvd).update(from: a.v.p, count: T * kvd)
-            try Kernels.attentionForward(q: a.q.p, k: kv.k, v: kv.v, out: a.att.p, lse: nil,
-                                         Tq: T, Tk: kv.start + T, Hq: Hq, Hkv: Hkv, D: D, scale: scale)
+            if kv.bf16 {
+                let kb = kv.k.assumingMemoryBound(to: UInt16.self), vb = kv.v.assumingMemoryBound(to: UInt16.self)
+                Kernels.toBF16(a.k.p, kb + kv.start * kvd, T * kvd)
+                Kernels.toBF16(a.v.p, vb + kv.start * kvd, T * kvd)
+            } else {
+                let kf = kv.k.assumingMemoryBound(to: Float.self), vf = kv.v.assumingMemoryBound(to: Float.self)
+                (kf + kv.start * kvd).update(from: a.k.p, count: T * kvd)
+                (vf + kv.start * kvd).update(from: a.v.p, count: T * kvd)
+            }
+            if T == 1, let sc = kv.scratch {
+                try Kernels.attentionDecode(q: a.q.p, k: kv.k, v: kv.v, bf16: kv.bf16, out: a.att.p, Tk: kv.start + 1,
+                                            Hq: Hq, Hkv: Hkv, D: D, scale: scale, scratch: sc.att.p)
+            } else if kv.bf16 {
+                try Kernels.attentionForward(q: a.q.p, kBF16: UnsafePointer(kv.k.assumingMemoryBound(to: UInt16.self)),
+                                             vBF16: UnsafePointer(kv.v.assumingMemoryBound(to: UInt16.self)),
+                                             out: a.att.p, Tq: T, Tk: kv.start + T, Hq: Hq, Hkv: Hkv, D: D, scale: scale)
+            } else {
+                try Kernels.attentionForward(q: a.q.p, k: kv.k.assumingMemoryBound(to: Float.self),
+                                             v: kv.v.assumingMemoryBound(to: Float.self), out: a.att.p, lse: nil,
+                                             Tq: T, Tk: kv.start + T, Hq: Hq, Hkv: Hkv, D: D, scale: scale)
+            }
         } else {
             let qd = Hq * D, kvd = Hkv * D
             for r in segs ?? [0..<T] {

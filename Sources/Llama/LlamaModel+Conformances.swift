@@ -52,21 +52,53 @@ extension LlamaModel: EvalModel {
         try generate(prompt: prompt, maxTokens: maxTokens, temperature: 0, topP: 1, topK: 0, seed: 0, stop: stop, cancel: cancel)
     }
 
-    /// log p(ids[i] | ids[..<i]) for i in 1..<ids.count, from one forward pass.
+    /// log p(ids[i] | ids[..<i]) for i in 1..<ids.count, streamed: chunked prefill into a KV
+    /// cache, each block of logit rows reduced to its log-probabilities as it comes, so nothing of
+    /// size [T, V] is ever held (memory: the cache plus one chunk).
     public func logProbs(ids: [Int]) throws -> [Float] {
         guard ids.count >= 2 else { return [] }
-        let l = try logits(ids)
-        let V = config.vocabSize
-        let p = l.floatPointer
+        let cache = makeCache(capacity: ids.count)
         var out = [Float](repeating: 0, count: ids.count - 1)
-        for i in 1..<ids.count {
-            let row = p + (i - 1) * V
-            var mx = -Float.infinity
-            for j in 0..<V { mx = max(mx, row[j]) }
-            var s = 0.0
-            for j in 0..<V { s += exp(Double(row[j] - mx)) }
-            out[i - 1] = Float(Double(row[ids[i]] - mx) - log(s))
+        try prefill(ids, cache: cache, logitsFrom: 0) { first, rows, p in
+            for r in 0..<rows where first + r + 1 < ids.count {
+                out[first + r] = LlamaModel.logSoftmax(p + r * config.vocabSize, count: config.vocabSize, at: ids[first + r + 1])
+            }
         }
         return out
+    }
+
+    /// The prefix runs once into a cache; each continuation then runs from the prefix's cache
+    /// (the cache is cut back to the prefix between them): MMLU's letters from one prompt.
+    public func logProbs(prefix: [Int], continuations: [[Int]]) throws -> [[Float]] {
+        guard !prefix.isEmpty else {
+            return try continuations.map { c in c.isEmpty ? [] : Array(try logProbs(ids: c).suffix(c.count - 1)) }
+        }
+        let V = config.vocabSize
+        let cache = makeCache(capacity: prefix.count + (continuations.map { $0.count }.max() ?? 0))
+        let lastRow = try prefill(prefix, cache: cache)
+        var out: [[Float]] = []
+        for c in continuations {
+            if c.isEmpty { out.append([]); continue }
+            try validate(ids: c, what: "continuation")
+            cache.truncate(to: prefix.count)
+            var lp = [Float](repeating: 0, count: c.count)
+            lp[0] = LlamaModel.logSoftmax(lastRow.floatPointer, count: V, at: c[0])
+            if c.count > 1 {
+                try prefill(Array(c.dropLast()), cache: cache, logitsFrom: 0) { first, rows, p in
+                    for r in 0..<rows { lp[first + r + 1] = LlamaModel.logSoftmax(p + r * V, count: V, at: c[first + r + 1]) }
+                }
+            }
+            out.append(lp)
+        }
+        return out
+    }
+
+    /// log softmax(row)[t], the sum in double.
+    static func logSoftmax(_ row: UnsafePointer<Float>, count V: Int, at t: Int) -> Float {
+        var mx = -Float.infinity
+        for j in 0..<V { mx = max(mx, row[j]) }
+        var s = 0.0
+        for j in 0..<V { s += exp(Double(row[j] - mx)) }
+        return Float(Double(row[t] - mx) - log(s))
     }
 }

@@ -69,23 +69,13 @@ extension LlamaModel {
     func headForward(_ x: UnsafePointer<Float>, rows: Int, out: UnsafeMutablePointer<Float>) {
         let C = config.hiddenSize, V = config.vocabSize
         let w = lmHead.value
-        if w.dtype == .bf16, rows <= 4, C % 16 == 0 {
-            // Decoding: dot products straight from the bf16 rows (reads 2 bytes a weight, no tiles).
-            let src = (w.storage.bytes + w.offset * 2).assumingMemoryBound(to: UInt16.self)
-            Parallel.forRanges(V, grain: 256) { vr in
-                for v in vr {
-                    let row = src + v * C
-                    for r in 0..<rows {
-                        let xr = x + r * C
-                        var acc = Vec.F16(repeating: 0), j = 0
-                        while j < C {
-                            let h = UnsafeRawPointer(row + j).loadUnaligned(as: SIMD16<UInt16>.self)
-                            acc.addProduct(unsafeBitCast(SIMD16<UInt32>(truncatingIfNeeded: h) &<< 16, to: Vec.F16.self), Vec.load(xr + j))
-                            j += 16
-                        }
-                        out[r * V + v] = acc.sum()
-                    }
-                }
+        if rows <= 4 {
+            // Decoding: stream the lm_head once (bf16 rows widened in registers), on the hot pool.
+            if w.dtype == .bf16 {
+                let src = (w.storage.bytes + w.offset * 2).assumingMemoryBound(to: UInt16.self)
+                GEMV.bf16(src, rows: V, cols: C, x: x, nx: rows, y: out, ldy: V)
+            } else {
+                GEMV.f32(w.floatPointer, rows: V, cols: C, x: x, nx: rows, y: out, ldy: V)
             }
             return
         }
@@ -104,6 +94,14 @@ extension LlamaModel {
         if lmHead.value.dtype == .f32, let dW = gradPointer(lmHead) {
             BLAS.sgemm(transA: true, m: V, n: C, k: rows, a: dlogits, lda: V, b: x, ldb: C, beta: 1, c: dW, ldc: C)
         }
+    }
+
+    /// Stores every dense projection (and, with `embeddings`, the embedding and the lm_head) in
+    /// bf16, frozen: half the memory, and decoding streams half the bytes. NF4 projections stay
+    /// NF4; LoRA stays f32.
+    public func storeWeightsInBF16(embeddings: Bool = true) {
+        for l in layers { for lin in l.linears { lin.storeInBF16() } }
+        if embeddings { storeEmbeddingsInBF16() }
     }
 
     /// Stores the embedding and lm_head in bf16 (frozen) to halve their memory.

@@ -64,9 +64,20 @@ public protocol EvalModel: AnyObject {
     func generate(prompt: [Int], maxTokens: Int, stop: Set<Int>, cancel: CancellationToken?) throws -> [Int]
     /// `log p(ids[i] | ids[..<i])` for i in 1..<ids.count (ids.count - 1 values).
     func logProbs(ids: [Int]) throws -> [Float]
+    /// For each continuation c: `log p(c[i] | prefix + c[..<i])` (c.count values). A model with a
+    /// KV cache runs the shared prefix once; by default each prefix + c goes through `logProbs`.
+    func logProbs(prefix: [Int], continuations: [[Int]]) throws -> [[Float]]
 }
 
 extension EvalModel {
+    public func logProbs(prefix: [Int], continuations: [[Int]]) throws -> [[Float]] {
+        try continuations.map { c in
+            if c.isEmpty { return [] }
+            let lp = try logProbs(ids: prefix + c)
+            return Array(lp.suffix(c.count))
+        }
+    }
+
     public func generate(prompt: [Int], maxTokens: Int, stop: Set<Int>, cancel: CancellationToken?) throws -> [Int] {
         try generate(prompt: prompt, maxTokens: maxTokens, stop: stop)
     }

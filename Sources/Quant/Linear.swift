@@ -92,7 +92,7 @@ public final class Linear {
     }
 
     /// Bytes held by the base weight (f32 or NF4 codes + statistics).
-    public var baseByteCount: Int { weight.map { $0.count * 4 } ?? nf4?.byteCount ?? 0 }
+    public var baseByteCount: Int { weight.map { $0.count * $0.value.dtype.size } ?? nf4?.byteCount ?? 0 }
 
     // MARK: LoRA
 
@@ -120,7 +120,10 @@ public final class Linear {
     public func denseWeight() -> Tensor {
         if let q = nf4 { return q.dequantize() }
         let w = Tensor(zeros: [outFeatures, inFeatures])
-        if let d = weight { w.floatPointer.update(from: d.value.floatPointer, count: d.count) }
+        if let d = weight {
+            let f = d.value.dtype == .f32 ? d.value : d.value.to(.f32)
+            w.floatPointer.update(from: f.floatPointer, count: d.count)
+        }
         return w
     }
 
@@ -162,7 +165,7 @@ public final class Linear {
     public func backward(dy: UnsafePointer<Float>, x: UnsafePointer<Float>, rows: Int,
                          dx: UnsafeMutablePointer<Float>?, accumulate: Bool = false) {
         if rows <= 0 { return }
-        if let w = weight, w.trainable {
+        if let w = weight, w.trainable, w.value.dtype == .f32 {
             let g = w.ensureGrad()
             // dW[out, in] += dyᵀ[out, rows] · x[rows, in]
             BLAS.sgemm(transA: true, m: outFeatures, n: inFeatures, k: rows,
@@ -173,7 +176,37 @@ public final class Linear {
         if let l = lora { l.backward(dy: dy, x: x, rows: rows, dx: dx, training: training) }
     }
 
+    /// Stores a dense base weight in bf16 (frozen, half the memory and bandwidth); an NF4 base
+    /// is left as it is. Decoding reads the bf16 rows directly; larger products convert tiles.
+    public func storeInBF16() {
+        guard let w = weight, w.value.dtype != .bf16 else { return }
+        w.value = w.value.to(.bf16)
+        w.trainable = false
+        w.grad = nil
+    }
+
+    /// The bf16 bits of a bf16-stored dense base.
+    private func bf16Bits(_ w: Parameter) -> UnsafePointer<UInt16> {
+        UnsafePointer((w.value.storage.bytes + w.value.offset * 2).assumingMemoryBound(to: UInt16.self))
+    }
+
     private func baseForward(_ x: UnsafePointer<Float>, rows: Int, out: UnsafeMutablePointer<Float>) {
+        if let w = weight, rows <= gemvMaxRows {
+            // Decoding: stream each weight row once, on the hot pool.
+            if w.value.dtype == .bf16 {
+                GEMV.bf16(bf16Bits(w), rows: outFeatures, cols: inFeatures, x: x, nx: rows, y: out, ldy: outFeatures)
+            } else {
+                GEMV.f32(w.value.floatPointer, rows: outFeatures, cols: inFeatures, x: x, nx: rows, y: out, ldy: outFeatures)
+            }
+            return
+        }
+        if let w = weight, w.value.dtype == .bf16 {
+            forEachBF16Tile(bf16Bits(w)) { r0, n, tile in
+                BLAS.sgemm(transB: true, m: rows, n: n, k: inFeatures, a: x, lda: inFeatures, b: tile, ldb: inFeatures,
+                           beta: 0, c: out + r0, ldc: outFeatures)
+            }
+            return
+        }
         if let w = weight {
             BLAS.sgemm(transB: true, m: rows, n: outFeatures, k: inFeatures,
                        a: x, lda: inFeatures, b: w.value.floatPointer, ldb: inFeatures,
@@ -181,8 +214,12 @@ public final class Linear {
             return
         }
         guard let q = nf4 else { return }
+        if rows <= gemvMaxRows && q.gemvReady {
+            // Few rows (decoding): codes looked up in registers, never dequantized to memory.
+            q.gemv(x: x, nx: rows, y: out, ldy: outFeatures)
+            return
+        }
         if rows <= gemvMaxRows && inFeatures % q.blocksize == 0 {
-            // Few rows (decoding): read the codes directly instead of dequantizing tiles.
             Parallel.forRanges(outFeatures, grain: max(1, 65536 / inFeatures)) { r in
                 q.gemvRows(r, x: x, rows: rows, y: out, ldy: outFeatures)
             }
@@ -197,6 +234,13 @@ public final class Linear {
     }
 
     private func baseInputGrad(dy: UnsafePointer<Float>, rows: Int, dx: UnsafeMutablePointer<Float>, accumulate: Bool) {
+        if let w = weight, w.value.dtype == .bf16 {
+            forEachBF16Tile(bf16Bits(w)) { r0, n, tile in
+                BLAS.sgemm(m: rows, n: inFeatures, k: n, a: dy + r0, lda: outFeatures, b: tile, ldb: inFeatures,
+                           beta: (accumulate || r0 > 0) ? 1 : 0, c: dx, ldc: inFeatures)
+            }
+            return
+        }
         if let w = weight {
             // dx[rows, in] (+)= dy[rows, out] · W[out, in]
             BLAS.sgemm(m: rows, n: inFeatures, k: outFeatures,
@@ -210,6 +254,24 @@ public final class Linear {
             BLAS.sgemm(m: rows, n: inFeatures, k: n,
                        a: dy + r0, lda: outFeatures, b: tile, ldb: inFeatures,
                        beta: (accumulate || r0 > 0) ? 1 : 0, c: dx, ldc: inFeatures)
+        }
+    }
+
+    /// Converts a bf16 W to f32 tile by tile (rows split across threads) and hands each tile to `body`.
+    private func forEachBF16Tile(_ src: UnsafePointer<UInt16>, _ body: (Int, Int, UnsafePointer<Float>) -> Void) {
+        let tr = effectiveTileRows
+        let cols = inFeatures
+        let tile = ScratchPool.take(tr * cols)
+        defer { ScratchPool.give(tile) }
+        var r0 = 0
+        while r0 < outFeatures {
+            let n = min(tr, outFeatures - r0)
+            let base = r0
+            Parallel.forRanges(n, grain: max(1, 16384 / cols)) { r in
+                Kernels.fromBF16(src + (base + r.lowerBound) * cols, tile.pointer + r.lowerBound * cols, r.count * cols)
+            }
+            body(r0, n, UnsafePointer(tile.pointer))
+            r0 += n
         }
     }
 

@@ -17,6 +17,8 @@
 //   and CUDA kernels do. (Its AVX-512 CPU kernel indexes absmax per row, which differs when the
 //   last dimension is not a multiple of blocksize; never the case for Llama weights.)
 import Tensor
+import CKernels
+import NN
 
 public struct NF4Tensor: @unchecked Sendable {
     /// Packed codes, (count + 1) / 2 bytes, first element in the high nibble.
@@ -352,5 +354,46 @@ public struct NF4Tensor: @unchecked Sendable {
             dequantize(elements: (r.lowerBound * 16384)..<min(n, r.upperBound * 16384), into: p + r.lowerBound * 16384)
         }
         return t
+    }
+}
+
+extension NF4Tensor {
+    /// Whether `gemv` can multiply this weight: 2-D, rows a whole number of blocks.
+    public var gemvReady: Bool { shape.count == 2 && shape[1] % blocksize == 0 && blocksize % 32 == 0 }
+
+    /// y[t * ldy + j] = Σ_k W[j, k] · x[t * cols + k] for every row j, t < nx, straight from the
+    /// codes: each byte's two nibbles are looked up in registers (the C kernel llx_gemv_nf4),
+    /// rows split over the hot pool. Needs `gemvReady`.
+    public func gemv(x: UnsafePointer<Float>, nx: Int, y: UnsafeMutablePointer<Float>, ldy: Int,
+                     threads: Int = Parallel.threads) {
+        let rows = shape[0], cols = shape[1]
+        let xs = ScratchPool.take(nx * cols)
+        defer { ScratchPool.give(xs) }
+        for t in 0..<nx { llx_nf4_split(x + t * cols, cols, xs.pointer + t * cols) }
+        let nth = GEMV.workers(rows, cols / 4, threads)
+        codes.withUnsafeBufferPointer { cb in
+            (absmax ?? []).withUnsafeBufferPointer { ab in
+                (qabsmax ?? []).withUnsafeBufferPointer { qb in
+                    (absmax2 ?? []).withUnsafeBufferPointer { a2b in
+                        NF4Tensor.dynamicCode.withUnsafeBufferPointer { db in
+                            NF4Tensor.code.withUnsafeBufferPointer { tb in
+                                var w = llx_nf4(codes: cb.baseAddress, absmax: absmax == nil ? nil : ab.baseAddress,
+                                                qabsmax: qabsmax == nil ? nil : qb.baseAddress,
+                                                absmax2: absmax2 == nil ? nil : a2b.baseAddress,
+                                                dyn: db.baseAddress, table: tb.baseAddress, offset: offset,
+                                                blocksize: blocksize)
+                                let xp = UnsafePointer(xs.pointer)
+                                withUnsafePointer(to: &w) { wp in
+                                    HotPool.run(nth) { ith, nth in
+                                        let r = HotPool.split(rows, ith, nth)
+                                        if !r.isEmpty { llx_gemv_nf4(wp, cols, xp, Int32(nx), y, ldy, r.lowerBound, r.upperBound) }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
 }

@@ -37,6 +37,26 @@ extension Kernels {
     public static func attentionForward(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
                                         out: UnsafeMutablePointer<Float>, lse: UnsafeMutablePointer<Float>?,
                                         Tq: Int, Tk: Int, Hq: Int, Hkv: Int, D: Int, scale: Float) throws {
+        try attentionForward(q: q, kv: .f32(k, v), out: out, lse: lse, Tq: Tq, Tk: Tk, Hq: Hq, Hkv: Hkv, D: D, scale: scale)
+    }
+
+    /// The same with keys and values stored as bf16 bits (a bf16 KV cache): each key/value tile is
+    /// widened to f32 in the worker's scratch, so the numbers are those of an f32 cache holding
+    /// the same rounded values.
+    public static func attentionForward(q: UnsafePointer<Float>, kBF16: UnsafePointer<UInt16>, vBF16: UnsafePointer<UInt16>,
+                                        out: UnsafeMutablePointer<Float>, lse: UnsafeMutablePointer<Float>? = nil,
+                                        Tq: Int, Tk: Int, Hq: Int, Hkv: Int, D: Int, scale: Float) throws {
+        try attentionForward(q: q, kv: .bf16(kBF16, vBF16), out: out, lse: lse, Tq: Tq, Tk: Tk, Hq: Hq, Hkv: Hkv, D: D, scale: scale)
+    }
+
+    enum KVSource {
+        case f32(UnsafePointer<Float>, UnsafePointer<Float>)
+        case bf16(UnsafePointer<UInt16>, UnsafePointer<UInt16>)
+    }
+
+    static func attentionForward(q: UnsafePointer<Float>, kv: KVSource,
+                                 out: UnsafeMutablePointer<Float>, lse: UnsafeMutablePointer<Float>?,
+                                 Tq: Int, Tk: Int, Hq: Int, Hkv: Int, D: Int, scale: Float) throws {
         try checkAttention(Tq, Tk, Hq, Hkv, D)
         if Tq == 0 { return }
         let Bq = Swift.max(1, attentionQueryTile), Bk = Swift.max(1, attentionKeyTile)
@@ -46,7 +66,10 @@ extension Kernels {
         let W = Parallel.workerCount(items)
         // Per worker: QT [D, RP] scaled queries transposed, ST [Bk, RP] scores transposed,
         // O [RP, D], and per row: running max, running sum, rescale factor, tile max, tile sum.
-        let per = D * RP + Bk * RP + RP * D + 5 * RP
+        var isBF16 = false
+        if case .bf16 = kv { isBF16 = true }
+        let perKV = isBF16 ? 2 * Bk * D : 0
+        let per = D * RP + Bk * RP + RP * D + 5 * RP + perKV
         let scratch = UnsafeMutablePointer<Float>.allocate(capacity: W * per)
         defer { scratch.deallocate() }
         // Costly tiles (late queries) first.
@@ -54,6 +77,7 @@ extension Kernels {
             let qt = nQT - 1 - item / Hkv, kvh = item % Hkv
             let QT = scratch + w * per, ST = QT + D * RP, O = ST + Bk * RP
             let M = O + RP * D, L = M + RP, A = L + RP, TM = A + RP, TS = TM + RP
+            let KT = TS + RP, VT = KT + Bk * D   // bf16 only: the key / value tile in f32
             let i0 = qt * Bq, bq = Swift.min(Bq, Tq - i0)
             let rows = bq * group, rp = roundUp16(rows)
             for r in 0..<bq {
@@ -71,8 +95,19 @@ extension Kernels {
             var j0 = 0
             while j0 < nk {
                 let bk = Swift.min(Bk, nk - j0)
+                let kp: UnsafePointer<Float>, vp: UnsafePointer<Float>, ld: Int
+                switch kv {
+                case let .f32(k, v):
+                    kp = k + j0 * ldk + kvh * D; vp = v + j0 * ldk + kvh * D; ld = ldk
+                case let .bf16(k, v):
+                    for c in 0..<bk {
+                        fromBF16(k + (j0 + c) * ldk + kvh * D, KT + c * D, D)
+                        fromBF16(v + (j0 + c) * ldk + kvh * D, VT + c * D, D)
+                    }
+                    kp = UnsafePointer(KT); vp = UnsafePointer(VT); ld = D
+                }
                 // ST (bk, rp) = K[j0 ..< j0+bk] · QT; key j0+c is visible to rows first(c)... on.
-                TileGEMM.gemm(m: bk, n: rp, k: D, a: k + j0 * ldk + kvh * D, am: ldk, ak: 1, b: QT, ldb: RP,
+                TileGEMM.gemm(m: bk, n: rp, k: D, a: kp, am: ld, ak: 1, b: QT, ldb: RP,
                               c: ST, ldc: RP, accumulate: false)
                 @inline(__always) func first(_ c: Int) -> Int { Swift.min(rows, Swift.max(0, j0 + c - off - i0) * group) }
                 TM.update(repeating: -.infinity, count: rp)
@@ -90,7 +125,7 @@ extension Kernels {
                     if A[x] != 1 { Vec.scale(O + x * D, A[x], D) }
                 }
                 // O (rows, D) += P · V with P(x, c) = ST[c * RP + x]
-                TileGEMM.gemm(m: rows, n: D, k: bk, a: ST, am: 1, ak: RP, b: v + j0 * ldk + kvh * D, ldb: ldk,
+                TileGEMM.gemm(m: rows, n: D, k: bk, a: ST, am: 1, ak: RP, b: vp, ldb: ld,
                               c: O, ldc: D, accumulate: true)
                 j0 += bk
             }

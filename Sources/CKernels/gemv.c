@@ -1,0 +1,322 @@
+// Decode kernels (see CKernels.h). Each weight row is read once per call; four rows are
+// processed together so their dot products form independent dependency chains and share the
+// loads of x. With AVX-512: f32 rows load 16 values at a time; bf16 rows are widened by a
+// zero-extend and a 16-bit shift; NF4 bytes are zero-extended to 32-bit lanes and their two
+// nibbles looked up in the 16-value table held in one register (vpermps), against x split
+// into even and odd elements so no interleave is needed. Without AVX-512 the same sums run
+// in scalar code.
+#include "CKernels.h"
+#include <math.h>
+#include <string.h>
+#if defined(__AVX512F__) && defined(__AVX512BW__)
+#include <immintrin.h>
+#define LLX_AVX512 1
+#else
+#define LLX_AVX512 0
+#endif
+
+int llx_kernels_avx512(void) { return LLX_AVX512; }
+
+static inline float bf16_to_f32(uint16_t h) {
+    uint32_t u = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+static inline uint16_t f32_to_bf16(float x) {
+    uint32_t b;
+    memcpy(&b, &x, 4);
+    if (x != x) return (uint16_t)((b >> 16) | 0x0040);
+    uint32_t lsb = (b >> 16) & 1;
+    return (uint16_t)((b + 0x7FFF + lsb) >> 16);
+}
+
+void llx_f32_to_bf16(const float *src, uint16_t *dst, long n) {
+    for (long i = 0; i < n; i++) dst[i] = f32_to_bf16(src[i]);
+}
+
+void llx_bf16_to_f32(const uint16_t *src, float *dst, long n) {
+    long i = 0;
+#if LLX_AVX512
+    for (; i + 16 <= n; i += 16) {
+        __m512i w = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(src + i)));
+        _mm512_storeu_ps(dst + i, _mm512_castsi512_ps(_mm512_slli_epi32(w, 16)));
+    }
+#endif
+    for (; i < n; i++) dst[i] = bf16_to_f32(src[i]);
+}
+
+// ---------------------------------------------------------------------------------------
+// f32 and bf16 weights
+
+#if LLX_AVX512
+static inline __m512 load_w_f32(const float *p, __mmask16 m) { return _mm512_maskz_loadu_ps(m, p); }
+static inline __m512 load_w_bf16(const uint16_t *p, __mmask16 m) {
+    __m512i w = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, p));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(w, 16));
+}
+
+#define GEMV_BODY(TYPE, LOAD)                                                                      \
+    long j = r0;                                                                                   \
+    long full = cols & ~15L;                                                                       \
+    __mmask16 tail = (__mmask16)((1u << (cols & 15)) - 1);                                         \
+    for (; j + 4 <= r1; j += 4) {                                                                  \
+        const TYPE *w0 = W + j * ldw, *w1 = w0 + ldw, *w2 = w1 + ldw, *w3 = w2 + ldw;              \
+        for (int t = 0; t < nx; t++) {                                                             \
+            const float *xt = x + t * ldx;                                                         \
+            __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;                            \
+            long k = 0;                                                                            \
+            for (; k < full; k += 16) {                                                            \
+                __m512 xv = _mm512_loadu_ps(xt + k);                                               \
+                a0 = _mm512_fmadd_ps(LOAD(w0 + k, 0xFFFF), xv, a0);                                \
+                a1 = _mm512_fmadd_ps(LOAD(w1 + k, 0xFFFF), xv, a1);                                \
+                a2 = _mm512_fmadd_ps(LOAD(w2 + k, 0xFFFF), xv, a2);                                \
+                a3 = _mm512_fmadd_ps(LOAD(w3 + k, 0xFFFF), xv, a3);                                \
+            }                                                                                      \
+            if (tail) {                                                                            \
+                __m512 xv = _mm512_maskz_loadu_ps(tail, xt + k);                                   \
+                a0 = _mm512_fmadd_ps(LOAD(w0 + k, tail), xv, a0);                                  \
+                a1 = _mm512_fmadd_ps(LOAD(w1 + k, tail), xv, a1);                                  \
+                a2 = _mm512_fmadd_ps(LOAD(w2 + k, tail), xv, a2);                                  \
+                a3 = _mm512_fmadd_ps(LOAD(w3 + k, tail), xv, a3);                                  \
+            }                                                                                      \
+            float *yt = y + t * ldy + j;                                                           \
+            yt[0] = _mm512_reduce_add_ps(a0);                                                      \
+            yt[1] = _mm512_reduce_add_ps(a1);                                                      \
+            yt[2] = _mm512_reduce_add_ps(a2);                                                      \
+            yt[3] = _mm512_reduce_add_ps(a3);                                                      \
+        }                                                                                          \
+    }                                                                                              \
+    for (; j < r1; j++) {                                                                          \
+        const TYPE *w0 = W + j * ldw;                                                              \
+        for (int t = 0; t < nx; t++) {                                                             \
+            const float *xt = x + t * ldx;                                                         \
+            __m512 a0 = _mm512_setzero_ps(), a1 = a0;                                              \
+            long k = 0;                                                                            \
+            for (; k + 32 <= full; k += 32) {                                                      \
+                a0 = _mm512_fmadd_ps(LOAD(w0 + k, 0xFFFF), _mm512_loadu_ps(xt + k), a0);           \
+                a1 = _mm512_fmadd_ps(LOAD(w0 + k + 16, 0xFFFF), _mm512_loadu_ps(xt + k + 16), a1); \
+            }                                                                                      \
+            for (; k < full; k += 16)                                                              \
+                a0 = _mm512_fmadd_ps(LOAD(w0 + k, 0xFFFF), _mm512_loadu_ps(xt + k), a0);           \
+            if (tail)                                                                              \
+                a1 = _mm512_fmadd_ps(LOAD(w0 + k, tail), _mm512_maskz_loadu_ps(tail, xt + k), a1); \
+            y[t * ldy + j] = _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));                          \
+        }                                                                                          \
+    }
+#endif
+
+void llx_gemv_f32(const float *W, long ldw, long cols, const float *x, long ldx, int nx,
+                  float *y, long ldy, long r0, long r1) {
+#if LLX_AVX512
+    GEMV_BODY(float, load_w_f32)
+#else
+    for (long j = r0; j < r1; j++)
+        for (int t = 0; t < nx; t++) {
+            float s = 0;
+            for (long k = 0; k < cols; k++) s += W[j * ldw + k] * x[t * ldx + k];
+            y[t * ldy + j] = s;
+        }
+#endif
+}
+
+void llx_gemv_bf16(const uint16_t *W, long ldw, long cols, const float *x, long ldx, int nx,
+                   float *y, long ldy, long r0, long r1) {
+#if LLX_AVX512
+    GEMV_BODY(uint16_t, load_w_bf16)
+#else
+    for (long j = r0; j < r1; j++)
+        for (int t = 0; t < nx; t++) {
+            float s = 0;
+            for (long k = 0; k < cols; k++) s += bf16_to_f32(W[j * ldw + k]) * x[t * ldx + k];
+            y[t * ldy + j] = s;
+        }
+#endif
+}
+
+// ---------------------------------------------------------------------------------------
+// NF4 weights
+
+void llx_nf4_split(const float *x, long cols, float *out) {
+    long h = cols / 2;
+    for (long i = 0; i < h; i++) { out[i] = x[2 * i]; out[h + i] = x[2 * i + 1]; }
+}
+
+static inline float nf4_scale(const llx_nf4 *w, long b) {
+    if (w->qabsmax) {
+        float d = w->dyn[w->qabsmax[b]] * w->absmax2[b >> 8];
+        return d + w->offset;
+    }
+    return w->absmax[b];
+}
+
+void llx_gemv_nf4(const llx_nf4 *w, long cols, const float *xs, int nx, float *y, long ldy, long r0, long r1) {
+    const long bs = w->blocksize, perRow = cols / bs, half = cols / 2, bbytes = bs / 2;
+    const uint8_t *codes = w->codes;
+#if LLX_AVX512
+    const __m512 tbl = _mm512_loadu_ps(w->table);
+    const __m512i low = _mm512_set1_epi32(15);
+    long j = r0;
+    for (; j + 4 <= r1; j += 4) {
+        for (int t = 0; t < nx; t++) {
+            const float *xe = xs + t * cols, *xo = xe + half;
+            __m512 acc[4];
+            for (int r = 0; r < 4; r++) acc[r] = _mm512_setzero_ps();
+            for (long bb = 0; bb < perRow; bb++) {
+                __m512 be[4], bo[4];
+                for (int r = 0; r < 4; r++) { be[r] = _mm512_setzero_ps(); bo[r] = be[r]; }
+                for (long p = 0; p < bbytes; p += 16) {
+                    long e = bb * bbytes + p;
+                    __m512 xev = _mm512_loadu_ps(xe + e), xov = _mm512_loadu_ps(xo + e);
+                    for (int r = 0; r < 4; r++) {
+                        __m512i v = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(codes + (j + r) * half + e)));
+                        __m512 we = _mm512_permutexvar_ps(_mm512_srli_epi32(v, 4), tbl);
+                        __m512 wo = _mm512_permutexvar_ps(_mm512_and_si512(v, low), tbl);
+                        be[r] = _mm512_fmadd_ps(we, xev, be[r]);
+                        bo[r] = _mm512_fmadd_ps(wo, xov, bo[r]);
+                    }
+                }
+                for (int r = 0; r < 4; r++)
+                    acc[r] = _mm512_fmadd_ps(_mm512_add_ps(be[r], bo[r]),
+                                             _mm512_set1_ps(nf4_scale(w, (j + r) * perRow + bb)), acc[r]);
+            }
+            for (int r = 0; r < 4; r++) y[t * ldy + j + r] = _mm512_reduce_add_ps(acc[r]);
+        }
+    }
+    for (; j < r1; j++) {
+        for (int t = 0; t < nx; t++) {
+            const float *xe = xs + t * cols, *xo = xe + half;
+            __m512 acc = _mm512_setzero_ps();
+            for (long bb = 0; bb < perRow; bb++) {
+                __m512 be = _mm512_setzero_ps(), bo = be;
+                for (long p = 0; p < bbytes; p += 16) {
+                    long e = bb * bbytes + p;
+                    __m512i v = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(codes + j * half + e)));
+                    be = _mm512_fmadd_ps(_mm512_permutexvar_ps(_mm512_srli_epi32(v, 4), tbl), _mm512_loadu_ps(xe + e), be);
+                    bo = _mm512_fmadd_ps(_mm512_permutexvar_ps(_mm512_and_si512(v, low), tbl), _mm512_loadu_ps(xo + e), bo);
+                }
+                acc = _mm512_fmadd_ps(_mm512_add_ps(be, bo), _mm512_set1_ps(nf4_scale(w, j * perRow + bb)), acc);
+            }
+            y[t * ldy + j] = _mm512_reduce_add_ps(acc);
+        }
+    }
+#else
+    for (long j = r0; j < r1; j++)
+        for (int t = 0; t < nx; t++) {
+            const float *xe = xs + t * cols, *xo = xe + half;
+            float s = 0;
+            for (long bb = 0; bb < perRow; bb++) {
+                float b = 0;
+                for (long p = 0; p < bbytes; p++) {
+                    long e = bb * bbytes + p;
+                    uint8_t c = codes[j * half + e];
+                    b += w->table[c >> 4] * xe[e] + w->table[c & 15] * xo[e];
+                }
+                s += b * nf4_scale(w, j * perRow + bb);
+            }
+            y[t * ldy + j] = s;
+        }
+#endif
+}
+
+// ---------------------------------------------------------------------------------------
+// Attention for one query position
+
+#if LLX_AVX512
+// e^x for x <= 0 (softmax numerators): Cody-Waite reduction by ln 2 and a degree-6 polynomial;
+// below -87.3 it flushes to 0.
+static inline __m512 exp_nonpos(__m512 x) {
+    const __m512 lo = _mm512_set1_ps(-87.33654f);
+    __mmask16 under = _mm512_cmp_ps_mask(x, lo, _CMP_LT_OQ);
+    x = _mm512_max_ps(x, lo);
+    __m512 k = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.442695040888963f)),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(k, _mm512_set1_ps(0.693145751953125f), x);
+    r = _mm512_fnmadd_ps(k, _mm512_set1_ps(1.428606765330187e-06f), r);
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    __m512 y = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    y = _mm512_scalef_ps(y, k);
+    return _mm512_mask_mov_ps(y, under, _mm512_setzero_ps());
+}
+#endif
+
+static inline float load_kv(const void *p, int bf16, long i) {
+    return bf16 ? bf16_to_f32(((const uint16_t *)p)[i]) : ((const float *)p)[i];
+}
+
+void llx_attn_decode(const float *q, const void *k, const void *v, int bf16, float *out, long Tk,
+                     int Hq, int Hkv, int D, float scale, float *scratch, int h0, int h1) {
+    const int group = Hq / Hkv;
+    const long ld = (long)Hkv * D;
+    float *s = scratch, *qs = scratch + Tk;
+    for (int h = h0; h < h1; h++) {
+        const int kvh = h / group;
+        for (int d = 0; d < D; d++) qs[d] = q[(long)h * D + d] * scale;
+        float mx = -INFINITY;
+#if LLX_AVX512
+        if ((D & 15) == 0) {
+            for (long j = 0; j < Tk; j++) {
+                __m512 a = _mm512_setzero_ps();
+                long base = j * ld + (long)kvh * D;
+                for (int d = 0; d < D; d += 16) {
+                    __m512 kv = bf16 ? load_w_bf16((const uint16_t *)k + base + d, 0xFFFF)
+                                     : _mm512_loadu_ps((const float *)k + base + d);
+                    a = _mm512_fmadd_ps(kv, _mm512_loadu_ps(qs + d), a);
+                }
+                float sj = _mm512_reduce_add_ps(a);
+                s[j] = sj;
+                if (sj > mx) mx = sj;
+            }
+            __m512 m = _mm512_set1_ps(mx), sum = _mm512_setzero_ps();
+            long j = 0;
+            for (; j + 16 <= Tk; j += 16) {
+                __m512 e = exp_nonpos(_mm512_sub_ps(_mm512_loadu_ps(s + j), m));
+                _mm512_storeu_ps(s + j, e);
+                sum = _mm512_add_ps(sum, e);
+            }
+            if (j < Tk) {
+                __mmask16 mk = (__mmask16)((1u << (Tk - j)) - 1);
+                __m512 e = exp_nonpos(_mm512_sub_ps(_mm512_maskz_loadu_ps(mk, s + j), m));
+                e = _mm512_maskz_mov_ps(mk, e);
+                _mm512_mask_storeu_ps(s + j, mk, e);
+                sum = _mm512_add_ps(sum, e);
+            }
+            float inv = 1.0f / _mm512_reduce_add_ps(sum);
+            float *o = out + (long)h * D;
+            for (int d = 0; d < D; d += 16) _mm512_storeu_ps(o + d, _mm512_setzero_ps());
+            for (long jj = 0; jj < Tk; jj++) {
+                __m512 p = _mm512_set1_ps(s[jj] * inv);
+                long b0 = jj * ld + (long)kvh * D;
+                for (int d = 0; d < D; d += 16) {
+                    __m512 v0 = bf16 ? load_w_bf16((const uint16_t *)v + b0 + d, 0xFFFF) : _mm512_loadu_ps((const float *)v + b0 + d);
+                    _mm512_storeu_ps(o + d, _mm512_fmadd_ps(p, v0, _mm512_loadu_ps(o + d)));
+                }
+            }
+            continue;
+        }
+#endif
+        for (long j = 0; j < Tk; j++) {
+            float a = 0;
+            long base = j * ld + (long)kvh * D;
+            for (int d = 0; d < D; d++) a += load_kv(k, bf16, base + d) * qs[d];
+            s[j] = a;
+            if (a > mx) mx = a;
+        }
+        float sum = 0;
+        for (long j = 0; j < Tk; j++) { s[j] = expf(s[j] - mx); sum += s[j]; }
+        float inv = 1.0f / sum;
+        float *o = out + (long)h * D;
+        for (int d = 0; d < D; d++) o[d] = 0;
+        for (long j = 0; j < Tk; j++) {
+            long base = j * ld + (long)kvh * D;
+            for (int d = 0; d < D; d++) o[d] += s[j] * load_kv(v, bf16, base + d);
+        }
+        for (int d = 0; d < D; d++) o[d] *= inv;
+    }
+}

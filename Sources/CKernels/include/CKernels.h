@@ -1,0 +1,77 @@
+// CKernels: the bandwidth-bound decode kernels of llx, written in C with AVX-512 intrinsics
+// (a portable scalar path when the build target has no AVX-512): matrix-vector products that
+// stream a weight once per token and read f32, bf16 or NF4 weights directly (bf16 and NF4 are
+// widened / looked up in registers, never copied out), single-query attention over a KV cache
+// in f32 or bf16, and a pool of worker threads that stay hot between calls (they spin briefly,
+// then sleep), so a decode step does not pay a thread wake-up per matrix.
+#ifndef LLX_CKERNELS_H
+#define LLX_CKERNELS_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// A task run by the pool: called once per thread with ith in [0, nth).
+typedef void (*llx_task_fn)(void *ctx, int ith, int nth);
+
+/// Runs fn(ctx, ith, nth) for ith in [0, nth) on the calling thread (ith 0) and nth - 1 pool
+/// workers, and returns when all are done. Nested or concurrent calls run inline, one after another.
+void llx_pool_run(llx_task_fn fn, void *ctx, int nth);
+
+/// How long an idle worker spins before it sleeps (microseconds; default 2000).
+void llx_pool_set_spin_us(int us);
+
+/// Whether the kernels were compiled with AVX-512 (1) or the portable path (0).
+int llx_kernels_avx512(void);
+
+/// y[t * ldy + j] = sum_k W[j, k] * x[t * ldx + k] for rows j in [r0, r1), t < nx.
+/// W is row-major f32 with row stride ldw.
+void llx_gemv_f32(const float *W, long ldw, long cols, const float *x, long ldx, int nx,
+                  float *y, long ldy, long r0, long r1);
+
+/// The same with W stored as bf16 (the high 16 bits of an f32), widened in registers.
+void llx_gemv_bf16(const uint16_t *W, long ldw, long cols, const float *x, long ldx, int nx,
+                   float *y, long ldy, long r0, long r1);
+
+/// NF4 statistics of one weight: either absmax (one f32 per block) or double quantization
+/// (qabsmax one byte per block, absmax2 one f32 per 256 blocks, dyn the 256-entry dynamic map,
+/// offset). A block's scale is dyn[qabsmax[b]] * absmax2[b / 256] + offset.
+typedef struct {
+    const uint8_t *codes;      // two codes a byte, first element in the high nibble
+    const float *absmax;       // or NULL
+    const uint8_t *qabsmax;    // or NULL
+    const float *absmax2;
+    const float *dyn;
+    const float *table;        // the 16 NF4 values
+    float offset;
+    long blocksize;            // a multiple of 32
+} llx_nf4;
+
+/// y[t * ldy + j] = sum_k W[j, k] * x[t, k] for rows j in [r0, r1), t < nx, W an NF4 weight with
+/// `cols` columns (a multiple of blocksize). xs holds each input deinterleaved (llx_nf4_split):
+/// row t at xs + t * cols, even elements first (cols / 2), then odd ones.
+void llx_gemv_nf4(const llx_nf4 *w, long cols, const float *xs, int nx, float *y, long ldy, long r0, long r1);
+
+/// Writes x (cols) as its even elements followed by its odd elements (cols even).
+void llx_nf4_split(const float *x, long cols, float *out);
+
+/// One query position against Tk cached keys/values, for query heads [h0, h1):
+/// out[h * D + d] = sum_j softmax_j(scale * q_h . k_j) v_j[d], with key/value head h / (Hq / Hkv).
+/// q, out: [Hq, D]; k, v: [Tk, Hkv * D] in f32 (bf16 = 0) or bf16 (bf16 = 1).
+/// scratch: Tk + D floats for this call's exclusive use.
+void llx_attn_decode(const float *q, const void *k, const void *v, int bf16, float *out, long Tk,
+                     int Hq, int Hkv, int D, float scale, float *scratch, int h0, int h1);
+
+/// dst[i] = bf16 of src[i], rounded to nearest even (NaN stays NaN), for i < n.
+void llx_f32_to_bf16(const float *src, uint16_t *dst, long n);
+
+/// dst[i] = f32 of the bf16 src[i], for i < n.
+void llx_bf16_to_f32(const uint16_t *src, float *dst, long n);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
