@@ -26,6 +26,14 @@ final class DatasetValue: HostObject {
     var fieldNames: [String] { ["take", "shuffle", "source", "records"] }
     var length: Int? { dataset.count }
     func elements() throws -> [Value]? { dataset.records.map(TrainCommands.recordValue) }
+    /// Two datasets are equal when their records are, in order (as lists are).
+    func isEqual(to other: HostObject) -> Bool? {
+        guard let o = other as? DatasetValue else { return false }
+        guard dataset.count == o.dataset.count else { return false }
+        return zip(dataset.records, o.dataset.records).allSatisfy {
+            valuesEqual(TrainCommands.recordValue($0), TrainCommands.recordValue($1))
+        }
+    }
     func getIndex(_ items: [IndexItem]) throws -> Value {
         guard items.count == 1 else { throw LangRuntimeError(.index, "a dataset takes one index") }
         switch items[0] {
