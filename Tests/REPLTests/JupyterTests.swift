@@ -307,12 +307,12 @@ final class JupyterTests: XCTestCase {
         }
 
         /// Executes `code`: every answer up to and including `done`.
-        func execute(_ code: String, afterSending: (() -> Void)? = nil) throws -> [[String: Any]] {
+        func execute(_ code: String, onEvent: (([String: Any]) -> Void)? = nil) throws -> [[String: Any]] {
             try send(["type": "execute", "code": code])
-            afterSending?()
             var events: [[String: Any]] = []
             while let e = next() {
                 events.append(e)
+                onEvent?(e)
                 if e["type"] as? String == "done" { return events }
             }
             XCTFail("no 'done' after \(events)")
@@ -344,12 +344,15 @@ final class JupyterTests: XCTestCase {
         XCTAssertEqual(e3[0]["ename"] as? String, "NameError")
         XCTAssertEqual(e3[0]["traceback"] as? [String], ["In[3]:2:5: error: undefined name 'zzz'", "y + zzz", "    ^"])
         XCTAssertEqual(e3[1]["status"] as? String, "error")
-        // SIGINT stops a running cell; the session keeps its variables
+        // SIGINT stops a running cell (sent once the cell has printed, so it is running); the
+        // session keeps its variables
         let pid = s.proc.processIdentifier
-        let e4 = try s.execute("let n = 0\nwhile true { n += 1 }") {
-            DispatchQueue.global().asyncAfter(deadline: .now() + 0.5) { kill(pid, SIGINT) }
+        let e4 = try s.execute("print(\"looping\")\nlet n = 0\nwhile true { n += 1 }") { e in
+            if e["text"] as? String == "looping\n" {
+                DispatchQueue.global().asyncAfter(deadline: .now() + 0.2) { kill(pid, SIGINT) }
+            }
         }
-        XCTAssertEqual(e4.first?["ename"] as? String, "Interrupted", "\(e4)")
+        XCTAssertEqual(e4.dropFirst().first?["ename"] as? String, "Interrupted", "\(e4)")
         let e5 = try s.execute("[x, n > 0]")
         XCTAssertEqual((e5.first?["data"] as? [String: String])?["text/plain"], "[20, true]")
         // completion, inspection, is_complete; ids are echoed
