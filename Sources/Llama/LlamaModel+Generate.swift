@@ -81,14 +81,14 @@ final class DecodeScratch {
         logits = FloatBuffer(c.vocabSize)
         a = LayerActivations(config: c, T: 1)
         attPositions = positions
-        att = FloatBuffer(Kernels.decodeAttentionScratch(Tk: positions, D: c.headDim))
+        att = FloatBuffer(Kernels.decodeAttentionScratch(Tk: positions, D: c.headDim, Hq: c.numAttentionHeads))
     }
 
     /// Makes the attention scratch hold `positions` keys.
-    func reserve(positions: Int, headDim: Int) {
-        if positions <= attPositions && Kernels.decodeAttentionScratch(Tk: attPositions, D: headDim) <= att.count { return }
+    func reserve(positions: Int, config c: LlamaConfig) {
+        if positions <= attPositions { return }
         attPositions = max(positions, attPositions * 2)
-        att = FloatBuffer(Kernels.decodeAttentionScratch(Tk: attPositions, D: headDim))
+        att = FloatBuffer(Kernels.decodeAttentionScratch(Tk: attPositions, D: c.headDim, Hq: c.numAttentionHeads))
     }
 }
 
@@ -221,7 +221,7 @@ extension LlamaModel {
         cache.reserve(start + 1)
         let sc: DecodeScratch
         if let s = cache.scratch { sc = s } else { sc = DecodeScratch(config: c, positions: cache.capacity); cache.scratch = sc }
-        sc.reserve(positions: start + 1, headDim: c.headDim)
+        sc.reserve(positions: start + 1, config: c)
         let rope = ropeCache.tables(config: c, start: start, count: 1)
         try embed([id], out: sc.cur.p)
         var x = sc.cur, y = sc.spare

@@ -384,8 +384,8 @@ extension NF4Tensor {
                                                 blocksize: blocksize)
                                 let xp = UnsafePointer(xs.pointer)
                                 withUnsafePointer(to: &w) { wp in
-                                    HotPool.run(nth) { ith, nth in
-                                        let r = HotPool.split(rows, ith, nth)
+                                    HotPool.run(nth, chunks: HotPool.chunks(rows: rows, nth: nth)) { c, n in
+                                        let r = HotPool.split(rows, c, n)
                                         if !r.isEmpty { llx_gemv_nf4(wp, cols, xp, Int32(nx), y, ldy, r.lowerBound, r.upperBound) }
                                     }
                                 }

@@ -58,18 +58,20 @@ final class DecodeKernelTests: XCTestCase {
         XCTAssertEqual(back, b.map { Half.fromBF16Bits($0) })
     }
 
-    func testHotPoolRunsEveryIndexOnce() {
-        for nth in [1, 2, 3, 5] {
-            let hits = UnsafeMutablePointer<Int>.allocate(capacity: nth)
-            hits.initialize(repeating: 0, count: nth)
-            HotPool.run(nth) { ith, n in XCTAssertEqual(n, nth); hits[ith] += 1 }
-            XCTAssertEqual(Array(UnsafeBufferPointer(start: hits, count: nth)), [Int](repeating: 1, count: nth))
+    func testHotPoolRunsEveryChunkOnce() {
+        for (nth, chunks) in [(1, 3), (2, 1), (2, 8), (3, 100), (5, 7)] {
+            let hits = UnsafeMutablePointer<Int>.allocate(capacity: chunks)
+            hits.initialize(repeating: 0, count: chunks)
+            HotPool.run(nth, chunks: chunks) { c, n in XCTAssertEqual(n, chunks); hits[c] += 1 }
+            XCTAssertEqual(Array(UnsafeBufferPointer(start: hits, count: chunks)), [Int](repeating: 1, count: chunks), "\(nth) threads, \(chunks) chunks")
             hits.deallocate()
         }
         // A nested call runs inline instead of waiting on itself.
-        var inner = 0
-        HotPool.run(2) { ith, _ in if ith == 0 { HotPool.run(2) { _, _ in inner += 1 } } }
-        XCTAssertEqual(inner, 2)
+        let inner = UnsafeMutablePointer<Int>.allocate(capacity: 4)
+        inner.initialize(repeating: 0, count: 4)
+        HotPool.run(2, chunks: 4) { c, _ in HotPool.run(2, chunks: 3) { _, _ in inner[c] += 1 } }
+        XCTAssertEqual(Array(UnsafeBufferPointer(start: inner, count: 4)), [3, 3, 3, 3])
+        inner.deallocate()
         XCTAssertEqual(HotPool.split(10, 0, 2), 0..<8)
         XCTAssertEqual(HotPool.split(10, 1, 2), 8..<10)
     }
@@ -81,7 +83,7 @@ final class DecodeKernelTests: XCTestCase {
         let c = Case(d: d)
         let Tq = c.int("Tq"), Tk = c.int("Tk"), Hq = c.int("Hq"), Hkv = c.int("Hkv"), D = c.int("D")
         let q = c.floats("q"), k = c.floats("k"), v = c.floats("v"), ref = c.floats("out")
-        var scratch = [Float](repeating: 0, count: Kernels.decodeAttentionScratch(Tk: Tk, D: D))
+        var scratch = [Float](repeating: 0, count: Kernels.decodeAttentionScratch(Tk: Tk, D: D, Hq: Hq))
         for i in 0..<Tq {
             let seen = Tk - Tq + i + 1
             var out = [Float](repeating: .nan, count: Hq * D)
@@ -109,7 +111,7 @@ final class DecodeKernelTests: XCTestCase {
         var flashB = [Float](repeating: .nan, count: Tq * Hq * D)
         try Kernels.attentionForward(q: q, kBF16: kb, vBF16: vb, out: &flashB, Tq: Tq, Tk: Tk, Hq: Hq, Hkv: Hkv, D: D, scale: scale)
         XCTAssertEqual(flashB, flash, "bf16 flash = f32 flash on the rounded values")
-        var scratch = [Float](repeating: 0, count: Kernels.decodeAttentionScratch(Tk: Tk, D: D))
+        var scratch = [Float](repeating: 0, count: Kernels.decodeAttentionScratch(Tk: Tk, D: D, Hq: Hq))
         let i = Tq - 1
         let qi = Array(q[(i * Hq * D)...])
         for useBF16 in [false, true] {

@@ -13,12 +13,14 @@
 extern "C" {
 #endif
 
-/// A task run by the pool: called once per thread with ith in [0, nth).
-typedef void (*llx_task_fn)(void *ctx, int ith, int nth);
+/// A task run by the pool: called once per chunk with chunk in [0, nchunks).
+typedef void (*llx_task_fn)(void *ctx, int chunk, int nchunks);
 
-/// Runs fn(ctx, ith, nth) for ith in [0, nth) on the calling thread (ith 0) and nth - 1 pool
-/// workers, and returns when all are done. Nested or concurrent calls run inline, one after another.
-void llx_pool_run(llx_task_fn fn, void *ctx, int nth);
+/// Runs fn(ctx, chunk, nchunks) for every chunk in [0, nchunks) on the calling thread and up to
+/// nth - 1 pool workers, which claim chunks from a shared counter (a worker that is not running
+/// never holds the caller up), and returns when all are done. Nested or concurrent calls run
+/// their chunks inline, one after another.
+void llx_pool_run(llx_task_fn fn, void *ctx, int nth, int nchunks);
 
 /// How long an idle worker spins before it sleeps (microseconds; default 2000).
 void llx_pool_set_spin_us(int us);

@@ -7,24 +7,32 @@ import CKernels
 public enum HotPool {
     private struct Job { let body: (Int, Int) -> Void }
 
-    /// Runs body(ith, nth) for ith in [0, nth) on the caller's thread and nth - 1 hot workers.
-    public static func run(_ nth: Int = Parallel.threads, _ body: (Int, Int) -> Void) {
-        if nth <= 1 { body(0, 1); return }
+    /// Runs body(chunk, chunks) for every chunk in [0, chunks) on the caller's thread and up to
+    /// nth - 1 hot workers, which claim chunks from a shared counter (a worker that is not
+    /// scheduled never holds the caller up: it runs the chunks itself).
+    public static func run(_ nth: Int = Parallel.threads, chunks: Int, _ body: (Int, Int) -> Void) {
+        if chunks <= 0 { return }
+        if nth <= 1 || chunks == 1 { for c in 0..<chunks { body(c, chunks) }; return }
         withoutActuallyEscaping(body) { b in
             var job = Job(body: b)
             withUnsafeMutablePointer(to: &job) { p in
-                llx_pool_run({ ctx, ith, nth in
-                    ctx!.assumingMemoryBound(to: Job.self).pointee.body(Int(ith), Int(nth))
-                }, UnsafeMutableRawPointer(p), Int32(nth))
+                llx_pool_run({ ctx, c, n in
+                    ctx!.assumingMemoryBound(to: Job.self).pointee.body(Int(c), Int(n))
+                }, UnsafeMutableRawPointer(p), Int32(nth), Int32(chunks))
             }
         }
     }
 
-    /// Rows [0, n) split into `nth` contiguous ranges, range starts multiples of `align`.
+    /// Chunks for a row-split job on nth threads: a few per thread, so one that starts late
+    /// (or not at all) costs little.
     @inline(__always)
-    public static func split(_ n: Int, _ ith: Int, _ nth: Int, align: Int = 4) -> Range<Int> {
-        let per = ((n + nth - 1) / nth + align - 1) / align * align
-        let lo = Swift.min(n, ith * per), hi = Swift.min(n, lo + per)
+    public static func chunks(rows: Int, nth: Int) -> Int { nth <= 1 ? 1 : Swift.max(1, Swift.min(4 * nth, rows / 16)) }
+
+    /// Rows [0, n) split into `parts` contiguous ranges, range starts multiples of `align`.
+    @inline(__always)
+    public static func split(_ n: Int, _ part: Int, _ parts: Int, align: Int = 4) -> Range<Int> {
+        let per = ((n + parts - 1) / parts + align - 1) / align * align
+        let lo = Swift.min(n, part * per), hi = Swift.min(n, lo + per)
         return lo..<hi
     }
 
@@ -40,8 +48,8 @@ public enum GEMV {
     public static func f32(_ w: UnsafePointer<Float>, rows: Int, cols: Int, x: UnsafePointer<Float>, nx: Int = 1,
                            y: UnsafeMutablePointer<Float>, ldy: Int, threads: Int = Parallel.threads) {
         let nth = workers(rows, cols, threads)
-        HotPool.run(nth) { ith, nth in
-            let r = HotPool.split(rows, ith, nth)
+        HotPool.run(nth, chunks: HotPool.chunks(rows: rows, nth: nth)) { c, n in
+            let r = HotPool.split(rows, c, n)
             if !r.isEmpty { llx_gemv_f32(w, cols, cols, x, cols, Int32(nx), y, ldy, r.lowerBound, r.upperBound) }
         }
     }
@@ -50,8 +58,8 @@ public enum GEMV {
     public static func bf16(_ w: UnsafePointer<UInt16>, rows: Int, cols: Int, x: UnsafePointer<Float>, nx: Int = 1,
                             y: UnsafeMutablePointer<Float>, ldy: Int, threads: Int = Parallel.threads) {
         let nth = workers(rows, cols, threads)
-        HotPool.run(nth) { ith, nth in
-            let r = HotPool.split(rows, ith, nth)
+        HotPool.run(nth, chunks: HotPool.chunks(rows: rows, nth: nth)) { c, n in
+            let r = HotPool.split(rows, c, n)
             if !r.isEmpty { llx_gemv_bf16(w, cols, cols, x, cols, Int32(nx), y, ldy, r.lowerBound, r.upperBound) }
         }
     }
@@ -71,19 +79,15 @@ extension Kernels {
         try checkAttention(1, Tk, Hq, Hkv, D)
         let nth = Swift.max(1, Swift.min(threads, Hq))
         let per = Tk + D
-        HotPool.run(nth) { ith, nth in
-            let r = HotPool.split(Hq, ith, nth, align: 1)
-            if !r.isEmpty {
-                llx_attn_decode(q, k, v, bf16 ? 1 : 0, out, Tk, Int32(Hq), Int32(Hkv), Int32(D), scale,
-                                scratch + ith * per, Int32(r.lowerBound), Int32(r.upperBound))
-            }
+        // One chunk per query head; each uses the scratch of its head.
+        HotPool.run(nth, chunks: Hq) { h, _ in
+            llx_attn_decode(q, k, v, bf16 ? 1 : 0, out, Tk, Int32(Hq), Int32(Hkv), Int32(D), scale,
+                            scratch + h * per, Int32(h), Int32(h + 1))
         }
     }
 
-    /// Scratch floats `attentionDecode` needs for Tk positions.
-    public static func decodeAttentionScratch(Tk: Int, D: Int, threads: Int = Parallel.threads) -> Int {
-        Swift.max(1, threads) * (Tk + D)
-    }
+    /// Scratch floats `attentionDecode` needs for Tk positions and Hq query heads.
+    public static func decodeAttentionScratch(Tk: Int, D: Int, Hq: Int) -> Int { Swift.max(1, Hq) * (Tk + D) }
 
     /// bf16 bits (round to nearest even) of n floats.
     public static func toBF16(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<UInt16>, _ n: Int) {
