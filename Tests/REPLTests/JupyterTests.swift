@@ -451,7 +451,9 @@ final class JupyterTests: XCTestCase {
         XCTAssertTrue(stdout.contains("] 1/4 loss ") && stdout.contains("] 4/4 loss "), stdout)
         XCTAssertTrue(stderr.contains("\r[eval.niah] 2/2 length 400"), stderr)
         XCTAssertFalse(stderr.contains("\u{1B}"), "terminal codes are left out: \(stderr)")
-        XCTAssertEqual(text((o7.last?["data"] as? [String: Any])?["text/plain"]), "4", "\(o7)")
+        // the cell's value (the evaluator's closing newline on stderr may arrive after it)
+        let result7 = o7.first { $0["output_type"] as? String == "execute_result" }
+        XCTAssertEqual(text((result7?["data"] as? [String: Any])?["text/plain"]), "4", "\(o7)")
     }
 
     func testKernelCompletionAndInspection() throws {
