@@ -257,26 +257,21 @@ public final class Linear {
         }
     }
 
-    /// Converts a bf16 W to f32 tile by tile (rows split across threads) and hands each tile to `body`.
+    /// Converts a bf16 W to f32 tile by tile and hands each tile to `body`.
     private func forEachBF16Tile(_ src: UnsafePointer<UInt16>, _ body: (Int, Int, UnsafePointer<Float>) -> Void) {
-        let tr = effectiveTileRows
         let cols = inFeatures
-        let tile = ScratchPool.take(tr * cols)
-        defer { ScratchPool.give(tile) }
-        var r0 = 0
-        while r0 < outFeatures {
-            let n = min(tr, outFeatures - r0)
-            let base = r0
-            Parallel.forRanges(n, grain: max(1, 16384 / cols)) { r in
-                Kernels.fromBF16(src + (base + r.lowerBound) * cols, tile.pointer + r.lowerBound * cols, r.count * cols)
-            }
-            body(r0, n, UnsafePointer(tile.pointer))
-            r0 += n
-        }
+        forEachTile(fill: { rows, dst in Kernels.fromBF16(src + rows.lowerBound * cols, dst, rows.count * cols) }, body)
     }
 
-    /// Dequantizes W tile by tile (rows split across threads) and hands each tile to `body`.
+    /// Dequantizes W tile by tile and hands each tile to `body`.
     private func forEachTile(_ q: NF4Tensor, _ body: (Int, Int, UnsafePointer<Float>) -> Void) {
+        forEachTile(fill: { rows, dst in q.dequantizeRows(rows, into: dst) }, body)
+    }
+
+    /// Fills an f32 tile of W's rows at a time (`fill(rows, destination)`, rows split across
+    /// threads) and hands each tile to `body(first row, row count, tile)`.
+    private func forEachTile(fill: (Range<Int>, UnsafeMutablePointer<Float>) -> Void,
+                             _ body: (Int, Int, UnsafePointer<Float>) -> Void) {
         let tr = effectiveTileRows
         let cols = inFeatures
         let tile = ScratchPool.take(tr * cols)
@@ -286,7 +281,7 @@ public final class Linear {
             let n = min(tr, outFeatures - r0)
             let base = r0
             Parallel.forRanges(n, grain: max(1, 16384 / cols)) { r in
-                q.dequantizeRows((base + r.lowerBound)..<(base + r.upperBound), into: tile.pointer + r.lowerBound * cols)
+                fill((base + r.lowerBound)..<(base + r.upperBound), tile.pointer + r.lowerBound * cols)
             }
             body(r0, n, UnsafePointer(tile.pointer))
             r0 += n

@@ -149,6 +149,13 @@ public enum Notebook {
         var executionCount = 0
         var stopped = false
         var interrupted = false
+        /// Ends the run: a note in both reports; the remaining cells are kept in the .ipynb, not run.
+        func stopRun(_ note: String, log message: String) {
+            report += note + "\n\n"
+            written.append(Ipynb.WrittenCell(cell: Cell(kind: .markdown, text: note, firstLine: 1), executionCount: nil, outputs: []))
+            log(message)
+            stopped = true
+        }
         lastRunInterrupted = false
         defer { lastRunInterrupted = interrupted }
         for (n, cell) in allCells.enumerated() {
@@ -209,21 +216,15 @@ public enum Notebook {
             if outputs.contains(where: { if case .error(let name, _, _) = $0 { return name == "Interrupted" }; return false }) {
                 // Ctrl-C stops the whole run, not just the cell (as for a script)
                 interrupted = true
-                let note = "**Interrupted:** Ctrl-C stopped the run; the remaining cells were not run."
-                report += note + "\n\n"
-                written.append(Ipynb.WrittenCell(cell: Cell(kind: .markdown, text: note, firstLine: 1), executionCount: nil, outputs: []))
-                log("interrupted: the remaining cells were not run")
-                stopped = true
+                stopRun("**Interrupted:** Ctrl-C stopped the run; the remaining cells were not run.",
+                        log: "interrupted: the remaining cells were not run")
                 continue
             }
             if n == parametersIndex && !parameters.isEmpty {
                 if !ok {
                     // running on with the defaults would give a report that looks overridden
-                    let note = "**Parameters not applied:** the parameters cell failed; the remaining cells were not run."
-                    report += note + "\n\n"
-                    written.append(Ipynb.WrittenCell(cell: Cell(kind: .markdown, text: note, firstLine: 1), executionCount: nil, outputs: []))
-                    log("the parameters cell failed: parameters not applied, remaining cells not run")
-                    stopped = true
+                    stopRun("**Parameters not applied:** the parameters cell failed; the remaining cells were not run.",
+                            log: "the parameters cell failed: parameters not applied, remaining cells not run")
                     continue
                 }
                 Parameters.apply(parameters, to: interp)
