@@ -1,6 +1,7 @@
 // BLAS: the one place llx calls OpenBLAS. Row-major sgemm with transposed operands
 // read in place, thread control, and the name of the kernel core OpenBLAS chose.
 import CBLAS
+import Foundation
 
 @_silgen_name("openblas_get_corename") private func _openblas_get_corename() -> UnsafeMutablePointer<CChar>?
 @_silgen_name("openblas_get_num_threads") private func _openblas_get_num_threads() -> Int32
@@ -19,20 +20,67 @@ public enum BLAS {
         return String(cString: p)
     }
 
+    /// Threads a GEMM runs on. With one pool (the default) OpenBLAS itself runs single-threaded
+    /// and `sgemm` splits a product across llx's hot pool, so this is `Parallel.threads`; with
+    /// LLX_THREADING=openblas it is OpenBLAS's own thread count.
     public static var threads: Int {
-        get { Int(_openblas_get_num_threads()) }
-        set { _openblas_set_num_threads(Int32(max(1, newValue))) }
+        get { onePool ? Parallel.threads : Int(_openblas_get_num_threads()) }
+        set {
+            if onePool { Parallel.threads = max(1, newValue) } else { _openblas_set_num_threads(Int32(max(1, newValue))) }
+        }
     }
+
+    /// Whether llx runs every parallel loop, GEMMs included, on its one hot pool (default), or
+    /// leaves GEMM threading to OpenBLAS (LLX_THREADING=openblas, for comparison). OpenBLAS's
+    /// workers and llx's own threads took turns on the two cores: between GEMMs the BLAS workers
+    /// spun (sched_yield, ~15% of a tiny-model training step under perf) while llx's kernels
+    /// waited for a core, and a training step ran only 1.1x faster on two threads than on one.
+    public static let onePool: Bool = {
+        let one = getenv("LLX_THREADING").map { String(cString: $0) } != "openblas"
+        if one { _openblas_set_num_threads(1) }
+        return one
+    }()
+
+    /// Products below this many multiply-adds run on the calling thread.
+    static let splitWork = 1 << 18
 
     /// C[m,n] = alpha * op(A) * op(B) + beta * C, all row-major.
     /// op(A) is [m,k] (A stored [k,m] when transA), op(B) is [k,n] (B stored [n,k] when transB).
-    @inline(__always)
     public static func sgemm(transA: Bool = false, transB: Bool = false,
                              m: Int, n: Int, k: Int,
                              alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
                              b: UnsafePointer<Float>, ldb: Int,
                              beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
         if m == 0 || n == 0 { return }
+        let nth = Parallel.threads
+        if onePool, nth > 1, k > 0, m * n * k >= splitWork, max(m, n) >= 32 {
+            // Each chunk is an independent single-threaded product over a block of rows of C
+            // (or of columns, when C is wide): op(A)'s rows or op(B)'s columns, in place.
+            let byRows = m >= n
+            let extent = byRows ? m : n
+            let chunks = min(nth, extent / 16)
+            HotPool.run(nth, chunks: chunks) { chunk, parts in
+                let r = HotPool.split(extent, chunk, parts, align: 16)
+                if r.isEmpty { return }
+                let lo = r.lowerBound, len = r.count
+                if byRows {
+                    single(transA: transA, transB: transB, m: len, n: n, k: k, alpha: alpha,
+                           a: transA ? a + lo : a + lo * lda, lda: lda, b: b, ldb: ldb,
+                           beta: beta, c: c + lo * ldc, ldc: ldc)
+                } else {
+                    single(transA: transA, transB: transB, m: m, n: len, k: k, alpha: alpha, a: a, lda: lda,
+                           b: transB ? b + lo * ldb : b + lo, ldb: ldb, beta: beta, c: c + lo, ldc: ldc)
+                }
+            }
+            return
+        }
+        single(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
+               beta: beta, c: c, ldc: ldc)
+    }
+
+    @inline(__always)
+    static func single(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>, lda: Int,
+                       b: UnsafePointer<Float>, ldb: Int, beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
         cblas_sgemm(CblasRowMajor,
                     transA ? CblasTrans : CblasNoTrans,
                     transB ? CblasTrans : CblasNoTrans,

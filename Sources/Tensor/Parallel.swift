@@ -11,7 +11,7 @@ public enum Parallel {
         let workers = min(threads, n / max(1, grain))
         if workers <= 1 { if n > 0 { body(0..<n) }; return }
         let chunk = (n + workers - 1) / workers
-        DispatchQueue.concurrentPerform(iterations: workers) { w in
+        run(workers) { w in
             let lo = w * chunk, hi = min(n, lo + chunk)
             if lo < hi { body(lo..<hi) }
         }
@@ -33,12 +33,25 @@ extension Parallel {
         let workers = workerCount(n)
         if workers <= 1 { for i in 0..<n { body(0, i) }; return }
         let counter = ItemCounter()
-        DispatchQueue.concurrentPerform(iterations: workers) { w in
+        run(workers) { w in
             while true {
                 let i = counter.next()
                 if i >= n { break }
                 body(w, i)
             }
+        }
+    }
+}
+
+extension Parallel {
+    /// body(w) for w in [0, workers), one chunk each, on llx's hot pool (the same threads as the
+    /// GEMMs and decode kernels; see BLAS.onePool), or on libdispatch's with LLX_THREADING=openblas.
+    @inline(__always)
+    static func run(_ workers: Int, _ body: (Int) -> Void) {
+        if BLAS.onePool {
+            HotPool.run(workers, chunks: workers) { c, _ in body(c) }
+        } else {
+            DispatchQueue.concurrentPerform(iterations: workers, execute: body)
         }
     }
 }
