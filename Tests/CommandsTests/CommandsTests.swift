@@ -20,7 +20,7 @@ final class CommandsTests: XCTestCase {
     data.jsonl synth.needle_qa synth.multi_detail synth.summary synth.retrieval synth.passkey synth.short_text synth.short_instructions synth.filler shuffle train grads adamw
     eval.niah eval.passkey eval.topics eval.ppl eval.mc eval.qa score.f1 score.rouge_l score.edit_sim
     save load h5.ls h5.read h5.values h5.write read_json read_jsonl write_json write_jsonl export.peft lora.load_peft export.hf
-    plot.heatmap plot.line
+    plot.heatmap plot.line plot.grid
     """.split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init)
 
     func testEveryReferenceCommandIsRegisteredAndListed() throws {
