@@ -337,8 +337,8 @@ public final class Interpreter {
     /// A call of `f` with its first `n` parameters in `frame` already (positional arguments):
     /// the others take their defaults.
     func enter(_ f: Function, _ frame: Frame, given n: Int, _ loc: SourceLocation) throws -> Value {
-        let params = f.decl.parameters
-        if n < params.count {
+        if n < f.proto.arity {
+            let params = f.decl.parameters
             for i in n..<params.count {
                 if let d = f.proto.defaults[i] { frame.slots[i] = try d(frame) }
                 else { throw Diagnostic(.argument, "\(f.decl.name): missing argument '\(params[i].name)'", at: loc) }
