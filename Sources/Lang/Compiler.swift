@@ -29,6 +29,8 @@ final class Frame {
     /// The frame of the code the function was defined in (set again when a pooled frame is
     /// reused; nil for functions defined at the top level, whose names are globals).
     var parent: Frame?
+    /// The next free frame of a FunctionProto's pool.
+    var nextFree: Frame? = nil
 
     init(parent: Frame?, size: Int) {
         self.parent = parent
@@ -196,19 +198,27 @@ final class FunctionProto {
     var body: Exec = { _ in .normal }
     /// Frames of finished calls that nothing captured, reused by the next calls (a call then
     /// costs no allocation: recursion keeps one frame per level).
-    private var pool: [Frame] = []
+    /// (A list through Frame.nextFree: at most one frame per level of recursion, which
+    /// maxCallDepth bounds.)
+    private var free: Frame? = nil
     init(decl: FunctionDecl, layout: Layout) { self.decl = decl; self.layout = layout; arity = decl.parameters.count }
 
     @inline(__always) func frame(parent: Frame?) -> Frame {
-        if let fr = pool.popLast() { fr.parent = parent; return fr }
+        if let fr = free {
+            free = fr.nextFree
+            fr.nextFree = nil
+            fr.parent = parent
+            return fr
+        }
         return Frame(parent: parent, size: layout.size)
     }
 
     /// Gives a call's frame back once the call returned, unless a closure or block kept it.
     @inline(__always) func recycle(_ fr: inout Frame) {
-        guard pool.count < 64, isKnownUniquelyReferenced(&fr) else { return }
+        guard isKnownUniquelyReferenced(&fr) else { return }
         fr.clear()
-        pool.append(fr)
+        fr.nextFree = free
+        free = fr
     }
 }
 
@@ -602,12 +612,11 @@ final class Compiler {
                 let item = expr(args[1].value, scope)
                 let cloc = callee.location
                 return { f in
-                    if case .list? = acc.get(f), case .command(let c)? = appendAcc.get(f) ?? (try? appendAcc.fallback(f, cloc)), c.isCoreAppend {
+                    if let p = acc.pointer(f), Compiler.holdsList(p),
+                       case .command(let c)? = appendAcc.get(f) ?? (try? appendAcc.fallback(f, cloc)), c.isCoreAppend {
                         let x = try item(f)
-                        if let q = acc.pointer(f), case .list(var l)? = q.pointee {
-                            q.pointee = .null
-                            l.append(x)
-                            q.pointee = .list(l)
+                        if let q = acc.pointer(f), Compiler.holdsList(q) {
+                            Compiler.appendInPlace(q, x)
                             return .normal
                         }
                     }
@@ -697,6 +706,24 @@ final class Compiler {
             }
         default:
             return { _ in throw Diagnostic(.syntax, "cannot assign to this expression", at: target.location) }
+        }
+    }
+
+    /// Whether a slot holds a list (without copying it out).
+    @inline(__always) static func holdsList(_ p: UnsafeMutablePointer<Value?>) -> Bool {
+        if case .some(.list) = p.pointee { return true }
+        return false
+    }
+
+    /// Appends to the list a slot holds (holdsList checked), without copying its storage.
+    @inline(__always) static func appendInPlace(_ p: UnsafeMutablePointer<Value?>, _ x: Value) {
+        var v = p.move().unsafelyUnwrapped
+        if case .list(var l) = v {
+            v = .null
+            l.append(x)
+            p.initialize(to: .list(l))
+        } else {
+            p.initialize(to: v)
         }
     }
 
@@ -985,11 +1012,13 @@ final class Compiler {
             let keys = fields.map { $0.0 }
             let codes = fields.map { Code(expr($0.1, scope)) }
             if Set(keys).count == keys.count {
+                let n = codes.count
                 return { f in
-                    var vals: [Value] = []
-                    vals.reserveCapacity(codes.count)
-                    for c in codes { vals.append(try c.run(f)) }
-                    return .record(Record(uniqueKeys: keys, values: vals))
+                    var r = Record(capacity: n)
+                    var i = 0
+                    while i < n { r.appendUnique(keys[i], try codes[i].run(f)); i += 1 }
+                    r.finishLiteral()
+                    return .record(r)
                 }
             }
             return { f in
@@ -1232,6 +1261,22 @@ final class Compiler {
             let calleeLoc = calleeExpr.location
             // xs.push(x), xs.pop(), xs.extend(ys) change a list variable (or element) in place
             if ["push", "pop", "extend"].contains(name), let (root, steps) = path(objExpr, scope) {
+                if name == "push", steps.isEmpty, argExprs.count == 1, argExprs[0].name == nil {
+                    // xs.push(x) on a list variable: appended where it lies, no argument binding
+                    let a0 = argBoxes[0].run
+                    return { f in
+                        let x = try a0(f)
+                        if let p = root.pointer(f), Compiler.holdsList(p) {
+                            Compiler.appendInPlace(p, x)
+                            return .null
+                        }
+                        var args = Arguments([x], location: loc)
+                        args.namedLocations = []
+                        if let r = try self.listMethodInPlace(name, root, steps, args, f) { return r }
+                        let obj = try objCode(f)
+                        return try self.callMethod(obj, objExpr, name, args, calleeLoc, loc)
+                    }
+                }
                 return { f in
                     let args = try evalArgs(f)
                     if let r = try self.listMethodInPlace(name, root, steps, args, f) { return r }

@@ -36,6 +36,11 @@ public struct Record {
 
     public var keys: [String] { entries.map { $0.key } }
 
+    /// Adds a field the record does not have (a literal's, whose names the compiler checked);
+    /// `finishLiteral` after the last one.
+    @inline(__always) mutating func appendUnique(_ key: String, _ value: Value) { entries.append((key, value)) }
+    mutating func finishLiteral() { if entries.count >= Record.indexFrom { reindex() } }
+
     @inline(__always) private func find(_ key: String) -> Int? {
         if let ix = index { return ix[key] }
         var i = 0
