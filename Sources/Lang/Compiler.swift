@@ -1324,7 +1324,8 @@ final class Compiler {
             case 1:
                 let a0 = codes[0].run
                 return { f in
-                    if case .function(let fn)? = direct ? g.get(gi) : acc.get(f), fn.proto.arity >= 1 {
+                    let callee = direct ? g.get(gi) : acc.get(f)
+                    if case .function(let fn)? = callee, fn.proto.arity >= 1 {
                         let proto = fn.proto
                         var fr = proto.frame(parent: fn.frame)
                         fr.slots[0] = try a0(f)
@@ -1332,12 +1333,20 @@ final class Compiler {
                         proto.recycle(&fr)
                         return r
                     }
+                    // a core command's shortcut (len(x), str(x)): no argument array
+                    if callee == nil, case .command(let c)? = try? acc.fallback(f, cloc), let fast = c.fast1 {
+                        let x = try a0(f)
+                        if interp.isCancelled { try interp.checkCancelledAt(loc) }
+                        if let r = fast(x) { return r }
+                        return try interp.call(.command(c), Arguments([x], location: loc))
+                    }
                     return try slow(f)
                 }
             case 2:
                 let a0 = codes[0].run, a1 = codes[1].run
                 return { f in
-                    if case .function(let fn)? = direct ? g.get(gi) : acc.get(f), fn.proto.arity >= 2 {
+                    let callee = direct ? g.get(gi) : acc.get(f)
+                    if case .function(let fn)? = callee, fn.proto.arity >= 2 {
                         let proto = fn.proto
                         var fr = proto.frame(parent: fn.frame)
                         let p = fr.slots
@@ -1346,6 +1355,12 @@ final class Compiler {
                         let r = try interp.enter(fn, fr, given: 2, loc)
                         proto.recycle(&fr)
                         return r
+                    }
+                    if callee == nil, case .command(let c)? = try? acc.fallback(f, cloc), let fast = c.fast2 {
+                        let x = try a0(f), y = try a1(f)
+                        if interp.isCancelled { try interp.checkCancelledAt(loc) }
+                        if let r = fast(x, y) { return r }
+                        return try interp.call(.command(c), Arguments([x, y], location: loc))
                     }
                     return try slow(f)
                 }

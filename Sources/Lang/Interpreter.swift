@@ -150,7 +150,9 @@ public final class Interpreter {
 
     public func write(_ s: String) { output(s) }
     public func show(_ v: Value) {
-        if let h = displayHook { h(v) } else { output(v.repr + "\n") }
+        if let h = displayHook { h(v) }
+        // at the REPL a long list or record breaks over lines, floats shortened (Value.display)
+        else { output((isInteractive ? v.display(width: Terminal.width) : v.repr) + "\n") }
     }
     /// Throws an "interrupted" error when a stop was requested (and clears the request).
     public func checkCancelled() throws {

@@ -98,6 +98,27 @@ public final class Session {
         }
     }
 
+    /// One variable for `:vars`: `name: type = value`, the value whole (a model's summary with
+    /// all its lines) wrapped at `width`, a long value cut after `maxLines` lines.
+    public static func varSummary(_ name: String, _ v: Value, width: Int, maxLines: Int = 12) -> String {
+        let head = "\(name): \(v.typeName) = "
+        let text = v.repr
+        var lines: [String]
+        if text.contains("\n") {
+            lines = [head.trimmingCharacters(in: .whitespaces)]
+            for l in text.split(separator: "\n", omittingEmptySubsequences: false) {
+                lines += Terminal.wrap("    " + l, width: width, indent: 6)
+            }
+        } else {
+            lines = Terminal.wrap(head + text, width: width, indent: 4)
+        }
+        if lines.count > maxLines {
+            let more = lines.count - maxLines
+            lines = Array(lines.prefix(maxLines)) + ["    ... (\(more) more line\(more == 1 ? "" : "s"))"]
+        }
+        return lines.joined(separator: "\n")
+    }
+
     /// A `:command`; false means leave.
     func meta(_ line: String) -> Bool {
         let parts = line.split(separator: " ", maxSplits: 1).map(String.init)
@@ -123,9 +144,7 @@ public final class Session {
             if names.isEmpty { print("(no variables)") }
             for n in names {
                 guard let v = interp.globals.values[n] else { continue }
-                var shown = v.repr.replacingOccurrences(of: "\n", with: " ")
-                if shown.count > 60 { shown = String(shown.prefix(57)) + "..." }
-                print("\(n): \(v.typeName) = \(shown)")
+                print(Session.varSummary(n, v, width: Terminal.width))
             }
         case ":time":
             timing.toggle()

@@ -35,6 +35,24 @@ final class CommandsTests: XCTestCase {
         }
     }
 
+    /// docs/language.md ends with the command reference generated from the registry
+    /// (`llx docs --write docs/language.md` after changing a command).
+    func testLanguageReferenceIsCurrent() throws {
+        let path = Self.tests.deletingLastPathComponent().appendingPathComponent("docs/language.md").path
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        let committed = Reference.extract(text)
+        XCTAssertNotNil(committed, "docs/language.md has no generated section")
+        XCTAssertEqual(committed, Reference.section(), "docs/language.md is out of date: run llx docs --write docs/language.md")
+        // help(cmd) prints the same text as the reference
+        let interp = Commands.makeInterpreter()
+        var out = ""
+        interp.output = { out += $0 }
+        setenv("COLUMNS", "1000", 1)
+        defer { unsetenv("COLUMNS") }
+        try interp.run("help(\"plot.line\")", file: "h.llx")
+        XCTAssertTrue(Reference.section().contains("```\n" + out + "```\n"))
+    }
+
     func testScripts() throws {
         let files = try FileManager.default.contentsOfDirectory(atPath: Self.scripts.path).filter { $0.hasSuffix(".llx") }.sorted()
         XCTAssertGreaterThan(files.count, 8)

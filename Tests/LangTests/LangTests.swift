@@ -283,5 +283,36 @@ final class LangTests: XCTestCase {
         // brackets closed on a later line keep their newlines dropped
         XCTAssertNoThrow(try Parser.parse("let a = f(1,\n  2)\nlet b = [3,\n4]\n", file: "ok.llx"))
     }
+
+    /// help() lines are wrapped at the width, continuation lines hanging under the summary.
+    func testWrapAndDisplay() throws {
+        let line = "  eval.passkey(m, tok, lengths:, depths: 5)      " + String(repeating: "word ", count: 30)
+        let wrapped = Terminal.wrap(line, width: 80)
+        XCTAssertGreaterThan(wrapped.count, 1)
+        for l in wrapped { XCTAssertLessThanOrEqual(l.count, 80, l) }
+        XCTAssertTrue(wrapped[0].hasPrefix("  eval.passkey(m, tok, lengths:, depths: 5)      word"))
+        let hang = wrapped[0].range(of: "word")!.lowerBound.utf16Offset(in: wrapped[0])
+        for l in wrapped.dropFirst() { XCTAssertEqual(l.prefix { $0 == " " }.count, hang, l) }
+        XCTAssertEqual(Terminal.wrap("short", width: 80), ["short"])
+        // help() output: no line longer than the width
+        let interp = Interpreter(registry: Registry.withCore())
+        var out = ""
+        interp.output = { out += $0 }
+        setenv("COLUMNS", "70", 1)
+        defer { unsetenv("COLUMNS") }
+        try interp.run("help()\nhelp(\"print\")", file: "h.llx")
+        for l in out.split(separator: "\n") { XCTAssertLessThanOrEqual(l.count, 70, String(l)) }
+        XCTAssertTrue(out.contains("  print("))
+        // the REPL shows a long list of records one per line, floats to 6 digits
+        let hist = Value.list((1...3).map { i in .record(Record([("step", .int(i)), ("loss", .double(2.0 / 3.0 + Double(i))), ("lr", .double(0.00019999999))])) })
+        XCTAssertEqual(hist.display(width: 60), """
+        [
+          {step: 1, loss: 1.66667, lr: 0.0002},
+          {step: 2, loss: 2.66667, lr: 0.0002},
+          {step: 3, loss: 3.66667, lr: 0.0002}
+        ]
+        """)
+        XCTAssertEqual(Value.list([.double(0.1), .int(2)]).display(width: 60), "[0.1, 2]")
+    }
 }
 
