@@ -129,15 +129,40 @@ public enum LangBench {
 
     /// scripts/bench_lang.py beside the binary (../../scripts from .build/release), in the
     /// current directory, or under $LLX_ROOT.
-    static func pythonScript() -> String? {
+    static func pythonScript(_ file: String = "bench_lang.py") -> String? {
         let env = ProcessInfo.processInfo.environment
         var candidates: [String] = []
-        if let root = env["LLX_ROOT"] { candidates.append(root + "/scripts/bench_lang.py") }
-        candidates.append(FileManager.default.currentDirectoryPath + "/scripts/bench_lang.py")
+        if let root = env["LLX_ROOT"] { candidates.append(root + "/scripts/" + file) }
+        candidates.append(FileManager.default.currentDirectoryPath + "/scripts/" + file)
         let exe = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
-        candidates.append(exe.deletingLastPathComponent().appendingPathComponent("../../../scripts/bench_lang.py").standardized.path)
-        candidates.append(exe.deletingLastPathComponent().appendingPathComponent("../../scripts/bench_lang.py").standardized.path)
+        candidates.append(exe.deletingLastPathComponent().appendingPathComponent("../../../scripts/" + file).standardized.path)
+        candidates.append(exe.deletingLastPathComponent().appendingPathComponent("../../scripts/" + file).standardized.path)
         return candidates.first { FileManager.default.fileExists(atPath: $0) }
+    }
+
+    /// The same programs in Lua (scripts/bench_lang.lua) when a `lua` (5.4, or $LLX_LUA) runs:
+    /// name -> seconds; empty when there is none.
+    static func lua(times: Int) -> [String: Double] {
+        guard let script = pythonScript("bench_lang.lua") else { return [:] }
+        let env = ProcessInfo.processInfo.environment
+        let lua = env["LLX_LUA"] ?? "lua"
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = [lua, script, "--repeat", String(times)]
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        p.standardError = FileHandle.nullDevice
+        do { try p.run() } catch { return [:] }
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        guard p.terminationStatus == 0 else { return [:] }
+        var out: [String: Double] = [:]
+        for line in String(decoding: data, as: UTF8.self).split(separator: "\n") {
+            guard let obj = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                  let name = obj["name"] as? String, let s = obj["seconds"] as? Double else { continue }
+            out[name] = s
+        }
+        return out
     }
 
     /// Runs the CPython side: name -> (seconds, check as JSON), or why it could not.
@@ -183,15 +208,18 @@ public enum LangBench {
             return
         }
         let py = python(times: 3)
+        let luaTimes = lua(times: 3)
         log("language microbenchmarks: best of 3, seconds (llx / CPython: below 1 means llx is faster)")
-        log("  " + "benchmark".padding(toLength: 16, withPad: " ", startingAt: 0) + "      llx s   CPython s    ratio  check")
+        log("  " + "benchmark".padding(toLength: 16, withPad: " ", startingAt: 0) + "      llx s   CPython s    ratio  check"
+            + (luaTimes.isEmpty ? "" : "   Lua s (CPU)  llx/Lua"))
         var ratios: [Double] = []
         for (name, t) in ours {
             var line = "  " + name.padding(toLength: 16, withPad: " ", startingAt: 0) + String(format: " %10.4f", t.seconds)
             if case .success(let table) = py, let (s, check) = table[name] {
                 ratios.append(t.seconds / s)
-                line += String(format: "  %10.4f  %7.2fx  ", s, t.seconds / s) + (agrees(t.check, check) ? "ok" : "MISMATCH (llx \(t.check.repr), CPython \(check))")
+                line += String(format: "  %10.4f  %7.2fx  ", s, t.seconds / s) + (agrees(t.check, check) ? "ok   " : "MISMATCH (llx \(t.check.repr), CPython \(check))")
             }
+            if let l = luaTimes[name], l > 0 { line += String(format: "  %11.4f  %6.1fx", l, t.seconds / l) }
             log(line)
         }
         switch py {

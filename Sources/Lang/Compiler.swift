@@ -194,14 +194,17 @@ final class FunctionProto {
     let decl: FunctionDecl
     let layout: Layout
     let arity: Int
-    var defaults: [Eval?] = []
-    var body: Exec = { _ in .normal }
+    let defaults: [Eval?]
+    let body: Exec
     /// Frames of finished calls that nothing captured, reused by the next calls (a call then
     /// costs no allocation: recursion keeps one frame per level).
     /// (A list through Frame.nextFree: at most one frame per level of recursion, which
     /// maxCallDepth bounds.)
     private var free: Frame? = nil
-    init(decl: FunctionDecl, layout: Layout) { self.decl = decl; self.layout = layout; arity = decl.parameters.count }
+    init(decl: FunctionDecl, layout: Layout, defaults: [Eval?], body: @escaping Exec) {
+        self.decl = decl; self.layout = layout; arity = decl.parameters.count
+        self.defaults = defaults; self.body = body
+    }
 
     @inline(__always) func frame(parent: Frame?) -> Frame {
         if let fr = free {
@@ -493,7 +496,18 @@ final class Compiler {
         case .returnStmt(let e):
             guard let e = e else { return { _ in .returned(.null) } }
             let c = expr(e, scope)
-            return { f in .returned(try c(f)) }
+            switch operand(e, scope) {
+            case .local(let sl):
+                return { f in
+                    if let v = f.slots[sl] { return .returned(v) }
+                    return .returned(try c(f))
+                }
+            case .int(let i):
+                let v = Value.int(i)
+                return { _ in .returned(v) }
+            default:
+                return { f in .returned(try c(f)) }
+            }
         }
     }
 
@@ -908,10 +922,8 @@ final class Compiler {
         for p in decl.parameters { declared.insert(p.name) }
         let fs = Scope(parent: scope, layout: layout, materialized: true, isRoot: false, declared: declared)
         for p in decl.parameters { _ = fs.slot(p.name) }   // parameters are slots 0..<n
-        let proto = FunctionProto(decl: decl, layout: layout)
-        proto.defaults = decl.parameters.map { p in p.defaultValue.map { expr($0, fs) } }
-        proto.body = statements(decl.body, fs)
-        return proto
+        let defaults = decl.parameters.map { p in p.defaultValue.map { expr($0, fs) } }
+        return FunctionProto(decl: decl, layout: layout, defaults: defaults, body: statements(decl.body, fs))
     }
 
     // MARK: expressions

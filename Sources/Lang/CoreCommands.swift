@@ -4,6 +4,13 @@
 import Foundation
 
 public enum CoreCommands {
+    /// `len` of a string: its characters; an ASCII string's bytes (no grapheme breaking).
+    @inline(__always) static func characterCount(_ s: String) -> Int {
+        let u = s.utf8
+        if u.allSatisfy({ $0 < 0x80 }) { return u.count }
+        return s.count
+    }
+
     public static func register(into r: Registry) {
         registerIO(r)
         registerValues(r)
@@ -222,7 +229,7 @@ public enum CoreCommands {
         let len1: (Value) -> Value? = { x in
             switch x {
             case .list(let l): return .int(l.count)
-            case .string(let s): return .int(Builtins.characterCount(s))
+            case .string(let s): return .int(CoreCommands.characterCount(s))
             case .record(let rec): return .int(rec.count)
             case .range(let rg): return .int(rg.count)
             default: return nil
@@ -268,12 +275,6 @@ public enum CoreCommands {
 
     /// `x` with `digits` digits after the point, as C's printf("%.*f") (and Python's
     /// f"{x:.4f}") write it.
-    /// `len` of a string: its characters; an ASCII string's bytes (no grapheme breaking).
-    @inline(__always) static func characterCount(_ s: String) -> Int {
-        let u = s.utf8
-        if u.allSatisfy({ $0 < 0x80 }) { return u.count }
-        return s.count
-    }
 
     public static func formatFixed(_ x: Double, digits: Int) -> String {
         if !x.isFinite || !(0...30).contains(digits) { return String(format: "%.\(digits)f", x) }

@@ -42,6 +42,8 @@ public final class Session {
                 continue
             }
             evaluate(entry)
+            // an entry Ctrl-C stopped is marked so in the history (`train(...)  # interrupted`)
+            if lastWasInterrupted { reader.markInterrupted(entry) }
         }
         if interactive { print("") }
         return errorCount > 0 && !interactive ? 1 : 0
@@ -71,6 +73,9 @@ public final class Session {
         }
     }
 
+    /// Whether the last entry was stopped by Ctrl-C.
+    public private(set) var lastWasInterrupted = false
+
     /// Runs one entry and shows its value.
     public func evaluate(_ entry: String) {
         let first = lineNumber
@@ -88,8 +93,10 @@ public final class Session {
                 if interp.resultWasStreamed, case .string = v { streamed = true }
                 if !streamed { interp.show(v) }
             }
+            lastWasInterrupted = false
         } catch {
             errorCount += 1
+            lastWasInterrupted = (error as? Diagnostic)?.kind == .interrupted || (error as? LangRuntimeError)?.kind == .interrupted
             err(Runner.format(error, source: source))
         }
         interp.cancellation?.reset()
