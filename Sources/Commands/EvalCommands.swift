@@ -94,7 +94,9 @@ enum EvalCommands {
     static func hooks(_ interp: Interpreter, _ name: String) -> EvalHooks {
         EvalHooks(progress: { p in
             guard interp.isInteractive else { return }
-            FileHandle.standardError.write(Data("\r\u{1B}[K[\(name)] \(p.done)/\(p.total) \(p.message)".utf8))
+            // the message may quote a model's raw answer: control characters escaped
+            let msg = TextStreamer.escapeControls(p.message, keepNewlines: false)
+            FileHandle.standardError.write(Data("\r\u{1B}[K[\(name)] \(p.done)/\(p.total) \(msg)".utf8))
             if p.done >= p.total { FileHandle.standardError.write(Data("\n".utf8)) }
         }, cancel: interp.cancellationToken)
     }
@@ -324,13 +326,21 @@ enum EvalCommands {
         }
         r.register("plot.line", [Param("xs"), Param("ys", optional: true), .named("label", .string, default: .string("")),
                                  .named("title", .string, default: .string("")), .named("x_title", .string, default: .string("")),
-                                 .named("y_title", .string, default: .string("")), .named("y_range", .list, optional: true)],
-                   help: "A line chart of ys against xs (or of xs against 0, 1, 2, ... when ys is omitted). Several series share the figure, with a legend, when ys is a record {label: values, ...}; y_range: [lo, hi] fixes the y axis.") { a, _ in
+                                 .named("y_title", .string, default: .string("")), .named("y_range", .list, optional: true),
+                                 .named("xscale", .string, default: .string("linear")), .named("yscale", .string, default: .string("linear"))],
+                   help: "A line chart of ys against xs (or of xs against 0, 1, 2, ... when ys is omitted). Several series share the figure, with a legend, when ys is a record {label: values, ...}; a series may also bring its own xs as {x: [...], y: [...]}. x_title, y_title: the axes' labels; xscale, yscale: \"linear\" or \"log\" (values <= 0 are left out of a log axis); y_range: [lo, hi] fixes the y axis. plot.grid puts several figures side by side.") { a, _ in
             func nums(_ v: Value, _ n: String) throws -> [Double] { Convert.doubles(try Convert.tensor(v, "plot.line", n)).map { $0 } }
             var xs = try nums(a["xs"], "xs")
             var series: [Series] = []
             if a.has("ys"), let rec = a["ys"].asRecord {
                 for (name, v) in rec.pairs {
+                    if let own = v.asRecord {
+                        guard let ox = own["x"], let oy = own["y"] else { throw a.error("ys", "series '\(name)' must be a list of values or {x: [...], y: [...]}") }
+                        let sx = try nums(ox, "ys.\(name).x"), sy = try nums(oy, "ys.\(name).y")
+                        guard sx.count == sy.count else { throw a.error("ys", "series '\(name)' has \(sy.count) y values but \(sx.count) x values") }
+                        series.append(Series(label: name, xs: sx, ys: sy))
+                        continue
+                    }
                     let ys = try nums(v, "ys.\(name)")
                     guard xs.count == ys.count else { throw a.error("ys", "series '\(name)' has \(ys.count) values but xs has \(xs.count)") }
                     series.append(Series(label: name, xs: xs, ys: ys))
@@ -347,8 +357,29 @@ enum EvalCommands {
                 guard r.count == 2, let lo = r[0].asDouble, let hi = r[1].asDouble, lo < hi else { throw a.error("y_range", "must be [lo, hi] with lo < hi") }
                 range = lo...hi
             }
+            func scale(_ n: String) throws -> Plot.Scale {
+                let v = try a.string(n)
+                guard let s = Plot.Scale(rawValue: v) else { throw a.error(n, "must be \"linear\" or \"log\", got \"\(v)\"") }
+                return s
+            }
+            let xs_ = try scale("xscale"), ys_ = try scale("yscale")
+            if ys_ == .log, let r = range, r.lowerBound <= 0 { throw a.error("y_range", "must be positive on a log axis") }
             return .host(FigureValue(Plot.line(series, title: try a.string("title"), xTitle: try a.string("x_title"),
-                                               yTitle: try a.string("y_title"), yRange: range)))
+                                               yTitle: try a.string("y_title"), yRange: range, xScale: xs_, yScale: ys_)))
+        }
+        r.register("plot.grid", [Param("figures", .list), .named("cols", .int, default: .int(2)), .named("title", .string, default: .string(""))],
+                   help: "Small multiples: several figures in a grid of `cols` columns, row by row, each with its own axes (plot.grid([f1, f2, f3], cols: 2)).") { a, _ in
+            var figs: [Figure] = []
+            for (i, v) in try a.list("figures").enumerated() {
+                guard case .host(let h) = v, let f = h as? FigureValue else {
+                    throw a.error("figures", "element \(i) is \(v.typeNameWithArticle), not a Figure")
+                }
+                figs.append(f.figure)
+            }
+            guard !figs.isEmpty else { throw a.error("figures", "is empty") }
+            let cols = try a.int("cols")
+            guard cols >= 1 else { throw a.error("cols", "must be at least 1, got \(cols)") }
+            return .host(FigureValue(Plot.grid(figs, cols: cols, title: try a.string("title"))))
         }
     }
 }

@@ -93,6 +93,19 @@ public enum LangBench {
     ]
 
     struct Timing { var seconds: Double; var check: Value }
+
+    /// LLX_BENCH_CPU=1: time by the thread's CPU time instead of the wall clock (and CPython by
+    /// time.thread_time()), for a shared machine whose other work makes wall times noisy.
+    static let cpuTime = ProcessInfo.processInfo.environment["LLX_BENCH_CPU"] == "1"
+
+    static func now() -> Double {
+        if cpuTime {
+            var ts = timespec()
+            clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
+            return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+        }
+        return Double(DispatchTime.now().uptimeNanoseconds) / 1e9
+    }
     struct BenchFailure: Error { var why: String }
 
     /// Times every benchmark in a fresh interpreter (best of `repeat`).
@@ -107,9 +120,9 @@ public enum LangBench {
             var check: Value = .null
             for _ in 0..<times {
                 let x = try interp.run(arg, file: "<bench lang>") ?? .null
-                let t0 = DispatchTime.now().uptimeNanoseconds
+                let t0 = now()
                 check = try interp.call(f, Arguments([x]))
-                best = min(best, Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+                best = min(best, now() - t0)
             }
             out.append((name, Timing(seconds: best, check: check)))
         }
@@ -118,9 +131,9 @@ public enum LangBench {
         for _ in 0..<times {
             let fresh = Commands.makeInterpreter()
             fresh.output = { _ in }
-            let t0 = DispatchTime.now().uptimeNanoseconds
+            let t0 = now()
             try fresh.run(toplevel, file: "<bench lang>")
-            best = min(best, Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+            best = min(best, now() - t0)
             check = fresh.globals.lookup("s") ?? .null
         }
         out.append(("toplevel_loop", Timing(seconds: best, check: check)))
@@ -129,15 +142,40 @@ public enum LangBench {
 
     /// scripts/bench_lang.py beside the binary (../../scripts from .build/release), in the
     /// current directory, or under $LLX_ROOT.
-    static func pythonScript() -> String? {
+    static func pythonScript(_ file: String = "bench_lang.py") -> String? {
         let env = ProcessInfo.processInfo.environment
         var candidates: [String] = []
-        if let root = env["LLX_ROOT"] { candidates.append(root + "/scripts/bench_lang.py") }
-        candidates.append(FileManager.default.currentDirectoryPath + "/scripts/bench_lang.py")
+        if let root = env["LLX_ROOT"] { candidates.append(root + "/scripts/" + file) }
+        candidates.append(FileManager.default.currentDirectoryPath + "/scripts/" + file)
         let exe = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
-        candidates.append(exe.deletingLastPathComponent().appendingPathComponent("../../../scripts/bench_lang.py").standardized.path)
-        candidates.append(exe.deletingLastPathComponent().appendingPathComponent("../../scripts/bench_lang.py").standardized.path)
+        candidates.append(exe.deletingLastPathComponent().appendingPathComponent("../../../scripts/" + file).standardized.path)
+        candidates.append(exe.deletingLastPathComponent().appendingPathComponent("../../scripts/" + file).standardized.path)
         return candidates.first { FileManager.default.fileExists(atPath: $0) }
+    }
+
+    /// The same programs in Lua (scripts/bench_lang.lua) when a `lua` (5.4, or $LLX_LUA) runs:
+    /// name -> seconds; empty when there is none.
+    static func lua(times: Int) -> [String: Double] {
+        guard let script = pythonScript("bench_lang.lua") else { return [:] }
+        let env = ProcessInfo.processInfo.environment
+        let lua = env["LLX_LUA"] ?? "lua"
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = [lua, script, "--repeat", String(times)]
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        p.standardError = FileHandle.nullDevice
+        do { try p.run() } catch { return [:] }
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        guard p.terminationStatus == 0 else { return [:] }
+        var out: [String: Double] = [:]
+        for line in String(decoding: data, as: UTF8.self).split(separator: "\n") {
+            guard let obj = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                  let name = obj["name"] as? String, let s = obj["seconds"] as? Double else { continue }
+            out[name] = s
+        }
+        return out
     }
 
     /// Runs the CPython side: name -> (seconds, check as JSON), or why it could not.
@@ -150,7 +188,7 @@ public enum LangBench {
         }
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = [python, script, "--repeat", String(times)]
+        p.arguments = [python, script, "--repeat", String(times)] + (cpuTime ? ["--cpu"] : [])
         let pipe = Pipe()
         p.standardOutput = pipe
         do { try p.run() } catch { return .failure(BenchFailure(why: "cannot run \(python): \(error)")) }
@@ -183,15 +221,18 @@ public enum LangBench {
             return
         }
         let py = python(times: 3)
-        log("language microbenchmarks: best of 3, seconds (llx / CPython: below 1 means llx is faster)")
-        log("  " + "benchmark".padding(toLength: 16, withPad: " ", startingAt: 0) + "      llx s   CPython s    ratio  check")
+        let luaTimes = lua(times: 3)
+        log("language microbenchmarks: best of 3, \(cpuTime ? "CPU" : "wall-clock") seconds (llx / CPython: below 1 means llx is faster)")
+        log("  " + "benchmark".padding(toLength: 16, withPad: " ", startingAt: 0) + "      llx s   CPython s    ratio  check"
+            + (luaTimes.isEmpty ? "" : "   Lua s (CPU)  llx/Lua"))
         var ratios: [Double] = []
         for (name, t) in ours {
             var line = "  " + name.padding(toLength: 16, withPad: " ", startingAt: 0) + String(format: " %10.4f", t.seconds)
             if case .success(let table) = py, let (s, check) = table[name] {
                 ratios.append(t.seconds / s)
-                line += String(format: "  %10.4f  %7.2fx  ", s, t.seconds / s) + (agrees(t.check, check) ? "ok" : "MISMATCH (llx \(t.check.repr), CPython \(check))")
+                line += String(format: "  %10.4f  %7.2fx  ", s, t.seconds / s) + (agrees(t.check, check) ? "ok   " : "MISMATCH (llx \(t.check.repr), CPython \(check))")
             }
+            if let l = luaTimes[name], l > 0 { line += String(format: "  %11.4f  %6.1fx", l, t.seconds / l) }
             log(line)
         }
         switch py {

@@ -316,7 +316,7 @@ enum ModelCommands {
             else { ids = tok.chat(try Convert.messages(a["prompt"], "generate", "prompt"), generationPrompt: true) }
             let stream = (a.has("stream") ? try a.bool("stream") : interp.isInteractive)
             var out: [Int] = []
-            var shown = ""
+            var streamer = TextStreamer()
             let seed: UInt64? = a.has("seed") ? UInt64(bitPattern: Int64(try a.int("seed"))) : interp.seedValue.map { UInt64(bitPattern: Int64($0)) }
             var stop = tok.endTokenIDs
             if stop.isEmpty { stop = Set(m.config.eosTokenIds) }
@@ -326,10 +326,9 @@ enum ModelCommands {
                 if t >= tok.vocabSize { return false }
                 out.append(t)
                 if stream {
-                    let text = tok.decode(out)
-                    if text.hasPrefix(shown), !text.hasSuffix("\u{FFFD}") {
-                        interp.write(String(text.dropFirst(shown.count))); shown = text
-                    }
+                    // whole characters only, control characters escaped (TextStream.swift)
+                    let piece = streamer.next(tok.decode(out))
+                    if !piece.isEmpty { interp.write(piece) }
                 }
                 return true
             }
@@ -339,8 +338,7 @@ enum ModelCommands {
             }
             let text = try tok.decodeChecked(gen)
             if stream {
-                if text.hasPrefix(shown) { interp.write(String(text.dropFirst(shown.count))) }
-                interp.write("\n")
+                interp.write(streamer.finish(text) + "\n")
                 interp.resultWasStreamed = true
             }
             // left set, so that the loop or script around this call stops too

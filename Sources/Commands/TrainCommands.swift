@@ -283,6 +283,7 @@ enum TrainCommands {
             let trainer = try Trainer(model: m, data: ds, tokenizer: tk, config: c)
             let total = trainer.totalSteps
             let bar = ProgressBar(isTerminal: interp.isInteractive && isatty(1) != 0, every: max(1, total / 10), write: { interp.write($0) })
+            if bar.isTerminal { bar.columns = Terminal.columns() }
             let cancel = interp.cancellationToken
             let result: TrainResult
             let showProgress = try a.bool("progress")

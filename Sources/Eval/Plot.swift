@@ -195,39 +195,105 @@ public enum Plot {
         line([Series(label: label, xs: xs, ys: ys)], title: title, xTitle: xTitle, yTitle: yTitle)
     }
 
-    /// A multi-series line chart with markers, axes, ticks and a legend.
-    public static func line(_ series: [Series], title: String = "", xTitle: String = "", yTitle: String = "",
-                            yRange: ClosedRange<Double>? = nil) -> Figure {
-        let pts = series.flatMap { s in zip(s.xs, s.ys).filter { $0.0.isFinite && $0.1.isFinite } }
+    /// An axis scale: linear, or logarithmic (base 10; values <= 0 are left out).
+    public enum Scale: String, CaseIterable {
+        case linear, log
+        /// Where a value lands on the axis (nil: not drawable on this scale).
+        func forward(_ v: Double) -> Double? {
+            guard v.isFinite else { return nil }
+            if self == .log { return v > 0 ? Foundation.log10(v) : nil }
+            return v
+        }
+        func inverse(_ t: Double) -> Double { self == .log ? pow(10, t) : t }
+    }
+
+    /// Ticks of a log axis over lo...hi (exponents): the powers of ten inside, with 2x and 5x
+    /// between them when the axis spans fewer than three decades; values in data units.
+    public static func logTicks(_ lo: Double, _ hi: Double) -> [Double] {
+        guard hi > lo, lo.isFinite, hi.isFinite else { return [pow(10, lo)] }
+        let first = Int(floor(lo)), last = Int(ceil(hi))
+        let mults: [Double] = hi - lo < 3 ? [1, 2, 5] : [1]
+        var out: [Double] = []
+        for e in first...last {
+            for m in mults {
+                let v = m * pow(10, Double(e))
+                let t = Foundation.log10(v)
+                if t >= lo - 1e-9 && t <= hi + 1e-9 { out.append(v) }
+            }
+        }
+        if out.count < 2 { return [pow(10, lo), pow(10, hi)] }
+        return out
+    }
+
+    /// A log tick's label: plain for 0.001 ... 999999, else 1e-5 / 1e+06 style.
+    public static func logLabel(_ v: Double) -> String {
+        if v >= 1e-3 && v < 1e6 { return fmt(v) }
+        let e = Int(Foundation.log10(v).rounded())
+        let m = v / pow(10, Double(e))
+        return (abs(m - 1) < 1e-9 ? "1" : fmt(m)) + "e\(e)"
+    }
+
+    /// The plotting area of a line chart: data -> SVG coordinates on both axes' scales.
+    public struct Frame {
+        public var left: Double, top: Double, width: Double, height: Double
+        /// The axis limits in scale units (exponents on a log axis).
+        public var x0: Double, x1: Double, y0: Double, y1: Double
+        public var xScale: Scale, yScale: Scale
+        public func px(_ x: Double) -> Double? { xScale.forward(x).map { left + ($0 - x0) / (x1 - x0) * width } }
+        public func py(_ y: Double) -> Double? { yScale.forward(y).map { top + height - ($0 - y0) / (y1 - y0) * height } }
+    }
+
+    /// The frame `line` draws `series` in (limits padded as it pads them).
+    public static func frame(_ series: [Series], yRange: ClosedRange<Double>? = nil,
+                             xScale: Scale = .linear, yScale: Scale = .linear) -> Frame {
+        let pts = series.flatMap { s in zip(s.xs, s.ys).compactMap { p -> (Double, Double)? in
+            guard let x = xScale.forward(p.0), let y = yScale.forward(p.1) else { return nil }
+            return (x, y)
+        } }
         var x0 = pts.map { $0.0 }.min() ?? 0, x1 = pts.map { $0.0 }.max() ?? 1
-        var y0 = yRange?.lowerBound ?? (pts.map { $0.1 }.min() ?? 0)
-        var y1 = yRange?.upperBound ?? (pts.map { $0.1 }.max() ?? 1)
+        var y0 = yRange.flatMap { yScale.forward($0.lowerBound) } ?? (pts.map { $0.1 }.min() ?? 0)
+        var y1 = yRange.flatMap { yScale.forward($0.upperBound) } ?? (pts.map { $0.1 }.max() ?? 1)
         if x1 <= x0 { x0 -= 0.5; x1 += 0.5 }
         if y1 <= y0 { y0 -= 0.5; y1 += 0.5 }
         if yRange == nil { let pad = (y1 - y0) * 0.05; y0 -= pad; y1 += pad }
+        return Frame(left: 70, top: 44, width: 560, height: 320, x0: x0, x1: x1, y0: y0, y1: y1, xScale: xScale, yScale: yScale)
+    }
 
-        let left = 70.0, top = 44.0, w = 560.0, h = 320.0
+    /// A multi-series line chart with markers, axes, ticks and a legend; either axis may be
+    /// logarithmic (points that a log axis cannot show, <= 0, are left out).
+    public static func line(_ series: [Series], title: String = "", xTitle: String = "", yTitle: String = "",
+                            yRange: ClosedRange<Double>? = nil, xScale: Scale = .linear, yScale: Scale = .linear) -> Figure {
+        let fr = frame(series, yRange: yRange, xScale: xScale, yScale: yScale)
+        let x0 = fr.x0, x1 = fr.x1, y0 = fr.y0, y1 = fr.y1
+        let left = fr.left, top = fr.top, w = fr.width, h = fr.height
         let legendW = series.contains { !$0.label.isEmpty } ? 150.0 : 0
         let width = left + w + 20 + legendW, height = top + h + 60
-        func px(_ x: Double) -> Double { left + (x - x0) / (x1 - x0) * w }
-        func py(_ y: Double) -> Double { top + h - (y - y0) / (y1 - y0) * h }
+        func points(_ se: Series) -> [(Double, Double)] {
+            zip(se.xs, se.ys).filter { xScale.forward($0.0) != nil && yScale.forward($0.1) != nil }
+        }
+        func px(_ x: Double) -> Double { fr.px(x)! }
+        func py(_ y: Double) -> Double { fr.py(y)! }
         var s = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(width))\" height=\"\(Int(height))\" viewBox=\"0 0 \(Int(width)) \(Int(height))\" font-family=\"Helvetica, Arial, sans-serif\" font-size=\"12\">\n"
         s += "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
         if !title.isEmpty {
             s += "<text x=\"\(left + w / 2)\" y=\"26\" text-anchor=\"middle\" font-size=\"16\" font-weight=\"bold\">\(esc(title))</text>\n"
         }
-        for fx in niceTicks(x0, x1) {
-            s += "<line x1=\"\(px(fx))\" y1=\"\(top)\" x2=\"\(px(fx))\" y2=\"\(top + h)\" stroke=\"#EEE\"/>"
-            s += "<text x=\"\(px(fx))\" y=\"\(top + h + 16)\" text-anchor=\"middle\">\(fmt(fx))</text>\n"
+        let xTicks = xScale == .log ? logTicks(x0, x1) : niceTicks(x0, x1)
+        let yTicks = yScale == .log ? logTicks(y0, y1) : niceTicks(y0, y1)
+        for fx in xTicks {
+            let label = xScale == .log ? logLabel(fx) : fmt(fx)
+            s += "<line class=\"xtick\" x1=\"\(px(fx))\" y1=\"\(top)\" x2=\"\(px(fx))\" y2=\"\(top + h)\" stroke=\"#EEE\"/>"
+            s += "<text x=\"\(px(fx))\" y=\"\(top + h + 16)\" text-anchor=\"middle\">\(label)</text>\n"
         }
-        for fy in niceTicks(y0, y1) {
-            s += "<line x1=\"\(left)\" y1=\"\(py(fy))\" x2=\"\(left + w)\" y2=\"\(py(fy))\" stroke=\"#EEE\"/>"
-            s += "<text x=\"\(left - 6)\" y=\"\(py(fy) + 4)\" text-anchor=\"end\">\(fmt(fy))</text>\n"
+        for fy in yTicks {
+            let label = yScale == .log ? logLabel(fy) : fmt(fy)
+            s += "<line class=\"ytick\" x1=\"\(left)\" y1=\"\(py(fy))\" x2=\"\(left + w)\" y2=\"\(py(fy))\" stroke=\"#EEE\"/>"
+            s += "<text x=\"\(left - 6)\" y=\"\(py(fy) + 4)\" text-anchor=\"end\">\(label)</text>\n"
         }
         s += "<rect x=\"\(left)\" y=\"\(top)\" width=\"\(w)\" height=\"\(h)\" fill=\"none\" stroke=\"#444\"/>\n"
         for (i, se) in series.enumerated() {
             let c = hex(palette[i % palette.count])
-            let p = zip(se.xs, se.ys).filter { $0.0.isFinite && $0.1.isFinite }
+            let p = points(se)
             if p.count > 1 {
                 let d = p.map { "\(px($0.0)),\(py($0.1))" }.joined(separator: " ")
                 s += "<polyline points=\"\(d)\" fill=\"none\" stroke=\"\(c)\" stroke-width=\"2\"/>\n"
@@ -238,20 +304,22 @@ public enum Plot {
             }
             if legendW > 0 {
                 let ly = top + 10 + Double(i) * 18
-                s += "<line x1=\"\(left + w + 16)\" y1=\"\(ly)\" x2=\"\(left + w + 36)\" y2=\"\(ly)\" stroke=\"\(c)\" stroke-width=\"2\"/>"
-                s += "<text x=\"\(left + w + 42)\" y=\"\(ly + 4)\">\(esc(se.label))</text>\n"
+                s += "<g class=\"legend\"><line x1=\"\(left + w + 16)\" y1=\"\(ly)\" x2=\"\(left + w + 36)\" y2=\"\(ly)\" stroke=\"\(c)\" stroke-width=\"2\"/>"
+                s += "<text x=\"\(left + w + 42)\" y=\"\(ly + 4)\">\(esc(se.label))</text></g>\n"
             }
         }
-        s += "<text x=\"\(left + w / 2)\" y=\"\(height - 14)\" text-anchor=\"middle\" font-size=\"14\">\(esc(xTitle))</text>\n"
-        s += "<text x=\"18\" y=\"\(top + h / 2)\" text-anchor=\"middle\" font-size=\"14\" transform=\"rotate(-90 18 \(top + h / 2))\">\(esc(yTitle))</text>\n"
+        let xt = xTitle + (xScale == .log && !xTitle.isEmpty ? " (log)" : "")
+        let yt = yTitle + (yScale == .log && !yTitle.isEmpty ? " (log)" : "")
+        s += "<text x=\"\(left + w / 2)\" y=\"\(height - 14)\" text-anchor=\"middle\" font-size=\"14\">\(esc(xt))</text>\n"
+        s += "<text x=\"18\" y=\"\(top + h / 2)\" text-anchor=\"middle\" font-size=\"14\" transform=\"rotate(-90 18 \(top + h / 2))\">\(esc(yt))</text>\n"
         s += "</svg>\n"
 
         // terminal: a character grid, one glyph per series
         let gw = 60, gh = 14
         var cells = [[Int]](repeating: [Int](repeating: -1, count: gw), count: gh)
         for (i, se) in series.enumerated() {
-            let p = zip(se.xs, se.ys).filter { $0.0.isFinite && $0.1.isFinite }
-            // draw segments by sampling
+            let p = points(se).map { (xScale.forward($0.0)!, yScale.forward($0.1)!) }
+            // draw segments by sampling (in scale units)
             for k in 0..<max(p.count, 1) where !p.isEmpty {
                 let a = p[k], b = p[min(k + 1, p.count - 1)]
                 let steps = max(1, Int(abs((b.0 - a.0) / (x1 - x0)) * Double(gw)) * 2)
@@ -267,9 +335,11 @@ public enum Plot {
         let glyphs: [Character] = ["●", "■", "▲", "◆", "○", "□", "△", "◇"]
         var color = title.isEmpty ? "" : title + "\n"
         var plain = color
-        let yw = max(fmt(y0).count, fmt(y1).count)
+        func ylab(_ t: Double) -> String { yScale == .log ? logLabel(yScale.inverse(t)) : fmt(t) }
+        func xlab(_ t: Double) -> String { xScale == .log ? logLabel(xScale.inverse(t)) : fmt(t) }
+        let yw = max(ylab(y0).count, ylab(y1).count)
         for r in 0..<gh {
-            let lab = r == 0 ? fmt(y1) : (r == gh - 1 ? fmt(y0) : "")
+            let lab = r == 0 ? ylab(y1) : (r == gh - 1 ? ylab(y0) : "")
             let pre = String(repeating: " ", count: yw - lab.count) + lab + " │"
             color += pre; plain += pre
             for c in 0..<gw {
@@ -282,13 +352,56 @@ public enum Plot {
             color += "\n"; plain += "\n"
         }
         let base = String(repeating: " ", count: yw + 1) + "└" + String(repeating: "─", count: gw) + "\n"
-        let xs = String(repeating: " ", count: yw + 2) + fmt(x0) + String(repeating: " ", count: max(1, gw - fmt(x0).count - fmt(x1).count)) + fmt(x1) + "  " + xTitle + "\n"
+        let xs = String(repeating: " ", count: yw + 2) + xlab(x0) + String(repeating: " ", count: max(1, gw - xlab(x0).count - xlab(x1).count)) + xlab(x1) + "  " + xt + "\n"
         color += base + xs; plain += base + xs
         for (i, se) in series.enumerated() where !se.label.isEmpty {
             let k = palette[i % palette.count], g = glyphs[i % glyphs.count]
             color += "  \u{1B}[38;2;\(k.r);\(k.g);\(k.b)m\(g)\u{1B}[0m \(se.label)\n"
             plain += "  \(g) \(se.label)\n"
         }
+        return Figure(title: title, svg: s, terminal: color, plain: plain)
+    }
+
+    // MARK: small multiples
+
+    /// The width and height an SVG's root element declares (0 when it declares none).
+    public static func svgSize(_ svg: String) -> (Double, Double) {
+        guard let open = svg.range(of: "<svg"), let close = svg[open.upperBound...].firstIndex(of: ">") else { return (0, 0) }
+        let head = String(svg[open.upperBound..<close])
+        func attr(_ n: String) -> Double {
+            guard let r = head.range(of: " \(n)=\""), let e = head[r.upperBound...].firstIndex(of: "\"") else { return 0 }
+            return Double(head[r.upperBound..<e]) ?? 0
+        }
+        return (attr("width"), attr("height"))
+    }
+
+    /// Figures side by side in a grid of `cols` columns (row by row), as matplotlib's subplots:
+    /// each keeps its own axes; the SVG nests each figure at its cell, the terminal picture
+    /// stacks them.
+    public static func grid(_ figures: [Figure], cols: Int, title: String = "") -> Figure {
+        let cols = max(1, min(cols, max(figures.count, 1)))
+        let sizes = figures.map { svgSize($0.svg) }
+        let cellW = sizes.map { $0.0 }.max() ?? 0, cellH = sizes.map { $0.1 }.max() ?? 0
+        let rows = (figures.count + cols - 1) / cols
+        let top = title.isEmpty ? 0.0 : 36
+        let width = cellW * Double(cols), height = top + cellH * Double(rows)
+        var s = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(width))\" height=\"\(Int(height))\" viewBox=\"0 0 \(Int(width)) \(Int(height))\" font-family=\"Helvetica, Arial, sans-serif\" font-size=\"12\">\n"
+        s += "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
+        if !title.isEmpty {
+            s += "<text x=\"\(width / 2)\" y=\"26\" text-anchor=\"middle\" font-size=\"18\" font-weight=\"bold\">\(esc(title))</text>\n"
+        }
+        var color = title.isEmpty ? "" : title + "\n\n"
+        var plain = color
+        for (k, f) in figures.enumerated() {
+            let x = Double(k % cols) * cellW, y = top + Double(k / cols) * cellH
+            // the figure's own <svg> element, placed at its cell (x and y on a nested svg)
+            var inner = f.svg
+            if let r = inner.range(of: "<svg ") { inner.replaceSubrange(r, with: "<svg x=\"\(x)\" y=\"\(y)\" ") }
+            s += inner
+            color += f.terminal + "\n"
+            plain += f.plain + "\n"
+        }
+        s += "</svg>\n"
         return Figure(title: title, svg: s, terminal: color, plain: plain)
     }
 }

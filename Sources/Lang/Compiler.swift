@@ -26,7 +26,11 @@ import Foundation
 final class Frame {
     let slots: UnsafeMutablePointer<Value?>
     let count: Int
-    let parent: Frame?
+    /// The frame of the code the function was defined in (set again when a pooled frame is
+    /// reused; nil for functions defined at the top level, whose names are globals).
+    var parent: Frame?
+    /// The next free frame of a FunctionProto's pool.
+    var nextFree: Frame? = nil
 
     init(parent: Frame?, size: Int) {
         self.parent = parent
@@ -36,6 +40,13 @@ final class Frame {
     }
 
     static func make(parent: Frame?, size: Int) -> Frame { Frame(parent: parent, size: size) }
+
+    /// Empties the slots for reuse (FunctionProto's pool).
+    @inline(__always) func clear() {
+        var i = 0
+        while i < count { slots[i] = nil; i += 1 }
+        parent = nil
+    }
 
     deinit {
         slots.deinitialize(count: count)
@@ -182,9 +193,36 @@ final class VarAccess {
 final class FunctionProto {
     let decl: FunctionDecl
     let layout: Layout
-    var defaults: [Eval?] = []
-    var body: Exec = { _ in .normal }
-    init(decl: FunctionDecl, layout: Layout) { self.decl = decl; self.layout = layout }
+    let arity: Int
+    let defaults: [Eval?]
+    let body: Exec
+    /// Frames of finished calls that nothing captured, reused by the next calls (a call then
+    /// costs no allocation: recursion keeps one frame per level).
+    /// (A list through Frame.nextFree: at most one frame per level of recursion, which
+    /// maxCallDepth bounds.)
+    private var free: Frame? = nil
+    init(decl: FunctionDecl, layout: Layout, defaults: [Eval?], body: @escaping Exec) {
+        self.decl = decl; self.layout = layout; arity = decl.parameters.count
+        self.defaults = defaults; self.body = body
+    }
+
+    @inline(__always) func frame(parent: Frame?) -> Frame {
+        if let fr = free {
+            free = fr.nextFree
+            fr.nextFree = nil
+            fr.parent = parent
+            return fr
+        }
+        return Frame(parent: parent, size: layout.size)
+    }
+
+    /// Gives a call's frame back once the call returned, unless a closure or block kept it.
+    @inline(__always) func recycle(_ fr: inout Frame) {
+        guard isKnownUniquelyReferenced(&fr) else { return }
+        fr.clear()
+        fr.nextFree = free
+        free = fr
+    }
 }
 
 typealias Eval = (Frame) throws -> Value
@@ -404,7 +442,8 @@ final class Compiler {
             let proto = function(decl, scope)
             if scope.isRoot {
                 let g = interp.globals, gi = g.slotIndex(decl.name)
-                return { f in g.store(gi, .function(Function(decl: decl, proto: proto, frame: f))); return .normal }
+                // its names resolve to its own frame or the globals: the top-level frame is not kept
+                return { _ in g.store(gi, .function(Function(decl: decl, proto: proto, frame: nil))); return .normal }
             }
             let slot = scope.slot(decl.name)
             return { f in f.slots[slot] = .function(Function(decl: decl, proto: proto, frame: f)); return .normal }
@@ -420,12 +459,12 @@ final class Compiler {
             let bodies = branches.map { SCode(block($0.1, scope)) }
             let els = elseBody.map { SCode(block($0, scope)) }
             if conds.count == 1 {
-                let c = conds[0].run, b = bodies[0].run
+                let c = condition(branches[0].0, scope), b = bodies[0].run
                 if let eb = els {
                     let e = eb.run
-                    return { f in try c(f).isTruthy ? try b(f) : try e(f) }
+                    return { f in try c(f) ? try b(f) : try e(f) }
                 }
-                return { f in try c(f).isTruthy ? try b(f) : .normal }
+                return { f in try c(f) ? try b(f) : .normal }
             }
             return { f in
                 for i in 0..<conds.count where try conds[i].run(f).isTruthy { return try bodies[i].run(f) }
@@ -434,10 +473,10 @@ final class Compiler {
             }
 
         case .whileStmt(let cond, let body):
-            let c = expr(cond, scope)
+            let c = condition(cond, scope)
             let b = block(body, scope)
             return { f in
-                while try c(f).isTruthy {
+                while try c(f) {
                     if interp.isCancelled { try interp.checkCancelledAt(loc) }
                     let r = try b(f)
                     switch r {
@@ -457,7 +496,18 @@ final class Compiler {
         case .returnStmt(let e):
             guard let e = e else { return { _ in .returned(.null) } }
             let c = expr(e, scope)
-            return { f in .returned(try c(f)) }
+            switch operand(e, scope) {
+            case .local(let sl):
+                return { f in
+                    if let v = f.slots[sl] { return .returned(v) }
+                    return .returned(try c(f))
+                }
+            case .int(let i):
+                let v = Value.int(i)
+                return { _ in .returned(v) }
+            default:
+                return { f in .returned(try c(f)) }
+            }
         }
     }
 
@@ -576,16 +626,26 @@ final class Compiler {
                 let item = expr(args[1].value, scope)
                 let cloc = callee.location
                 return { f in
-                    if case .list? = acc.get(f), case .command(let c)? = appendAcc.get(f) ?? (try? appendAcc.fallback(f, cloc)), c.isCoreAppend {
+                    if let p = acc.pointer(f), Compiler.holdsList(p),
+                       case .command(let c)? = appendAcc.get(f) ?? (try? appendAcc.fallback(f, cloc)), c.isCoreAppend {
                         let x = try item(f)
-                        if let q = acc.pointer(f), case .list(var l)? = q.pointee {
-                            q.pointee = .null
-                            l.append(x)
-                            q.pointee = .list(l)
+                        if let q = acc.pointer(f), Compiler.holdsList(q) {
+                            Compiler.appendInPlace(q, x)
                             return .normal
                         }
                     }
                     let v = try value(f)
+                    if !acc.set(f, v) { throw undefined() }
+                    return .normal
+                }
+            }
+            if acc.one && acc.hops0 == 0 {
+                // a variable of this frame: its slot, when bound there
+                let sl = acc.slot0
+                return { f in
+                    let v = try value(f)
+                    let p = f.slots + sl
+                    if case .some = p.pointee { p.pointee = v; return .normal }
                     if !acc.set(f, v) { throw undefined() }
                     return .normal
                 }
@@ -660,6 +720,24 @@ final class Compiler {
             }
         default:
             return { _ in throw Diagnostic(.syntax, "cannot assign to this expression", at: target.location) }
+        }
+    }
+
+    /// Whether a slot holds a list (without copying it out).
+    @inline(__always) static func holdsList(_ p: UnsafeMutablePointer<Value?>) -> Bool {
+        if case .some(.list) = p.pointee { return true }
+        return false
+    }
+
+    /// Appends to the list a slot holds (holdsList checked), without copying its storage.
+    @inline(__always) static func appendInPlace(_ p: UnsafeMutablePointer<Value?>, _ x: Value) {
+        var v = p.move().unsafelyUnwrapped
+        if case .list(var l) = v {
+            v = .null
+            l.append(x)
+            p.initialize(to: .list(l))
+        } else {
+            p.initialize(to: v)
         }
     }
 
@@ -844,10 +922,8 @@ final class Compiler {
         for p in decl.parameters { declared.insert(p.name) }
         let fs = Scope(parent: scope, layout: layout, materialized: true, isRoot: false, declared: declared)
         for p in decl.parameters { _ = fs.slot(p.name) }   // parameters are slots 0..<n
-        let proto = FunctionProto(decl: decl, layout: layout)
-        proto.defaults = decl.parameters.map { p in p.defaultValue.map { expr($0, fs) } }
-        proto.body = statements(decl.body, fs)
-        return proto
+        let defaults = decl.parameters.map { p in p.defaultValue.map { expr($0, fs) } }
+        return FunctionProto(decl: decl, layout: layout, defaults: defaults, body: statements(decl.body, fs))
     }
 
     // MARK: expressions
@@ -948,11 +1024,13 @@ final class Compiler {
             let keys = fields.map { $0.0 }
             let codes = fields.map { Code(expr($0.1, scope)) }
             if Set(keys).count == keys.count {
+                let n = codes.count
                 return { f in
-                    var vals: [Value] = []
-                    vals.reserveCapacity(codes.count)
-                    for c in codes { vals.append(try c.run(f)) }
-                    return .record(Record(uniqueKeys: keys, values: vals))
+                    var r = Record(capacity: n)
+                    var i = 0
+                    while i < n { r.appendUnique(keys[i], try codes[i].run(f)); i += 1 }
+                    r.finishLiteral()
+                    return .record(r)
                 }
             }
             return { f in
@@ -969,7 +1047,7 @@ final class Compiler {
                 return try interp.unary(op, v, loc)
             }
         case .binary(let op, let l, let r):
-            return binary(op, expr(l, scope), expr(r, scope), loc)
+            return binary(op, expr(l, scope), expr(r, scope), loc, operand(l, scope), operand(r, scope))
         case .field(let objExpr, let name):
             let o = expr(objExpr, scope)
             return { f in
@@ -1000,60 +1078,130 @@ final class Compiler {
             return call(calleeExpr, argExprs, scope, loc)
         case .function(let decl):
             let proto = function(decl, scope)
+            if scope.isRoot { return { _ in .function(Function(decl: decl, proto: proto, frame: nil)) } }
             return { f in .function(Function(decl: decl, proto: proto, frame: f)) }
         }
     }
 
-    func binary(_ op: BinaryOp, _ a: @escaping Eval, _ b: @escaping Eval, _ loc: SourceLocation) -> Eval {
+    /// What an operand is, for the specialized operators: a number literal, a variable of the
+    /// current frame (one slot, no hops), or other code.
+    enum Operand {
+        case int(Int), double(Double), local(Int), code
+    }
+
+    func operand(_ e: Expr, _ scope: Scope) -> Operand {
+        switch e.kind {
+        case .int(let i): return .int(i)
+        case .double(let d): return .double(d)
+        case .identifier(let name):
+            let acc = access(name, scope)
+            if acc.one && acc.hops0 == 0 { return .local(acc.slot0) }
+            return .code
+        default: return .code
+        }
+    }
+
+    /// An int operator's result when it needs no error (no overflow, no division by zero) and
+    /// equals what `Interpreter.binary` gives; nil to take the general way.
+    @inline(__always) static func fastInt(_ op: BinaryOp, _ p: Int, _ q: Int) -> Value? {
+        switch op {
+        case .add: let (r, o) = p.addingReportingOverflow(q); return o ? nil : .int(r)
+        case .sub: let (r, o) = p.subtractingReportingOverflow(q); return o ? nil : .int(r)
+        case .mul: let (r, o) = p.multipliedReportingOverflow(by: q); return o ? nil : .int(r)
+        case .lt: return .bool(p < q)
+        case .le: return .bool(p <= q)
+        case .gt: return .bool(p > q)
+        case .ge: return .bool(p >= q)
+        case .eq: return .bool(p == q)
+        case .ne: return .bool(p != q)
+        case .mod:
+            guard q > 0 else { return nil }
+            let r = p % q
+            return .int(r < 0 ? r + q : r)
+        case .floorDiv:
+            guard q > 0 else { return nil }
+            return .int(p % q < 0 ? p / q - 1 : p / q)
+        case .div: return q != 0 ? .double(Double(p) / Double(q)) : nil
+        default: return nil
+        }
+    }
+
+    /// The same for two floats (or an int and a float): arithmetic only.
+    @inline(__always) static func fastDouble(_ op: BinaryOp, _ p: Double, _ q: Double) -> Value? {
+        switch op {
+        case .add: return .double(p + q)
+        case .sub: return .double(p - q)
+        case .mul: return .double(p * q)
+        case .div: return q != 0 ? .double(p / q) : nil
+        default: return nil
+        }
+    }
+
+    @inline(__always) static func fast(_ op: BinaryOp, _ x: Value, _ y: Value) -> Value? {
+        if case .int(let p) = x {
+            if case .int(let q) = y { return fastInt(op, p, q) }
+            if case .double(let q) = y { return fastDouble(op, Double(p), q) }
+        } else if case .double(let p) = x {
+            if case .double(let q) = y { return fastDouble(op, p, q) }
+            if case .int(let q) = y { return fastDouble(op, p, Double(q)) }
+        }
+        return nil
+    }
+
+    func binary(_ op: BinaryOp, _ a: @escaping Eval, _ b: @escaping Eval, _ loc: SourceLocation,
+                _ la: Operand = .code, _ lb: Operand = .code) -> Eval {
         let interp = self.interp
         switch op {
         case .and: return { f in let x = try a(f); return x.isTruthy ? try b(f) : x }
         case .or: return { f in let x = try a(f); return x.isTruthy ? x : try b(f) }
-        case .add:
-            return { f in
+        case .add, .sub, .mul, .div, .mod, .floorDiv, .lt, .le, .gt, .ge, .eq, .ne:
+            // specialized on what the operands are: a variable of this frame is read in place,
+            // a literal is not evaluated; anything else (or a value that is not a number) goes
+            // the general way, with the same errors
+            let general: Eval = { f in
                 let x = try a(f), y = try b(f)
-                if case .int(let p) = x, case .int(let q) = y {
-                    let (s, o) = p.addingReportingOverflow(q)
-                    if !o { return .int(s) }
-                } else if case .double(let p) = x, case .double(let q) = y { return .double(p + q) }
+                if let v = Compiler.fast(op, x, y) { return v }
                 return try interp.binary(op, x, y, loc)
             }
-        case .sub:
-            return { f in
-                let x = try a(f), y = try b(f)
-                if case .int(let p) = x, case .int(let q) = y {
-                    let (s, o) = p.subtractingReportingOverflow(q)
-                    if !o { return .int(s) }
-                } else if case .double(let p) = x, case .double(let q) = y { return .double(p - q) }
-                return try interp.binary(op, x, y, loc)
-            }
-        case .mul:
-            return { f in
-                let x = try a(f), y = try b(f)
-                if case .int(let p) = x, case .int(let q) = y {
-                    let (s, o) = p.multipliedReportingOverflow(by: q)
-                    if !o { return .int(s) }
-                } else if case .double(let p) = x, case .double(let q) = y { return .double(p * q) }
-                return try interp.binary(op, x, y, loc)
-            }
-        case .lt, .le, .gt, .ge:
-            return { f in
-                let x = try a(f), y = try b(f)
-                if case .int(let p) = x, case .int(let q) = y {
-                    switch op {
-                    case .lt: return .bool(p < q)
-                    case .le: return .bool(p <= q)
-                    case .gt: return .bool(p > q)
-                    default: return .bool(p >= q)
-                    }
+            switch (la, lb) {
+            case (.local(let sl), .int(let k)):
+                return { f in
+                    if case .int(let p)? = f.slots[sl], let v = Compiler.fastInt(op, p, k) { return v }
+                    return try general(f)
                 }
-                return try interp.binary(op, x, y, loc)
-            }
-        case .eq, .ne:
-            return { f in
-                let x = try a(f), y = try b(f)
-                if case .int(let p) = x, case .int(let q) = y { return .bool((p == q) == (op == .eq)) }
-                return try interp.binary(op, x, y, loc)
+            case (.local(let sl), .double(let d)):
+                return { f in
+                    if case .double(let p)? = f.slots[sl], let v = Compiler.fastDouble(op, p, d) { return v }
+                    return try general(f)
+                }
+            case (.local(let s1), .local(let s2)):
+                return { f in
+                    if case .int(let p)? = f.slots[s1], case .int(let q)? = f.slots[s2], let v = Compiler.fastInt(op, p, q) { return v }
+                    return try general(f)
+                }
+            case (.code, .int(let k)):
+                return { f in
+                    let x = try a(f)
+                    if case .int(let p) = x, let v = Compiler.fastInt(op, p, k) { return v }
+                    if let v = Compiler.fast(op, x, .int(k)) { return v }
+                    return try interp.binary(op, x, .int(k), loc)
+                }
+            case (.code, .double(let d)):
+                return { f in
+                    let x = try a(f)
+                    if let v = Compiler.fast(op, x, .double(d)) { return v }
+                    return try interp.binary(op, x, .double(d), loc)
+                }
+            case (.code, .local(let sl)):
+                return { f in
+                    let x = try a(f)
+                    if case .some(let y) = f.slots[sl], let v = Compiler.fast(op, x, y) { return v }
+                    let y = try b(f)
+                    if let v = Compiler.fast(op, x, y) { return v }
+                    return try interp.binary(op, x, y, loc)
+                }
+            default:
+                return general
             }
         default:
             return { f in
@@ -1061,6 +1209,44 @@ final class Compiler {
                 return try interp.binary(op, x, y, loc)
             }
         }
+    }
+
+    /// A condition (if, while): comparisons give their Bool without making a Value.
+    func condition(_ e: Expr, _ scope: Scope) -> (Frame) throws -> Bool {
+        if case .binary(let op, let l, let r) = e.kind, [.lt, .le, .gt, .ge, .eq, .ne].contains(op) {
+            let code = expr(e, scope)
+            let la = operand(l, scope), lb = operand(r, scope)
+            @inline(__always) func cmp(_ p: Int, _ q: Int) -> Bool {
+                switch op {
+                case .lt: return p < q
+                case .le: return p <= q
+                case .gt: return p > q
+                case .ge: return p >= q
+                case .eq: return p == q
+                default: return p != q
+                }
+            }
+            switch (la, lb) {
+            case (.local(let sl), .int(let k)):
+                return { f in
+                    if case .int(let p)? = f.slots[sl] { return cmp(p, k) }
+                    return try code(f).isTruthy
+                }
+            case (.local(let s1), .local(let s2)):
+                return { f in
+                    if case .int(let p)? = f.slots[s1], case .int(let q)? = f.slots[s2] { return cmp(p, q) }
+                    return try code(f).isTruthy
+                }
+            default: break
+            }
+            return { f in try code(f).isTruthy }
+        }
+        let code = expr(e, scope)
+        if case .unary(.not, let x) = e.kind {
+            let inner = condition(x, scope)
+            return { f in !(try inner(f)) }
+        }
+        return { f in try code(f).isTruthy }
     }
 
     // MARK: calls
@@ -1087,6 +1273,22 @@ final class Compiler {
             let calleeLoc = calleeExpr.location
             // xs.push(x), xs.pop(), xs.extend(ys) change a list variable (or element) in place
             if ["push", "pop", "extend"].contains(name), let (root, steps) = path(objExpr, scope) {
+                if name == "push", steps.isEmpty, argExprs.count == 1, argExprs[0].name == nil {
+                    // xs.push(x) on a list variable: appended where it lies, no argument binding
+                    let a0 = argBoxes[0].run
+                    return { f in
+                        let x = try a0(f)
+                        if let p = root.pointer(f), Compiler.holdsList(p) {
+                            Compiler.appendInPlace(p, x)
+                            return .null
+                        }
+                        var args = Arguments([x], location: loc)
+                        args.namedLocations = []
+                        if let r = try self.listMethodInPlace(name, root, steps, args, f) { return r }
+                        let obj = try objCode(f)
+                        return try self.callMethod(obj, objExpr, name, args, calleeLoc, loc)
+                    }
+                }
                 return { f in
                     let args = try evalArgs(f)
                     if let r = try self.listMethodInPlace(name, root, steps, args, f) { return r }
@@ -1116,43 +1318,73 @@ final class Compiler {
                 }
                 return try interp.call(callee, args)
             }
-            // a user function with positional arguments: straight into its frame
+            // a user function with positional arguments: straight into its frame (a pooled one)
+            let direct = acc.cands.isEmpty
+            let g = acc.globals, gi = acc.gidx
             switch n {
             case 0:
                 return { f in
-                    if case .function(let fn)? = acc.get(f) {
-                        return try interp.enter(fn, Frame.make(parent: fn.frame, size: fn.proto.layout.size), given: 0, loc)
+                    if case .function(let fn)? = direct ? g.get(gi) : acc.get(f) {
+                        let proto = fn.proto
+                        var fr = proto.frame(parent: fn.frame)
+                        let r = try interp.enter(fn, fr, given: 0, loc)
+                        proto.recycle(&fr)
+                        return r
                     }
                     return try slow(f)
                 }
             case 1:
                 let a0 = codes[0].run
                 return { f in
-                    if case .function(let fn)? = acc.get(f), fn.decl.parameters.count >= 1 {
-                        let fr = Frame.make(parent: fn.frame, size: fn.proto.layout.size)
+                    let callee = direct ? g.get(gi) : acc.get(f)
+                    if case .function(let fn)? = callee, fn.proto.arity >= 1 {
+                        let proto = fn.proto
+                        var fr = proto.frame(parent: fn.frame)
                         fr.slots[0] = try a0(f)
-                        return try interp.enter(fn, fr, given: 1, loc)
+                        let r = try interp.enter(fn, fr, given: 1, loc)
+                        proto.recycle(&fr)
+                        return r
+                    }
+                    // a core command's shortcut (len(x), str(x)): no argument array
+                    if callee == nil, case .command(let c)? = try? acc.fallback(f, cloc), let fast = c.fast1 {
+                        let x = try a0(f)
+                        if interp.isCancelled { try interp.checkCancelledAt(loc) }
+                        if let r = fast(x) { return r }
+                        return try interp.call(.command(c), Arguments([x], location: loc))
                     }
                     return try slow(f)
                 }
             case 2:
                 let a0 = codes[0].run, a1 = codes[1].run
                 return { f in
-                    if case .function(let fn)? = acc.get(f), fn.decl.parameters.count >= 2 {
-                        let fr = Frame.make(parent: fn.frame, size: fn.proto.layout.size)
+                    let callee = direct ? g.get(gi) : acc.get(f)
+                    if case .function(let fn)? = callee, fn.proto.arity >= 2 {
+                        let proto = fn.proto
+                        var fr = proto.frame(parent: fn.frame)
                         let p = fr.slots
                         p[0] = try a0(f)
                         p[1] = try a1(f)
-                        return try interp.enter(fn, fr, given: 2, loc)
+                        let r = try interp.enter(fn, fr, given: 2, loc)
+                        proto.recycle(&fr)
+                        return r
+                    }
+                    if callee == nil, case .command(let c)? = try? acc.fallback(f, cloc), let fast = c.fast2 {
+                        let x = try a0(f), y = try a1(f)
+                        if interp.isCancelled { try interp.checkCancelledAt(loc) }
+                        if let r = fast(x, y) { return r }
+                        return try interp.call(.command(c), Arguments([x, y], location: loc))
                     }
                     return try slow(f)
                 }
             default:
                 return { f in
-                    if case .function(let fn)? = acc.get(f), n <= fn.decl.parameters.count {
-                        let fr = Frame.make(parent: fn.frame, size: fn.proto.layout.size)
+                    if case .function(let fn)? = direct ? g.get(gi) : acc.get(f), n <= fn.proto.arity {
+                        let proto = fn.proto
+                        var fr = proto.frame(parent: fn.frame)
                         for i in 0..<n { fr.slots[i] = try codes[i].run(f) }
-                        return try interp.enter(fn, fr, given: n, loc)
+                        let r = try interp.enter(fn, fr, given: n, loc)
+                        proto.recycle(&fr)
+                        return r
                     }
                     return try slow(f)
                 }

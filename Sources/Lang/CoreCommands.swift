@@ -4,6 +4,13 @@
 import Foundation
 
 public enum CoreCommands {
+    /// `len` of a string: its characters; an ASCII string's bytes (no grapheme breaking).
+    @inline(__always) static func characterCount(_ s: String) -> Int {
+        let u = s.utf8
+        if u.allSatisfy({ $0 < 0x80 }) { return u.count }
+        return s.count
+    }
+
     public static func register(into r: Registry) {
         registerIO(r)
         registerValues(r)
@@ -21,7 +28,8 @@ public enum CoreCommands {
             interp.show(a["x"]); return .null
         }
         r.register("help", [Param("x", optional: true)], help: "help() lists every command; help(cmd) prints its signature and documentation.") { a, interp in
-            interp.write(helpText(a["x"], interp))
+            // wrapped at the terminal's width (100 columns when not a terminal)
+            interp.write(Terminal.wrapText(helpText(a["x"], interp), width: Terminal.width))
             return .null
         }
         r.register("type", [Param("x")], help: "The type name of a value: int, float, string, bool, nil, list, record, range, function, Tensor, ...") { a, _ in
@@ -218,17 +226,31 @@ public enum CoreCommands {
             guard xs.count == 2, let x = xs[0].asDouble, case .int(let d) = xs[1], (0...30).contains(d) else { return nil }
             return .string(formatFixed(x, digits: d))
         }
-        r["len"]?.fast = { xs in
-            guard xs.count == 1 else { return nil }
-            switch xs[0] {
+        let len1: (Value) -> Value? = { x in
+            switch x {
             case .list(let l): return .int(l.count)
-            case .string(let s): return .int(s.count)
+            case .string(let s): return .int(CoreCommands.characterCount(s))
             case .record(let rec): return .int(rec.count)
             case .range(let rg): return .int(rg.count)
             default: return nil
             }
         }
+        r["len"]?.fast = { xs in xs.count == 1 ? len1(xs[0]) : nil }
+        r["len"]?.fast1 = len1
         r["str"]?.fast = { xs in xs.count == 1 ? .string(xs[0].description) : nil }
+        r["str"]?.fast1 = { x in .string(x.description) }
+        r["format"]?.fast2 = { v, dv in
+            guard let x = v.asDouble, case .int(let d) = dv, (0...30).contains(d) else { return nil }
+            return .string(formatFixed(x, digits: d))
+        }
+        r["range"]?.fast1 = { v in
+            if case .int(let n) = v { return .range(RangeValue(start: 0, stop: n)) }
+            return nil
+        }
+        r["range"]?.fast2 = { a, b in
+            if case .int(let x) = a, case .int(let y) = b { return .range(RangeValue(start: x, stop: y)) }
+            return nil
+        }
         r["append"]?.fast = { xs in
             guard xs.count == 2, case .list(var l) = xs[0] else { return nil }
             l.append(xs[1])
@@ -253,6 +275,7 @@ public enum CoreCommands {
 
     /// `x` with `digits` digits after the point, as C's printf("%.*f") (and Python's
     /// f"{x:.4f}") write it.
+
     public static func formatFixed(_ x: Double, digits: Int) -> String {
         if !x.isFinite || !(0...30).contains(digits) { return String(format: "%.\(digits)f", x) }
         return withUnsafeTemporaryAllocation(of: CChar.self, capacity: 400) { buf -> String in

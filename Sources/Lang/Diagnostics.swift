@@ -80,7 +80,7 @@ public struct DiagnosticList: Error, CustomStringConvertible {
     public var description: String { diagnostics.map { $0.description }.joined(separator: "\n") }
     /// True when the only problem is that the input ended too early (REPL continuation).
     /// (An error before the end, e.g. `let = [1,`, is reported at once instead.)
-    public var isIncomplete: Bool { diagnostics.first?.atEndOfInput ?? false }
+    public var isIncomplete: Bool { !diagnostics.isEmpty && diagnostics.allSatisfy { $0.atEndOfInput } }
     public func formatted(source: SourceFile?) -> String {
         diagnostics.map { $0.formatted(source: source) }.joined(separator: "\n")
     }

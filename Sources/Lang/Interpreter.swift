@@ -150,7 +150,9 @@ public final class Interpreter {
 
     public func write(_ s: String) { output(s) }
     public func show(_ v: Value) {
-        if let h = displayHook { h(v) } else { output(v.repr + "\n") }
+        if let h = displayHook { h(v) }
+        // at the REPL a long list or record breaks over lines, floats shortened (Value.display)
+        else { output((isInteractive ? v.display(width: Terminal.width) : v.repr) + "\n") }
     }
     /// Throws an "interrupted" error when a stop was requested (and clears the request).
     public func checkCancelled() throws {
@@ -337,8 +339,8 @@ public final class Interpreter {
     /// A call of `f` with its first `n` parameters in `frame` already (positional arguments):
     /// the others take their defaults.
     func enter(_ f: Function, _ frame: Frame, given n: Int, _ loc: SourceLocation) throws -> Value {
-        let params = f.decl.parameters
-        if n < params.count {
+        if n < f.proto.arity {
+            let params = f.decl.parameters
             for i in n..<params.count {
                 if let d = f.proto.defaults[i] { frame.slots[i] = try d(frame) }
                 else { throw Diagnostic(.argument, "\(f.decl.name): missing argument '\(params[i].name)'", at: loc) }

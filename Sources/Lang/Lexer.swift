@@ -50,6 +50,17 @@ public struct Lexer {
     var tokens: [Token] = []
     var errors: [Diagnostic] = []
     var brackets: [Unicode.Scalar] = []   // open ( [ { stack: newlines are dropped inside ( and [
+    var bracketOpen: [(id: Int, location: SourceLocation)] = []   // parallel to `brackets`
+    var nextBracketID = 0
+    /// Newlines dropped inside ( or [: where the token would have gone and the bracket it was in.
+    var dropped: [(index: Int, location: SourceLocation, bracket: Int)] = []
+    /// Put back the newlines dropped inside a bracket never closed, so that a parse after
+    /// `fn f(x {` still sees the statements below it line by line (error recovery).
+    var restoreUnclosed = false
+    /// The locations of the newline tokens put back.
+    var restored: Set<Int> = []   // indices into tokens
+    /// Whether a ( [ or { was left open.
+    public private(set) var unclosed = false
 
     public init(_ text: String, file: String, line: Int = 1, column: Int = 1) {
         chars = Array(text.unicodeScalars); self.file = file; self.line = line; self.col = column
@@ -60,6 +71,17 @@ public struct Lexer {
         var lx = Lexer(text, file: file, line: line, column: column)
         lx.run()
         return (lx.tokens, lx.errors)
+    }
+
+    /// Tokenizes for the parser: also whether a bracket was left open, and (with
+    /// `restoreUnclosed`) the locations of the newline tokens put back inside it.
+    static func tokenizeForParse(_ text: String, file: String, line: Int, column: Int, restoreUnclosed: Bool)
+        -> (tokens: [Token], errors: [Diagnostic], unclosed: Bool, restored: [SourceLocation]) {
+        var lx = Lexer(text, file: file, line: line, column: column)
+        lx.restoreUnclosed = restoreUnclosed
+        lx.run()
+        let locs = lx.tokens.enumerated().filter { lx.restored.contains($0.offset) }.map { $0.element.location }
+        return (lx.tokens, lx.errors, lx.unclosed, locs)
     }
 
     var loc: SourceLocation { SourceLocation(file: file, line: line, column: col) }
@@ -89,7 +111,10 @@ public struct Lexer {
             if c == "\n" {
                 _ = advance()
                 let top = brackets.last
-                if top == "(" || top == "[" { continue }
+                if top == "(" || top == "[" {
+                    dropped.append((tokens.count, start, bracketOpen[bracketOpen.count - 1].id))
+                    continue
+                }
                 if case .newline? = tokens.last?.kind { continue }
                 if tokens.isEmpty { continue }
                 tokens.append(Token(kind: .newline, location: start)); continue
@@ -107,7 +132,22 @@ public struct Lexer {
             lexOperator(start)
         }
         if let open = brackets.last {
-            errors.append(Diagnostic(.syntax, "unclosed '\(open)'", at: loc, atEndOfInput: true))
+            // at the bracket left open (the end of the input is where it was noticed)
+            unclosed = true
+            errors.append(Diagnostic(.syntax, "unclosed '\(open)'", at: bracketOpen[bracketOpen.count - 1].location, atEndOfInput: true))
+            if restoreUnclosed {
+                let open = Set(bracketOpen.map { $0.id })
+                var offset = 0
+                for d in dropped where open.contains(d.bracket) {
+                    let i = d.index + offset
+                    if i == 0 { continue }
+                    if case .newline = tokens[i - 1].kind { continue }
+                    if i < tokens.count, case .newline = tokens[i].kind { continue }
+                    tokens.insert(Token(kind: .newline, location: d.location), at: i)
+                    restored.insert(i)
+                    offset += 1
+                }
+            }
         }
         tokens.append(Token(kind: .eof, location: loc))
     }
@@ -272,11 +312,14 @@ public struct Lexer {
         if Lexer.oneCharOps.contains(c) {
             _ = advance()
             switch c {
-            case "(", "[", "{": brackets.append(c)
+            case "(", "[", "{":
+                brackets.append(c)
+                bracketOpen.append((nextBracketID, start))
+                nextBracketID += 1
             case ")", "]", "}":
                 let want: Unicode.Scalar = c == ")" ? "(" : c == "]" ? "[" : "{"
-                if brackets.last == want { brackets.removeLast() }
-                else if let i = brackets.lastIndex(of: want) { brackets.removeSubrange(i...) }
+                if brackets.last == want { brackets.removeLast(); bracketOpen.removeLast() }
+                else if let i = brackets.lastIndex(of: want) { brackets.removeSubrange(i...); bracketOpen.removeSubrange(i...) }
             default: break
             }
             if c == ";" { tokens.append(Token(kind: .newline, location: start)); return }

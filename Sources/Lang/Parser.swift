@@ -13,11 +13,26 @@ public struct Parser {
 
     /// Parses a whole program. Throws a `DiagnosticList` with every syntax error found.
     public static func parse(_ text: String, file: String, line: Int = 1, column: Int = 1) throws -> [Stmt] {
-        let (toks, lexErrors) = Lexer.tokenize(text, file: file, line: line, column: column)
-        var p = Parser(tokens: toks, file: file)
-        let stmts = p.parseProgram()
-        var all = lexErrors
-        for e in p.errors where !all.contains(where: { $0.location == e.location }) { all.append(e) }
+        var lexed = Lexer.tokenizeForParse(text, file: file, line: line, column: column, restoreUnclosed: false)
+        var p = Parser(tokens: lexed.tokens, file: file)
+        var stmts = p.parseProgram()
+        if lexed.unclosed && p.errors.contains(where: { !$0.atEndOfInput }) {
+            // A bracket left open swallowed the newlines after it (`fn f(x {`), so the rest of
+            // the input parsed as one line. Not a REPL entry waiting for its end: parse again
+            // with those newlines put back, to report the errors below it too.
+            lexed = Lexer.tokenizeForParse(text, file: file, line: line, column: column, restoreUnclosed: true)
+            p = Parser(tokens: lexed.tokens, file: file)
+            stmts = p.parseProgram()
+        }
+        var all = lexed.errors
+        // what the open bracket explains (a parse error at a newline put back or at the end)
+        // is left to its "unclosed" error
+        let eofLoc = lexed.tokens.last?.location
+        let explained = Set(lexed.restored.map { "\($0)" })
+        for e in p.errors where !all.contains(where: { $0.location == e.location }) {
+            if lexed.unclosed && (e.location == eofLoc || explained.contains("\(e.location)")) { continue }
+            all.append(e)
+        }
         if !all.isEmpty {
             all.sort { ($0.location.line, $0.location.column) < ($1.location.line, $1.location.column) }
             throw DiagnosticList(all)

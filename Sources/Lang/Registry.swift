@@ -190,6 +190,10 @@ public final class Command {
     /// A shortcut for calls with positional arguments only: the result, or nil to take the
     /// ordinary path (which checks the arguments and reports errors). Core commands set it.
     public var fast: (([Value]) -> Value?)? = nil
+    /// The same shortcut for calls with exactly one or two positional arguments, without an
+    /// array of them (`len(xs)`, `format(x, 4)`).
+    public var fast1: ((Value) -> Value?)? = nil
+    public var fast2: ((Value, Value) -> Value?)? = nil
     private lazy var positionalParams: [Param] = params.filter { $0.kind == .positional }
     private lazy var variadicParam: Param? = params.first { $0.kind == .variadic }
     private lazy var hasKeywords: Bool = params.contains { $0.kind == .keywords }

@@ -36,6 +36,11 @@ public struct Record {
 
     public var keys: [String] { entries.map { $0.key } }
 
+    /// Adds a field the record does not have (a literal's, whose names the compiler checked);
+    /// `finishLiteral` after the last one.
+    @inline(__always) mutating func appendUnique(_ key: String, _ value: Value) { entries.append((key, value)) }
+    mutating func finishLiteral() { if entries.count >= Record.indexFrom { reindex() } }
+
     @inline(__always) private func find(_ key: String) -> Int? {
         if let ix = index { return ix[key] }
         var i = 0
@@ -281,6 +286,50 @@ extension Value: CustomStringConvertible {
         case .namespace(let n): return "<commands \(n).*>"
         case .host(let h): return h.description
         }
+    }
+
+    /// How the REPL shows a value: its repr when that fits in `width` columns on one line;
+    /// else a list or record with one element per line (nested ones likewise), floats with 6
+    /// significant digits (a training history: one step per line, no 16-digit losses).
+    public func display(width: Int) -> String {
+        let r = repr
+        if r.count <= width && !r.contains("\n") { return r }
+        return Value.broken(self, indent: 0, width: width)
+    }
+
+    static func broken(_ v: Value, indent: Int, width: Int) -> String {
+        let one = v.shortRepr
+        if indent + one.count <= width { return one }
+        let pad = String(repeating: " ", count: indent + 2)
+        switch v {
+        case .list(let l) where !l.isEmpty:
+            return "[\n" + l.map { pad + broken($0, indent: indent + 2, width: width) }.joined(separator: ",\n")
+                + "\n" + String(repeating: " ", count: indent) + "]"
+        case .record(let rec) where rec.count > 0:
+            return "{\n" + rec.pairs.map { pad + "\(formatKey($0.0)): " + broken($0.1, indent: indent + 2, width: width) }.joined(separator: ",\n")
+                + "\n" + String(repeating: " ", count: indent) + "}"
+        default:
+            return one
+        }
+    }
+
+    /// The repr with floats to 6 significant digits.
+    var shortRepr: String {
+        switch self {
+        case .double(let d): return Value.shortDouble(d)
+        case .list(let l): return "[" + l.map { $0.shortRepr }.joined(separator: ", ") + "]"
+        case .record(let r):
+            if r.count == 0 { return "{}" }
+            return "{" + r.pairs.map { "\(Value.formatKey($0.0)): \($0.1.shortRepr)" }.joined(separator: ", ") + "}"
+        default: return repr
+        }
+    }
+
+    /// A float to 6 significant digits, written as the language writes floats (2.0, 0.0002, 1.5e-07).
+    public static func shortDouble(_ d: Double) -> String {
+        guard d.isFinite, d != 0 else { return formatDouble(d) }
+        let rounded = Double(String(format: "%.6g", d)) ?? d
+        return formatDouble(rounded)
     }
 
     public static func formatDouble(_ d: Double) -> String {

@@ -14,11 +14,17 @@ public protocol LineReader: AnyObject {
     func addHistory(_ entry: String)
     /// True once after Ctrl-C was pressed while the last line was being read.
     func takeInterrupt() -> Bool
+    /// Marks the last history entry (`entry`) as stopped by Ctrl-C.
+    func markInterrupted(_ entry: String)
 }
 
 public extension LineReader {
     func takeInterrupt() -> Bool { false }
+    func markInterrupted(_ entry: String) {}
 }
+
+/// How an interrupted entry is kept in the history: still runnable (a comment follows it).
+public func interruptedHistoryEntry(_ entry: String) -> String { entry + "  # interrupted" }
 
 /// Lines from stdin without prompts or escape codes (`echo 'print(1+1)' | llx`).
 public final class PipeReader: LineReader {
@@ -125,6 +131,14 @@ public final class ReadlineReader: LineReader {
         let trimmed = entry.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !trimmed.isEmpty else { return }
         add_history(entry)
+        _ = write_history(historyPath)
+    }
+
+    public func markInterrupted(_ entry: String) {
+        guard history_length > 0, let last = history_get(history_base + history_length - 1),
+              let line = last.pointee.line, String(cString: line) == entry else { return }
+        if let old = remove_history(history_length - 1) { _ = free_history_entry(old) }
+        add_history(interruptedHistoryEntry(entry))
         _ = write_history(historyPath)
     }
 }

@@ -42,6 +42,8 @@ public final class Session {
                 continue
             }
             evaluate(entry)
+            // an entry Ctrl-C stopped is marked so in the history (`train(...)  # interrupted`)
+            if lastWasInterrupted { reader.markInterrupted(entry) }
         }
         if interactive { print("") }
         return errorCount > 0 && !interactive ? 1 : 0
@@ -71,6 +73,9 @@ public final class Session {
         }
     }
 
+    /// Whether the last entry was stopped by Ctrl-C.
+    public private(set) var lastWasInterrupted = false
+
     /// Runs one entry and shows its value.
     public func evaluate(_ entry: String) {
         let first = lineNumber
@@ -88,14 +93,37 @@ public final class Session {
                 if interp.resultWasStreamed, case .string = v { streamed = true }
                 if !streamed { interp.show(v) }
             }
+            lastWasInterrupted = false
         } catch {
             errorCount += 1
+            lastWasInterrupted = (error as? Diagnostic)?.kind == .interrupted || (error as? LangRuntimeError)?.kind == .interrupted
             err(Runner.format(error, source: source))
         }
         interp.cancellation?.reset()
         if timing {
             print(String(format: "(%.3f s)", Date().timeIntervalSince(t0)))
         }
+    }
+
+    /// One variable for `:vars`: `name: type = value`, the value whole (a model's summary with
+    /// all its lines) wrapped at `width`, a long value cut after `maxLines` lines.
+    public static func varSummary(_ name: String, _ v: Value, width: Int, maxLines: Int = 12) -> String {
+        let head = "\(name): \(v.typeName) = "
+        let text = v.repr
+        var lines: [String]
+        if text.contains("\n") {
+            lines = [head.trimmingCharacters(in: .whitespaces)]
+            for l in text.split(separator: "\n", omittingEmptySubsequences: false) {
+                lines += Terminal.wrap("    " + l, width: width, indent: 6)
+            }
+        } else {
+            lines = Terminal.wrap(head + text, width: width, indent: 4)
+        }
+        if lines.count > maxLines {
+            let more = lines.count - maxLines
+            lines = Array(lines.prefix(maxLines)) + ["    ... (\(more) more line\(more == 1 ? "" : "s"))"]
+        }
+        return lines.joined(separator: "\n")
     }
 
     /// A `:command`; false means leave.
@@ -123,9 +151,7 @@ public final class Session {
             if names.isEmpty { print("(no variables)") }
             for n in names {
                 guard let v = interp.globals.values[n] else { continue }
-                var shown = v.repr.replacingOccurrences(of: "\n", with: " ")
-                if shown.count > 60 { shown = String(shown.prefix(57)) + "..." }
-                print("\(n): \(v.typeName) = \(shown)")
+                print(Session.varSummary(n, v, width: Terminal.width))
             }
         case ":time":
             timing.toggle()

@@ -47,6 +47,9 @@ public struct TrainStep: Equatable, Sendable {
 public final class ProgressBar {
     public let isTerminal: Bool
     public let width: Int
+    /// The terminal's width: the bar shrinks (and the line is cut) so that the line never
+    /// wraps, which would break redrawing it in place. Nil: the fixed `width`.
+    public var columns: Int? = nil
     public let every: Int
     private let write: (String) -> Void
     private var drewLine = false
@@ -62,11 +65,19 @@ public final class ProgressBar {
     /// The text of one report, without line control characters.
     public func line(_ p: TrainProgress) -> String {
         let frac = p.totalSteps > 0 ? min(1, Double(p.step) / Double(p.totalSteps)) : 0
-        let filled = Int((frac * Double(width)).rounded(.down))
-        let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
         let loss = p.loss.isFinite ? String(format: "%.4f", p.loss) : "\(p.loss)"
-        return "[\(bar)] \(p.step)/\(p.totalSteps) loss \(loss) lr \(String(format: "%.3g", p.lr)) "
+        let rest = "\(p.step)/\(p.totalSteps) loss \(loss) lr \(String(format: "%.3g", p.lr)) "
             + "\(String(format: "%.0f", p.tokensPerSecond)) tok/s ETA \(ProgressBar.clock(p.eta))"
+        var w = width
+        if let cols = columns {
+            // room left on the line for the bar (at least 4, at most 40 characters)
+            w = max(4, min(40, cols - 1 - rest.count - 3))
+        }
+        let filled = Int((frac * Double(w)).rounded(.down))
+        let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: w - filled)
+        let line = "[\(bar)] " + rest
+        if let cols = columns, line.count > cols - 1 { return String(line.prefix(max(cols - 1, 1))) }
+        return line
     }
 
     /// Renders one report.

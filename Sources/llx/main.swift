@@ -19,6 +19,8 @@ usage: llx                          start the REPL (reads commands from stdin wh
                                     install the llx Jupyter kernel (llx kernel install --help)
        llx serve --jsonl            one session driven by JSON lines on stdin/stdout (the
                                     Jupyter kernel's back end; docs/commands.md)
+       llx docs [--write FILE]      print every command's reference (--write: replace the
+                                    generated section of FILE, docs/language.md)
        llx bench [name]             run the benchmarks (\(Commands.benchNames.joined(separator: ", ")))
        llx --version
 options:
@@ -79,6 +81,19 @@ case "kernel":
     exit(2)
 case "bench":
     exit(Commands.runBench(args.count > 1 ? args[1] : nil) { print($0); fflush(stdout) } ? 0 : 1)
+case "docs":
+    // the generated command reference (docs/language.md's last section)
+    if args.count == 3, args[1] == "--write" {
+        let path = args[2]
+        let old = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+        do { try Reference.updated(old).write(toFile: path, atomically: true, encoding: .utf8) } catch {
+            Runner.printError("llx docs: cannot write \(path): \(error.localizedDescription)")
+            exit(1)
+        }
+        exit(0)
+    }
+    guard args.count == 1 else { Runner.printError("usage: llx docs [--write docs/language.md]"); exit(2) }
+    print(Reference.section(), terminator: "")
 case "-h", "--help", "help":
     print(usage)
 default:

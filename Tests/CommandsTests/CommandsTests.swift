@@ -20,7 +20,7 @@ final class CommandsTests: XCTestCase {
     data.jsonl synth.needle_qa synth.multi_detail synth.summary synth.retrieval synth.passkey synth.short_text synth.short_instructions synth.filler shuffle train grads adamw
     eval.niah eval.passkey eval.topics eval.ppl eval.mc eval.qa score.f1 score.rouge_l score.edit_sim
     save load h5.ls h5.read h5.values h5.write read_json read_jsonl write_json write_jsonl export.peft lora.load_peft export.hf
-    plot.heatmap plot.line
+    plot.heatmap plot.line plot.grid
     """.split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init)
 
     func testEveryReferenceCommandIsRegisteredAndListed() throws {
@@ -33,6 +33,24 @@ final class CommandsTests: XCTestCase {
             XCTAssertTrue(out.contains("  \(name)("), "help() does not list \(name)")
             if let c = interp.registry[name] { XCTAssertFalse(c.help.isEmpty, "\(name) has no help text") }
         }
+    }
+
+    /// docs/language.md ends with the command reference generated from the registry
+    /// (`llx docs --write docs/language.md` after changing a command).
+    func testLanguageReferenceIsCurrent() throws {
+        let path = Self.tests.deletingLastPathComponent().appendingPathComponent("docs/language.md").path
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        let committed = Reference.extract(text)
+        XCTAssertNotNil(committed, "docs/language.md has no generated section")
+        XCTAssertEqual(committed, Reference.section(), "docs/language.md is out of date: run llx docs --write docs/language.md")
+        // help(cmd) prints the same text as the reference
+        let interp = Commands.makeInterpreter()
+        var out = ""
+        interp.output = { out += $0 }
+        setenv("COLUMNS", "1000", 1)
+        defer { unsetenv("COLUMNS") }
+        try interp.run("help(\"plot.line\")", file: "h.llx")
+        XCTAssertTrue(Reference.section().contains("```\n" + out + "```\n"))
     }
 
     func testScripts() throws {

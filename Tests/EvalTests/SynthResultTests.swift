@@ -266,6 +266,54 @@ final class SynthResultTests: XCTestCase {
         XCTAssertEqual(try String(contentsOfFile: path, encoding: .utf8), fig.svg)
         XCTAssertThrowsError(try fig.save("/nonexistent-dir/x.svg"))
     }
+
+    /// Log axes: decade ticks labelled 1, 10, 100 (and 2x, 5x within few decades), each point at
+    /// the coordinate log10 puts it; a legend entry per series; non-positive values left out.
+    func testLineLogScalesLegendAndGrid() throws {
+        let a = Series(label: "rank 4", xs: [1, 10, 100, 1000], ys: [1, 0.1, 0.01, 0.001])
+        let b = Series(label: "rank 16", xs: [1, 10, 100, 1000], ys: [2, 0.2, 0.02, 0])   // 0: not on a log axis
+        let fig = Plot.line([a, b], title: "decay", xTitle: "step", yTitle: "loss", xScale: .log, yScale: .log)
+        let svg = fig.svg
+        // one legend entry per series
+        XCTAssertEqual(svg.components(separatedBy: "<g class=\"legend\">").count - 1, 2)
+        XCTAssertTrue(svg.contains(">rank 4</text>") && svg.contains(">rank 16</text>"))
+        // x ticks at the decades 1 .. 1000 (four decades: no 2x/5x), labelled as numbers
+        let xTickCount = svg.components(separatedBy: "class=\"xtick\"").count - 1
+        XCTAssertEqual(xTickCount, 4)
+        for label in [">1</text>", ">10</text>", ">100</text>", ">1k</text>"] { XCTAssertTrue(svg.contains(label), label) }
+        // y spans 1e-3 .. 2 (padded): small values are written 0.001, 0.01
+        XCTAssertTrue(svg.contains(">0.001</text>") && svg.contains(">0.01</text>"))
+        XCTAssertTrue(svg.contains("step (log)") && svg.contains("loss (log)"))
+        // the points land where the frame puts them: x = left + (log10(x) - x0) / (x1 - x0) * width
+        let fr = Plot.frame([a, b], xScale: .log, yScale: .log)
+        XCTAssertEqual(fr.x0, 0, accuracy: 1e-12)
+        XCTAssertEqual(fr.x1, 3, accuracy: 1e-12)
+        let x10 = fr.px(10)!, y01 = fr.py(0.1)!
+        XCTAssertEqual(x10, fr.left + fr.width / 3, accuracy: 1e-9)
+        XCTAssertTrue(svg.contains("<circle cx=\"\(x10)\" cy=\"\(y01)\""), "point (10, 0.1) at (\(x10), \(y01))")
+        XCTAssertNil(fr.py(0))
+        // rank 16 keeps three points (its 0 is left out): 4 + 3 circles
+        XCTAssertEqual(svg.components(separatedBy: "<circle").count - 1, 7)
+        XCTAssertTrue(fig.plain.contains("rank 16") && fig.plain.contains("1k"))
+        // a linear axis is unchanged: point (10, 0.1) at its linear place
+        let lin = Plot.frame([a])
+        XCTAssertEqual(lin.px(1)!, lin.left, accuracy: 1e-9)
+        XCTAssertEqual(Plot.logTicks(0, 1), [1, 2, 5, 10])
+        XCTAssertEqual(Plot.logLabel(1e-5), "1e-5")
+        XCTAssertEqual(Plot.logLabel(2e7), "2e7")
+
+        // small multiples: two figures in two columns, nested at their cells
+        let g = Plot.grid([fig, Plot.line([1, 2, 3], [3, 1, 2], label: "c")], cols: 2, title: "runs")
+        let (w1, h1) = Plot.svgSize(fig.svg)
+        XCTAssertGreaterThan(w1, 0)
+        XCTAssertEqual(g.svg.components(separatedBy: "<svg ").count - 1, 3)
+        XCTAssertTrue(g.svg.contains("<svg x=\"0.0\" y=\"36.0\" "))
+        XCTAssertTrue(g.svg.contains("<svg x=\"\(w1)\" y=\"36.0\" "))
+        let (gw, gh) = Plot.svgSize(g.svg)
+        XCTAssertEqual(gw, 2 * w1)
+        XCTAssertEqual(gh, 36 + h1)
+        XCTAssertTrue(g.plain.hasPrefix("runs\n") && g.plain.contains("rank 4") && g.plain.contains("● c"))
+    }
 }
 
 /// Writes sample figures for a person to look at when LLX_EVAL_FIGURES names a folder.

@@ -227,4 +227,92 @@ final class LangTests: XCTestCase {
             }
         }
     }
+
+    /// A stream holds a character split across tokens until it is complete, gives up holding
+    /// after 4 tokens (invalid for good), and escapes control characters.
+    func testTextStreamerHoldsIncompleteCharactersAndEscapesControls() {
+        // "é" is C3 A9: the first byte alone decodes to U+FFFD
+        let bytes: [[UInt8]] = [Array("Caf".utf8), [0xC3], [0xA9], Array(" ok\n".utf8), [0x1D, 0x1B], Array("[31m!".utf8)]
+        var all: [UInt8] = []
+        var st = TextStreamer()
+        var written: [String] = []
+        for b in bytes {
+            all += b
+            written.append(st.next(String(decoding: all, as: UTF8.self)))
+        }
+        XCTAssertEqual(written, ["Caf", "", "é", " ok\n", "\\x1d\\x1b", "[31m!"])
+        XCTAssertEqual(st.finish(String(decoding: all, as: UTF8.self)), "")
+        // an invalid byte is written as U+FFFD once held for 4 more tokens
+        var st2 = TextStreamer()
+        var text = "a"
+        XCTAssertEqual(st2.next(text), "a")
+        text += "\u{FFFD}"
+        var out = ""
+        for _ in 0..<TextStreamer.maxHeld { out += st2.next(text) }
+        XCTAssertEqual(out, "")
+        XCTAssertEqual(st2.next(text), "\u{FFFD}")
+        // held text still comes out at the end
+        var st3 = TextStreamer()
+        XCTAssertEqual(st3.next("x\u{FFFD}"), "")
+        XCTAssertEqual(st3.finish("x\u{FFFD}"), "x\u{FFFD}")
+        // a progress line: newlines escaped too; C1 controls and DEL as \x..
+        XCTAssertEqual(TextStreamer.escapeControls("a\nb\t\u{7F}\u{85}é", keepNewlines: false), "a\\nb\\t\\x7f\\x85é")
+        XCTAssertEqual(TextStreamer.escapeControls("a\nb\tc\r", keepNewlines: true), "a\nb\tc\\r")
+    }
+
+    /// `fn f(x {` is reported at the parenthesis left open, and the parse goes on below it:
+    /// a later error in the same file is reported too (and nothing the open paren explains).
+    func testUnclosedParenIsReportedWhereItOpensAndParsingRecovers() {
+        let src = "fn f(x {\n    return x\n}\nlet y = 2\nlet = 3\nprint(y)\n"
+        do {
+            _ = try Parser.parse(src, file: "u.llx")
+            XCTFail("parsed")
+        } catch let d as DiagnosticList {
+            let got = d.diagnostics.map { "\($0.location.line):\($0.location.column): \($0.message)" }
+            XCTAssertEqual(got, ["1:5: unclosed '('",
+                                 "1:8: expected ',' or ')' in the parameters of 'f', found '{'",
+                                 "5:5: expected a name after 'let', found '='"])
+            XCTAssertFalse(d.isIncomplete)
+        } catch { XCTFail("\(error)") }
+        // a REPL entry that is only unfinished still asks for more lines
+        for text in ["fn f(a,", "print(f(1,\n2,", "let xs = [1,\n2"] {
+            do { _ = try Parser.parse(text, file: "<stdin>"); XCTFail("\(text) parsed") }
+            catch let d as DiagnosticList { XCTAssertTrue(d.isIncomplete, "\(text): \(d)") }
+            catch { XCTFail("\(error)") }
+        }
+        // brackets closed on a later line keep their newlines dropped
+        XCTAssertNoThrow(try Parser.parse("let a = f(1,\n  2)\nlet b = [3,\n4]\n", file: "ok.llx"))
+    }
+
+    /// help() lines are wrapped at the width, continuation lines hanging under the summary.
+    func testWrapAndDisplay() throws {
+        let line = "  eval.passkey(m, tok, lengths:, depths: 5)      " + String(repeating: "word ", count: 30)
+        let wrapped = Terminal.wrap(line, width: 80)
+        XCTAssertGreaterThan(wrapped.count, 1)
+        for l in wrapped { XCTAssertLessThanOrEqual(l.count, 80, l) }
+        XCTAssertTrue(wrapped[0].hasPrefix("  eval.passkey(m, tok, lengths:, depths: 5)      word"))
+        let hang = wrapped[0].range(of: "word")!.lowerBound.utf16Offset(in: wrapped[0])
+        for l in wrapped.dropFirst() { XCTAssertEqual(l.prefix { $0 == " " }.count, hang, l) }
+        XCTAssertEqual(Terminal.wrap("short", width: 80), ["short"])
+        // help() output: no line longer than the width
+        let interp = Interpreter(registry: Registry.withCore())
+        var out = ""
+        interp.output = { out += $0 }
+        setenv("COLUMNS", "70", 1)
+        defer { unsetenv("COLUMNS") }
+        try interp.run("help()\nhelp(\"print\")", file: "h.llx")
+        for l in out.split(separator: "\n") { XCTAssertLessThanOrEqual(l.count, 70, String(l)) }
+        XCTAssertTrue(out.contains("  print("))
+        // the REPL shows a long list of records one per line, floats to 6 digits
+        let hist = Value.list((1...3).map { i in .record(Record([("step", .int(i)), ("loss", .double(2.0 / 3.0 + Double(i))), ("lr", .double(0.00019999999))])) })
+        XCTAssertEqual(hist.display(width: 60), """
+        [
+          {step: 1, loss: 1.66667, lr: 0.0002},
+          {step: 2, loss: 2.66667, lr: 0.0002},
+          {step: 3, loss: 3.66667, lr: 0.0002}
+        ]
+        """)
+        XCTAssertEqual(Value.list([.double(0.1), .int(2)]).display(width: 60), "[0.1, 2]")
+    }
 }
+

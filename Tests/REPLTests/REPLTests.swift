@@ -113,6 +113,27 @@ final class REPLTests: XCTestCase {
         p.send("3 * 37\n")
         XCTAssertTrue(p.expect("111"), p.transcript)
         XCTAssertFalse(p.transcript.contains("undefined name 'half_typed_garbage"), p.transcript)
+        // the interrupted entry is marked in the history (and stays runnable)
+        XCTAssertTrue(p.expect("llx> "), p.transcript)
+        p.send(":quit\n")
+        XCTAssertEqual(p.waitExit(), 0)
+        let saved = try String(contentsOf: tmp.appendingPathComponent("history"), encoding: .utf8)
+        XCTAssertTrue(saved.contains("while true { n += 1 }  # interrupted"), saved)
+        XCTAssertTrue(saved.contains("let n = 0\n"), saved)
+        XCTAssertFalse(saved.contains("let n = 0  # interrupted"), saved)
+    }
+
+    /// `:vars` shows a value whole, wrapped at the width, a multi-line summary line by line.
+    func testVarSummaryWrapsAndKeepsEveryLine() {
+        let long = Value.list((0..<40).map { .int($0 * 1000) })
+        let s = Session.varSummary("xs", long, width: 50)
+        let lines = s.split(separator: "\n")
+        XCTAssertGreaterThan(lines.count, 1)
+        XCTAssertTrue(s.hasPrefix("xs: list = [0, 1000,"))
+        for l in lines { XCTAssertLessThanOrEqual(l.count, 50, String(l)) }
+        XCTAssertTrue(s.contains("39000]"))
+        let tall = Value.string("x")   // one short line stays one line
+        XCTAssertEqual(Session.varSummary("s", tall, width: 50), "s: string = \"x\"")
     }
 
     /// Ctrl-C in a loop over a huge range (issue 14: it built the range first, 2e9 elements, so

@@ -201,5 +201,15 @@ final class TrainerTests: XCTestCase {
         term(q)
         XCTAssertTrue(out.hasPrefix("\r\u{1B}[K[######....] 6/10"))
         XCTAssertFalse(out.hasSuffix("\n"))
+        // on a terminal of known width the line fits it: the bar shrinks, then the text is cut
+        let narrow = ProgressBar(isTerminal: true, width: 24) { _ in }
+        narrow.columns = 70
+        let line = narrow.line(q)
+        XCTAssertLessThanOrEqual(line.count, 69, line)
+        XCTAssertTrue(line.hasPrefix("[") && line.contains("] 6/10 loss"), line)
+        narrow.columns = 30
+        XCTAssertEqual(narrow.line(q).count, 29)
+        narrow.columns = 200
+        XCTAssertTrue(narrow.line(q).hasPrefix("[" + String(repeating: "#", count: 24) + String(repeating: ".", count: 16) + "]"))
     }
 }
