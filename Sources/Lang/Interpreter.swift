@@ -215,7 +215,7 @@ public final class Interpreter {
     public func iterate(_ v: Value, _ loc: SourceLocation) throws -> [Value] {
         switch v {
         case .list(let l): return l
-        case .range(let r): return r.elements.map { .int($0) }
+        case .range(let r): return try located(loc) { try r.values() }
         case .string(let s): return s.map { .string(String($0)) }
         case .record(let r): return r.keys.map { .string($0) }
         case .host(let h):

@@ -2,6 +2,7 @@
 // lists, ordered records, ranges, user functions, commands, command namespaces, and opaque
 // host objects (tensors, models, ... supplied by the Commands layer through `HostObject`).
 import Foundation
+import LLXSystem
 
 public enum Value {
     case int(Int)
@@ -97,12 +98,31 @@ public struct Record {
 public struct RangeValue: Equatable {
     public var start: Int, stop: Int, step: Int
     public init(start: Int, stop: Int, step: Int = 1) { self.start = start; self.stop = stop; self.step = step }
-    public var count: Int {
-        if step > 0 { return stop > start ? (stop - start + step - 1) / step : 0 }
-        return start > stop ? (start - stop - step - 1) / (-step) : 0
+    /// The number of elements, computed without overflow (the distance between Int.min and
+    /// Int.max does not fit an Int; such a range is refused where it is made).
+    public var count: Int { let n = exactCount; return n > UInt64(Int.max) ? Int.max : Int(n) }
+    /// Whether the element count fits an Int (`range(-2 ** 63, 2 ** 63 - 1)` does not); the
+    /// range builders refuse a range that does not.
+    public var countFitsInt: Bool { exactCount <= UInt64(Int.max) }
+    private var exactCount: UInt64 {
+        guard step != 0 else { return 0 }
+        let distance: UInt64
+        if step > 0 { guard stop > start else { return 0 }; distance = UInt64(bitPattern: Int64(stop &- start)) }
+        else { guard start > stop else { return 0 }; distance = UInt64(bitPattern: Int64(start &- stop)) }
+        let s = step.magnitude
+        return distance / UInt64(s) + (distance % UInt64(s) == 0 ? 0 : 1)
     }
-    public func element(_ i: Int) -> Int { start + i * step }
+    static let tooLong = "has more than 2^63 - 1 elements (its length does not fit an int)"
+    /// Element `i` (0 <= i < count): the true value fits an Int, so wrapping arithmetic is exact
+    /// even where `i * step` alone would overflow.
+    public func element(_ i: Int) -> Int { start &+ i &* step }
     public var elements: [Int] { (0..<count).map(element) }
+    /// The elements as values, after checking that they fit in memory (a range is lazy; making it
+    /// a list of 2^62 numbers is an error naming the size, not a failed allocation).
+    public func values() throws -> [Value] {
+        try Memory.require(count: count, elementSize: MemoryLayout<Value>.stride, "the list of the \(count) elements of range(\(start), \(stop), \(step))")
+        return elements.map { .int($0) }
+    }
 }
 
 /// A user function or closure: its declaration, its compiled code and the frame it was defined
@@ -247,7 +267,7 @@ public extension Value {
     var asList: [Value]? {
         switch self {
         case .list(let l): return l
-        case .range(let r): return r.elements.map { .int($0) }
+        case .range(let r): return try? r.values()   // nil (a type error) when it does not fit in memory
         default: return nil
         }
     }

@@ -20,6 +20,8 @@ usage: llx                          start the REPL (reads commands from stdin wh
        llx serve --jsonl            one session driven by JSON lines on stdin/stdout (the
                                     Jupyter kernel's back end; docs/commands.md)
        llx bench [name]             run the benchmarks (\(Commands.benchNames.joined(separator: ", ")))
+       llx fuzz --scripts N --files M [--seed S] [--jobs J]
+                                    the fuzzing harness (llx fuzz --help)
        llx --version
 options:
   -p, --parameter name=value   override a default of the '# %% parameters' cell (a script
@@ -79,6 +81,9 @@ case "kernel":
     exit(2)
 case "bench":
     exit(Commands.runBench(args.count > 1 ? args[1] : nil) { print($0); fflush(stdout) } ? 0 : 1)
+case "fuzz":
+    if args.contains("-h") || args.contains("--help") { print(Fuzz.usage); exit(0) }
+    exit(Fuzz.main(Array(args.dropFirst())))
 case "-h", "--help", "help":
     print(usage)
 default:

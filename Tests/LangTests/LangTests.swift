@@ -144,6 +144,30 @@ final class LangTests: XCTestCase {
         XCTAssertFalse(flag.isCancelled, "the interpreter clears the request it reported")
     }
 
+    /// Ranges near the ends of Int: their length is computed without overflow (it trapped, ending
+    /// the process), one longer than Int.max is refused where it is made, and turning a huge range
+    /// into a list is a memory error naming the size, not a failed allocation (fuzz finding
+    /// script-6c3d260f7d09: abs(range(2, 2 ** 62, 65536))).
+    func testRangesNearIntLimitsAndHugeRangesAsLists() throws {
+        let interp = Interpreter(registry: Registry.withCore())
+        var out = ""
+        interp.output = { out += $0 }
+        try interp.run("""
+        let r = range(-9223372036854775808, 9223372036854775807, 4611686018427387904)
+        print(len(r), list(r))
+        print(len(range(9223372036854775807, -9223372036854775808, -3)), range(0, 9223372036854775807)[9223372036854775806])
+        """, file: "r.llx")
+        XCTAssertEqual(out, "4 [-9223372036854775808, -4611686018427387904, 0, 4611686018427387904]\n6148914691236517205 9223372036854775806\n")
+        for (code, want) in [("len(range(-9223372036854775808, 9223372036854775807))", "has more than 2^63 - 1 elements"),
+                             ("-9223372036854775808..9223372036854775807", "has more than 2^63 - 1 elements"),
+                             ("list(range(2, 2 ** 62, 65536))", "range(2, 4611686018427387904, 65536) needs"),
+                             ("sorted(range(0, 2 ** 62))", "")] {
+            XCTAssertThrowsError(try interp.run(code, file: "e.llx"), code) { e in
+                XCTAssertTrue("\(e)".contains(want), "\(code): \(e)")
+            }
+        }
+    }
+
     /// A command that comes back with a stop request pending (train after Ctrl-C returns its
     /// history) stops what surrounds it: the loop does not go on, nor the statements after.
     func testPendingStopRequestStopsSurroundingLoopAndScript() throws {
