@@ -65,7 +65,7 @@ extension Interpreter {
         switch (op, a, b) {
         case (.add, .string(let x), .string(let y)): return .string(x + y)
         case (.add, .list, .list), (.add, .range, .list), (.add, .list, .range):
-            return .list(a.asList! + b.asList!)
+            return .list(try located(loc) { (try a.listElements() ?? []) + (try b.listElements() ?? []) })
         case (.add, .record(let x), .record(let y)):
             var r = x
             for (k, v) in y.pairs { r[k] = v }

@@ -271,6 +271,15 @@ public extension Value {
         default: return nil
         }
     }
+    /// The elements of a list or a range (nil for anything else); a range is turned into a list
+    /// only once the memory check passes (a MemoryError naming the size otherwise).
+    public func listElements() throws -> [Value]? {
+        switch self {
+        case .list(let l): return l
+        case .range(let r): return try r.values()
+        default: return nil
+        }
+    }
     var asRecord: Record? { if case .record(let r) = self { return r }; return nil }
     var asHost: HostObject? { if case .host(let h) = self { return h }; return nil }
     var isNil: Bool { if case .null = self { return true }; return false }

@@ -20,6 +20,7 @@
 import Foundation
 import Lang
 import Commands
+import NN
 
 public enum Fuzz {
     struct Options {
@@ -30,6 +31,9 @@ public enum Fuzz {
         var timeout = 10.0
         var memory = "256M"
         var rssLimitMB = 3072
+        /// The workers' address-space limit in GB (0: none; an AddressSanitizer build needs none,
+        /// its shadow memory is a large reservation).
+        var addressSpaceGB = 8
         var corpus = "Tests/Fuzz/corpus"
         var out = "Tests/Fuzz/crashes"
         var worker = false
@@ -42,7 +46,7 @@ public enum Fuzz {
 
     public static let usage = """
     usage: llx fuzz --scripts N --files M [--seed S] [--jobs J] [--timeout SECONDS] [--memory SIZE]
-                    [--rss-limit MB] [--corpus DIR] [--out DIR] [--report N]
+                    [--rss-limit MB] [--address-space GB] [--corpus DIR] [--out DIR] [--report N]
       Runs N generated llx scripts and M mutated files (indices 0..<N are scripts, N..<N+M files;
       case i depends on the seed and i only). Findings (a crash, a case over the timeout, a worker
       over the RSS limit) are saved under --out (Tests/Fuzz/crashes) as reproducers; the exit
@@ -75,6 +79,7 @@ public enum Fuzz {
                 o.timeout = t
             case "--memory": o.memory = try value()
             case "--rss-limit": o.rssLimitMB = try int(try value(), a)
+            case "--address-space": o.addressSpaceGB = try int(try value(), a)
             case "--corpus": o.corpus = try value()
             case "--out": o.out = try value()
             case "--report": o.report = max(1, try int(try value(), a))
@@ -122,8 +127,10 @@ public enum Fuzz {
     // MARK: the worker
 
     static func worker(_ o: Options) -> Int32 {
-        var lim = rlimit(rlim_cur: 8 << 30, rlim_max: 8 << 30)
-        _ = setrlimit(Int32(RLIMIT_AS.rawValue), &lim)
+        if o.addressSpaceGB > 0 {
+            var lim = rlimit(rlim_cur: rlim_t(o.addressSpaceGB) << 30, rlim_max: rlim_t(o.addressSpaceGB) << 30)
+            _ = setrlimit(Int32(RLIMIT_AS.rawValue), &lim)
+        }
         setenv("LLX_MEMORY_LIMIT", o.memory, 1)
         setenv("OPENBLAS_NUM_THREADS", "1", 1)
         guard let prog = mapProgress(o.progress, create: false) else {
@@ -224,6 +231,22 @@ public enum Fuzz {
         }
     }
 
+    /// What a worker that died said last: from its first runtime-failure line ("Fatal error",
+    /// a sanitizer report, "crashed") on, else its last lines (warnings the cases print come first).
+    static func errorTail(_ path: String) -> String {
+        guard let h = FileHandle(forReadingAtPath: path) else { return "" }
+        defer { try? h.close() }
+        let size = h.seekToEndOfFile()
+        h.seek(toFileOffset: size > 65536 ? size - 65536 : 0)
+        let lines = String(decoding: h.readDataToEndOfFile(), as: UTF8.self).split(separator: "\n")
+            .filter { !$0.hasPrefix("0x") && !$0.trimmingCharacters(in: .whitespaces).isEmpty }
+        let markers = ["Fatal error", "runtime failure", "Sanitizer", "crashed", "Illegal instruction", "Segmentation"]
+        if let k = lines.firstIndex(where: { l in markers.contains { l.contains($0) } }) {
+            return lines[k...].prefix(6).joined(separator: " | ")
+        }
+        return lines.suffix(6).joined(separator: " | ")
+    }
+
     static func rssMB(_ pid: Int32) -> Int {
         guard let s = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return 0 }
         for line in s.split(separator: "\n") where line.hasPrefix("VmRSS:") {
@@ -233,9 +256,14 @@ public enum Fuzz {
         return 0
     }
 
-    static func supervise(_ o: Options) -> Int32 {
+    static func supervise(_ opts: Options) -> Int32 {
+        var o = opts
         let total = o.scripts + o.files
         let fm = FileManager.default
+        // the workers run elsewhere: absolute paths
+        let cwd = fm.currentDirectoryPath
+        if !o.corpus.hasPrefix("/") { o.corpus = cwd + "/" + o.corpus }
+        if !o.out.hasPrefix("/") { o.out = cwd + "/" + o.out }
         guard fm.fileExists(atPath: o.corpus + "/scripts"), fm.fileExists(atPath: o.corpus + "/files") else {
             FileHandle.standardError.write(Data("llx fuzz: no corpus at '\(o.corpus)' (run from the repository root or pass --corpus)\n".utf8))
             return 2
@@ -267,7 +295,14 @@ public enum Fuzz {
             p.executableURL = URL(fileURLWithPath: exe)
             p.arguments = ["fuzz", "--worker", "--scripts", "\(o.scripts)", "--files", "\(o.files)", "--seed", "\(o.seed)",
                            "--from", "\(s.next)", "--to", "\(s.end)", "--timeout", "\(o.timeout)", "--memory", o.memory,
+                           "--address-space", "\(o.addressSpaceGB)",
                            "--corpus", o.corpus, "--progress", s.progPath, "--findings", s.findPath]
+            // in the supervisor's scratch folder: a case that writes a file writes it there
+            p.currentDirectoryURL = URL(fileURLWithPath: dir)
+            // an AddressSanitizer build reports memory errors; leaks at exit (Foundation's) are not findings
+            var env = ProcessInfo.processInfo.environment
+            if env["ASAN_OPTIONS"] == nil { env["ASAN_OPTIONS"] = "detect_leaks=0" }
+            p.environment = env
             p.standardInput = FileHandle.nullDevice
             p.standardOutput = FileHandle.nullDevice
             p.standardError = FileHandle(forWritingAtPath: s.errPath)
@@ -315,17 +350,16 @@ public enum Fuzz {
                 if !p.isRunning {
                     p.waitUntilExit()
                     collectHangs(s)
-                    s.doneBefore += Int(prog[3])
+                    s.doneBefore += Int(prog[3]); prog[3] = 0
                     let clean = p.terminationReason == .exit && p.terminationStatus == 0
                     if clean { s.proc = nil; continue }
-                    if p.terminationReason == .exit && p.terminationStatus == 2 {
-                        let err = (try? String(contentsOfFile: s.errPath, encoding: .utf8)) ?? ""
-                        FileHandle.standardError.write(Data("llx fuzz: a worker could not start: \(err)".utf8))
+                    // a worker that ends before it began its first case did not start: no finding
+                    if (p.terminationReason == .exit && p.terminationStatus == 2) || (prog[1] == 0 && prog[3] == 0) {
+                        FileHandle.standardError.write(Data("llx fuzz: a worker could not start (\(p.terminationReason == .exit ? "exit status" : "signal") \(p.terminationStatus)): \(errorTail(s.errPath))\n".utf8))
+                        for o in slots { if let q = o.proc, q.isRunning { kill(q.processIdentifier, SIGKILL) } }
                         return 2
                     }
-                    let err = ((try? String(contentsOfFile: s.errPath, encoding: .utf8)) ?? "")
-                        .split(separator: "\n").filter { !$0.hasPrefix("0x") && !$0.trimmingCharacters(in: .whitespaces).isEmpty }
-                        .prefix(6).joined(separator: " | ")
+                    let err = errorTail(s.errPath)
                     let how = p.terminationReason == .uncaughtSignal ? "killed by signal \(p.terminationStatus)" : "exit status \(p.terminationStatus)"
                     save(cur, "crash: worker \(how): \(err.prefix(600))")
                     restarts += 1
@@ -345,7 +379,7 @@ public enum Fuzz {
                     kill(p.processIdentifier, SIGKILL)
                     p.waitUntilExit()
                     collectHangs(s)
-                    s.doneBefore += Int(prog[3])
+                    s.doneBefore += Int(prog[3]); prog[3] = 0
                     save(cur, why)
                     restarts += 1
                     s.next = cur + 1
