@@ -9,10 +9,12 @@
 // case in a fresh child interpreter (as `run_script` does), with LLX_MEMORY_LIMIT (every
 // allocation from user input checked against it) and an 8 GB address-space limit, and
 // publishes the case it is on in a small shared file (index, start time, count done). Its
-// watchdog thread sets the interpreter's stop request (the one Ctrl-C sets) when a case runs
-// past the timeout: the case ends with "interrupted" and is reported as a hang (finding).
+// watchdog thread sets the interpreter's stop request (the one Ctrl-C sets) when a case uses
+// more CPU time than the timeout (or 6x the timeout in wall-clock time: a blocked case): the
+// case ends with "interrupted" and is reported as a hang (finding). CPU time, because on a
+// loaded machine a worker at nice 19 may get a fraction of a core.
 // The supervisor polls the workers: a worker that ends by a signal or a Swift runtime failure
-// (a crash), stays on one case 5 s past the timeout (a hang the stop request could not end),
+// (a crash), stays on one case 5 s past 6x the timeout (a hang the stop request did not end),
 // or grows past the RSS limit (unbounded memory) is stopped, the case is written to
 // Tests/Fuzz/crashes/<kind>-<hash>/ (entry.llx, the case, finding.txt; FuzzReproTests runs it
 // through llx), and a new worker goes on from the next index. At the end: counts, rate, the
@@ -111,8 +113,20 @@ public enum Fuzz {
         return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
     }
 
+    /// CPU time of this process (all its threads), ns.
+    static func cpuNow() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts)
+        return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
+    }
+
+    /// A case that runs this many times the timeout in wall-clock time is a hang even when it
+    /// used little CPU (blocked); below that, the timeout is CPU time, so a run on a loaded
+    /// machine (a worker at nice 19 beside builds) does not report slow scheduling as hangs.
+    static let wallFactor = 6.0
+
     /// The shared progress record of one worker: [0] case index, [1] 1 while a case runs,
-    /// [2] its start (CLOCK_MONOTONIC ns), [3] cases done.
+    /// [2] its start (CLOCK_MONOTONIC ns), [3] cases done, [4] the process CPU time at its start.
     static func mapProgress(_ path: String, create: Bool) -> UnsafeMutablePointer<Int64>? {
         let fd = open(path, create ? (O_RDWR | O_CREAT | O_TRUNC) : O_RDWR, 0o600)
         guard fd >= 0 else { return nil }
@@ -167,7 +181,8 @@ public enum Fuzz {
             while true {
                 usleep(50_000)
                 let i = prog[0]
-                if prog[1] == 1 && now() - prog[2] > timeoutNs && hung.pointee != i {
+                if prog[1] == 1 && hung.pointee != i
+                    && (cpuNow() - prog[4] > timeoutNs || Double(now() - prog[2]) > Double(timeoutNs) * wallFactor) {
                     hung.pointee = i
                     token.cancel()
                 }
@@ -177,6 +192,7 @@ public enum Fuzz {
         for i in o.from..<o.to {
             prog[0] = Int64(i)
             prog[2] = now()
+            prog[4] = cpuNow()
             prog[1] = 1
             let c = FuzzCase.make(seed: o.seed, index: i, scripts: o.scripts, corpus: corpus, seeds: seeds)
             token.reset()
@@ -195,8 +211,8 @@ public enum Fuzz {
             } catch {}
             prog[1] = 0
             if hung.pointee == Int64(i) {
-                let secs = Double(now() - prog[2]) / 1e9
-                appendLine(o.findings, "\(i)\thang: ran \(String(format: "%.1f", secs)) s (over the \(o.timeout) s timeout; stopped by the stop request)")
+                let secs = Double(now() - prog[2]) / 1e9, cpu = Double(cpuNow() - prog[4]) / 1e9
+                appendLine(o.findings, "\(i)\thang: ran \(String(format: "%.1f", secs)) s (\(String(format: "%.1f", cpu)) s of CPU), over the \(o.timeout) s timeout; ended by the stop request")
             }
             prog[3] += 1
         }
@@ -341,7 +357,7 @@ public enum Fuzz {
         func doneCount() -> Int { slots.reduce(0) { $0 + $1.doneBefore + Int($1.prog?[3] ?? 0) } }
 
         for s in slots { start(s) }
-        let graceNs = Int64((o.timeout + 5) * 1e9)
+        let graceNs = Int64((o.timeout * wallFactor + 5) * 1e9)
         while slots.contains(where: { $0.proc != nil }) {
             usleep(100_000)
             for s in slots {
@@ -371,7 +387,7 @@ public enum Fuzz {
                 maxRSS = max(maxRSS, rss)
                 var why: String? = nil
                 if prog[1] == 1 && now() - prog[2] > graceNs {
-                    why = "hang: no end \(Int(o.timeout + 5)) s after the case started (the stop request did not end it)"
+                    why = "hang: no end \(Int(o.timeout * wallFactor + 5)) s after the case started (the stop request did not end it)"
                 } else if rss > o.rssLimitMB {
                     why = "memory: worker RSS \(rss) MB over the \(o.rssLimitMB) MB limit"
                 }
