@@ -14,7 +14,10 @@ public enum CoreCommands {
     static func registerIO(_ r: Registry) {
         r.register("print", [.variadic("values"), .named("sep", .string, default: .string(" ")), .named("end", .string, default: .string("\n"))],
                    help: "Prints the values separated by spaces (strings without quotes).") { a, interp in
-            interp.write(a.rest.map { $0.description }.joined(separator: try a.string("sep")) + (try a.string("end")))
+            let text = a.rest.map { $0.description }.joined(separator: try a.string("sep")) + (try a.string("end"))
+            // a stop request that cut a long list's text short: nothing half-printed
+            try interp.checkCancelled()
+            interp.write(text)
             return .null
         }
         r.register("show", [Param("x")], help: "Shows a value as the REPL does (figures render in notebooks).") { a, interp in

@@ -184,6 +184,9 @@ public final class Interpreter {
     /// last one when it is a bare expression.
     @discardableResult
     public func execute(_ program: [Stmt]) throws -> Value? {
+        let savedStop = ReprStop.flag
+        ReprStop.flag = stopFlag
+        defer { ReprStop.flag = savedStop }
         let (codes, layout) = Compiler(self).compileProgram(program)
         let frame = Frame.make(parent: nil, size: layout.size)
         var last: Value? = nil

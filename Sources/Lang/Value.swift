@@ -94,6 +94,12 @@ public struct Record {
     public var values: [Value] { entries.map { $0.value } }
 }
 
+/// The stop request of the interpreter that is running (set by Interpreter.execute), asked by the
+/// repr of long lists; one thread runs llx code.
+public enum ReprStop {
+    nonisolated(unsafe) public static var flag: UnsafePointer<Int32>? = nil
+}
+
 /// A half-open integer range `start..<stop` with a step (`0..10`, `range(a, b, step)`).
 public struct RangeValue: Equatable {
     public var start: Int, stop: Int, step: Int
@@ -300,7 +306,16 @@ extension Value: CustomStringConvertible {
         case .string(let s): return Value.quote(s)
         case .bool(let b): return b ? "true" : "false"
         case .null: return "nil"
-        case .list(let l): return "[" + l.map { $0.repr }.joined(separator: ", ") + "]"
+        case .list(let l):
+            // a stop request (Ctrl-C) ends a long one early: `print` and `str` then report the
+            // interruption instead of the text (a list of 2M tensors took minutes, found by llx fuzz)
+            var parts: [String] = []
+            parts.reserveCapacity(l.count)
+            for (k, e) in l.enumerated() {
+                if k & 1023 == 1023, let f = ReprStop.flag, f.pointee != 0 { parts.append("..."); break }
+                parts.append(e.repr)
+            }
+            return "[" + parts.joined(separator: ", ") + "]"
         case .record(let r):
             if r.count == 0 { return "{}" }
             return "{" + r.pairs.map { "\(Value.formatKey($0.0)): \($0.1.repr)" }.joined(separator: ", ") + "}"
