@@ -10,11 +10,12 @@
 // allocation from user input checked against it) and an 8 GB address-space limit, and
 // publishes the case it is on in a small shared file (index, start time, count done). Its
 // watchdog thread sets the interpreter's stop request (the one Ctrl-C sets) when a case uses
-// more CPU time than the timeout (or 6x the timeout in wall-clock time: a blocked case): the
+// more CPU time than the timeout (or 30x the timeout in wall-clock time: a blocked case): the
 // case ends with "interrupted" and is reported as a hang (finding). CPU time, because on a
 // loaded machine a worker at nice 19 may get a fraction of a core.
 // The supervisor polls the workers: a worker that ends by a signal or a Swift runtime failure
-// (a crash), stays on one case 5 s past 6x the timeout (a hang the stop request did not end),
+// (a crash), uses 5 s of CPU past the timeout on one case, or stays on it 30x the timeout
+// (a hang the stop request did not end; CPU time read from /proc/<pid>/stat),
 // or grows past the RSS limit (unbounded memory) is stopped, the case is written to
 // Tests/Fuzz/crashes/<kind>-<hash>/ (entry.llx, the case, finding.txt; FuzzReproTests runs it
 // through llx), and a new worker goes on from the next index. At the end: counts, rate, the
@@ -123,7 +124,7 @@ public enum Fuzz {
     /// A case that runs this many times the timeout in wall-clock time is a hang even when it
     /// used little CPU (blocked); below that, the timeout is CPU time, so a run on a loaded
     /// machine (a worker at nice 19 beside builds) does not report slow scheduling as hangs.
-    static let wallFactor = 6.0
+    static let wallFactor = 30.0
 
     /// The shared progress record of one worker: [0] case index, [1] 1 while a case runs,
     /// [2] its start (CLOCK_MONOTONIC ns), [3] cases done, [4] the process CPU time at its start.
@@ -263,6 +264,17 @@ public enum Fuzz {
         return lines.suffix(6).joined(separator: " | ")
     }
 
+    /// CPU time (user + system) of a process, ns, from /proc/<pid>/stat; nil when unreadable.
+    static func cpuNs(_ pid: Int32) -> Int64? {
+        guard let s = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = s.lastIndex(of: ")") else { return nil }
+        let f = s[s.index(after: close)...].split(separator: " ")
+        // after the command: state is field 3, utime 14 and stime 15 (1-based)
+        guard f.count > 12, let u = Int64(f[11]), let st = Int64(f[12]) else { return nil }
+        let hz = Int64(sysconf(Int32(_SC_CLK_TCK)))
+        return (u + st) * 1_000_000_000 / max(hz, 1)
+    }
+
     static func rssMB(_ pid: Int32) -> Int {
         guard let s = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return 0 }
         for line in s.split(separator: "\n") where line.hasPrefix("VmRSS:") {
@@ -386,7 +398,10 @@ public enum Fuzz {
                 let rss = rssMB(p.processIdentifier)
                 maxRSS = max(maxRSS, rss)
                 var why: String? = nil
-                if prog[1] == 1 && now() - prog[2] > graceNs {
+                let cpuGraceNs = Int64((o.timeout + 5) * 1e9)
+                if prog[1] == 1, let cpu = cpuNs(p.processIdentifier), cpu - prog[4] > cpuGraceNs {
+                    why = "hang: \(Int(o.timeout + 5)) s of CPU on one case (the stop request did not end it)"
+                } else if prog[1] == 1 && now() - prog[2] > graceNs {
                     why = "hang: no end \(Int(o.timeout * wallFactor + 5)) s after the case started (the stop request did not end it)"
                 } else if rss > o.rssLimitMB {
                     why = "memory: worker RSS \(rss) MB over the \(o.rssLimitMB) MB limit"
