@@ -19,8 +19,8 @@ embeddings on [8, 1024] batches with checkpointing (--seq / --batch override). T
 `llx bench train` with LLX_TRAIN_TINY=<mode> (LLX_BIN names another binary).
 
 Run: ${LLX_REF_VENV:-.venv-ref}/bin/python scripts/bench_train.py [--steps 2] [--rounds 3] [--nf4] [--no-llx] [--tiny [mode]]
-The llx side is TrainBench.run, started through `LLX_TRAIN_BENCH=1 swift test -c release
---filter TrainBenchTests` (or `llx bench train` where the binary dispatches it).
+The llx side is TrainBench.run, started through `llx bench train` (the environment variables
+below choose its shape).
 """
 import argparse
 import os
@@ -156,12 +156,8 @@ def llx_bench(root, seq, batch, steps, nf4=False):
     if os.path.exists(binary):
         r = subprocess.run([binary, "bench", "train"], cwd=root, env=env, capture_output=True, text=True)
         out = r.stdout + r.stderr
-    for extra in (["--skip-build"], []):  # the built tests if they are there, else build them
-        if "train bench: checkpointing" in out:
-            break
-        r = subprocess.run(["swift", "test", "-c", "release", *extra, "--filter", "TrainBenchTests"], cwd=root,
-                           env=env, capture_output=True, text=True)
-        out = r.stdout + r.stderr
+    else:
+        out = f"{binary} not found: build it first (swift build -c release)"
     res = {}
     for line in out.splitlines():
         m = re.search(r"train bench: checkpointing (on|off)(, micro-batch 1)?: ([0-9.]+) tokens/s", line)

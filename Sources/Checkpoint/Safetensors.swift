@@ -167,13 +167,18 @@ public struct SafetensorsFile: @unchecked Sendable {
 
     public func contains(_ name: String) -> Bool { entries[name] != nil }
 
-    /// Reads one tensor into memory (F64 is narrowed to f32, BOOL read as u8).
-    public func tensor(_ name: String) throws -> Tensor {
+    /// Reads one tensor into memory (BOOL read as u8). An F64 tensor is refused (.dtype, naming
+    /// the file and the tensor): an llx tensor holds f32 at most, and narrowing changes values
+    /// (1e-300 becomes 0, 0.1 is rounded), unless `narrow` asks for the f32 conversion knowingly.
+    public func tensor(_ name: String, narrow: Bool = false) throws -> Tensor {
         guard let e = entries[name] else {
             throw CheckpointError(.missing, file: path, object: name, "no such tensor")
         }
         guard let dt = SafetensorsFile.tensorDType(e.fileDType) else {
             throw CheckpointError(.dtype, file: path, object: name, "dtype \(e.fileDType) cannot be read as an llx tensor")
+        }
+        if e.fileDType == "F64" && !narrow {
+            throw CheckpointError(.dtype, file: path, object: name, "dtype F64 (float64) is not kept by llx tensors (f32 at most); reading it would round or flush its values (convert the checkpoint to F32/BF16, e.g. model.float() in PyTorch, or read it with narrow: true)")
         }
         guard let base = map.base else { throw CheckpointError(.corrupt, file: path, object: name, "file is empty") }
         let src = UnsafeRawBufferPointer(start: base + dataStart + e.begin, count: e.end - e.begin)

@@ -92,11 +92,12 @@ public struct SafetensorsCheckpoint: @unchecked Sendable {
         return files[i].info(name)
     }
 
-    public func tensor(_ name: String) throws -> Tensor {
+    /// One tensor; F64 is refused unless `narrow` (SafetensorsFile.tensor).
+    public func tensor(_ name: String, narrow: Bool = false) throws -> Tensor {
         guard let i = location[name] else {
             throw CheckpointError(.missing, file: path, object: name, "no such tensor in the checkpoint")
         }
-        return try files[i].tensor(name)
+        return try files[i].tensor(name, narrow: narrow)
     }
 
     /// Metadata of all files merged (the first file wins on conflicts).

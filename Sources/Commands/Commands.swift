@@ -10,6 +10,8 @@ import Tokenizer
 import Tensor
 import Llama
 import Train
+import Checkpoint
+import Quant
 import NN
 
 /// The language and the tensors both name their operators BinaryOp / UnaryOp; here they are the language's.
@@ -55,11 +57,17 @@ public enum Commands {
         ("tokenizer", { TokenizerBench.run($0) }),
         // the language's own speed beside CPython (scripts/bench_lang.py)
         ("lang", { LangBench.run($0) }),
-        // Only by name: builds the llama3-8b shape in NF4 (about 2 minutes, 6 GB).
+        // checkpoint save/load (HDF5 and safetensors) at the small preset's size (scripts/bench_checkpoint.py adds h5py)
+        ("checkpoint", { CheckpointBench.run($0) }),
+        // NF4 quantize/dequantize/forward against dense f32 at 4096 x 4096
+        ("nf4", { QuantBench.run($0) }),
+        // Only by name: builds the llama3-8b shape in NF4 (about 2 minutes, 6 GB); the second
+        // keeps embed_tokens and lm_head in f32.
         ("memory8b", { LlamaBench.runMemory8B($0) }),
+        ("memory8b-f32emb", { LlamaBench.runMemory8B(embeddingsBF16: false, $0) }),
     ]
     public static var benchNames: [String] { benches.map { $0.0 } }
-    static let onlyByName: Set<String> = ["memory8b"]
+    static let onlyByName: Set<String> = ["memory8b", "memory8b-f32emb"]
 
     /// Runs one benchmark, or all but the ones run only by name when `name` is nil; false when
     /// the name is unknown.

@@ -33,7 +33,10 @@ enum Convert {
             case .double(let d): flat.append(d); allInts = false; if depth != shape.count { throw error(command, arg, "is a ragged nested list") }
             case .bool(let b): flat.append(b ? 1 : 0); if depth != shape.count { throw error(command, arg, "is a ragged nested list") }
             case .list, .range:
-                let l = x.asList!
+                // a range becomes a list only once its size is checked (a lazy range of 2^46
+                // elements is a memory error, not a failed allocation)
+                let l: [Value]
+                if case .range(let r) = x { l = try r.values() } else { l = x.asList ?? [] }
                 if depth == shape.count { shape.append(l.count) }
                 else if depth > shape.count || shape[depth] != l.count { throw error(command, arg, "is a ragged nested list (lengths differ at depth \(depth))") }
                 for e in l { try walk(e, depth: depth + 1) }
@@ -79,7 +82,8 @@ enum Convert {
             }
             return .failure(error(command, arg, "must be a 1-D or 2-D tensor of ids, got shape \(tt.shape)"))
         case .list, .range:
-            let l = v.asList!
+            let l: [Value]
+            do { l = try v.listElements() ?? [] } catch { return .failure(Convert.error(command, arg, "\(error)")) }
             if let first = l.first, first.asList != nil || first.asHost != nil {
                 var rows: [[Int]] = []
                 for (i, r) in l.enumerated() {
@@ -134,7 +138,7 @@ enum Convert {
         case .int(let i): return i
         case .double(let d): return d
         case .string(let s): return s
-        case .list, .range: return try v.asList!.map { try any($0) }
+        case .list, .range: return try (v.listElements() ?? []).map { try any($0) }
         case .record(let r):
             var d: [String: Any] = [:]
             for (k, x) in r.pairs { d[k] = try any(x) }

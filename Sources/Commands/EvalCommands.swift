@@ -164,14 +164,16 @@ enum EvalCommands {
     /// The options of the evaluators that fill a config, once: their defaults are the configs'.
     static let passkeyOptions = OptionTable(PasskeyConfig(lengths: [], depths: [])) { t in [
         t.int("trials", \.trials), t.seed(\.seed), t.int("max_tokens", \.maxTokens), t.bool("chat", \.chat),
+        t.optionalString("resume", \.resumePath, doc: "a JSON file of partial results, written as the run goes and read at the start to skip what it holds (refused, naming the setting, when made with another model, tokenizer, data or setting)"),
     ] }
     static let topicsOptions = OptionTable(TopicsConfig(counts: [])) { t in [
         t.int("trials", \.trials), t.seed(\.seed), t.int("turn_tokens", \.turnTokens), t.int("max_tokens", \.maxTokens),
+        t.optionalString("resume", \.resumePath, doc: "a JSON file of partial results, written as the run goes and read at the start to skip what it holds (refused, naming the setting, when made with another model, tokenizer, data or setting)"),
     ] }
     static let qaOptions = OptionTable(QAConfig()) { t in [
         t.int("max_len", \.maxLen), t.int("max_tokens", \.maxTokens),
         t.custom(.named("template", .string, optional: true)) { c, a, _ in if let s = try a.optionalString("template") { c.template = s } },
-        t.bool("chat", \.chat),
+        t.bool("chat", \.chat), t.optionalString("resume", \.resumePath, doc: "a JSON file of partial results, written as the run goes and read at the start to skip what it holds (refused, naming the setting, when made with another model, tokenizer, data or setting)"),
     ] }
 
     /// Registers this area's commands.
@@ -232,15 +234,15 @@ enum EvalCommands {
             try ModelCommands.checkVocab(model, tk, "eval.topics", interp)
             return try run(interp, "eval.topics") { try Topics.run(model: model, tokenizer: tk, config: c, hooks: hooks(interp, "eval.topics")) }
         }
-        r.register("eval.ppl", [m, tok, Param("data"), .named("window", .int, default: .int(1024)), .named("stride", .int, optional: true)],
+        r.register("eval.ppl", [m, tok, Param("data"), .named("window", .int, default: .int(1024)), .named("stride", .int, optional: true), .named("resume", .string, optional: true)],
                    help: "Sliding-window perplexity over texts (a list of strings, a dataset or a file); stride defaults to window / 2. Log-probabilities are streamed (chunked prefill into a KV cache): no [window, vocab] logits are held.") { a, interp in
             let texts = try texts(a["data"], "eval.ppl")
             let w = try a.int("window"), s = try a.optionalInt("stride") ?? max(1, w / 2)
             let model = try ModelCommands.model(a), tk = try ModelCommands.tokenizer(a)
             try ModelCommands.checkVocab(model, tk, "eval.ppl", interp)
-            return try run(interp, "eval.ppl") { try Perplexity.run(model: model, tokenizer: tk, texts: texts, window: w, stride: s, hooks: hooks(interp, "eval.ppl")) }
+            return try run(interp, "eval.ppl") { try Perplexity.run(model: model, tokenizer: tk, texts: texts, window: w, stride: s, hooks: hooks(interp, "eval.ppl"), resume: try a.optionalString("resume")) }
         }
-        r.register("eval.mc", [m, tok, Param("data")],
+        r.register("eval.mc", [m, tok, Param("data"), .named("resume", .string, optional: true)],
                    help: "MMLU protocol: zero-shot, each choice letter scored by its mean NLL as the assistant reply; accuracy per subject and category; the prompt runs once into a KV cache and each letter is scored from it. data: an MMLU CSV file or folder, or a list of {subject, question, choices, answer} records.") { a, interp in
             var items: [MCItem]
             if case .string(let p) = a["data"] { items = try MultipleChoice.load(path: p) }
@@ -258,7 +260,7 @@ enum EvalCommands {
             }
             let model = try ModelCommands.model(a), tk = try ModelCommands.tokenizer(a)
             try ModelCommands.checkVocab(model, tk, "eval.mc", interp)
-            return try run(interp, "eval.mc") { try MultipleChoice.run(model: model, tokenizer: tk, items: items, hooks: hooks(interp, "eval.mc")) }
+            return try run(interp, "eval.mc") { try MultipleChoice.run(model: model, tokenizer: tk, items: items, hooks: hooks(interp, "eval.mc"), resume: try a.optionalString("resume")) }
         }
         r.register("eval.qa", [m, tok, Param("data"), .named("metric", .string, default: .string(QAConfig().metric))] + qaOptions.params,
                    help: "LongBench/InfiniteBench-style generation scored with f1, rougeL, edit_sim, classification, count or retrieval; inputs over max_len are cut from the middle. data: a JSONL file or a list of {input, context, answers} records.") { a, interp in

@@ -103,11 +103,25 @@ public enum MultipleChoice {
             + item.question.trimmingCharacters(in: .whitespacesAndNewlines) + "\n" + options + "\nAnswer:"
     }
 
+    /// `resume`: a JSON file of partial results, written after every item and read at the start
+    /// to skip the items it holds (refused when it was made with another model, tokenizer or data).
     public static func run(model: EvalModel, tokenizer tok: TextTokenizer, items: [MCItem],
-                           hooks: EvalHooks = .none) throws -> MCResult {
+                           hooks: EvalHooks = .none, resume: String? = nil) throws -> MCResult {
         guard !items.isEmpty else { throw EvalError.argument("data", "no questions") }
+        var partial = try PartialResults(path: resume, evaluator: "mc") {
+            var f = EvalFingerprint()
+            try f.add(model: model, tokenizer: tok)
+            f.add("data", hashOf: items.map { $0.subject + "\u{1}" + $0.question + "\u{1}" + $0.choices.joined(separator: "\u{2}") + "\u{1}\($0.answer)" })
+            return f
+        }
         var predictions: [Int] = [], nlls: [[Double]] = []
         for (n, item) in items.enumerated() {
+            if let u = partial.unit("\(n)"), let scores = exactDoubles(u["nll"]), scores.count == item.choices.count {
+                let best = scores.indices.min { scores[$0] < scores[$1] } ?? 0
+                predictions.append(best)
+                nlls.append(scores)
+                continue
+            }
             guard item.choices.count >= 2 && item.choices.count <= letters.count else {
                 throw EvalError.argument("data", "question \(n) has \(item.choices.count) choices (2...\(letters.count) allowed)")
             }
@@ -138,6 +152,7 @@ public enum MultipleChoice {
             let best = scores.indices.min { scores[$0] < scores[$1] } ?? 0
             predictions.append(best)
             nlls.append(scores)
+            try partial.record("\(n)", ["nll": scores.map(exact)])
             hooks.report("mc", n + 1, items.count, "\(item.subject): \(letters[best]) (right \(letters[item.answer]))")
         }
         var subjects: [String] = []

@@ -189,6 +189,52 @@ public struct NIAHResult: CodableEvalResult {
 }
 
 public enum NIAH {
+    /// The haystack's identity in a fingerprint: its kind and seed, or a hash of its text.
+    static func describe(_ h: Haystack) throws -> String {
+        switch h {
+        case .text(let s): return "text " + EvalFingerprint.hash([s])
+        case .synthetic(let seed): return "synthetic filler, seed \(seed)"
+        case .entities(let seed, let samples, let distractors): return "entities, seed \(seed), \(samples) samples, \(distractors) distractors"
+        case .folder(let path):
+            var isDir: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else { throw EvalError.file(path, "haystack folder not found") }
+            let names = isDir.boolValue ? ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).filter { $0.hasSuffix(".txt") }.sorted() : [""]
+            let parts = names.map { n -> String in
+                let f = n.isEmpty ? path : (path as NSString).appendingPathComponent(n)
+                return n + "\u{1}" + ((try? String(contentsOfFile: f, encoding: .utf8)) ?? "")
+            }
+            return "folder " + EvalFingerprint.hash(parts)
+        }
+    }
+
+    /// The partial results of a NIAH run: cells are kept by (length, depth), so a run with a
+    /// larger grid reuses the cells it shares; everything else must match.
+    static func partialResults(model: EvalModel, tokenizer tok: TextTokenizer, haystack: Haystack, config c: NIAHConfig) throws -> PartialResults {
+        try PartialResults(path: c.resumePath, evaluator: "niah") {
+            var f = EvalFingerprint()
+            try f.add(model: model, tokenizer: tok)
+            f.add("haystack", try describe(haystack))
+            f.add("needle", c.needle); f.add("question", c.question); f.add("answer", c.answer ?? "(the needle)")
+            f.add("instruction", c.instruction); f.add("metric", c.metric); f.add("max_tokens", c.maxTokens); f.add("chat", c.chat)
+            return f
+        }
+    }
+
+    static func cellKey(_ length: Int, _ depth: Double) -> String { "\(length),\(depth)" }
+
+    /// Copies the cells the partial results hold into `r`.
+    static func fill(_ r: inout NIAHResult, from partial: PartialResults) {
+        for (j, l) in r.lengths.enumerated() {
+            for (i, d) in r.depths.enumerated() {
+                guard let u = partial.unit(cellKey(l, d)), let a = u["answer"] as? String, let s = exactDouble(u["score"]),
+                      let t = u["tokens"] as? Int else { continue }
+                r.answers[i][j] = a
+                r.grid[i][j] = s
+                r.promptTokens[j] = t
+            }
+        }
+    }
+
     public static func run(model: EvalModel, tokenizer tok: TextTokenizer, haystack: Haystack, config c: NIAHConfig,
                            hooks: EvalHooks = .none) throws -> NIAHResult {
         guard !c.lengths.isEmpty else { throw EvalError.argument("lengths", "the list is empty") }
@@ -211,7 +257,8 @@ public enum NIAH {
                                 answers: Array(repeating: Array(repeating: nil, count: c.lengths.count), count: c.depths.count),
                                 metric: c.metric, needle: c.needle, question: c.question, reference: reference,
                                 promptTokens: Array(repeating: 0, count: c.lengths.count))
-        if let path = c.resumePath { try resume(&result, from: path) }
+        var partial = try partialResults(model: model, tokenizer: tok, haystack: haystack, config: c)
+        fill(&result, from: partial)
 
         let total = c.lengths.count * c.depths.count
         var done = result.answers.joined().filter { $0 != nil }.count
@@ -245,7 +292,7 @@ public enum NIAH {
                 result.answers[i][j] = answer
                 result.promptTokens[j] = prompt.count
                 done += 1
-                if let path = c.resumePath { try save(result, to: path) }
+                try partial.record(cellKey(length, depth), ["answer": answer, "score": exact(score), "tokens": prompt.count])
                 hooks.report("niah", done, total, "length \(length) depth \(TableText.percent(depth)): \(TableText.num(score))")
             }
         }
@@ -266,7 +313,8 @@ public enum NIAH {
                                 answers: Array(repeating: Array(repeating: nil, count: c.lengths.count), count: c.depths.count),
                                 metric: c.metric, needle: describe, question: World.codeQuestion.replacingOccurrences(of: "{n}", with: "<person>"), reference: "the secret code",
                                 promptTokens: Array(repeating: 0, count: c.lengths.count))
-        if let path = c.resumePath { try resume(&result, from: path) }
+        var partial = try partialResults(model: model, tokenizer: tok, haystack: .entities(seed: seed, samples: samples, distractors: distractors), config: c)
+        fill(&result, from: partial)
         let total = c.lengths.count * c.depths.count
         var done = result.answers.joined().filter { $0 != nil }.count
         hooks.report("niah", done, total, "start")
@@ -300,38 +348,10 @@ public enum NIAH {
                 result.answers[i][j] = first ?? ""
                 result.promptTokens[j] = tokens
                 done += 1
-                if let path = c.resumePath { try save(result, to: path) }
+                try partial.record(cellKey(length, depth), ["answer": first ?? "", "score": exact(score), "tokens": tokens])
                 hooks.report("niah", done, total, "length \(length) depth \(TableText.percent(depth)): \(TableText.num(score))")
             }
         }
         return result
-    }
-
-    /// Copies the finished cells of a saved (partial) result whose settings match.
-    static func resume(_ r: inout NIAHResult, from path: String) throws {
-        guard FileManager.default.fileExists(atPath: path) else { return }
-        guard let json = try? String(contentsOfFile: path, encoding: .utf8) else { throw EvalError.file(path, "cannot read partial results") }
-        let old: NIAHResult
-        do { old = try NIAHResult.fromJSON(json) } catch {
-            throw EvalError.file(path, "not a saved NIAH result (\(error)); remove the file to start over")
-        }
-        guard old.needle == r.needle, old.question == r.question, old.metric == r.metric, old.reference == r.reference else {
-            throw EvalError.file(path, "partial results were made with another needle, question or metric; remove the file to start over")
-        }
-        for (oi, d) in old.depths.enumerated() {
-            guard let i = r.depths.firstIndex(where: { abs($0 - d) < 1e-9 }) else { continue }
-            for (oj, l) in old.lengths.enumerated() {
-                guard let j = r.lengths.firstIndex(of: l), let a = old.answers[oi][oj] else { continue }
-                r.answers[i][j] = a
-                r.grid[i][j] = old.grid[oi][oj]
-                r.promptTokens[j] = old.promptTokens[oj]
-            }
-        }
-    }
-
-    static func save(_ r: NIAHResult, to path: String) throws {
-        do { try r.toJSON().write(to: URL(fileURLWithPath: path), atomically: true, encoding: .utf8) } catch {
-            throw EvalError.file(path, "cannot write partial results: \(error.localizedDescription)")
-        }
     }
 }

@@ -17,6 +17,9 @@ public struct PasskeyConfig {
     public var maxTokens = 10
     /// Plain prompt after BOS (the reference protocol) or one user turn of the chat template.
     public var chat = false
+    /// A JSON file of partial results: written after every cell, read at the start to skip the
+    /// cells it holds (refused when it was made with another model, tokenizer or setting).
+    public var resumePath: String? = nil
 
     public init(lengths: [Int], depths: [Double]) {
         self.lengths = lengths
@@ -114,6 +117,13 @@ public enum Passkey {
                               keys: Array(repeating: Array(repeating: [], count: c.lengths.count), count: c.depths.count),
                               answers: Array(repeating: Array(repeating: [], count: c.lengths.count), count: c.depths.count),
                               promptTokens: Array(repeating: 0, count: c.lengths.count))
+        var partial = try PartialResults(path: c.resumePath, evaluator: "passkey") {
+            var f = EvalFingerprint()
+            try f.add(model: model, tokenizer: tok)
+            f.add("lengths", ints: c.lengths); f.add("depths", doubles: c.depths); f.add("trials", c.trials)
+            f.add("seed", "\(c.seed)"); f.add("max_tokens", c.maxTokens); f.add("chat", c.chat)
+            return f
+        }
         let total = c.lengths.count * c.depths.count * c.trials
         var done = 0
         for (j, length) in c.lengths.enumerated() {
@@ -126,6 +136,14 @@ public enum Passkey {
             }
             let nGarbage = Int(Double(length - fixed) * charsPerToken)
             for (i, depth) in c.depths.enumerated() {
+                if let u = partial.unit("\(i),\(j)"), let keys = u["keys"] as? [Int], let answers = u["answers"] as? [String],
+                   let right = u["right"] as? Int, let tokens = u["tokens"] as? Int, keys.count == c.trials, answers.count == c.trials {
+                    for _ in 0..<c.trials { _ = rng.next() }   // the keys this cell drew
+                    r.keys[i][j] = keys; r.answers[i][j] = answers; r.promptTokens[j] = tokens
+                    r.grid[i][j] = Double(right) / Double(c.trials)
+                    done += c.trials
+                    continue
+                }
                 var right = 0
                 for _ in 0..<c.trials {
                     try hooks.checkCancelled()
@@ -143,6 +161,7 @@ public enum Passkey {
                     hooks.report("passkey", done, total, "length \(length) depth \(TableText.percent(depth)): \(answer.prefix(20))")
                 }
                 r.grid[i][j] = Double(right) / Double(c.trials)
+                try partial.record("\(i),\(j)", ["keys": r.keys[i][j], "answers": r.answers[i][j], "right": right, "tokens": r.promptTokens[j]])
             }
         }
         return r

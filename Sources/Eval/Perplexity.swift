@@ -79,11 +79,20 @@ public struct PerplexityResult: CodableEvalResult {
 
 public enum Perplexity {
     /// Perplexity of token-id documents.
+    /// `resume`: a JSON file of partial results, written after every window and read at the
+    /// start to skip the windows it holds (refused when it was made with another model,
+    /// tokenizer, data, window or stride).
     public static func run(model: EvalModel, documents: [[Int]], window: Int, stride: Int,
-                           hooks: EvalHooks = .none) throws -> PerplexityResult {
+                           hooks: EvalHooks = .none, resume: String? = nil, tokenizer: TextTokenizer? = nil) throws -> PerplexityResult {
         guard window >= 2 else { throw EvalError.argument("window", "must be >= 2, got \(window)") }
         guard stride >= 1 && stride <= window else { throw EvalError.argument("stride", "must be in 1...window (\(window)), got \(stride)") }
         guard !documents.isEmpty else { throw EvalError.argument("data", "no documents") }
+        var partial = try PartialResults(path: resume, evaluator: "ppl") {
+            var f = EvalFingerprint()
+            try f.add(model: model, tokenizer: tokenizer, probeIDs: tokenizer == nil ? documents.first(where: { $0.count >= 2 }) : nil)
+            f.add("data", hashOfIDs: documents); f.add("window", window); f.add("stride", stride)
+            return f
+        }
         var r = PerplexityResult(window: window, stride: stride, documentTokens: [], documentNLL: [], windowNLL: [], windowTokens: [])
         let total = documents.reduce(0) { $0 + max(1, ($1.count + stride - 1) / stride) }
         var done = 0
@@ -96,7 +105,13 @@ public enum Perplexity {
                 let end = min(begin + window, ids.count)
                 let trgLen = end - prevEnd
                 let chunk = Array(ids[begin..<end])
-                if chunk.count >= 2 {
+                let key = "\(d),\(begin)"
+                if chunk.count >= 2, let u = partial.unit(key), let wsum = exactDouble(u["sum"]), let n = u["tokens"] as? Int {
+                    sum += wsum; count += n
+                    if begin == 0 { r.windowStarts.append(r.windowNLL.count) }
+                    r.windowNLL.append(n > 0 ? wsum / Double(n) : .nan)
+                    r.windowTokens.append(n)
+                } else if chunk.count >= 2 {
                     let lp = try model.logProbs(ids: chunk)
                     guard lp.count == chunk.count - 1 else {
                         throw EvalError.model("logProbs returned \(lp.count) values for \(chunk.count) ids (want \(chunk.count - 1))")
@@ -110,6 +125,7 @@ public enum Perplexity {
                     if begin == 0 { r.windowStarts.append(r.windowNLL.count) }
                     r.windowNLL.append(n > 0 ? wsum / Double(n) : .nan)
                     r.windowTokens.append(n)
+                    try partial.record(key, ["sum": exact(wsum), "tokens": n])
                 }
                 prevEnd = end
                 done += 1
@@ -125,7 +141,8 @@ public enum Perplexity {
 
     /// Perplexity of texts, each encoded with BOS.
     public static func run(model: EvalModel, tokenizer: TextTokenizer, texts: [String], window: Int, stride: Int,
-                           hooks: EvalHooks = .none) throws -> PerplexityResult {
-        try run(model: model, documents: texts.map { tokenizer.encode($0, bos: true) }, window: window, stride: stride, hooks: hooks)
+                           hooks: EvalHooks = .none, resume: String? = nil) throws -> PerplexityResult {
+        try run(model: model, documents: texts.map { tokenizer.encode($0, bos: true) }, window: window, stride: stride,
+                hooks: hooks, resume: resume, tokenizer: tokenizer)
     }
 }

@@ -33,6 +33,10 @@ public struct QAConfig {
     /// Also stop at a newline token (the paper's evaluation does for its QA tasks and samsum).
     public var stopAtNewline = false
 
+    /// A JSON file of partial results: written after every item, read at the start to skip the
+    /// items it holds (refused when it was made with another model, tokenizer, data or setting).
+    public var resumePath: String? = nil
+
     public init(metric: String = "f1") { self.metric = metric }
 }
 
@@ -109,7 +113,20 @@ public enum QA {
         var r = QAResult(metric: c.metric, scores: [], predictions: [], promptTokens: [], truncated: 0)
         var stop = tok.endTokenIDs
         if c.stopAtNewline, let nl = tok.encode("\n", bos: false).last { stop.insert(nl) }
+        var partial = try PartialResults(path: c.resumePath, evaluator: "qa") {
+            var f = EvalFingerprint()
+            try f.add(model: model, tokenizer: tok)
+            f.add("data", hashOf: items.map { $0.input + "\u{1}" + $0.context + "\u{1}" + $0.answers.joined(separator: "\u{2}") + "\u{1}" + $0.allClasses.joined(separator: "\u{2}") })
+            f.add("metric", c.metric); f.add("max_len", c.maxLen); f.add("max_tokens", c.maxTokens); f.add("template", c.template)
+            f.add("chat", c.chat); f.add("first_line", c.firstLine); f.add("stop_at_newline", c.stopAtNewline)
+            return f
+        }
         for (n, item) in items.enumerated() {
+            if let u = partial.unit("\(n)"), let pred = u["prediction"] as? String, let score = exactDouble(u["score"]),
+               let tokens = u["tokens"] as? Int, let cut = u["truncated"] as? Int {
+                r.scores.append(score); r.predictions.append(pred); r.promptTokens.append(tokens); r.truncated += cut
+                continue
+            }
             try hooks.checkCancelled()
             let (text, cut) = truncateMiddle(fill(c.template, item), tokenizer: tok, maxLen: c.maxLen)
             if cut { r.truncated += 1 }
@@ -125,6 +142,7 @@ public enum QA {
             r.scores.append(score)
             r.predictions.append(pred)
             r.promptTokens.append(ids.count)
+            try partial.record("\(n)", ["prediction": pred, "score": exact(score), "tokens": ids.count, "truncated": cut ? 1 : 0])
             hooks.report("qa", n + 1, items.count, "\(c.metric) \(TableText.num(score))")
         }
         return r

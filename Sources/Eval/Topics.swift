@@ -18,6 +18,10 @@ public struct TopicsConfig {
     public var maxTokens = 30
     public var chat = true
 
+    /// A JSON file of partial results: written after every trial, read at the start to skip the
+    /// trials it holds (refused when it was made with another model, tokenizer or setting).
+    public var resumePath: String? = nil
+
     public init(counts: [Int]) { self.counts = counts }
 }
 
@@ -99,12 +103,27 @@ public enum Topics {
         guard c.trials >= 1 else { throw EvalError.argument("trials", "must be >= 1, got \(c.trials)") }
         var rng = SplitMix64(evalSeed: c.seed)
         var r = TopicsResult(counts: c.counts, trials: c.trials, accuracy: [], promptTokens: [], firstTopics: [], answers: [])
+        var partial = try PartialResults(path: c.resumePath, evaluator: "topics") {
+            var f = EvalFingerprint()
+            try f.add(model: model, tokenizer: tok)
+            f.add("counts", ints: c.counts); f.add("trials", c.trials); f.add("seed", "\(c.seed)")
+            f.add("turn_tokens", c.turnTokens); f.add("max_tokens", c.maxTokens); f.add("chat", c.chat)
+            return f
+        }
         let total = c.counts.count * c.trials
         var done = 0
-        for n in c.counts {
+        for (k, n) in c.counts.enumerated() {
             var right = 0, tokens = 0
             var firsts: [String] = [], answers: [String] = []
-            for _ in 0..<c.trials {
+            for t in 0..<c.trials {
+                if let u = partial.unit("\(k),\(t)"), let ok = u["right"] as? Int, let tk = u["tokens"] as? Int,
+                   let first = u["first"] as? String, let answer = u["answer"] as? String {
+                    for _ in 0...n { _ = rng.next() }   // the topics and the filler seed this trial drew
+                    right += ok; tokens += tk
+                    firsts.append(first); answers.append(answer)
+                    done += 1
+                    continue
+                }
                 try hooks.checkCancelled()
                 var pool = names
                 var topics: [String] = []
@@ -114,9 +133,11 @@ public enum Topics {
                                  : tok.encode(text, bos: true)
                 let out = try model.generate(prompt: ids, maxTokens: c.maxTokens, stop: tok.endTokenIDs, cancel: hooks.cancel)
                 let answer = tok.decode(out.filter { !tok.endTokenIDs.contains($0) })
-                if Score.substring(answer, topics[0]) == 1 { right += 1 }
+                let ok = Score.substring(answer, topics[0]) == 1 ? 1 : 0
+                right += ok
                 tokens += ids.count
                 firsts.append(topics[0]); answers.append(answer)
+                try partial.record("\(k),\(t)", ["right": ok, "tokens": ids.count, "first": topics[0], "answer": answer])
                 done += 1
                 hooks.report("topics", done, total, "\(n) topics: \(answer.prefix(30))")
             }

@@ -21,7 +21,10 @@ public enum CoreCommands {
     static func registerIO(_ r: Registry) {
         r.register("print", [.variadic("values"), .named("sep", .string, default: .string(" ")), .named("end", .string, default: .string("\n"))],
                    help: "Prints the values separated by spaces (strings without quotes).") { a, interp in
-            interp.write(a.rest.map { $0.description }.joined(separator: try a.string("sep")) + (try a.string("end")))
+            let text = a.rest.map { $0.description }.joined(separator: try a.string("sep")) + (try a.string("end"))
+            // a stop request that cut a long list's text short: nothing half-printed
+            try interp.checkCancelled()
+            interp.write(text)
             return .null
         }
         r.register("show", [Param("x")], help: "Shows a value as the REPL does (figures render in notebooks).") { a, interp in
@@ -115,8 +118,9 @@ public enum CoreCommands {
                    help: "range(n) is 0..n; range(a, b, step) counts from a up to (not including) b.") { a, _ in
             let x = try a.int("a"), step = try a.int("step")
             if step == 0 { throw a.error("step", "must not be zero") }
-            if let y = try a.optionalInt("b") { return .range(RangeValue(start: x, stop: y, step: step)) }
-            return .range(RangeValue(start: 0, stop: x, step: step))
+            let r = try a.optionalInt("b").map { RangeValue(start: x, stop: $0, step: step) } ?? RangeValue(start: 0, stop: x, step: step)
+            guard r.countFitsInt else { throw a.error("b", "range(\(r.start), \(r.stop), \(step)) \(RangeValue.tooLong)") }
+            return .range(r)
         }
         r.register("keys", [Param("r", .record)], help: "The field names of a record, in insertion order.") { a, _ in
             .list(try a.record("r").keys.map { .string($0) })
@@ -259,7 +263,9 @@ public enum CoreCommands {
         r["range"]?.fast = { xs in
             switch xs.count {
             case 1: if case .int(let n) = xs[0] { return .range(RangeValue(start: 0, stop: n)) }
-            case 2: if case .int(let a) = xs[0], case .int(let b) = xs[1] { return .range(RangeValue(start: a, stop: b)) }
+            case 2:
+                // a range too long for an Int goes the slow way, which refuses it
+                if case .int(let a) = xs[0], case .int(let b) = xs[1], RangeValue(start: a, stop: b).countFitsInt { return .range(RangeValue(start: a, stop: b)) }
             default: break
             }
             return nil

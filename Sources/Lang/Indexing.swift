@@ -2,6 +2,7 @@
 // (negative indices count from the end; slices clamp; steps may be negative), and the few
 // methods plain values have (`s.upper()`, `s.split(",")`, `xs.contains(x)`).
 import Foundation
+import LLXSystem
 
 public enum Builtins {
     /// An index into a sequence of `count` elements; negative counts from the end.
@@ -14,21 +15,23 @@ public enum Builtins {
 
     /// The positions a Python slice selects from `count` elements.
     public static func sliceIndices(start: Int?, stop: Int?, step: Int?, count: Int) -> [Int] {
+        let r = sliceRange(start: start, stop: stop, step: step, count: count)
+        return (0..<r.count).map(r.element)
+    }
+
+    /// The positions a Python slice selects, as a range of indices (its count is known before
+    /// anything is listed, and a huge step does not overflow: `"abc"[2::2 ** 62]`).
+    public static func sliceRange(start: Int?, stop: Int?, step: Int?, count: Int) -> RangeValue {
         let st = step ?? 1
         func clamp(_ x: Int?, _ def: Int, lo: Int, hi: Int) -> Int {
             guard var v = x else { return def }
-            if v < 0 { v += count }
+            if v < 0 { v = v.addingReportingOverflow(count).partialValue }
             return min(max(v, lo), hi)
         }
-        var out: [Int] = []
         if st > 0 {
-            let a = clamp(start, 0, lo: 0, hi: count), b = clamp(stop, count, lo: 0, hi: count)
-            var i = a; while i < b { out.append(i); i += st }
-        } else {
-            let a = clamp(start, count - 1, lo: -1, hi: count - 1), b = clamp(stop, -1, lo: -1, hi: count - 1)
-            var i = a; while i > b { out.append(i); i += st }
+            return RangeValue(start: clamp(start, 0, lo: 0, hi: count), stop: clamp(stop, count, lo: 0, hi: count), step: st)
         }
-        return out
+        return RangeValue(start: clamp(start, count - 1, lo: -1, hi: count - 1), stop: clamp(stop, -1, lo: -1, hi: count - 1), step: st)
     }
 
     public static func subscriptValue(_ obj: Value, _ items: [IndexItem]) throws -> Value {
@@ -66,6 +69,12 @@ public enum Builtins {
             case .index(let v):
                 return element(try normalizeIndex(v, count: count))
             case .slice(let a, let b, let c):
+                if case .range(let r) = obj {
+                    // a slice of a lazy range is listed only once its size is checked
+                    let s = sliceRange(start: a, stop: b, step: c, count: count)
+                    try Memory.require(count: s.count, elementSize: MemoryLayout<Value>.stride, "a slice of \(s.count) elements of \(obj.repr)")
+                    return .list((0..<s.count).map { .int(r.element(s.element($0))) })
+                }
                 let idx = sliceIndices(start: a, stop: b, step: c, count: count)
                 if case .string = obj { return .string(String(idx.map { chars![$0] })) }
                 return .list(idx.map(element))

@@ -186,6 +186,9 @@ public final class Interpreter {
     /// last one when it is a bare expression.
     @discardableResult
     public func execute(_ program: [Stmt]) throws -> Value? {
+        let savedStop = ReprStop.flag
+        ReprStop.flag = stopFlag
+        defer { ReprStop.flag = savedStop }
         let (codes, layout) = Compiler(self).compileProgram(program)
         let frame = Frame.make(parent: nil, size: layout.size)
         var last: Value? = nil
@@ -217,7 +220,7 @@ public final class Interpreter {
     public func iterate(_ v: Value, _ loc: SourceLocation) throws -> [Value] {
         switch v {
         case .list(let l): return l
-        case .range(let r): return r.elements.map { .int($0) }
+        case .range(let r): return try located(loc) { try r.values() }
         case .string(let s): return s.map { .string(String($0)) }
         case .record(let r): return r.keys.map { .string($0) }
         case .host(let h):

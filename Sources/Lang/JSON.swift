@@ -38,7 +38,7 @@ public enum JSON {
             else { out += d.description }
         case .string(let s): out += escape(s)
         case .list, .range:
-            let l = v.asList!
+            let l = try v.listElements() ?? []
             if l.isEmpty { out += "[]"; return }
             out += "["
             for (i, e) in l.enumerated() {

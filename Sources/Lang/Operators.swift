@@ -45,7 +45,9 @@ extension Interpreter {
             guard case .int(let x) = a, case .int(let y) = b else {
                 throw Diagnostic(.type, "'..' needs two ints, got \(a.typeNameWithArticle) and \(b.typeNameWithArticle)", at: loc)
             }
-            return .range(RangeValue(start: x, stop: y))
+            let r = RangeValue(start: x, stop: y)
+            guard r.countFitsInt else { throw Diagnostic(.value, "\(x)..\(y) \(RangeValue.tooLong)", at: loc) }
+            return .range(r)
         case .isIn, .notIn:
             let found = try contains(b, a, loc)
             return .bool(op == .isIn ? found : !found)
@@ -63,7 +65,7 @@ extension Interpreter {
         switch (op, a, b) {
         case (.add, .string(let x), .string(let y)): return .string(x + y)
         case (.add, .list, .list), (.add, .range, .list), (.add, .list, .range):
-            return .list(a.asList! + b.asList!)
+            return .list(try located(loc) { (try a.listElements() ?? []) + (try b.listElements() ?? []) })
         case (.add, .record(let x), .record(let y)):
             var r = x
             for (k, v) in y.pairs { r[k] = v }

@@ -342,7 +342,11 @@ public func closestName(_ name: String, _ candidates: [String]) -> String? {
     }
     let a = Array(name)
     var best: (String, Int)? = nil
+    let limit = max(1, min(3, a.count / 3))
     for c in candidates {
+        // the distance is at least the difference in length: skip those that cannot be close
+        // (help() of a 36 MB string compared it with every command name, for minutes; llx fuzz)
+        if abs(a.count - c.count) > limit { continue }
         let d = distance(a, Array(c))
         if d <= max(1, min(3, a.count / 3)), best == nil || d < best!.1 { best = (c, d) }
     }

@@ -2,6 +2,7 @@
 // lists, ordered records, ranges, user functions, commands, command namespaces, and opaque
 // host objects (tensors, models, ... supplied by the Commands layer through `HostObject`).
 import Foundation
+import LLXSystem
 
 public enum Value {
     case int(Int)
@@ -98,16 +99,41 @@ public struct Record {
     public var values: [Value] { entries.map { $0.value } }
 }
 
+/// The stop request of the interpreter that is running (set by Interpreter.execute), asked by the
+/// repr of long lists; one thread runs llx code.
+public enum ReprStop {
+    nonisolated(unsafe) public static var flag: UnsafePointer<Int32>? = nil
+}
+
 /// A half-open integer range `start..<stop` with a step (`0..10`, `range(a, b, step)`).
 public struct RangeValue: Equatable {
     public var start: Int, stop: Int, step: Int
     public init(start: Int, stop: Int, step: Int = 1) { self.start = start; self.stop = stop; self.step = step }
-    public var count: Int {
-        if step > 0 { return stop > start ? (stop - start + step - 1) / step : 0 }
-        return start > stop ? (start - stop - step - 1) / (-step) : 0
+    /// The number of elements, computed without overflow (the distance between Int.min and
+    /// Int.max does not fit an Int; such a range is refused where it is made).
+    public var count: Int { let n = exactCount; return n > UInt64(Int.max) ? Int.max : Int(n) }
+    /// Whether the element count fits an Int (`range(-2 ** 63, 2 ** 63 - 1)` does not); the
+    /// range builders refuse a range that does not.
+    public var countFitsInt: Bool { exactCount <= UInt64(Int.max) }
+    private var exactCount: UInt64 {
+        guard step != 0 else { return 0 }
+        let distance: UInt64
+        if step > 0 { guard stop > start else { return 0 }; distance = UInt64(bitPattern: Int64(stop &- start)) }
+        else { guard start > stop else { return 0 }; distance = UInt64(bitPattern: Int64(start &- stop)) }
+        let s = step.magnitude
+        return distance / UInt64(s) + (distance % UInt64(s) == 0 ? 0 : 1)
     }
-    public func element(_ i: Int) -> Int { start + i * step }
+    static let tooLong = "has more than 2^63 - 1 elements (its length does not fit an int)"
+    /// Element `i` (0 <= i < count): the true value fits an Int, so wrapping arithmetic is exact
+    /// even where `i * step` alone would overflow.
+    public func element(_ i: Int) -> Int { start &+ i &* step }
     public var elements: [Int] { (0..<count).map(element) }
+    /// The elements as values, after checking that they fit in memory (a range is lazy; making it
+    /// a list of 2^62 numbers is an error naming the size, not a failed allocation).
+    public func values() throws -> [Value] {
+        try Memory.require(count: count, elementSize: MemoryLayout<Value>.stride, "the list of the \(count) elements of range(\(start), \(stop), \(step))")
+        return elements.map { .int($0) }
+    }
 }
 
 /// A user function or closure: its declaration, its compiled code and the frame it was defined
@@ -252,7 +278,16 @@ public extension Value {
     var asList: [Value]? {
         switch self {
         case .list(let l): return l
-        case .range(let r): return r.elements.map { .int($0) }
+        case .range(let r): return try? r.values()   // nil (a type error) when it does not fit in memory
+        default: return nil
+        }
+    }
+    /// The elements of a list or a range (nil for anything else); a range is turned into a list
+    /// only once the memory check passes (a MemoryError naming the size otherwise).
+    public func listElements() throws -> [Value]? {
+        switch self {
+        case .list(let l): return l
+        case .range(let r): return try r.values()
         default: return nil
         }
     }
@@ -276,7 +311,16 @@ extension Value: CustomStringConvertible {
         case .string(let s): return Value.quote(s)
         case .bool(let b): return b ? "true" : "false"
         case .null: return "nil"
-        case .list(let l): return "[" + l.map { $0.repr }.joined(separator: ", ") + "]"
+        case .list(let l):
+            // a stop request (Ctrl-C) ends a long one early: `print` and `str` then report the
+            // interruption instead of the text (a list of 2M tensors took minutes, found by llx fuzz)
+            var parts: [String] = []
+            parts.reserveCapacity(l.count)
+            for (k, e) in l.enumerated() {
+                if k & 1023 == 1023, let f = ReprStop.flag, f.pointee != 0 { parts.append("..."); break }
+                parts.append(e.repr)
+            }
+            return "[" + parts.joined(separator: ", ") + "]"
         case .record(let r):
             if r.count == 0 { return "{}" }
             return "{" + r.pairs.map { "\(Value.formatKey($0.0)): \($0.1.repr)" }.joined(separator: ", ") + "}"

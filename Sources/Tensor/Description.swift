@@ -54,7 +54,9 @@ extension Tensor: CustomStringConvertible {
 
     /// PyTorch-style text; `threshold` elements or more are summarized with `edgeItems` per side.
     public func format(threshold: Int = 1000, edgeItems: Int = 3) -> String {
-        let summarize = count > threshold
+        // a long axis is summarized even when the tensor is empty: [2^40, 0] has 2^40 rows of []
+        // (listing them all failed to allocate, found by llx fuzz)
+        let summarize = count > threshold || shape.contains { $0 > threshold }
         let isInt = !dtype.isFloatingPoint
         let vals: [Double] = isInt ? ints().map(Double.init) : floats().map(Double.init)
         // Values that will be shown (for the column width).

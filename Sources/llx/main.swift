@@ -22,6 +22,8 @@ usage: llx                          start the REPL (reads commands from stdin wh
        llx docs [--write FILE]      print every command's reference (--write: replace the
                                     generated section of FILE, docs/language.md)
        llx bench [name]             run the benchmarks (\(Commands.benchNames.joined(separator: ", ")))
+       llx fuzz --scripts N --files M [--seed S] [--jobs J]
+                                    the fuzzing harness (llx fuzz --help)
        llx --version
 options:
   -p, --parameter name=value   override a default of the '# %% parameters' cell (a script
@@ -94,6 +96,9 @@ case "docs":
     }
     guard args.count == 1 else { Runner.printError("usage: llx docs [--write docs/language.md]"); exit(2) }
     print(Reference.section(), terminator: "")
+case "fuzz":
+    if args.contains("-h") || args.contains("--help") { print(Fuzz.usage); exit(0) }
+    exit(Fuzz.main(Array(args.dropFirst())))
 case "-h", "--help", "help":
     print(usage)
 default:

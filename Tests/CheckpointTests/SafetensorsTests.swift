@@ -23,13 +23,15 @@ final class SafetensorsTests: XCTestCase {
         let f = try SafetensorsFile.open(path)
         let json = try readJSON(TestPaths.fixture("st_basic.json"))
         XCTAssertEqual(f.metadata, json["metadata"] as? [String: String])
-        try checkExpected(json, read: f.tensor, names: f.names)
+        try checkExpected(json, read: { try f.tensor($0, narrow: true) }, names: f.names)
         XCTAssertEqual(f.info("values.f64")?.dtype, .f32)
         XCTAssertEqual(f.info("model.layers.0.mlp.up_proj.weight")?.dtype, .bf16)
         XCTAssertEqual(f.info("model.layers.0.mlp.up_proj.weight")?.shape, [4, 2])
         XCTAssertNil(f.info("nope"))
-        // F64 is narrowed to f32 by value.
-        XCTAssertEqual(try f.tensor("values.f64").floats(), [Float(0.1), Float(-1e300), 3.5, Float(1e-40)])
+        // F64 is refused, naming the file and the tensor (narrowing would make -1e300 -inf and
+        // 1e-40 a subnormal), unless narrow: true asks for the f32 values knowingly.
+        assertCheckpointError(.dtype, file: path, object: "values.f64") { _ = try f.tensor("values.f64") }
+        XCTAssertEqual(try f.tensor("values.f64", narrow: true).floats(), [Float(0.1), Float(-1e300), 3.5, Float(1e-40)])
         assertCheckpointError(.missing, file: path, object: "nope") { _ = try f.tensor("nope") }
     }
 
@@ -37,7 +39,7 @@ final class SafetensorsTests: XCTestCase {
         let dir = TestPaths.fixture("sharded")
         let ck = try SafetensorsCheckpoint.open(dir)
         XCTAssertEqual(ck.files.count, 3)
-        try checkExpected(try readJSON(TestPaths.fixture("sharded.json")), read: ck.tensor, names: ck.names)
+        try checkExpected(try readJSON(TestPaths.fixture("sharded.json")), read: { try ck.tensor($0) }, names: ck.names)
         XCTAssertEqual(ck.info("model.norm.weight")?.dtype, .bf16)
         // The index file itself and a single shard also open.
         XCTAssertEqual(try SafetensorsCheckpoint.open(dir + "/model.safetensors.index.json").names.count, 5)

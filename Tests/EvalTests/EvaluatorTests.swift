@@ -87,9 +87,9 @@ final class EvaluatorTests: XCTestCase {
         }
         XCTAssertEqual(m1.calls, 4)
         XCTAssertEqual(progress.last, 4)
-        let partial = try NIAHResult.fromJSON(String(contentsOfFile: path, encoding: .utf8))
-        XCTAssertFalse(partial.complete)
-        XCTAssertEqual(partial.answers.joined().compactMap { $0 }.count, 4)
+        let partial = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any])
+        XCTAssertEqual(partial["llx_partial_results"] as? String, "niah")
+        XCTAssertEqual((partial["units"] as? [String: Any])?.count, 4)
         let m2 = FixedAnswerModel(tok, answer: c.needle)
         let r = try NIAH.run(model: m2, tokenizer: tok, haystack: .synthetic(seed: 2), config: c)
         XCTAssertEqual(m2.calls, 2)
@@ -98,10 +98,131 @@ final class EvaluatorTests: XCTestCase {
         // a partial file from another needle is refused
         var other = c
         other.needle = "Something else entirely."
-        XCTAssertThrowsError(try NIAH.run(model: m2, tokenizer: tok, haystack: .synthetic(seed: 2), config: other))
+        XCTAssertThrowsError(try NIAH.run(model: m2, tokenizer: tok, haystack: .synthetic(seed: 2), config: other)) { e in
+            XCTAssertTrue("\(e)".contains("another needle"), "\(e)")
+        }
+        // so is one from another haystack, instruction, chat setting or model, each named
+        XCTAssertThrowsError(try NIAH.run(model: m2, tokenizer: tok, haystack: .synthetic(seed: 3), config: c)) { e in
+            XCTAssertTrue("\(e)".contains("another haystack"), "\(e)")
+        }
+        var instr = c
+        instr.instruction = "Read this.\n"
+        XCTAssertThrowsError(try NIAH.run(model: m2, tokenizer: tok, haystack: .synthetic(seed: 2), config: instr)) { e in
+            XCTAssertTrue("\(e)".contains("another instruction"), "\(e)")
+        }
+        var plain = c
+        plain.chat = false
+        XCTAssertThrowsError(try NIAH.run(model: m2, tokenizer: tok, haystack: .synthetic(seed: 2), config: plain)) { e in
+            XCTAssertTrue("\(e)".contains("another chat"), "\(e)")
+        }
+        XCTAssertThrowsError(try NIAH.run(model: CountingModel(m2, shift: -0.5), tokenizer: tok, haystack: .synthetic(seed: 2), config: c)) { e in
+            XCTAssertTrue("\(e)".contains("another model"), "\(e)")
+        }
         try "garbage".write(toFile: path, atomically: true, encoding: .utf8)
         XCTAssertThrowsError(try NIAH.run(model: m2, tokenizer: tok, haystack: .synthetic(seed: 2), config: c)) { e in
             XCTAssertTrue("\(e)".hasPrefix(path), "\(e)")
+        }
+    }
+
+    /// Cancels a run once `cancelAt` units are reported done, then resumes it with a fresh model:
+    /// the resumed result equals the uninterrupted one, and only the units left are run.
+    func interruptAndResume<R: EvalResult>(_ name: String, cancelAt: Int, path: String,
+                                           run: (EvalModel, String?, EvalHooks) throws -> R,
+                                           make: () -> CountingModel, calls: (CountingModel) -> Int, remainingCalls: Int) throws {
+        let full = try run(make(), nil, .none)
+        let token = CancellationToken()
+        let hooks = EvalHooks(progress: { p in if p.done >= cancelAt { token.cancel() } }, cancel: token)
+        XCTAssertThrowsError(try run(make(), path, hooks), name) { e in XCTAssertEqual(e as? EvalError, .cancelled, name) }
+        let m = make()
+        let resumed = try run(m, path, .none)
+        XCTAssertEqual(calls(m), remainingCalls, name)
+        XCTAssertEqual(try resumed.toJSON(), try full.toJSON(), name)
+        // another model (same answers, other log-probabilities) is refused, named
+        XCTAssertThrowsError(try run(CountingModel(make(), shift: -0.25), path, .none), name) { e in
+            XCTAssertTrue("\(e)".contains("partial results were made with another model"), "\(name): \(e)")
+        }
+    }
+
+    func assertRefused(_ field: String, _ body: @autoclosure () throws -> Any) {
+        XCTAssertThrowsError(try body(), field) { e in
+            XCTAssertTrue("\(e)".contains("partial results were made with another \(field):"), "\(field): \(e)")
+        }
+    }
+
+    func testEveryEvaluatorResumesExactlyAndRefusesAnotherSetting() throws {
+        let dir = NSTemporaryDirectory() + "llx-resume-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let tok = self.tok
+        // passkey: 2 lengths x 3 depths x 2 trials; cut after 2 cells (4 answers)
+        var pk = PasskeyConfig(lengths: [400, 900], depths: [0, 0.5, 1])
+        pk.trials = 2
+        pk.seed = 7
+        let reader = { CountingModel(ReadingModel(tok) { prompt in
+            guard let r = prompt.range(of: "The pass key is ") else { return "" }
+            return " " + prompt[r.upperBound...].prefix { $0.isNumber } + ". Remember"
+        }) }
+        try interruptAndResume("passkey", cancelAt: 4, path: dir + "/pk.json", run: { m, p, h in
+            var c = pk; c.resumePath = p
+            return try Passkey.run(model: m, tokenizer: tok, config: c, hooks: h)
+        }, make: reader, calls: { $0.generates }, remainingCalls: 8)
+        for (field, change) in [("seed", { (c: inout PasskeyConfig) in c.seed = 8 }), ("trials", { $0.trials = 3 }),
+                                ("lengths", { $0.lengths = [400] }), ("chat", { $0.chat = true }), ("max_tokens", { $0.maxTokens = 11 })] {
+            var c = pk; c.resumePath = dir + "/pk.json"; change(&c)
+            assertRefused(field, try Passkey.run(model: reader(), tokenizer: tok, config: c))
+        }
+        assertRefused("tokenizer", try Passkey.run(model: reader(), tokenizer: WiderVocab(tok), config: { var c = pk; c.resumePath = dir + "/pk.json"; return c }()))
+
+        // topics: 2 counts x 3 trials; cut after 4 trials
+        var tc = TopicsConfig(counts: [1, 3])
+        tc.trials = 3
+        tc.turnTokens = 40
+        tc.maxTokens = 200
+        let first = { CountingModel(ReadingModel(tok) { p in
+            let t = p.components(separatedBy: "I would like to discuss the topic of ").dropFirst().first ?? ""
+            return "It was " + (t.components(separatedBy: ".\nASSISTANT").first ?? "?")
+        }) }
+        try interruptAndResume("topics", cancelAt: 4, path: dir + "/topics.json", run: { m, p, h in
+            var c = tc; c.resumePath = p
+            return try Topics.run(model: m, tokenizer: tok, config: c, hooks: h)
+        }, make: first, calls: { $0.generates }, remainingCalls: 2)
+        assertRefused("turn_tokens", try Topics.run(model: first(), tokenizer: tok, config: { var c = tc; c.resumePath = dir + "/topics.json"; c.turnTokens = 41; return c }()))
+
+        // ppl: 2 texts, windows of 5 every 3 tokens; cut after 3 windows (one log-prob call each,
+        // plus the probe of the model's fingerprint)
+        let texts = ["hello world, a text", "a longer text here to score"]
+        let windows = texts.map { tok.encode($0, bos: true).count }.reduce(0) { $0 + ($1 - 5 + 2) / 3 + 1 }
+        try interruptAndResume("ppl", cancelAt: 3, path: dir + "/ppl.json", run: { m, p, h in
+            try Perplexity.run(model: m, tokenizer: tok, texts: texts, window: 5, stride: 3, hooks: h, resume: p)
+        }, make: { CountingModel(PositionalLogProbModel()) }, calls: { $0.logProbCalls }, remainingCalls: 1 + windows - 3)
+        assertRefused("stride", try Perplexity.run(model: CountingModel(PositionalLogProbModel()), tokenizer: tok, texts: texts, window: 5, stride: 2, resume: dir + "/ppl.json"))
+        assertRefused("data", try Perplexity.run(model: CountingModel(PositionalLogProbModel()), tokenizer: tok, texts: texts + ["more"], window: 5, stride: 3, resume: dir + "/ppl.json"))
+
+        // mc: 4 items of 4 choices (one log-prob call a choice); cut after 2 items
+        let items = try MultipleChoice.parse(csv: "What is 2+2?,3,4,5,6,B\nLargest planet?,Jupiter,Mars,Venus,Earth,A\nRed?,sky,grass,blood,snow,C\nCold?,fire,ice,sun,lava,B\n", subject: "misc")
+        let letters = { CountingModel(LetterModel(tok) { $0.contains("2+2") ? "B" : "A" }) }
+        try interruptAndResume("mc", cancelAt: 2, path: dir + "/mc.json", run: { m, p, h in
+            try MultipleChoice.run(model: m, tokenizer: tok, items: items, hooks: h, resume: p)
+        }, make: letters, calls: { $0.logProbCalls }, remainingCalls: 1 + 2 * 4)
+        assertRefused("data", try MultipleChoice.run(model: letters(), tokenizer: tok, items: Array(items.reversed()), resume: dir + "/mc.json"))
+
+        // qa: 3 items; cut after 1
+        let qa = [QAItem(input: "Where?", context: "The tower is in Paris.", answers: ["Paris"]),
+                  QAItem(input: "Who?", context: "Marie Curie did.", answers: ["Marie Curie"]),
+                  QAItem(input: "When?", context: "In 1900.", answers: ["1900"])]
+        var qc = QAConfig(metric: "f1")
+        qc.maxLen = 400
+        let echo = { CountingModel(ReadingModel(tok) { $0.contains("tower") ? "in Paris" : "no idea" }) }
+        try interruptAndResume("qa", cancelAt: 1, path: dir + "/qa.json", run: { m, p, h in
+            var c = qc; c.resumePath = p
+            return try QA.run(model: m, tokenizer: tok, items: qa, config: c, hooks: h)
+        }, make: echo, calls: { $0.generates }, remainingCalls: 2)
+        assertRefused("metric", try QA.run(model: echo(), tokenizer: tok, items: qa, config: { var c = qc; c.resumePath = dir + "/qa.json"; c.metric = "rougeL"; return c }()))
+        assertRefused("template", try QA.run(model: echo(), tokenizer: tok, items: qa, config: { var c = qc; c.resumePath = dir + "/qa.json"; c.template = "{input}"; return c }()))
+
+        // a file of another evaluator is refused
+        XCTAssertThrowsError(try QA.run(model: echo(), tokenizer: tok, items: qa, config: { var c = qc; c.resumePath = dir + "/mc.json"; return c }())) { e in
+            XCTAssertTrue("\(e)".contains("holds partial results of eval.mc, not eval.qa"), "\(e)")
         }
     }
 

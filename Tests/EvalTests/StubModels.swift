@@ -67,3 +67,35 @@ final class LetterModel: EvalModel {
         return Array(repeating: letter == want ? -0.1 : -5, count: ids.count - 1)
     }
 }
+
+/// Counts the calls that reach another model; `shift` moves every log-probability (another model
+/// with the same answers: a resume must tell it apart).
+final class CountingModel: EvalModel {
+    let inner: EvalModel
+    let shift: Float
+    var generates = 0
+    var logProbCalls = 0
+    init(_ inner: EvalModel, shift: Float = 0) { self.inner = inner; self.shift = shift }
+    func generate(prompt: [Int], maxTokens: Int, stop: Set<Int>) throws -> [Int] {
+        generates += 1
+        return try inner.generate(prompt: prompt, maxTokens: maxTokens, stop: stop)
+    }
+    func logProbs(ids: [Int]) throws -> [Float] {
+        logProbCalls += 1
+        return try inner.logProbs(ids: ids).map { $0 + shift }
+    }
+}
+
+/// The byte tokenizer with one more (unused) id: another tokenizer to a resume.
+final class WiderVocab: TextTokenizer {
+    let inner: TextTokenizer
+    init(_ inner: TextTokenizer) { self.inner = inner }
+    var vocabSize: Int { inner.vocabSize + 1 }
+    var bosID: Int? { inner.bosID }
+    var endTokenIDs: Set<Int> { inner.endTokenIDs }
+    func encode(_ text: String, bos: Bool, allowSpecial: Bool) -> [Int] { inner.encode(text, bos: bos, allowSpecial: allowSpecial) }
+    func decode(_ ids: [Int]) -> String { inner.decode(ids) }
+    func decode(_ ids: [Int], skipSpecialTokens: Bool) -> String { inner.decode(ids, skipSpecialTokens: skipSpecialTokens) }
+    func chat(_ messages: [ChatMessage], generationPrompt: Bool) -> [Int] { inner.chat(messages, generationPrompt: generationPrompt) }
+    func tokenID(_ special: String) -> Int? { inner.tokenID(special) }
+}

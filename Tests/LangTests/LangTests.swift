@@ -144,6 +144,70 @@ final class LangTests: XCTestCase {
         XCTAssertFalse(flag.isCancelled, "the interpreter clears the request it reported")
     }
 
+    /// Ranges near the ends of Int: their length is computed without overflow (it trapped, ending
+    /// the process), one longer than Int.max is refused where it is made, and turning a huge range
+    /// into a list is a memory error naming the size, not a failed allocation (fuzz finding
+    /// script-6c3d260f7d09: abs(range(2, 2 ** 62, 65536))).
+    func testRangesNearIntLimitsAndHugeRangesAsLists() throws {
+        let interp = Interpreter(registry: Registry.withCore())
+        var out = ""
+        interp.output = { out += $0 }
+        try interp.run("""
+        let lo = -9223372036854775807 - 1
+        let r = range(lo, 9223372036854775807, 4611686018427387904)
+        print(len(r), list(r))
+        print(len(range(9223372036854775807, lo, -3)), range(0, 9223372036854775807)[9223372036854775806])
+        """, file: "r.llx")
+        XCTAssertEqual(out, "4 [-9223372036854775808, -4611686018427387904, 0, 4611686018427387904]\n6148914691236517205 9223372036854775806\n")
+        for (code, want) in [("len(range(lo, 9223372036854775807))", "has more than 2^63 - 1 elements"),
+                             ("lo..9223372036854775807", "has more than 2^63 - 1 elements"),
+                             ("list(range(2, 2 ** 62, 65536))", "range(2, 4611686018427387904, 65536) needs"),
+                             ("sorted(range(0, 2 ** 62))", "needs more than 2^63 bytes"),
+                             // slicing a lazy range lists it after the memory check (it took 3 GB, found by llx fuzz)
+                             ("range(2, 9223372036854775807, 65536)[:]", "a slice of 140737488355328 elements of range(2, 9223372036854775807, 65536) needs")] {
+            XCTAssertThrowsError(try interp.run(code, file: "e.llx"), code) { e in
+                XCTAssertTrue("\(e)".contains(want), "\(code): \(e)")
+            }
+        }
+    }
+
+    /// Did-you-mean skips names whose length alone puts them too far: a 36 MB name (help() of
+    /// a huge string, found by llx fuzz) was compared with every command name, for minutes.
+    func testClosestNameOfAHugeNameIsQuick() {
+        let t0 = Date()
+        XCTAssertNil(closestName(String(repeating: "a", count: 200_000), (0..<300).map { "command\($0)" }))
+        XCTAssertLessThan(Date().timeIntervalSince(t0), 5, "closestName took too long")
+        XCTAssertEqual(closestName("rnak", ["rank", "seed"]), "rank")
+        XCTAssertEqual(closestName("prnt", ["print", "printf_long_name"]), "print")
+    }
+
+    /// A slice with a step near Int.max does not overflow while listing its positions.
+    func testSliceWithHugeStep() throws {
+        let interp = Interpreter(registry: Registry.withCore())
+        var out = ""
+        interp.output = { out += $0 }
+        try interp.run("print(\"abcdef\"[2::4611686018427387904], [1, 2, 3][::-4611686018427387904], range(10)[1::9223372036854775807])", file: "s.llx")
+        XCTAssertEqual(out, "c [3] [1]\n")
+    }
+
+    /// The text of a long list stops early at a stop request (Ctrl-C): printing a list of 2M
+    /// tensors ran for minutes without a way to stop it (found by llx fuzz); `print` then
+    /// reports the interruption rather than printing half.
+    func testLongListTextStopsAtAStopRequest() throws {
+        let flag = UnsafeMutablePointer<Int32>.allocate(capacity: 1)
+        defer { flag.deallocate() }
+        flag.pointee = 1
+        let saved = ReprStop.flag
+        ReprStop.flag = UnsafePointer(flag)
+        defer { ReprStop.flag = saved }
+        let text: String = Value.list((0..<5000).map { Value.int($0) }).repr
+        XCTAssertTrue(text.hasSuffix("1022, ...]"), String(text.suffix(40)))
+        flag.pointee = 0
+        let digits: Int = (0..<5000).reduce(0) { (n: Int, k: Int) -> Int in n + String(k).count }
+        let whole: String = Value.list((0..<5000).map { Value.int($0) }).repr
+        XCTAssertEqual(whole.count, 10000 + digits)
+    }
+
     /// A command that comes back with a stop request pending (train after Ctrl-C returns its
     /// history) stops what surrounds it: the loop does not go on, nor the statements after.
     func testPendingStopRequestStopsSurroundingLoopAndScript() throws {

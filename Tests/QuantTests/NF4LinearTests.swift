@@ -58,41 +58,4 @@ final class NF4LinearTests: XCTestCase {
             assertClose(y2, Array(yd[0..<(rows * o)]), rel: 1e-6, "tiled rows \(rows)")
         }
     }
-
-    /// LLX_BENCH=1: NF4 forward vs dense sgemm at [256 x 4096] · [4096 x 4096]ᵀ.
-    func testBenchNF4ForwardVsDense() throws {
-        try XCTSkipUnless(ProcessInfo.processInfo.environment["LLX_BENCH"] != nil,
-                          "a benchmark (NF4 forward vs dense sgemm timings, asserts nothing): set LLX_BENCH=1 to run it")
-        let T = 256, n = 4096
-        var rng = SplitMix64(seed: 1)
-        let w = Tensor(shape: [n, n], floats: (0..<(n * n)).map { _ in Float(rng.nextUnit() - 0.5) * 0.05 })
-        let x = (0..<(T * n)).map { _ in Float(rng.nextUnit() - 0.5) }
-        let dense = try Linear(name: "d", inFeatures: n, outFeatures: n, weight: w)
-        var t0 = Date()
-        let q = try Linear.nf4(name: "q", inFeatures: n, outFeatures: n, weight: w, blocksize: 64, doubleQuant: true)
-        let tq = Date().timeIntervalSince(t0)
-        var y = [Float](repeating: 0, count: T * n)
-        func best(_ l: Linear) -> Double {
-            var b = Double.infinity
-            for _ in 0..<4 { let s = Date(); l.forward(x, rows: T, out: &y); b = min(b, Date().timeIntervalSince(s)) }
-            return b
-        }
-        let td = best(dense), tn = best(q)
-        var y1 = [Float](repeating: 0, count: n)
-        func best1(_ l: Linear) -> Double {
-            var b = Double.infinity
-            for _ in 0..<4 { let s = Date(); l.forward(x, rows: 1, out: &y1); b = min(b, Date().timeIntervalSince(s)) }
-            return b
-        }
-        let d1 = best1(dense), g1 = best1(q)
-        q.gemvMaxRows = 0
-        let t1 = best1(q)
-        print(String(format: "BENCH one row: dense %.2f ms, nf4 direct %.2f ms, nf4 tiled %.2f ms", d1 * 1e3, g1 * 1e3, t1 * 1e3))
-        var dq = [Float](repeating: 0, count: n * n)
-        t0 = Date()
-        q.nf4?.dequantize(elements: 0..<(n * n), into: &dq)
-        let tdeq = Date().timeIntervalSince(t0)
-        print(String(format: "BENCH nf4 quantize 4096x4096: %.3fs; dequantize (1 thread): %.1f ms (%.2f ns/value); forward [256x4096]x[4096x4096]: dense %.1f ms, nf4 %.1f ms, ratio %.2f",
-                     tq, tdeq * 1e3, tdeq * 1e9 / Double(n * n), td * 1e3, tn * 1e3, tn / td))
-    }
 }

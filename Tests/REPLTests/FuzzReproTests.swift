@@ -11,7 +11,9 @@ final class FuzzReproTests: XCTestCase {
     static let crashes = root.appendingPathComponent("Tests/Fuzz/crashes")
 
     func testEveryReproducerEndsCleanly() throws {
-        let binary = Self.root.appendingPathComponent(".build/release/llx").path
+        // LLX_BIN: another build of llx (the AddressSanitizer one: .build-asan/debug/llx)
+        let binary = ProcessInfo.processInfo.environment["LLX_BIN"].flatMap { $0.isEmpty ? nil : $0 }
+            ?? Self.root.appendingPathComponent(".build/release/llx").path
         guard FileManager.default.isExecutableFile(atPath: binary) else {
             throw XCTSkip("build llx first: swift build -c release (\(binary) missing)")
         }
