@@ -288,6 +288,18 @@ def collate(rows):
     return {"input_ids": ids, "labels": labels, "attention_mask": mask}
 
 
+def token_mean_loss(outputs, labels, num_items_in_batch=None):
+    """llx's loss: the sum of the token losses over the loss tokens of the whole step (every
+    micro batch of every process: transformers' num_items_in_batch), so a step's gradient is
+    that of the mean over all its loss tokens, whatever the sequences' lengths."""
+    logits = outputs.logits.float()
+    ce = torch.nn.functional.cross_entropy(logits[:, :-1, :].reshape(-1, logits.size(-1)), labels[:, 1:].reshape(-1).to(logits.device),
+                                           ignore_index=IGNORE, reduction="sum")
+    if num_items_in_batch is None:
+        return ce / (labels[:, 1:] != IGNORE).sum()
+    return ce / num_items_in_batch
+
+
 class LLXTrainer(Trainer):
     def get_decay_parameter_names(self, model):
         # llx's AdamW decays every trainable tensor (transformers leaves out norms and biases)
@@ -356,7 +368,8 @@ def main():
         bf16=cuda and dtype == torch.bfloat16, use_cpu=not cuda, seed=RECIPE["seed"],
         average_tokens_across_devices=True, ddp_find_unused_parameters=False,
         ddp_backend=None if cuda else "gloo")
-    trainer = LLXTrainer(model=model, args=args, train_dataset=Rows(rows), data_collator=collate)
+    trainer = LLXTrainer(model=model, args=args, train_dataset=Rows(rows), data_collator=collate,
+                         compute_loss_func=token_mean_loss)
     trainer.train()
     trainer.save_model(out)
     if trainer.is_world_process_zero():

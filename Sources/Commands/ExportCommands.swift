@@ -68,7 +68,7 @@ enum ExportCommands {
         if let n = v.asInt, n > 0 { return n }
         if let d = v.asDouble, d >= 1 { return Int(d) }
         if let s = v.asString?.trimmingCharacters(in: .whitespaces).uppercased() {
-            let units: [(String, Double)] = [("GIB", 1 << 30), ("MIB", 1 << 20), ("KIB", 1 << 10), ("GB", 1e9), ("MB", 1e6), ("KB", 1e3), ("B", 1)]
+            let units: [(String, Double)] = [("GIB", 1_073_741_824), ("MIB", 1_048_576), ("KIB", 1024), ("GB", 1e9), ("MB", 1e6), ("KB", 1e3), ("B", 1)]
             for (u, f) in units where s.hasSuffix(u) {
                 if let x = Double(s.dropLast(u.count).trimmingCharacters(in: .whitespaces)), x > 0 { return Int(x * f) }
             }

@@ -256,10 +256,14 @@ enum ModelCommands {
             try base.validate()
             return configValue(base)
         }
-        r.register("llama.init", [Param("config", .oneOf(.record, .string), default: .string("tiny")), .named("seed", .int, optional: true)],
-                   help: "A Llama model with random weights (normal(0, initializer_range), as transformers initializes).") { a, interp in
+        r.register("llama.init", [Param("config", .oneOf(.record, .string), default: .string("tiny")), .named("seed", .int, optional: true),
+                                  .named("quant", .string, default: .string("none")), .named("embeddings", .string, default: .string("f32"))],
+                   help: "A Llama model with random weights (normal(0, initializer_range), as transformers initializes). quant: \"nf4\" makes each projection directly in NF4 (double quant), never holding it in f32, so the llama3-8b shape fits in about 6 GB; embeddings: \"bf16\" stores embed_tokens / lm_head in bf16 (frozen).") { a, interp in
             let c = try config(from: a["config"], "llama.init")
-            return .host(ModelValue(try LlamaModel(config: c, seed: try Convert.seed(a, interp))))
+            let emb = try a.string("embeddings").lowercased()
+            guard emb == "f32" || emb == "bf16" else { throw a.error("embeddings", "must be \"f32\" or \"bf16\", got \"\(emb)\"") }
+            return .host(ModelValue(try LlamaModel(config: c, seed: try Convert.seed(a, interp), quant: try Settings.modelQuant(try a.string("quant")),
+                                                   doubleQuant: true, embeddingsBF16: emb == "bf16")))
         }
         r.register("llama.load", [Param("path", .string), .named("quant", .string, default: .string("none")), .named("double_quant", .bool, default: .bool(true)),
                                   .named("embeddings", .string, default: .string("f32"))],

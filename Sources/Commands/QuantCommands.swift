@@ -7,6 +7,7 @@ import Tensor
 import Quant
 import Llama
 import Checkpoint
+import NN
 
 /// A 4-bit NormalFloat tensor as a language value.
 final class NF4Value: HostObject {

@@ -3,6 +3,7 @@
 import Foundation
 import Tensor
 import Quant
+import NN
 
 extension LlamaModel {
     /// A dense model of `config` whose tensors come from `tensor(name, shape)` in Hugging Face
