@@ -17,7 +17,7 @@ from transformers import AutoConfig, AutoModelForCausalLM
 
 def main():
     work = sys.argv[1]
-    tol = float(sys.argv[2]) if len(sys.argv) > 2 else 1e-3
+    tol = float(sys.argv[2]) if len(sys.argv) > 2 else 1e-5
     exp = os.path.join(work, "exp")
     recipe = json.load(open(os.path.join(exp, "experiment.json")))
     base = recipe["base"] if os.path.isabs(recipe["base"]) else os.path.join(exp, recipe["base"])

@@ -347,6 +347,9 @@ def main():
     model = get_peft_model(model, lora)
     # llx's initial adapter (its lora_A draws; B = 0; the trainable embeddings' start)
     init = load_file(here("init_adapter/adapter_model.safetensors"))
+    emb, head = "base_model.model.model.embed_tokens.weight", "base_model.model.lm_head.weight"
+    if lora.ensure_weight_tying and emb in init and head not in init:
+        init[head] = init[emb]  # llx's tied head is the embedding; PEFT's weight tying keeps a key for it
     res = set_peft_model_state_dict(model, init)
     if res.unexpected_keys:
         fail(f"init_adapter has tensors this model has no place for: {res.unexpected_keys[:4]}")
