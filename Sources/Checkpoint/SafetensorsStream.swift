@@ -64,21 +64,33 @@ extension SafetensorsFile {
         }
     }
 
-    /// The bytes of `t` in `dtype`; f32 -> bf16 in chunks of 1M elements (no whole bf16 copy).
+    /// The bytes of `t` in `dtype`; f32 <-> bf16 in chunks of 1M elements (no whole copy).
     static func writeConverted(_ t: Tensor, as dtype: DType, fd: Int32, path: String) throws {
         if t.dtype == dtype {
             try AtomicFile.writeAll(fd, UnsafeRawBufferPointer(start: t.storage.bytes + t.offset * t.dtype.size, count: t.count * t.dtype.size), file: path)
             return
         }
+        let chunk = 1 << 20
         if t.dtype == .f32, dtype == .bf16 {
             let src = t.floatPointer
-            let chunk = 1 << 20
             var buf = [UInt16](repeating: 0, count: min(chunk, t.count))
             var i = 0
             while i < t.count {
                 let n = min(chunk, t.count - i)
                 for j in 0..<n { buf[j] = Half.bf16Bits(src[i + j]) }
                 try buf.withUnsafeBytes { try AtomicFile.writeAll(fd, UnsafeRawBufferPointer(rebasing: $0[0..<(n * 2)]), file: path) }
+                i += n
+            }
+            return
+        }
+        if t.dtype == .bf16, dtype == .f32 {
+            let src = (t.storage.bytes + t.offset * 2).assumingMemoryBound(to: UInt16.self)
+            var buf = [UInt32](repeating: 0, count: min(chunk, t.count))
+            var i = 0
+            while i < t.count {
+                let n = min(chunk, t.count - i)
+                for j in 0..<n { buf[j] = UInt32(src[i + j]) << 16 }
+                try buf.withUnsafeBytes { try AtomicFile.writeAll(fd, UnsafeRawBufferPointer(rebasing: $0[0..<(n * 4)]), file: path) }
                 i += n
             }
             return

@@ -99,17 +99,14 @@ enum QuantCommands {
                                                     quantized: kind == .nf4, seed: seed)
     }
 
-    /// The model's tensors as `save_pretrained` writes them, adapters folded in, f32.
-    static func denseState(_ m: LlamaModel) -> [(String, Tensor)] {
-        denseState(m, lazily: true).map { ($0.name, $0.make()) }
-    }
-
-    /// The same tensors as closures that make each one when called (one merged weight at a
+    /// The model's tensors as `save_pretrained` writes them, as closures that make each one
+    /// when called (one merged weight at a
     /// time: what export.hf and merge stream), with their shapes; `merged: false` leaves the
-    /// adapters out (the base as it is).
+    /// adapters out (the base as it is). The projections come as f32; the other tensors as
+    /// they are stored (bf16 embeddings stay bf16: the writer converts them in chunks).
     static func denseState(_ m: LlamaModel, lazily: Bool, merged: Bool = true) -> [(name: String, shape: [Int], make: () -> Tensor)] {
         var out: [(name: String, shape: [Int], make: () -> Tensor)] = []
-        func param(_ p: Parameter) { out.append((p.name, p.value.shape, { p.value.dtype == .f32 ? p.value : p.value.to(.f32) })) }
+        func param(_ p: Parameter) { out.append((p.name, p.value.shape, { p.value })) }
         param(m.embedTokens)
         for layer in m.layers {
             param(layer.inputLayernorm)
@@ -117,7 +114,7 @@ enum QuantCommands {
             param(layer.postAttentionLayernorm)
         }
         param(m.norm)
-        if m.lmHead !== m.embedTokens { out.append(("lm_head.weight", m.lmHead.value.shape, { m.lmHead.value.dtype == .f32 ? m.lmHead.value : m.lmHead.value.to(.f32) })) }
+        if m.lmHead !== m.embedTokens { param(m.lmHead) }
         return out
     }
 
