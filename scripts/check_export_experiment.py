@@ -20,7 +20,7 @@ def main():
     tol = float(sys.argv[2]) if len(sys.argv) > 2 else 1e-5
     exp = os.path.join(work, "exp")
     recipe = json.load(open(os.path.join(exp, "experiment.json")))
-    base = recipe["base"] if os.path.isabs(recipe["base"]) else os.path.join(exp, recipe["base"])
+    base = os.path.join(exp, recipe["base"]) if recipe["base_written_by_llx"] else recipe["base"]
     config = AutoConfig.from_pretrained(exp)
     model = AutoModelForCausalLM.from_pretrained(base, config=config, dtype=torch.float32)
     model = PeftModel.from_pretrained(model, os.path.join(exp, "output")).eval()

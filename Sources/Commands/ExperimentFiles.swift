@@ -334,7 +334,9 @@ def main():
     elif nf4:
         say("NF4 needs bitsandbytes on CUDA; on this CPU the base stays dense "
             f"({dtype}), so the losses differ from llx's NF4 run by the quantization error")
-    model = AutoModelForCausalLM.from_pretrained(here(RECIPE["base"]), **kw)
+    # base/ here when llx wrote it; else the path or hub name llx's model came from
+    base = here(RECIPE["base"]) if RECIPE["base_written_by_llx"] else RECIPE["base"]
+    model = AutoModelForCausalLM.from_pretrained(base, **kw)
     if nf4 and cuda:
         from peft import prepare_model_for_kbit_training
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=RECIPE["checkpointing"],

@@ -232,9 +232,10 @@ enum QuantCommands {
                 }
                 rope = (theta, scaling)
                 var diffs: [String] = []
-                if theta != m.ropeTheta { diffs.append("rope_theta \(Value.double(m.ropeTheta).repr) in the model, \(Value.double(theta).repr) in \(ropePath)") }
+                func num(_ d: Double) -> String { d == d.rounded() && abs(d) < 1e15 ? String(Int(d)) : Value.double(d).repr }
+                if theta != m.ropeTheta { diffs.append("rope_theta \(num(m.ropeTheta)) in the model, \(num(theta)) in \(ropePath)") }
                 if scaling != m.ropeScaling {
-                    func show(_ s: RopeScaling?) -> String { s.map { "\($0.ropeType.rawValue)\($0.factor.map { " factor \(Value.double($0).repr)" } ?? "")" } ?? "none" }
+                    func show(_ s: RopeScaling?) -> String { s.map { "\($0.ropeType.rawValue)\($0.factor.map { " factor \(num($0))" } ?? "")" } ?? "none" }
                     diffs.append("rope_scaling \(show(m.ropeScaling)) in the model, \(show(scaling)) in \(ropePath)")
                 }
                 if !diffs.isEmpty {
