@@ -206,7 +206,7 @@ final class ExportExperimentTests: XCTestCase {
             XCTAssertTrue("\($0)".contains("batch 2 must be a multiple of micro_batch 1 x processes 4"), "\($0)")
         }
         try FileManager.default.createDirectory(atPath: d + "/full", withIntermediateDirectories: true)
-        FileManager.default.createFile(atPath: d + "/full/x", contents: Data())
+        _ = FileManager.default.createFile(atPath: d + "/full/x", contents: Data())
         XCTAssertThrowsError(try run(setup + "\nlora(m, rank: 2)\nexport.experiment(m, data, \"\(d)/full\", tok: tok, steps: 3, batch: 2)")) {
             XCTAssertTrue("\($0)".contains("exists and is not empty"), "\($0)")
         }
