@@ -12,6 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$(pwd)"
 VENV="${LLX_REF_VENV:-.venv-ref}"
+case "$VENV" in /*) ;; *) VENV="$ROOT/$VENV" ;; esac
 LLX="${LLX:-$ROOT/.build/release/llx}"
 LOSS_TOL="${LOSS_TOL:-1e-5}"
 [ -x "$VENV/bin/python" ] || { echo "no $VENV/bin/python: run scripts/ref_env.sh" >&2; exit 2; }
@@ -19,6 +20,6 @@ LOSS_TOL="${LOSS_TOL:-1e-5}"
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 "$LLX" run scripts/check_export_experiment.llx export "$WORK" "$ROOT"
-PATH="$ROOT/$VENV/bin:$PATH" accelerate launch --config_file "$WORK/exp/accelerate_config.yaml" "$WORK/exp/train.py"
+PATH="$VENV/bin:$PATH" accelerate launch --config_file "$WORK/exp/accelerate_config.yaml" "$WORK/exp/train.py"
 "$LLX" run scripts/check_export_experiment.llx compare "$WORK" "$ROOT"
 "$VENV/bin/python" scripts/check_export_experiment.py "$WORK" "$LOSS_TOL"
