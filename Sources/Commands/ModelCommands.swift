@@ -82,6 +82,8 @@ final class ModelValue: HostObject {
 final class TokenizerValue: HostObject {
     let tok: TextTokenizer
     let name: String
+    /// The file or directory it was loaded from (export.hf / export.experiment copy its files).
+    var sourcePath: String? = nil
     init(_ t: TextTokenizer, name: String) { tok = t; self.name = name }
     var typeName: String { "Tokenizer" }
     var description: String { "Tokenizer(\(name), vocab_size: \(tok.vocabSize))" }
@@ -254,10 +256,14 @@ enum ModelCommands {
             try base.validate()
             return configValue(base)
         }
-        r.register("llama.init", [Param("config", .oneOf(.record, .string), default: .string("tiny")), .named("seed", .int, optional: true)],
-                   help: "A Llama model with random weights (normal(0, initializer_range), as transformers initializes).") { a, interp in
+        r.register("llama.init", [Param("config", .oneOf(.record, .string), default: .string("tiny")), .named("seed", .int, optional: true),
+                                  .named("quant", .string, default: .string("none")), .named("embeddings", .string, default: .string("f32"))],
+                   help: "A Llama model with random weights (normal(0, initializer_range), as transformers initializes). quant: \"nf4\" makes each projection directly in NF4 (double quant), never holding it in f32, so the llama3-8b shape fits in about 6 GB; embeddings: \"bf16\" stores embed_tokens / lm_head in bf16 (frozen).") { a, interp in
             let c = try config(from: a["config"], "llama.init")
-            return .host(ModelValue(try LlamaModel(config: c, seed: try Convert.seed(a, interp))))
+            let emb = try a.string("embeddings").lowercased()
+            guard emb == "f32" || emb == "bf16" else { throw a.error("embeddings", "must be \"f32\" or \"bf16\", got \"\(emb)\"") }
+            return .host(ModelValue(try LlamaModel(config: c, seed: try Convert.seed(a, interp), quant: try Settings.modelQuant(try a.string("quant")),
+                                                   doubleQuant: true, embeddingsBF16: emb == "bf16")))
         }
         r.register("llama.load", [Param("path", .string), .named("quant", .string, default: .string("none")), .named("double_quant", .bool, default: .bool(true)),
                                   .named("embeddings", .string, default: .string("f32"))],
@@ -273,10 +279,13 @@ enum ModelCommands {
             if quant == "bf16" {
                 let m = try LlamaModel.load(path: path, quant: .dense, doubleQuant: true)
                 m.storeWeightsInBF16(embeddings: emb == "bf16")
+                ExportCommands.noteSource(m, path: path)
                 return .host(ModelValue(m))
             }
-            return .host(ModelValue(try LlamaModel.load(path: path, quant: try Settings.modelQuant(quant), doubleQuant: try a.bool("double_quant"),
-                                                        embeddingsBF16: emb == "bf16")))
+            let m = try LlamaModel.load(path: path, quant: try Settings.modelQuant(quant), doubleQuant: try a.bool("double_quant"),
+                                        embeddingsBF16: emb == "bf16")
+            ExportCommands.noteSource(m, path: path)   // export.experiment references it rather than rewriting it
+            return .host(ModelValue(m))
         }
         r.register("logits", [Param("m", modelType), Param("ids")],
                    help: "[T, vocab] f32 logits for a 1-D id list or tensor; [B, T, vocab] for a 2-D batch.") { a, _ in
@@ -353,7 +362,9 @@ enum ModelCommands {
                    help: "A tiktoken-format BPE file (Meta's tokenizer.model), a Hugging Face tokenizer.json, or a model directory holding either.") { a, _ in
             let p = try a.string("path")
             guard FileManager.default.fileExists(atPath: p) else { throw a.error("path", "'\(p)' does not exist") }
-            return .host(TokenizerValue(try Tokenizers.load(path: p), name: (p as NSString).lastPathComponent))
+            let t = TokenizerValue(try Tokenizers.load(path: p), name: (p as NSString).lastPathComponent)
+            t.sourcePath = URL(fileURLWithPath: p).standardizedFileURL.path
+            return .host(t)
         }
         r.register("tokenizer.train", [
             Param("texts", .list, doc: "the training texts, a list of strings"),

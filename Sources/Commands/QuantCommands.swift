@@ -7,6 +7,7 @@ import Tensor
 import Quant
 import Llama
 import Checkpoint
+import NN
 
 /// A 4-bit NormalFloat tensor as a language value.
 final class NF4Value: HostObject {
@@ -98,17 +99,52 @@ enum QuantCommands {
                                                     quantized: kind == .nf4, seed: seed)
     }
 
-    /// The model's tensors as `save_pretrained` writes them, adapters folded in, f32.
-    static func denseState(_ m: LlamaModel) -> [(String, Tensor)] {
-        var out: [(String, Tensor)] = [("model.embed_tokens.weight", m.embedTokens.value.to(.f32))]
+    /// The model's tensors as `save_pretrained` writes them, as closures that make each one
+    /// when called (one merged weight at a
+    /// time: what export.hf and merge stream), with their shapes; `merged: false` leaves the
+    /// adapters out (the base as it is). The projections come as f32; the other tensors as
+    /// they are stored (bf16 embeddings stay bf16: the writer converts them in chunks).
+    static func denseState(_ m: LlamaModel, lazily: Bool, merged: Bool = true) -> [(name: String, shape: [Int], make: () -> Tensor)] {
+        var out: [(name: String, shape: [Int], make: () -> Tensor)] = []
+        func param(_ p: Parameter) { out.append((p.name, p.value.shape, { p.value })) }
+        param(m.embedTokens)
         for layer in m.layers {
-            out.append((layer.inputLayernorm.name, layer.inputLayernorm.value))
-            for l in layer.linears { out.append((l.name + ".weight", l.mergedWeight())) }
-            out.append((layer.postAttentionLayernorm.name, layer.postAttentionLayernorm.value))
+            param(layer.inputLayernorm)
+            for l in layer.linears { out.append((l.name + ".weight", [l.outFeatures, l.inFeatures], { merged ? l.mergedWeight() : l.denseWeight() })) }
+            param(layer.postAttentionLayernorm)
         }
-        out.append((m.norm.name, m.norm.value))
-        if m.lmHead !== m.embedTokens { out.append(("lm_head.weight", m.lmHead.value.to(.f32))) }
+        param(m.norm)
+        if m.lmHead !== m.embedTokens { param(m.lmHead) }
         return out
+    }
+
+    /// The modules PEFT saves whole (modules_to_save): the trainable tensors that are not adapters.
+    static func modulesToSave(_ m: LlamaModel) -> (names: [String], params: [Parameter]) {
+        let whole = m.parameters.filter { $0.trainable && !$0.name.contains(".lora_") }
+        let names = Array(Set(whole.map { p in
+            p.name.hasSuffix(".weight") ? String(p.name.dropLast(7).split(separator: ".").last ?? "") : p.name
+        })).sorted()
+        return (names, whole)
+    }
+
+    /// The base's RoPE as llx_base.json records it beside an adapter.
+    static func ropeRecord(_ c: LlamaConfig) -> [String: Any] {
+        ["rope_theta": c.ropeTheta, "rope_scaling": c.ropeScaling.map { $0.jsonObject() as Any } ?? NSNull(),
+         "note": "written by llx: the rope_theta / rope_scaling of the base this adapter was trained on; lora.load_peft applies them"]
+    }
+
+    /// adapter_config.json + adapter_model.safetensors + llx_base.json of m's adapters in dir.
+    static func writePEFT(_ m: LlamaModel, dir: String) throws {
+        guard let info = adapters[ObjectIdentifier(m)] else { throw LangRuntimeError(.value, "the model has no LoRA adapters") }
+        let (names, whole) = modulesToSave(m)
+        var config = info.config
+        config.modulesToSave = names
+        try Lang.AtomicFile.write(try config.jsonData(), to: (dir as NSString).appendingPathComponent("adapter_config.json"))
+        let saved = whole.map { (PEFT.prefix + $0.name, $0.value) }
+        try SafetensorsFile.write(PEFT.adapterTensors(allLinears(m)).map { ($0.key, $0.tensor) } + saved, metadata: ["format": "pt"],
+                                  to: (dir as NSString).appendingPathComponent("adapter_model.safetensors"))
+        try Lang.AtomicFile.write(try JSONSerialization.data(withJSONObject: ropeRecord(m.config), options: [.prettyPrinted, .sortedKeys]),
+                                  to: (dir as NSString).appendingPathComponent("llx_base.json"))
     }
 
     static func makeDirectory(_ dir: String, _ command: String) throws {
@@ -151,47 +187,64 @@ enum QuantCommands {
                       quant: nil, doubleQuant: false, seed: try Convert.seed(a, interp), command: "lora")
             return a["m"]
         }
-        r.register("merge", [Param("m", ModelCommands.modelType)], help: "A plain model with the adapters folded into the weights (a new model; m keeps its adapters).") { a, _ in
+        r.register("merge", [Param("m", ModelCommands.modelType)], help: "A plain model with the adapters folded into the weights (a new model; m keeps its adapters). Each merged weight goes straight into the new model: no random model is built first.") { a, _ in
             let m = try ModelCommands.model(a)
-            let state = denseState(m)
-            let plain = try LlamaModel(config: m.config, seed: 0)
-            for (name, t) in state {
-                guard let p = plain.parameter(named: name) else { continue }
-                p.value = t.contiguous()
-            }
-            return .host(ModelValue(plain))
+            let state = Dictionary(uniqueKeysWithValues: denseState(m, lazily: true).map { ($0.name, $0.make) })
+            return .host(ModelValue(try LlamaModel.assemble(config: m.config) { name, _ in
+                guard let make = state[name] else { throw LangRuntimeError(.value, "merge: the model has no tensor '\(name)'") }
+                return make()
+            }))
         }
     }
 
     /// PEFT and Hugging Face files: export.peft, lora.load_peft, export.hf.
     static func registerExport(into r: Registry) {
         r.register("export.peft", [Param("m", ModelCommands.modelType), Param("dir", .string)],
-                   help: "Writes the adapters as PEFT adapter_config.json + adapter_model.safetensors.") { a, _ in
+                   help: "Writes the adapters as PEFT adapter_config.json + adapter_model.safetensors, and llx_base.json: the base's rope_theta / rope_scaling, which lora.load_peft applies.") { a, _ in
             let m = try ModelCommands.model(a), dir = try a.string("dir")
-            let lin = allLinears(m)
-            guard lin.contains(where: { $0.lora != nil }), let info = adapters[ObjectIdentifier(m)] else {
+            guard allLinears(m).contains(where: { $0.lora != nil }), adapters[ObjectIdentifier(m)] != nil else {
                 throw a.error("m", "has no LoRA adapters (use qlora or lora first)")
             }
             try makeDirectory(dir, "export.peft")
-            // trainable full-precision tensors (modules_to_save, e.g. embed_tokens) go with the adapters
-            let whole = m.parameters.filter { $0.trainable && !$0.name.contains(".lora_") }
-            var config = info.config
-            config.modulesToSave = Array(Set(whole.map { p in
-                p.name.hasSuffix(".weight") ? String(p.name.dropLast(7).split(separator: ".").last ?? "") : p.name
-            })).sorted()
-            try Lang.AtomicFile.write(try config.jsonData(), to: (dir as NSString).appendingPathComponent("adapter_config.json"))
-            let saved = whole.map { (PEFT.prefix + $0.name, $0.value) }
-            try SafetensorsFile.write(PEFT.adapterTensors(lin).map { ($0.key, $0.tensor) } + saved, metadata: ["format": "pt"],
-                                      to: (dir as NSString).appendingPathComponent("adapter_model.safetensors"))
+            try writePEFT(m, dir: dir)
             return .null
         }
-        r.register("lora.load_peft", [Param("m", ModelCommands.modelType), Param("dir", .string)],
-                   help: "Loads PEFT adapters (adapter_config.json + adapter_model.safetensors) into m, adding LoRA layers as the config says. Returns m.") { a, interp in
+        r.register("lora.load_peft", [Param("m", ModelCommands.modelType), Param("dir", .string), .named("rope", .string, default: .string("apply"))],
+                   help: "Loads PEFT adapters (adapter_config.json + adapter_model.safetensors) into m, adding LoRA layers as the config says. When the adapter has llx_base.json (export.peft and export.experiment write it), its rope_theta / rope_scaling are those the adapter was trained with: rope: \"apply\" sets them on m (saying so when they change), \"check\" refuses a model whose RoPE differs, naming the difference. Returns m.") { a, interp in
             let m = try ModelCommands.model(a), dir = try a.string("dir")
             let cfgPath = (dir as NSString).appendingPathComponent("adapter_config.json")
             guard let data = FileManager.default.contents(atPath: cfgPath) else { throw a.error("dir", "has no adapter_config.json ('\(cfgPath)')") }
             let cfg: LoRAConfig
             do { cfg = try LoRAConfig.parse(data) } catch { throw a.error("dir", "\(cfgPath): \(error)") }
+            let ropeMode = try a.string("rope")
+            guard ropeMode == "apply" || ropeMode == "check" else { throw a.error("rope", "must be \"apply\" or \"check\", got \"\(ropeMode)\"") }
+            // the base's RoPE the adapter was trained with, checked before anything changes
+            var rope: (theta: Double, scaling: RopeScaling?)? = nil
+            let ropePath = (dir as NSString).appendingPathComponent("llx_base.json")
+            if let rd = FileManager.default.contents(atPath: ropePath) {
+                guard let obj = (try? JSONSerialization.jsonObject(with: rd)) as? [String: Any],
+                      let theta = (obj["rope_theta"] as? NSNumber)?.doubleValue, theta > 0 else {
+                    throw a.error("dir", "\(ropePath): not a JSON object with a positive rope_theta")
+                }
+                var scaling: RopeScaling? = nil
+                if let sc = obj["rope_scaling"] as? [String: Any] {
+                    do { scaling = try RopeScaling.parse(sc); try scaling?.validate() } catch { throw a.error("dir", "\(ropePath): rope_scaling: \(error)") }
+                }
+                rope = (theta, scaling)
+                var diffs: [String] = []
+                func num(_ d: Double) -> String { d == d.rounded() && abs(d) < 1e15 ? String(Int(d)) : Value.double(d).repr }
+                if theta != m.ropeTheta { diffs.append("rope_theta \(num(m.ropeTheta)) in the model, \(num(theta)) in \(ropePath)") }
+                if scaling != m.ropeScaling {
+                    func show(_ s: RopeScaling?) -> String { s.map { "\($0.ropeType.rawValue)\($0.factor.map { " factor \(num($0))" } ?? "")" } ?? "none" }
+                    diffs.append("rope_scaling \(show(m.ropeScaling)) in the model, \(show(scaling)) in \(ropePath)")
+                }
+                if !diffs.isEmpty {
+                    if ropeMode == "check" {
+                        throw a.error("m", "was not the base this adapter was trained on: " + diffs.joined(separator: "; ") + " (rope: \"apply\" sets them)")
+                    }
+                    interp.write("lora.load_peft: set the model's " + diffs.joined(separator: "; ").replacingOccurrences(of: " in the model, ", with: " -> ").replacingOccurrences(of: " in \(ropePath)", with: "") + " (from llx_base.json)\n")
+                }
+            }
             if !allLinears(m).contains(where: { $0.lora != nil }) {
                 try apply(m, rank: cfg.r, alpha: cfg.loraAlpha, dropout: cfg.loraDropout, useRSLoRA: cfg.useRSLoRA,
                           targets: cfg.targetModules.map { PEFT.targetName($0) },
@@ -208,11 +261,17 @@ enum QuantCommands {
             }
             let st = try SafetensorsFile.open((dir as NSString).appendingPathComponent("adapter_model.safetensors"))
             var tensors: [String: Tensor] = [:]
+            var tiedHead: (String, Tensor)? = nil
             for n in st.names {
                 let t = try st.tensor(n).to(.f32).contiguous()
                 if PEFT.parseKey(n) == nil, n.hasPrefix(PEFT.prefix) {
                     // a module saved whole (modules_to_save): replaces the model's tensor
                     let name = String(n.dropFirst(PEFT.prefix.count)).replacingOccurrences(of: ".modules_to_save.default", with: "")
+                    if name == "lm_head.weight", m.lmHead === m.embedTokens {
+                        // PEFT's ensure_weight_tying saves the tied head too: it must be the embedding
+                        tiedHead = (n, t)
+                        continue
+                    }
                     guard let p = m.parameter(named: name) else { throw a.error("dir", "adapter tensor '\(n)' names no parameter of the model") }
                     guard p.value.shape == t.shape else { throw a.error("dir", "adapter tensor '\(n)' has shape \(t.shape), the model's is \(p.value.shape)") }
                     p.value = t
@@ -220,17 +279,16 @@ enum QuantCommands {
                 }
                 tensors[n] = t
             }
+            if let (n, t) = tiedHead {
+                let e = m.embedTokens.value.to(.f32).contiguous()
+                guard e.shape == t.shape, (0..<t.count).allSatisfy({ e.floatPointer[$0] == t.floatPointer[$0] }) else {
+                    throw a.error("dir", "adapter tensor '\(n)' differs from the embedding, but the model ties lm_head to embed_tokens")
+                }
+            }
             try PEFT.loadAdapterTensors(tensors, into: allLinears(m))
+            if let r = rope { m.ropeTheta = r.theta; m.ropeScaling = r.scaling }
             adapters[ObjectIdentifier(m)] = AdapterInfo(config: cfg, quantized: false)
             return a["m"]
-        }
-        r.register("export.hf", [Param("m", ModelCommands.modelType), Param("dir", .string)],
-                   help: "Writes a Hugging Face model directory (config.json + model.safetensors, adapters merged, f32).") { a, _ in
-            let m = try ModelCommands.model(a), dir = try a.string("dir")
-            try makeDirectory(dir, "export.hf")
-            try Lang.AtomicFile.write(try m.config.jsonData(), to: (dir as NSString).appendingPathComponent("config.json"))
-            try SafetensorsFile.write(denseState(m), metadata: ["format": "pt"], to: (dir as NSString).appendingPathComponent("model.safetensors"))
-            return .null
         }
     }
 }

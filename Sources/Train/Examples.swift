@@ -53,6 +53,9 @@ public struct PreparedData: Sendable {
     public var droppedNoLoss: Int
     /// Text (or token) records cut to max_len.
     public var truncated: Int
+    /// The index in the dataset of the record each example came from (examples[i] is of
+    /// data.records[recordIndices[i]]).
+    public var recordIndices: [Int] = []
 }
 
 public enum Examples {
@@ -104,6 +107,7 @@ public enum Examples {
             }
             if ex.lossTokens == 0 { out.droppedNoLoss += 1; continue }
             out.examples.append(ex)
+            out.recordIndices.append(i)
         }
         return out
     }

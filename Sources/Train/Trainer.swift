@@ -124,6 +124,21 @@ public final class Trainer {
         return (p, rng.state)
     }
 
+    /// The examples (indices into `examples`) of every optimizer step of a fresh run, in the
+    /// order `run` uses them: the batches of each epoch's order, the last batch of an epoch
+    /// smaller when the batch does not divide the examples.
+    public func stepBatches() -> [[Int]] {
+        var out: [[Int]] = []
+        var epoch = 0, position = 0
+        var perm = order(epoch: 0).perm
+        while out.count < totalSteps {
+            out.append(Array(perm[position..<min(examples.count, position + config.batch)]))
+            position += config.batch
+            if position >= examples.count { epoch += 1; position = 0; perm = order(epoch: epoch).perm }
+        }
+        return out
+    }
+
     /// Identifies the data and the settings a resumed run must share with the original.
     var fingerprint: String {
         var h: UInt64 = 0xCBF2_9CE4_8422_2325
