@@ -253,8 +253,10 @@ public enum Plot {
         var x0 = pts.map { $0.0 }.min() ?? 0, x1 = pts.map { $0.0 }.max() ?? 1
         var y0 = yRange.flatMap { yScale.forward($0.lowerBound) } ?? (pts.map { $0.1 }.min() ?? 0)
         var y1 = yRange.flatMap { yScale.forward($0.upperBound) } ?? (pts.map { $0.1 }.max() ?? 1)
-        if x1 <= x0 { x0 -= 0.5; x1 += 0.5 }
-        if y1 <= y0 { y0 -= 0.5; y1 += 0.5 }
+        // A single value widens to a visible span: 0.5 each way, or 5% of the value where 0.5
+        // would vanish in its rounding (2^62 + 0.5 is 2^62).
+        if x1 <= x0 { let d = Swift.max(0.5, abs(x0) * 0.05); x0 -= d; x1 += d }
+        if y1 <= y0 { let d = Swift.max(0.5, abs(y0) * 0.05); y0 -= d; y1 += d }
         if yRange == nil { let pad = (y1 - y0) * 0.05; y0 -= pad; y1 += pad }
         return Frame(left: 70, top: 44, width: 560, height: 320, x0: x0, x1: x1, y0: y0, y1: y1, xScale: xScale, yScale: yScale)
     }
@@ -322,12 +324,15 @@ public enum Plot {
             // draw segments by sampling (in scale units)
             for k in 0..<max(p.count, 1) where !p.isEmpty {
                 let a = p[k], b = p[min(k + 1, p.count - 1)]
-                let steps = max(1, Int(abs((b.0 - a.0) / (x1 - x0)) * Double(gw)) * 2)
+                // (cell indices through `cell`: a span that overflows to infinity gives NaN)
+                func cell(_ v: Double, _ n: Int) -> Int { v.isNaN ? 0 : Int(Swift.min(Double(n - 1), Swift.max(0, v.rounded()))) }
+                let run = abs((b.0 - a.0) / (x1 - x0)) * Double(gw)
+                let steps = Swift.max(1, run.isNaN ? 0 : Int(Swift.min(run, Double(gw)))) * 2
                 for t in 0...steps {
                     let f = Double(t) / Double(steps)
                     let x = a.0 + (b.0 - a.0) * f, y = a.1 + (b.1 - a.1) * f
-                    let cx = min(gw - 1, max(0, Int(((x - x0) / (x1 - x0) * Double(gw - 1)).rounded())))
-                    let cy = min(gh - 1, max(0, Int(((y1 - y) / (y1 - y0) * Double(gh - 1)).rounded())))
+                    let cx = cell((x - x0) / (x1 - x0) * Double(gw - 1), gw)
+                    let cy = cell((y1 - y) / (y1 - y0) * Double(gh - 1), gh)
                     cells[cy][cx] = i
                 }
             }
