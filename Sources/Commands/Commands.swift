@@ -26,6 +26,7 @@ public enum Commands {
         EvalCommands.register(into: r)
         QuantCommands.register(into: r)
         CheckpointCommands.register(into: r)
+        PlanCommands.register(into: r)
     }
 
     /// Installs per-session hooks (host operators, seeding) on a fresh interpreter, and a
