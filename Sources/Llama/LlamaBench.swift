@@ -209,6 +209,12 @@ extension LlamaBench {
             let m = try LlamaModel.load(path: dir, quant: .nf4, doubleQuant: true, embeddingsBF16: true)
             log(String(format: "llama.load(%@, quant: \"nf4\", embeddings: \"bf16\"), %d layers: %.0f s, weights %.2f GB, peak RSS of the load %.2f GB",
                        dir, c.numHiddenLayers, now() - t0, Double(m.weightBytes) / 1e9, Double(peakRSS() ?? 0) / 1e9))
+            for T in [81920, 131072] {
+                let p = Planner.plan(model: m, request: PlanRequest(kind: .eval, tokens: T))
+                log(String(format: "  planner, %d layers, perplexity over %d tokens: peak %.2f GB (weights %.2f, KV cache %.2f %@, activations %.2f, runtime %.2f)",
+                           c.numHiddenLayers, T, Double(p.totalBytes) / 1e9, Double(p.weightBytes) / 1e9, Double(p.kvCacheBytes) / 1e9,
+                           p.kvDType.rawValue, Double(p.activationBytes) / 1e9, Double(p.runtimeBytes) / 1e9))
+            }
             let lengths = (env("LLX_8B_TOKENS") ?? "256").split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
             var rng = SplitMix64(seed: 2)
             for T in lengths where T > 0 {
