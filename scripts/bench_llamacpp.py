@@ -29,6 +29,8 @@ ap.add_argument("--llx", default=os.path.join(os.path.dirname(os.path.dirname(os
 ap.add_argument("--rounds", type=int, default=2)
 ap.add_argument("--threads", type=int, default=2)
 ap.add_argument("--reps", type=int, default=3, help="llama-bench -r")
+ap.add_argument("--cpus", default=None, help="run both sides under taskset -c CPUS (e.g. 0: one core, --threads 1): "
+                "on a loaded machine one pinned thread a side compares the kernels without llama.cpp's thread barriers")
 ap.add_argument("--shape", default="small", choices=["small", "8b"])
 ap.add_argument("--layers", type=int, default=0, help="cut the 8b shape to this many layers (0: all 32)")
 ap.add_argument("--prompt", type=int, default=512, help="prefill length (-p) and decode depth (-d)")
@@ -41,6 +43,8 @@ import numpy as np  # noqa: E402
 import gguf  # noqa: E402
 
 bench_bin = os.path.join(root, "build", "bin", "llama-bench")
+pin = ["taskset", "-c", args.cpus] if args.cpus else []
+os.environ["LLX_THREADS"] = str(args.threads)   # llx uses every core unless told
 if not os.path.exists(bench_bin):
     subprocess.run(["cmake", "-B", "build", "-DGGML_NATIVE=ON", "-DCMAKE_BUILD_TYPE=Release"], cwd=root, check=True)
     subprocess.run(["nice", "-n", "5", "cmake", "--build", "build", "-j", "1", "--target", "llama-bench"], cwd=root, check=True)
@@ -112,7 +116,7 @@ def llama_bench():
     for flags, key in ((["-p", P, "-n", "0"], "prefill"), (["-p", "0", "-n", "32", "-d", P], "decode")):
         # --repack 0: the repacked Q4_0 kernels of a GGML_NATIVE build use AMX, which this VM
         # rejects (SIGILL); the plain Q4_0 kernels run.
-        cmd = [bench_bin, "-t", str(args.threads), "-r", str(args.reps), "--repack", "0", "-o", "json"] + flags
+        cmd = pin + [bench_bin, "-t", str(args.threads), "-r", str(args.reps), "--repack", "0", "-o", "json"] + flags
         for p in files.values():
             cmd += ["-m", p]
         res = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
@@ -126,12 +130,12 @@ def llx_bench():
     # llx uses every core (2 here): compare with --threads equal to the core count
     if args.shape == "8b":
         env = dict(os.environ, LLX_8B_LAYERS=str(L), LLX_8B_TOKENS="", LLX_8B_DECODE="32", LLX_8B_PREFILL=str(args.prompt))
-        text = subprocess.run([args.llx, "bench", "memory8b"], check=True, capture_output=True, text=True, env=env).stdout
+        text = subprocess.run(pin + [args.llx, "bench", "memory8b"], check=True, capture_output=True, text=True, env=env).stdout
         m = re.search(r"prefill T=\d+ ([\d.]+) tokens/s, decode after \d+ ([\d.]+) tokens/s", text)
         if not m:
             sys.exit("llx bench memory8b printed no speed:\n" + text)
         return {("nf4", "prefill"): float(m.group(1)), ("nf4", "decode"): float(m.group(2))}
-    text = subprocess.run([args.llx, "bench", "decode"], check=True, capture_output=True, text=True).stdout
+    text = subprocess.run(pin + [args.llx, "bench", "decode"], check=True, capture_output=True, text=True).stdout
     out = {}
     for m in re.finditer(r"weights (\w+): prefill T=512 ([\d.]+) tokens/s, decode after 512 ([\d.]+) tokens/s", text):
         out[(m.group(1), "prefill")] = float(m.group(2))
