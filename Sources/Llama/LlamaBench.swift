@@ -219,12 +219,16 @@ extension LlamaBench {
             var rng = SplitMix64(seed: 2)
             for T in lengths where T > 0 {
                 let ids = (0..<T).map { _ in Int(rng.next() % UInt64(c.vocabSize)) }
-                let p = Planner.plan(model: m, request: PlanRequest(kind: .eval, tokens: T))
+                // LLX_8B_LOGITS=last: a prompt's prefill (last position's logits, as generate)
+                let lastOnly = env("LLX_8B_LOGITS") == "last"
+                var q = PlanRequest(kind: lastOnly ? .generate : .eval, tokens: T)
+                q.logitRows = lastOnly ? 1 : nil
+                let p = Planner.plan(model: m, request: q)
                 resetPeakRSS()
                 let cache = m.makeCache(capacity: T)
                 var nll = 0.0
                 t0 = now()
-                try m.prefill(ids, cache: cache, logitsFrom: 0) { first, rows, lg in
+                try m.prefill(ids, cache: cache, logitsFrom: lastOnly ? T - 1 : 0) { first, rows, lg in
                     for r in 0..<rows where first + r + 1 < T {
                         let row = lg + r * c.vocabSize
                         var mx = -Float.infinity
@@ -235,8 +239,10 @@ extension LlamaBench {
                     }
                 }
                 let dt = now() - t0
-                log(String(format: "  perplexity prefill of %d tokens (KV cache %@): %.1f s (%.1f tokens/s, ppl %.0f), peak RSS %.3f GB; planner %.3f GB",
-                           T, cache.dtype.rawValue, dt, Double(T) / dt, exp(nll / Double(max(1, T - 1))), Double(peakRSS() ?? 0) / 1e9, Double(p.totalBytes) / 1e9))
+                let what = lastOnly ? "prompt prefill (last logits)" : "perplexity prefill"
+                let ppl = lastOnly ? "" : String(format: ", ppl %.0f", exp(nll / Double(max(1, T - 1))))
+                log(String(format: "  %@ of %d tokens (KV cache %@): %.1f s (%.1f tokens/s%@), peak RSS %.3f GB; planner %.3f GB",
+                           what, T, cache.dtype.rawValue, dt, Double(T) / dt, ppl, Double(peakRSS() ?? 0) / 1e9, Double(p.totalBytes) / 1e9))
             }
             let steps = Int(env("LLX_8B_DECODE") ?? "0") ?? 0
             if steps > 0 {
