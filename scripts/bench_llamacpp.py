@@ -34,6 +34,7 @@ ap.add_argument("--cpus", default=None, help="run both sides under taskset -c CP
 ap.add_argument("--shape", default="small", choices=["small", "8b"])
 ap.add_argument("--layers", type=int, default=0, help="cut the 8b shape to this many layers (0: all 32)")
 ap.add_argument("--prompt", type=int, default=512, help="prefill length (-p) and decode depth (-d)")
+ap.add_argument("--write-only", action="store_true", help="write the GGUF files and stop")
 ap.add_argument("--out", default=os.path.join(tempfile.gettempdir(), "llx_gguf"), help="folder for the GGUF files")
 args = ap.parse_args()
 
@@ -108,6 +109,8 @@ tag = "small" if args.shape == "small" else f"8b-{L}l"
 files = {k: os.path.join(args.out, f"{tag}-{k.lower()}.gguf") for k in kinds}
 for k, p in files.items():
     write_gguf(p, k)
+if args.write_only:
+    sys.exit(0)
 
 
 def llama_bench():

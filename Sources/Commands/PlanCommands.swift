@@ -36,12 +36,12 @@ enum PlanCommands {
         r["total_bytes"] = .int(p.totalBytes)
         r["total_gb"] = .double((Double(p.totalBytes) / 1e7).rounded() / 100)
         r["additional_bytes"] = .int(p.additionalBytes)
-        r["available_bytes"] = p.availableBytes.map { .int($0) } ?? .null
+        r["available_bytes"] = p.availableBytes.map { Value.int($0) } ?? Value.null
         r["fits"] = .bool(p.fits)
-        r["prefill_s"] = p.prefillSeconds.map { .double($0) } ?? .null
-        r["decode_s"] = p.decodeSeconds.map { .double($0) } ?? .null
-        r["train_s"] = p.trainSeconds.map { .double($0) } ?? .null
-        r["seconds"] = p.seconds.map { .double($0) } ?? .null
+        r["prefill_s"] = p.prefillSeconds.map { Value.double($0) } ?? Value.null
+        r["decode_s"] = p.decodeSeconds.map { Value.double($0) } ?? Value.null
+        r["train_s"] = p.trainSeconds.map { Value.double($0) } ?? Value.null
+        r["seconds"] = p.seconds.map { Value.double($0) } ?? Value.null
         r["rates"] = .string(p.rateSource ?? "none")
         r["summary"] = .string(p.description)
         return .record(r)
@@ -58,8 +58,9 @@ enum PlanCommands {
             guard tokens >= 1 else { throw a.error("tokens", "must be >= 1, got \(tokens)") }
             let gen = try a.int("generate")
             guard gen >= 0 else { throw a.error("generate", "must be >= 0, got \(gen)") }
-            guard let kind = PlanRequest.Kind(rawValue: try a.string("kind")) else {
-                throw a.error("kind", "must be \"eval\", \"generate\" or \"train\", got \"\(try a.string("kind"))\"")
+            let kindName = try a.string("kind")
+            guard let kind = PlanRequest.Kind(rawValue: kindName) else {
+                throw a.error("kind", "must be \"eval\", \"generate\" or \"train\", got \"\(kindName)\"")
             }
             var q = PlanRequest(kind: kind, tokens: tokens, generate: gen)
             q.checkpointing = try a.bool("checkpointing")

@@ -235,7 +235,7 @@ extension LlamaBench {
                         for v in 0..<c.vocabSize { mx = max(mx, row[v]) }
                         var s = 0.0
                         for v in 0..<c.vocabSize { s += Double(expf(row[v] - mx)) }
-                        nll += Double(mx) + log(s) - Double(row[ids[first + r + 1]])
+                        nll += Double(mx) + Foundation.log(s) - Double(row[ids[first + r + 1]])
                     }
                 }
                 let dt = now() - t0

@@ -148,7 +148,7 @@ public enum Planner {
         let additional = sat(Double(kv) + Double(act) + Double(perToken) + (loaded ? 0 : Double(weightBytes + runtimeBytes)))
         var p = Plan(request: r, weightBytes: weightBytes, kvCacheBytes: kv, activationBytes: act, runtimeBytes: runtime,
                      totalBytes: total, additionalBytes: additional, availableBytes: Memory.available(), kvDType: kvDType)
-        if let rt = rates { time(&p, config: c, weightBytes: weightBytes, rates: rt) }
+        if let rt = rates { estimateTime(&p, config: c, weightBytes: weightBytes, rates: rt) }
         return p
     }
 
@@ -166,8 +166,8 @@ public enum Planner {
     /// Throws `MemoryError` naming `what` and the plan when the plan does not fit.
     public static func require(_ p: Plan, _ what: String) throws {
         guard let a = p.availableBytes, p.additionalBytes > a else { return }
-        throw MemoryError(what: "\(what) (planned peak \(Memory.format(p.totalBytes)): weights \(Memory.format(p.weightBytes)) and runtime held, KV cache \(Memory.format(p.kvCacheBytes)) \(p.kvDType.rawValue) + activations \(Memory.format(p.activationBytes)) to allocate)",
-                          bytes: p.additionalBytes, available: a)
+        _ = a
+        try Memory.require(p.additionalBytes, "\(what) (planned peak \(Memory.format(p.totalBytes)): weights \(Memory.format(p.weightBytes)) and runtime held, KV cache \(Memory.format(p.kvCacheBytes)) \(p.kvDType.rawValue) + activations \(Memory.format(p.activationBytes)) to allocate)")
     }
 
     // MARK: time
@@ -186,7 +186,7 @@ public enum Planner {
         return pairs * 4 * Double(c.numAttentionHeads * c.headDim) * Double(c.numHiddenLayers)
     }
 
-    static func time(_ p: inout Plan, config c: LlamaConfig, weightBytes: Int, rates r: PlanRates) {
+    static func estimateTime(_ p: inout Plan, config c: LlamaConfig, weightBytes: Int, rates r: PlanRates) {
         let q = p.request, T = Double(max(0, q.tokens))
         let (layerF, headF) = projectionFlopsPerToken(c)
         let rows = Double(q.logitRows ?? (q.kind == .eval ? q.tokens : 1))
