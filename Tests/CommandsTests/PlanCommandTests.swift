@@ -38,7 +38,7 @@ final class PlanCommandTests: XCTestCase {
     func testPlanRecord() throws {
         try run("let m = llama.init(\"small\", seed: 0)")
         XCTAssertEqual(try run("let p = plan(m, tokens: 81920, time: false)\nprint(p.kv_cache_bytes, p.kv_dtype, p.fits, p.seconds)"),
-                       "\(2 * 8 * 256 * 81920 * 4) f32 true null\n")
+                       "\(2 * 8 * 256 * 81920 * 4) f32 true nil\n")
         XCTAssertEqual(try run("print(plan(m, tokens: 100, kind: \"train\", time: false).kv_cache_bytes)"), "0\n")
         XCTAssertTrue(error("plan(m, tokens: 0)").contains("tokens"))
         XCTAssertTrue(error("plan(m, tokens: 10, kind: \"decode\")").contains("kind"))
