@@ -68,9 +68,13 @@ final class PlannerTests: XCTestCase {
             }
             let grew = Self.status("VmHWM")! - before
             let predicted = p.additionalBytes
-            // within 15% + 12 MB (allocator slack, thread stacks, BLAS buffers touched first here)
-            XCTAssertLessThan(abs(grew - predicted), predicted * 15 / 100 + (12 << 20),
-                              "T=\(T): measured growth \(grew), predicted \(predicted) (\(p))")
+            // The plan must not underestimate (10% + 12 MB of allocator slack, thread stacks);
+            // it may overestimate by what the allocator kept from the warm-up and reuses, but
+            // never below the cache itself.
+            XCTAssertLessThanOrEqual(grew, predicted + predicted / 10 + (12 << 20),
+                                     "T=\(T): measured growth \(grew), predicted \(predicted) (\(p))")
+            XCTAssertGreaterThanOrEqual(grew, p.kvCacheBytes, "T=\(T): measured growth \(grew) below the KV cache")
+            XCTAssertLessThan(predicted - grew, predicted / 5 + (24 << 20), "T=\(T): measured growth \(grew), predicted \(predicted)")
             XCTAssertTrue(sum.isFinite)
         }
     }
