@@ -16,6 +16,6 @@ final class BenchTests: XCTestCase {
 
     func testMemory8B() throws {
         try XCTSkipUnless(ProcessInfo.processInfo.environment["LLX_BENCH_8B"] == "1", "set LLX_BENCH_8B=1 to run")
-        LlamaBench.runMemory8B(embeddingsBF16: ProcessInfo.processInfo.environment["LLX_BENCH_F32_EMB"] != "1") { print($0) }
+        LlamaBench.runMemory8B { print($0) }   // settings: LLX_8B_* (see LlamaBench.runMemory8B)
     }
 }
