@@ -56,7 +56,7 @@ public enum Commands {
         ("tokenizer", { TokenizerBench.run($0) }),
         // the language's own speed beside CPython (scripts/bench_lang.py)
         ("lang", { LangBench.run($0) }),
-        // Only by name: builds the llama3-8b shape in NF4 (about 2 minutes, 6 GB).
+        // Only by name: the llama3-8b shape from a sharded HF directory through llama.load's NF4 path (LLX_8B_*).
         ("memory8b", { LlamaBench.runMemory8B($0) }),
     ]
     public static var benchNames: [String] { benches.map { $0.0 } }
