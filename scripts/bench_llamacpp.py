@@ -14,6 +14,11 @@ End to end:
     `llx bench decode` (prefill of 512 tokens, decode of 32 after 512, with f32 / bf16 / NF4 weights);
  4. the median tokens/s of each side and the ratios llx / llama.cpp.
 
+With --shape 8b (and --layers N to cut it), the llama3-8b shape instead: one Q4_0 file (random
+Q4_0 blocks: the speed does not depend on the values) against `llx bench memory8b` (a sharded
+bf16 HF directory of the same shape loaded by llama.load with quant "nf4", embeddings "bf16";
+its speed run: prefill of --prompt tokens, decode of 32 after it).
+
 Run (numpy is all it needs):  .venv/bin/python scripts/bench_llamacpp.py --llamacpp /work/llamacpp/llama_cpp_python-*/vendor/llama.cpp
 """
 import argparse, json, os, re, statistics, subprocess, sys, tempfile
@@ -24,6 +29,12 @@ ap.add_argument("--llx", default=os.path.join(os.path.dirname(os.path.dirname(os
 ap.add_argument("--rounds", type=int, default=2)
 ap.add_argument("--threads", type=int, default=2)
 ap.add_argument("--reps", type=int, default=3, help="llama-bench -r")
+ap.add_argument("--cpus", default=None, help="run both sides under taskset -c CPUS (e.g. 0: one core, --threads 1): "
+                "on a loaded machine one pinned thread a side compares the kernels without llama.cpp's thread barriers")
+ap.add_argument("--shape", default="small", choices=["small", "8b"])
+ap.add_argument("--layers", type=int, default=0, help="cut the 8b shape to this many layers (0: all 32)")
+ap.add_argument("--prompt", type=int, default=512, help="prefill length (-p) and decode depth (-d)")
+ap.add_argument("--write-only", action="store_true", help="write the GGUF files and stop")
 ap.add_argument("--out", default=os.path.join(tempfile.gettempdir(), "llx_gguf"), help="folder for the GGUF files")
 args = ap.parse_args()
 
@@ -33,12 +44,16 @@ import numpy as np  # noqa: E402
 import gguf  # noqa: E402
 
 bench_bin = os.path.join(root, "build", "bin", "llama-bench")
+pin = ["taskset", "-c", args.cpus] if args.cpus else []
+os.environ["LLX_THREADS"] = str(args.threads)   # llx uses every core unless told
 if not os.path.exists(bench_bin):
     subprocess.run(["cmake", "-B", "build", "-DGGML_NATIVE=ON", "-DCMAKE_BUILD_TYPE=Release"], cwd=root, check=True)
     subprocess.run(["nice", "-n", "5", "cmake", "--build", "build", "-j", "1", "--target", "llama-bench"], cwd=root, check=True)
 
-# llx's "small" preset (Sources/Llama/LlamaConfig.swift)
+# llx's "small" preset (Sources/Llama/LlamaConfig.swift), or llama3-8b
 V, C, I, L, HQ, HKV = 8192, 512, 1408, 8, 8, 4
+if args.shape == "8b":
+    V, C, I, L, HQ, HKV = 128256, 4096, 14336, args.layers or 32, 32, 8
 D = C // HQ
 PROJ = {"attn_q": (HQ * D, C), "attn_k": (HKV * D, C), "attn_v": (HKV * D, C), "attn_output": (C, HQ * D),
         "ffn_gate": (I, C), "ffn_up": (I, C), "ffn_down": (C, I)}
@@ -57,6 +72,16 @@ def write_gguf(path, kind):
     w.add_file_type({"F32": 0, "F16": 1, "Q4_0": 2}[kind])
 
     def matrix(name, shape, proj):
+        if kind == "Q4_0" and proj and args.shape == "8b":
+            # random Q4_0 blocks (f16 scale + 16 bytes of nibbles per 32 values): no quantization pass
+            blocks = np.frombuffer(rng.bytes(shape[0] * shape[1] // 32 * 18), np.uint8).reshape(shape[0], shape[1] // 32, 18).copy()
+            blocks[:, :, 0:2] = np.frombuffer(np.float16(0.0025).tobytes(), np.uint8)
+            w.add_tensor(name, blocks.reshape(shape[0], -1), raw_dtype=gguf.GGMLQuantizationType.Q4_0)
+            return
+        if args.shape == "8b":
+            a = (rng.random(size=shape, dtype=np.float32) * 0.07 - 0.035).astype(np.float16 if kind != "F32" else np.float32)
+            w.add_tensor(name, a)
+            return
         a = rng.normal(0, 0.02, size=shape).astype(np.float32)
         if kind == "F32":
             w.add_tensor(name, a)
@@ -79,17 +104,22 @@ def write_gguf(path, kind):
 
 
 os.makedirs(args.out, exist_ok=True)
-files = {k: os.path.join(args.out, f"small-{k.lower()}.gguf") for k in ("F32", "F16", "Q4_0")}
+kinds = ("Q4_0",) if args.shape == "8b" else ("F32", "F16", "Q4_0")
+tag = "small" if args.shape == "small" else f"8b-{L}l"
+files = {k: os.path.join(args.out, f"{tag}-{k.lower()}.gguf") for k in kinds}
 for k, p in files.items():
     write_gguf(p, k)
+if args.write_only:
+    sys.exit(0)
 
 
 def llama_bench():
     out = {}
-    for flags, key in ((["-p", "512", "-n", "0"], "prefill"), (["-p", "0", "-n", "32", "-d", "512"], "decode")):
+    P = str(args.prompt)
+    for flags, key in ((["-p", P, "-n", "0"], "prefill"), (["-p", "0", "-n", "32", "-d", P], "decode")):
         # --repack 0: the repacked Q4_0 kernels of a GGML_NATIVE build use AMX, which this VM
         # rejects (SIGILL); the plain Q4_0 kernels run.
-        cmd = [bench_bin, "-t", str(args.threads), "-r", str(args.reps), "--repack", "0", "-o", "json"] + flags
+        cmd = pin + [bench_bin, "-t", str(args.threads), "-r", str(args.reps), "--repack", "0", "-o", "json"] + flags
         for p in files.values():
             cmd += ["-m", p]
         res = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
@@ -101,7 +131,14 @@ def llama_bench():
 
 def llx_bench():
     # llx uses every core (2 here): compare with --threads equal to the core count
-    text = subprocess.run([args.llx, "bench", "decode"], check=True, capture_output=True, text=True).stdout
+    if args.shape == "8b":
+        env = dict(os.environ, LLX_8B_LAYERS=str(L), LLX_8B_TOKENS="", LLX_8B_DECODE="32", LLX_8B_PREFILL=str(args.prompt))
+        text = subprocess.run(pin + [args.llx, "bench", "memory8b"], check=True, capture_output=True, text=True, env=env).stdout
+        m = re.search(r"prefill T=\d+ ([\d.]+) tokens/s, decode after \d+ ([\d.]+) tokens/s", text)
+        if not m:
+            sys.exit("llx bench memory8b printed no speed:\n" + text)
+        return {("nf4", "prefill"): float(m.group(1)), ("nf4", "decode"): float(m.group(2))}
+    text = subprocess.run(pin + [args.llx, "bench", "decode"], check=True, capture_output=True, text=True).stdout
     out = {}
     for m in re.finditer(r"weights (\w+): prefill T=512 ([\d.]+) tokens/s, decode after 512 ([\d.]+) tokens/s", text):
         out[(m.group(1), "prefill")] = float(m.group(2))
@@ -126,7 +163,8 @@ def med(side, key):
 print(f"\nmedian of {args.rounds} rounds, {args.threads} threads, tokens/s (llx / llama.cpp):")
 print("| llx weights | llama.cpp | prefill 512: llx | llama.cpp | ratio | decode after 512: llx | llama.cpp | ratio |")
 print("|---|---|---|---|---|---|---|---|")
-for lxk, lck in (("f32", "F32"), ("bf16", "F16"), ("nf4", "Q4_0")):
+print(f"shape {tag}, prompt {args.prompt}")
+for lxk, lck in ((("f32", "F32"), ("bf16", "F16"), ("nf4", "Q4_0")) if args.shape == "small" else (("nf4", "Q4_0"),)):
     p1, p2 = med(1, (lxk, "prefill")), med(0, (lck, "prefill"))
     d1, d2 = med(1, (lxk, "decode")), med(0, (lck, "decode"))
-    print(f"| {lxk} | {lck} | {p1:.0f} | {p2:.0f} | {p1 / p2:.2f}x | {d1:.1f} | {d2:.1f} | {d1 / d2:.2f}x |")
+    print(f"| {lxk} | {lck} | {p1:.1f} | {p2:.0f} | {p1 / p2:.2f}x | {d1:.1f} | {d2:.1f} | {d1 / d2:.2f}x |")

@@ -5,17 +5,47 @@
 // nibbles looked up in the 16-value table held in one register (vpermps), against x split
 // into even and odd elements so no interleave is needed. Without AVX-512 the same sums run
 // in scalar code.
+//
+// The choice is made at run time, whatever CPU the build targeted: on x86-64 the AVX-512
+// kernels are compiled for AVX-512 (function target attributes) in every build and run when
+// the CPU reports avx512f and avx512bw; elsewhere, or with LLX_KERNELS=generic, the scalar
+// kernels run.
 #include "CKernels.h"
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
-#if defined(__AVX512F__) && defined(__AVX512BW__)
+#if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
 #include <immintrin.h>
 #define LLX_AVX512 1
+#define AVX512_FN __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma")))
 #else
 #define LLX_AVX512 0
+#define AVX512_FN
 #endif
 
-int llx_kernels_avx512(void) { return LLX_AVX512; }
+// -1: not decided yet; 0: scalar; 1: AVX-512.
+static volatile int llx_use_avx512 = -1;
+
+static int detect_avx512(void) {
+    const char *e = getenv("LLX_KERNELS");
+    if (e && strcmp(e, "generic") == 0) return 0;
+#if LLX_AVX512
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") ? 1 : 0;
+#else
+    return 0;
+#endif
+}
+
+static inline int use_avx512(void) {
+    int u = llx_use_avx512;
+    if (u < 0) { u = detect_avx512(); llx_use_avx512 = u; }
+    return u;
+}
+
+int llx_kernels_avx512(void) { return use_avx512(); }
+
+void llx_kernels_force_generic(int generic) { llx_use_avx512 = generic ? 0 : detect_avx512(); }
 
 static inline float bf16_to_f32(uint16_t h) {
     uint32_t u = (uint32_t)h << 16;
@@ -36,13 +66,21 @@ void llx_f32_to_bf16(const float *src, uint16_t *dst, long n) {
     for (long i = 0; i < n; i++) dst[i] = f32_to_bf16(src[i]);
 }
 
-void llx_bf16_to_f32(const uint16_t *src, float *dst, long n) {
-    long i = 0;
 #if LLX_AVX512
+AVX512_FN static long bf16_to_f32_avx512(const uint16_t *src, float *dst, long n) {
+    long i = 0;
     for (; i + 16 <= n; i += 16) {
         __m512i w = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(src + i)));
         _mm512_storeu_ps(dst + i, _mm512_castsi512_ps(_mm512_slli_epi32(w, 16)));
     }
+    return i;
+}
+#endif
+
+void llx_bf16_to_f32(const uint16_t *src, float *dst, long n) {
+    long i = 0;
+#if LLX_AVX512
+    if (use_avx512()) i = bf16_to_f32_avx512(src, dst, n);
 #endif
     for (; i < n; i++) dst[i] = bf16_to_f32(src[i]);
 }
@@ -51,8 +89,8 @@ void llx_bf16_to_f32(const uint16_t *src, float *dst, long n) {
 // f32 and bf16 weights
 
 #if LLX_AVX512
-static inline __m512 load_w_f32(const float *p, __mmask16 m) { return _mm512_maskz_loadu_ps(m, p); }
-static inline __m512 load_w_bf16(const uint16_t *p, __mmask16 m) {
+AVX512_FN static inline __m512 load_w_f32(const float *p, __mmask16 m) { return _mm512_maskz_loadu_ps(m, p); }
+AVX512_FN static inline __m512 load_w_bf16(const uint16_t *p, __mmask16 m) {
     __m512i w = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, p));
     return _mm512_castsi512_ps(_mm512_slli_epi32(w, 16));
 }
@@ -105,34 +143,42 @@ static inline __m512 load_w_bf16(const uint16_t *p, __mmask16 m) {
             y[t * ldy + j] = _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));                          \
         }                                                                                          \
     }
+
+AVX512_FN static void gemv_f32_avx512(const float *W, long ldw, long cols, const float *x, long ldx, int nx,
+                                      float *y, long ldy, long r0, long r1) {
+    GEMV_BODY(float, load_w_f32)
+}
+
+AVX512_FN static void gemv_bf16_avx512(const uint16_t *W, long ldw, long cols, const float *x, long ldx, int nx,
+                                       float *y, long ldy, long r0, long r1) {
+    GEMV_BODY(uint16_t, load_w_bf16)
+}
 #endif
 
 void llx_gemv_f32(const float *W, long ldw, long cols, const float *x, long ldx, int nx,
                   float *y, long ldy, long r0, long r1) {
 #if LLX_AVX512
-    GEMV_BODY(float, load_w_f32)
-#else
+    if (use_avx512()) { gemv_f32_avx512(W, ldw, cols, x, ldx, nx, y, ldy, r0, r1); return; }
+#endif
     for (long j = r0; j < r1; j++)
         for (int t = 0; t < nx; t++) {
             float s = 0;
             for (long k = 0; k < cols; k++) s += W[j * ldw + k] * x[t * ldx + k];
             y[t * ldy + j] = s;
         }
-#endif
 }
 
 void llx_gemv_bf16(const uint16_t *W, long ldw, long cols, const float *x, long ldx, int nx,
                    float *y, long ldy, long r0, long r1) {
 #if LLX_AVX512
-    GEMV_BODY(uint16_t, load_w_bf16)
-#else
+    if (use_avx512()) { gemv_bf16_avx512(W, ldw, cols, x, ldx, nx, y, ldy, r0, r1); return; }
+#endif
     for (long j = r0; j < r1; j++)
         for (int t = 0; t < nx; t++) {
             float s = 0;
             for (long k = 0; k < cols; k++) s += bf16_to_f32(W[j * ldw + k]) * x[t * ldx + k];
             y[t * ldy + j] = s;
         }
-#endif
 }
 
 // ---------------------------------------------------------------------------------------
@@ -151,10 +197,10 @@ static inline float nf4_scale(const llx_nf4 *w, long b) {
     return w->absmax[b];
 }
 
-void llx_gemv_nf4(const llx_nf4 *w, long cols, const float *xs, int nx, float *y, long ldy, long r0, long r1) {
-    const long bs = w->blocksize, perRow = cols / bs, half = cols / 2, bbytes = bs / 2;
-    const uint8_t *codes = w->codes;
 #if LLX_AVX512
+AVX512_FN static void gemv_nf4_avx512(const llx_nf4 *w, long cols, const float *xs, int nx, float *y, long ldy, long r0, long r1) {
+    const long perRow = cols / w->blocksize, half = cols / 2, bbytes = w->blocksize / 2;
+    const uint8_t *codes = w->codes;
     const __m512 tbl = _mm512_loadu_ps(w->table);
     const __m512i low = _mm512_set1_epi32(15);
     long j = r0;
@@ -201,7 +247,15 @@ void llx_gemv_nf4(const llx_nf4 *w, long cols, const float *xs, int nx, float *y
             y[t * ldy + j] = _mm512_reduce_add_ps(acc);
         }
     }
-#else
+}
+#endif
+
+void llx_gemv_nf4(const llx_nf4 *w, long cols, const float *xs, int nx, float *y, long ldy, long r0, long r1) {
+    const long bs = w->blocksize, perRow = cols / bs, half = cols / 2, bbytes = bs / 2;
+    const uint8_t *codes = w->codes;
+#if LLX_AVX512
+    if (use_avx512() && (bbytes & 15) == 0) { gemv_nf4_avx512(w, cols, xs, nx, y, ldy, r0, r1); return; }
+#endif
     for (long j = r0; j < r1; j++)
         for (int t = 0; t < nx; t++) {
             const float *xe = xs + t * cols, *xo = xe + half;
@@ -217,7 +271,6 @@ void llx_gemv_nf4(const llx_nf4 *w, long cols, const float *xs, int nx, float *y
             }
             y[t * ldy + j] = s;
         }
-#endif
 }
 
 // ---------------------------------------------------------------------------------------
@@ -226,7 +279,7 @@ void llx_gemv_nf4(const llx_nf4 *w, long cols, const float *xs, int nx, float *y
 #if LLX_AVX512
 // e^x for x <= 0 (softmax numerators): Cody-Waite reduction by ln 2 and a degree-6 polynomial;
 // below -87.3 it flushes to 0.
-static inline __m512 exp_nonpos(__m512 x) {
+AVX512_FN static inline __m512 exp_nonpos(__m512 x) {
     const __m512 lo = _mm512_set1_ps(-87.33654f);
     __mmask16 under = _mm512_cmp_ps_mask(x, lo, _CMP_LT_OQ);
     x = _mm512_max_ps(x, lo);
@@ -250,17 +303,12 @@ static inline float load_kv(const void *p, int bf16, long i) {
     return bf16 ? bf16_to_f32(((const uint16_t *)p)[i]) : ((const float *)p)[i];
 }
 
-void llx_attn_decode(const float *q, const void *k, const void *v, int bf16, float *out, long Tk,
-                     int Hq, int Hkv, int D, float scale, float *scratch, int h0, int h1) {
-    const int group = Hq / Hkv;
-    const long ld = (long)Hkv * D;
-    float *s = scratch, *qs = scratch + Tk;
-    for (int h = h0; h < h1; h++) {
-        const int kvh = h / group;
-        for (int d = 0; d < D; d++) qs[d] = q[(long)h * D + d] * scale;
-        float mx = -INFINITY;
 #if LLX_AVX512
-        if ((D & 15) == 0) {
+// One head of llx_attn_decode: scores into s, softmax, the weighted sum of values into o.
+AVX512_FN static void attn_head_avx512(const float *qs, const void *k, const void *v, int bf16, float *o, long Tk,
+                                       long ld, int kvh, int D, float *s) {
+        float mx = -INFINITY;
+        {
             for (long j = 0; j < Tk; j++) {
                 __m512 a = _mm512_setzero_ps();
                 long base = j * ld + (long)kvh * D;
@@ -288,7 +336,6 @@ void llx_attn_decode(const float *q, const void *k, const void *v, int bf16, flo
                 sum = _mm512_add_ps(sum, e);
             }
             float inv = 1.0f / _mm512_reduce_add_ps(sum);
-            float *o = out + (long)h * D;
             for (int d = 0; d < D; d += 16) _mm512_storeu_ps(o + d, _mm512_setzero_ps());
             for (long jj = 0; jj < Tk; jj++) {
                 __m512 p = _mm512_set1_ps(s[jj] * inv);
@@ -298,6 +345,22 @@ void llx_attn_decode(const float *q, const void *k, const void *v, int bf16, flo
                     _mm512_storeu_ps(o + d, _mm512_fmadd_ps(p, v0, _mm512_loadu_ps(o + d)));
                 }
             }
+        }
+}
+#endif
+
+void llx_attn_decode(const float *q, const void *k, const void *v, int bf16, float *out, long Tk,
+                     int Hq, int Hkv, int D, float scale, float *scratch, int h0, int h1) {
+    const int group = Hq / Hkv;
+    const long ld = (long)Hkv * D;
+    float *s = scratch, *qs = scratch + Tk;
+    for (int h = h0; h < h1; h++) {
+        const int kvh = h / group;
+        for (int d = 0; d < D; d++) qs[d] = q[(long)h * D + d] * scale;
+        float mx = -INFINITY;
+#if LLX_AVX512
+        if (use_avx512() && (D & 15) == 0) {
+            attn_head_avx512(qs, k, v, bf16, out + (long)h * D, Tk, ld, kvh, D, s);
             continue;
         }
 #endif

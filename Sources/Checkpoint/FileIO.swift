@@ -28,6 +28,16 @@ public final class MappedFile: @unchecked Sendable {
 
     public var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: size) }
 
+    /// Drops the mapped pages covering `range` from this process (MADV_DONTNEED; the map is
+    /// private and read-only, so a later read sees the file again). Pages are rounded outward.
+    public func release(_ range: UnsafeRawBufferPointer) {
+        guard let b = base, let s = range.baseAddress, range.count > 0 else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let lo = max(Int(bitPattern: s) & ~(page - 1), Int(bitPattern: b))
+        let hi = min((Int(bitPattern: s) + range.count + page - 1) & ~(page - 1), (Int(bitPattern: b) + size + page - 1) & ~(page - 1))
+        if hi > lo { _ = madvise(UnsafeMutableRawPointer(bitPattern: lo), hi - lo, MADV_DONTNEED) }
+    }
+
     deinit {
         if let b = base { munmap(UnsafeMutableRawPointer(mutating: b), size) }
     }

@@ -183,6 +183,11 @@ public struct SafetensorsFile: @unchecked Sendable {
         guard let base = map.base else { throw CheckpointError(.corrupt, file: path, object: name, "file is empty") }
         let src = UnsafeRawBufferPointer(start: base + dataStart + e.begin, count: e.end - e.begin)
         try Memory.require(shape: e.shape, dtype: e.fileDType == "F64" ? .f32 : dt, "reading tensor '\(name)' of '\(path)'")
+        // The tensor is copied out of the map: give its pages back afterwards, so that a model
+        // loaded tensor by tensor does not keep the whole file resident (16 GB of mapped shards
+        // at 8B) beside the weights it built. The pages stay in the page cache; a later read
+        // faults them in again.
+        defer { map.release(src) }
         if e.fileDType == "F64" {
             let n = src.count / 8
             let t = Tensor(zeros: e.shape, dtype: .f32)

@@ -29,6 +29,7 @@ public enum Commands {
         QuantCommands.register(into: r)
         CheckpointCommands.register(into: r)
         ExportCommands.register(into: r)
+        PlanCommands.register(into: r)
     }
 
     /// Installs per-session hooks (host operators, seeding) on a fresh interpreter, and a
@@ -62,13 +63,11 @@ public enum Commands {
         ("checkpoint", { CheckpointBench.run($0) }),
         // NF4 quantize/dequantize/forward against dense f32 at 4096 x 4096
         ("nf4", { QuantBench.run($0) }),
-        // Only by name: builds the llama3-8b shape in NF4 (about 2 minutes, 6 GB); the second
-        // keeps embed_tokens and lm_head in f32.
+        // Only by name: the llama3-8b shape from a sharded HF directory through llama.load's NF4 path (LLX_8B_*).
         ("memory8b", { LlamaBench.runMemory8B($0) }),
-        ("memory8b-f32emb", { LlamaBench.runMemory8B(embeddingsBF16: false, $0) }),
     ]
     public static var benchNames: [String] { benches.map { $0.0 } }
-    static let onlyByName: Set<String> = ["memory8b", "memory8b-f32emb"]
+    static let onlyByName: Set<String> = ["memory8b"]
 
     /// Runs one benchmark, or all but the ones run only by name when `name` is nil; false when
     /// the name is unknown.

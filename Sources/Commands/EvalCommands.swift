@@ -215,6 +215,7 @@ enum EvalCommands {
             }
             let model = try ModelCommands.model(a), tk = try ModelCommands.tokenizer(a)
             try ModelCommands.checkVocab(model, tk, "eval.niah", interp)
+            try PlanCommands.check(model, PlanRequest(kind: .generate, tokens: c.lengths.max() ?? 0, generate: c.maxTokens), "eval.niah")
             return try run(interp, "eval.niah") { try NIAH.run(model: model, tokenizer: tk, haystack: hay, config: c, hooks: hooks(interp, "eval.niah")) }
         }
         r.register("eval.passkey", [m, tok, .named("lengths", .oneOf(.int, .list)), .named("depths", .oneOf(.int, .list), default: .int(5))]
@@ -224,6 +225,7 @@ enum EvalCommands {
             try passkeyOptions.apply(to: &c, a, interp)
             let model = try ModelCommands.model(a), tk = try ModelCommands.tokenizer(a)
             try ModelCommands.checkVocab(model, tk, "eval.passkey", interp)
+            try PlanCommands.check(model, PlanRequest(kind: .generate, tokens: c.lengths.max() ?? 0, generate: c.maxTokens), "eval.passkey")
             return try run(interp, "eval.passkey") { try Passkey.run(model: model, tokenizer: tk, config: c, hooks: hooks(interp, "eval.passkey")) }
         }
         r.register("eval.topics", [m, tok, .named("counts", .oneOf(.int, .list))] + topicsOptions.params,
@@ -240,6 +242,9 @@ enum EvalCommands {
             let w = try a.int("window"), s = try a.optionalInt("stride") ?? max(1, w / 2)
             let model = try ModelCommands.model(a), tk = try ModelCommands.tokenizer(a)
             try ModelCommands.checkVocab(model, tk, "eval.ppl", interp)
+            // a window never holds more tokens than the longest text has bytes (+ BOS)
+            let longest = texts.map { $0.utf8.count + 1 }.max() ?? 0
+            try PlanCommands.check(model, PlanRequest(kind: .eval, tokens: min(w, longest)), "eval.ppl")
             return try run(interp, "eval.ppl") { try Perplexity.run(model: model, tokenizer: tk, texts: texts, window: w, stride: s, hooks: hooks(interp, "eval.ppl"), resume: try a.optionalString("resume")) }
         }
         r.register("eval.mc", [m, tok, Param("data"), .named("resume", .string, optional: true)],

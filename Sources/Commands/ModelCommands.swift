@@ -330,6 +330,8 @@ enum ModelCommands {
             var stop = tok.endTokenIDs
             if stop.isEmpty { stop = Set(m.config.eosTokenIds) }
             let cancel = interp.cancellationToken
+            let maxTokens = max(0, try a.int("max_tokens"))
+            try PlanCommands.check(m, PlanRequest(kind: .generate, tokens: ids.count, generate: maxTokens), "generate: a KV cache for \(ids.count) + \(maxTokens) tokens")
             let gen = try m.generate(prompt: ids, maxTokens: try a.int("max_tokens"), temperature: Float(try a.double("temperature")),
                                      topP: Float(try a.double("top_p")), topK: try a.int("top_k"), seed: seed, stop: stop, cancel: cancel) { t in
                 if t >= tok.vocabSize { return false }

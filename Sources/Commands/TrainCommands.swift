@@ -281,6 +281,11 @@ enum TrainCommands {
             let tk: TrainTokenizer? = a.has("tok") ? TrainTokenizer(try ModelCommands.tokenizer(a)) : nil
             if a.has("tok") { try ModelCommands.checkVocab(m, try ModelCommands.tokenizer(a), "train", interp) }
             let trainer = try Trainer(model: m, data: ds, tokenizer: tk, config: c)
+            var q = PlanRequest(kind: .train, tokens: trainer.examples.map { $0.ids.count }.max() ?? 0)
+            q.checkpointing = c.checkpointing
+            q.microBatch = c.microBatch
+            q.sequences = trainer.totalSteps * c.batch
+            try PlanCommands.check(m, q, "train")
             let total = trainer.totalSteps
             let bar = ProgressBar(isTerminal: interp.isInteractive && isatty(1) != 0, every: max(1, total / 10), write: { interp.write($0) })
             if bar.isTerminal { bar.columns = Terminal.columns() }

@@ -1,12 +1,24 @@
 // llx: the command-line entry. `llx` (REPL), `llx run file.llx [-p name=value] [arg ...]`,
 // `llx notebook file.llx|file.ipynb -o out.md [-p name=value]`, `llx serve --jsonl` (the Jupyter
 // kernel's back end), `llx kernel install [--user]`, `llx bench [name]`, `llx --version`.
+// LLX_THREADS=n sets the compute threads before anything runs.
 import Foundation
 import Tensor
 import REPL
 import Commands
 
 BLASCore.reexecIfMisdetected()
+
+// LLX_THREADS: compute threads (llx's loops and BLAS) from the start, as threads(n) sets them;
+// benchmarks pin llx to fewer cores than the machine has with it.
+if let s = ProcessInfo.processInfo.environment["LLX_THREADS"] {
+    guard let n = Int(s), n >= 1 else {
+        FileHandle.standardError.write(Data("llx: LLX_THREADS must be a whole number >= 1, got '\(s)'\n".utf8))
+        exit(2)
+    }
+    Parallel.threads = n
+    BLAS.threads = n
+}
 
 let usage = """
 usage: llx                          start the REPL (reads commands from stdin when piped)

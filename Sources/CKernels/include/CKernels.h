@@ -1,5 +1,5 @@
 // CKernels: the bandwidth-bound decode kernels of llx, written in C with AVX-512 intrinsics
-// (a portable scalar path when the build target has no AVX-512): matrix-vector products that
+// (chosen at run time; a portable scalar path on CPUs without AVX-512): matrix-vector products that
 // stream a weight once per token and read f32, bf16 or NF4 weights directly (bf16 and NF4 are
 // widened / looked up in registers, never copied out), single-query attention over a KV cache
 // in f32 or bf16, and a pool of worker threads that stay hot between calls (they spin briefly,
@@ -25,8 +25,13 @@ void llx_pool_run(llx_task_fn fn, void *ctx, int nth, int nchunks);
 /// How long an idle worker spins before it sleeps (microseconds; default 2000).
 void llx_pool_set_spin_us(int us);
 
-/// Whether the kernels were compiled with AVX-512 (1) or the portable path (0).
+/// Whether the AVX-512 kernels run (1) or the portable scalar ones (0): decided at run time
+/// from the CPU (avx512f and avx512bw), whatever CPU the build targeted; LLX_KERNELS=generic
+/// forces the scalar kernels.
 int llx_kernels_avx512(void);
+
+/// Forces the scalar kernels (1) or restores the run-time choice (0); for tests comparing both.
+void llx_kernels_force_generic(int generic);
 
 /// y[t * ldy + j] = sum_k W[j, k] * x[t * ldx + k] for rows j in [r0, r1), t < nx.
 /// W is row-major f32 with row stride ldw.

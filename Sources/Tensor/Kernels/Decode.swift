@@ -39,8 +39,12 @@ public enum HotPool {
     /// How long an idle worker spins before sleeping, in microseconds.
     public static func setSpin(microseconds: Int) { llx_pool_set_spin_us(Int32(clamping: microseconds)) }
 
-    /// Whether the C kernels were built with AVX-512.
+    /// Whether the C kernels run their AVX-512 versions (chosen at run time from the CPU;
+    /// LLX_KERNELS=generic forces the scalar ones).
     public static var avx512: Bool { llx_kernels_avx512() != 0 }
+
+    /// Forces the scalar kernels (true) or restores the run-time choice (false): tests compare both.
+    public static func forceGeneric(_ generic: Bool) { llx_kernels_force_generic(generic ? 1 : 0) }
 }
 
 public enum GEMV {
