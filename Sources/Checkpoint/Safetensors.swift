@@ -202,32 +202,7 @@ public struct SafetensorsFile: @unchecked Sendable {
 
     /// Writes tensors (in the given order) and optional metadata atomically to `path`.
     public static func write(_ tensors: [(String, Tensor)], metadata: [String: String]? = nil, to path: String) throws {
-        var seen = Set<String>()
-        var header = "{"
-        var first = true
-        if let m = metadata, !m.isEmpty {
-            header += "\"__metadata__\":{"
-            header += m.keys.sorted().map { "\(jsonString($0)):\(jsonString(m[$0]!))" }.joined(separator: ",")
-            header += "}"
-            first = false
-        }
-        var offset = 0
-        for (name, t) in tensors {
-            if name.isEmpty || name == "__metadata__" {
-                throw CheckpointError(.argument, file: path, object: name, "invalid tensor name")
-            }
-            if !seen.insert(name).inserted {
-                throw CheckpointError(.argument, file: path, object: name, "duplicate tensor name")
-            }
-            let bytes = t.count * t.dtype.size
-            if !first { header += "," }
-            first = false
-            header += "\(jsonString(name)):{\"dtype\":\"\(fileDType(t.dtype))\",\"shape\":[\(t.shape.map(String.init).joined(separator: ","))],\"data_offsets\":[\(offset),\(offset + bytes)]}"
-            offset += bytes
-        }
-        header += "}"
-        var hbytes = Array(header.utf8)
-        while hbytes.count % 8 != 0 { hbytes.append(0x20) }
+        let hbytes = try header(tensors.map { (name: $0.0, dtype: $0.1.dtype, shape: $0.1.shape) }, metadata: metadata, path: path)
         try AtomicFile.write(path) { fd, _ in
             var len = UInt64(hbytes.count).littleEndian
             try withUnsafeBytes(of: &len) { try AtomicFile.writeAll(fd, $0, file: path) }
