@@ -252,7 +252,8 @@ public enum CoreCommands {
             return nil
         }
         r["range"]?.fast2 = { a, b in
-            if case .int(let x) = a, case .int(let y) = b { return .range(RangeValue(start: x, stop: y)) }
+            // a range too long for an Int goes the slow way, which refuses it
+            if case .int(let x) = a, case .int(let y) = b, RangeValue(start: x, stop: y).countFitsInt { return .range(RangeValue(start: x, stop: y)) }
             return nil
         }
         r["append"]?.fast = { xs in

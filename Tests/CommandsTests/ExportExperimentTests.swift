@@ -165,7 +165,9 @@ final class ExportExperimentTests: XCTestCase {
         print("diff", max(abs(logits(m, [1, 5, 9, 200, 17, 33, 100, 7]) - logits(other, [1, 5, 9, 200, 17, 33, 100, 7]))).item())
         """)
         let d0 = without.split(separator: "\n").first { $0.hasPrefix("diff") }.flatMap { Double($0.split(separator: " ")[1]) }
-        XCTAssertGreaterThan(d0 ?? 0, 1e-3, without)
+        // (a random tiny model's attention is nearly uniform, so the RoPE moves its logits by
+        // ~4e-4 here: far above f32 rounding, 0 within 1e-6 above when the record is applied)
+        XCTAssertGreaterThan(d0 ?? 0, 1e-4, without)
         XCTAssertThrowsError(try run("""
         lora.load_peft(llama.init(llama.config("tiny"), seed: 3), "\(d)/a", rope: "check")
         """)) { e in
