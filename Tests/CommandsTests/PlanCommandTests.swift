@@ -6,35 +6,7 @@ import Foundation
 import Lang
 import Commands
 
-final class PlanCommandTests: XCTestCase {
-    var interp: Interpreter!
-    var out = ""
-
-    override func setUp() {
-        interp = Commands.makeInterpreter()
-        out = ""
-        interp.output = { [unowned self] s in self.out += s }
-    }
-
-    override func tearDown() { unsetenv("LLX_MEMORY_LIMIT") }
-
-    @discardableResult
-    func run(_ code: String) throws -> String {
-        out = ""
-        try interp.run(code, file: "t.llx")
-        return out
-    }
-
-    func error(_ code: String, file: StaticString = #filePath, line: UInt = #line) -> String {
-        do {
-            try interp.run(code, file: "t.llx")
-            XCTFail("no error from: \(code)", file: file, line: line)
-            return ""
-        } catch {
-            return "\(error)"
-        }
-    }
-
+final class PlanCommandTests: InterpreterTestCase {
     func testPlanRecord() throws {
         try run("let m = llama.init(\"small\", seed: 0)")
         XCTAssertEqual(try run("let p = plan(m, tokens: 81920, time: false)\nprint(p.kv_cache_bytes, p.kv_dtype, p.fits, p.seconds)"),

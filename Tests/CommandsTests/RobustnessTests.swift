@@ -10,18 +10,14 @@ import Foundation
 import Lang
 import Commands
 
-final class RobustnessTests: XCTestCase {
+final class RobustnessTests: InterpreterTestCase {
     static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("Fixtures")
 
-    var interp: Interpreter!
-    var out = ""
     var tmp: URL!
 
     override func setUp() {
-        interp = Commands.makeInterpreter()
-        out = ""
-        interp.output = { [unowned self] s in self.out += s }
+        super.setUp()
         tmp = FileManager.default.temporaryDirectory.appendingPathComponent("llx-robust-\(getpid())-\(UUID().uuidString.prefix(8))")
         try? FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
         interp.globals.define("tmpdir", .string(tmp.path))
@@ -29,27 +25,8 @@ final class RobustnessTests: XCTestCase {
     }
 
     override func tearDown() {
-        unsetenv("LLX_MEMORY_LIMIT")
         try? FileManager.default.removeItem(at: tmp)
-    }
-
-    /// Runs code and returns what it printed (clearing the buffer).
-    @discardableResult
-    func run(_ code: String, _ file: StaticString = #filePath, line: UInt = #line) throws -> String {
-        out = ""
-        try interp.run(code, file: "t.llx")
-        return out
-    }
-
-    /// The message of the error the code raises (fails when it raises none).
-    func error(_ code: String, file: StaticString = #filePath, line: UInt = #line) -> String {
-        do {
-            try interp.run(code, file: "t.llx")
-            XCTFail("no error from: \(code)", file: file, line: line)
-            return ""
-        } catch {
-            return "\(error)"
-        }
+        super.tearDown()
     }
 
     // MARK: memory guards
