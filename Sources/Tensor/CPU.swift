@@ -52,9 +52,9 @@ public enum BLASCore {
     public static let threadTimeout = "18"
 
     /// Re-executes the current program with OPENBLAS_CORETYPE set when OpenBLAS picked a core
-    /// older than the CPU, and OPENBLAS_THREAD_TIMEOUT set to `threadTimeout`, for each variable
-    /// the user has not set (OpenBLAS reads both only when it loads). Returns only when no
-    /// re-exec is needed or possible.
+    /// older than the CPU, and (with LLX_THREADING=openblas) OPENBLAS_THREAD_TIMEOUT set to
+    /// `threadTimeout`, for each variable the user has not set (OpenBLAS reads both only when it
+    /// loads). Returns only when no re-exec is needed or possible.
     public static func reexecIfMisdetected() {
         let env = ProcessInfo.processInfo.environment
         if env["LLX_BLAS_REEXEC"] != nil { return }
@@ -62,7 +62,8 @@ public enum BLASCore {
         if env["OPENBLAS_CORETYPE"] == nil, let core = preferredCoreType() {
             setenv("OPENBLAS_CORETYPE", core, 1); changed = true
         }
-        if env["OPENBLAS_THREAD_TIMEOUT"] == nil && env["GOTO_THREAD_TIMEOUT"] == nil {
+        // (only OpenBLAS's own threads spin: with the one pool, the default, it runs single-threaded)
+        if env["LLX_THREADING"] == "openblas" && env["OPENBLAS_THREAD_TIMEOUT"] == nil && env["GOTO_THREAD_TIMEOUT"] == nil {
             setenv("OPENBLAS_THREAD_TIMEOUT", threadTimeout, 1); changed = true
         }
         guard changed else { return }
