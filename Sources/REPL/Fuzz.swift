@@ -190,12 +190,16 @@ public enum Fuzz {
             }
         }
         watchdog.start()
+        let dumpDir = ProcessInfo.processInfo.environment["LLX_FUZZ_DUMP"].flatMap { $0.isEmpty ? nil : $0 }
         for i in o.from..<o.to {
             prog[0] = Int64(i)
             prog[2] = now()
             prog[4] = cpuNow()
             prog[1] = 1
             let c = FuzzCase.make(seed: o.seed, index: i, scripts: o.scripts, corpus: corpus, seeds: seeds)
+            // LLX_FUZZ_DUMP=DIR writes each script case as DIR/<index>.llx before it runs (to find
+            // which earlier case of a worker left the state a later crash needs)
+            if let d = dumpDir, c.kind == .script { try? c.text.write(toFile: "\(d)/\(i).llx", atomically: false, encoding: .utf8) }
             token.reset()
             do {
                 let child = try RunScript.child(of: base)

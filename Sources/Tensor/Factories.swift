@@ -185,7 +185,10 @@ extension Tensor {
         return Tensor(shape: shape, floats: floats())
     }
 
+    /// A contiguous f32 copy of any view; storage of another dtype is converted through
+    /// `floats()` (which follows the strides) instead of being read as f32.
     func contiguousF32Copy() -> Tensor {
+        if dtype != .f32 { return Tensor(shape: shape, floats: floats()) }
         let out = Tensor.empty(shape)
         let dst = out.storage.bytes.assumingMemoryBound(to: Float.self)
         let src = storage.bytes.assumingMemoryBound(to: Float.self)

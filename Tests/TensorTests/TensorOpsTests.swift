@@ -31,6 +31,24 @@ final class TensorOpsTests: XCTestCase {
         }
     }
 
+    /// softmax / log-softmax over a non-last axis of a bf16 (or f16) tensor: the permuted view
+    /// used to be read as f32 storage (garbage, and a crash when the read ran off the mapping;
+    /// fuzz seed 301 case 562720). It must equal the same op on the values converted to f32.
+    func testSoftmaxOverLeadingAxisOfHalfTensors() throws {
+        let c = try op("softmax_1")
+        let x = try Tensor.from(c.floats("x"), shape: c.ints("shape"))
+        for dtype in [DType.bf16, .f16] {
+            let h = x.to(dtype)
+            let hf = h.to(.f32)
+            for axis in 0..<(x.rank - 1) {
+                XCTAssertEqual(try h.softmax(axis: axis).floats(), try hf.softmax(axis: axis).floats(), "softmax \(dtype) axis \(axis)")
+                XCTAssertEqual(try h.logSoftmax(axis: axis).floats(), try hf.logSoftmax(axis: axis).floats(), "log_softmax \(dtype) axis \(axis)")
+            }
+        }
+        let ones = try Tensor.from([Float](repeating: 1, count: 6), shape: [2, 3]).to(.bf16)
+        XCTAssertEqual(try ones.softmax(axis: 0).floats(), [Float](repeating: 0.5, count: 6))
+    }
+
     func testCrossEntropyGoldens() throws {
         let c = try op("cross_entropy")
         let shape = c.ints("shape")
