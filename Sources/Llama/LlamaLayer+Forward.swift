@@ -24,8 +24,11 @@ extension LlamaModel {
     /// backward reads and skips the down projection, whose output the backward never needs.
     /// `segs` packs several sequences into the T rows (training batches): every projection runs
     /// once over all rows, attention runs per sequence; nil is one sequence of T rows.
+    /// `attention` (a recompute whose first forward kept them): the attention output and
+    /// log-sum-exp to use instead of running the attention kernel again.
     func layerForward(_ L: LlamaLayer, x: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>?,
-                      a: LayerActivations, T: Int, rope: RopeTables, kv: KVSlot? = nil, segs: [Range<Int>]? = nil) throws {
+                      a: LayerActivations, T: Int, rope: RopeTables, kv: KVSlot? = nil, segs: [Range<Int>]? = nil,
+                      attention: (att: FloatBuffer, lse: FloatBuffer)? = nil) throws {
         let c = config
         let C = c.hiddenSize, Hq = c.numAttentionHeads, Hkv = c.numKeyValueHeads, D = c.headDim
         let I = c.intermediateSize, eps = Float(c.rmsNormEps)
@@ -68,6 +71,9 @@ extension LlamaModel {
                                              v: kv.v.assumingMemoryBound(to: Float.self), out: a.att.p, lse: nil,
                                              Tq: T, Tk: kv.start + T, Hq: Hq, Hkv: Hkv, D: D, scale: scale)
             }
+        } else if let kept = attention {
+            a.att.p.update(from: kept.att.p, count: T * Hq * D)
+            a.lse.p.update(from: kept.lse.p, count: Hq * T)
         } else {
             let qd = Hq * D, kvd = Hkv * D
             for r in segs ?? [0..<T] {

@@ -19,14 +19,32 @@ extension LlamaModel {
         let xf: FloatBuffer            // (T, C) final norm output
         let rstdF: FloatBuffer         // (T)
         let rope: RopeTables
+        /// With `.layerInputs`, when they are small (`keptAttentionBytes`): each layer's attention
+        /// output (T, Hq*D) and log-sum-exp (Hq, T) but the last's, so the recompute skips attention
+        /// (selective checkpointing; the recomputed layer is bit-identical either way).
+        var keptAttention: [(att: FloatBuffer, lse: FloatBuffer)]
         init(T: Int, segs: [Range<Int>], xs: [FloatBuffer], acts: [LayerActivations], lastActs: LayerActivations?,
-             xf: FloatBuffer, rstdF: FloatBuffer, rope: RopeTables) {
+             xf: FloatBuffer, rstdF: FloatBuffer, rope: RopeTables, keptAttention: [(att: FloatBuffer, lse: FloatBuffer)] = []) {
             self.T = T; self.segs = segs; self.xs = xs; self.acts = acts; self.lastActs = lastActs
-            self.xf = xf; self.rstdF = rstdF; self.rope = rope
+            self.xf = xf; self.rstdF = rstdF; self.rope = rope; self.keptAttention = keptAttention
         }
     }
 
     enum Keep { case nothing, layerInputs, everything }
+
+    /// Above this, gradient checkpointing keeps only the layer inputs; at or below it, also each
+    /// layer's attention output and log-sum-exp, so the backward's recompute skips the attention
+    /// kernel (its most expensive part at long context on small models).
+    /// (A variable so that tests can run both paths.)
+    nonisolated(unsafe) public static var keptAttentionBudget = 128 << 20
+
+    /// The bytes checkpointing adds to keep every layer's attention output and log-sum-exp for
+    /// T rows (all layers but the last, whose activations stay whole), or 0 when over the budget.
+    public static func keptAttentionBytes(_ c: LlamaConfig, T: Int) -> Int {
+        let (perRow, o1) = (c.numAttentionHeads * c.headDim + c.numAttentionHeads).multipliedReportingOverflow(by: 4 * max(0, c.numHiddenLayers - 1))
+        let (n, o2) = perRow.multipliedReportingOverflow(by: T)
+        return o1 || o2 || n > keptAttentionBudget ? 0 : n
+    }
 
     /// embeddings -> layers -> final norm for one sequence (no cache).
     func forwardTrunk(_ ids: [Int], keep: Keep) throws -> Trunk {
@@ -51,10 +69,17 @@ extension LlamaModel {
         var spare: FloatBuffer? = keep == .nothing ? FloatBuffer(T * C) : nil   // ping-pong when nothing is kept
         var acts: [LayerActivations] = []
         let shared = keep == .everything ? nil : LayerActivations(config: c, T: T)
-        for L in layers {
+        let keepAtt = keep == .layerInputs && LlamaModel.keptAttentionBytes(c, T: T) > 0
+        var kept: [(att: FloatBuffer, lse: FloatBuffer)] = []
+        for (l, L) in layers.enumerated() {
             let a = shared ?? LayerActivations(config: c, T: T)
             let out = spare ?? FloatBuffer(T * C)
             try layerForward(L, x: cur.p, out: out.p, a: a, T: T, rope: rope, segs: segs)
+            if keepAtt && l < layers.count - 1 {
+                let att = FloatBuffer(a.att.count), lse = FloatBuffer(a.lse.count)
+                att.p.update(from: a.att.p, count: a.att.count); lse.p.update(from: a.lse.p, count: a.lse.count)
+                kept.append((att, lse))
+            }
             if keep == .nothing { spare = cur } else { xs.append(out) }
             if keep == .everything { acts.append(a) }
             cur = out
@@ -65,7 +90,7 @@ extension LlamaModel {
         Kernels.rmsNormForward(x: xs[xs.count - 1].p, weight: norm.value.floatPointer, out: xf.p, rstd: rstdF.p,
                                rows: T, dim: C, eps: Float(c.rmsNormEps))
         return Trunk(T: T, segs: segs, xs: xs, acts: acts, lastActs: keep == .layerInputs ? shared : nil,
-                     xf: xf, rstdF: rstdF, rope: rope)
+                     xf: xf, rstdF: rstdF, rope: rope, keptAttention: kept)
     }
 
     /// RoPE tables for packed sequences: each starts again at position 0 (and, for dynamic NTK,

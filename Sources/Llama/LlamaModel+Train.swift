@@ -81,7 +81,8 @@ extension LlamaModel {
                     // Recompute with the dropout masks of the first forward (as torch's checkpoint
                     // restores the RNG state): each active LoRA dropout advanced its step once there.
                     for lin in L.linears { if lin.training, let lo = lin.lora, lo.dropout > 0 { lo.dropoutStep &-= 1 } }
-                    try layerForward(L, x: tr.xs[l].p, out: nil, a: r, T: T, rope: tr.rope, segs: tr.segs)
+                    try layerForward(L, x: tr.xs[l].p, out: nil, a: r, T: T, rope: tr.rope, segs: tr.segs,
+                                     attention: l < tr.keptAttention.count ? tr.keptAttention[l] : nil)
                 }
                 a = r
             } else {

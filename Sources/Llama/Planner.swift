@@ -119,7 +119,8 @@ public enum Planner {
         let qd = c.numAttentionHeads * c.headDim, kvd = c.numKeyValueHeads * c.headDim
         let layerRow = 3 * C + 2 * qd + 2 * kvd + 3 * I + c.numAttentionHeads + 2   // LayerActivations
         let gradRow = 2 * qd + 2 * kvd + 2 * C + 3 * I                                // LayerGradScratch
-        let kept = checkpointing ? c.numHiddenLayers * T * C + T * layerRow : c.numHiddenLayers * T * layerRow
+        let kept = checkpointing ? c.numHiddenLayers * T * C + T * layerRow + LlamaModel.keptAttentionBytes(c, T: T) / 4
+                                 : c.numHiddenLayers * T * layerRow
         let loss = (1 << 22) + 4 * T * C                                             // logit chunk, d(xf), xf, residuals
         return 4 * (kept + T * gradRow + loss)
     }

@@ -57,6 +57,29 @@ final class ModelTests: XCTestCase {
         }
     }
 
+    /// Checkpointing keeps each layer's attention output and log-sum-exp when they are small, so
+    /// the recompute skips the attention kernel; over the budget it recomputes attention too.
+    /// Both must give the same loss and gradients to the bit (and the no-checkpointing ones
+    /// within rounding, checked against torch above).
+    func testCheckpointingWithAndWithoutKeptAttentionIsBitIdentical() throws {
+        let (m, e) = try load("gqa_untied")
+        let ids = try e.tensor("input_ids").ints()
+        XCTAssertGreaterThan(LlamaModel.keptAttentionBytes(m.config, T: ids.count), 0)
+        func run() throws -> (Float, [[Float]]) {
+            m.zeroGrad()
+            let (loss, _) = try m.forwardBackward(sequences: [(ids, nil), (Array(ids.prefix(5)), nil)], checkpointing: true)
+            return (loss, m.parameters.map { $0.grad?.floats() ?? [] })
+        }
+        let (l1, g1) = try run()
+        let saved = LlamaModel.keptAttentionBudget
+        LlamaModel.keptAttentionBudget = 0
+        defer { LlamaModel.keptAttentionBudget = saved }
+        XCTAssertEqual(LlamaModel.keptAttentionBytes(m.config, T: ids.count), 0)
+        let (l0, g0) = try run()
+        XCTAssertEqual(l1, l0)
+        for (a, b) in zip(g1, g0) { XCTAssertFalse(a.isEmpty); XCTAssertEqual(a, b) }
+    }
+
     func testGradientsAccumulateAndScale() throws {
         let (m, e) = try load("gqa_untied")
         let ids = try e.tensor("input_ids").ints()
