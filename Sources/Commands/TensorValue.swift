@@ -3,6 +3,7 @@
 // the parameter's gradient, the one store the tape and the model's backward both fill.
 import Foundation
 import Lang
+import LLXSystem
 import Tensor
 import NN
 
@@ -28,7 +29,7 @@ final class TensorValue: HostObject {
         case "grad": return (param?.grad ?? tensor.grad).map { .host(TensorValue($0)) } ?? .null
         case "requires_grad": return .bool(tensor.requiresGrad || (param?.trainable ?? false))
         case "item": return method(name, []) { _ in try self.item() }
-        case "tolist": return method(name, []) { _ in self.tolist() }
+        case "tolist": return method(name, []) { _ in try self.tolist() }
         case "reshape": return method(name, [.variadic("shape", .oneOf(.int, .shape))]) { a in
             var shape: [Int] = []
             if a.rest.count == 1, let l = a.rest[0].asList { shape = l.compactMap { $0.asInt } } else { shape = a.rest.compactMap { $0.asInt } }
@@ -73,18 +74,38 @@ final class TensorValue: HostObject {
         return .int(tensor.ints()[i])
     }
 
-    func tolist() -> Value {
+    /// Bytes a nested list takes per item (the value, its share of the list's buffer and of
+    /// the boxes of the lists themselves), for the memory check before `tolist` builds it.
+    static let listItemBytes = 48
+
+    /// The values as nested lists (a number for a 0-d tensor). The lists hold every element plus
+    /// one list per row at every level, so [2^40, 1, 0] (no elements) is refused by the memory
+    /// check like any list too large for the memory available.
+    func tolist() throws -> Value {
+        let shape = tensor.shape
+        var items = 0, level = 1, overflow = false
+        for d in shape {
+            let (l, o1) = level.multipliedReportingOverflow(by: max(d, 0))
+            let (n, o2) = items.addingReportingOverflow(l)
+            overflow = overflow || o1 || o2
+            level = l; items = n
+        }
+        try Memory.require(count: overflow ? Int.max : items, elementSize: TensorValue.listItemBytes,
+                           "tolist() of a tensor of shape \(shape): nested lists of \(overflow ? "over 2^63" : String(items)) items")
         let isFloat = tensor.dtype.isFloatingPoint
         let fl = isFloat ? tensor.floats().map { Value.double(Double($0)) } : tensor.ints().map { Value.int($0) }
-        func build(_ dim: Int, _ offset: Int) -> (Value, Int) {
-            if dim == tensor.shape.count { return (fl[offset], 1) }
-            var items: [Value] = []
-            var off = offset, size = 1
-            for _ in 0..<tensor.shape[dim] { let (v, n) = build(dim + 1, off); items.append(v); off += n; size = n }
-            return (.list(items), size * tensor.shape[dim])
+        if shape.isEmpty { return fl.first ?? .null }
+        // level by level from the innermost: chunks of the level below become lists of this one
+        var cur = fl
+        for dim in stride(from: shape.count - 1, through: 0, by: -1) {
+            let d = shape[dim]
+            let outer = dim == 0 ? 1 : shape[..<dim].reduce(1, *)
+            var next: [Value] = []
+            next.reserveCapacity(outer)
+            for o in 0..<outer { next.append(.list(Array(cur[(o * d)..<((o + 1) * d)]))) }
+            cur = next
         }
-        if tensor.shape.isEmpty { return fl.first ?? .null }
-        return build(0, 0).0
+        return cur[0]
     }
 
     var description: String { TensorOps.format(tensor) }

@@ -106,6 +106,18 @@ final class RobustnessTests: InterpreterTestCase {
         XCTAssertEqual(try run("print(floor(2.5), \"%d\" % [3.9], tokenizer.bytes().decode([104.0, 105]))"), "2 3 hi\n")
     }
 
+    /// Fuzz seed 301 cases 223975 and 776849: `tolist()` built its nested lists unchecked (3 GB
+    /// of RSS under a 256 MB limit; [2^40, 1, 0] has no elements but 2^40 lists). Now checked
+    /// like any other list, and the session goes on; shapes with a zero extent come out right.
+    func testToListIsCheckedAndKeepsEmptyAxes() throws {
+        XCTAssertTrue(error("full([2 ** 40, 1, 0], 0.5).tolist()").contains("tolist() of a tensor of shape [1099511627776, 1, 0]"))
+        setenv("LLX_MEMORY_LIMIT", "256M", 1)
+        defer { unsetenv("LLX_MEMORY_LIMIT") }
+        XCTAssertTrue(error("zeros([5, 4, 1000000]).tolist()").contains("nested lists of 20000025 items needs"))
+        XCTAssertEqual(try run("print(zeros([2, 0, 3]).tolist(), zeros([0]).tolist(), arange(6).reshape([2, 3]).tolist(), tensor(3.5).tolist())"),
+                       "[[], []] [] [[0, 1, 2], [3, 4, 5]] 3.5\n")
+    }
+
     // MARK: no silent guesses
 
     func testAmbiguousDepthsAreRefused() throws {
