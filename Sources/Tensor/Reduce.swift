@@ -29,6 +29,8 @@ extension Tensor {
         let x = toF32()
         let px = x.storage.bytes.assumingMemoryBound(to: Float.self) + x.offset
         let outShape = reducedShape(a, keepDim: keepDim)
+        // an empty axis reduced away can leave a huge result: sum(full([0, 2^40, 1], 1), axis: 0)
+        _ = try Tensor.validShape(outShape, "\(op.rawValue) over axis \(a.map(String.init) ?? "all") of shape \(shape)")
         let out = Tensor.empty(outShape)
         let po = out.storage.bytes.assumingMemoryBound(to: Float.self)
         var indices: [Int32] = []

@@ -42,6 +42,21 @@ extension VocabFiles {
         return 0
     }
 
+    /// tokenizer.json's added_tokens as (content, id), each id checked as the vocab's are (a
+    /// mutated file gave 2^63 - 1, and the vocabulary size overflowed: fuzz seed 301 case 1024307).
+    static func addedTokens(_ root: [String: Any], path: String) throws -> [(String, Int)] {
+        var out: [(String, Int)] = []
+        for (k, t) in (root["added_tokens"] as? [[String: Any]] ?? []).enumerated() {
+            guard let c = t["content"] as? String, let n = t["id"] as? NSNumber else { continue }
+            let d = n.doubleValue
+            guard d.isFinite, d >= 0, d < Double(Int32.max), let id = Int(exactly: d) else {
+                throw TokenizerError.malformed(path: path, line: 0, message: "added_tokens[\(k)] (\(c)) has no valid id: \(n)")
+            }
+            out.append((c, id))
+        }
+        return out
+    }
+
     static func loadHF(path: String, data: [UInt8]) throws -> TextTokenizer {
         let root: [String: Any]
         do {
@@ -132,9 +147,7 @@ extension VocabFiles {
             if merges[key] == nil { merges[key] = UInt64(rank) << 32 | UInt64(UInt32(im)) }
         }
         var specials: [(String, Int)] = []
-        for t in root["added_tokens"] as? [[String: Any]] ?? [] {
-            if let c = t["content"] as? String, let id = (t["id"] as? NSNumber)?.intValue { specials.append((c, id)) }
-        }
+        specials = try addedTokens(root, path: path)
         let ignore = model["ignore_merges"] as? Bool ?? false
         return BPETokenizer(source: path, vocab: vocab, specials: specials,
                             rule: .merges(merges, ignoreMerges: ignore),
