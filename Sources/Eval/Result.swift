@@ -171,7 +171,7 @@ enum TableText {
 
     static func percent(_ f: Double) -> String {
         let p = f * 100
-        return p == p.rounded() ? "\(Int(p))%" : String(format: "%.1f%%", p)
+        return p.isFinite && p == p.rounded() && abs(p) < 1e15 ? "\(Int(p))%" : String(format: "%.1f%%", p)
     }
 }
 

@@ -98,6 +98,10 @@ final class RobustnessTests: InterpreterTestCase {
             ("tokenizer.bytes().decode([-float(\"inf\")])", "element 0 must be an int token id"),
             ("tokenizer.bytes().decode([1e308])", "element 0 must be an int token id"),
             ("\"x\" * 2 ** 62", "needs"),
+            // llx fuzz under AddressSanitizer, seed 301 case 208 (script-e6d7c93f3815): Int(inf)
+            // trapped in the debug build and was undefined in the -Ounchecked release one
+            ("llama.config(\"tiny\", hidden_size: float(\"inf\"))", "hidden_size must be an integer, got inf"),
+            ("llama.config(\"tiny\", num_hidden_layers: 1e300)", "num_hidden_layers must be an integer, got 1e+300"),
         ]
         for (code, want) in cases {
             let e = error(code)
