@@ -102,6 +102,13 @@ final class RobustnessTests: InterpreterTestCase {
             // trapped in the debug build and was undefined in the -Ounchecked release one
             ("llama.config(\"tiny\", hidden_size: float(\"inf\"))", "hidden_size must be an integer, got inf"),
             ("llama.config(\"tiny\", num_hidden_layers: 1e300)", "num_hidden_layers must be an integer, got 1e+300"),
+            // seed 301 case 422 (script-2ffbe5e4ac68): the element count of a reshape target
+            // overflowed; in the -Ounchecked release build it wrapped, and a product that wrapped
+            // to the tensor's own count was accepted (a view reading far outside its storage)
+            ("tensor([1, 2, 3, 4, 5, 6]).reshape([2 ** 62, 5, 2])", "reshape: shape [4611686018427387904, 5, 2] is too large"),
+            ("arange(24).reshape([2 ** 62 + 3, 4, 2])", "reshape: shape [4611686018427387907, 4, 2] is too large"),
+            ("zeros([0]).reshape([2 ** 62, 4])", "reshape: shape [4611686018427387904, 4] is too large"),
+            ("arange(24).reshape([-1, 2 ** 62, 4])", "reshape: shape [4611686018427387904, 4] is too large"),
         ]
         for (code, want) in cases {
             let e = error(code)
