@@ -8,7 +8,8 @@ import Foundation
 // boundary before the hot loops. Everything that parses files or user input (Tokenizer,
 // Checkpoint, Synth, Train, Eval, Lang, Commands, REPL) keeps Swift's checks, so a check missed
 // at a boundary traps instead of corrupting memory (the cost, measured with `llx bench`, is in
-// README.md). LLX_UNCHECKED=1 builds every module unchecked, for that comparison.
+// README.md). LLX_UNCHECKED=1 builds every module unchecked (Lang, Commands, REPL and llx too), for
+// that comparison.
 // The numeric modules are also compiled for the CPU that builds them (like llama.cpp's
 // GGML_NATIVE): Swift's default x86-64 target has neither AVX nor FMA, so SIMD16<Float> kernels
 // (exp, norms, NF4 dequantization, ...) would run as four SSE halves. A binary built this way
@@ -17,8 +18,11 @@ import Foundation
 let env = ProcessInfo.processInfo.environment
 let targetCPU = env["LLX_TARGET_CPU"] ?? "native"
 let fast: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-wmo", "-target-cpu", targetCPU], .when(configuration: .release))]
-let checked: [SwiftSetting] = env["LLX_UNCHECKED"] == "1" ? fast
+let unchecked = env["LLX_UNCHECKED"] == "1"
+let checked: [SwiftSetting] = unchecked ? fast
     : [.unsafeFlags(["-wmo", "-target-cpu", targetCPU], .when(configuration: .release))]
+// Lang, Commands, REPL and llx: Swift's default release flags, or -Ounchecked with LLX_UNCHECKED=1.
+let plain: [SwiftSetting] = unchecked ? [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))] : []
 // The C decode kernels (Sources/CKernels) for the same CPU; no FMA contraction, so each kernel's
 // rounding is the one its source spells out.
 let cFast: [CSetting] = [.unsafeFlags(["-O3", "-march=\(targetCPU)", "-ffp-contract=off"])]
@@ -54,10 +58,10 @@ let package = Package(
         // The language: bounds-checked as usual; its compiled code keeps variables in frame slots
         // it owns (Compiler.swift), so the dynamic exclusivity checks on its class properties
         // (callDepth, caches) are turned off: they cost a thread-local access set per call.
-        .target(name: "Lang", dependencies: ["LLXSystem"], swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]),
-        .target(name: "Commands", dependencies: ["Lang", "Tensor", "NN", "Tokenizer", "Checkpoint", "Quant", "Llama", "Synth", "Train", "Eval"]),
-        .target(name: "REPL", dependencies: ["Lang", "NN", "Commands", "CReadline"]),
-        .executableTarget(name: "llx", dependencies: ["REPL", "Commands", "Tensor"]),
+        .target(name: "Lang", dependencies: ["LLXSystem"], swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))] + plain),
+        .target(name: "Commands", dependencies: ["Lang", "Tensor", "NN", "Tokenizer", "Checkpoint", "Quant", "Llama", "Synth", "Train", "Eval"], swiftSettings: plain),
+        .target(name: "REPL", dependencies: ["Lang", "NN", "Commands", "CReadline"], swiftSettings: plain),
+        .executableTarget(name: "llx", dependencies: ["REPL", "Commands", "Tensor"], swiftSettings: plain),
 
         // Tests: one target per module. Fixtures live in Tests/Fixtures, written by scripts/.
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),

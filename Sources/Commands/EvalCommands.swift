@@ -34,9 +34,22 @@ final class FigureValue: HostObject {
 }
 
 /// An evaluator's result: its fields (from its JSON form), `.mean`, `.grid` as a tensor,
-/// `.table`, `.figure`; shows as its table and heatmap.
+/// `.table`, `.figure`, `.interrupted`; shows as its table and heatmap.
 final class ResultValue: HostObject {
     let result: any EvalResult
+    /// The fields whose numbers JSON writes as "nan" / "inf" / "-inf" where they are not finite
+    /// (cells not run, a window without tokens): they come back as floats.
+    static let numericFields: Set<String> = ["grid", "accuracy", "documentNLL", "windowNLL", "nll", "scores",
+                                             "subjectAccuracy", "categoryAccuracy"]
+    static func numbers(_ v: Value) -> Value {
+        switch v {
+        case .list(let l): return .list(l.map(numbers))
+        case .string("nan"): return .double(.nan)
+        case .string("inf"): return .double(.infinity)
+        case .string("-inf"): return .double(-.infinity)
+        default: return v
+        }
+    }
     lazy var fields: Record = {
         guard let json = try? result.toJSON(), case .record(let env)? = try? JSON.parse(json),
               case .record(let r)? = env["result"] else { return Record() }
@@ -44,8 +57,10 @@ final class ResultValue: HostObject {
         for (k, v) in r.pairs {
             // fractions stay floats even where JSON wrote 0 and 1
             if k == "depths", let l = v.asList { out[k] = .list(l.map { $0.asDouble.map(Value.double) ?? $0 }); continue }
-            out[ResultValue.snake(k)] = v
+            out[ResultValue.snake(k)] = ResultValue.numericFields.contains(k) ? ResultValue.numbers(v) : v
         }
+        // every result says whether it is whole (false) or the finished part of a stopped run (true)
+        out["interrupted"] = .bool(result.interrupted == true)
         return out
     }()
     init(_ r: any EvalResult) { result = r }
@@ -101,9 +116,25 @@ enum EvalCommands {
         }, cancel: interp.cancellationToken)
     }
 
+    /// The help text's sentence on Ctrl-C; `what` says what an interrupted result holds.
+    static func interruptHelp(_ what: String) -> String {
+        " Ctrl-C stops it between units (an answer cut short is dropped) and it returns what finished, in the shape of a whole result with .interrupted true (\(what)); the code around the call stops too (`let r = ...` alone keeps r; llx run exits 130)."
+    }
+
+    /// Runs an evaluator. Ctrl-C (the interpreter's stop request) ends it between units, as
+    /// `train`: it returns the units that finished, marked `interrupted: true`, and leaves the
+    /// request pending, so the loop or script around the call stops at its next statement,
+    /// iteration or call (`error: interrupted`; `llx run` exits 130), while `let r = eval...(...)`
+    /// alone keeps `r` (the REPL clears the request after the entry).
     static func run<R: EvalResult>(_ interp: Interpreter, _ name: String = "eval", _ body: () throws -> R) throws -> Value {
         do {
             let r = try body()
+            if r.interrupted == true {
+                let units = ["eval.niah": "cells", "eval.passkey": "cells", "eval.topics": "counts", "eval.ppl": "windows",
+                             "eval.mc": "questions", "eval.qa": "items"][name] ?? "units"
+                if interp.isInteractive { FileHandle.standardError.write(Data("\n".utf8)) }   // after the progress line
+                interp.write("\(name) interrupted: the result holds the finished \(units) only (interrupted: true)\n")
+            }
             return .host(ResultValue(r))
         } catch EvalError.cancelled {
             interp.cancellationToken.reset()
@@ -192,7 +223,7 @@ enum EvalCommands {
                                  .named("metric", .string, optional: true), .named("max_tokens", .int, default: .int(50)),
                                  .named("chat", .bool, default: .bool(true)), .named("resume", .string, optional: true), .named("seed", .int, optional: true),
                                  .named("samples", .int, default: .int(1)), .named("distractors", .int, default: .int(0))],
-                   help: "Needle-in-a-Haystack over lengths x depths (depths: a count of evenly spaced depths from 0 to 100%, or a list of fractions); haystack: text or a folder of .txt files (synthetic filler when omitted), or \"entities\": documents about the people of a synthetic world, the needle one person's secret code, `samples` cases a cell (each its own world) and `distractors` codes of other people in the context, scored by whether the answer holds the code (metric \"substring\"). The result shows as a heatmap; .mean, .grid [depths, lengths], .lengths, .depths, .table.") { a, interp in
+                   help: "Needle-in-a-Haystack over lengths x depths (depths: a count of evenly spaced depths from 0 to 100%, or a list of fractions); haystack: text or a folder of .txt files (synthetic filler when omitted), or \"entities\": documents about the people of a synthetic world, the needle one person's secret code, `samples` cases a cell (each its own world) and `distractors` codes of other people in the context, scored by whether the answer holds the code (metric \"substring\"). The result shows as a heatmap; .mean, .grid [depths, lengths], .lengths, .depths, .table, .interrupted." + interruptHelp("cells not run are NaN in .grid, nil in .answers")) { a, interp in
             var c = NIAHConfig(lengths: try a.ints("lengths"), depths: try depths(a))
             if let s = try a.optionalString("needle") { c.needle = s }
             if let s = try a.optionalString("question") { c.question = s }
@@ -220,7 +251,7 @@ enum EvalCommands {
         }
         r.register("eval.passkey", [m, tok, .named("lengths", .oneOf(.int, .list)), .named("depths", .oneOf(.int, .list), default: .int(5))]
                                    + passkeyOptions.params,
-                   help: "Passkey retrieval accuracy over lengths x depths.") { a, interp in
+                   help: "Passkey retrieval accuracy over lengths x depths." + interruptHelp("cells not done are NaN in .grid, with no .keys or .answers")) { a, interp in
             var c = PasskeyConfig(lengths: try a.ints("lengths"), depths: try depths(a))
             try passkeyOptions.apply(to: &c, a, interp)
             let model = try ModelCommands.model(a), tk = try ModelCommands.tokenizer(a)
@@ -229,7 +260,7 @@ enum EvalCommands {
             return try run(interp, "eval.passkey") { try Passkey.run(model: model, tokenizer: tk, config: c, hooks: hooks(interp, "eval.passkey")) }
         }
         r.register("eval.topics", [m, tok, .named("counts", .oneOf(.int, .list))] + topicsOptions.params,
-                   help: "LongChat-style first-topic retrieval accuracy for each number of topics.") { a, interp in
+                   help: "LongChat-style first-topic retrieval accuracy for each number of topics." + interruptHelp("a count with trials left is NaN in .accuracy, with no .answers")) { a, interp in
             var c = TopicsConfig(counts: try a.ints("counts"))
             try topicsOptions.apply(to: &c, a, interp)
             let model = try ModelCommands.model(a), tk = try ModelCommands.tokenizer(a)
@@ -237,7 +268,7 @@ enum EvalCommands {
             return try run(interp, "eval.topics") { try Topics.run(model: model, tokenizer: tk, config: c, hooks: hooks(interp, "eval.topics")) }
         }
         r.register("eval.ppl", [m, tok, Param("data"), .named("window", .int, default: .int(1024)), .named("stride", .int, optional: true), .named("resume", .string, optional: true)],
-                   help: "Sliding-window perplexity over texts (a list of strings, a dataset or a file); stride defaults to window / 2. Log-probabilities are streamed (chunked prefill into a KV cache): no [window, vocab] logits are held.") { a, interp in
+                   help: "Sliding-window perplexity over texts (a list of strings, a dataset or a file); stride defaults to window / 2. Log-probabilities are streamed (chunked prefill into a KV cache): no [window, vocab] logits are held." + interruptHelp("the windows scored so far, and their documents")) { a, interp in
             let texts = try texts(a["data"], "eval.ppl")
             let w = try a.int("window"), s = try a.optionalInt("stride") ?? max(1, w / 2)
             let model = try ModelCommands.model(a), tk = try ModelCommands.tokenizer(a)
@@ -248,7 +279,7 @@ enum EvalCommands {
             return try run(interp, "eval.ppl") { try Perplexity.run(model: model, tokenizer: tk, texts: texts, window: w, stride: s, hooks: hooks(interp, "eval.ppl"), resume: try a.optionalString("resume")) }
         }
         r.register("eval.mc", [m, tok, Param("data"), .named("resume", .string, optional: true)],
-                   help: "MMLU protocol: zero-shot, each choice letter scored by its mean NLL as the assistant reply; accuracy per subject and category; the prompt runs once into a KV cache and each letter is scored from it. data: an MMLU CSV file or folder, or a list of {subject, question, choices, answer} records.") { a, interp in
+                   help: "MMLU protocol: zero-shot, each choice letter scored by its mean NLL as the assistant reply; accuracy per subject and category; the prompt runs once into a KV cache and each letter is scored from it. data: an MMLU CSV file or folder, or a list of {subject, question, choices, answer} records." + interruptHelp("the questions scored so far")) { a, interp in
             var items: [MCItem]
             if case .string(let p) = a["data"] { items = try MultipleChoice.load(path: p) }
             else {
@@ -268,7 +299,7 @@ enum EvalCommands {
             return try run(interp, "eval.mc") { try MultipleChoice.run(model: model, tokenizer: tk, items: items, hooks: hooks(interp, "eval.mc"), resume: try a.optionalString("resume")) }
         }
         r.register("eval.qa", [m, tok, Param("data"), .named("metric", .string, default: .string(QAConfig().metric))] + qaOptions.params,
-                   help: "LongBench/InfiniteBench-style generation scored with f1, rougeL, edit_sim, classification, count or retrieval; inputs over max_len are cut from the middle. data: a JSONL file or a list of {input, context, answers} records.") { a, interp in
+                   help: "LongBench/InfiniteBench-style generation scored with f1, rougeL, edit_sim, classification, count or retrieval; inputs over max_len are cut from the middle. data: a JSONL file or a list of {input, context, answers} records." + interruptHelp("the items answered so far")) { a, interp in
             var items: [QAItem]
             if case .string(let p) = a["data"] { items = try QA.load(path: p) }
             else {

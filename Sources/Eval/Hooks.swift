@@ -12,7 +12,8 @@ public enum EvalError: Error, CustomStringConvertible, Equatable {
     case format(String)
     /// The model returned something unusable: why.
     case model(String)
-    /// The cancellation closure asked to stop.
+    /// The cancellation token asked to stop (inside the evaluators, which catch it and return
+    /// the finished units marked interrupted).
     case cancelled
 
     public var description: String {
@@ -43,8 +44,10 @@ public struct EvalProgress: Sendable {
 
 /// Progress callback and cancellation token shared by the evaluators. The token is asked
 /// between units of work (cells, items, windows) and handed to the model's generation (asked
-/// between tokens); when it is set the evaluator throws `EvalError.cancelled` (after saving
-/// partial results where it keeps them). Whoever catches the error resets the token.
+/// between tokens); when it is set the evaluator stops and returns the units that finished,
+/// marked `interrupted: true` (an answer cut short by the stop is not a finished unit: it is
+/// neither scored nor saved). The token stays set: whoever called the evaluator decides what
+/// stops next (llx stops the entry or script around it) and resets it.
 public struct EvalHooks {
     public var progress: ((EvalProgress) -> Void)?
     public var cancel: CancellationToken?

@@ -48,13 +48,17 @@ public struct MCResult: CodableEvalResult {
     public var predictions: [Int]
     public var labels: [Int]
     public var nll: [[Double]]
+    /// true when the run was stopped before every question was scored: the questions scored so
+    /// far (the first ones, in order), and the accuracies over them.
+    public var interrupted: Bool? = nil
 
     /// Macro mean over subjects (the paper's "All").
     public var accuracy: Double { finiteMean(subjectAccuracy) }
     public var headline: Double { accuracy }
 
     public var table: String {
-        var out = "Multiple choice (MMLU protocol): accuracy \(TableText.num(accuracy, 3)) over \(subjects.count) subject\(subjects.count == 1 ? "" : "s"), \(labels.count) questions\n"
+        let note = interrupted == true ? " (interrupted: the questions scored so far)" : ""
+        var out = "Multiple choice (MMLU protocol): accuracy \(TableText.num(accuracy, 3)) over \(subjects.count) subject\(subjects.count == 1 ? "" : "s"), \(labels.count) questions\(note)\n"
         out += TableText.render(["category", "accuracy"], categories.indices.map { [categories[$0], TableText.num(categoryAccuracy[$0], 3)] } + [["All", TableText.num(accuracy, 3)]])
         if subjects.count <= 60 {
             out += TableText.render(["subject", "n", "accuracy"], subjects.indices.map { [subjects[$0], "\(subjectCounts[$0])", TableText.num(subjectAccuracy[$0], 3)] })
@@ -115,49 +119,55 @@ public enum MultipleChoice {
             return f
         }
         var predictions: [Int] = [], nlls: [[Double]] = []
-        for (n, item) in items.enumerated() {
-            if let u = partial.unit("\(n)"), let scores = exactDoubles(u["nll"]), scores.count == item.choices.count {
+        var interrupted = false
+        do {
+            for (n, item) in items.enumerated() {
+                if let u = partial.unit("\(n)"), let scores = exactDoubles(u["nll"]), scores.count == item.choices.count {
+                    let best = scores.indices.min { scores[$0] < scores[$1] } ?? 0
+                    predictions.append(best)
+                    nlls.append(scores)
+                    continue
+                }
+                guard item.choices.count >= 2 && item.choices.count <= letters.count else {
+                    throw EvalError.argument("data", "question \(n) has \(item.choices.count) choices (2...\(letters.count) allowed)")
+                }
+                guard item.answer >= 0 && item.answer < item.choices.count else {
+                    throw EvalError.argument("data", "question \(n) has answer index \(item.answer) for \(item.choices.count) choices")
+                }
+                try hooks.checkCancelled()
+                let user = ChatMessage(role: "user", content: prompt(item))
+                let prefix = tok.chat([user], generationPrompt: true)
+                // The letters continue one prompt: the model scores them from the prompt's cache.
+                var answers: [[Int]] = []
+                for k in item.choices.indices {
+                    var ids = tok.chat([user, ChatMessage(role: "assistant", content: letters[k])], generationPrompt: false)
+                    if let last = ids.lastIndex(where: { tok.endTokenIDs.contains($0) }), last >= prefix.count { ids.remove(at: last) }
+                    guard ids.count > prefix.count, Array(ids[..<prefix.count]) == prefix else {
+                        throw EvalError.model("the chat template of the answer does not extend the prompt (question \(n))")
+                    }
+                    answers.append(Array(ids[prefix.count...]))
+                }
+                let lps = try model.logProbs(prefix: prefix, continuations: answers)
+                var scores: [Double] = []
+                for (k, a) in answers.enumerated() {
+                    guard k < lps.count, lps[k].count == a.count else {
+                        throw EvalError.model("logProbs returned \(k < lps.count ? lps[k].count : 0) values for an answer of \(a.count) ids")
+                    }
+                    scores.append(-lps[k].map { Double($0) }.reduce(0, +) / Double(a.count))
+                }
                 let best = scores.indices.min { scores[$0] < scores[$1] } ?? 0
                 predictions.append(best)
                 nlls.append(scores)
-                continue
+                try partial.record("\(n)", ["nll": scores.map(exact)])
+                hooks.report("mc", n + 1, items.count, "\(item.subject): \(letters[best]) (right \(letters[item.answer]))")
             }
-            guard item.choices.count >= 2 && item.choices.count <= letters.count else {
-                throw EvalError.argument("data", "question \(n) has \(item.choices.count) choices (2...\(letters.count) allowed)")
-            }
-            guard item.answer >= 0 && item.answer < item.choices.count else {
-                throw EvalError.argument("data", "question \(n) has answer index \(item.answer) for \(item.choices.count) choices")
-            }
-            try hooks.checkCancelled()
-            let user = ChatMessage(role: "user", content: prompt(item))
-            let prefix = tok.chat([user], generationPrompt: true)
-            // The letters continue one prompt: the model scores them from the prompt's cache.
-            var answers: [[Int]] = []
-            for k in item.choices.indices {
-                var ids = tok.chat([user, ChatMessage(role: "assistant", content: letters[k])], generationPrompt: false)
-                if let last = ids.lastIndex(where: { tok.endTokenIDs.contains($0) }), last >= prefix.count { ids.remove(at: last) }
-                guard ids.count > prefix.count, Array(ids[..<prefix.count]) == prefix else {
-                    throw EvalError.model("the chat template of the answer does not extend the prompt (question \(n))")
-                }
-                answers.append(Array(ids[prefix.count...]))
-            }
-            let lps = try model.logProbs(prefix: prefix, continuations: answers)
-            var scores: [Double] = []
-            for (k, a) in answers.enumerated() {
-                guard k < lps.count, lps[k].count == a.count else {
-                    throw EvalError.model("logProbs returned \(k < lps.count ? lps[k].count : 0) values for an answer of \(a.count) ids")
-                }
-                scores.append(-lps[k].map { Double($0) }.reduce(0, +) / Double(a.count))
-            }
-            let best = scores.indices.min { scores[$0] < scores[$1] } ?? 0
-            predictions.append(best)
-            nlls.append(scores)
-            try partial.record("\(n)", ["nll": scores.map(exact)])
-            hooks.report("mc", n + 1, items.count, "\(item.subject): \(letters[best]) (right \(letters[item.answer]))")
+        } catch EvalError.cancelled {
+            interrupted = true   // the questions scored so far: items[..<predictions.count]
         }
+        let scored = Array(items.prefix(predictions.count))
         var subjects: [String] = []
         var right: [String: Int] = [:], count: [String: Int] = [:]
-        for (i, item) in items.enumerated() {
+        for (i, item) in scored.enumerated() {
             if count[item.subject] == nil { subjects.append(item.subject) }
             count[item.subject, default: 0] += 1
             if predictions[i] == item.answer { right[item.subject, default: 0] += 1 }
@@ -167,9 +177,11 @@ public enum MultipleChoice {
         var byCat: [String: [Double]] = [:]
         for (s, a) in zip(subjects, subjectAcc) { byCat[categoryOf[s] ?? "Others", default: []].append(a) }
         let cats = categoryOrder.filter { byCat[$0] != nil }
-        return MCResult(subjects: subjects, subjectAccuracy: subjectAcc, subjectCounts: subjects.map { count[$0] ?? 0 },
-                        categories: cats, categoryAccuracy: cats.map { finiteMean(byCat[$0] ?? []) },
-                        predictions: predictions, labels: items.map { $0.answer }, nll: nlls)
+        var r = MCResult(subjects: subjects, subjectAccuracy: subjectAcc, subjectCounts: subjects.map { count[$0] ?? 0 },
+                         categories: cats, categoryAccuracy: cats.map { finiteMean(byCat[$0] ?? []) },
+                         predictions: predictions, labels: scored.map { $0.answer }, nll: nlls)
+        if interrupted { r.interrupted = true }
+        return r
     }
 
     // MARK: loading

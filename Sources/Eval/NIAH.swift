@@ -159,16 +159,26 @@ public struct NIAHResult: CodableEvalResult {
     public var reference: String
     /// The number of prompt tokens of each column (after the chat template).
     public var promptTokens: [Int]
+    /// true when the run was stopped before every cell was done (the cells not run are NaN / nil).
+    public var interrupted: Bool? = nil
 
     public var mean: Double { finiteMean(grid.flatMap { $0 }) }
     public var headline: Double { mean }
     public var complete: Bool { !answers.joined().contains { $0 == nil } }
+    /// "(partial)" or "(interrupted: 4 of 6 cells)" for a result with cells not run.
+    var partialNote: String {
+        if interrupted == true {
+            let n = answers.joined().count
+            return " (interrupted: \(answers.joined().filter { $0 != nil }.count) of \(n) cells)"
+        }
+        return complete ? "" : " (partial)"
+    }
 
     public var table: String {
         let header = ["depth \\ length"] + lengths.map { "\($0)" }
         let rows = depths.enumerated().map { i, d in [TableText.percent(d)] + grid[i].map { TableText.num($0) } }
         let footer = [["mean"] + lengths.indices.map { j in TableText.num(finiteMean(depths.indices.map { grid[$0][j] })) }]
-        return "Needle in a haystack (\(metric)): mean \(TableText.num(mean, 3))\(complete ? "" : " (partial)")\n"
+        return "Needle in a haystack (\(metric)): mean \(TableText.num(mean, 3))\(partialNote)\n"
             + TableText.render(header, rows + footer)
     }
 
@@ -274,27 +284,32 @@ public enum NIAH {
             return v
         }
         hooks.report("niah", done, total, "start")
-        for (j, length) in c.lengths.enumerated() {
-            let budget = length - fixed
-            let context = hay[0..<budget]
-            for (i, depth) in c.depths.enumerated() where result.answers[i][j] == nil {
-                try hooks.checkCancelled()
-                var pos = depth >= 1 ? budget : Int(Double(budget) * depth)
-                if pos < budget { while pos > 0 && !endsSentence(context[context.startIndex + pos - 1]) { pos -= 1 } }
-                let ids = instruction + context[..<(context.startIndex + pos)] + needle + context[(context.startIndex + pos)...] + question
-                let text = tok.decode(Array(ids))
-                let prompt = c.chat ? tok.chat([ChatMessage(role: "user", content: text)], generationPrompt: true)
-                                    : tok.encode(text, bos: true)
-                let out = try model.generate(prompt: prompt, maxTokens: c.maxTokens, stop: tok.endTokenIDs, cancel: hooks.cancel)
-                let answer = tok.decode(out.filter { !tok.endTokenIDs.contains($0) })
-                let score = try Score.score(c.metric, answer, reference)
-                result.grid[i][j] = score
-                result.answers[i][j] = answer
-                result.promptTokens[j] = prompt.count
-                done += 1
-                try partial.record(cellKey(length, depth), ["answer": answer, "score": exact(score), "tokens": prompt.count])
-                hooks.report("niah", done, total, "length \(length) depth \(TableText.percent(depth)): \(TableText.num(score))")
+        do {
+            for (j, length) in c.lengths.enumerated() {
+                let budget = length - fixed
+                let context = hay[0..<budget]
+                for (i, depth) in c.depths.enumerated() where result.answers[i][j] == nil {
+                    try hooks.checkCancelled()
+                    var pos = depth >= 1 ? budget : Int(Double(budget) * depth)
+                    if pos < budget { while pos > 0 && !endsSentence(context[context.startIndex + pos - 1]) { pos -= 1 } }
+                    let ids = instruction + context[..<(context.startIndex + pos)] + needle + context[(context.startIndex + pos)...] + question
+                    let text = tok.decode(Array(ids))
+                    let prompt = c.chat ? tok.chat([ChatMessage(role: "user", content: text)], generationPrompt: true)
+                                        : tok.encode(text, bos: true)
+                    let out = try model.generate(prompt: prompt, maxTokens: c.maxTokens, stop: tok.endTokenIDs, cancel: hooks.cancel)
+                    try hooks.checkCancelled()   // an answer cut short by the stop is not scored
+                    let answer = tok.decode(out.filter { !tok.endTokenIDs.contains($0) })
+                    let score = try Score.score(c.metric, answer, reference)
+                    result.grid[i][j] = score
+                    result.answers[i][j] = answer
+                    result.promptTokens[j] = prompt.count
+                    done += 1
+                    try partial.record(cellKey(length, depth), ["answer": answer, "score": exact(score), "tokens": prompt.count])
+                    hooks.report("niah", done, total, "length \(length) depth \(TableText.percent(depth)): \(TableText.num(score))")
+                }
             }
+        } catch EvalError.cancelled {
+            result.interrupted = true   // the cells done so far; the others stay NaN / nil
         }
         return result
     }
@@ -318,39 +333,44 @@ public enum NIAH {
         let total = c.lengths.count * c.depths.count
         var done = result.answers.joined().filter { $0 != nil }.count
         hooks.report("niah", done, total, "start")
-        for (j, length) in c.lengths.enumerated() {
-            for (i, depth) in c.depths.enumerated() where result.answers[i][j] == nil {
-                var sum = 0.0
-                var first: String? = nil
-                var tokens = 0
-                for k in 0..<samples {
-                    try hooks.checkCancelled()
-                    var rng = SplitMix64(synthSeed: seed &+ UInt64(k) &* 0x9E37_79B9)
-                    let item: NeedleCase
-                    do {
-                        item = try Synth.needleCase(tokenizer: tok, length: length - (c.chat ? 0 : 1), depth: depth,
-                                                    distractors: distractors, rng: &rng)
-                    } catch let SynthError.argument(_, why) {
-                        throw EvalError.argument("lengths", "length \(length): \(why)")
+        do {
+            for (j, length) in c.lengths.enumerated() {
+                for (i, depth) in c.depths.enumerated() where result.answers[i][j] == nil {
+                    var sum = 0.0
+                    var first: String? = nil
+                    var tokens = 0
+                    for k in 0..<samples {
+                        try hooks.checkCancelled()
+                        var rng = SplitMix64(synthSeed: seed &+ UInt64(k) &* 0x9E37_79B9)
+                        let item: NeedleCase
+                        do {
+                            item = try Synth.needleCase(tokenizer: tok, length: length - (c.chat ? 0 : 1), depth: depth,
+                                                        distractors: distractors, rng: &rng)
+                        } catch let SynthError.argument(_, why) {
+                            throw EvalError.argument("lengths", "length \(length): \(why)")
+                        }
+                        let prompt = c.chat ? tok.chat([ChatMessage(role: "user", content: item.prompt)], generationPrompt: true)
+                                            : tok.encode(item.prompt, bos: true)
+                        let out = try model.generate(prompt: prompt, maxTokens: c.maxTokens, stop: tok.endTokenIDs, cancel: hooks.cancel)
+                        try hooks.checkCancelled()   // an answer cut short by the stop is not scored
+                        let answer = tok.decode(out.filter { !tok.endTokenIDs.contains($0) })
+                        // the code as this tokenizer writes it ("4 7 2 1" for a digit-level vocabulary)
+                        let reference = tok.decode(tok.encode(item.value, bos: false))
+                        sum += try Score.score(c.metric, answer, reference)
+                        if first == nil { first = answer }
+                        tokens = max(tokens, prompt.count)
                     }
-                    let prompt = c.chat ? tok.chat([ChatMessage(role: "user", content: item.prompt)], generationPrompt: true)
-                                        : tok.encode(item.prompt, bos: true)
-                    let out = try model.generate(prompt: prompt, maxTokens: c.maxTokens, stop: tok.endTokenIDs, cancel: hooks.cancel)
-                    let answer = tok.decode(out.filter { !tok.endTokenIDs.contains($0) })
-                    // the code as this tokenizer writes it ("4 7 2 1" for a digit-level vocabulary)
-                    let reference = tok.decode(tok.encode(item.value, bos: false))
-                    sum += try Score.score(c.metric, answer, reference)
-                    if first == nil { first = answer }
-                    tokens = max(tokens, prompt.count)
+                    let score = sum / Double(samples)
+                    result.grid[i][j] = score
+                    result.answers[i][j] = first ?? ""
+                    result.promptTokens[j] = tokens
+                    done += 1
+                    try partial.record(cellKey(length, depth), ["answer": first ?? "", "score": exact(score), "tokens": tokens])
+                    hooks.report("niah", done, total, "length \(length) depth \(TableText.percent(depth)): \(TableText.num(score))")
                 }
-                let score = sum / Double(samples)
-                result.grid[i][j] = score
-                result.answers[i][j] = first ?? ""
-                result.promptTokens[j] = tokens
-                done += 1
-                try partial.record(cellKey(length, depth), ["answer": first ?? "", "score": exact(score), "tokens": tokens])
-                hooks.report("niah", done, total, "length \(length) depth \(TableText.percent(depth)): \(TableText.num(score))")
             }
+        } catch EvalError.cancelled {
+            result.interrupted = true   // the cells whose samples all finished; the others stay NaN / nil
         }
         return result
     }

@@ -49,6 +49,9 @@ public struct PasskeyResult: CodableEvalResult {
     public var keys: [[[Int]]]
     public var answers: [[[String]]]
     public var promptTokens: [Int]
+    /// true when the run was stopped before every cell was done: the cells not done are NaN in
+    /// `grid` with no keys or answers (a cell counts once all its trials are done).
+    public var interrupted: Bool? = nil
 
     public var accuracy: Double { finiteMean(grid.flatMap { $0 }) }
     public var headline: Double { accuracy }
@@ -58,7 +61,8 @@ public struct PasskeyResult: CodableEvalResult {
     public var table: String {
         let header = ["depth \\ length"] + lengths.map { "\($0)" }
         let rows = depths.enumerated().map { i, d in [TableText.percent(d)] + grid[i].map { TableText.num($0) } }
-        return "Passkey retrieval (\(trials) trial\(trials == 1 ? "" : "s") a cell): accuracy \(TableText.num(accuracy, 3))\n"
+        let note = interrupted == true ? " (interrupted: \(grid.joined().filter { $0.isFinite }.count) of \(grid.joined().count) cells)" : ""
+        return "Passkey retrieval (\(trials) trial\(trials == 1 ? "" : "s") a cell): accuracy \(TableText.num(accuracy, 3))\(note)\n"
             + TableText.render(header, rows + [["mean"] + byLength.map { TableText.num($0) }])
     }
 
@@ -126,43 +130,54 @@ public enum Passkey {
         }
         let total = c.lengths.count * c.depths.count * c.trials
         var done = 0
-        for (j, length) in c.lengths.enumerated() {
-            // the fixed part with a 5-digit key, then the filler that fills the rest
-            let fixedText = prompt(key: 50000, nGarbage: 0, prefix: 0)
-            let fixed = (c.chat ? tok.chat([ChatMessage(role: "user", content: fixedText)], generationPrompt: true)
-                                : tok.encode(fixedText, bos: true)).count
-            guard length > fixed else {
-                throw EvalError.argument("lengths", "length \(length) leaves no room for filler (the question takes \(fixed) tokens)")
-            }
-            let nGarbage = Int(Double(length - fixed) * charsPerToken)
-            for (i, depth) in c.depths.enumerated() {
-                if let u = partial.unit("\(i),\(j)"), let keys = u["keys"] as? [Int], let answers = u["answers"] as? [String],
-                   let right = u["right"] as? Int, let tokens = u["tokens"] as? Int, keys.count == c.trials, answers.count == c.trials {
-                    for _ in 0..<c.trials { _ = rng.next() }   // the keys this cell drew
-                    r.keys[i][j] = keys; r.answers[i][j] = answers; r.promptTokens[j] = tokens
+        do {
+            for (j, length) in c.lengths.enumerated() {
+                // the fixed part with a 5-digit key, then the filler that fills the rest
+                let fixedText = prompt(key: 50000, nGarbage: 0, prefix: 0)
+                let fixed = (c.chat ? tok.chat([ChatMessage(role: "user", content: fixedText)], generationPrompt: true)
+                                    : tok.encode(fixedText, bos: true)).count
+                guard length > fixed else {
+                    throw EvalError.argument("lengths", "length \(length) leaves no room for filler (the question takes \(fixed) tokens)")
+                }
+                let nGarbage = Int(Double(length - fixed) * charsPerToken)
+                for (i, depth) in c.depths.enumerated() {
+                    if let u = partial.unit("\(i),\(j)"), let keys = u["keys"] as? [Int], let answers = u["answers"] as? [String],
+                       let right = u["right"] as? Int, let tokens = u["tokens"] as? Int, keys.count == c.trials, answers.count == c.trials {
+                        for _ in 0..<c.trials { _ = rng.next() }   // the keys this cell drew
+                        r.keys[i][j] = keys; r.answers[i][j] = answers; r.promptTokens[j] = tokens
+                        r.grid[i][j] = Double(right) / Double(c.trials)
+                        done += c.trials
+                        continue
+                    }
+                    // the cell's trials are kept apart until the last is done: an interrupted result
+                    // holds whole cells only
+                    var right = 0, tokens = 0
+                    var keys: [Int] = [], said: [String] = []
+                    for _ in 0..<c.trials {
+                        try hooks.checkCancelled()
+                        let key = Int(rng.next() % 50000) + 1
+                        let text = prompt(key: key, nGarbage: nGarbage, prefix: Int(Double(nGarbage) * depth))
+                        let ids = c.chat ? tok.chat([ChatMessage(role: "user", content: text)], generationPrompt: true)
+                                         : tok.encode(text, bos: true)
+                        let out = try model.generate(prompt: ids, maxTokens: c.maxTokens, stop: tok.endTokenIDs, cancel: hooks.cancel)
+                        try hooks.checkCancelled()   // an answer cut short by the stop is not scored
+                        let answer = tok.decode(out.filter { !tok.endTokenIDs.contains($0) })
+                        if answers(answer, key) { right += 1 }
+                        keys.append(key)
+                        said.append(answer)
+                        tokens = ids.count
+                        done += 1
+                        hooks.report("passkey", done, total, "length \(length) depth \(TableText.percent(depth)): \(answer.prefix(20))")
+                    }
+                    r.keys[i][j] = keys
+                    r.answers[i][j] = said
+                    r.promptTokens[j] = tokens
                     r.grid[i][j] = Double(right) / Double(c.trials)
-                    done += c.trials
-                    continue
+                    try partial.record("\(i),\(j)", ["keys": keys, "answers": said, "right": right, "tokens": tokens])
                 }
-                var right = 0
-                for _ in 0..<c.trials {
-                    try hooks.checkCancelled()
-                    let key = Int(rng.next() % 50000) + 1
-                    let text = prompt(key: key, nGarbage: nGarbage, prefix: Int(Double(nGarbage) * depth))
-                    let ids = c.chat ? tok.chat([ChatMessage(role: "user", content: text)], generationPrompt: true)
-                                     : tok.encode(text, bos: true)
-                    let out = try model.generate(prompt: ids, maxTokens: c.maxTokens, stop: tok.endTokenIDs, cancel: hooks.cancel)
-                    let answer = tok.decode(out.filter { !tok.endTokenIDs.contains($0) })
-                    if answers(answer, key) { right += 1 }
-                    r.keys[i][j].append(key)
-                    r.answers[i][j].append(answer)
-                    r.promptTokens[j] = ids.count
-                    done += 1
-                    hooks.report("passkey", done, total, "length \(length) depth \(TableText.percent(depth)): \(answer.prefix(20))")
-                }
-                r.grid[i][j] = Double(right) / Double(c.trials)
-                try partial.record("\(i),\(j)", ["keys": r.keys[i][j], "answers": r.answers[i][j], "right": right, "tokens": r.promptTokens[j]])
             }
+        } catch EvalError.cancelled {
+            r.interrupted = true   // the cells done so far; the others stay NaN, without keys or answers
         }
         return r
     }

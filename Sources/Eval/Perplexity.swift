@@ -53,6 +53,10 @@ public struct PerplexityResult: CodableEvalResult {
     }
     /// Index of each document's first window.
     public var windowStarts: [Int] = []
+    /// true when the run was stopped before every window was scored: the windows scored so far,
+    /// and the documents they belong to (the last one over its scored windows only); `ppl` is
+    /// over those tokens.
+    public var interrupted: Bool? = nil
     public var headline: Double { ppl }
 
     public var table: String {
@@ -60,7 +64,8 @@ public struct PerplexityResult: CodableEvalResult {
         if documentTokens.count > 1 && documentTokens.count <= 20 {
             rows += documentTokens.indices.map { ["doc \($0)", "\(documentTokens[$0])", TableText.num(documentNLL[$0], 4), TableText.num(exp(documentNLL[$0]), 3)] }
         }
-        return "Perplexity (window \(window), stride \(stride))\n" + TableText.render(["", "tokens", "nll", "ppl"], rows)
+        let note = interrupted == true ? " (interrupted: \(windowNLL.count) windows of \(documentTokens.count) document\(documentTokens.count == 1 ? "" : "s") scored)" : ""
+        return "Perplexity (window \(window), stride \(stride))\(note)\n" + TableText.render(["", "tokens", "nll", "ppl"], rows)
     }
 
     public func figure() -> Figure {
@@ -96,45 +101,58 @@ public enum Perplexity {
         var r = PerplexityResult(window: window, stride: stride, documentTokens: [], documentNLL: [], windowNLL: [], windowTokens: [])
         let total = documents.reduce(0) { $0 + max(1, ($1.count + stride - 1) / stride) }
         var done = 0
-        for (d, ids) in documents.enumerated() {
-            var sum = 0.0, count = 0
-            var prevEnd = 0
-            var begin = 0
-            while begin < ids.count {
-                try hooks.checkCancelled()
-                let end = min(begin + window, ids.count)
-                let trgLen = end - prevEnd
-                let chunk = Array(ids[begin..<end])
-                let key = "\(d),\(begin)"
-                if chunk.count >= 2, let u = partial.unit(key), let wsum = exactDouble(u["sum"]), let n = u["tokens"] as? Int {
-                    sum += wsum; count += n
-                    if begin == 0 { r.windowStarts.append(r.windowNLL.count) }
-                    r.windowNLL.append(n > 0 ? wsum / Double(n) : .nan)
-                    r.windowTokens.append(n)
-                } else if chunk.count >= 2 {
-                    let lp = try model.logProbs(ids: chunk)
-                    guard lp.count == chunk.count - 1 else {
-                        throw EvalError.model("logProbs returned \(lp.count) values for \(chunk.count) ids (want \(chunk.count - 1))")
+        var sum = 0.0, count = 0
+        var started = false   // whether the document in hand has a scored window yet
+        do {
+            for (d, ids) in documents.enumerated() {
+                sum = 0; count = 0; started = false
+                var prevEnd = 0
+                var begin = 0
+                while begin < ids.count {
+                    try hooks.checkCancelled()
+                    let end = min(begin + window, ids.count)
+                    let trgLen = end - prevEnd
+                    let chunk = Array(ids[begin..<end])
+                    let key = "\(d),\(begin)"
+                    if chunk.count >= 2, let u = partial.unit(key), let wsum = exactDouble(u["sum"]), let n = u["tokens"] as? Int {
+                        sum += wsum; count += n
+                        if begin == 0 { r.windowStarts.append(r.windowNLL.count) }
+                        r.windowNLL.append(n > 0 ? wsum / Double(n) : .nan)
+                        r.windowTokens.append(n)
+                        started = true
+                    } else if chunk.count >= 2 {
+                        let lp = try model.logProbs(ids: chunk)
+                        guard lp.count == chunk.count - 1 else {
+                            throw EvalError.model("logProbs returned \(lp.count) values for \(chunk.count) ids (want \(chunk.count - 1))")
+                        }
+                        // lp[k] scores chunk[k + 1]; score the last trgLen tokens (never chunk[0])
+                        let first = max(1, chunk.count - trgLen)
+                        var wsum = 0.0
+                        for k in first..<chunk.count { wsum -= Double(lp[k - 1]) }
+                        let n = chunk.count - first
+                        sum += wsum; count += n
+                        if begin == 0 { r.windowStarts.append(r.windowNLL.count) }
+                        r.windowNLL.append(n > 0 ? wsum / Double(n) : .nan)
+                        r.windowTokens.append(n)
+                        started = true
+                        try partial.record(key, ["sum": exact(wsum), "tokens": n])
                     }
-                    // lp[k] scores chunk[k + 1]; score the last trgLen tokens (never chunk[0])
-                    let first = max(1, chunk.count - trgLen)
-                    var wsum = 0.0
-                    for k in first..<chunk.count { wsum -= Double(lp[k - 1]) }
-                    let n = chunk.count - first
-                    sum += wsum; count += n
-                    if begin == 0 { r.windowStarts.append(r.windowNLL.count) }
-                    r.windowNLL.append(n > 0 ? wsum / Double(n) : .nan)
-                    r.windowTokens.append(n)
-                    try partial.record(key, ["sum": exact(wsum), "tokens": n])
+                    prevEnd = end
+                    done += 1
+                    hooks.report("ppl", done, total, "document \(d) tokens \(begin)..<\(end)")
+                    if end == ids.count { break }
+                    begin += stride
                 }
-                prevEnd = end
-                done += 1
-                hooks.report("ppl", done, total, "document \(d) tokens \(begin)..<\(end)")
-                if end == ids.count { break }
-                begin += stride
+                r.documentTokens.append(count)
+                r.documentNLL.append(count > 0 ? sum / Double(count) : .nan)
             }
-            r.documentTokens.append(count)
-            r.documentNLL.append(count > 0 ? sum / Double(count) : .nan)
+        } catch EvalError.cancelled {
+            // the windows scored so far; the document in hand over those of its windows
+            r.interrupted = true
+            if started {
+                r.documentTokens.append(count)
+                r.documentNLL.append(count > 0 ? sum / Double(count) : .nan)
+            }
         }
         return r
     }

@@ -56,13 +56,17 @@ public struct QAResult: CodableEvalResult {
     public var predictions: [String]
     public var promptTokens: [Int]
     public var truncated: Int
+    /// true when the run was stopped before every item was answered: the items answered so far
+    /// (the first ones, in order).
+    public var interrupted: Bool? = nil
 
     public var mean: Double { finiteMean(scores) }
     public var headline: Double { mean }
 
     public var table: String {
         let rows = [[metric, "\(scores.count)", "\(truncated)", TableText.num(mean, 4), TableText.num(mean * 100, 2)]]
-        return "Generation QA\n" + TableText.render(["metric", "items", "truncated", "mean", "x100"], rows)
+        let note = interrupted == true ? " (interrupted: the items answered so far)" : ""
+        return "Generation QA\(note)\n" + TableText.render(["metric", "items", "truncated", "mean", "x100"], rows)
     }
 
     public func figure() -> Figure {
@@ -121,29 +125,34 @@ public enum QA {
             f.add("chat", c.chat); f.add("first_line", c.firstLine); f.add("stop_at_newline", c.stopAtNewline)
             return f
         }
-        for (n, item) in items.enumerated() {
-            if let u = partial.unit("\(n)"), let pred = u["prediction"] as? String, let score = exactDouble(u["score"]),
-               let tokens = u["tokens"] as? Int, let cut = u["truncated"] as? Int {
-                r.scores.append(score); r.predictions.append(pred); r.promptTokens.append(tokens); r.truncated += cut
-                continue
+        do {
+            for (n, item) in items.enumerated() {
+                if let u = partial.unit("\(n)"), let pred = u["prediction"] as? String, let score = exactDouble(u["score"]),
+                   let tokens = u["tokens"] as? Int, let cut = u["truncated"] as? Int {
+                    r.scores.append(score); r.predictions.append(pred); r.promptTokens.append(tokens); r.truncated += cut
+                    continue
+                }
+                try hooks.checkCancelled()
+                let (text, cut) = truncateMiddle(fill(c.template, item), tokenizer: tok, maxLen: c.maxLen)
+                let ids = c.chat ? tok.chat([ChatMessage(role: "user", content: text)], generationPrompt: true) : tok.encode(text, bos: true)
+                let out = try model.generate(prompt: ids, maxTokens: c.maxTokens, stop: stop, cancel: hooks.cancel)
+                try hooks.checkCancelled()   // an answer cut short by the stop is not scored
+                if cut { r.truncated += 1 }
+                var pred = tok.decode(out.filter { !stop.contains($0) })
+                if c.firstLine {
+                    var s = Substring(pred)
+                    while s.first == "\n" { s = s.dropFirst() }
+                    pred = String(s.split(separator: "\n", maxSplits: 1, omittingEmptySubsequences: false).first ?? "")
+                }
+                let score = try Score.best(c.metric, pred, item.answers, classes: item.allClasses)
+                r.scores.append(score)
+                r.predictions.append(pred)
+                r.promptTokens.append(ids.count)
+                try partial.record("\(n)", ["prediction": pred, "score": exact(score), "tokens": ids.count, "truncated": cut ? 1 : 0])
+                hooks.report("qa", n + 1, items.count, "\(c.metric) \(TableText.num(score))")
             }
-            try hooks.checkCancelled()
-            let (text, cut) = truncateMiddle(fill(c.template, item), tokenizer: tok, maxLen: c.maxLen)
-            if cut { r.truncated += 1 }
-            let ids = c.chat ? tok.chat([ChatMessage(role: "user", content: text)], generationPrompt: true) : tok.encode(text, bos: true)
-            let out = try model.generate(prompt: ids, maxTokens: c.maxTokens, stop: stop, cancel: hooks.cancel)
-            var pred = tok.decode(out.filter { !stop.contains($0) })
-            if c.firstLine {
-                var s = Substring(pred)
-                while s.first == "\n" { s = s.dropFirst() }
-                pred = String(s.split(separator: "\n", maxSplits: 1, omittingEmptySubsequences: false).first ?? "")
-            }
-            let score = try Score.best(c.metric, pred, item.answers, classes: item.allClasses)
-            r.scores.append(score)
-            r.predictions.append(pred)
-            r.promptTokens.append(ids.count)
-            try partial.record("\(n)", ["prediction": pred, "score": exact(score), "tokens": ids.count, "truncated": cut ? 1 : 0])
-            hooks.report("qa", n + 1, items.count, "\(c.metric) \(TableText.num(score))")
+        } catch EvalError.cancelled {
+            r.interrupted = true   // the items answered so far
         }
         return r
     }

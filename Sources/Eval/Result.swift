@@ -33,6 +33,10 @@ public protocol EvalResult: CustomStringConvertible {
     static var kind: String { get }
     /// The headline number (mean score, accuracy or perplexity).
     var headline: Double { get }
+    /// true when the run was stopped (Ctrl-C: the hooks' cancellation token) before it finished:
+    /// the result then holds only the units that finished (cells, trials, windows, items), in the
+    /// shape of a complete one. nil for a complete run (and not written to its JSON).
+    var interrupted: Bool? { get set }
     /// A compact text table.
     var table: String { get }
     /// The result's figure (heatmap or line chart).
@@ -167,7 +171,7 @@ enum TableText {
 
     static func percent(_ f: Double) -> String {
         let p = f * 100
-        return p == p.rounded() ? "\(Int(p))%" : String(format: "%.1f%%", p)
+        return p.isFinite && p == p.rounded() && abs(p) < 1e15 ? "\(Int(p))%" : String(format: "%.1f%%", p)
     }
 }
 

@@ -46,13 +46,17 @@ public struct TopicsResult: CodableEvalResult {
     /// Per count, the expected first topics and the answers.
     public var firstTopics: [[String]]
     public var answers: [[String]]
+    /// true when the run was stopped before every count was done: a count whose trials are not
+    /// all done has NaN accuracy, 0 prompt tokens and no topics or answers.
+    public var interrupted: Bool? = nil
 
     public var mean: Double { finiteMean(accuracy) }
     public var headline: Double { mean }
 
     public var table: String {
         let rows = counts.indices.map { i in ["\(counts[i])", "\(promptTokens[i])", TableText.num(accuracy[i])] }
-        return "Topic retrieval (\(trials) trials a count): mean accuracy \(TableText.num(mean, 3))\n"
+        let note = interrupted == true ? " (interrupted: \(accuracy.filter { $0.isFinite }.count) of \(counts.count) counts)" : ""
+        return "Topic retrieval (\(trials) trials a count): mean accuracy \(TableText.num(mean, 3))\(note)\n"
             + TableText.render(["topics", "tokens", "accuracy"], rows)
     }
 
@@ -112,39 +116,48 @@ public enum Topics {
         }
         let total = c.counts.count * c.trials
         var done = 0
-        for (k, n) in c.counts.enumerated() {
-            var right = 0, tokens = 0
-            var firsts: [String] = [], answers: [String] = []
-            for t in 0..<c.trials {
-                if let u = partial.unit("\(k),\(t)"), let ok = u["right"] as? Int, let tk = u["tokens"] as? Int,
-                   let first = u["first"] as? String, let answer = u["answer"] as? String {
-                    for _ in 0...n { _ = rng.next() }   // the topics and the filler seed this trial drew
-                    right += ok; tokens += tk
-                    firsts.append(first); answers.append(answer)
+        do {
+            for (k, n) in c.counts.enumerated() {
+                var right = 0, tokens = 0
+                var firsts: [String] = [], answers: [String] = []
+                for t in 0..<c.trials {
+                    if let u = partial.unit("\(k),\(t)"), let ok = u["right"] as? Int, let tk = u["tokens"] as? Int,
+                       let first = u["first"] as? String, let answer = u["answer"] as? String {
+                        for _ in 0...n { _ = rng.next() }   // the topics and the filler seed this trial drew
+                        right += ok; tokens += tk
+                        firsts.append(first); answers.append(answer)
+                        done += 1
+                        continue
+                    }
+                    try hooks.checkCancelled()
+                    var pool = names
+                    var topics: [String] = []
+                    for _ in 0..<n { topics.append(pool.remove(at: Int(rng.next() % UInt64(pool.count)))) }
+                    let text = prompt(topics: topics, tokenizer: tok, turnTokens: c.turnTokens, seed: rng.next())
+                    let ids = c.chat ? tok.chat([ChatMessage(role: "user", content: text)], generationPrompt: true)
+                                     : tok.encode(text, bos: true)
+                    let out = try model.generate(prompt: ids, maxTokens: c.maxTokens, stop: tok.endTokenIDs, cancel: hooks.cancel)
+                    try hooks.checkCancelled()   // an answer cut short by the stop is not scored
+                    let answer = tok.decode(out.filter { !tok.endTokenIDs.contains($0) })
+                    let ok = Score.substring(answer, topics[0]) == 1 ? 1 : 0
+                    right += ok
+                    tokens += ids.count
+                    firsts.append(topics[0]); answers.append(answer)
+                    try partial.record("\(k),\(t)", ["right": ok, "tokens": ids.count, "first": topics[0], "answer": answer])
                     done += 1
-                    continue
+                    hooks.report("topics", done, total, "\(n) topics: \(answer.prefix(30))")
                 }
-                try hooks.checkCancelled()
-                var pool = names
-                var topics: [String] = []
-                for _ in 0..<n { topics.append(pool.remove(at: Int(rng.next() % UInt64(pool.count)))) }
-                let text = prompt(topics: topics, tokenizer: tok, turnTokens: c.turnTokens, seed: rng.next())
-                let ids = c.chat ? tok.chat([ChatMessage(role: "user", content: text)], generationPrompt: true)
-                                 : tok.encode(text, bos: true)
-                let out = try model.generate(prompt: ids, maxTokens: c.maxTokens, stop: tok.endTokenIDs, cancel: hooks.cancel)
-                let answer = tok.decode(out.filter { !tok.endTokenIDs.contains($0) })
-                let ok = Score.substring(answer, topics[0]) == 1 ? 1 : 0
-                right += ok
-                tokens += ids.count
-                firsts.append(topics[0]); answers.append(answer)
-                try partial.record("\(k),\(t)", ["right": ok, "tokens": ids.count, "first": topics[0], "answer": answer])
-                done += 1
-                hooks.report("topics", done, total, "\(n) topics: \(answer.prefix(30))")
+                r.accuracy.append(Double(right) / Double(c.trials))
+                r.promptTokens.append(tokens / c.trials)
+                r.firstTopics.append(firsts)
+                r.answers.append(answers)
             }
-            r.accuracy.append(Double(right) / Double(c.trials))
-            r.promptTokens.append(tokens / c.trials)
-            r.firstTopics.append(firsts)
-            r.answers.append(answers)
+        } catch EvalError.cancelled {
+            // the counts whose trials all finished; the others in the same shape, not run
+            r.interrupted = true
+            while r.accuracy.count < c.counts.count {
+                r.accuracy.append(.nan); r.promptTokens.append(0); r.firstTopics.append([]); r.answers.append([])
+            }
         }
         return r
     }

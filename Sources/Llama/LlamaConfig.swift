@@ -223,7 +223,10 @@ public struct LlamaConfig: Codable, Equatable, Sendable {
         func int(_ k: String) throws -> Int? {
             guard let v = d[k], !(v is NSNull) else { return nil }
             if let x = v as? Int { return x }
-            if let x = v as? Double, x == x.rounded() { return Int(x) }
+            // a whole number an Int holds: Int(x) of inf or of 1e300 traps where checked and is
+            // undefined in this -Ounchecked module (llx fuzz, seed 301 case 208:
+            // llama.config("tiny", hidden_size: float("inf")))
+            if let x = v as? Double, let n = Int(exactly: x) { return n }
             throw LlamaError.config("\(k) must be an integer, got \(v)")
         }
         func req(_ k: String) throws -> Int {

@@ -300,6 +300,20 @@ public enum Fuzz {
         return { _ = trim(0) }
     }()
 
+    /// How a worker ended, read with waitid(WNOWAIT) (the zombie stays for Foundation to reap):
+    /// nil while it runs. Foundation's `Process.isRunning` alone is not enough: under the
+    /// AddressSanitizer build a worker that ASan aborted stayed a zombie while `isRunning` kept
+    /// returning true, and the run stalled on that case for good (case 208 of seed 301: the
+    /// supervisor polled a dead worker until the session's deadline).
+    static func ended(_ pid: Int32) -> (signaled: Bool, status: Int32)? {
+        var info = siginfo_t()
+        guard waitid(P_PID, id_t(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0,
+              info._sifields._sigchld.si_pid == pid else { return nil }
+        let code = Int(info.si_code)
+        let signaled = code == Int(CLD_KILLED) || code == Int(CLD_DUMPED)
+        return (signaled, info._sifields._sigchld.si_status)
+    }
+
     static func rssMB(_ pid: Int32) -> Int {
         guard let s = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return 0 }
         for line in s.split(separator: "\n") where line.hasPrefix("VmRSS:") {
@@ -402,20 +416,28 @@ public enum Fuzz {
             for s in slots {
                 guard let p = s.proc, let prog = s.prog else { continue }
                 let cur = Int(prog[0])
+                // ended: as Foundation saw it, or as waitid sees it when Foundation did not notice
+                var end: (signaled: Bool, status: Int32)? = nil
                 if !p.isRunning {
                     p.waitUntilExit()
+                    end = (p.terminationReason == .uncaughtSignal, p.terminationStatus)
+                } else if let e = ended(p.processIdentifier) {
+                    end = e
+                }
+                if let e = end {
+                    let signaled = e.signaled, status = e.status
                     collectHangs(s)
                     s.doneBefore += Int(prog[3]); prog[3] = 0
-                    let clean = p.terminationReason == .exit && p.terminationStatus == 0
+                    let clean = !signaled && status == 0
                     if clean { s.proc = nil; continue }
                     // a worker that ends before it began its first case did not start: no finding
-                    if (p.terminationReason == .exit && p.terminationStatus == 2) || (prog[1] == 0 && prog[3] == 0) {
-                        FileHandle.standardError.write(Data("llx fuzz: a worker could not start (\(p.terminationReason == .exit ? "exit status" : "signal") \(p.terminationStatus)): \(errorTail(s.errPath))\n".utf8))
-                        for o in slots { if let q = o.proc, q.isRunning { kill(q.processIdentifier, SIGKILL) } }
+                    if (!signaled && status == 2) || (prog[1] == 0 && prog[3] == 0) {
+                        FileHandle.standardError.write(Data("llx fuzz: a worker could not start (\(signaled ? "signal" : "exit status") \(status)): \(errorTail(s.errPath))\n".utf8))
+                        for o in slots { if let q = o.proc, q.isRunning, ended(q.processIdentifier) == nil { kill(q.processIdentifier, SIGKILL) } }
                         return 2
                     }
                     let err = errorTail(s.errPath)
-                    let how = p.terminationReason == .uncaughtSignal ? "killed by signal \(p.terminationStatus)" : "exit status \(p.terminationStatus)"
+                    let how = signaled ? "killed by signal \(status)" : "exit status \(status)"
                     save(cur, "crash: worker \(how): \(err.prefix(600))")
                     restarts += 1
                     s.next = cur + 1
@@ -435,7 +457,8 @@ public enum Fuzz {
                 }
                 if let why {
                     kill(p.processIdentifier, SIGKILL)
-                    p.waitUntilExit()
+                    // (not waitUntilExit: it would wait for good where Foundation misses the end)
+                    while p.isRunning && ended(p.processIdentifier) == nil { usleep(10_000) }
                     collectHangs(s)
                     s.doneBefore += Int(prog[3]); prog[3] = 0
                     save(cur, why)

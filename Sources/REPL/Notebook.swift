@@ -213,7 +213,9 @@ public enum Notebook {
             written.append(Ipynb.WrittenCell(cell: cell, executionCount: executionCount, outputs: outputs,
                                              tags: cell.isParameters && n == parametersIndex && cell.original == nil ? ["parameters"] : []))
             if seconds >= 1 { log(String(format: "cell %d took %.1f s", n + 1, seconds)) }
-            if outputs.contains(where: { if case .error(let name, _, _) = $0 { return name == "Interrupted" }; return false }) {
+            // (a cell whose last statement was a `train` or evaluator that Ctrl-C stopped ends
+            // without an error, the request still pending: the run stops there too)
+            if interp.isCancelled || outputs.contains(where: { if case .error(let name, _, _) = $0 { return name == "Interrupted" }; return false }) {
                 // Ctrl-C stops the whole run, not just the cell (as for a script)
                 interrupted = true
                 stopRun("**Interrupted:** Ctrl-C stopped the run; the remaining cells were not run.",

@@ -55,6 +55,13 @@ public enum Runner {
             if !head.isEmpty { try interp.execute(head) }
             Parameters.apply(parameters, to: interp)
             try interp.execute(tail)
+            // a `train` or evaluator stopped by Ctrl-C as the script's last statement returned
+            // what it finished and left the request pending: the script was interrupted all the same
+            if interp.isCancelled {
+                fflush(stdout)
+                printError("error: interrupted")
+                return 130
+            }
             return 0
         } catch {
             fflush(stdout)

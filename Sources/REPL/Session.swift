@@ -93,7 +93,9 @@ public final class Session {
                 if interp.resultWasStreamed, case .string = v { streamed = true }
                 if !streamed { interp.show(v) }
             }
-            lastWasInterrupted = false
+            // a `train` or evaluator Ctrl-C stopped returned what it finished (kept by `let`)
+            // and left the stop request pending: the entry was interrupted all the same
+            lastWasInterrupted = interp.isCancelled
         } catch {
             errorCount += 1
             lastWasInterrupted = (error as? Diagnostic)?.kind == .interrupted || (error as? LangRuntimeError)?.kind == .interrupted

@@ -6,6 +6,24 @@ public enum Shape {
     @inline(__always)
     public static func count(_ s: [Int]) -> Int { s.reduce(1, *) }
 
+    /// The element count of a shape a user gave (a reshape or expand target), refused when an
+    /// extent is negative or the shape is too large to ever exist: the product of its extents
+    /// (a 0 counted as 1, as Factories.validShape does) over 2^40 or past Int. This module is
+    /// built -Ounchecked, so `count` wraps instead of trapping: `arange(24).reshape([2 ** 62 + 3,
+    /// 4, 2])` wrapped to 24 elements and was accepted, a view whose walks read far outside
+    /// its storage (llx fuzz under AddressSanitizer, seed 301 case 422, where the debug build
+    /// trapped on the overflow).
+    public static func checkedCount(_ s: [Int], _ what: String) throws -> Int {
+        try check(s, what)
+        var bound = 1
+        for d in s {
+            let (m, o) = bound.multipliedReportingOverflow(by: Swift.max(d, 1))
+            guard !o, m <= (1 << 40) else { throw TensorError.shape("\(what): shape \(s) is too large") }
+            bound = m
+        }
+        return s.contains(0) ? 0 : bound
+    }
+
     /// Checks every extent is non-negative.
     public static func check(_ s: [Int], _ what: String) throws {
         for (i, d) in s.enumerated() where d < 0 {

@@ -29,14 +29,18 @@ extension Tensor {
             throw TensorError.shape("reshape: invalid shape \(newShape) (at most one -1, no other negatives)")
         }
         if let m = minus.first {
-            let known = s.enumerated().filter { $0.offset != m }.reduce(1) { $0 * $1.element }
+            var rest = s
+            rest.remove(at: m)
+            let known = try Shape.checkedCount(rest, "reshape")
             guard known > 0, count % known == 0 else {
                 throw TensorError.shape("reshape: cannot reshape \(shape) (\(count) elements) to \(newShape)")
             }
             s[m] = count / known
         }
-        guard Shape.count(s) == count else {
-            throw TensorError.shape("reshape: cannot reshape \(shape) (\(count) elements) to \(newShape) (\(Shape.count(s)) elements)")
+        // counted with overflow checks: a wrapped product must not pass for `count`
+        let n = try Shape.checkedCount(s, "reshape")
+        guard n == count else {
+            throw TensorError.shape("reshape: cannot reshape \(shape) (\(count) elements) to \(newShape) (\(n) elements)")
         }
         return s
     }
@@ -99,6 +103,7 @@ extension Tensor {
 
     /// A broadcast view of this tensor with shape `target` (NumPy rules; stride 0 on broadcast dims).
     public func expand(_ target: [Int]) throws -> Tensor {
+        _ = try Shape.checkedCount(target, "expand")   // a view, but what reads it walks every element
         let b = try Shape.broadcast(shape, target, "expand", allocates: false)
         guard b == target else { throw TensorError.shape("expand: shape \(shape) cannot be broadcast to \(target)") }
         if target == shape { return self }

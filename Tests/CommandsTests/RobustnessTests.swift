@@ -98,6 +98,17 @@ final class RobustnessTests: InterpreterTestCase {
             ("tokenizer.bytes().decode([-float(\"inf\")])", "element 0 must be an int token id"),
             ("tokenizer.bytes().decode([1e308])", "element 0 must be an int token id"),
             ("\"x\" * 2 ** 62", "needs"),
+            // llx fuzz under AddressSanitizer, seed 301 case 208 (script-e6d7c93f3815): Int(inf)
+            // trapped in the debug build and was undefined in the -Ounchecked release one
+            ("llama.config(\"tiny\", hidden_size: float(\"inf\"))", "hidden_size must be an integer, got inf"),
+            ("llama.config(\"tiny\", num_hidden_layers: 1e300)", "num_hidden_layers must be an integer, got 1e+300"),
+            // seed 301 case 422 (script-2ffbe5e4ac68): the element count of a reshape target
+            // overflowed; in the -Ounchecked release build it wrapped, and a product that wrapped
+            // to the tensor's own count was accepted (a view reading far outside its storage)
+            ("tensor([1, 2, 3, 4, 5, 6]).reshape([2 ** 62, 5, 2])", "reshape: shape [4611686018427387904, 5, 2] is too large"),
+            ("arange(24).reshape([2 ** 62 + 3, 4, 2])", "reshape: shape [4611686018427387907, 4, 2] is too large"),
+            ("zeros([0]).reshape([2 ** 62, 4])", "reshape: shape [4611686018427387904, 4] is too large"),
+            ("arange(24).reshape([-1, 2 ** 62, 4])", "reshape: shape [4611686018427387904, 4] is too large"),
         ]
         for (code, want) in cases {
             let e = error(code)
@@ -315,5 +326,92 @@ final class RobustnessTests: InterpreterTestCase {
         XCTAssertEqual(s2, 1)
         XCTAssertTrue(e2.contains("setup: missing Debian packages: python3-venv"), e2)
         XCTAssertTrue(e2.contains("run this script as root, or install them: apt-get install python3-venv"), e2)
+    }
+
+    // MARK: an interrupted evaluation
+
+    /// Runs `code` (an evaluator with `resume: path`) and sets the stop request, as Ctrl-C does,
+    /// once the partial-results file holds a finished unit. Returns the number of units the file
+    /// holds after the run, and the error the code raised (nil: none).
+    func runStopped(_ code: String, resume path: String) -> (units: Int, error: Error?) {
+        func units() -> Int {
+            guard let d = FileManager.default.contents(atPath: path),
+                  let o = try? JSONSerialization.jsonObject(with: d) as? [String: Any] else { return 0 }
+            return (o["units"] as? [String: Any])?.count ?? 0
+        }
+        let signal = interp.cancellation!
+        let done = DispatchSemaphore(value: 0)
+        let watcher = Thread {
+            while done.wait(timeout: .now() + .milliseconds(1)) == .timedOut {
+                if units() >= 1 { signal.cancel(); done.wait(); return }
+            }
+        }
+        watcher.start()
+        var error: Error? = nil
+        do { try interp.run(code, file: "t.llx") } catch let e { error = e }
+        done.signal()
+        Thread.sleep(forTimeInterval: 0.01)
+        return (units(), error)
+    }
+
+    /// Ctrl-C during an evaluation (issue 14: "an interrupted evaluation returns nothing", its
+    /// finished cells survived only in a `resume:` file): each evaluator returns the units it
+    /// finished, in the shape of a whole result, marked `interrupted`; `let r = eval...(...)`
+    /// keeps them, and the request stays pending, so what surrounds the call stops.
+    func testInterruptedEvaluationsKeepTheirFinishedUnitsMarkedInterrupted() throws {
+        try run("""
+        let tok = tokenizer.bytes()
+        let m = llama.init(llama.config("tiny", num_hidden_layers: 1), seed: 0)
+        let texts = ["the grass is green and the sky is blue. " * 400]
+        let mcdata = []
+        let qadata = []
+        for i in range(300) {
+            mcdata.push({question: "Which is \\(i)?", choices: ["a", "b", "c", "d"], answer: i % 4})
+            qadata.push({input: "Where is \\(i)?", context: "It is in town \\(i).", answers: ["town \\(i)"]})
+        }
+        """)
+        // (evaluator, call, code counting the result's finished units, file units per result unit)
+        let cases: [(String, String, String, Int)] = [
+            ("niah", "eval.niah(m, tok, lengths: [400, 500, 600, 700], depths: 40, max_tokens: 2, resume: P)",
+             "let n = 0\nfor row in r.answers { for a in row { if a != nil { n += 1 } } }\nprint(n)", 1),
+            ("passkey", "eval.passkey(m, tok, lengths: [400, 500, 600], depths: 50, max_tokens: 2, resume: P)",
+             "let n = 0\nfor row in r.keys { for k in row { if len(k) > 0 { n += 1 } } }\nprint(n)", 1),
+            ("topics", "eval.topics(m, tok, counts: [1, 2, 3, 4, 5, 6, 7, 8], trials: 1, turn_tokens: 20, max_tokens: 2, resume: P)",
+             "let n = 0\nfor a in r.accuracy { if str(a) != \"nan\" { n += 1 } }\nprint(n)", 1),
+            ("ppl", "eval.ppl(m, tok, texts, window: 16, stride: 16, resume: P)", "print(len(r.window_n_l_l))", 1),
+            ("mc", "eval.mc(m, tok, mcdata, resume: P)", "print(len(r.predictions), len(r.labels))", 1),
+            ("qa", "eval.qa(m, tok, qadata, max_tokens: 2, resume: P)", "print(len(r.scores), len(r.predictions))", 1),
+        ]
+        for (name, call, count, _) in cases {
+            let path = tmp.appendingPathComponent("\(name).json").path
+            out = ""
+            let (units, error) = runStopped("let r = \(call.replacingOccurrences(of: "resume: P", with: "resume: \"\(path)\""))", resume: path)
+            XCTAssertNil(error, "\(name): \(String(describing: error))")
+            XCTAssertTrue(out.contains("eval.\(name) interrupted: the result holds the finished "), "\(name): \(out)")
+            XCTAssertEqual(interp.cancellation?.isCancelled, true, "\(name): the request stays pending")
+            interp.cancellation?.reset()   // as the REPL does after the entry
+            XCTAssertEqual(try run("print(r.interrupted, r.kind)"), "true \(name)\n", name)
+            let shown = try run(count).split(separator: " ").map { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+            XCTAssertGreaterThanOrEqual(units, 1, name)
+            XCTAssertEqual(shown.first ?? nil, units, "\(name): the result holds the units the resume file holds")
+            if shown.count == 2 { XCTAssertEqual(shown[1], units, name) }
+            XCTAssertTrue(try run("print(r.table)").contains("(interrupted"), "\(name): \(out)")
+        }
+        // a whole result says interrupted: false
+        XCTAssertEqual(try run("print(eval.ppl(m, tok, [\"a short text here\"], window: 8).interrupted)"), "false\n")
+        // the loop around an interrupted evaluation stops (nothing after it runs), as for train
+        let path = tmp.appendingPathComponent("loop.json").path
+        out = ""
+        let (_, error) = runStopped("""
+        for w in [16, 32] {
+            let r = eval.ppl(m, tok, texts, window: w, stride: w, resume: "\(path)")
+            print("after", w)
+        }
+        print("saved")
+        """, resume: path)
+        XCTAssertEqual((error as? Diagnostic)?.kind, .interrupted, "\(String(describing: error))")
+        XCTAssertTrue(out.contains("eval.ppl interrupted"), out)
+        XCTAssertFalse(out.contains("after") || out.contains("saved"), out)
+        XCTAssertEqual(interp.cancellation?.isCancelled, false, "the interpreter clears the request it reported")
     }
 }

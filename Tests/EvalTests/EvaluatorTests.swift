@@ -82,11 +82,22 @@ final class EvaluatorTests: XCTestCase {
         // the token is set once the model has answered four prompts (as Ctrl-C would set it)
         let token = CancellationToken()
         let hooks = EvalHooks(progress: { p in progress.append(p.done); if m1.calls >= 4 { token.cancel() } }, cancel: token)
-        XCTAssertThrowsError(try NIAH.run(model: m1, tokenizer: tok, haystack: .synthetic(seed: 2), config: c, hooks: hooks)) { e in
-            XCTAssertEqual(e as? EvalError, .cancelled)
-        }
+        // the stopped run returns its four finished cells, marked interrupted (issue 14: an
+        // interrupted evaluation returned nothing), the others NaN / nil in the same grid
+        let stopped = try NIAH.run(model: m1, tokenizer: tok, haystack: .synthetic(seed: 2), config: c, hooks: hooks)
+        XCTAssertEqual(stopped.interrupted, true)
+        XCTAssertTrue(token.isCancelled, "the stop request is left for the caller")
         XCTAssertEqual(m1.calls, 4)
         XCTAssertEqual(progress.last, 4)
+        XCTAssertEqual(stopped.grid.count, 3)
+        XCTAssertEqual(stopped.grid.joined().filter { abs($0 - 1) < 1e-6 }.count, 4)
+        XCTAssertEqual(stopped.grid.joined().filter { $0.isNaN }.count, 2)
+        XCTAssertEqual(stopped.answers.joined().filter { $0 == nil }.count, 2)
+        XCTAssertEqual(stopped.mean, 1, accuracy: 1e-6)
+        XCTAssertTrue(stopped.table.contains("(interrupted: 4 of 6 cells)"), stopped.table)
+        let back = try NIAHResult.fromJSON(try stopped.toJSON())
+        XCTAssertEqual(back.interrupted, true)
+        XCTAssertEqual(try back.toJSON(), try stopped.toJSON())
         let partial = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any])
         XCTAssertEqual(partial["llx_partial_results"] as? String, "niah")
         XCTAssertEqual((partial["units"] as? [String: Any])?.count, 4)
@@ -94,6 +105,8 @@ final class EvaluatorTests: XCTestCase {
         let r = try NIAH.run(model: m2, tokenizer: tok, haystack: .synthetic(seed: 2), config: c)
         XCTAssertEqual(m2.calls, 2)
         XCTAssertTrue(r.complete)
+        XCTAssertNil(r.interrupted)
+        XCTAssertFalse(try r.toJSON().contains("interrupted"), "a whole result is written as before")
         XCTAssertEqual(r.mean, 1, accuracy: 1e-6)
         // a partial file from another needle is refused
         var other = c
@@ -126,21 +139,84 @@ final class EvaluatorTests: XCTestCase {
 
     /// Cancels a run once `cancelAt` units are reported done, then resumes it with a fresh model:
     /// the resumed result equals the uninterrupted one, and only the units left are run.
+    /// The stopped run returns the finished units marked interrupted (`partial` checks them
+    /// against the uninterrupted result), and its JSON round trip keeps the mark.
     func interruptAndResume<R: EvalResult>(_ name: String, cancelAt: Int, path: String,
                                            run: (EvalModel, String?, EvalHooks) throws -> R,
-                                           make: () -> CountingModel, calls: (CountingModel) -> Int, remainingCalls: Int) throws {
+                                           make: () -> CountingModel, calls: (CountingModel) -> Int, remainingCalls: Int,
+                                           partial: (R, R) throws -> Void) throws {
         let full = try run(make(), nil, .none)
+        XCTAssertNil(full.interrupted, name)
         let token = CancellationToken()
         let hooks = EvalHooks(progress: { p in if p.done >= cancelAt { token.cancel() } }, cancel: token)
-        XCTAssertThrowsError(try run(make(), path, hooks), name) { e in XCTAssertEqual(e as? EvalError, .cancelled, name) }
+        let stopped = try run(make(), path, hooks)
+        XCTAssertEqual(stopped.interrupted, true, name)
+        XCTAssertTrue(token.isCancelled, "\(name): the stop request is left for the caller")
+        XCTAssertTrue(stopped.table.contains("(interrupted"), "\(name): \(stopped.table)")
+        try partial(stopped, full)
+        let back = try EvalResults.fromJSON(try stopped.toJSON())
+        XCTAssertEqual(back.interrupted, true, name)
+        XCTAssertEqual(try back.toJSON(), try stopped.toJSON(), name)
+        _ = stopped.figure()   // draws with the units not run left out
         let m = make()
         let resumed = try run(m, path, .none)
+        XCTAssertNil(resumed.interrupted, name)
         XCTAssertEqual(calls(m), remainingCalls, name)
         XCTAssertEqual(try resumed.toJSON(), try full.toJSON(), name)
         // another model (same answers, other log-probabilities) is refused, named
         XCTAssertThrowsError(try run(CountingModel(make(), shift: -0.25), path, .none), name) { e in
             XCTAssertTrue("\(e)".contains("partial results were made with another model"), "\(name): \(e)")
         }
+    }
+
+    /// Ctrl-C while the model answers: generation returns the answer cut short, and the
+    /// evaluator must neither score it nor save it as a finished unit (it did: a resume then
+    /// kept the cut answer's score).
+    func testAnAnswerCutShortByTheStopIsNotAFinishedUnit() throws {
+        let dir = NSTemporaryDirectory() + "llx-cut-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        func units(_ path: String) throws -> Int {
+            let o = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any]
+            return (o?["units"] as? [String: Any])?.count ?? -1
+        }
+        var c = try niahConfig([700, 900], depths: 3)
+        c.resumePath = dir + "/niah.json"
+        let token = CancellationToken()
+        let m = StoppedWhileAnsweringModel(tok, answer: c.needle, stopAt: 3)
+        let r = try NIAH.run(model: m, tokenizer: tok, haystack: .synthetic(seed: 2), config: c, hooks: EvalHooks(cancel: token))
+        XCTAssertEqual(r.interrupted, true)
+        XCTAssertEqual(r.answers.joined().filter { $0 != nil }.count, 2, "the third answer was cut short")
+        XCTAssertEqual(r.grid.joined().filter { abs($0 - 1) < 1e-6 }.count, 2)
+        XCTAssertEqual(try units(dir + "/niah.json"), 2)
+
+        var pc = PasskeyConfig(lengths: [400], depths: [0, 1])
+        pc.resumePath = dir + "/pk.json"
+        let pm = StoppedWhileAnsweringModel(tok, answer: " 12345.", stopAt: 2)
+        let p = try Passkey.run(model: pm, tokenizer: tok, config: pc, hooks: EvalHooks(cancel: CancellationToken()))
+        XCTAssertEqual(p.interrupted, true)
+        XCTAssertEqual(p.grid.joined().filter { $0.isFinite }.count, 1)
+        XCTAssertEqual(try units(dir + "/pk.json"), 1)
+
+        var tc = TopicsConfig(counts: [1, 2])
+        tc.trials = 1; tc.turnTokens = 20; tc.resumePath = dir + "/topics.json"
+        let t = try Topics.run(model: StoppedWhileAnsweringModel(tok, answer: "the topic", stopAt: 2), tokenizer: tok, config: tc,
+                               hooks: EvalHooks(cancel: CancellationToken()))
+        XCTAssertEqual(t.interrupted, true)
+        XCTAssertEqual(t.accuracy.filter { $0.isFinite }.count, 1)
+        XCTAssertEqual(t.answers[1], [])
+        XCTAssertEqual(try units(dir + "/topics.json"), 1)
+
+        var qc = QAConfig(metric: "f1")
+        qc.maxLen = 400; qc.resumePath = dir + "/qa.json"
+        let items = [QAItem(input: "Where?", context: "The tower is in a city with a long name: Paris.", answers: ["in Paris"]),
+                     QAItem(input: "Who?", context: "Marie Curie did.", answers: ["in Paris"])]
+        let q = try QA.run(model: StoppedWhileAnsweringModel(tok, answer: "in Paris", stopAt: 2), tokenizer: tok, items: items, config: qc,
+                           hooks: EvalHooks(cancel: CancellationToken()))
+        XCTAssertEqual(q.interrupted, true)
+        XCTAssertEqual(q.scores, [1])
+        XCTAssertEqual(q.truncated, 0)
+        XCTAssertEqual(try units(dir + "/qa.json"), 1)
     }
 
     func assertRefused(_ field: String, _ body: @autoclosure () throws -> Any) {
@@ -165,7 +241,13 @@ final class EvaluatorTests: XCTestCase {
         try interruptAndResume("passkey", cancelAt: 4, path: dir + "/pk.json", run: { m, p, h in
             var c = pk; c.resumePath = p
             return try Passkey.run(model: m, tokenizer: tok, config: c, hooks: h)
-        }, make: reader, calls: { $0.generates }, remainingCalls: 8)
+        }, make: reader, calls: { $0.generates }, remainingCalls: 8, partial: { s, full in
+            // two whole cells (both trials each) at the first length; the others not run
+            XCTAssertEqual(s.grid.joined().filter { $0.isFinite }.count, 2)
+            for i in 0..<2 { XCTAssertEqual(s.grid[i][0], full.grid[i][0]); XCTAssertEqual(s.keys[i][0], full.keys[i][0]); XCTAssertEqual(s.answers[i][0], full.answers[i][0]) }
+            XCTAssertTrue(s.grid[2][0].isNaN && s.keys[2][0].isEmpty && s.answers[2][0].isEmpty)
+            XCTAssertTrue(s.table.contains("(interrupted: 2 of 6 cells)"), s.table)
+        })
         for (field, change) in [("seed", { (c: inout PasskeyConfig) in c.seed = 8 }), ("trials", { $0.trials = 3 }),
                                 ("lengths", { $0.lengths = [400] }), ("chat", { $0.chat = true }), ("max_tokens", { $0.maxTokens = 11 })] {
             var c = pk; c.resumePath = dir + "/pk.json"; change(&c)
@@ -185,7 +267,15 @@ final class EvaluatorTests: XCTestCase {
         try interruptAndResume("topics", cancelAt: 4, path: dir + "/topics.json", run: { m, p, h in
             var c = tc; c.resumePath = p
             return try Topics.run(model: m, tokenizer: tok, config: c, hooks: h)
-        }, make: first, calls: { $0.generates }, remainingCalls: 2)
+        }, make: first, calls: { $0.generates }, remainingCalls: 2, partial: { s, full in
+            // the first count whole (3 trials); the second had 1 of 3: not a finished count
+            XCTAssertEqual(s.counts, full.counts)
+            XCTAssertEqual(s.accuracy[0], full.accuracy[0])
+            XCTAssertTrue(s.accuracy[1].isNaN)
+            XCTAssertEqual(s.answers[0], full.answers[0]); XCTAssertEqual(s.firstTopics[0], full.firstTopics[0])
+            XCTAssertEqual(s.answers[1], []); XCTAssertEqual(s.promptTokens[1], 0)
+            XCTAssertEqual(s.mean, full.accuracy[0])
+        })
         assertRefused("turn_tokens", try Topics.run(model: first(), tokenizer: tok, config: { var c = tc; c.resumePath = dir + "/topics.json"; c.turnTokens = 41; return c }()))
 
         // ppl: 2 texts, windows of 5 every 3 tokens; cut after 3 windows (one log-prob call each,
@@ -194,7 +284,15 @@ final class EvaluatorTests: XCTestCase {
         let windows = texts.map { tok.encode($0, bos: true).count }.reduce(0) { $0 + ($1 - 5 + 2) / 3 + 1 }
         try interruptAndResume("ppl", cancelAt: 3, path: dir + "/ppl.json", run: { m, p, h in
             try Perplexity.run(model: m, tokenizer: tok, texts: texts, window: 5, stride: 3, hooks: h, resume: p)
-        }, make: { CountingModel(PositionalLogProbModel()) }, calls: { $0.logProbCalls }, remainingCalls: 1 + windows - 3)
+        }, make: { CountingModel(PositionalLogProbModel()) }, calls: { $0.logProbCalls }, remainingCalls: 1 + windows - 3, partial: { s, full in
+            // three windows of the first document: it stands for those windows only
+            XCTAssertEqual(s.windowNLL, Array(full.windowNLL.prefix(3)))
+            XCTAssertEqual(s.windowTokens, Array(full.windowTokens.prefix(3)))
+            XCTAssertEqual(s.documentTokens, [s.windowTokens.reduce(0, +)])
+            let nll = zip(s.windowNLL, s.windowTokens).map { $0 * Double($1) }.reduce(0, +) / Double(s.windowTokens.reduce(0, +))
+            XCTAssertEqual(s.nll, nll, accuracy: 1e-12)
+            XCTAssertLessThan(s.documentTokens[0], full.documentTokens[0])
+        })
         assertRefused("stride", try Perplexity.run(model: CountingModel(PositionalLogProbModel()), tokenizer: tok, texts: texts, window: 5, stride: 2, resume: dir + "/ppl.json"))
         assertRefused("data", try Perplexity.run(model: CountingModel(PositionalLogProbModel()), tokenizer: tok, texts: texts + ["more"], window: 5, stride: 3, resume: dir + "/ppl.json"))
 
@@ -203,7 +301,14 @@ final class EvaluatorTests: XCTestCase {
         let letters = { CountingModel(LetterModel(tok) { $0.contains("2+2") ? "B" : "A" }) }
         try interruptAndResume("mc", cancelAt: 2, path: dir + "/mc.json", run: { m, p, h in
             try MultipleChoice.run(model: m, tokenizer: tok, items: items, hooks: h, resume: p)
-        }, make: letters, calls: { $0.logProbCalls }, remainingCalls: 1 + 2 * 4)
+        }, make: letters, calls: { $0.logProbCalls }, remainingCalls: 1 + 2 * 4, partial: { s, full in
+            // the first two questions, their labels, and the accuracy over them
+            XCTAssertEqual(s.predictions, Array(full.predictions.prefix(2)))
+            XCTAssertEqual(s.labels, Array(full.labels.prefix(2)))
+            XCTAssertEqual(s.nll, Array(full.nll.prefix(2)))
+            XCTAssertEqual(s.subjectCounts, [2])
+            XCTAssertEqual(s.accuracy, Double(zip(s.predictions, s.labels).filter { $0 == $1 }.count) / 2)
+        })
         assertRefused("data", try MultipleChoice.run(model: letters(), tokenizer: tok, items: Array(items.reversed()), resume: dir + "/mc.json"))
 
         // qa: 3 items; cut after 1
@@ -216,7 +321,12 @@ final class EvaluatorTests: XCTestCase {
         try interruptAndResume("qa", cancelAt: 1, path: dir + "/qa.json", run: { m, p, h in
             var c = qc; c.resumePath = p
             return try QA.run(model: m, tokenizer: tok, items: qa, config: c, hooks: h)
-        }, make: echo, calls: { $0.generates }, remainingCalls: 2)
+        }, make: echo, calls: { $0.generates }, remainingCalls: 2, partial: { s, full in
+            XCTAssertEqual(s.scores, Array(full.scores.prefix(1)))
+            XCTAssertEqual(s.predictions, Array(full.predictions.prefix(1)))
+            XCTAssertEqual(s.promptTokens, Array(full.promptTokens.prefix(1)))
+            XCTAssertEqual(s.mean, full.scores[0])
+        })
         assertRefused("metric", try QA.run(model: echo(), tokenizer: tok, items: qa, config: { var c = qc; c.resumePath = dir + "/qa.json"; c.metric = "rougeL"; return c }()))
         assertRefused("template", try QA.run(model: echo(), tokenizer: tok, items: qa, config: { var c = qc; c.resumePath = dir + "/qa.json"; c.template = "{input}"; return c }()))
 

@@ -99,3 +99,24 @@ final class WiderVocab: TextTokenizer {
     func chat(_ messages: [ChatMessage], generationPrompt: Bool) -> [Int] { inner.chat(messages, generationPrompt: generationPrompt) }
     func tokenID(_ special: String) -> Int? { inner.tokenID(special) }
 }
+
+/// Answers every prompt with a fixed text, as a model stopped by Ctrl-C while it answers: on
+/// call `stopAt` it sets the token and returns the answer cut short (what `LlamaModel.generate`
+/// returns once the token is set).
+final class StoppedWhileAnsweringModel: EvalModel {
+    let tok: TextTokenizer
+    let answer: String
+    let stopAt: Int
+    var calls = 0
+    init(_ tok: TextTokenizer, answer: String, stopAt: Int) { self.tok = tok; self.answer = answer; self.stopAt = stopAt }
+    func generate(prompt: [Int], maxTokens: Int, stop: Set<Int>) throws -> [Int] {
+        try generate(prompt: prompt, maxTokens: maxTokens, stop: stop, cancel: nil)
+    }
+    func generate(prompt: [Int], maxTokens: Int, stop: Set<Int>, cancel: CancellationToken?) throws -> [Int] {
+        calls += 1
+        let ids = Array(tok.encode(answer, bos: false).prefix(maxTokens))
+        if calls == stopAt { cancel?.cancel(); return Array(ids.prefix(2)) }
+        return ids
+    }
+    func logProbs(ids: [Int]) throws -> [Float] { Array(repeating: -1, count: max(0, ids.count - 1)) }
+}

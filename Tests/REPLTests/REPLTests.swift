@@ -188,6 +188,50 @@ final class REPLTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: marker.path))
     }
 
+    /// Ctrl-C during an evaluation in the REPL (issue 14: "an interrupted evaluation returns
+    /// nothing"): the entry stops, `r` holds the windows scored so far, marked interrupted.
+    func testCtrlCDuringAnEvaluationKeepsItsFinishedUnits() throws {
+        let p = try startREPL(); defer { p.close() }
+        p.send("let tok = tokenizer.bytes()\n")
+        XCTAssertTrue(p.expect("llx> "), p.transcript)
+        p.send("let m = llama.init(llama.config(\"tiny\", num_hidden_layers: 1), seed: 0)\n")
+        XCTAssertTrue(p.expect("llx> "), p.transcript)
+        // about 31K windows: minutes of work, stopped after a second
+        p.send("let r = eval.ppl(m, tok, [\"the grass is green. \" * 100000], window: 64, stride: 64)\n")
+        Thread.sleep(forTimeInterval: 1.5)
+        p.send("\u{03}")
+        XCTAssertTrue(p.expect("eval.ppl interrupted: the result holds the finished windows only"), p.transcript)
+        XCTAssertTrue(p.expect("llx> "), p.transcript)
+        p.send("print(r.interrupted, len(r.window_n_l_l) > 0, len(r.window_n_l_l) < 31250, r.ppl > 1)\n")
+        XCTAssertTrue(p.expect("true true true true"), p.transcript)
+    }
+
+    /// `llx run`: Ctrl-C during an evaluation that is the script's last statement still ends the
+    /// script with status 130, and one with statements after it runs none of them.
+    func testRunStopsOnCtrlCDuringAnEvaluationWithStatus130() throws {
+        guard FileManager.default.isExecutableFile(atPath: Self.binary) else { throw XCTSkip("build llx first") }
+        let marker = tmp.appendingPathComponent("saved.txt")
+        for after in ["", "write_text(\"\(marker.path)\", \"should not be written\")\n"] {
+            let script = tmp.appendingPathComponent("ev.llx")
+            try """
+            let tok = tokenizer.bytes()
+            let m = llama.init(llama.config("tiny", num_hidden_layers: 1), seed: 0)
+            print("started")
+            let r = eval.ppl(m, tok, ["the grass is green. " * 100000], window: 64, stride: 64)
+            \(after)
+            """.write(to: script, atomically: true, encoding: .utf8)
+            let p = try PTYProcess(binary: Self.binary, args: ["run", script.path], env: ["TERM": "dumb"])
+            defer { p.close() }
+            XCTAssertTrue(p.expect("started"), p.transcript)
+            Thread.sleep(forTimeInterval: 1.0)
+            p.send("\u{03}")
+            XCTAssertEqual(p.waitExit(timeout: 30), 130, p.transcript)
+            XCTAssertTrue(p.transcript.contains("eval.ppl interrupted"), p.transcript)
+            XCTAssertTrue(p.transcript.contains("error: interrupted"), p.transcript)
+            XCTAssertFalse(FileManager.default.fileExists(atPath: marker.path))
+        }
+    }
+
     /// The history file follows $HOME (a test or sandbox HOME isolates it), or
     /// $XDG_STATE_HOME/llx/history where that is set; $LLX_HISTORY still wins.
     func testHistoryFileFollowsHomeAndXDGStateHome() throws {
