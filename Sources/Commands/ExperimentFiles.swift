@@ -161,6 +161,7 @@ CPU), LLX_OUTPUT (default DIR/output).
 """
 import json
 import os
+import shutil
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -405,7 +406,7 @@ def main():
         from peft import prepare_model_for_kbit_training
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=RECIPE["checkpointing"],
                                                 gradient_checkpointing_kwargs={"use_reentrant": False})
-    to_save = RECIPE["modules_to_save"] or None
+    to_save = list(RECIPE["modules_to_save"]) or None  # a copy: PEFT extends the list it is given
     lora = LoraConfig(r=RECIPE["rank"], lora_alpha=RECIPE["alpha"], lora_dropout=RECIPE["dropout"],
                       target_modules=RECIPE["targets"], use_rslora=RECIPE["use_rslora"], modules_to_save=to_save,
                       bias="none", task_type="CAUSAL_LM",
@@ -448,9 +449,9 @@ def main():
         # the base's RoPE travels with the adapter (lora.load_peft applies or checks it)
         with open(os.path.join(out, "llx_base.json"), "w") as f:
             json.dump(RECIPE["llx_base"], f, indent=2, sort_keys=True)
-        # the recipe this run trained, so that a results folder says which experiment it is
-        with open(os.path.join(out, "experiment.json"), "w") as f:
-            json.dump(RECIPE, f, indent=2, sort_keys=True)
+        # the recipe this run trained (the folder's experiment.json), so that a results folder
+        # says which experiment it is
+        shutil.copyfile(here("experiment.json"), os.path.join(out, "experiment.json"))
         say(f"adapter and trainer_state.json in {out}")
 
 
