@@ -166,12 +166,22 @@ final class ExportExperimentTests: XCTestCase {
     /// different experiments.
     func testShippedExportedRunMatchesTheRoundTripNotebook() throws {
         let d = try tempDir()
-        let out = try run("""
-        let r = run_script(root + "/notebooks/export_roundtrip.llx", params: {base_dir: root + "/notebooks/models/tiny256",
-                           run_dir: root + "/notebooks/export_roundtrip_run", export_dir: "\(d)/exp"})
-        print("steps", len(r.s.loss), len(r.local_loss))
-        print("worst", r.worst)
-        print("logits", r.dl)
+        // the notebook as a script, its parameters rebound after the parameters cell (as -p does)
+        var nb = try String(contentsOfFile: Self.root.appendingPathComponent("notebooks/export_roundtrip.llx").path, encoding: .utf8)
+        guard let params = nb.range(of: "# %% parameters\n"), let next = nb.range(of: "\n# %%", range: params.upperBound..<nb.endIndex) else {
+            return XCTFail("notebooks/export_roundtrip.llx has no parameters cell followed by another cell")
+        }
+        nb.insert(contentsOf: """
+
+        base_dir = root + "/notebooks/models/tiny256"
+        run_dir = root + "/notebooks/export_roundtrip_run"
+        export_dir = "\(d)/exp"
+        """, at: next.lowerBound)
+        let out = try run(nb + """
+
+        print("steps", len(s.loss), len(local_loss))
+        print("worst", worst)
+        print("logits", dl)
         """)
         func value(_ key: String) -> Double? {
             out.split(separator: "\n").first { $0.hasPrefix(key + " ") }.flatMap { Double($0.split(separator: " ")[1]) }
