@@ -5,7 +5,8 @@ import Foundation
 
 enum ExperimentFiles {
     /// The versions the exported run was checked with (scripts/ref_env.sh installs them;
-    /// scripts/check_export_experiment.sh runs the check). bitsandbytes is used on CUDA only.
+    /// scripts/check_export_experiment.sh runs the check). bitsandbytes runs NF4 on CUDA and, with
+    /// its CPU backend, on CPU.
     static let requirements = """
     # the versions llx's export check (scripts/check_export_experiment.sh) ran with
     torch==2.15.0
@@ -45,8 +46,9 @@ enum ExperimentFiles {
         """
         # accelerate config written by llx export.experiment: FSDP (ZeRO-3-like full sharding) over
         # \(processes) GPUs, for an 8B base at long context. train.py stores NF4 weights in the
-        # compute dtype (bnb_4bit_quant_storage) so that FSDP can shard them. Not run by llx's
-        # checks (they have no GPU): the DDP config is the checked one.
+        # compute dtype (bnb_4bit_quant_storage) so that FSDP can shard them. Not checked by llx
+        # (no GPU there): accelerate shards with FSDP on GPUs only; on a machine without CUDA this
+        # file runs as DDP over CPU processes (train.py says so), a smoke test, not FSDP.
         # Launch: accelerate launch --config_file accelerate_fsdp.yaml train.py
         # (set num_processes to your GPU count; the global batch must stay llx's batch).
         compute_environment: LOCAL_MACHINE
@@ -93,7 +95,7 @@ enum ExperimentFiles {
         ```
 
         (from any folder: the paths are relative to train.py). It leaves the adapter
-        (`adapter_config.json`, `adapter_model.safetensors`, `llx_base.json`) and `trainer_state.json`
+        (`adapter_config.json`, `adapter_model.safetensors`, `llx_base.json`), `trainer_state.json` and `experiment.json` (the recipe run)
         in `output/` (or `$LLX_OUTPUT`). Back in llx:
 
         ```
@@ -102,9 +104,11 @@ enum ExperimentFiles {
         lora.load_peft(llama.load(BASE), "output")    # the trained adapter, its RoPE applied
         ```
 
-        Needs: Python 3.10+, the packages of `requirements.txt`; NF4 (`quant: nf4`) needs CUDA and
-        bitsandbytes. Without CUDA, train.py runs on CPU processes (gloo) in f32 and keeps an NF4
-        recipe's base dense, saying so (the losses then differ from llx's NF4 run by NF4's rounding).
+        Needs: Python 3.10+, the packages of `requirements.txt`; NF4 (`quant: nf4`) needs bitsandbytes.
+        Without CUDA, train.py runs on CPU processes (gloo) in f32, NF4 through bitsandbytes' CPU
+        backend; where that cannot quantize, it keeps an NF4 recipe's base dense and says so (the
+        losses then differ from llx's NF4 run by NF4's rounding). accelerate shards with FSDP on GPUs
+        only: on CPU the FSDP config runs as DDP (replicated), which train.py says.
 
         ## What is here
 
@@ -118,7 +122,7 @@ enum ExperimentFiles {
         | `tokenizer/` | \(tokenizer ? "the tokenizer files" : "(none: train.py uses tokens.jsonl as it is)") |
         | `train.py` | transformers `Trainer` + PEFT `LoraConfig`; the recipe is `RECIPE` at its top |
         | `experiment.json` | the same recipe as JSON |
-        | `accelerate_config.yaml`, `accelerate_fsdp.yaml` | DDP over \(v("processes")) process(es); FSDP full shard for 8B |
+        | `accelerate_config.yaml`, `accelerate_fsdp.yaml` | DDP over \(v("processes")) process(es) (GPUs, or CPU processes with gloo); FSDP full shard for 8B (GPUs) |
         | `requirements.txt` | pinned versions (those llx's check ran with) |
 
         ## The recipe
@@ -141,7 +145,7 @@ enum ExperimentFiles {
 
     static let trainPy = #"""
 #!/usr/bin/env python3
-"""An llx experiment on transformers + PEFT (+ bitsandbytes on CUDA), written by llx's
+"""An llx experiment on transformers + PEFT (+ bitsandbytes for NF4), written by llx's
 export.experiment. Run it from anywhere with
 
     accelerate launch --config_file DIR/accelerate_config.yaml DIR/train.py
@@ -157,6 +161,7 @@ CPU), LLX_OUTPUT (default DIR/output).
 """
 import json
 import os
+import shutil
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -300,6 +305,49 @@ def token_mean_loss(outputs, labels, num_items_in_batch=None):
     return ce / num_items_in_batch
 
 
+def nf4_on_cpu():
+    """Whether bitsandbytes' CPU backend runs this NF4 recipe here: (True, what runs) or (False, why not).
+    It is checked on a matrix whose rows are not a multiple of the 64-value block (tiny256's
+    down_proj has 352 inputs): bitsandbytes 0.50.2's CPU dequantize_4bit kernel takes the blocks
+    row by row, while quantize_4bit (and llx) lay them over the flattened tensor, so such weights
+    come back wrong (max error 0.79 on tiny256's down_proj, whose largest weight is 0.97). When
+    the check finds that, the CPU kernel is replaced by a dequantization over flat blocks."""
+    try:
+        import bitsandbytes
+        import bitsandbytes.functional as bf
+    except ImportError as e:
+        return False, f"no bitsandbytes ({e})"
+    w = torch.randn(64, 96, generator=torch.Generator().manual_seed(0))
+
+    def error():
+        q, st = bf.quantize_4bit(w, blocksize=64, quant_type="nf4", compress_statistics=True)
+        return (bf.dequantize_4bit(q, st) - w).abs().max().item()
+
+    bound = 0.16 * w.abs().max().item()  # NF4's widest gap is 0.304 of a block's absmax
+    try:
+        err = error()
+    except Exception as e:
+        return False, f"bitsandbytes {bitsandbytes.__version__} cannot quantize on CPU ({type(e).__name__}: {e})"
+    what = f"NF4 through bitsandbytes {bitsandbytes.__version__} on CPU"
+    if err > bound:
+        def dequantize_flat(A, absmax, blocksize, quant_type, shape, dtype):
+            codes = A.view(torch.uint8).reshape(-1)
+            q = torch.stack([codes >> 4, codes & 0xF], dim=1).reshape(-1).long()
+            n = 1
+            for d in shape:
+                n *= d
+            values = bf.get_4bit_type(quant_type, device=A.device)[q[:n]]
+            return (values * absmax.float()[torch.arange(n) // blocksize]).reshape(shape).to(dtype)
+
+        torch.library.register_kernel("bitsandbytes::dequantize_4bit", "cpu", dequantize_flat)
+        fixed = error()
+        if fixed > bound:
+            return False, f"bitsandbytes {bitsandbytes.__version__}'s CPU NF4 round trip is off by {err:.3g} (> {bound:.3g})"
+        what += (f" (its CPU dequantize_4bit was off by {err:.3g} on rows that are not a multiple of the block; "
+                 f"replaced by flat blocks: {fixed:.3g})")
+    return True, what
+
+
 class LLXTrainer(Trainer):
     def get_decay_parameter_names(self, model):
         # llx's AdamW decays every trainable tensor (transformers leaves out norms and biases)
@@ -311,6 +359,18 @@ def main():
     world = int(os.environ.get("WORLD_SIZE", "1"))
     fsdp = os.environ.get("ACCELERATE_USE_FSDP", "false").lower() == "true"
     dtype = getattr(torch, os.environ.get("LLX_COMPUTE_DTYPE", "bfloat16" if cuda else "float32"))
+    if fsdp and not cuda:
+        # accelerate shards with FSDP on GPUs only: on CPU processes (gloo) its state stays
+        # MULTI_CPU, i.e. DDP (accelerate 1.16), and its FSDP plugin refuses sync_module_states
+        # ("FSDP parameter initialization with `sync_module_states=True` is not supported on
+        # cpu"), which cpu_ram_efficient_loading forces on. So that the FSDP file can still be
+        # tried on CPU (loading, data, recipe), every process loads the weights itself, in f32,
+        # and the run is replicated, not sharded; train.py says so.
+        os.environ["FSDP_SYNC_MODULE_STATES"] = "false"
+        os.environ["FSDP_CPU_RAM_EFFICIENT_LOADING"] = "false"
+        os.environ["ACCELERATE_MIXED_PRECISION"] = "no"
+        say("the FSDP config on CPU: accelerate shards with FSDP on GPUs only, so this run is DDP over CPU processes "
+            "(replicated, not sharded)")
     micro, batch = RECIPE["micro_batch"], RECIPE["batch"]
     if batch % (micro * world):
         fail(f"llx's batch {batch} is not a multiple of micro_batch {micro} x {world} processes")
@@ -324,24 +384,29 @@ def main():
     config = AutoConfig.from_pretrained(HERE)  # config.json: the session's rope_theta / rope_scaling
     kw = {"config": config, "dtype": dtype}
     nf4 = RECIPE["quant"] == "nf4"
-    if nf4 and cuda:
+    bnb = nf4 and cuda
+    if nf4 and not cuda:
+        bnb, what = nf4_on_cpu()
+        if bnb:
+            say(what)
+        else:
+            say(f"NF4 cannot run on this CPU: {what}; the base stays dense "
+                f"({dtype}), so the losses differ from llx's NF4 run by the quantization error")
+    if bnb:
         from transformers import BitsAndBytesConfig
         kw["quantization_config"] = BitsAndBytesConfig(
             load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=RECIPE["double_quant"],
             bnb_4bit_compute_dtype=dtype, bnb_4bit_quant_storage=dtype if fsdp else torch.uint8)
         if not fsdp:
-            kw["device_map"] = {"": int(os.environ.get("LOCAL_RANK", "0"))}
-    elif nf4:
-        say("NF4 needs bitsandbytes on CUDA; on this CPU the base stays dense "
-            f"({dtype}), so the losses differ from llx's NF4 run by the quantization error")
+            kw["device_map"] = {"": int(os.environ.get("LOCAL_RANK", "0")) if cuda else "cpu"}
     # base/ here when llx wrote it; else the path or hub name llx's model came from
     base = here(RECIPE["base"]) if RECIPE["base_written_by_llx"] else RECIPE["base"]
     model = AutoModelForCausalLM.from_pretrained(base, **kw)
-    if nf4 and cuda:
+    if bnb:
         from peft import prepare_model_for_kbit_training
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=RECIPE["checkpointing"],
                                                 gradient_checkpointing_kwargs={"use_reentrant": False})
-    to_save = RECIPE["modules_to_save"] or None
+    to_save = list(RECIPE["modules_to_save"]) or None  # a copy: PEFT extends the list it is given
     lora = LoraConfig(r=RECIPE["rank"], lora_alpha=RECIPE["alpha"], lora_dropout=RECIPE["dropout"],
                       target_modules=RECIPE["targets"], use_rslora=RECIPE["use_rslora"], modules_to_save=to_save,
                       bias="none", task_type="CAUSAL_LM",
@@ -359,7 +424,8 @@ def main():
     if trainable != RECIPE["trainable_parameters"]:
         fail(f"{trainable} trainable parameters here, {RECIPE['trainable_parameters']} in llx")
     say(f"{world} process(es), micro batch {micro} x accumulation {accum} x {world} = batch {batch}; "
-        f"{RECIPE['steps']} steps; {trainable} trainable parameters; compute {dtype}; nf4 {nf4 and cuda}")
+        f"{RECIPE['steps']} steps; {trainable} trainable parameters; compute {dtype}; nf4 {bnb}; "
+        f"{'FSDP' if fsdp else 'DDP' if world > 1 else 'one process'} config on {'CUDA' if cuda else 'CPU (gloo)' if world > 1 else 'CPU'}")
 
     out = os.environ.get("LLX_OUTPUT", here("output"))
     args = TrainingArguments(
@@ -376,12 +442,16 @@ def main():
     trainer = LLXTrainer(model=model, args=args, train_dataset=Rows(rows), data_collator=collate,
                          compute_loss_func=token_mean_loss)
     trainer.train()
+    say(f"trained as {type(trainer.model_wrapped).__name__}")
     trainer.save_model(out)
     if trainer.is_world_process_zero():
         trainer.state.save_to_json(os.path.join(out, "trainer_state.json"))
         # the base's RoPE travels with the adapter (lora.load_peft applies or checks it)
         with open(os.path.join(out, "llx_base.json"), "w") as f:
             json.dump(RECIPE["llx_base"], f, indent=2, sort_keys=True)
+        # the recipe this run trained (the folder's experiment.json), so that a results folder
+        # says which experiment it is
+        shutil.copyfile(here("experiment.json"), os.path.join(out, "experiment.json"))
         say(f"adapter and trainer_state.json in {out}")
 
 
