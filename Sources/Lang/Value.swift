@@ -44,10 +44,13 @@ public struct Record {
 
     @inline(__always) private func find(_ key: String) -> Int? {
         if let ix = index { return ix[key] }
+        // the lengths first: comparing two different strings is a call into the library
+        let len = key.utf8.count
         var i = 0
         let n = entries.count
         while i < n {
-            if entries[i].key == key { return i }
+            let k = entries[i].key
+            if k.utf8.count == len && k == key { return i }
             i += 1
         }
         return nil
