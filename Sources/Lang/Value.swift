@@ -53,6 +53,13 @@ public struct Record {
             if k.utf8.count == len && k == key { return i }
             i += 1
         }
+        // a name equal to one of another length ("é" as e and an accent, the Kelvin sign as K):
+        // names are compared as Swift compares strings (canonical equivalence)
+        i = 0
+        while i < n {
+            if entries[i].key == key { return i }
+            i += 1
+        }
         return nil
     }
 
