@@ -199,6 +199,19 @@ final class VarAccess {
         throw Diagnostic(.name, msg, at: loc)
     }
 
+    private var commandVersion = -1
+    private var command: Command? = nil
+    /// The command of this name when no scope binds it (the caller checked), looked up once
+    /// per change of the registry.
+    @inline(__always) func registryCommand() -> Command? {
+        let r = interp.registry
+        if commandVersion != r.version {
+            command = r[name]
+            commandVersion = r.version
+        }
+        return command
+    }
+
     private var coreAppendVersion = -1
     private var coreAppend = false
     /// Whether the name is the core `append` command here (no variable binds it).
@@ -247,7 +260,7 @@ final class FunctionProto {
     /// costs no allocation: recursion keeps one frame per level, which maxCallDepth bounds).
     /// A stack in an array: taking a frame out and putting it back moves the reference, with no
     /// reference counting.
-    private var pool: [Frame] = []
+    var pool: [Frame] = []
     init(decl: FunctionDecl, layout: Layout, defaults: [Eval?], body: @escaping Exec) {
         self.decl = decl; self.layout = layout; arity = decl.parameters.count
         self.defaults = defaults; self.body = body
@@ -270,12 +283,18 @@ final class FunctionProto {
 
     /// Calls `fn` (whose proto this is) with `given` positional arguments, which `fill` writes
     /// into the first slots of its frame (a pooled one).
-    @inline(__always) func invoke(_ fn: Function, _ interp: Interpreter, given: Int, _ loc: SourceLocation,
-                                  _ fill: (UnsafeMutablePointer<Value?>) throws -> Void) throws -> Value {
-        var fr = frame(parent: fn.frame)
+    @inline(__always) static func invoke(_ fn: Function, _ interp: Interpreter, given: Int, _ loc: SourceLocation,
+                                         _ fill: (UnsafeMutablePointer<Value?>) throws -> Void) throws -> Value {
+        // the proto lives as long as `fn`, which this call holds to its end
+        unowned(unsafe) let proto = fn.proto
+        var fr = proto.frame(parent: fn.frame)
         try fill(fr.slots)
         let r = try interp.enter(fn, fr, given: given, loc)
-        recycle(&fr)
+        if isKnownUniquelyReferenced(&fr) {
+            fr.clear()
+            proto.pool.append(consume fr)
+        }
+        withExtendedLifetime(fn) {}
         return r
     }
 }
@@ -285,7 +304,15 @@ typealias Exec = (Frame) throws -> Flow
 
 /// Compiled code kept in arrays or optionals goes in a box: a closure stored directly in a
 /// generic container is called through a reabstraction thunk, one more indirect call each time.
-final class Code { let run: Eval; init(_ run: @escaping Eval) { self.run = run } }
+final class Code {
+    let run: Eval
+    init(_ run: @escaping Eval) { self.run = run }
+    /// Runs the code of a box that something else keeps alive (an array the caller holds),
+    /// through a guaranteed reference: no retain of the closure's context per run.
+    @inline(__always) static func run(_ u: Unmanaged<Code>, _ f: Frame) throws -> Value {
+        try u._withUnsafeGuaranteedRef { try $0.run(f) }
+    }
+}
 final class SCode { let run: Exec; init(_ run: @escaping Exec) { self.run = run } }
 
 /// One step of an assignment target after its indices are evaluated: `.name` or `[items]`.
@@ -786,13 +813,14 @@ final class Compiler {
 
     /// Appends to the list a slot holds (holdsList checked), without copying its storage.
     @inline(__always) static func appendInPlace(_ p: UnsafeMutablePointer<Value?>, _ x: Value) {
-        var v = p.move().unsafelyUnwrapped
-        if case .list(var l) = v {
-            v = .null
+        let v = p.move().unsafelyUnwrapped
+        // the list is moved out of the value, not copied: its storage has one holder
+        switch consume v {
+        case .list(var l):
             l.append(x)
             p.initialize(to: .list(l))
-        } else {
-            p.initialize(to: v)
+        case let other:
+            p.initialize(to: other)
         }
     }
 
@@ -1074,10 +1102,12 @@ final class Compiler {
             }
         case .list(let items):
             let codes = items.map { Code(expr($0, scope)) }
+            let units = codes.map { Unmanaged.passUnretained($0) }   // `codes` keeps them
             return { f in
                 var out: [Value] = []
-                out.reserveCapacity(codes.count)
-                for c in codes { out.append(try c.run(f)) }
+                out.reserveCapacity(units.count)
+                for u in units { out.append(try Code.run(u, f)) }
+                withExtendedLifetime(codes) {}
                 return .list(out)
             }
         case .record(let fields):
@@ -1085,11 +1115,13 @@ final class Compiler {
             let codes = fields.map { Code(expr($0.1, scope)) }
             if Set(keys).count == keys.count {
                 let n = codes.count
+                let units = codes.map { Unmanaged.passUnretained($0) }   // `codes` keeps them
                 return { f in
                     var r = Record(capacity: n)
                     var i = 0
-                    while i < n { r.appendUnique(keys[i], try codes[i].run(f)); i += 1 }
+                    while i < n { r.appendUnique(keys[i], try Code.run(units[i], f)); i += 1 }
                     r.finishLiteral()
+                    withExtendedLifetime(codes) {}
                     return .record(r)
                 }
             }
@@ -1400,7 +1432,7 @@ final class Compiler {
             case 0:
                 return { f in
                     if let fn = direct ? g.function(gi) : acc.function(f) {
-                        return try fn.proto.invoke(fn, interp, given: 0, loc) { _ in }
+                        return try FunctionProto.invoke(fn, interp, given: 0, loc) { _ in }
                     }
                     return try slow(f)
                 }
@@ -1408,11 +1440,11 @@ final class Compiler {
                 let a0 = codes[0].run
                 return { f in
                     if let fn = direct ? g.function(gi) : acc.function(f), fn.proto.arity >= 1 {
-                        return try fn.proto.invoke(fn, interp, given: 1, loc) { p in p[0] = try a0(f) }
+                        return try FunctionProto.invoke(fn, interp, given: 1, loc) { p in p[0] = try a0(f) }
                     }
                     let callee = direct ? g.get(gi) : acc.get(f)
                     // a core command's shortcut (len(x), str(x)): no argument array
-                    if callee == nil, case .command(let c)? = try? acc.fallback(f, cloc), let fast = c.fast1 {
+                    if callee == nil, let c = acc.registryCommand(), let fast = c.fast1 {
                         let x = try a0(f)
                         if interp.isCancelled { try interp.checkCancelledAt(loc) }
                         if let r = fast(x) { return r }
@@ -1424,13 +1456,13 @@ final class Compiler {
                 let a0 = codes[0].run, a1 = codes[1].run
                 return { f in
                     if let fn = direct ? g.function(gi) : acc.function(f), fn.proto.arity >= 2 {
-                        return try fn.proto.invoke(fn, interp, given: 2, loc) { p in
+                        return try FunctionProto.invoke(fn, interp, given: 2, loc) { p in
                             p[0] = try a0(f)
                             p[1] = try a1(f)
                         }
                     }
                     let callee = direct ? g.get(gi) : acc.get(f)
-                    if callee == nil, case .command(let c)? = try? acc.fallback(f, cloc), let fast = c.fast2 {
+                    if callee == nil, let c = acc.registryCommand(), let fast = c.fast2 {
                         let x = try a0(f), y = try a1(f)
                         if interp.isCancelled { try interp.checkCancelledAt(loc) }
                         if let r = fast(x, y) { return r }
@@ -1441,7 +1473,7 @@ final class Compiler {
             default:
                 return { f in
                     if let fn = direct ? g.function(gi) : acc.function(f), n <= fn.proto.arity {
-                        return try fn.proto.invoke(fn, interp, given: n, loc) { p in
+                        return try FunctionProto.invoke(fn, interp, given: n, loc) { p in
                             for i in 0..<n { p[i] = try codes[i].run(f) }
                         }
                     }

@@ -343,16 +343,18 @@ public enum CoreCommands {
                 if up { q += 1 }
             }
         }
-        let intPart = q / p10, frac = q % p10
-        var out = x.sign == .minus ? "-" : ""
-        out += String(intPart)
-        if digits > 0 {
-            let f = String(frac)
-            out.append(".")
-            if f.utf8.count < digits { out.append(String(repeating: "0", count: digits - f.utf8.count)) }
-            out += f
+        // the digits from the last one: `digits` of them, the point, then at least one more
+        let negative = x.sign == .minus
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 48) { buf -> String in
+            var pos = 48, n = 0, v = q
+            while true {
+                pos -= 1; buf[pos] = 48 + UInt8(v % 10); v /= 10; n += 1
+                if n == digits { pos -= 1; buf[pos] = 46 }   // "."
+                if v == 0 && n > digits { break }
+            }
+            if negative { pos -= 1; buf[pos] = 45 }       // "-"
+            return String(decoding: UnsafeBufferPointer(rebasing: buf[pos..<48]), as: UTF8.self)
         }
-        return out
     }
 
     typealias StrFromD = @convention(c) (UnsafeMutablePointer<CChar>?, Int, UnsafePointer<CChar>?, Double) -> Int32
