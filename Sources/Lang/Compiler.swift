@@ -813,14 +813,13 @@ final class Compiler {
 
     /// Appends to the list a slot holds (holdsList checked), without copying its storage.
     @inline(__always) static func appendInPlace(_ p: UnsafeMutablePointer<Value?>, _ x: Value) {
-        let v = p.move().unsafelyUnwrapped
-        // the list is moved out of the value, not copied: its storage has one holder
-        switch consume v {
-        case .list(var l):
+        var v = p.move().unsafelyUnwrapped
+        if case .list(var l) = v {
+            v = .null
             l.append(x)
             p.initialize(to: .list(l))
-        case let other:
-            p.initialize(to: other)
+        } else {
+            p.initialize(to: v)
         }
     }
 
