@@ -4,7 +4,7 @@
 # `accelerate launch` trains it on CPU with 2 processes (gloo), llx trains the same recipe
 # itself, and then
 #   - the loss curves (transformers' trainer_state.json vs llx's train history) must agree
-#     within LOSS_TOL (default 1e-5; see docs/commands.md, "export.experiment", for why),
+#     within LOSS_TOL (default 1e-5; see docs/language.md, "export.experiment", for why),
 #   - the trained adapter loaded back into llx (lora.load_peft) must give PEFT's logits within 1e-4.
 # Two runs (pick one by naming it: scripts/check_export_experiment.sh [ddp] [nf4]):
 #   ddp   the f32 LoRA recipe with accelerate_config.yaml (DDP)

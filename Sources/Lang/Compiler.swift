@@ -29,8 +29,6 @@ final class Frame {
     /// The frame of the code the function was defined in (set again when a pooled frame is
     /// reused; nil for functions defined at the top level, whose names are globals).
     var parent: Frame?
-    /// The next free frame of a FunctionProto's pool.
-    var nextFree: Frame? = nil
 
     init(parent: Frame?, size: Int) {
         self.parent = parent
@@ -45,7 +43,7 @@ final class Frame {
     @inline(__always) func clear() {
         var i = 0
         while i < count { slots[i] = nil; i += 1 }
-        parent = nil
+        if parent != nil { parent = nil }
     }
 
     deinit {
@@ -58,6 +56,19 @@ final class Frame {
         var h = hops
         while h > 0 { f = f.parent.unsafelyUnwrapped; h -= 1 }
         return f
+    }
+
+    /// The slots of the frame `hops` levels up, walked without retaining the frames between
+    /// (each is kept alive by the one below it, and this one by the caller).
+    @inline(__always) func slotsUp(_ hops: Int) -> UnsafeMutablePointer<Value?> {
+        if hops == 0 { return slots }
+        var u = Unmanaged.passUnretained(self)
+        var h = hops
+        while h > 0 {
+            u = u._withUnsafeGuaranteedRef { Unmanaged.passUnretained($0.parent.unsafelyUnwrapped) }
+            h -= 1
+        }
+        return u._withUnsafeGuaranteedRef { $0.slots }
     }
 }
 
@@ -121,17 +132,37 @@ final class VarAccess {
     /// The bound value, nil when no scope binds the name (a command, or undefined).
     @inline(__always) func get(_ f: Frame) -> Value? {
         if one {
-            if let v = f.up(hops0).slots[slot0] { return v }
+            if let v = f.slotsUp(hops0)[slot0] { return v }
         } else {
-            for c in cands { if let v = f.up(c.hops).slots[c.slot] { return v } }
+            for c in cands { if let v = f.slotsUp(c.hops)[c.slot] { return v } }
         }
         return globals.get(gidx)
     }
 
+    /// The bound value when it is a user function (nil otherwise: unbound, or another value).
+    @inline(__always) func function(_ f: Frame) -> Function? {
+        if one {
+            let p = f.slotsUp(hops0) + slot0
+            if case .some(let v) = p.pointee {
+                if case .function(let fn) = v { return fn }
+                return nil
+            }
+        } else if let v = get(f) {
+            if case .function(let fn) = v { return fn }
+            return nil
+        }
+        return globals.function(gidx)
+    }
+
     /// The slot that holds the name now (nil when unbound).
-    func pointer(_ f: Frame) -> UnsafeMutablePointer<Value?>? {
+    @inline(__always) func pointer(_ f: Frame) -> UnsafeMutablePointer<Value?>? {
+        if one {
+            let p = f.slotsUp(hops0) + slot0
+            if case .some = p.pointee { return p }
+            return globals.pointer(gidx)
+        }
         for c in cands {
-            let p = f.up(c.hops).slots + c.slot
+            let p = f.slotsUp(c.hops) + c.slot
             if case .some = p.pointee { return p }
         }
         return globals.pointer(gidx)
@@ -140,11 +171,11 @@ final class VarAccess {
     /// Rebinds the name where it is bound; false when nothing binds it.
     @inline(__always) func set(_ f: Frame, _ v: Value) -> Bool {
         if one {
-            let p = f.up(hops0).slots + slot0
+            let p = f.slotsUp(hops0) + slot0
             if case .some = p.pointee { p.pointee = v; return true }
         } else {
             for c in cands {
-                let p = f.up(c.hops).slots + c.slot
+                let p = f.slotsUp(c.hops) + c.slot
                 if case .some = p.pointee { p.pointee = v; return true }
             }
         }
@@ -166,6 +197,35 @@ final class VarAccess {
         var msg = "undefined name '\(name)'"
         if let s = closestName(name, visibleNames(f) + r.topLevelNames) { msg += " (did you mean '\(s)'?)" }
         throw Diagnostic(.name, msg, at: loc)
+    }
+
+    private var commandVersion = -1
+    private var command: Command? = nil
+    /// The command of this name when no scope binds it (the caller checked), looked up once
+    /// per change of the registry.
+    @inline(__always) func registryCommand() -> Command? {
+        let r = interp.registry
+        if commandVersion != r.version {
+            command = r[name]
+            commandVersion = r.version
+        }
+        return command
+    }
+
+    private var coreAppendVersion = -1
+    private var coreAppend = false
+    /// Whether the name is the core `append` command here (no variable binds it).
+    func namesCoreAppend(_ f: Frame) -> Bool {
+        if let v = get(f) {
+            if case .command(let c) = v { return c.isCoreAppend }
+            return false
+        }
+        let r = interp.registry
+        if coreAppendVersion != r.version {
+            coreAppend = r[name]?.isCoreAppend ?? false
+            coreAppendVersion = r.version
+        }
+        return coreAppend
     }
 
     func read(_ f: Frame, _ loc: SourceLocation) throws -> Value {
@@ -197,20 +257,18 @@ final class FunctionProto {
     let defaults: [Eval?]
     let body: Exec
     /// Frames of finished calls that nothing captured, reused by the next calls (a call then
-    /// costs no allocation: recursion keeps one frame per level).
-    /// (A list through Frame.nextFree: at most one frame per level of recursion, which
-    /// maxCallDepth bounds.)
-    private var free: Frame? = nil
+    /// costs no allocation: recursion keeps one frame per level, which maxCallDepth bounds).
+    /// A stack in an array: taking a frame out and putting it back moves the reference, with no
+    /// reference counting.
+    var pool: [Frame] = []
     init(decl: FunctionDecl, layout: Layout, defaults: [Eval?], body: @escaping Exec) {
         self.decl = decl; self.layout = layout; arity = decl.parameters.count
         self.defaults = defaults; self.body = body
     }
 
     @inline(__always) func frame(parent: Frame?) -> Frame {
-        if let fr = free {
-            free = fr.nextFree
-            fr.nextFree = nil
-            fr.parent = parent
+        if let fr = pool.popLast() {
+            if let p = parent { fr.parent = p }   // a pooled frame's parent is nil
             return fr
         }
         return Frame(parent: parent, size: layout.size)
@@ -220,8 +278,24 @@ final class FunctionProto {
     @inline(__always) func recycle(_ fr: inout Frame) {
         guard isKnownUniquelyReferenced(&fr) else { return }
         fr.clear()
-        fr.nextFree = free
-        free = fr
+        pool.append(fr)
+    }
+
+    /// Calls `fn` (whose proto this is) with `given` positional arguments, which `fill` writes
+    /// into the first slots of its frame (a pooled one).
+    @inline(__always) static func invoke(_ fn: Function, _ interp: Interpreter, given: Int, _ loc: SourceLocation,
+                                         _ fill: (UnsafeMutablePointer<Value?>) throws -> Void) throws -> Value {
+        // the proto lives as long as `fn`, which this call holds to its end
+        unowned(unsafe) let proto = fn.proto
+        var fr = proto.frame(parent: fn.frame)
+        try fill(fr.slots)
+        let r = try interp.enter(fn, fr, given: given, loc)
+        if isKnownUniquelyReferenced(&fr) {
+            fr.clear()
+            proto.pool.append(consume fr)
+        }
+        withExtendedLifetime(fn) {}
+        return r
     }
 }
 
@@ -230,7 +304,15 @@ typealias Exec = (Frame) throws -> Flow
 
 /// Compiled code kept in arrays or optionals goes in a box: a closure stored directly in a
 /// generic container is called through a reabstraction thunk, one more indirect call each time.
-final class Code { let run: Eval; init(_ run: @escaping Eval) { self.run = run } }
+final class Code {
+    let run: Eval
+    init(_ run: @escaping Eval) { self.run = run }
+    /// Runs the code of a box that something else keeps alive (an array the caller holds),
+    /// through a guaranteed reference: no retain of the closure's context per run.
+    @inline(__always) static func run(_ u: Unmanaged<Code>, _ f: Frame) throws -> Value {
+        try u._withUnsafeGuaranteedRef { try $0.run(f) }
+    }
+}
 final class SCode { let run: Exec; init(_ run: @escaping Exec) { self.run = run } }
 
 /// One step of an assignment target after its indices are evaluated: `.name` or `[items]`.
@@ -625,9 +707,9 @@ final class Compiler {
                 let appendAcc = access("append", scope)
                 let item = expr(args[1].value, scope)
                 let cloc = callee.location
+                _ = cloc
                 return { f in
-                    if let p = acc.pointer(f), Compiler.holdsList(p),
-                       case .command(let c)? = appendAcc.get(f) ?? (try? appendAcc.fallback(f, cloc)), c.isCoreAppend {
+                    if let p = acc.pointer(f), Compiler.holdsList(p), appendAcc.namesCoreAppend(f) {
                         let x = try item(f)
                         if let q = acc.pointer(f), Compiler.holdsList(q) {
                             Compiler.appendInPlace(q, x)
@@ -973,8 +1055,13 @@ final class Compiler {
             let ps: [Part] = parts.map {
                 switch $0 { case .text(let t): return .text(t); case .expr(let x): return .code(expr(x, scope)) }
             }
+            var textLength = 0
+            for p in ps { if case .text(let t) = p { textLength += t.utf8.count } }
+            // room for the text and ~8 bytes per value, unless it fits a small (inline) string
+            let reserve = textLength + 8 * (ps.count - ps.filter { if case .text = $0 { return true }; return false }.count)
             return { f in
                 var s = ""
+                if reserve > 15 { s.reserveCapacity(reserve) }
                 for p in ps {
                     switch p {
                     case .text(let t): s += t
@@ -1014,10 +1101,12 @@ final class Compiler {
             }
         case .list(let items):
             let codes = items.map { Code(expr($0, scope)) }
+            let units = codes.map { Unmanaged.passUnretained($0) }   // `codes` keeps them
             return { f in
                 var out: [Value] = []
-                out.reserveCapacity(codes.count)
-                for c in codes { out.append(try c.run(f)) }
+                out.reserveCapacity(units.count)
+                for u in units { out.append(try Code.run(u, f)) }
+                withExtendedLifetime(codes) {}
                 return .list(out)
             }
         case .record(let fields):
@@ -1025,11 +1114,13 @@ final class Compiler {
             let codes = fields.map { Code(expr($0.1, scope)) }
             if Set(keys).count == keys.count {
                 let n = codes.count
+                let units = codes.map { Unmanaged.passUnretained($0) }   // `codes` keeps them
                 return { f in
                     var r = Record(capacity: n)
                     var i = 0
-                    while i < n { r.appendUnique(keys[i], try codes[i].run(f)); i += 1 }
+                    while i < n { r.appendUnique(keys[i], try Code.run(units[i], f)); i += 1 }
                     r.finishLiteral()
+                    withExtendedLifetime(codes) {}
                     return .record(r)
                 }
             }
@@ -1050,6 +1141,15 @@ final class Compiler {
             return binary(op, expr(l, scope), expr(r, scope), loc, operand(l, scope), operand(r, scope))
         case .field(let objExpr, let name):
             let o = expr(objExpr, scope)
+            if case .local(let sl) = operand(objExpr, scope) {
+                // a field of a record held by a variable of this frame: read where it lies
+                return { f in
+                    if let v = Compiler.field(f.slots + sl, name) { return v }
+                    let obj = try o(f)
+                    if case .record(let r) = obj, let v = r[name] { return v }
+                    return try interp.fieldOf(obj, objExpr, name, loc)
+                }
+            }
             return { f in
                 let obj = try o(f)
                 if case .record(let r) = obj, let v = r[name] { return v }
@@ -1081,6 +1181,12 @@ final class Compiler {
             if scope.isRoot { return { _ in .function(Function(decl: decl, proto: proto, frame: nil)) } }
             return { f in .function(Function(decl: decl, proto: proto, frame: f)) }
         }
+    }
+
+    /// Field `name` of the record a slot holds (nil: not a record, or no such field).
+    @inline(__always) static func field(_ p: UnsafeMutablePointer<Value?>, _ name: String) -> Value? {
+        if case .some(.record(let r)) = p.pointee { return r[name] }
+        return nil
     }
 
     /// What an operand is, for the specialized operators: a number literal, a variable of the
@@ -1324,29 +1430,20 @@ final class Compiler {
             switch n {
             case 0:
                 return { f in
-                    if case .function(let fn)? = direct ? g.get(gi) : acc.get(f) {
-                        let proto = fn.proto
-                        var fr = proto.frame(parent: fn.frame)
-                        let r = try interp.enter(fn, fr, given: 0, loc)
-                        proto.recycle(&fr)
-                        return r
+                    if let fn = direct ? g.function(gi) : acc.function(f) {
+                        return try FunctionProto.invoke(fn, interp, given: 0, loc) { _ in }
                     }
                     return try slow(f)
                 }
             case 1:
                 let a0 = codes[0].run
                 return { f in
-                    let callee = direct ? g.get(gi) : acc.get(f)
-                    if case .function(let fn)? = callee, fn.proto.arity >= 1 {
-                        let proto = fn.proto
-                        var fr = proto.frame(parent: fn.frame)
-                        fr.slots[0] = try a0(f)
-                        let r = try interp.enter(fn, fr, given: 1, loc)
-                        proto.recycle(&fr)
-                        return r
+                    if let fn = direct ? g.function(gi) : acc.function(f), fn.proto.arity >= 1 {
+                        return try FunctionProto.invoke(fn, interp, given: 1, loc) { p in p[0] = try a0(f) }
                     }
+                    let callee = direct ? g.get(gi) : acc.get(f)
                     // a core command's shortcut (len(x), str(x)): no argument array
-                    if callee == nil, case .command(let c)? = try? acc.fallback(f, cloc), let fast = c.fast1 {
+                    if callee == nil, let c = acc.registryCommand(), let fast = c.fast1 {
                         let x = try a0(f)
                         if interp.isCancelled { try interp.checkCancelledAt(loc) }
                         if let r = fast(x) { return r }
@@ -1357,18 +1454,14 @@ final class Compiler {
             case 2:
                 let a0 = codes[0].run, a1 = codes[1].run
                 return { f in
-                    let callee = direct ? g.get(gi) : acc.get(f)
-                    if case .function(let fn)? = callee, fn.proto.arity >= 2 {
-                        let proto = fn.proto
-                        var fr = proto.frame(parent: fn.frame)
-                        let p = fr.slots
-                        p[0] = try a0(f)
-                        p[1] = try a1(f)
-                        let r = try interp.enter(fn, fr, given: 2, loc)
-                        proto.recycle(&fr)
-                        return r
+                    if let fn = direct ? g.function(gi) : acc.function(f), fn.proto.arity >= 2 {
+                        return try FunctionProto.invoke(fn, interp, given: 2, loc) { p in
+                            p[0] = try a0(f)
+                            p[1] = try a1(f)
+                        }
                     }
-                    if callee == nil, case .command(let c)? = try? acc.fallback(f, cloc), let fast = c.fast2 {
+                    let callee = direct ? g.get(gi) : acc.get(f)
+                    if callee == nil, let c = acc.registryCommand(), let fast = c.fast2 {
                         let x = try a0(f), y = try a1(f)
                         if interp.isCancelled { try interp.checkCancelledAt(loc) }
                         if let r = fast(x, y) { return r }
@@ -1378,13 +1471,10 @@ final class Compiler {
                 }
             default:
                 return { f in
-                    if case .function(let fn)? = direct ? g.get(gi) : acc.get(f), n <= fn.proto.arity {
-                        let proto = fn.proto
-                        var fr = proto.frame(parent: fn.frame)
-                        for i in 0..<n { fr.slots[i] = try codes[i].run(f) }
-                        let r = try interp.enter(fn, fr, given: n, loc)
-                        proto.recycle(&fr)
-                        return r
+                    if let fn = direct ? g.function(gi) : acc.function(f), n <= fn.proto.arity {
+                        return try FunctionProto.invoke(fn, interp, given: n, loc) { p in
+                            for i in 0..<n { p[i] = try codes[i].run(f) }
+                        }
                     }
                     return try slow(f)
                 }

@@ -6,8 +6,13 @@ import Foundation
 public enum CoreCommands {
     /// `len` of a string: its characters; an ASCII string's bytes (no grapheme breaking).
     @inline(__always) static func characterCount(_ s: String) -> Int {
-        let u = s.utf8
-        if u.allSatisfy({ $0 < 0x80 }) { return u.count }
+        let ascii = s.utf8.withContiguousStorageIfAvailable { b -> Bool in
+            var acc: UInt8 = 0
+            for x in b { acc |= x }
+            return acc < 0x80
+        }
+        if ascii == true { return s.utf8.count }
+        if ascii == nil, s.utf8.allSatisfy({ $0 < 0x80 }) { return s.utf8.count }
         return s.count
     }
 
@@ -284,6 +289,7 @@ public enum CoreCommands {
     /// f"{x:.4f}") write it.
 
     public static func formatFixed(_ x: Double, digits: Int) -> String {
+        if let s = fixedExact(x, digits) { return s }
         if !x.isFinite || !(0...30).contains(digits) { return String(format: "%.\(digits)f", x) }
         return withUnsafeTemporaryAllocation(of: CChar.self, capacity: 400) { buf -> String in
             let n: Int32
@@ -295,6 +301,59 @@ public enum CoreCommands {
             }
             guard n > 0 && n < 400 else { return String(format: "%.\(digits)f", x) }
             return String(cString: buf.baseAddress!)
+        }
+    }
+
+    static let powersOf10: [UInt64] = (0...18).map { k in (0..<k).reduce(UInt64(1)) { p, _ in p * 10 } }
+
+    /// formatFixed without printf for a number whose scaled value `|x| * 10^digits` is below
+    /// 9e18 (digits <= 18): the exact binary value times 10^digits in 128 bits, rounded half to
+    /// even as printf rounds it, written as digits. Nil for anything else (printf then).
+    static func fixedExact(_ x: Double, _ digits: Int) -> String? {
+        guard x.isFinite, digits >= 0, digits <= 18 else { return nil }
+        let a = x.magnitude
+        let p10 = powersOf10[digits]
+        guard a * Double(p10) < 9e18 else { return nil }
+        var q: UInt64 = 0
+        if a != 0 {
+            let m: UInt64 = a.isSubnormal ? a.significandBitPattern : a.significandBitPattern | (1 << 52)
+            let e = a.isSubnormal ? -1074 : Int(a.exponent) - 52
+            if e >= 0 {
+                q = (m &* p10) &<< UInt64(e)          // exact: the bound above keeps it below 2^63
+            } else {
+                let s = -e
+                let (hi, lo) = m.multipliedFullWidth(by: p10)
+                var up = false
+                if s >= 128 {
+                    q = 0                              // below 2^127 / 2^128: less than a half
+                } else if s >= 64 {
+                    let s2 = s - 64
+                    q = s2 == 0 ? hi : hi >> UInt64(s2)
+                    if s2 == 0 {
+                        up = lo > (1 << 63) || (lo == (1 << 63) && q & 1 == 1)
+                    } else {
+                        let remHi = hi & ((1 << UInt64(s2)) - 1), half: UInt64 = 1 << UInt64(s2 - 1)
+                        up = remHi > half || (remHi == half && (lo != 0 || q & 1 == 1))
+                    }
+                } else {
+                    q = (hi << UInt64(64 - s)) | (lo >> UInt64(s))
+                    let rem = lo & ((1 << UInt64(s)) - 1), half: UInt64 = 1 << UInt64(s - 1)
+                    up = rem > half || (rem == half && q & 1 == 1)
+                }
+                if up { q += 1 }
+            }
+        }
+        // the digits from the last one: `digits` of them, the point, then at least one more
+        let negative = x.sign == .minus
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 48) { buf -> String in
+            var pos = 48, n = 0, v = q
+            while true {
+                pos -= 1; buf[pos] = 48 + UInt8(v % 10); v /= 10; n += 1
+                if n == digits { pos -= 1; buf[pos] = 46 }   // "."
+                if v == 0 && n > digits { break }
+            }
+            if negative { pos -= 1; buf[pos] = 45 }       // "-"
+            return String(decoding: UnsafeBufferPointer(rebasing: buf[pos..<48]), as: UTF8.self)
         }
     }
 

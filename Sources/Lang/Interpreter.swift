@@ -54,6 +54,14 @@ public final class Environment {
         if let p = parent { return p.lookup(names[i]) }
         return nil
     }
+    /// The user function slot `i` holds (nil: unbound here, or not a function), read without
+    /// copying the slot's value.
+    @inline(__always) func function(_ i: Int) -> Function? {
+        if case .function(let fn)? = storage[i] { return fn }
+        if case .some = storage[i] { return nil }
+        if let p = parent, case .function(let fn)? = p.lookup(names[i]) { return fn }
+        return nil
+    }
     /// The slot of a bound name here (nil when unbound here).
     func pointer(_ i: Int) -> UnsafeMutablePointer<Value?>? {
         let p = storage + i
@@ -359,7 +367,9 @@ public final class Interpreter {
         if isCancelled { try checkCancelledAt(loc) }
         callDepth += 1
         defer { callDepth -= 1 }
-        switch try f.proto.body(frame) {
+        // the body called through a guaranteed reference: no retain of its context per call
+        let flow = try Unmanaged.passUnretained(f.proto)._withUnsafeGuaranteedRef { try $0.body(frame) }
+        switch flow {
         case .returned(let v): return v
         case .breakLoop, .continueLoop:
             throw Diagnostic(.syntax, "'break' or 'continue' outside a loop", at: f.decl.location)

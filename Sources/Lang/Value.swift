@@ -44,8 +44,18 @@ public struct Record {
 
     @inline(__always) private func find(_ key: String) -> Int? {
         if let ix = index { return ix[key] }
+        // the lengths first: comparing two different strings is a call into the library
+        let len = key.utf8.count
         var i = 0
         let n = entries.count
+        while i < n {
+            let k = entries[i].key
+            if k.utf8.count == len && k == key { return i }
+            i += 1
+        }
+        // a name equal to one of another length ("é" as e and an accent, the Kelvin sign as K):
+        // names are compared as Swift compares strings (canonical equivalence)
+        i = 0
         while i < n {
             if entries[i].key == key { return i }
             i += 1

@@ -30,7 +30,7 @@ usage: llx                          start the REPL (reads commands from stdin wh
        llx kernel install [--user | --sys-prefix | --prefix DIR] [--python PATH]
                                     install the llx Jupyter kernel (llx kernel install --help)
        llx serve --jsonl            one session driven by JSON lines on stdin/stdout (the
-                                    Jupyter kernel's back end; docs/commands.md)
+                                    Jupyter kernel's back end; docs/language.md)
        llx docs [--write FILE]      print every command's reference (--write: replace the
                                     generated section of FILE, docs/language.md)
        llx bench [name]             run the benchmarks (\(Commands.benchNames.joined(separator: ", ")))
@@ -82,7 +82,7 @@ case "notebook":
     exit(REPLMain.runNotebook(nb, out: out, parameters: inv.parameters))
 case "serve":
     guard args.count == 2, args[1] == "--jsonl" else {
-        Runner.printError("usage: llx serve --jsonl  (JSON requests on stdin, one a line; docs/commands.md)")
+        Runner.printError("usage: llx serve --jsonl  (JSON requests on stdin, one a line; docs/language.md)")
         exit(2)
     }
     exit(Serve.run())

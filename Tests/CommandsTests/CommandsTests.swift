@@ -53,6 +53,60 @@ final class CommandsTests: XCTestCase {
         XCTAssertTrue(Reference.section().contains("```\n" + out + "```\n"))
     }
 
+    /// The user's reference is one file: README and docs link only to Markdown files that exist
+    /// (docs/commands.md was folded into docs/language.md), and every `file.md#anchor` names a
+    /// heading of that file (GitHub's anchors: lowercase, punctuation dropped, spaces as `-`,
+    /// a repeated heading numbered `-1`, `-2`...).
+    func testDocumentationLinksResolve() throws {
+        let root = Self.tests.deletingLastPathComponent()
+        let docs = root.appendingPathComponent("docs")
+        let files = ["README.md"] + (try FileManager.default.contentsOfDirectory(atPath: docs.path))
+            .filter { $0.hasSuffix(".md") }.sorted().map { "docs/" + $0 }
+        func anchors(_ path: String) throws -> Set<String> {
+            let text = try String(contentsOfFile: root.appendingPathComponent(path).path, encoding: .utf8)
+            var out = Set<String>(), seen: [String: Int] = [:], fence = false
+            for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+                if line.hasPrefix("```") { fence.toggle(); continue }
+                guard !fence, line.hasPrefix("#") else { continue }
+                let title = line.drop(while: { $0 == "#" }).trimmingCharacters(in: .whitespaces)
+                var slug = ""
+                for c in title.lowercased() where c.isLetter || c.isNumber || c == " " || c == "-" || c == "_" {
+                    slug.append(c == " " ? "-" : c)
+                }
+                let n = seen[slug, default: 0]
+                seen[slug] = n + 1
+                out.insert(n == 0 ? slug : "\(slug)-\(n)")
+            }
+            return out
+        }
+        var checked = 0
+        for file in files {
+            let text = try String(contentsOfFile: root.appendingPathComponent(file).path, encoding: .utf8)
+            let dir = (file as NSString).deletingLastPathComponent
+            // [text](target.md#anchor) and [text](#anchor)
+            let link = try NSRegularExpression(pattern: #"\]\(([^)\s]*?)(?:#([^)\s]+))?\)"#)
+            for m in link.matches(in: text, range: NSRange(text.startIndex..., in: text)) {
+                let target = Range(m.range(at: 1), in: text).map { String(text[$0]) } ?? ""
+                let anchor = Range(m.range(at: 2), in: text).map { String(text[$0]) }
+                guard target.isEmpty || target.hasSuffix(".md") else { continue }
+                let path = target.isEmpty ? file : (dir.isEmpty ? target : dir + "/" + target)
+                XCTAssertTrue(FileManager.default.fileExists(atPath: root.appendingPathComponent(path).path), "\(file) links to \(target), which does not exist")
+                if let a = anchor, FileManager.default.fileExists(atPath: root.appendingPathComponent(path).path) {
+                    XCTAssertTrue(try anchors(path).contains(a), "\(file) links to \(path)#\(a), which has no such heading")
+                }
+                checked += 1
+            }
+            // `docs/name.md` written as code
+            let mention = try NSRegularExpression(pattern: #"`(docs/[A-Za-z0-9_-]+\.md)`"#)
+            for m in mention.matches(in: text, range: NSRange(text.startIndex..., in: text)) {
+                let p = String(text[Range(m.range(at: 1), in: text)!])
+                XCTAssertTrue(FileManager.default.fileExists(atPath: root.appendingPathComponent(p).path), "\(file) names \(p), which does not exist")
+                checked += 1
+            }
+        }
+        XCTAssertGreaterThan(checked, 10)
+    }
+
     func testScripts() throws {
         let files = try FileManager.default.contentsOfDirectory(atPath: Self.scripts.path).filter { $0.hasSuffix(".llx") }.sorted()
         XCTAssertGreaterThan(files.count, 8)

@@ -244,6 +244,31 @@ final class LangTests: XCTestCase {
         XCTAssertEqual(out, "")
     }
 
+    /// `format(x, digits)` writes numbers itself (no printf) where the scaled value fits 63
+    /// bits: the text must be C's printf("%.*f") exactly (the exact binary value rounded half to
+    /// even), checked on random magnitudes, exact ties (k / 2^j), decimal-looking values,
+    /// signs and zeros, subnormals, and the limits of the shortcut.
+    func testFormatMatchesPrintf() {
+        var g = SystemRandomNumberGenerator()
+        var mismatches: [String] = []
+        func check(_ x: Double, _ d: Int) {
+            let ours = CoreCommands.formatFixed(x, digits: d), c = String(format: "%.\(d)f", x)
+            if ours != c && mismatches.count < 10 { mismatches.append("\(x) digits \(d): \(ours) != \(c)") }
+        }
+        for d in 0...20 {
+            for x in [0.0, -0.0, 0.5, 1.5, 2.5, -2.5, 0.125, 0.375, 2.675, 1e-5, 0.00005, .leastNonzeroMagnitude, -Double.leastNormalMagnitude / 4,
+                      8.99e17, 9.1e17, 1e18, 123456789.987654321, 0.1, 0.7, 1e300, -.infinity, .nan] { check(x, d) }
+            for _ in 0..<2000 {
+                let x = (Bool.random(using: &g) ? 1 : -1) * pow(10, Double.random(in: -12...19, using: &g)) * Double.random(in: 1...10, using: &g)
+                check(x, d)
+                check(Double(Int.random(in: -100_000...100_000, using: &g)) / pow(2, Double(Int.random(in: 0...12, using: &g))), d)
+                check(Double(Int.random(in: -1_000_000...1_000_000, using: &g)) * 0.001, d)
+                check((Double(Int.random(in: -1_000_000...1_000_000, using: &g)) + 0.5) / pow(10, Double(min(d, 15))), d)
+            }
+        }
+        XCTAssertEqual(mismatches, [])
+    }
+
     /// `xs = append(xs, x)` and `xs.push(x)` append in place when nothing else holds the list:
     /// the list keeps its storage (a copy would move it), so building a list is linear.
     func testAppendKeepsStorageWhenNotShared() throws {
