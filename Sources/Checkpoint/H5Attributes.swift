@@ -3,6 +3,7 @@
 // as str), integers int64, reals float64, lists one-dimensional.
 import Foundation
 import CHDF5
+import LLXSystem
 
 public enum AttrValue: Equatable, Sendable, CustomStringConvertible {
     case string(String)
@@ -222,6 +223,7 @@ func h5ReadStrings(n: Int, type: hid_t, space: hid_t, file: String, object: Stri
     }
     let size = H5Tget_size(type)
     if size == 0 { throw H5Lib.failure(.format, file: file, object: object, "bad string size") }
+    try Memory.require(count: max(n, 1), elementSize: size, "reading \(n) strings of \(size) bytes from '\(object)' of '\(file)'")
     var buf = [UInt8](repeating: 0, count: max(n, 1) * size)
     try buf.withUnsafeMutableBytes { b in
         try H5Lib.check(read(mem.id, b.baseAddress!), .format, file: file, object: object, "cannot read strings")

@@ -129,6 +129,16 @@ final class RobustnessTests: InterpreterTestCase {
                        "[[], []] [] [[0, 1, 2], [3, 4, 5]] 3.5\n")
     }
 
+    /// Fuzz seed 301 case 1016571: a mutated HDF5 float type of 4,294,967,044 bytes an element;
+    /// reading two of them, HDF5 allocated a 4 GB conversion buffer under a 256 MB limit. Only
+    /// 2-, 4- and 8-byte floats (1-8 byte integers) are numbers to llx; the rest is "other".
+    func testHDF5ElementSizesOtherThanNumbersAreNotRead() throws {
+        let file = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fuzz/crashes/h5read-131926bafdfa/h5py_plain.h5").path
+        XCTAssertTrue(try run("for e in h5.ls(\"\(file)\") { if e.name == \"/big_endian\" { print(e.dtype) } }").contains("other"))
+        XCTAssertTrue(error("h5.read(\"\(file)\", \"/big_endian\")").contains("is not numeric"))
+    }
+
     // MARK: no silent guesses
 
     func testAmbiguousDepthsAreRefused() throws {
