@@ -27,8 +27,9 @@ public enum CoreCommands {
         r.register("print", [.variadic("values"), .named("sep", .string, default: .string(" ")), .named("end", .string, default: .string("\n"))],
                    help: "Prints the values separated by spaces (strings without quotes).") { a, interp in
             let text = a.rest.map { $0.description }.joined(separator: try a.string("sep")) + (try a.string("end"))
-            // a stop request that cut a long list's text short: nothing half-printed
+            // a stop request (or the memory) that cut a long list's text short: nothing half-printed
             try interp.checkCancelled()
+            try ReprStop.check("print")
             interp.write(text)
             return .null
         }
@@ -43,7 +44,9 @@ public enum CoreCommands {
         r.register("type", [Param("x")], help: "The type name of a value: int, float, string, bool, nil, list, record, range, function, Tensor, ...") { a, _ in
             .string(a["x"].typeName)
         }
-        r.register("repr", [Param("x")], help: "The shown form of a value as a string (strings quoted).") { a, _ in .string(a["x"].repr) }
+        r.register("repr", [Param("x")], help: "The shown form of a value as a string (strings quoted).") { a, _ in
+            let r = a["x"].repr; try ReprStop.check("repr"); return .string(r)
+        }
         r.register("assert", [Param("condition"), Param("message", .string, default: .string("assertion failed"))],
                    help: "Raises an error with `message` unless `condition` is true.") { a, _ in
             if !a["condition"].isTruthy { throw LangRuntimeError(.runtime, try a.string("message")) }
@@ -139,7 +142,9 @@ public enum CoreCommands {
         r.register("has", [Param("r", .record), Param("name", .string)], help: "True when the record has this field.") { a, _ in
             .bool(try a.record("r")[try a.string("name")] != nil)
         }
-        r.register("str", [Param("x")], help: "The printed form of a value as a string.") { a, _ in .string(a["x"].description) }
+        r.register("str", [Param("x")], help: "The printed form of a value as a string.") { a, _ in
+            let t = a["x"].description; try ReprStop.check("str"); return .string(t)
+        }
         r.register("int", [Param("x")], help: "Converts a number (truncating), a bool or a numeric string to an int.") { a, _ in
             let x = a["x"]
             switch x {
@@ -246,8 +251,12 @@ public enum CoreCommands {
         }
         r["len"]?.fast = { xs in xs.count == 1 ? len1(xs[0]) : nil }
         r["len"]?.fast1 = len1
-        r["str"]?.fast = { xs in xs.count == 1 ? .string(xs[0].description) : nil }
-        r["str"]?.fast1 = { x in .string(x.description) }
+        // lists and records take the command (its memory check of long text)
+        let str1: (Value) -> Value? = { x in
+            switch x { case .list, .record: return nil; default: return .string(x.description) }
+        }
+        r["str"]?.fast = { xs in xs.count == 1 ? str1(xs[0]) : nil }
+        r["str"]?.fast1 = str1
         r["format"]?.fast2 = { v, dv in
             guard let x = v.asDouble, case .int(let d) = dv, (0...30).contains(d) else { return nil }
             return .string(formatFixed(x, digits: d))

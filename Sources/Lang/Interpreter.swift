@@ -196,6 +196,7 @@ public final class Interpreter {
     public func execute(_ program: [Stmt]) throws -> Value? {
         let savedStop = ReprStop.flag
         ReprStop.flag = stopFlag
+        ReprStop.outgrown = nil   // a cut text no command asked about (the REPL's display) is not this entry's
         defer { ReprStop.flag = savedStop }
         let (codes, layout) = Compiler(self).compileProgram(program)
         let frame = Frame.make(parent: nil, size: layout.size)

@@ -113,6 +113,17 @@ public struct Record {
 /// repr of long lists; one thread runs llx code.
 public enum ReprStop {
     nonisolated(unsafe) public static var flag: UnsafePointer<Int32>? = nil
+    /// Set when a list's text outgrew the memory available (it was cut short as "[...]"): the
+    /// bytes it had reached. `print`, `str` and `repr` then raise a memory error instead of
+    /// returning the cut text (`repr([s] * 2M)` took 850 MB under a 256 MB limit: fuzz seed 301).
+    nonisolated(unsafe) public static var outgrown: Int? = nil
+
+    /// Raises the memory error of a text cut short since the last call (and clears it).
+    public static func check(_ what: String) throws {
+        guard let n = outgrown else { return }
+        outgrown = nil
+        throw LangRuntimeError(.runtime, "\(what): the text of this value outgrew the memory available (over \(Memory.format(n)) when it was stopped)")
+    }
 }
 
 /// A half-open integer range `start..<stop` with a step (`0..10`, `range(a, b, step)`).
@@ -328,9 +339,18 @@ extension Value: CustomStringConvertible {
             parts.reserveCapacity(l.count)
             // (the text built so far is dropped at once: joining hundreds of MB of it took over
             // the half second Ctrl-C may take, fuzz seed 301 cases 525908, 686275)
+            var bytes = 0
             for (k, e) in l.enumerated() {
-                if k & 63 == 63, let f = ReprStop.flag, f.pointee != 0 { return "[...]" }
-                parts.append(e.repr)
+                if k & 63 == 63 {
+                    if let f = ReprStop.flag, f.pointee != 0 { return "[...]" }
+                    // the parts and their joined copy: twice the text
+                    if bytes > Memory.checkThreshold, let avail = Memory.available(), 2 * bytes > avail {
+                        ReprStop.outgrown = bytes; return "[...]"
+                    }
+                }
+                let r = e.repr
+                bytes += r.utf8.count + 2
+                parts.append(r)
             }
             return "[" + parts.joined(separator: ", ") + "]"
         case .record(let r):

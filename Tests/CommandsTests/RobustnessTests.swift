@@ -139,6 +139,19 @@ final class RobustnessTests: InterpreterTestCase {
         XCTAssertTrue(error("h5.read(\"\(file)\", \"/big_endian\")").contains("is not numeric"))
     }
 
+    /// Fuzz seed 301 case 953198: `repr([s] * 2M)` built 850 MB of text under a 256 MB limit.
+    /// The text of a long list stops when it would outgrow the memory, and print / str / repr
+    /// raise a memory error instead of returning it cut short; the session goes on.
+    func testLongListTextIsBoundedByTheMemory() throws {
+        setenv("LLX_MEMORY_LIMIT", "64M", 1)
+        defer { unsetenv("LLX_MEMORY_LIMIT") }
+        try run("let xs = [\"x\" * 1000] * 200000")
+        for f in ["repr", "str", "print"] {
+            XCTAssertTrue(error("\(f)(xs)").contains("\(f): the text of this value outgrew the memory available"), f)
+        }
+        XCTAssertEqual(try run("print(len(xs), str([1, [2]]), repr([\"a\"]))"), "200000 [1, [2]] [\"a\"]\n")
+    }
+
     // MARK: no silent guesses
 
     func testAmbiguousDepthsAreRefused() throws {
