@@ -106,7 +106,10 @@ public final class H5File: H5Object {
             // size, so a file of the sealed size with a stale seal stays refused above.) A trial
             // read of the whole file in a child process makes sure HDF5 can read it without
             // risking this process.
-            guard Integrity.trialRead(path) else {
+            guard let readable = Integrity.trialRead(path) else {
+                throw CheckpointError(.io, file: path, "stopped while HDF5 read the whole file to check it (" + e.message + ")")
+            }
+            guard readable else {
                 throw CheckpointError(.corrupt, file: path, e.message + "; HDF5 cannot read it either")
             }
             if !writable { Integrity.warnStale(path) }

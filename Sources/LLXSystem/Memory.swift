@@ -99,3 +99,11 @@ public enum Memory {
         return Int(t)
     }
 }
+
+/// The stop request (Ctrl-C) of the llx code that is running, for library code below the
+/// language that waits on something outside it (a child process): set by the interpreter for
+/// each entry, nil outside one.
+public enum StopRequest {
+    nonisolated(unsafe) public static var flag: UnsafePointer<Int32>? = nil
+    public static var isSet: Bool { (flag?.pointee ?? 0) != 0 }
+}

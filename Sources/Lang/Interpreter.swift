@@ -2,6 +2,7 @@
 // own, closures keep theirs); runtime errors become located `Diagnostic`s; operators on host
 // objects go to `binaryHook`/`unaryHook`, which the Commands layer fills (tensor arithmetic).
 import Foundation
+import LLXSystem
 
 /// The global scope of an interpreter: names bound at the top level of a script, a notebook
 /// or the REPL (by `let`, `fn`, parameters, `args`). Each name keeps one slot for the life of
@@ -194,8 +195,10 @@ public final class Interpreter {
     /// last one when it is a bare expression.
     @discardableResult
     public func execute(_ program: [Stmt]) throws -> Value? {
-        let savedStop = ReprStop.flag
+        let savedStop = ReprStop.flag, savedRequest = StopRequest.flag
         ReprStop.flag = stopFlag
+        StopRequest.flag = stopFlag
+        defer { StopRequest.flag = savedRequest }
         ReprStop.outgrown = nil   // a cut text no command asked about (the REPL's display) is not this entry's
         defer { ReprStop.flag = savedStop }
         let (codes, layout) = Compiler(self).compileProgram(program)

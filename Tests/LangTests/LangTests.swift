@@ -201,7 +201,8 @@ final class LangTests: XCTestCase {
         ReprStop.flag = UnsafePointer(flag)
         defer { ReprStop.flag = saved }
         let text: String = Value.list((0..<5000).map { Value.int($0) }).repr
-        XCTAssertTrue(text.hasSuffix("1022, ...]"), String(text.suffix(40)))
+        // the text built so far is dropped at once (joining it could take longer than Ctrl-C may)
+        XCTAssertEqual(text, "[...]")
         flag.pointee = 0
         let digits: Int = (0..<5000).reduce(0) { (n: Int, k: Int) -> Int in n + String(k).count }
         let whole: String = Value.list((0..<5000).map { Value.int($0) }).repr
