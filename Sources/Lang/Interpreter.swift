@@ -195,12 +195,10 @@ public final class Interpreter {
     /// last one when it is a bare expression.
     @discardableResult
     public func execute(_ program: [Stmt]) throws -> Value? {
-        let savedStop = ReprStop.flag, savedRequest = StopRequest.flag
-        ReprStop.flag = stopFlag
+        let savedStop = StopRequest.flag
         StopRequest.flag = stopFlag
-        defer { StopRequest.flag = savedRequest }
         ReprStop.outgrown = nil   // a cut text no command asked about (the REPL's display) is not this entry's
-        defer { ReprStop.flag = savedStop }
+        defer { StopRequest.flag = savedStop }
         let (codes, layout) = Compiler(self).compileProgram(program)
         let frame = Frame.make(parent: nil, size: layout.size)
         var last: Value? = nil

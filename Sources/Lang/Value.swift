@@ -112,7 +112,11 @@ public struct Record {
 /// The stop request of the interpreter that is running (set by Interpreter.execute), asked by the
 /// repr of long lists; one thread runs llx code.
 public enum ReprStop {
-    nonisolated(unsafe) public static var flag: UnsafePointer<Int32>? = nil
+    /// The running entry's stop request: the one `StopRequest` holds for code below the language.
+    public static var flag: UnsafePointer<Int32>? {
+        get { StopRequest.flag }
+        set { StopRequest.flag = newValue }
+    }
     /// Set when a list's text outgrew the memory available (it was cut short as "[...]"): the
     /// bytes it had reached. `print`, `str` and `repr` then raise a memory error instead of
     /// returning the cut text (`repr([s] * 2M)` took 850 MB under a 256 MB limit: fuzz seed 301).
