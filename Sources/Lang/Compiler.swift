@@ -32,6 +32,7 @@ final class Frame {
 
     init(parent: Frame?, size: Int) {
         self.parent = parent
+        Frame.live += 1
         count = max(size, 1)
         slots = .allocate(capacity: count)
         slots.initialize(repeating: nil, count: count)
@@ -47,8 +48,85 @@ final class Frame {
     }
 
     deinit {
+        Frame.live -= 1
         slots.deinitialize(count: count)
         slots.deallocate()
+    }
+
+    /// Frames alive now (for the tests that check finished frames are freed).
+    nonisolated(unsafe) static var live = 0
+
+    /// Whether a finished frame that is still referenced is garbage all the same, and if so
+    /// makes it unreachable from its closures; `fr` is the caller's reference. A closure defined
+    /// in a frame and kept in one of its slots refers back to it (frame -> slot -> closure ->
+    /// frame), a cycle that reference counting never frees: every call of a function that
+    /// defines a helper would leak its frame. So each closure of this frame held only by one of
+    /// its slots lets go of the frame for a moment; if `fr` is then the only reference left, the
+    /// frame is garbage: the closures are dropped and true is returned (the caller clears the
+    /// slots or pools the frame). Otherwise everything is put back as it was and false is
+    /// returned, and the frame becomes a suspect (below).
+    static func collect(_ fr: inout Frame) -> Bool {
+        let slots = fr.slots
+        var held: [(Int, Function)] = []
+        var i = 0
+        while i < fr.count {
+            if case .function(var g)? = slots[i], g.frame === fr {
+                slots[i] = nil
+                if isKnownUniquelyReferenced(&g) {
+                    g.frame = nil
+                    held.append((i, g))
+                } else {
+                    slots[i] = .function(g)
+                }
+            }
+            i += 1
+        }
+        if held.isEmpty { return false }
+        if isKnownUniquelyReferenced(&fr) { return true }
+        for (k, g) in held {
+            g.frame = fr
+            slots[k] = .function(g)
+        }
+        return false
+    }
+
+    /// Ends a frame whose activation finished (a block's, a loop iteration's, a call's that is
+    /// not pooled): a frame kept only by the closures in its own slots is cleared, so it is freed.
+    @inline(__always) static func finish(_ fr: inout Frame) {
+        if isKnownUniquelyReferenced(&fr) { return }
+        if collect(&fr) { fr.clear(); return }
+        suspect(fr)
+    }
+
+    /// Finished frames still referenced when they finished: a closure of theirs escaped (it was
+    /// returned, or stored in a list or elsewhere). When that closure is one their slots also
+    /// hold (`return add` after `fn add`), dropping it later leaves the cycle behind with no
+    /// deinit to notice, so the suspects are looked at again, as CPython's collector looks at
+    /// the containers it tracks: when there are `suspectLimit` of them (then twice the number
+    /// that stayed alive, at least 256), and at the end of each top-level entry. Holding them a
+    /// while longer changes nothing but when their memory is given back.
+    nonisolated(unsafe) static var suspects: [Frame] = []
+    nonisolated(unsafe) static var suspectLimit = 256
+
+    static func suspect(_ fr: Frame) {
+        suspects.append(fr)
+        if suspects.count >= suspectLimit { scanSuspects() }
+    }
+
+    /// Frees the suspects that nothing outside their own closures references any more, oldest
+    /// first (an inner block's frame finishes before the call's around it and lets go of it).
+    static func scanSuspects() {
+        if suspects.isEmpty { return }
+        var list = Array(suspects.reversed())
+        suspects.removeAll()
+        var alive: [Frame] = []
+        while var f = list.popLast() {
+            if isKnownUniquelyReferenced(&f) { continue }   // nothing else left: freed here
+            if collect(&f) { f.clear(); continue }
+            alive.append(f)
+        }
+        suspects = alive + suspects
+        suspectLimit = max(256, 2 * alive.count)
     }
 
     @inline(__always) func up(_ hops: Int) -> Frame {
@@ -276,7 +354,7 @@ final class FunctionProto {
 
     /// Gives a call's frame back once the call returned, unless a closure or block kept it.
     @inline(__always) func recycle(_ fr: inout Frame) {
-        guard isKnownUniquelyReferenced(&fr) else { return }
+        guard isKnownUniquelyReferenced(&fr) || Frame.collect(&fr) else { Frame.suspect(fr); return }
         fr.clear()
         pool.append(fr)
     }
@@ -290,9 +368,11 @@ final class FunctionProto {
         var fr = proto.frame(parent: fn.frame)
         try fill(fr.slots)
         let r = try interp.enter(fn, fr, given: given, loc)
-        if isKnownUniquelyReferenced(&fr) {
+        if isKnownUniquelyReferenced(&fr) || Frame.collect(&fr) {
             fr.clear()
             proto.pool.append(consume fr)
+        } else {
+            Frame.suspect(fr)
         }
         withExtendedLifetime(fn) {}
         return r
@@ -480,7 +560,11 @@ final class Compiler {
         let body = statements(stmts, scope)
         if scope.materialized {
             let layout = scope.layout
-            return { f in try body(Frame.make(parent: f, size: layout.size)) }
+            return { f in
+                var b = Frame.make(parent: f, size: layout.size)
+                defer { Frame.finish(&b) }
+                return try body(b)
+            }
         }
         let reset = scope.slotList   // final now that the block is compiled
         if reset.isEmpty { return body }
@@ -606,9 +690,7 @@ final class Compiler {
         // the body's own names are cleared each iteration (the loop variables are set anyway)
         let reset = inner.slotList.filter { !varSlots.contains($0) }
         // one iteration: bind the element (unpacking pairs), run the body in a fresh scope
-        let iteration: (Frame, Value) throws -> Flow = { f, item in
-            let fr = materialized ? Frame.make(parent: f, size: layout.size) : f
-            if !materialized { for i in reset { fr.slots[i] = nil } }
+        @inline(__always) func bind(_ fr: Frame, _ item: Value) throws -> Flow {
             if single {
                 fr.slots[slot0] = item
             } else {
@@ -618,6 +700,15 @@ final class Compiler {
                 for (i, v) in zip(varSlots, parts) { fr.slots[i] = v }
             }
             return try code(fr)
+        }
+        let iteration: (Frame, Value) throws -> Flow = { f, item in
+            if materialized {
+                var fr = Frame.make(parent: f, size: layout.size)
+                defer { Frame.finish(&fr) }
+                return try bind(fr, item)
+            }
+            for i in reset { f.slots[i] = nil }
+            return try bind(f, item)
         }
         if single && !materialized && reset.isEmpty {
             // the common loop: one name, a body that binds nothing else and no closures

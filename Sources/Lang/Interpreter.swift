@@ -79,6 +79,12 @@ public final class Environment {
     }
 
     public func define(_ name: String, _ value: Value) { storage[slotIndex(name)] = value }
+    /// Unbinds every name. A function defined at the top level refers to the globals it uses
+    /// through its compiled code, and the globals hold the function: a cycle. An interpreter
+    /// thrown away after one script (the fuzzer's cases) clears its globals to free them.
+    public func removeAll() {
+        for i in 0..<names.count { storage[i] = nil }
+    }
     public func lookup(_ name: String) -> Value? {
         if let i = index[name], let v = storage[i] { return v }
         return parent?.lookup(name)
@@ -200,7 +206,11 @@ public final class Interpreter {
         ReprStop.outgrown = nil   // a cut text no command asked about (the REPL's display) is not this entry's
         defer { StopRequest.flag = savedStop }
         let (codes, layout) = Compiler(self).compileProgram(program)
-        let frame = Frame.make(parent: nil, size: layout.size)
+        var frame = Frame.make(parent: nil, size: layout.size)
+        defer {
+            Frame.finish(&frame)
+            Frame.scanSuspects()
+        }
         var last: Value? = nil
         for (s, expr, stmt) in codes {
             last = nil
@@ -326,7 +336,8 @@ public final class Interpreter {
     func callFunction(_ f: Function, _ args: Arguments) throws -> Value {
         let decl = f.decl
         let loc = args.location
-        let frame = Frame.make(parent: f.frame, size: f.proto.layout.size)
+        var frame = Frame.make(parent: f.frame, size: f.proto.layout.size)
+        defer { Frame.finish(&frame) }
         if args.positional.count > decl.parameters.count {
             throw Diagnostic(.argument, "\(decl.name) takes \(decl.parameters.count) argument\(decl.parameters.count == 1 ? "" : "s") but \(args.positional.count) were given", at: loc)
         }
@@ -378,6 +389,9 @@ public final class Interpreter {
         case .normal: return .null
         }
     }
+
+    /// Call and block frames alive in the process (tests check that finished ones are freed).
+    public static var liveFrames: Int { Frame.live }
 
     /// Variable and command names visible at the top level (for completion and `:vars`).
     public var globalNames: [String] { globals.allNames }

@@ -166,7 +166,9 @@ public struct RangeValue: Equatable {
 public final class Function {
     public let decl: FunctionDecl
     let proto: FunctionProto
-    let frame: Frame?
+    /// The frame of the code the function was defined in (nil at the top level). Set to nil
+    /// only by `Frame.collect`, for a moment or for good, to break the cycle with that frame.
+    var frame: Frame?
     init(decl: FunctionDecl, proto: FunctionProto, frame: Frame?) { self.decl = decl; self.proto = proto; self.frame = frame }
 }
 

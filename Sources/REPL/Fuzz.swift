@@ -208,6 +208,7 @@ public enum Fuzz {
             token.reset()
             do {
                 let child = try RunScript.child(of: base)
+                defer { child.globals.removeAll() }
                 child.cancellation = token
                 if c.kind == .script {
                     _ = try child.run(c.text, file: "fuzz-case.llx")
