@@ -220,6 +220,8 @@ public enum Fuzz {
                     _ = try child.run(c.entry.replacingOccurrences(of: "\"CASE\"", with: q), file: "fuzz-entry.llx")
                 }
             } catch {}
+            // the case's end, before the malloc_trim below (whose time is the worker's, not the case's)
+            let endCPU = cpuNow(), endWall = now()
             prog[1] = 0
             // Memory a case freed stays in malloc's arenas (one per thread that allocated), so a
             // worker's RSS climbs with the cases it ran, not with what is live; give it back
@@ -229,8 +231,8 @@ public enum Fuzz {
                 // A case that runs past the timeout (a script's own endless loop, a huge print)
                 // gets the stop request Ctrl-C gives. Stopping within half a second of CPU time,
                 // as Ctrl-C must, is counted but is no finding; stopping later is a hang.
-                let secs = Double(now() - prog[2]) / 1e9, cpu = Double(cpuNow() - prog[4]) / 1e9
-                let after = Double(cpuNow() - hung[1]) / 1e9
+                let secs = Double(endWall - prog[2]) / 1e9, cpu = Double(endCPU - prog[4]) / 1e9
+                let after = Double(endCPU - hung[1]) / 1e9
                 let what = "ran \(String(format: "%.1f", secs)) s (\(String(format: "%.1f", cpu)) s of CPU), over the \(o.timeout) s timeout; the stop request ended it after \(String(format: "%.2f", after)) s of CPU"
                 appendLine(o.findings, "\(i)\t" + (after <= stopLimit ? "stopped: " : "hang: ") + what)
             }
