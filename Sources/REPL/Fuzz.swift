@@ -24,6 +24,7 @@ import Foundation
 import Lang
 import Commands
 import NN
+import LLXSystem
 
 public enum Fuzz {
     struct Options {
@@ -226,7 +227,7 @@ public enum Fuzz {
             // Memory a case freed stays in malloc's arenas (one per thread that allocated), so a
             // worker's RSS climbs with the cases it ran, not with what is live; give it back
             // before the supervisor's RSS guard reads it as this case's.
-            if i % 16 == 0 || Double(now() - prog[2]) > 0.05e9, rssMB(getpid()) > 512 { trimMalloc() }
+            if i % 16 == 0 || Double(now() - prog[2]) > 0.05e9, rssMB(getpid()) > 512 { Memory.trimFreed() }
             if hung.pointee == Int64(i) {
                 // A case that runs past the timeout (a script's own endless loop, a huge print)
                 // gets the stop request Ctrl-C gives. Stopping within half a second of CPU time,
@@ -295,13 +296,6 @@ public enum Fuzz {
         let hz = Int64(sysconf(Int32(_SC_CLK_TCK)))
         return (u + st) * 1_000_000_000 / max(hz, 1)
     }
-
-    /// glibc's malloc_trim(0) (not in Swift's Glibc module), looked up once at run time.
-    static let trimMalloc: () -> Void = {
-        guard let h = dlopen(nil, RTLD_NOW), let f = dlsym(h, "malloc_trim") else { return {} }
-        let trim = unsafeBitCast(f, to: (@convention(c) (Int) -> Int32).self)
-        return { _ = trim(0) }
-    }()
 
     /// How a worker ended, read with waitid(WNOWAIT) (the zombie stays for Foundation to reap):
     /// nil while it runs. Foundation's `Process.isRunning` alone is not enough: under the
