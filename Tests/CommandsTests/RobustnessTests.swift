@@ -117,6 +117,16 @@ final class RobustnessTests: InterpreterTestCase {
         XCTAssertEqual(try run("print(floor(2.5), \"%d\" % [3.9], tokenizer.bytes().decode([104.0, 105]))"), "2 3 hi\n")
     }
 
+    /// Fuzz seed 302 case 731372: reducing an axis of a tensor with no elements but 2^40 rows
+    /// (`sum(randn([2 ** 40, 0, 0]), axis: 1)`) looped over the 2^40 empty rows, past the stop
+    /// request. An empty result is now returned at once, with the right shape.
+    func testReductionsWithEmptyResultsReturnAtOnce() throws {
+        let code = "let x = randn([2 ** 40, 0, 0], seed: 1)\n"
+            + "print(sum(x, axis: 1).shape, mean(x, axis: 0).shape, argmax(randn([2 ** 38, 3, 0]), axis: 1).shape, max(randn([2 ** 38, 2, 0]), axis: 1).shape)\n"
+            + "print(sum(zeros([3, 0, 2]), axis: 1).tolist(), sum(zeros([2, 0]), axis: 0).shape)\n"
+        XCTAssertEqual(try run(code), "[1099511627776, 0] [0, 0] [274877906944, 0] [274877906944, 0]\n[[0.0, 0.0], [0.0, 0.0], [0.0, 0.0]] [0]\n")
+    }
+
     /// Fuzz seed 301 cases 223975 and 776849: `tolist()` built its nested lists unchecked (3 GB
     /// of RSS under a 256 MB limit; [2^40, 1, 0] has no elements but 2^40 lists). Now checked
     /// like any other list, and the session goes on; shapes with a zero extent come out right.
