@@ -162,6 +162,29 @@ final class RobustnessTests: InterpreterTestCase {
         XCTAssertEqual(try run("print(len(xs), str([1, [2]]), repr([\"a\"]))"), "200000 [1, [2]] [\"a\"]\n")
     }
 
+    /// Fuzz seed 302 case 970505: a list of 255 items of ~6 MB text each was asked about the
+    /// memory (and the stop request) only every 64 items, so its text passed 384 MB under a
+    /// 256 MB limit and went on 5 s past the stop request. Now also after each megabyte.
+    func testLongItemsTextIsStoppedWithinAMegabyte() throws {
+        setenv("LLX_MEMORY_LIMIT", "64M", 1)
+        defer { unsetenv("LLX_MEMORY_LIMIT") }
+        let e = error("str([\"a,b\" * 1000000] * 255)")
+        XCTAssertTrue(e.contains("str: the text of this value outgrew the memory available (over "), e)
+        // stopped past half the limit (the parts and their joined copy), not 64 items (192 MB) on
+        let mb = Double(e.components(separatedBy: "(over ")[1].components(separatedBy: " MB")[0]) ?? 1e9
+        XCTAssertLessThan(mb, 40, e)
+    }
+
+    /// Fuzz seed 302 case 527309: help of a record holding a 4M-item list wrapped its whole
+    /// text (12 s, and 1.8 s past the stop request). help of a value shows a preview.
+    func testHelpOfAValueShowsAPreview() throws {
+        let out = try run("help({text: [\"%d\", true, 1024] * 1000000})")
+        XCTAssertTrue(out.hasPrefix("a record: {text: [\"%d\", true, 1024, \"%d\""), out)
+        XCTAssertTrue(out.contains("... (3000000 items)]}"), out)
+        XCTAssertLessThan(out.utf8.count, 500)
+        XCTAssertEqual(try run("help([1, \"a\", {k: 2}])"), "a list: [1, \"a\", {k: 2}]\n")
+    }
+
     // MARK: no silent guesses
 
     func testAmbiguousDepthsAreRefused() throws {
