@@ -93,8 +93,10 @@ public enum Integrity {
     /// A stop request (Ctrl-C) ends the wait: the child is killed and nil returned (a damaged
     /// file on which HDF5 never finished kept the caller waiting the whole timeout: fuzz seed
     /// 301 case 1046243).
-    /// `data`: read every dataset in full too (else each dataset's type and shape only).
-    static func trialRead(_ path: String, data: Bool = true, timeout: Double = 600) -> Bool? {
+    /// `maxData`: datasets of up to this many bytes are read in full (0: type and shape only);
+    /// `strict` false: only the structure (objects, links, attribute and dataset headers) must
+    /// read; data HDF5 refuses or that is too large is left to the real read to report.
+    static func trialRead(_ path: String, maxData: Int = 1 << 40, strict: Bool = true, timeout: Double = 600) -> Bool? {
         guard let cpath = strdup(path) else { return false }
         defer { free(cpath) }
         // Fork holding the HDF5 lock, so that no other thread of this process is inside HDF5.
@@ -102,7 +104,7 @@ public enum Integrity {
         H5Lib.sync { }   // the library is initialized before the child inherits it
         H5Lib.lock.lock()
         let pid = fork()
-        if pid == 0 { _exit(llx_h5_trial_read(cpath, data ? 1 : 0)) }
+        if pid == 0 { _exit(llx_h5_trial_child(cpath, maxData, strict ? 1 : 0)) }
         H5Lib.lock.unlock()
         if pid < 0 { return false }
         let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(timeout * 1e9)
@@ -137,8 +139,9 @@ public enum Integrity {
     /// corrupts its heap on some damaged files (a local heap whose size field is damaged makes it
     /// memcpy a negative size while listing a group: fuzz seed 303 case 1054179 ended in
     /// `malloc(): corrupted top size`). A trial read in a forked child (the structure, every
-    /// attribute, and the data of files up to 256 MB) takes that crash instead. Throws a
-    /// `.corrupt` error naming the file when the child fails.
+    /// attribute, and the datasets of up to 256 MB of files up to 256 MB) takes that crash
+    /// instead; errors reading data are left to the read that follows, with its messages.
+    /// Throws a `.corrupt` error naming the file when the child failed.
     static func checkForeign(_ path: String) throws {
         guard let key = foreignKey(path) else { return }
         checkedLock.lock()
@@ -146,11 +149,11 @@ public enum Integrity {
         checkedLock.unlock()
         if known { return }
         let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
-        guard let ok = trialRead(path, data: size <= 256 << 20) else {
+        guard let ok = trialRead(path, maxData: size <= 256 << 20 ? 256 << 20 : 0, strict: false) else {
             throw CheckpointError(.io, file: path, "stopped while HDF5 read the file in a separate process to check it")
         }
         guard ok else {
-            throw CheckpointError(.corrupt, file: path, "HDF5 cannot read this file: it is damaged or truncated (a trial read in a separate process failed)")
+            throw CheckpointError(.corrupt, file: path, "HDF5 cannot read this file's structure: it is damaged (checked in a separate process, where HDF5 failed or crashed)")
         }
         checkedLock.lock()
         checkedForeign.insert(key)
