@@ -55,6 +55,12 @@ public final class Environment {
         if let p = parent { return p.lookup(names[i]) }
         return nil
     }
+    /// Whether slot `i`'s name is bound (here or in a parent), without copying its value.
+    @inline(__always) func isBound(_ i: Int) -> Bool {
+        if case .some = storage[i] { return true }
+        if let p = parent { return p.lookup(names[i]) != nil }
+        return false
+    }
     /// The user function slot `i` holds (nil: unbound here, or not a function), read without
     /// copying the slot's value.
     @inline(__always) func function(_ i: Int) -> Function? {
@@ -70,22 +76,22 @@ public final class Environment {
         if let parent = parent, parent.lookup(names[i]) != nil { return parent.pointer(parent.slotIndex(names[i])) }
         return nil
     }
-    @inline(__always) func store(_ i: Int, _ v: Value) { storage[i] = v }
+    @inline(__always) func store(_ i: Int, _ v: Value) { retire(i); storage[i] = v }
     /// Rebinds slot `i` when its name is bound (here or in a parent); false otherwise.
     @inline(__always) func set(_ i: Int, _ v: Value) -> Bool {
         let p = storage + i
-        if case .some = p.pointee { p.pointee = v; return true }
+        if case .some = p.pointee { retire(i); p.pointee = v; return true }
         return parent?.assign(names[i], v) ?? false
     }
 
-    public func define(_ name: String, _ value: Value) { storage[slotIndex(name)] = value }
+    public func define(_ name: String, _ value: Value) { let i = slotIndex(name); retire(i); storage[i] = value }
     public func lookup(_ name: String) -> Value? {
         if let i = index[name], let v = storage[i] { return v }
         return parent?.lookup(name)
     }
     /// Rebinds an existing name in the nearest scope that has it; false when none does.
     public func assign(_ name: String, _ value: Value) -> Bool {
-        if let i = index[name], case .some = storage[i] { storage[i] = value; return true }
+        if let i = index[name], case .some = storage[i] { retire(i); storage[i] = value; return true }
         return parent?.assign(name, value) ?? false
     }
     public var allNames: [String] {
@@ -94,7 +100,33 @@ public final class Environment {
         if let p = parent { out.formUnion(p.allNames) }
         return out.sorted()
     }
-    public func remove(_ name: String) { if let i = index[name] { storage[i] = nil } }
+    public func remove(_ name: String) { if let i = index[name] { retire(i); storage[i] = nil } }
+
+    /// Functions that global slots held before they were rebound or removed, kept alive until
+    /// the interpreter's outermost entry ends (`Interpreter.execute`): a call of a global
+    /// function borrows it from its slot (`functionRef`), without a retain and a release per
+    /// call, and the function it runs must outlive the call even if the call rebinds its name.
+    private(set) var retired: [Function] = []
+    @inline(__always) private func retire(_ i: Int) {
+        if case .function? = storage[i] { retireSlow(i) }
+    }
+    @inline(never) private func retireSlow(_ i: Int) {
+        if case .function(let fn)? = storage[i] { retired.append(fn) }
+    }
+    /// Drops the retired functions (no call of this interpreter's code is in progress).
+    func releaseRetired() { if !retired.isEmpty { retired = [] } }
+
+    /// The user function slot `i` holds, borrowed: not retained, valid while this environment
+    /// lives and until `releaseRetired` (nil: unbound here, or not a function).
+    @inline(__always) func functionRef(_ i: Int) -> Unmanaged<Function>? {
+        Environment.borrowFunction(storage[i])
+    }
+    static func borrowFunction(_ v: borrowing Value?) -> Unmanaged<Function>? {
+        switch v {
+        case .some(.function(let fn)): return Unmanaged.passUnretained(fn)
+        default: return nil
+        }
+    }
 }
 
 /// A stop request (Ctrl-C) as the interpreter sees it: the program's SIGINT handler sets it, the
@@ -151,6 +183,8 @@ public final class Interpreter {
     public var maxCallDepth = 200
     /// Function calls in progress (a nested interpreter, e.g. `run_script`'s, starts below the limit).
     public internal(set) var callDepth = 0
+    /// `execute`s in progress (one, or more when a command runs code in this interpreter).
+    var executeDepth = 0
 
     public init(registry: Registry) {
         self.registry = registry
@@ -199,6 +233,12 @@ public final class Interpreter {
         StopRequest.flag = stopFlag
         ReprStop.outgrown = nil   // a cut text no command asked about (the REPL's display) is not this entry's
         defer { StopRequest.flag = savedStop }
+        executeDepth += 1
+        defer {
+            executeDepth -= 1
+            // no code of this interpreter runs now: the functions rebound meanwhile can go
+            if executeDepth == 0 && callDepth == 0 { globals.releaseRetired() }
+        }
         let (codes, layout) = Compiler(self).compileProgram(program)
         let frame = Frame.make(parent: nil, size: layout.size)
         var last: Value? = nil

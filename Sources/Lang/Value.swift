@@ -316,6 +316,15 @@ public extension Value {
         default: return nil
         }
     }
+    /// Field `name` of a record (nil: not a record, or no such field), read without copying the
+    /// record: a `borrowing` value is switched over in place (a pattern binding of an owned or
+    /// stored value copies it: a retain and a release of its storage for each read).
+    static func recordField(_ v: borrowing Value, _ name: String) -> Value? {
+        switch v {
+        case .record(let r): return r[name]
+        default: return nil
+        }
+    }
     var asRecord: Record? { if case .record(let r) = self { return r }; return nil }
     var asHost: HostObject? { if case .host(let h) = self { return h }; return nil }
     var isNil: Bool { if case .null = self { return true }; return false }
