@@ -162,6 +162,9 @@ public enum QA {
     /// Records from a JSONL file (LongBench `input`/`context`/`answers`/`all_classes`;
     /// InfiniteBench `context`/`input`/`answer`).
     public static func load(path: String) throws -> [QAItem] {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else { throw EvalError.file(path, "not found") }
+        guard !isDir.boolValue else { throw EvalError.file(path, "is a folder, not a JSONL file") }
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw EvalError.file(path, "cannot read as UTF-8") }
         var items: [QAItem] = []
         for (n, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {

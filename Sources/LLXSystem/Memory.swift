@@ -25,6 +25,15 @@ public struct MemoryError: Error, CustomStringConvertible, Sendable {
 }
 
 public enum Memory {
+    /// Gives the memory malloc holds in its arenas for freed blocks back to the system (glibc's
+    /// malloc_trim(0), not in Swift's Glibc module, looked up once), so that the RSS shows what
+    /// is live: the fuzz workers' RSS guard and the planner's measurements read it.
+    public static let trimFreed: () -> Void = {
+        guard let h = dlopen(nil, RTLD_NOW), let f = dlsym(h, "malloc_trim") else { return {} }
+        let trim = unsafeBitCast(f, to: (@convention(c) (Int) -> Int32).self)
+        return { _ = trim(0) }
+    }()
+
     /// Requests below this many bytes are not checked (unless LLX_MEMORY_LIMIT is set, as tests
     /// do to see the check at small sizes: then every request is).
     public static var checkThreshold: Int { getenv("LLX_MEMORY_LIMIT") == nil ? 32 << 20 : 0 }

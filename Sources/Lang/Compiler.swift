@@ -32,6 +32,7 @@ final class Frame {
 
     init(parent: Frame?, size: Int) {
         self.parent = parent
+        Frame.live += 1
         count = max(size, 1)
         slots = .allocate(capacity: count)
         slots.initialize(repeating: nil, count: count)
@@ -47,8 +48,85 @@ final class Frame {
     }
 
     deinit {
+        Frame.live -= 1
         slots.deinitialize(count: count)
         slots.deallocate()
+    }
+
+    /// Frames alive now (for the tests that check finished frames are freed).
+    nonisolated(unsafe) static var live = 0
+
+    /// Whether a finished frame that is still referenced is garbage all the same, and if so
+    /// makes it unreachable from its closures; `fr` is the caller's reference. A closure defined
+    /// in a frame and kept in one of its slots refers back to it (frame -> slot -> closure ->
+    /// frame), a cycle that reference counting never frees: every call of a function that
+    /// defines a helper would leak its frame. So each closure of this frame held only by one of
+    /// its slots lets go of the frame for a moment; if `fr` is then the only reference left, the
+    /// frame is garbage: the closures are dropped and true is returned (the caller clears the
+    /// slots or pools the frame). Otherwise everything is put back as it was and false is
+    /// returned, and the frame becomes a suspect (below).
+    static func collect(_ fr: inout Frame) -> Bool {
+        let slots = fr.slots
+        var held: [(Int, Function)] = []
+        var i = 0
+        while i < fr.count {
+            if case .function(var g)? = slots[i], g.frame === fr {
+                slots[i] = nil
+                if isKnownUniquelyReferenced(&g) {
+                    g.frame = nil
+                    held.append((i, g))
+                } else {
+                    slots[i] = .function(g)
+                }
+            }
+            i += 1
+        }
+        if held.isEmpty { return false }
+        if isKnownUniquelyReferenced(&fr) { return true }
+        for (k, g) in held {
+            g.frame = fr
+            slots[k] = .function(g)
+        }
+        return false
+    }
+
+    /// Ends a frame whose activation finished (a block's, a loop iteration's, a call's that is
+    /// not pooled): a frame kept only by the closures in its own slots is cleared, so it is freed.
+    @inline(__always) static func finish(_ fr: inout Frame) {
+        if isKnownUniquelyReferenced(&fr) { return }
+        if collect(&fr) { fr.clear(); return }
+        suspect(fr)
+    }
+
+    /// Finished frames still referenced when they finished: a closure of theirs escaped (it was
+    /// returned, or stored in a list or elsewhere). When that closure is one their slots also
+    /// hold (`return add` after `fn add`), dropping it later leaves the cycle behind with no
+    /// deinit to notice, so the suspects are looked at again, as CPython's collector looks at
+    /// the containers it tracks: when there are `suspectLimit` of them (then twice the number
+    /// that stayed alive, at least 256), and at the end of each top-level entry. Holding them a
+    /// while longer changes nothing but when their memory is given back.
+    nonisolated(unsafe) static var suspects: [Frame] = []
+    nonisolated(unsafe) static var suspectLimit = 256
+
+    static func suspect(_ fr: Frame) {
+        suspects.append(fr)
+        if suspects.count >= suspectLimit { scanSuspects() }
+    }
+
+    /// Frees the suspects that nothing outside their own closures references any more, oldest
+    /// first (an inner block's frame finishes before the call's around it and lets go of it).
+    static func scanSuspects() {
+        if suspects.isEmpty { return }
+        var list = Array(suspects.reversed())
+        suspects.removeAll()
+        var alive: [Frame] = []
+        while var f = list.popLast() {
+            if isKnownUniquelyReferenced(&f) { continue }   // nothing else left: freed here
+            if collect(&f) { f.clear(); continue }
+            alive.append(f)
+        }
+        suspects = alive + suspects
+        suspectLimit = max(256, 2 * alive.count)
     }
 
     @inline(__always) func up(_ hops: Int) -> Frame {
@@ -361,7 +439,7 @@ final class FunctionProto {
 
     /// Gives a call's frame back once the call returned, unless a closure or block kept it.
     @inline(__always) func recycle(_ fr: inout Frame) {
-        guard isKnownUniquelyReferenced(&fr) else { return }
+        guard isKnownUniquelyReferenced(&fr) || Frame.collect(&fr) else { Frame.suspect(fr); return }
         fr.clear()
         pool.append(fr)
     }
@@ -382,9 +460,11 @@ final class FunctionProto {
         var fr = proto.frame(parent: fn.frame)
         try fill(fr.slots)
         let r = try interp.enter(fn, fr, given: given, loc)
-        if isKnownUniquelyReferenced(&fr) {
+        if isKnownUniquelyReferenced(&fr) || Frame.collect(&fr) {
             fr.clear()
             proto.pool.append(consume fr)
+        } else {
+            Frame.suspect(fr)
         }
         withExtendedLifetime(fn) {}
         return r
@@ -406,6 +486,14 @@ final class Code {
     }
 }
 final class SCode { let run: Exec; init(_ run: @escaping Exec) { self.run = run } }
+
+/// Slot numbers in memory a compiled closure reads without the array's bounds checks and
+/// reference counting; freed with the closure that keeps this owner.
+final class SlotList {
+    let slots: UnsafeMutablePointer<Int>
+    init(_ slots: UnsafeMutablePointer<Int>) { self.slots = slots }
+    deinit { slots.deallocate() }
+}
 
 /// One step of an assignment target after its indices are evaluated: `.name` or `[items]`.
 enum PathStep {
@@ -572,7 +660,11 @@ final class Compiler {
         let body = statements(stmts, scope)
         if scope.materialized {
             let layout = scope.layout
-            return { f in try body(Frame.make(parent: f, size: layout.size)) }
+            return { f in
+                var b = Frame.make(parent: f, size: layout.size)
+                defer { Frame.finish(&b) }
+                return try body(b)
+            }
         }
         let reset = scope.slotList   // final now that the block is compiled
         if reset.isEmpty { return body }
@@ -698,9 +790,7 @@ final class Compiler {
         // the body's own names are cleared each iteration (the loop variables are set anyway)
         let reset = inner.slotList.filter { !varSlots.contains($0) }
         // one iteration: bind the element (unpacking pairs), run the body in a fresh scope
-        let iteration: (Frame, Value) throws -> Flow = { f, item in
-            let fr = materialized ? Frame.make(parent: f, size: layout.size) : f
-            if !materialized { for i in reset { fr.slots[i] = nil } }
+        @inline(__always) func bind(_ fr: Frame, _ item: Value) throws -> Flow {
             if single {
                 fr.slots[slot0] = item
             } else {
@@ -711,8 +801,22 @@ final class Compiler {
             }
             return try code(fr)
         }
-        if single && !materialized && reset.isEmpty {
-            // the common loop: one name, a body that binds nothing else and no closures
+        let iteration: (Frame, Value) throws -> Flow = { f, item in
+            if materialized {
+                var fr = Frame.make(parent: f, size: layout.size)
+                defer { Frame.finish(&fr) }
+                return try bind(fr, item)
+            }
+            for i in reset { f.slots[i] = nil }
+            return try bind(f, item)
+        }
+        if single && !materialized {
+            // the common loop: one name and no closures (the body's own names, `reset`, are
+            // cleared before each iteration, as a fresh scope would have them)
+            let resetCount = reset.count
+            let resetSlots = UnsafeMutablePointer<Int>.allocate(capacity: max(resetCount, 1))
+            resetSlots.initialize(from: reset, count: resetCount)
+            let resetOwner = SlotList(resetSlots)   // frees them with the compiled loop
             return { f in
                 let seq = try seqCode(f)
                 if case .range(let r) = seq {
@@ -722,6 +826,8 @@ final class Compiler {
                     let slot = f.slots + slot0
                     while k < n {
                         if interp.isCancelled { try interp.checkCancelledAt(loc) }
+                        var j = 0
+                        while j < resetCount { f.slots[resetSlots[j]] = nil; j += 1 }
                         slot.pointee = .int(x)
                         let flow = try code(f)
                         switch flow {
@@ -736,6 +842,8 @@ final class Compiler {
                 }
                 for item in try interp.iterate(seq, seqExpr.location) {
                     if interp.isCancelled { try interp.checkCancelledAt(loc) }
+                    var j = 0
+                    while j < resetCount { f.slots[resetSlots[j]] = nil; j += 1 }
                     f.slots[slot0] = item
                     let flow = try code(f)
                     switch flow {
@@ -744,6 +852,7 @@ final class Compiler {
                     case .returned: return flow
                     }
                 }
+                withExtendedLifetime(resetOwner) {}
                 return .normal
             }
         }
@@ -1189,35 +1298,63 @@ final class Compiler {
             let ps: [Part] = parts.map {
                 switch $0 { case .text(let t): return .text(t); case .expr(let x): return .code(expr(x, scope)) }
             }
-            var textLength = 0
-            for p in ps { if case .text(let t) = p { textLength += t.utf8.count } }
-            // room for the text and ~8 bytes per value, unless it fits a small (inline) string
-            let reserve = textLength + 8 * (ps.count - ps.filter { if case .text = $0 { return true }; return false }.count)
             // the parts as two parallel arrays of plain values (walking an array of enums whose
             // payload is a closure copied each closure, a retain and a release per part)
             let texts: [String] = ps.map { if case .text(let t) = $0 { return t }; return "" }
             let boxes: [Code?] = ps.map { if case .code(let c) = $0 { return Code(c) }; return nil }
             let units: [Unmanaged<Code>?] = boxes.map { $0.map { Unmanaged.passUnretained($0) } }   // `boxes` keeps them
             let count = ps.count
+            let textBytes: [[UInt8]] = texts.map { Array($0.utf8) }
+            // the text is written as UTF-8 bytes into a buffer on the stack and made a String
+            // once (appending each part to a String costs a capacity check and a count update
+            // per part); a text that outgrows the buffer goes on as a String
             return { f in
-                var s = ""
-                if reserve > 15 { s.reserveCapacity(reserve) }
-                var k = 0
-                while k < count {
-                    if let u = units[k] {
-                        let v = try Code.run(u, f)
-                        switch v {
-                        case .string(let x): s += x
-                        case .int(let i): s += String(i)
-                        default: s += v.description
+                try withUnsafeTemporaryAllocation(of: UInt8.self, capacity: Compiler.interpolationBuffer) { buf -> Value in
+                    let base = buf.baseAddress.unsafelyUnwrapped
+                    let cap = Compiler.interpolationBuffer
+                    var n = 0
+                    var long: String? = nil   // set once the text outgrew the buffer
+                    var k = 0
+                    while k < count {
+                        if let u = units[k] {
+                            let v = try Code.run(u, f)
+                            if long == nil {
+                                switch v {
+                                case .int(let i) where n + 20 <= cap:
+                                    n = Compiler.writeInt(i, base, n)
+                                    k += 1
+                                    continue
+                                case .string(let x):
+                                    if Compiler.copyUTF8(x, base, &n, cap) { k += 1; continue }
+                                default:
+                                    if Compiler.copyUTF8(v.description, base, &n, cap) { k += 1; continue }
+                                }
+                                long = String(decoding: UnsafeBufferPointer(start: base, count: n), as: UTF8.self)
+                            }
+                            switch v {
+                            case .string(let x): long! += x
+                            case .int(let i): long! += String(i)
+                            default: long! += v.description
+                            }
+                        } else {
+                            if long == nil {
+                                let t = textBytes[k]
+                                if n + t.count <= cap {
+                                    t.withUnsafeBufferPointer { (base + n).update(from: $0.baseAddress.unsafelyUnwrapped, count: t.count) }
+                                    n += t.count
+                                    k += 1
+                                    continue
+                                }
+                                long = String(decoding: UnsafeBufferPointer(start: base, count: n), as: UTF8.self)
+                            }
+                            long! += texts[k]
                         }
-                    } else {
-                        s += texts[k]
+                        k += 1
                     }
-                    k += 1
+                    withExtendedLifetime(boxes) {}
+                    if let l = long { return .string(l) }
+                    return .string(String(decoding: UnsafeBufferPointer(start: base, count: n), as: UTF8.self))
                 }
-                withExtendedLifetime(boxes) {}
-                return .string(s)
             }
         case .identifier(let name):
             let acc = access(name, scope)
@@ -1324,6 +1461,39 @@ final class Compiler {
             if scope.isRoot { return { _ in .function(Function(decl: decl, proto: proto, frame: nil)) } }
             return { f in .function(Function(decl: decl, proto: proto, frame: f)) }
         }
+    }
+
+    /// Bytes of an interpolated string built on the stack before it becomes a String.
+    static let interpolationBuffer = 256
+
+    /// Writes `i` in decimal at `p + at` (20 bytes at most); returns the end.
+    @inline(__always) static func writeInt(_ i: Int, _ p: UnsafeMutablePointer<UInt8>, _ at: Int) -> Int {
+        var m = i.magnitude
+        var digits = 1
+        var t = m
+        while t >= 10 { t /= 10; digits += 1 }
+        var pos = at
+        if i < 0 { p[pos] = 45; pos += 1 }   // "-"
+        let end = pos + digits
+        var e = end
+        repeat { e -= 1; p[e] = 48 + UInt8(truncatingIfNeeded: m % 10); m /= 10 } while m > 0
+        return end
+    }
+
+    /// Appends the UTF-8 of `s` at `p + n` when it fits below `cap` (false: it does not).
+    @inline(__always) static func copyUTF8(_ s: String, _ p: UnsafeMutablePointer<UInt8>, _ n: inout Int, _ cap: Int) -> Bool {
+        let len = s.utf8.count
+        guard n + len <= cap else { return false }
+        let done = s.utf8.withContiguousStorageIfAvailable { b -> Bool in
+            if len > 0 { (p + n).update(from: b.baseAddress.unsafelyUnwrapped, count: len) }
+            return true
+        }
+        if done != true {
+            var j = n
+            for byte in s.utf8 { p[j] = byte; j += 1 }
+        }
+        n += len
+        return true
     }
 
     /// Field `name` of the record a slot holds (nil: not a record, or no such field).

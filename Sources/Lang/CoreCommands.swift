@@ -104,7 +104,37 @@ public enum CoreCommands {
             if !h.fieldNames.isEmpty { out += "  fields and methods: " + h.fieldNames.joined(separator: ", ") + "\n" }
             return out
         default:
-            return "\(x.typeNameWithArticle): \(x.repr)\n"
+            // a preview, not the whole value: help of a record holding a 4M-item list wrapped
+            // its full text for 12 s and stopped 1.8 s after Ctrl-C (fuzz seed 302 case 527309)
+            return "\(x.typeNameWithArticle): \(preview(x, limit: 300))\n"
+        }
+    }
+
+    /// The repr of `v` cut after about `limit` characters ("..." and the item count where cut),
+    /// built without the text of what it leaves out.
+    static func preview(_ v: Value, limit: Int) -> String {
+        switch v {
+        case .string(let s):
+            if s.utf8.count <= limit { return Value.quote(s) }
+            return Value.quote(String(s.prefix(limit))) + "... (\(s.count) characters)"
+        case .list(let l):
+            var out = "["
+            for (i, e) in l.enumerated() {
+                if out.utf8.count >= limit { out += "... (\(l.count) items)"; break }
+                if i > 0 { out += ", " }
+                out += preview(e, limit: limit - out.utf8.count)
+            }
+            return out + "]"
+        case .record(let r):
+            var out = "{"
+            for (i, (k, e)) in r.pairs.enumerated() {
+                if out.utf8.count >= limit { out += "... (\(r.count) fields)"; break }
+                if i > 0 { out += ", " }
+                out += Value.formatKey(k) + ": " + preview(e, limit: limit - out.utf8.count)
+            }
+            return out + "}"
+        default:
+            return v.repr
         }
     }
 

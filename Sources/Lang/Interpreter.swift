@@ -85,6 +85,14 @@ public final class Environment {
     }
 
     public func define(_ name: String, _ value: Value) { let i = slotIndex(name); retire(i); storage[i] = value }
+    /// Unbinds every name. A function defined at the top level refers to the globals it uses
+    /// through its compiled code, and the globals hold the function: a cycle. An interpreter
+    /// thrown away after one script (the fuzzer's cases) clears its globals to free them (and
+    /// the functions rebound while it ran, which no call uses any more).
+    public func removeAll() {
+        for i in 0..<names.count { storage[i] = nil }
+        retired = []
+    }
     public func lookup(_ name: String) -> Value? {
         if let i = index[name], let v = storage[i] { return v }
         return parent?.lookup(name)
@@ -233,14 +241,17 @@ public final class Interpreter {
         StopRequest.flag = stopFlag
         ReprStop.outgrown = nil   // a cut text no command asked about (the REPL's display) is not this entry's
         defer { StopRequest.flag = savedStop }
+        let (codes, layout) = Compiler(self).compileProgram(program)
+        var frame = Frame.make(parent: nil, size: layout.size)
         executeDepth += 1
         defer {
             executeDepth -= 1
-            // no code of this interpreter runs now: the functions rebound meanwhile can go
+            Frame.finish(&frame)
+            // no code of this interpreter runs now: the global functions rebound meanwhile can go
+            // (before the scan: a rebound closure may be what kept a cycle of frames alive)
             if executeDepth == 0 && callDepth == 0 { globals.releaseRetired() }
+            Frame.scanSuspects()
         }
-        let (codes, layout) = Compiler(self).compileProgram(program)
-        let frame = Frame.make(parent: nil, size: layout.size)
         var last: Value? = nil
         for (s, expr, stmt) in codes {
             last = nil
@@ -366,7 +377,8 @@ public final class Interpreter {
     func callFunction(_ f: Function, _ args: Arguments) throws -> Value {
         let decl = f.decl
         let loc = args.location
-        let frame = Frame.make(parent: f.frame, size: f.proto.layout.size)
+        var frame = Frame.make(parent: f.frame, size: f.proto.layout.size)
+        defer { Frame.finish(&frame) }
         if args.positional.count > decl.parameters.count {
             throw Diagnostic(.argument, "\(decl.name) takes \(decl.parameters.count) argument\(decl.parameters.count == 1 ? "" : "s") but \(args.positional.count) were given", at: loc)
         }
@@ -418,6 +430,9 @@ public final class Interpreter {
         case .normal: return .null
         }
     }
+
+    /// Call and block frames alive in the process (tests check that finished ones are freed).
+    public static var liveFrames: Int { Frame.live }
 
     /// Variable and command names visible at the top level (for completion and `:vars`).
     public var globalNames: [String] { globals.allNames }

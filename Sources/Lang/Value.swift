@@ -12,7 +12,9 @@ public enum Value {
     case null
     case list([Value])
     case record(Record)
-    case range(RangeValue)
+    // boxed: its three words would make every value 32 bytes instead of 24 (lists, frames and
+    // records then hold a third more memory, and each copy moves it)
+    indirect case range(RangeValue)
     case function(Function)
     case command(Command)
     case namespace(String)
@@ -166,7 +168,9 @@ public struct RangeValue: Equatable {
 public final class Function {
     public let decl: FunctionDecl
     let proto: FunctionProto
-    let frame: Frame?
+    /// The frame of the code the function was defined in (nil at the top level). Set to nil
+    /// only by `Frame.collect`, for a moment or for good, to break the cycle with that frame.
+    var frame: Frame?
     init(decl: FunctionDecl, proto: FunctionProto, frame: Frame?) { self.decl = decl; self.proto = proto; self.frame = frame }
 }
 
@@ -352,9 +356,12 @@ extension Value: CustomStringConvertible {
             parts.reserveCapacity(l.count)
             // (the text built so far is dropped at once: joining hundreds of MB of it took over
             // the half second Ctrl-C may take, fuzz seed 301 cases 525908, 686275)
-            var bytes = 0
+            // (asked every 64 items, and after each megabyte: 255 items of 6 MB strings each
+            // went on 5 s past the stop request, fuzz seed 302 case 970505)
+            var bytes = 0, asked = 0
             for (k, e) in l.enumerated() {
-                if k & 63 == 63 {
+                if k & 63 == 63 || bytes - asked > 1 << 20 {
+                    asked = bytes
                     if let f = ReprStop.flag, f.pointee != 0 { return "[...]" }
                     // the parts and their joined copy: twice the text
                     if bytes > Memory.checkThreshold, let avail = Memory.available(), 2 * bytes > avail {
@@ -434,6 +441,10 @@ extension Value: CustomStringConvertible {
     }
 
     public static func quote(_ s: String) -> String {
+        // most strings need no escape: copied whole (a 6 MB string took ~0.6 s a scalar at a time)
+        if !s.utf8.contains(where: { $0 == 0x22 || $0 == 0x5C || $0 == 0x0A || $0 == 0x09 || $0 == 0x0D }) {
+            return "\"" + s + "\""
+        }
         var out = "\""
         for c in s.unicodeScalars {
             switch c {

@@ -24,6 +24,7 @@ import Foundation
 import Lang
 import Commands
 import NN
+import LLXSystem
 
 public enum Fuzz {
     struct Options {
@@ -208,6 +209,7 @@ public enum Fuzz {
             token.reset()
             do {
                 let child = try RunScript.child(of: base)
+                defer { child.globals.removeAll() }
                 child.cancellation = token
                 if c.kind == .script {
                     _ = try child.run(c.text, file: "fuzz-case.llx")
@@ -219,17 +221,19 @@ public enum Fuzz {
                     _ = try child.run(c.entry.replacingOccurrences(of: "\"CASE\"", with: q), file: "fuzz-entry.llx")
                 }
             } catch {}
+            // the case's end, before the malloc_trim below (whose time is the worker's, not the case's)
+            let endCPU = cpuNow(), endWall = now()
             prog[1] = 0
             // Memory a case freed stays in malloc's arenas (one per thread that allocated), so a
             // worker's RSS climbs with the cases it ran, not with what is live; give it back
             // before the supervisor's RSS guard reads it as this case's.
-            if i % 16 == 0 || Double(now() - prog[2]) > 0.05e9, rssMB(getpid()) > 512 { trimMalloc() }
+            if i % 16 == 0 || Double(now() - prog[2]) > 0.05e9, rssMB(getpid()) > 512 { Memory.trimFreed() }
             if hung.pointee == Int64(i) {
                 // A case that runs past the timeout (a script's own endless loop, a huge print)
                 // gets the stop request Ctrl-C gives. Stopping within half a second of CPU time,
                 // as Ctrl-C must, is counted but is no finding; stopping later is a hang.
-                let secs = Double(now() - prog[2]) / 1e9, cpu = Double(cpuNow() - prog[4]) / 1e9
-                let after = Double(cpuNow() - hung[1]) / 1e9
+                let secs = Double(endWall - prog[2]) / 1e9, cpu = Double(endCPU - prog[4]) / 1e9
+                let after = Double(endCPU - hung[1]) / 1e9
                 let what = "ran \(String(format: "%.1f", secs)) s (\(String(format: "%.1f", cpu)) s of CPU), over the \(o.timeout) s timeout; the stop request ended it after \(String(format: "%.2f", after)) s of CPU"
                 appendLine(o.findings, "\(i)\t" + (after <= stopLimit ? "stopped: " : "hang: ") + what)
             }
@@ -292,13 +296,6 @@ public enum Fuzz {
         let hz = Int64(sysconf(Int32(_SC_CLK_TCK)))
         return (u + st) * 1_000_000_000 / max(hz, 1)
     }
-
-    /// glibc's malloc_trim(0) (not in Swift's Glibc module), looked up once at run time.
-    static let trimMalloc: () -> Void = {
-        guard let h = dlopen(nil, RTLD_NOW), let f = dlsym(h, "malloc_trim") else { return {} }
-        let trim = unsafeBitCast(f, to: (@convention(c) (Int) -> Int32).self)
-        return { _ = trim(0) }
-    }()
 
     /// How a worker ended, read with waitid(WNOWAIT) (the zombie stays for Foundation to reap):
     /// nil while it runs. Foundation's `Process.isRunning` alone is not enough: under the

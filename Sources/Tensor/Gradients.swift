@@ -125,7 +125,7 @@ public enum Op {
                 let (outer, n, inner, _) = try x.reduceGeometry(axis)
                 let z = try Tensor.zeros(shape)
                 let pz = z.floatPointer, gc = gk.toF32(), pg = gc.floatPointer
-                for o in 0..<outer { for i in 0..<inner { pz[(o * n + Int(indices[o * inner + i])) * inner + i] = pg[o * inner + i] } }
+                for o in 0..<(inner == 0 ? 0 : outer) { for i in 0..<inner { pz[(o * n + Int(indices[o * inner + i])) * inner + i] = pg[o * inner + i] } }
                 return [z]
             }
 

@@ -34,6 +34,11 @@ extension Tensor {
         let out = Tensor.empty(outShape)
         let po = out.storage.bytes.assumingMemoryBound(to: Float.self)
         var indices: [Int32] = []
+        // an empty result has nothing to compute, however many rows of nothing it has:
+        // sum(randn([2^40, 0, 0]), axis: 1) looped 2^40 times over empty rows
+        if outer * inner == 0 {
+            return Tensor.record(out, .reduce(op, axis: a, keepDim: keepDim, shape: shape, indices: indices), [self])
+        }
         switch op {
         case .sum, .mean:
             let scale: Float = op == .mean ? 1 / Float(n) : 1
@@ -87,7 +92,7 @@ extension Tensor {
         let px = x.storage.bytes.assumingMemoryBound(to: Float.self) + x.offset
         guard n > 0 else { throw TensorError.shape("argmax/argmin: cannot reduce an empty dimension (shape \(shape))") }
         var out = [Int](repeating: 0, count: outer * inner)
-        for o in 0..<outer {
+        for o in 0..<(inner == 0 ? 0 : outer) {
             for i in 0..<inner { out[o * inner + i] = Tensor.extremeIndex(px + o * n * inner + i, n: n, stride: inner, max: max) }
         }
         return Tensor(shape: reducedShape(a, keepDim: keepDim), ints: out, dtype: .i64)

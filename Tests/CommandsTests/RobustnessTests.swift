@@ -117,6 +117,16 @@ final class RobustnessTests: InterpreterTestCase {
         XCTAssertEqual(try run("print(floor(2.5), \"%d\" % [3.9], tokenizer.bytes().decode([104.0, 105]))"), "2 3 hi\n")
     }
 
+    /// Fuzz seed 302 case 731372: reducing an axis of a tensor with no elements but 2^40 rows
+    /// (`sum(randn([2 ** 40, 0, 0]), axis: 1)`) looped over the 2^40 empty rows, past the stop
+    /// request. An empty result is now returned at once, with the right shape.
+    func testReductionsWithEmptyResultsReturnAtOnce() throws {
+        let code = "let x = randn([2 ** 40, 0, 0], seed: 1)\n"
+            + "print(sum(x, axis: 1).shape, mean(x, axis: 0).shape, argmax(randn([2 ** 38, 3, 0]), axis: 1).shape, max(randn([2 ** 38, 2, 0]), axis: 1).shape)\n"
+            + "print(sum(zeros([3, 0, 2]), axis: 1).tolist(), sum(zeros([2, 0]), axis: 0).shape)\n"
+        XCTAssertEqual(try run(code), "[1099511627776, 0] [0, 0] [274877906944, 0] [274877906944, 0]\n[[0.0, 0.0], [0.0, 0.0], [0.0, 0.0]] [0]\n")
+    }
+
     /// Fuzz seed 301 cases 223975 and 776849: `tolist()` built its nested lists unchecked (3 GB
     /// of RSS under a 256 MB limit; [2^40, 1, 0] has no elements but 2^40 lists). Now checked
     /// like any other list, and the session goes on; shapes with a zero extent come out right.
@@ -150,6 +160,29 @@ final class RobustnessTests: InterpreterTestCase {
             XCTAssertTrue(error("\(f)(xs)").contains("\(f): the text of this value outgrew the memory available"), f)
         }
         XCTAssertEqual(try run("print(len(xs), str([1, [2]]), repr([\"a\"]))"), "200000 [1, [2]] [\"a\"]\n")
+    }
+
+    /// Fuzz seed 302 case 970505: a list of 255 items of ~6 MB text each was asked about the
+    /// memory (and the stop request) only every 64 items, so its text passed 384 MB under a
+    /// 256 MB limit and went on 5 s past the stop request. Now also after each megabyte.
+    func testLongItemsTextIsStoppedWithinAMegabyte() throws {
+        setenv("LLX_MEMORY_LIMIT", "64M", 1)
+        defer { unsetenv("LLX_MEMORY_LIMIT") }
+        let e = error("str([\"a,b\" * 1000000] * 255)")
+        XCTAssertTrue(e.contains("str: the text of this value outgrew the memory available (over "), e)
+        // stopped past half the limit (the parts and their joined copy), not 64 items (192 MB) on
+        let mb = Double(e.components(separatedBy: "(over ")[1].components(separatedBy: " MB")[0]) ?? 1e9
+        XCTAssertLessThan(mb, 40, e)
+    }
+
+    /// Fuzz seed 302 case 527309: help of a record holding a 4M-item list wrapped its whole
+    /// text (12 s, and 1.8 s past the stop request). help of a value shows a preview.
+    func testHelpOfAValueShowsAPreview() throws {
+        let out = try run("help({text: [\"%d\", true, 1024] * 1000000})")
+        XCTAssertTrue(out.hasPrefix("a record: {text: [\"%d\", true, 1024, \"%d\""), out)
+        XCTAssertTrue(out.contains("... (3000000 items)]}"), out)
+        XCTAssertLessThan(out.utf8.count, 500)
+        XCTAssertEqual(try run("help([1, \"a\", {k: 2}])"), "a list: [1, \"a\", {k: 2}]\n")
     }
 
     // MARK: no silent guesses

@@ -503,4 +503,15 @@ final class EvaluatorTests: XCTestCase {
         let loaded = try QA.load(path: jsonl)
         XCTAssertEqual(loaded, [QAItem(input: "q", context: "c", answers: ["a"]), QAItem(input: "q2", context: "c2", answers: ["b"])])
     }
+
+    /// A missing data file was reported as "cannot read as UTF-8".
+    func testQADataFileErrorsNameTheProblem() {
+        let missing = NSTemporaryDirectory() + "llx-qa-missing-\(UUID().uuidString).jsonl"
+        XCTAssertThrowsError(try QA.load(path: missing)) { e in
+            XCTAssertTrue("\(e)".contains(missing) && "\(e)".contains("not found"), "\(e)")
+        }
+        XCTAssertThrowsError(try QA.load(path: NSTemporaryDirectory())) { e in
+            XCTAssertTrue("\(e)".contains("is a folder"), "\(e)")
+        }
+    }
 }

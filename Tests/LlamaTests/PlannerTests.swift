@@ -21,13 +21,6 @@ final class PlannerTests: XCTestCase {
         return nil
     }
 
-    /// glibc's malloc_trim(0), looked up at run time (nothing elsewhere).
-    static func mallocTrim() {
-        guard let h = dlopen(nil, RTLD_NOW), let f = dlsym(h, "malloc_trim") else { return }
-        typealias Trim = @convention(c) (Int) -> Int32
-        _ = unsafeBitCast(f, to: Trim.self)(0)
-    }
-
     /// KV cache bytes are exact for f32 and bf16 caches; the totals add up.
     func testKVCacheAndTotals() throws {
         let c = try LlamaConfig.preset("small")
@@ -68,7 +61,7 @@ final class PlannerTests: XCTestCase {
             let p = Planner.plan(model: m, request: PlanRequest(kind: .eval, tokens: T))
             // freed buffers of the previous length stay in glibc's heap (its mmap threshold
             // rises to 32 MB after the first free): give them back so the growth is this run's
-            Self.mallocTrim()
+            Memory.trimFreed()
             let before = Self.status("VmRSS")!
             LlamaBench.resetPeakRSS()
             var sum = 0.0
