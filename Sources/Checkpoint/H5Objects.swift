@@ -97,7 +97,7 @@ public final class H5File: H5Object {
         }
         if isDir.boolValue { throw CheckpointError(.io, file: path, "is a directory, not an HDF5 file") }
         var status: Integrity.Status
-        var reseal = false
+        var reseal = false, tried = false
         do {
             status = try Integrity.verify(path)
         } catch let e as CheckpointError where e.kind == .corrupt && Integrity.grewSinceSeal(path) {
@@ -113,13 +113,18 @@ public final class H5File: H5Object {
                 throw CheckpointError(.corrupt, file: path, e.message + "; HDF5 cannot read it either")
             }
             if !writable { Integrity.warnStale(path) }
+            tried = true
             status = .unsealed
             reseal = writable   // an llx write renews the seal on close
         }
-        return try H5Lib.sync {
+        try H5Lib.sync {
             let probe = H5Fis_hdf5(path)
             if probe == 0 { _ = H5Lib.errorStack(); throw CheckpointError(.format, file: path, "not an HDF5 file") }
             if probe < 0 { throw H5Lib.failure(.format, file: path, object: nil, "not a readable HDF5 file") }
+        }
+        // a file no llx seal vouches for is read in a child process first (HDF5 can crash on it)
+        if status == .unsealed && !tried { try Integrity.checkForeign(path) }
+        return try H5Lib.sync {
             let fapl = try accessPlist(path)
             let id = H5Fopen(path, writable ? llx_h5f_acc_rdwr() : llx_h5f_acc_rdonly(), fapl.id)
             return H5File(path: path, handle: try H5ID(id, H5Fclose, .corrupt, file: path, object: nil,

@@ -98,8 +98,17 @@ enum CheckpointCommands {
                 }
                 var offset: Float = 0
                 if case .double(let o)? = at["offset"] { offset = Float(o) }
-                let q = try NF4Tensor(codes: codes.ints().map { UInt8($0) }, absmax: c.tensor(base + ".absmax")?.floats(),
-                                      qabsmax: c.tensor(base + ".qabsmax")?.ints().map { UInt8($0) },
+                // bytes: a damaged file's value past 255 is an error, not a trap
+                func bytes(_ t: Tensor, _ what: String) throws -> [UInt8] {
+                    try t.ints().map {
+                        guard let b = UInt8(exactly: $0) else {
+                            throw LangRuntimeError(.io, "load: '\(path)': \(base).\(what) holds \($0), not a byte (0...255)")
+                        }
+                        return b
+                    }
+                }
+                let q = try NF4Tensor(codes: try bytes(codes, "codes"), absmax: c.tensor(base + ".absmax")?.floats(),
+                                      qabsmax: try c.tensor(base + ".qabsmax").map { try bytes($0, "qabsmax") },
                                       absmax2: c.tensor(base + ".absmax2")?.floats(), offset: offset, shape: shape, blocksize: bs)
                 QuantCommands.setLinear(layer, proj, try Linear(name: l.name, inFeatures: l.inFeatures, outFeatures: l.outFeatures, nf4: q))
             }

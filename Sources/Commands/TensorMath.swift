@@ -45,8 +45,10 @@ enum TensorMath {
         case "silu": return try x.unary(.silu)
         case "sigmoid": return try x.unary(.sigmoid)
         case "relu": return try x.unary(.relu)
-        case "abs": return a.dtype.isFloatingPoint ? try x.unary(.abs) : Tensor(shape: a.shape, ints: a.ints().map { Swift.abs($0) }, dtype: a.dtype)
-        case "neg": return a.dtype.isFloatingPoint ? try x.unary(.neg) : Tensor(shape: a.shape, ints: a.ints().map { -$0 }, dtype: a.dtype)
+        // integers wrap as torch's do: abs and negation of the most negative value give it back
+        // (Swift's trap ended the process: fuzz seed 303 case 211267)
+        case "abs": return a.dtype.isFloatingPoint ? try x.unary(.abs) : Tensor(shape: a.shape, ints: a.ints().map { $0 < 0 ? 0 &- $0 : $0 }, dtype: a.dtype)
+        case "neg": return a.dtype.isFloatingPoint ? try x.unary(.neg) : Tensor(shape: a.shape, ints: a.ints().map { 0 &- $0 }, dtype: a.dtype)
         default: throw LangRuntimeError(.name, "unknown function \(name)")
         }
     }

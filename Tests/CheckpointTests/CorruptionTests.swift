@@ -139,6 +139,20 @@ final class CorruptionTests: XCTestCase {
         assertCheckpointError(.format, file: plain) { _ = try Checkpoint.load(plain) }
     }
 
+    /// Fuzz seed 303 case 1054179: an h5py file with a damaged local heap. Listing its root
+    /// group made HDF5 1.10 memcpy a negative size (AddressSanitizer: negative-size-param in
+    /// H5HL_protect under H5Literate) and the process died later in malloc. A file without an
+    /// llx seal is now read in a forked child first; the damage is an error naming the file.
+    func testDamagedForeignFileIsCheckedInAChildProcess() throws {
+        let damaged = TestPaths.fixture("h5py_damaged_local_heap.h5")
+        assertCheckpointError(.corrupt, file: damaged) { _ = try H5.ls(damaged) }
+        assertCheckpointError(.corrupt, file: damaged) { _ = try Checkpoint.load(damaged) }
+        // an intact foreign file still reads (checked once, then from the cache)
+        let plain = TestPaths.fixture("h5py_plain.h5")
+        XCTAssertEqual(try H5.ls(plain).count, 6)
+        XCTAssertEqual(try H5.ls(plain).count, 6)
+    }
+
     func testSchemaViolationsAreNamed() throws {
         let dir = try TestPaths.tempDir(self)
         // A newer format version.

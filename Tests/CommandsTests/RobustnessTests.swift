@@ -117,6 +117,16 @@ final class RobustnessTests: InterpreterTestCase {
         XCTAssertEqual(try run("print(floor(2.5), \"%d\" % [3.9], tokenizer.bytes().decode([104.0, 105]))"), "2 3 hi\n")
     }
 
+    /// Fuzz seed 303 case 211267: abs of an i64 tensor holding -2^63 trapped in Swift's abs and
+    /// ended the process; torch gives -2^63 back (two's complement wraps), and so does llx now,
+    /// for negation too. Case 509962: `reversed(exp(zeros([2 ** 40, 0])))` listed 2^40 rows (35 TB).
+    func testIntegerAbsWrapsAndTensorRowsAreChecked() throws {
+        XCTAssertEqual(try run("let t = tensor([-9223372036854775807 - 1, -3, 4], dtype: \"i64\")\nprint(abs(t).tolist(), (-t).tolist())"),
+                       "[-9223372036854775808, 3, 4] [-9223372036854775808, 3, -4]\n")
+        XCTAssertTrue(error("reversed(exp(zeros([2 ** 40, 0])))").contains("the 1099511627776 rows of a tensor of shape [1099511627776, 0] needs"))
+        XCTAssertEqual(try run("print(len(reversed(zeros([3, 2]))), reversed(arange(3))[0].tolist())"), "3 2\n")
+    }
+
     /// Fuzz seed 302 case 731372: reducing an axis of a tensor with no elements but 2^40 rows
     /// (`sum(randn([2 ** 40, 0, 0]), axis: 1)`) looped over the 2^40 empty rows, past the stop
     /// request. An empty result is now returned at once, with the right shape.
