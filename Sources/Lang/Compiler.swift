@@ -217,6 +217,16 @@ final class VarAccess {
         return globals.get(gidx)
     }
 
+    /// Whether a scope binds the name (without copying its value).
+    @inline(__always) func isBound(_ f: Frame) -> Bool {
+        if one {
+            if case .some = f.slotsUp(hops0)[slot0] { return true }
+        } else {
+            for c in cands { if case .some = f.slotsUp(c.hops)[c.slot] { return true } }
+        }
+        return globals.isBound(gidx)
+    }
+
     /// The bound value when it is a user function (nil otherwise: unbound, or another value).
     @inline(__always) func function(_ f: Frame) -> Function? {
         if one {
@@ -290,20 +300,50 @@ final class VarAccess {
         return command
     }
 
+    /// The command this name calls (no scope binds it) with its shortcuts, for a call site that
+    /// runs it without reference counting: the box of each registry version stays alive with this
+    /// access (versions change when commands are registered, before scripts run).
+    final class CommandBox {
+        let command: Command
+        let fast1: ((Value) -> Value?)?
+        let fast2: ((Value, Value) -> Value?)?
+        init(_ c: Command) { command = c; fast1 = c.fast1; fast2 = c.fast2 }
+    }
+    private var boxVersion = -1
+    private var box: Unmanaged<CommandBox>? = nil
+    private var boxes: [CommandBox] = []
+    /// The command box for the registry as it is now (nil: no such command).
+    @inline(__always) func commandBox() -> Unmanaged<CommandBox>? {
+        if boxVersion != interp.registry.version { refreshBox() }
+        return box
+    }
+    @inline(never) private func refreshBox() {
+        boxVersion = interp.registry.version
+        if let c = interp.registry[name] {
+            let b = CommandBox(c)
+            boxes.append(b)
+            box = Unmanaged.passUnretained(b)
+        } else {
+            box = nil
+        }
+    }
+
     private var coreAppendVersion = -1
     private var coreAppend = false
     /// Whether the name is the core `append` command here (no variable binds it).
-    func namesCoreAppend(_ f: Frame) -> Bool {
-        if let v = get(f) {
-            if case .command(let c) = v { return c.isCoreAppend }
-            return false
-        }
-        let r = interp.registry
-        if coreAppendVersion != r.version {
-            coreAppend = r[name]?.isCoreAppend ?? false
-            coreAppendVersion = r.version
-        }
+    @inline(__always) func namesCoreAppend(_ f: Frame) -> Bool {
+        if isBound(f) { return boundCoreAppend(f) }
+        if coreAppendVersion != interp.registry.version { refreshCoreAppend() }
         return coreAppend
+    }
+    @inline(never) private func boundCoreAppend(_ f: Frame) -> Bool {
+        if case .command(let c)? = get(f) { return c.isCoreAppend }
+        return false
+    }
+    @inline(never) private func refreshCoreAppend() {
+        let r = interp.registry
+        coreAppend = r[name]?.isCoreAppend ?? false
+        coreAppendVersion = r.version
     }
 
     func read(_ f: Frame, _ loc: SourceLocation) throws -> Value {
@@ -339,9 +379,54 @@ final class FunctionProto {
     /// A stack in an array: taking a frame out and putting it back moves the reference, with no
     /// reference counting.
     var pool: [Frame] = []
-    init(decl: FunctionDecl, layout: Layout, defaults: [Eval?], body: @escaping Exec) {
+    /// No function is defined in its body or its defaults (no `fn`, at any depth): nothing can
+    /// keep a frame of its calls past the call (no closure captures it, no block frame hangs
+    /// below it). Its calls then take their frames from `stack`, by depth, as Lua and CPython
+    /// take theirs from a value stack: no reference counting, no uniqueness check.
+    let capturesNothing: Bool
+    /// Frames of the calls in progress (`depth` of them) and spare ones above, each held +1.
+    private var stack: UnsafeMutablePointer<Unmanaged<Frame>>? = nil
+    private var stackCount = 0
+    private var depth = 0
+    init(decl: FunctionDecl, layout: Layout, defaults: [Eval?], body: @escaping Exec, capturesNothing: Bool = false) {
         self.decl = decl; self.layout = layout; arity = decl.parameters.count
-        self.defaults = defaults; self.body = body
+        self.defaults = defaults; self.body = body; self.capturesNothing = capturesNothing
+    }
+
+    deinit {
+        if let st = stack {
+            for i in 0..<stackCount { st[i].release() }
+            st.deallocate()
+        }
+    }
+
+    /// One more frame on `stack` (the depth reached a new high).
+    @inline(never) private func growStack() {
+        let n = stackCount
+        let st = UnsafeMutablePointer<Unmanaged<Frame>>.allocate(capacity: n + 1)
+        if let old = stack {
+            st.moveInitialize(from: old, count: n)
+            old.deallocate()
+        }
+        (st + n).initialize(to: Unmanaged.passRetained(Frame(parent: nil, size: layout.size)))
+        stack = st
+        stackCount = n + 1
+    }
+
+    /// A call of `fn` (whose proto this is, `capturesNothing`) in the frame of its depth: the
+    /// frame is emptied when the call ends, returning or throwing.
+    @inline(__always) func invokeOnStack(_ fn: Function, _ interp: Interpreter, given: Int, _ loc: SourceLocation,
+                                         _ fill: (UnsafeMutablePointer<Value?>) throws -> Void) throws -> Value {
+        if depth == stackCount { growStack() }
+        let u = stack.unsafelyUnwrapped[depth]
+        depth += 1
+        defer { depth -= 1 }
+        return try u._withUnsafeGuaranteedRef { fr in
+            if let p = fn.frame { fr.parent = p }
+            defer { fr.clear() }
+            try fill(fr.slots)
+            return try interp.enter(fn, fr, given: given, loc)
+        }
     }
 
     @inline(__always) func frame(parent: Frame?) -> Frame {
@@ -364,6 +449,13 @@ final class FunctionProto {
     @inline(__always) static func invoke(_ fn: Function, _ interp: Interpreter, given: Int, _ loc: SourceLocation,
                                          _ fill: (UnsafeMutablePointer<Value?>) throws -> Void) throws -> Value {
         // the proto lives as long as `fn`, which this call holds to its end
+        if fn.proto.capturesNothing {
+            let r = try Unmanaged.passUnretained(fn.proto)._withUnsafeGuaranteedRef {
+                try $0.invokeOnStack(fn, interp, given: given, loc, fill)
+            }
+            withExtendedLifetime(fn) {}
+            return r
+        }
         unowned(unsafe) let proto = fn.proto
         var fr = proto.frame(parent: fn.frame)
         try fill(fr.slots)
@@ -394,6 +486,14 @@ final class Code {
     }
 }
 final class SCode { let run: Exec; init(_ run: @escaping Exec) { self.run = run } }
+
+/// Slot numbers in memory a compiled closure reads without the array's bounds checks and
+/// reference counting; freed with the closure that keeps this owner.
+final class SlotList {
+    let slots: UnsafeMutablePointer<Int>
+    init(_ slots: UnsafeMutablePointer<Int>) { self.slots = slots }
+    deinit { slots.deallocate() }
+}
 
 /// One step of an assignment target after its indices are evaluated: `.name` or `[items]`.
 enum PathStep {
@@ -710,8 +810,13 @@ final class Compiler {
             for i in reset { f.slots[i] = nil }
             return try bind(f, item)
         }
-        if single && !materialized && reset.isEmpty {
-            // the common loop: one name, a body that binds nothing else and no closures
+        if single && !materialized {
+            // the common loop: one name and no closures (the body's own names, `reset`, are
+            // cleared before each iteration, as a fresh scope would have them)
+            let resetCount = reset.count
+            let resetSlots = UnsafeMutablePointer<Int>.allocate(capacity: max(resetCount, 1))
+            resetSlots.initialize(from: reset, count: resetCount)
+            let resetOwner = SlotList(resetSlots)   // frees them with the compiled loop
             return { f in
                 let seq = try seqCode(f)
                 if case .range(let r) = seq {
@@ -721,6 +826,8 @@ final class Compiler {
                     let slot = f.slots + slot0
                     while k < n {
                         if interp.isCancelled { try interp.checkCancelledAt(loc) }
+                        var j = 0
+                        while j < resetCount { f.slots[resetSlots[j]] = nil; j += 1 }
                         slot.pointee = .int(x)
                         let flow = try code(f)
                         switch flow {
@@ -735,6 +842,8 @@ final class Compiler {
                 }
                 for item in try interp.iterate(seq, seqExpr.location) {
                     if interp.isCancelled { try interp.checkCancelledAt(loc) }
+                    var j = 0
+                    while j < resetCount { f.slots[resetSlots[j]] = nil; j += 1 }
                     f.slots[slot0] = item
                     let flow = try code(f)
                     switch flow {
@@ -743,6 +852,7 @@ final class Compiler {
                     case .returned: return flow
                     }
                 }
+                withExtendedLifetime(resetOwner) {}
                 return .normal
             }
         }
@@ -1096,7 +1206,49 @@ final class Compiler {
         let fs = Scope(parent: scope, layout: layout, materialized: true, isRoot: false, declared: declared)
         for p in decl.parameters { _ = fs.slot(p.name) }   // parameters are slots 0..<n
         let defaults = decl.parameters.map { p in p.defaultValue.map { expr($0, fs) } }
-        return FunctionProto(decl: decl, layout: layout, defaults: defaults, body: statements(decl.body, fs))
+        let body = statements(decl.body, fs)
+        let capturesNothing = !decl.parameters.contains { $0.defaultValue.map(Compiler.definesFunction) ?? false }
+            && !decl.body.contains(where: Compiler.definesFunction)
+        return FunctionProto(decl: decl, layout: layout, defaults: defaults, body: body, capturesNothing: capturesNothing)
+    }
+
+    /// Whether a function is defined (`fn`, named or anonymous) anywhere in a statement.
+    static func definesFunction(_ s: Stmt) -> Bool {
+        switch s.kind {
+        case .expression(let e), .letBinding(_, let e): return definesFunction(e)
+        case .assign(let t, let e), .compoundAssign(_, let t, let e): return definesFunction(t) || definesFunction(e)
+        case .function: return true
+        case .ifStmt(let bs, let els):
+            return bs.contains { definesFunction($0.0) || $0.1.contains(where: definesFunction) }
+                || (els ?? []).contains(where: definesFunction)
+        case .forStmt(_, let e, let b): return definesFunction(e) || b.contains(where: definesFunction)
+        case .whileStmt(let c, let b): return definesFunction(c) || b.contains(where: definesFunction)
+        case .returnStmt(let e): return e.map(definesFunction) ?? false
+        case .breakStmt, .continueStmt: return false
+        }
+    }
+
+    /// Whether a function is defined (an anonymous `fn`) anywhere in an expression.
+    static func definesFunction(_ e: Expr) -> Bool {
+        switch e.kind {
+        case .int, .double, .bool, .nilLiteral, .identifier: return false
+        case .string(let parts):
+            return parts.contains { if case .expr(let x) = $0 { return definesFunction(x) }; return false }
+        case .list(let xs): return xs.contains(where: definesFunction)
+        case .record(let fs): return fs.contains { definesFunction($0.1) }
+        case .unary(_, let x): return definesFunction(x)
+        case .binary(_, let a, let b): return definesFunction(a) || definesFunction(b)
+        case .call(let c, let args): return definesFunction(c) || args.contains { definesFunction($0.value) }
+        case .field(let o, _): return definesFunction(o)
+        case .subscriptAccess(let o, let items):
+            return definesFunction(o) || items.contains {
+                switch $0 {
+                case .index(let x): return definesFunction(x)
+                case .slice(let a, let b, let c): return [a, b, c].contains { $0.map(definesFunction) ?? false }
+                }
+            }
+        case .function: return true
+        }
     }
 
     // MARK: expressions
@@ -1146,26 +1298,63 @@ final class Compiler {
             let ps: [Part] = parts.map {
                 switch $0 { case .text(let t): return .text(t); case .expr(let x): return .code(expr(x, scope)) }
             }
-            var textLength = 0
-            for p in ps { if case .text(let t) = p { textLength += t.utf8.count } }
-            // room for the text and ~8 bytes per value, unless it fits a small (inline) string
-            let reserve = textLength + 8 * (ps.count - ps.filter { if case .text = $0 { return true }; return false }.count)
+            // the parts as two parallel arrays of plain values (walking an array of enums whose
+            // payload is a closure copied each closure, a retain and a release per part)
+            let texts: [String] = ps.map { if case .text(let t) = $0 { return t }; return "" }
+            let boxes: [Code?] = ps.map { if case .code(let c) = $0 { return Code(c) }; return nil }
+            let units: [Unmanaged<Code>?] = boxes.map { $0.map { Unmanaged.passUnretained($0) } }   // `boxes` keeps them
+            let count = ps.count
+            let textBytes: [[UInt8]] = texts.map { Array($0.utf8) }
+            // the text is written as UTF-8 bytes into a buffer on the stack and made a String
+            // once (appending each part to a String costs a capacity check and a count update
+            // per part); a text that outgrows the buffer goes on as a String
             return { f in
-                var s = ""
-                if reserve > 15 { s.reserveCapacity(reserve) }
-                for p in ps {
-                    switch p {
-                    case .text(let t): s += t
-                    case .code(let c):
-                        let v = try c(f)
-                        switch v {
-                        case .string(let x): s += x
-                        case .int(let i): s += String(i)
-                        default: s += v.description
+                try withUnsafeTemporaryAllocation(of: UInt8.self, capacity: Compiler.interpolationBuffer) { buf -> Value in
+                    let base = buf.baseAddress.unsafelyUnwrapped
+                    let cap = Compiler.interpolationBuffer
+                    var n = 0
+                    var long: String? = nil   // set once the text outgrew the buffer
+                    var k = 0
+                    while k < count {
+                        if let u = units[k] {
+                            let v = try Code.run(u, f)
+                            if long == nil {
+                                switch v {
+                                case .int(let i) where n + 20 <= cap:
+                                    n = Compiler.writeInt(i, base, n)
+                                    k += 1
+                                    continue
+                                case .string(let x):
+                                    if Compiler.copyUTF8(x, base, &n, cap) { k += 1; continue }
+                                default:
+                                    if Compiler.copyUTF8(v.description, base, &n, cap) { k += 1; continue }
+                                }
+                                long = String(decoding: UnsafeBufferPointer(start: base, count: n), as: UTF8.self)
+                            }
+                            switch v {
+                            case .string(let x): long! += x
+                            case .int(let i): long! += String(i)
+                            default: long! += v.description
+                            }
+                        } else {
+                            if long == nil {
+                                let t = textBytes[k]
+                                if n + t.count <= cap {
+                                    t.withUnsafeBufferPointer { (base + n).update(from: $0.baseAddress.unsafelyUnwrapped, count: t.count) }
+                                    n += t.count
+                                    k += 1
+                                    continue
+                                }
+                                long = String(decoding: UnsafeBufferPointer(start: base, count: n), as: UTF8.self)
+                            }
+                            long! += texts[k]
                         }
+                        k += 1
                     }
+                    withExtendedLifetime(boxes) {}
+                    if let l = long { return .string(l) }
+                    return .string(String(decoding: UnsafeBufferPointer(start: base, count: n), as: UTF8.self))
                 }
-                return .string(s)
             }
         case .identifier(let name):
             let acc = access(name, scope)
@@ -1237,13 +1426,13 @@ final class Compiler {
                 return { f in
                     if let v = Compiler.field(f.slots + sl, name) { return v }
                     let obj = try o(f)
-                    if case .record(let r) = obj, let v = r[name] { return v }
+                    if let v = Value.recordField(obj, name) { return v }
                     return try interp.fieldOf(obj, objExpr, name, loc)
                 }
             }
             return { f in
                 let obj = try o(f)
-                if case .record(let r) = obj, let v = r[name] { return v }
+                if let v = Value.recordField(obj, name) { return v }
                 return try interp.fieldOf(obj, objExpr, name, loc)
             }
         case .subscriptAccess(let objExpr, let items):
@@ -1274,10 +1463,45 @@ final class Compiler {
         }
     }
 
+    /// Bytes of an interpolated string built on the stack before it becomes a String.
+    static let interpolationBuffer = 256
+
+    /// Writes `i` in decimal at `p + at` (20 bytes at most); returns the end.
+    @inline(__always) static func writeInt(_ i: Int, _ p: UnsafeMutablePointer<UInt8>, _ at: Int) -> Int {
+        var m = i.magnitude
+        var digits = 1
+        var t = m
+        while t >= 10 { t /= 10; digits += 1 }
+        var pos = at
+        if i < 0 { p[pos] = 45; pos += 1 }   // "-"
+        let end = pos + digits
+        var e = end
+        repeat { e -= 1; p[e] = 48 + UInt8(truncatingIfNeeded: m % 10); m /= 10 } while m > 0
+        return end
+    }
+
+    /// Appends the UTF-8 of `s` at `p + n` when it fits below `cap` (false: it does not).
+    @inline(__always) static func copyUTF8(_ s: String, _ p: UnsafeMutablePointer<UInt8>, _ n: inout Int, _ cap: Int) -> Bool {
+        let len = s.utf8.count
+        guard n + len <= cap else { return false }
+        let done = s.utf8.withContiguousStorageIfAvailable { b -> Bool in
+            if len > 0 { (p + n).update(from: b.baseAddress.unsafelyUnwrapped, count: len) }
+            return true
+        }
+        if done != true {
+            var j = n
+            for byte in s.utf8 { p[j] = byte; j += 1 }
+        }
+        n += len
+        return true
+    }
+
     /// Field `name` of the record a slot holds (nil: not a record, or no such field).
+    /// The record is read where it lies (`Value.recordField` borrows it: binding it out of the
+    /// slot would copy it, a retain and a release of its storage per read).
     @inline(__always) static func field(_ p: UnsafeMutablePointer<Value?>, _ name: String) -> Value? {
-        if case .some(.record(let r)) = p.pointee { return r[name] }
-        return nil
+        guard case .some(.record) = p.pointee else { return nil }
+        return Value.recordField(p.pointee.unsafelyUnwrapped, name)
     }
 
     /// What an operand is, for the specialized operators: a number literal, a variable of the
@@ -1493,6 +1717,17 @@ final class Compiler {
                     return try self.callMethod(obj, objExpr, name, args, calleeLoc, loc)
                 }
             }
+            if argExprs.isEmpty {
+                // `s.upper()`: no arguments to gather (the common string methods need no binding)
+                return { f in
+                    let obj = try objCode(f)
+                    if case .string = obj, let r = Builtins.fastMethod(obj, name, []) {
+                        if interp.isCancelled { try interp.checkCancelledAt(loc) }
+                        return r
+                    }
+                    return try self.callMethod(obj, objExpr, name, Arguments(location: loc), calleeLoc, loc)
+                }
+            }
             return { f in
                 let args = try evalArgs(f)
                 let obj = try objCode(f)
@@ -1521,6 +1756,9 @@ final class Compiler {
             switch n {
             case 0:
                 return { f in
+                    if direct, let u = g.functionRef(gi) {
+                        return try u._withUnsafeGuaranteedRef { try FunctionProto.invoke($0, interp, given: 0, loc) { _ in } }
+                    }
                     if let fn = direct ? g.function(gi) : acc.function(f) {
                         return try FunctionProto.invoke(fn, interp, given: 0, loc) { _ in }
                     }
@@ -1529,39 +1767,59 @@ final class Compiler {
             case 1:
                 let a0 = codes[0].run
                 return { f in
+                    // a global function borrowed from its slot (see Environment.retired)
+                    if direct, let u = g.functionRef(gi), u._withUnsafeGuaranteedRef({ $0.proto.arity >= 1 }) {
+                        return try u._withUnsafeGuaranteedRef { try FunctionProto.invoke($0, interp, given: 1, loc) { p in p[0] = try a0(f) } }
+                    }
                     if let fn = direct ? g.function(gi) : acc.function(f), fn.proto.arity >= 1 {
                         return try FunctionProto.invoke(fn, interp, given: 1, loc) { p in p[0] = try a0(f) }
                     }
-                    let callee = direct ? g.get(gi) : acc.get(f)
-                    // a core command's shortcut (len(x), str(x)): no argument array
-                    if callee == nil, let c = acc.registryCommand(), let fast = c.fast1 {
+                    // a core command's shortcut (len(x), str(x)): no argument array, no
+                    // reference counting of the command (`CommandBox`)
+                    if !(direct ? g.isBound(gi) : acc.isBound(f)), let u = acc.commandBox(),
+                       u._withUnsafeGuaranteedRef({ $0.fast1 != nil }) {
                         let x = try a0(f)
                         if interp.isCancelled { try interp.checkCancelledAt(loc) }
-                        if let r = fast(x) { return r }
-                        return try interp.call(.command(c), Arguments([x], location: loc))
+                        if let r = u._withUnsafeGuaranteedRef({ $0.fast1.unsafelyUnwrapped(x) }) { return r }
+                        return try interp.call(.command(u.takeUnretainedValue().command), Arguments([x], location: loc))
                     }
                     return try slow(f)
                 }
             case 2:
                 let a0 = codes[0].run, a1 = codes[1].run
                 return { f in
+                    if direct, let u = g.functionRef(gi), u._withUnsafeGuaranteedRef({ $0.proto.arity >= 2 }) {
+                        return try u._withUnsafeGuaranteedRef {
+                            try FunctionProto.invoke($0, interp, given: 2, loc) { p in
+                                p[0] = try a0(f)
+                                p[1] = try a1(f)
+                            }
+                        }
+                    }
                     if let fn = direct ? g.function(gi) : acc.function(f), fn.proto.arity >= 2 {
                         return try FunctionProto.invoke(fn, interp, given: 2, loc) { p in
                             p[0] = try a0(f)
                             p[1] = try a1(f)
                         }
                     }
-                    let callee = direct ? g.get(gi) : acc.get(f)
-                    if callee == nil, let c = acc.registryCommand(), let fast = c.fast2 {
+                    if !(direct ? g.isBound(gi) : acc.isBound(f)), let u = acc.commandBox(),
+                       u._withUnsafeGuaranteedRef({ $0.fast2 != nil }) {
                         let x = try a0(f), y = try a1(f)
                         if interp.isCancelled { try interp.checkCancelledAt(loc) }
-                        if let r = fast(x, y) { return r }
-                        return try interp.call(.command(c), Arguments([x, y], location: loc))
+                        if let r = u._withUnsafeGuaranteedRef({ $0.fast2.unsafelyUnwrapped(x, y) }) { return r }
+                        return try interp.call(.command(u.takeUnretainedValue().command), Arguments([x, y], location: loc))
                     }
                     return try slow(f)
                 }
             default:
                 return { f in
+                    if direct, let u = g.functionRef(gi), u._withUnsafeGuaranteedRef({ n <= $0.proto.arity }) {
+                        return try u._withUnsafeGuaranteedRef {
+                            try FunctionProto.invoke($0, interp, given: n, loc) { p in
+                                for i in 0..<n { p[i] = try codes[i].run(f) }
+                            }
+                        }
+                    }
                     if let fn = direct ? g.function(gi) : acc.function(f), n <= fn.proto.arity {
                         return try FunctionProto.invoke(fn, interp, given: n, loc) { p in
                             for i in 0..<n { p[i] = try codes[i].run(f) }

@@ -55,6 +55,12 @@ public final class Environment {
         if let p = parent { return p.lookup(names[i]) }
         return nil
     }
+    /// Whether slot `i`'s name is bound (here or in a parent), without copying its value.
+    @inline(__always) func isBound(_ i: Int) -> Bool {
+        if case .some = storage[i] { return true }
+        if let p = parent { return p.lookup(names[i]) != nil }
+        return false
+    }
     /// The user function slot `i` holds (nil: unbound here, or not a function), read without
     /// copying the slot's value.
     @inline(__always) func function(_ i: Int) -> Function? {
@@ -70,20 +76,22 @@ public final class Environment {
         if let parent = parent, parent.lookup(names[i]) != nil { return parent.pointer(parent.slotIndex(names[i])) }
         return nil
     }
-    @inline(__always) func store(_ i: Int, _ v: Value) { storage[i] = v }
+    @inline(__always) func store(_ i: Int, _ v: Value) { retire(i); storage[i] = v }
     /// Rebinds slot `i` when its name is bound (here or in a parent); false otherwise.
     @inline(__always) func set(_ i: Int, _ v: Value) -> Bool {
         let p = storage + i
-        if case .some = p.pointee { p.pointee = v; return true }
+        if case .some = p.pointee { retire(i); p.pointee = v; return true }
         return parent?.assign(names[i], v) ?? false
     }
 
-    public func define(_ name: String, _ value: Value) { storage[slotIndex(name)] = value }
+    public func define(_ name: String, _ value: Value) { let i = slotIndex(name); retire(i); storage[i] = value }
     /// Unbinds every name. A function defined at the top level refers to the globals it uses
     /// through its compiled code, and the globals hold the function: a cycle. An interpreter
-    /// thrown away after one script (the fuzzer's cases) clears its globals to free them.
+    /// thrown away after one script (the fuzzer's cases) clears its globals to free them (and
+    /// the functions rebound while it ran, which no call uses any more).
     public func removeAll() {
         for i in 0..<names.count { storage[i] = nil }
+        retired = []
     }
     public func lookup(_ name: String) -> Value? {
         if let i = index[name], let v = storage[i] { return v }
@@ -91,7 +99,7 @@ public final class Environment {
     }
     /// Rebinds an existing name in the nearest scope that has it; false when none does.
     public func assign(_ name: String, _ value: Value) -> Bool {
-        if let i = index[name], case .some = storage[i] { storage[i] = value; return true }
+        if let i = index[name], case .some = storage[i] { retire(i); storage[i] = value; return true }
         return parent?.assign(name, value) ?? false
     }
     public var allNames: [String] {
@@ -100,7 +108,33 @@ public final class Environment {
         if let p = parent { out.formUnion(p.allNames) }
         return out.sorted()
     }
-    public func remove(_ name: String) { if let i = index[name] { storage[i] = nil } }
+    public func remove(_ name: String) { if let i = index[name] { retire(i); storage[i] = nil } }
+
+    /// Functions that global slots held before they were rebound or removed, kept alive until
+    /// the interpreter's outermost entry ends (`Interpreter.execute`): a call of a global
+    /// function borrows it from its slot (`functionRef`), without a retain and a release per
+    /// call, and the function it runs must outlive the call even if the call rebinds its name.
+    private(set) var retired: [Function] = []
+    @inline(__always) private func retire(_ i: Int) {
+        if case .function? = storage[i] { retireSlow(i) }
+    }
+    @inline(never) private func retireSlow(_ i: Int) {
+        if case .function(let fn)? = storage[i] { retired.append(fn) }
+    }
+    /// Drops the retired functions (no call of this interpreter's code is in progress).
+    func releaseRetired() { if !retired.isEmpty { retired = [] } }
+
+    /// The user function slot `i` holds, borrowed: not retained, valid while this environment
+    /// lives and until `releaseRetired` (nil: unbound here, or not a function).
+    @inline(__always) func functionRef(_ i: Int) -> Unmanaged<Function>? {
+        Environment.borrowFunction(storage[i])
+    }
+    static func borrowFunction(_ v: borrowing Value?) -> Unmanaged<Function>? {
+        switch v {
+        case .some(.function(let fn)): return Unmanaged.passUnretained(fn)
+        default: return nil
+        }
+    }
 }
 
 /// A stop request (Ctrl-C) as the interpreter sees it: the program's SIGINT handler sets it, the
@@ -157,6 +191,8 @@ public final class Interpreter {
     public var maxCallDepth = 200
     /// Function calls in progress (a nested interpreter, e.g. `run_script`'s, starts below the limit).
     public internal(set) var callDepth = 0
+    /// `execute`s in progress (one, or more when a command runs code in this interpreter).
+    var executeDepth = 0
 
     public init(registry: Registry) {
         self.registry = registry
@@ -207,8 +243,13 @@ public final class Interpreter {
         defer { StopRequest.flag = savedStop }
         let (codes, layout) = Compiler(self).compileProgram(program)
         var frame = Frame.make(parent: nil, size: layout.size)
+        executeDepth += 1
         defer {
+            executeDepth -= 1
             Frame.finish(&frame)
+            // no code of this interpreter runs now: the global functions rebound meanwhile can go
+            // (before the scan: a rebound closure may be what kept a cycle of frames alive)
+            if executeDepth == 0 && callDepth == 0 { globals.releaseRetired() }
             Frame.scanSuspects()
         }
         var last: Value? = nil

@@ -12,7 +12,9 @@ public enum Value {
     case null
     case list([Value])
     case record(Record)
-    case range(RangeValue)
+    // boxed: its three words would make every value 32 bytes instead of 24 (lists, frames and
+    // records then hold a third more memory, and each copy moves it)
+    indirect case range(RangeValue)
     case function(Function)
     case command(Command)
     case namespace(String)
@@ -315,6 +317,15 @@ public extension Value {
         switch self {
         case .list(let l): return l
         case .range(let r): return try r.values()
+        default: return nil
+        }
+    }
+    /// Field `name` of a record (nil: not a record, or no such field), read without copying the
+    /// record: a `borrowing` value is switched over in place (a pattern binding of an owned or
+    /// stored value copies it: a retain and a release of its storage for each read).
+    static func recordField(_ v: borrowing Value, _ name: String) -> Value? {
+        switch v {
+        case .record(let r): return r[name]
         default: return nil
         }
     }

@@ -404,8 +404,32 @@ final class LangTests: XCTestCase {
         """)
         XCTAssertEqual(Value.list([.double(0.1), .int(2)]).display(width: 60), "[0.1, 2]")
     }
-}
 
+    /// Entries run one after another in one interpreter, as the REPL runs them: a recursion
+    /// that failed deep down leaves no frame behind (the next call starts clean), a function
+    /// rebound by an entry while an earlier definition is on the stack keeps running as it
+    /// began, and the host's own calls (`interp.call`) see the current definitions.
+    func testCallStackAcrossEntriesErrorsAndRebinding() throws {
+        let interp = Interpreter(registry: Registry.withCore())
+        var out = ""
+        interp.output = { out += $0 }
+        try interp.run("fn walk(n, xs) {\n if n == 0 { return [xs[5]] }\n let here = [n]\n return walk(n - 1, xs) + here\n}", file: "a.llx")
+        XCTAssertThrowsError(try interp.run("walk(50, [1])", file: "b.llx")) { e in
+            XCTAssertTrue("\(e)".contains("index"), "\(e)")
+        }
+        XCTAssertEqual(try interp.run("walk(3, [0, 1, 2, 3, 4, 5])", file: "c.llx")?.repr, "[5, 1, 2, 3]")
+        try interp.run("fn f(n) {\n if n == 0 {\n  f = fn (k) { return k * 100 }\n  return 0\n }\n return f(n - 1) + n\n}", file: "d.llx")
+        XCTAssertEqual(try interp.run("[f(3), f(3)]", file: "e.llx")?.repr, "[6, 300]")
+        try interp.run("fn f(n) { return -n }", file: "f.llx")
+        let f = try XCTUnwrap(interp.globals.lookup("f"))
+        XCTAssertEqual(try interp.call(f, Arguments([.int(4)])).repr, "-4")
+        XCTAssertThrowsError(try interp.run("fn deep(n) { return deep(n + 1) }\ndeep(0)", file: "g.llx")) { e in
+            XCTAssertTrue("\(e)".contains("too many nested calls"), "\(e)")
+        }
+        XCTAssertEqual(interp.callDepth, 0)
+        XCTAssertEqual(try interp.run("fn deep(n) { if n == 0 { return 0 }\n return deep(n - 1) + 1 }\ndeep(150)", file: "h.llx")?.repr, "150")
+    }
+}
 
 final class FrameCycleTests: XCTestCase {
     /// A closure kept in the frame it was defined in refers back to that frame; reference counting
