@@ -113,6 +113,9 @@ public enum CoreCommands {
     /// The repr of `v` cut after about `limit` characters ("..." and the item count where cut),
     /// built without the text of what it leaves out.
     static func preview(_ v: Value, limit: Int) -> String {
+        // nested items get what is left of the limit, at least a few characters (a negative
+        // prefix length trapped: fuzz seed 304 case 120965)
+        let limit = max(limit, 16)
         switch v {
         case .string(let s):
             if s.utf8.count <= limit { return Value.quote(s) }

@@ -193,6 +193,9 @@ final class RobustnessTests: InterpreterTestCase {
         XCTAssertTrue(out.contains("... (3000000 items)]}"), out)
         XCTAssertLessThan(out.utf8.count, 500)
         XCTAssertEqual(try run("help([1, \"a\", {k: 2}])"), "a list: [1, \"a\", {k: 2}]\n")
+        // fuzz seed 304 case 120965: past the limit, a nested string was cut to a negative length
+        let nested = try run("help([\"xy\"] * 1000000)")
+        XCTAssertTrue(nested.contains("... (1000000 items)]"), nested)
     }
 
     // MARK: no silent guesses
