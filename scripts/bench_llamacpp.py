@@ -132,8 +132,12 @@ def llama_bench():
 def llx_bench():
     # llx uses every core (2 here): compare with --threads equal to the core count
     if args.shape == "8b":
-        env = dict(os.environ, LLX_8B_LAYERS=str(L), LLX_8B_TOKENS="", LLX_8B_DECODE="32", LLX_8B_PREFILL=str(args.prompt))
+        env = dict(os.environ, LLX_8B_LAYERS=str(L), LLX_8B_TOKENS="", LLX_8B_DECODE="32", LLX_8B_PREFILL=str(args.prompt),
+                   LLX_8B_REPS=str(args.reps))
         text = subprocess.run(pin + [args.llx, "bench", "memory8b"], check=True, capture_output=True, text=True, env=env).stdout
+        for line in text.splitlines():
+            if "llama.load" in line or "planner" in line or "speed" in line:
+                print("  llx: " + line.strip(), flush=True)
         m = re.search(r"prefill T=\d+ ([\d.]+) tokens/s, decode after \d+ ([\d.]+) tokens/s", text)
         if not m:
             sys.exit("llx bench memory8b printed no speed:\n" + text)
