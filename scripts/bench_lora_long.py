@@ -64,8 +64,8 @@ def timed(cmd):
         sys.exit(f"{' '.join(cmd)} failed:\n{text[-3000:]}")
     rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", text).group(1)) * 1024
     rate = float(re.search(r"tokens/s ([\d.]+)", text).group(1))
-    plan = re.search(r"plan: .*", text)
-    return rate, rss, plan.group(0) if plan else None
+    plan = "\n  ".join(m.group(0) for m in re.finditer(r"(plan: |planner train |llx train ).*", text))
+    return rate, rss, plan or None
 
 
 rows = []
