@@ -219,8 +219,9 @@ extension LlamaBench {
                 t0 = now()
                 rates = try? Planner.rates(for: m, measure: true)
                 if let r = rates {
-                    log(String(format: "  planner rates (%@, %.0f s to obtain): projections %.1f GFLOP/s, attention %.1f GFLOP/s, decode %.2f GB/s",
-                               r.measuredAt, now() - t0, r.projectionFlops / 1e9, r.attentionFlops / 1e9, r.decodeBytes / 1e9))
+                    log(String(format: "  planner rates (%@, %.0f s to obtain): projections %.1f GFLOP/s, attention %.1f GFLOP/s, head %.1f GFLOP/s; decode: layers %.2f GB/s, head %.2f GB/s",
+                               r.measuredAt, now() - t0, r.projectionFlops / 1e9, r.attentionFlops / 1e9, (r.headFlops ?? 0) / 1e9,
+                               r.decodeBytes / 1e9, (r.decodeHeadBytes ?? 0) / 1e9))
                 }
             }
             func planned(_ s: Double?) -> String { s.map { String(format: "%.1f s", $0) } ?? "-" }
