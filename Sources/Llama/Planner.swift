@@ -58,6 +58,12 @@ public struct PlanRates: Codable, Sendable {
     public var headFlops: Double?
     public var decodeHeadBytes: Double?
     public var measuredAt: String
+
+    public init(projectionFlops: Double, attentionFlops: Double, decodeBytes: Double, headFlops: Double? = nil,
+                decodeHeadBytes: Double? = nil, measuredAt: String) {
+        self.projectionFlops = projectionFlops; self.attentionFlops = attentionFlops; self.decodeBytes = decodeBytes
+        self.headFlops = headFlops; self.decodeHeadBytes = decodeHeadBytes; self.measuredAt = measuredAt
+    }
 }
 
 /// The plan of one run: its memory by part, its expected time, and whether it fits.
