@@ -363,7 +363,10 @@ public enum Planner {
         }
         let attn1 = attentionFlops(c1, start: context, n: rows)
         // projections take best0 minus their small attention share; the extra time at context is attention
-        let attnRate = max(attn1 - attn0, 1) / max(best1 - best0, 1e-4)
+        // on a busy machine the context run can come out no slower than the context-0 one (noise):
+        // attention is then bounded by the projections' rate (it never ran faster here), not free
+        let projBound = projFlops / max(best0 - headStep, best0 * 0.5)
+        let attnRate = min(max(attn1 - attn0, 1) / max(best1 - best0, 1e-4), projBound)
         let projRate = projFlops / max(best0 - attn0 / attnRate - headStep, best0 * 0.5)
         // decode: one layer's weights and the KV cache at `context`, and the head, streamed per
         // step (not the embedding table: one row of it is read); the head timed alone too
