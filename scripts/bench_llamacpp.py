@@ -132,8 +132,12 @@ def llama_bench():
 def llx_bench():
     # llx uses every core (2 here): compare with --threads equal to the core count
     if args.shape == "8b":
-        env = dict(os.environ, LLX_8B_LAYERS=str(L), LLX_8B_TOKENS="", LLX_8B_DECODE="32", LLX_8B_PREFILL=str(args.prompt))
+        env = dict(os.environ, LLX_8B_LAYERS=str(L), LLX_8B_TOKENS="", LLX_8B_DECODE="32", LLX_8B_PREFILL=str(args.prompt),
+                   LLX_8B_REPS=str(args.reps))
         text = subprocess.run(pin + [args.llx, "bench", "memory8b"], check=True, capture_output=True, text=True, env=env).stdout
+        for line in text.splitlines():
+            if "llama.load" in line or "planner" in line or "speed" in line:
+                print("  llx: " + line.strip(), flush=True)
         m = re.search(r"prefill T=\d+ ([\d.]+) tokens/s, decode after \d+ ([\d.]+) tokens/s", text)
         if not m:
             sys.exit("llx bench memory8b printed no speed:\n" + text)
@@ -152,8 +156,8 @@ rounds = []
 for i in range(args.rounds):
     lc, lx = llama_bench(), llx_bench()
     rounds.append((lc, lx))
-    print(f"round {i + 1}: llama.cpp " + ", ".join(f"{k[0]} {k[1]} {v:.1f}" for k, v in sorted(lc.items()))
-          + " | llx " + ", ".join(f"{k[0]} {k[1]} {v:.1f}" for k, v in sorted(lx.items())), flush=True)
+    print(f"round {i + 1}: llama.cpp " + ", ".join(f"{k[0]} {k[1]} {v:.3g}" for k, v in sorted(lc.items()))
+          + " | llx " + ", ".join(f"{k[0]} {k[1]} {v:.3g}" for k, v in sorted(lx.items())), flush=True)
 
 
 def med(side, key):
@@ -167,4 +171,6 @@ print(f"shape {tag}, prompt {args.prompt}")
 for lxk, lck in ((("f32", "F32"), ("bf16", "F16"), ("nf4", "Q4_0")) if args.shape == "small" else (("nf4", "Q4_0"),)):
     p1, p2 = med(1, (lxk, "prefill")), med(0, (lck, "prefill"))
     d1, d2 = med(1, (lxk, "decode")), med(0, (lck, "decode"))
-    print(f"| {lxk} | {lck} | {p1:.1f} | {p2:.0f} | {p1 / p2:.2f}x | {d1:.1f} | {d2:.1f} | {d1 / d2:.2f}x |")
+    # two decimals below 10 tokens/s (the 8B shape's llama.cpp figures round to 0.4 otherwise)
+    f = lambda v: f"{v:.2f}" if v < 10 else (f"{v:.1f}" if v < 1000 else f"{v:.0f}")
+    print(f"| {lxk} | {lck} | {f(p1)} | {f(p2)} | {p1 / p2:.2f}x | {f(d1)} | {f(d2)} | {d1 / d2:.2f}x |")

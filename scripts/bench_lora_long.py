@@ -17,6 +17,8 @@ ap.add_argument("--seq", type=int, default=16384)
 ap.add_argument("--steps", type=int, default=2)
 ap.add_argument("--rounds", type=int, default=1)
 ap.add_argument("--no-checkpointing", action="store_true")
+ap.add_argument("--llx-first", action="store_true", help="run the llx side of each round first")
+ap.add_argument("--torch-timeout", type=float, default=None, help="stop the torch side after this many seconds (reported, not fatal)")
 ap.add_argument("--torch-only", action="store_true", help=argparse.SUPPRESS)
 ap.add_argument("--llx", default=os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), ".build/release/llx"))
 args = ap.parse_args()
@@ -57,25 +59,40 @@ if args.torch_only:
     sys.exit(0)
 
 
-def timed(cmd):
-    out = subprocess.run(["/usr/bin/time", "-v"] + cmd, capture_output=True, text=True)
+def timed(cmd, timeout=None):
+    try:
+        out = subprocess.run(["/usr/bin/time", "-v"] + cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return None
     text = out.stdout + out.stderr
     if out.returncode != 0:
         sys.exit(f"{' '.join(cmd)} failed:\n{text[-3000:]}")
     rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", text).group(1)) * 1024
     rate = float(re.search(r"tokens/s ([\d.]+)", text).group(1))
-    plan = re.search(r"plan: .*", text)
-    return rate, rss, plan.group(0) if plan else None
+    plan = "\n  ".join(m.group(0) for m in re.finditer(r"(plan: |planner train |llx train ).*", text))
+    return rate, rss, plan or None
 
 
 rows = []
 for r in range(args.rounds):
-    t = timed([sys.executable, os.path.abspath(__file__), "--torch-only", "--seq", str(args.seq), "--steps", str(args.steps)]
-              + ([] if ckpt else ["--no-checkpointing"]))
-    x = timed([args.llx, "run", os.path.join(os.path.dirname(os.path.abspath(__file__)), "lora_long.llx"),
-               "-p", f"n={args.seq}", "-p", f"steps={args.steps}", "-p", f"checkpointing={'true' if ckpt else 'false'}"])
+    def torch_side():
+        return timed([sys.executable, os.path.abspath(__file__), "--torch-only", "--seq", str(args.seq), "--steps", str(args.steps)]
+                     + ([] if ckpt else ["--no-checkpointing"]), timeout=args.torch_timeout)
+
+    def llx_side():
+        x = timed([args.llx, "run", os.path.join(os.path.dirname(os.path.abspath(__file__)), "lora_long.llx"),
+                   "-p", f"n={args.seq}", "-p", f"steps={args.steps}", "-p", f"checkpointing={'true' if ckpt else 'false'}"])
+        print(f"round {r + 1}: llx {x[0]:.1f} tokens/s, peak RSS {x[1] / 1e6:.0f} MB", flush=True)
+        if x[2]:
+            print("  llx " + x[2], flush=True)
+        return x
+    if args.llx_first:
+        x = llx_side(); t = torch_side()
+    else:
+        t = torch_side(); x = llx_side()
     rows.append((t, x))
+    if t is None:
+        print(f"round {r + 1}: torch stopped after {args.torch_timeout:.0f} s without finishing its {args.steps + 1} steps", flush=True)
+        continue
     print(f"round {r + 1}: torch {t[0]:.1f} tokens/s, peak RSS {t[1] / 1e6:.0f} MB | llx {x[0]:.1f} tokens/s, peak RSS {x[1] / 1e6:.0f} MB"
           f" (llx / torch speed {x[0] / t[0]:.2f}x, memory {x[1] / t[1]:.2f}x)", flush=True)
-    if x[2]:
-        print("  llx " + x[2])

@@ -191,7 +191,10 @@ extension LlamaBench {
     /// (last logits only, as llama-bench -p 512) and of decoding after it (-n 32 -d 512).
     /// Settings (environment): LLX_8B_DIR (default /tmp/llx-8b-hf[-<layers>l]), LLX_8B_LAYERS
     /// (cut the 8B shape to this many layers), LLX_8B_TOKENS (comma list, default 256),
-    /// LLX_8B_DECODE (decode steps; 0 = no speed run), LLX_8B_PREFILL (speed prefill, default 512).
+    /// LLX_8B_DECODE (decode steps; 0 = no speed run), LLX_8B_PREFILL (speed prefill, default 512),
+    /// LLX_8B_REPS (speed repetitions, best kept; default 2), LLX_8B_TIME=0 (no planner time:
+    /// otherwise the planner's rates are calibrated on one layer, or read from the calibration
+    /// cache, and each measured time is printed beside the planner's).
     public static func runMemory8B(_ log: (String) -> Void) {
         do {
             var c = try LlamaConfig.preset("llama3-8b")
@@ -209,6 +212,19 @@ extension LlamaBench {
             let m = try LlamaModel.load(path: dir, quant: .nf4, doubleQuant: true, embeddingsBF16: true)
             log(String(format: "llama.load(%@, quant: \"nf4\", embeddings: \"bf16\"), %d layers: %.0f s, weights %.2f GB, peak RSS of the load %.2f GB",
                        dir, c.numHiddenLayers, now() - t0, Double(m.weightBytes) / 1e9, Double(peakRSS() ?? 0) / 1e9))
+            // the planner's time: rates of this shape on this machine (calibrated on one layer when
+            // not cached; LLX_8B_TIME=0 skips it), for the prediction beside each measured time
+            var rates: PlanRates? = nil
+            if env("LLX_8B_TIME") != "0" {
+                t0 = now()
+                rates = try? Planner.rates(for: m, measure: true)
+                if let r = rates {
+                    log(String(format: "  planner rates (%@, %.0f s to obtain): projections %.1f GFLOP/s, attention %.1f GFLOP/s, head %.1f GFLOP/s; decode: layers %.2f GB/s, head %.2f GB/s",
+                               r.measuredAt, now() - t0, r.projectionFlops / 1e9, r.attentionFlops / 1e9, (r.headFlops ?? 0) / 1e9,
+                               r.decodeBytes / 1e9, (r.decodeHeadBytes ?? 0) / 1e9))
+                }
+            }
+            func planned(_ s: Double?) -> String { s.map { String(format: "%.1f s", $0) } ?? "-" }
             for T in [81920, 131072] {
                 let p = Planner.plan(model: m, request: PlanRequest(kind: .eval, tokens: T))
                 log(String(format: "  planner, %d layers, perplexity over %d tokens: peak %.2f GB (weights %.2f, KV cache %.2f %@, activations %.2f, runtime %.2f)",
@@ -223,7 +239,7 @@ extension LlamaBench {
                 let lastOnly = env("LLX_8B_LOGITS") == "last"
                 var q = PlanRequest(kind: lastOnly ? .generate : .eval, tokens: T)
                 q.logitRows = lastOnly ? 1 : nil
-                let p = Planner.plan(model: m, request: q)
+                let p = Planner.plan(model: m, request: q, rates: rates)
                 resetPeakRSS()
                 let cache = m.makeCache(capacity: T)
                 var nll = 0.0
@@ -241,15 +257,18 @@ extension LlamaBench {
                 let dt = now() - t0
                 let what = lastOnly ? "prompt prefill (last logits)" : "perplexity prefill"
                 let ppl = lastOnly ? "" : String(format: ", ppl %.0f", exp(nll / Double(max(1, T - 1))))
-                log(String(format: "  %@ of %d tokens (KV cache %@): %.1f s (%.1f tokens/s%@), peak RSS %.3f GB; planner %.3f GB",
-                           what, T, cache.dtype.rawValue, dt, Double(T) / dt, ppl, Double(peakRSS() ?? 0) / 1e9, Double(p.totalBytes) / 1e9))
+                log(String(format: "  %@ of %d tokens (KV cache %@): %.1f s (%.1f tokens/s%@), peak RSS %.3f GB; planner %.3f GB, %@",
+                           what, T, cache.dtype.rawValue, dt, Double(T) / dt, ppl, Double(peakRSS() ?? 0) / 1e9, Double(p.totalBytes) / 1e9,
+                           planned(p.prefillSeconds)))
             }
             let steps = Int(env("LLX_8B_DECODE") ?? "0") ?? 0
             if steps > 0 {
                 let P = Int(env("LLX_8B_PREFILL") ?? "512") ?? 512
                 let ids = (0..<P).map { _ in Int(rng.next() % UInt64(c.vocabSize)) }
+                // LLX_8B_REPS: repetitions, the best kept (llama-bench -r averages its repetitions)
+                let reps = max(1, Int(env("LLX_8B_REPS") ?? "2") ?? 2)
                 var bestP = Double.infinity, bestD = Double.infinity
-                for _ in 0..<2 {
+                for _ in 0..<reps {
                     let cache = m.makeCache(capacity: P + steps)
                     t0 = now()
                     let first = try m.prefill(ids, cache: cache)
@@ -262,8 +281,13 @@ extension LlamaBench {
                     }
                     bestD = min(bestD, now() - t0)
                 }
-                log(String(format: "  speed (%d threads, best of 2): prefill T=%d %.1f tokens/s, decode after %d %.2f tokens/s",
-                           Parallel.threads, P, Double(P) / bestP, P, Double(steps) / bestD))
+                log(String(format: "  speed (%d threads, best of %d): prefill T=%d %.1f tokens/s, decode after %d %.2f tokens/s",
+                           Parallel.threads, reps, P, Double(P) / bestP, P, Double(steps) / bestD))
+                var q = PlanRequest(kind: .generate, tokens: P, generate: steps)
+                q.logitRows = 1
+                let p = Planner.plan(model: m, request: q, rates: rates)
+                log(String(format: "  planner for the speed run: prefill %@ (measured %.1f s), decode of %d %@ (measured %.1f s)",
+                           planned(p.prefillSeconds), bestP, steps, planned(p.decodeSeconds), bestD))
             }
         } catch {
             log("llama3-8b memory run failed: \(error)")

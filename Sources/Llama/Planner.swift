@@ -45,13 +45,25 @@ public struct PlanRequest: Sendable {
 
 /// Rates of one model shape on this machine (see `Planner.calibrate`).
 public struct PlanRates: Codable, Sendable {
-    /// FLOP/s of the projections and lm_head at context 0 (a prefill chunk).
+    /// FLOP/s of the layers' projections at context 0 (a prefill chunk).
     public var projectionFlops: Double
     /// FLOP/s of causal attention (query-key pairs x 4 x heads x head_dim).
     public var attentionFlops: Double
-    /// Bytes of weights and KV cache streamed per second by a decode step.
+    /// Bytes of the layers' weights and KV cache streamed per second by a decode step.
     public var decodeBytes: Double
+    /// FLOP/s of the lm_head over a chunk's logit rows, and its bytes streamed per second by a
+    /// decode step: the head is stored apart from the layers (bf16 beside NF4 projections on
+    /// the 8B path) and runs at its own rate. Nil in a calibration cached before they were
+    /// measured (such an entry is measured again).
+    public var headFlops: Double?
+    public var decodeHeadBytes: Double?
     public var measuredAt: String
+
+    public init(projectionFlops: Double, attentionFlops: Double, decodeBytes: Double, headFlops: Double? = nil,
+                decodeHeadBytes: Double? = nil, measuredAt: String) {
+        self.projectionFlops = projectionFlops; self.attentionFlops = attentionFlops; self.decodeBytes = decodeBytes
+        self.headFlops = headFlops; self.decodeHeadBytes = decodeHeadBytes; self.measuredAt = measuredAt
+    }
 }
 
 /// The plan of one run: its memory by part, its expected time, and whether it fits.
@@ -129,7 +141,8 @@ public enum Planner {
     /// a KV cache of `kvDType`. `loaded`: the model and runtime are already in memory (so only
     /// the rest must fit in what is available).
     public static func plan(config c: LlamaConfig, weightBytes: Int, kvDType: DType, request r: PlanRequest,
-                            trainableBytes: Int = 0, loaded: Bool = true, rates: PlanRates? = nil) -> Plan {
+                            trainableBytes: Int = 0, loaded: Bool = true, rates: PlanRates? = nil,
+                            decodeStream: (layers: Double, head: Double)? = nil) -> Plan {
         let T = max(0, r.tokens)
         var kv = 0, act = 0
         switch r.kind {
@@ -149,7 +162,7 @@ public enum Planner {
         let additional = sat(Double(kv) + Double(act) + Double(perToken) + (loaded ? 0 : Double(weightBytes + runtimeBytes)))
         var p = Plan(request: r, weightBytes: weightBytes, kvCacheBytes: kv, activationBytes: act, runtimeBytes: runtime,
                      totalBytes: total, additionalBytes: additional, availableBytes: Memory.available(), kvDType: kvDType)
-        if let rt = rates { estimateTime(&p, config: c, weightBytes: weightBytes, rates: rt) }
+        if let rt = rates { estimateTime(&p, config: c, weightBytes: weightBytes, stream: decodeStream, rates: rt) }
         return p
     }
 
@@ -161,7 +174,7 @@ public enum Planner {
         var trainable = 0
         for l in m.layers { for lin in l.linears { if let a = lin.lora { trainable += (a.A.count + a.B.count) * 4 } } }
         return plan(config: m.config, weightBytes: m.weightBytes, kvDType: m.defaultCacheDType, request: r,
-                    trainableBytes: trainable, loaded: true, rates: rates)
+                    trainableBytes: trainable, loaded: true, rates: rates, decodeStream: decodeStreamBytes(m))
     }
 
     /// Throws `MemoryError` naming `what` and the plan when the plan does not fit.
@@ -187,11 +200,27 @@ public enum Planner {
         return pairs * 4 * Double(c.numAttentionHeads * c.headDim) * Double(c.numHiddenLayers)
     }
 
-    static func estimateTime(_ p: inout Plan, config c: LlamaConfig, weightBytes: Int, rates r: PlanRates) {
+    /// Bytes a decode step streams: the layers' weights (not the embedding table, of which it
+    /// reads one row) and the lm_head's.
+    static func decodeStreamBytes(_ m: LlamaModel) -> (layers: Double, head: Double) {
+        let head = m.lmHead.value.count * m.lmHead.value.dtype.size
+        let embed = m.embedTokens.value.count * m.embedTokens.value.dtype.size
+        let layers = m.weightBytes - embed - (m.lmHead === m.embedTokens ? 0 : head)
+        return (Double(max(0, layers)), Double(head))
+    }
+
+    static func estimateTime(_ p: inout Plan, config c: LlamaConfig, weightBytes: Int, stream: (layers: Double, head: Double)?,
+                             rates r: PlanRates) {
         let q = p.request, T = Double(max(0, q.tokens))
         let (layerF, headF) = projectionFlopsPerToken(c)
         let rows = Double(q.logitRows ?? (q.kind == .eval ? q.tokens : 1))
-        let projSeconds = (T * layerF + rows * headF) / r.projectionFlops
+        // without the model: an f32 head, untied (the embedding table is not streamed)
+        let headB = 4 * Double(c.vocabSize * c.hiddenSize)
+        let s = stream ?? (max(0, Double(weightBytes) - 2 * headB), headB)
+        // a few logit rows stream the head once each (as decoding); a block of rows is a product
+        let headSeconds = rows <= 4 ? rows * s.head / (r.decodeHeadBytes ?? r.decodeBytes)
+                                    : rows * headF / (r.headFlops ?? r.projectionFlops)
+        let projSeconds = T * layerF / r.projectionFlops + headSeconds
         let attnSeconds = attentionFlops(c, start: 0, n: q.tokens) / r.attentionFlops
         p.rateSource = "calibrated \(r.measuredAt)"
         switch q.kind {
@@ -200,12 +229,14 @@ public enum Planner {
             if q.generate > 0 {
                 let kvPerPos = Double(2 * c.numHiddenLayers * c.numKeyValueHeads * c.headDim * p.kvDType.size)
                 let meanContext = T + Double(q.generate) / 2
-                p.decodeSeconds = Double(q.generate) * (Double(weightBytes) + kvPerPos * meanContext) / r.decodeBytes
+                p.decodeSeconds = Double(q.generate) * ((s.layers + kvPerPos * meanContext) / r.decodeBytes
+                                                        + s.head / (r.decodeHeadBytes ?? r.decodeBytes))
             }
         case .train:
             // forward + backward: about 3x the forward's FLOPs (4x with checkpointing's recompute)
             let factor = q.checkpointing ? 4.0 : 3.0
-            p.trainSeconds = factor * ((T * (layerF + headF)) / r.projectionFlops + attnSeconds) * Double(max(1, q.sequences))
+            p.trainSeconds = factor * (T * layerF / r.projectionFlops + T * headF / (r.headFlops ?? r.projectionFlops) + attnSeconds)
+                * Double(max(1, q.sequences))
         }
     }
 
@@ -247,7 +278,8 @@ public enum Planner {
     static func readCache() -> [String: PlanRates] {
         guard let d = FileManager.default.contents(atPath: cachePath),
               let m = try? JSONDecoder().decode([String: PlanRates].self, from: d) else { return [:] }
-        return m
+        // entries from before the head was timed apart are measured again
+        return m.filter { $0.value.headFlops != nil && $0.value.decodeHeadBytes != nil }
     }
 
     static func writeCache(_ k: String, _ r: PlanRates) {
@@ -286,18 +318,36 @@ public enum Planner {
                              lmHead: m.lmHead === m.embedTokens ? nil : m.lmHead)
         var rng = SplitMix64(seed: 7)
         let ids = (0..<rows).map { _ in Int(rng.next() % UInt64(c1.vocabSize)) }
-        // context 0, all rows' logits: projections + head
+        // the head alone for one row (as a decode step or a prompt's last logits: streamed once)
+        let x = [Float](repeating: 0.01, count: c1.hiddenSize)
+        var logits = [Float](repeating: 0, count: c1.vocabSize)
+        var headStep = 0.0
+        x.withUnsafeBufferPointer { xp in
+            logits.withUnsafeMutableBufferPointer { lp in
+                one.headForward(xp.baseAddress!, rows: 1, out: lp.baseAddress!)
+                let t0 = now()
+                for _ in 0..<max(1, steps) { one.headForward(xp.baseAddress!, rows: 1, out: lp.baseAddress!) }
+                headStep = (now() - t0) / Double(max(1, steps))
+            }
+        }
+        // context 0, the last row's logits (the layer, as a prompt's prefill), then every row's
+        // (the difference is the head over rows - 1 rows, as perplexity's)
         let cache = one.makeCache(capacity: context + rows + steps + 1)
-        var best0 = Double.infinity
+        var best0 = Double.infinity, bestAll = Double.infinity
         for _ in 0..<2 {
             cache.reset()
-            let t0 = now()
-            try one.prefill(ids, cache: cache, chunk: rows, logitsFrom: 0) { _, _, _ in }
+            var t0 = now()
+            try one.prefill(ids, cache: cache, chunk: rows, logitsFrom: rows - 1) { _, _, _ in }
             best0 = min(best0, now() - t0)
+            cache.reset()
+            t0 = now()
+            try one.prefill(ids, cache: cache, chunk: rows, logitsFrom: 0) { _, _, _ in }
+            bestAll = min(bestAll, now() - t0)
         }
         let (layerF, headF) = projectionFlopsPerToken(c1)
         let attn0 = attentionFlops(c1, start: 0, n: rows)
-        let projFlops = Double(rows) * (layerF + headF)
+        let projFlops = Double(rows) * layerF
+        let headRate = Double(rows - 1) * headF / max(bestAll - best0, bestAll * 0.05)
         // at a filled context (the cache's contents do not change the time: zeros)
         cache.reset()
         let bytes = context * cache.rowWidth * cache.dtype.size
@@ -308,22 +358,28 @@ public enum Planner {
         for _ in 0..<2 {
             cache.truncate(to: context)
             let t0 = now()
-            try one.prefill(ids, cache: cache, chunk: rows, logitsFrom: 0) { _, _, _ in }
+            try one.prefill(ids, cache: cache, chunk: rows, logitsFrom: rows - 1) { _, _, _ in }
             best1 = min(best1, now() - t0)
         }
         let attn1 = attentionFlops(c1, start: context, n: rows)
         // projections take best0 minus their small attention share; the extra time at context is attention
-        let attnRate = max(attn1 - attn0, 1) / max(best1 - best0, 1e-4)
-        let projRate = projFlops / max(best0 - attn0 / attnRate, best0 * 0.5)
-        // decode: one layer's weights, the head and the KV cache at `context` streamed per step
+        // on a busy machine the context run can come out no slower than the context-0 one (noise):
+        // attention is then bounded by the projections' rate (it never ran faster here), not free
+        let projBound = projFlops / max(best0 - headStep, best0 * 0.5)
+        let attnRate = min(max(attn1 - attn0, 1) / max(best1 - best0, 1e-4), projBound)
+        let projRate = projFlops / max(best0 - attn0 / attnRate - headStep, best0 * 0.5)
+        // decode: one layer's weights and the KV cache at `context`, and the head, streamed per
+        // step (not the embedding table: one row of it is read); the head timed alone too
         cache.truncate(to: context)
         _ = try one.decodeStep(ids[0], cache: cache)
         let t0 = now()
         for i in 0..<steps { _ = try one.decodeStep(ids[i % rows], cache: cache) }
         let perStep = (now() - t0) / Double(max(1, steps))
+        let stream = decodeStreamBytes(one)
         let kvBytes = Double(2 * (context + steps) * cache.rowWidth * cache.dtype.size)
         let stamp = ISO8601DateFormatter().string(from: Date())
         return PlanRates(projectionFlops: projRate, attentionFlops: attnRate,
-                         decodeBytes: (Double(one.weightBytes) + kvBytes) / perStep, measuredAt: stamp)
+                         decodeBytes: (stream.layers + kvBytes) / max(perStep - headStep, perStep * 0.05),
+                         headFlops: headRate, decodeHeadBytes: stream.head / max(headStep, 1e-6), measuredAt: stamp)
     }
 }

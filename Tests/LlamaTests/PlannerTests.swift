@@ -97,6 +97,31 @@ final class PlannerTests: XCTestCase {
         }
     }
 
+    /// The time of a plan from given rates: a decode step streams the layers' weights and KV
+    /// cache at the layers' rate and the lm_head at its own, not the embedding table (one row of
+    /// it is read: counting it took the 8B shape's decode for twice as fast as measured); the
+    /// logits of a perplexity prefill go at the head's FLOP rate, a prompt's one row at its
+    /// streaming rate.
+    func testTimeSplitsLayersAndHead() throws {
+        let c = try LlamaConfig.preset("small")
+        let m = try LlamaModel(config: c, seed: 0)
+        let C = Double(c.hiddenSize), V = Double(c.vocabSize)
+        let head = 4 * V * C, embed = 4 * V * C
+        let layers = Double(m.weightBytes) - embed - head
+        XCTAssertGreaterThan(layers, 0)
+        let r = PlanRates(projectionFlops: 1e9, attentionFlops: 1e9, decodeBytes: 1e9, headFlops: 2e9, decodeHeadBytes: 4e9, measuredAt: "test")
+        let g = Planner.plan(model: m, request: PlanRequest(kind: .generate, tokens: 100, generate: 10), rates: r)
+        let kvPerPos = Double(2 * c.numHiddenLayers * c.numKeyValueHeads * c.headDim * 4)
+        XCTAssertEqual(g.decodeSeconds!, 10 * ((layers + kvPerPos * 105) / 1e9 + head / 4e9), accuracy: 1e-9)
+        // the prompt's last logits: the head streamed once; perplexity's 100 rows: a product at headFlops
+        let e = Planner.plan(model: m, request: PlanRequest(kind: .eval, tokens: 100), rates: r)
+        XCTAssertEqual(e.prefillSeconds! - g.prefillSeconds!, 100 * 2 * C * V / 2e9 - head / 4e9, accuracy: 1e-9)
+        var slow = r
+        slow.headFlops = 1e9
+        let e2 = Planner.plan(model: m, request: PlanRequest(kind: .eval, tokens: 100), rates: slow)
+        XCTAssertEqual(e2.prefillSeconds! - e.prefillSeconds!, 100 * 2 * C * V / 2e9, accuracy: 1e-9)
+    }
+
     /// Calibration on one layer gives positive rates, a time for a plan, and is cached by shape.
     func testCalibrationAndTime() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("llx-plan-\(getpid())")
@@ -108,6 +133,7 @@ final class PlannerTests: XCTestCase {
         let m = try LlamaModel(config: c, seed: 0)
         let r = try Planner.calibrate(m, rows: 64, context: 512, steps: 4)
         XCTAssertGreaterThan(r.projectionFlops, 0); XCTAssertGreaterThan(r.attentionFlops, 0); XCTAssertGreaterThan(r.decodeBytes, 0)
+        XCTAssertGreaterThan(r.headFlops ?? 0, 0); XCTAssertGreaterThan(r.decodeHeadBytes ?? 0, 0)
         let cached = try Planner.rates(for: m, measure: true, rows: 64, context: 512, steps: 4)
         XCTAssertNotNil(cached)
         XCTAssertNotNil(try Planner.rates(for: m, measure: false))
