@@ -129,10 +129,11 @@ public enum Integrity {
     nonisolated(unsafe) private static var checkedForeign: Set<String> = []
     private static let checkedLock = NSLock()
 
-    static func foreignKey(_ path: String) -> String? {
+    /// The file's version key and size (nil when it cannot be stat'ed).
+    static func foreignKey(_ path: String) -> (key: String, size: Int)? {
         var st = stat()
         guard stat(path, &st) == 0 else { return nil }
-        return "\(path)|\(st.st_size)|\(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec)|\(st.st_ino)"
+        return ("\(path)|\(st.st_size)|\(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec)|\(st.st_ino)", Int(st.st_size))
     }
 
     /// Makes sure HDF5 can read a file without a seal before this process lets it: HDF5 1.10
@@ -143,12 +144,11 @@ public enum Integrity {
     /// instead; errors reading data are left to the read that follows, with its messages.
     /// Throws a `.corrupt` error naming the file when the child failed.
     static func checkForeign(_ path: String) throws {
-        guard let key = foreignKey(path) else { return }
+        guard let (key, size) = foreignKey(path) else { return }
         checkedLock.lock()
         let known = checkedForeign.contains(key)
         checkedLock.unlock()
         if known { return }
-        let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
         // HDF5 can also loop for good on a damaged file (fuzz seed 304: a trial child
         // ran minutes): a walk that takes longer than a generous bound for the file's size
         // counts as a failure

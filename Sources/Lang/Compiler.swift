@@ -437,13 +437,6 @@ final class FunctionProto {
         return Frame(parent: parent, size: layout.size)
     }
 
-    /// Gives a call's frame back once the call returned, unless a closure or block kept it.
-    @inline(__always) func recycle(_ fr: inout Frame) {
-        guard isKnownUniquelyReferenced(&fr) || Frame.collect(&fr) else { Frame.suspect(fr); return }
-        fr.clear()
-        pool.append(fr)
-    }
-
     /// Calls `fn` (whose proto this is) with `given` positional arguments, which `fill` writes
     /// into the first slots of its frame (a pooled one).
     @inline(__always) static func invoke(_ fn: Function, _ interp: Interpreter, given: Int, _ loc: SourceLocation,
