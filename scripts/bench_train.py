@@ -16,9 +16,11 @@ With --tiny [full|lora|qlora] both sides run the tiny-model regime instead: hidd
 2 KV heads, intermediate 352, tied embeddings (vocab --vocab, 512); `full` trains every parameter
 on [32, 128] batches without checkpointing, `lora`/`qlora` train LoRA r=32 on q,k,v,o + the
 embeddings on [8, 1024] batches with checkpointing (--seq / --batch override). The llx side is
-`llx bench train` with LLX_TRAIN_TINY=<mode> (LLX_BIN names another binary).
+`llx bench train` with LLX_TRAIN_TINY=<mode> (LLX_BIN names another binary). --compute bf16 runs
+llx with a bf16 compute dtype (LLX_TRAIN_COMPUTE=bf16, as train(compute_dtype: "bf16")) and torch
+both in f32 and under autocast bf16; the ratio is against the faster torch.
 
-Run: ${LLX_REF_VENV:-.venv-ref}/bin/python scripts/bench_train.py [--steps 2] [--rounds 3] [--nf4] [--no-llx] [--tiny [mode]]
+Run: ${LLX_REF_VENV:-.venv-ref}/bin/python scripts/bench_train.py [--steps 2] [--rounds 3] [--nf4] [--no-llx] [--tiny [mode] [--compute bf16]]
 The llx side is TrainBench.run, started through `llx bench train` (the environment variables
 below choose its shape).
 """
@@ -65,16 +67,18 @@ def torch_model(cfg_dict, lora, nf4, checkpointing):
     return model, [p for p in model.parameters() if p.requires_grad]
 
 
-def torch_steps(model, params, vocab, seq, batch, steps):
+def torch_steps(model, params, vocab, seq, batch, steps, bf16=False):
     """AdamW steps on random [batch, seq] ids (clip 1.0); tokens/s over all but the first
-    (warm-up) step."""
+    (warm-up) step. bf16: the forward under torch.autocast("cpu", torch.bfloat16), torch's own
+    bf16 compute dtype (matrix products in bf16, weights and optimizer f32)."""
     opt = torch.optim.AdamW(params, lr=1e-4)
     g = torch.Generator().manual_seed(42)
     times = []
     for step in range(steps + 1):
         ids = torch.randint(0, vocab, (batch, seq), generator=g)
         t0 = time.perf_counter()
-        loss = model(input_ids=ids, labels=ids).loss
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            loss = model(input_ids=ids, labels=ids).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
@@ -96,17 +100,18 @@ def tiny_cfg(vocab):
                 rms_norm_eps=1e-5, rope_theta=500000.0, tie_word_embeddings=True)
 
 
-def torch_tiny(mode, seq, batch, steps, vocab):
+def torch_tiny(mode, seq, batch, steps, vocab, bf16=False):
     """The tiny regime in torch: full training (all parameters, no checkpointing, one [batch, seq]
     batch) or LoRA r=32 on q,k,v,o + embeddings with checkpointing (NF4 base with mode qlora)."""
     lora = mode in ("lora", "qlora")
     model, params = torch_model(tiny_cfg(vocab), lora=lora, nf4=mode == "qlora", checkpointing=lora)
-    return torch_steps(model, params, vocab, seq, batch, steps)
+    return torch_steps(model, params, vocab, seq, batch, steps, bf16=bf16)
 
 
-def llx_tiny(root, mode, seq, batch, steps, vocab, threads):
+def llx_tiny(root, mode, seq, batch, steps, vocab, threads, compute="f32"):
     env = dict(os.environ, LLX_TRAIN_BENCH="1", LLX_TRAIN_TINY=mode, LLX_TRAIN_SEQ=str(seq), LLX_TRAIN_BATCH=str(batch),
-               LLX_TRAIN_STEPS=str(steps), LLX_TRAIN_VOCAB=str(vocab), LLX_TRAIN_THREADS=str(threads))
+               LLX_TRAIN_STEPS=str(steps), LLX_TRAIN_VOCAB=str(vocab), LLX_TRAIN_THREADS=str(threads),
+               LLX_TRAIN_COMPUTE=compute)
     binary = os.environ.get("LLX_BIN") or os.path.join(root, ".build", "release", "llx")
     r = subprocess.run([binary, "bench", "train"], cwd=root, env=env, capture_output=True, text=True)
     m = re.search(r"train bench tiny \w+: ([0-9.]+) tokens/s", r.stdout + r.stderr)
@@ -132,17 +137,24 @@ def tiny_main(a, root):
         for th in counts:
             torch.set_num_threads(th)
             tt[th] = torch_tiny(mode, seq, batch, a.steps, a.vocab)
-        print(f"round {rnd} torch: " + ", ".join(f"{th} threads {v:.1f}" for th, v in tt.items()) + " tokens/s", flush=True)
+            if a.compute == "bf16":
+                # torch's bf16 compute dtype too: the ratio is against the faster of the two
+                tt[(th, "bf16")] = torch_tiny(mode, seq, batch, a.steps, a.vocab, bf16=True)
+        print(f"round {rnd} torch: " + ", ".join(
+            f"{k if isinstance(k, int) else k[0]} threads{'' if isinstance(k, int) else ' autocast bf16'} {v:.1f}"
+            for k, v in tt.items()) + " tokens/s", flush=True)
         if a.no_llx:
             continue
-        lx = {th: llx_tiny(root, mode, seq, batch, a.steps, a.vocab, th) for th in counts}
+        lx = {th: llx_tiny(root, mode, seq, batch, a.steps, a.vocab, th, a.compute) for th in counts}
         lx = {th: v for th, v in lx.items() if v is not None}
         if not lx:
             continue
         r = max(lx.values()) / max(tt.values())
         ratios.append(r)
-        print(f"round {rnd} llx:   " + ", ".join(f"{th} threads {v:.1f}" for th, v in lx.items())
-              + f" tokens/s; best llx / best torch {r:.2f}x", flush=True)
+        f32 = max(v for k, v in tt.items() if isinstance(k, int))
+        extra = f" (against torch f32 alone {max(lx.values()) / f32:.2f}x)" if a.compute == "bf16" else ""
+        print(f"round {rnd} llx {a.compute}: " + ", ".join(f"{th} threads {v:.1f}" for th, v in lx.items())
+              + f" tokens/s; best llx / best torch {r:.2f}x{extra}", flush=True)
     if ratios:
         rs = sorted(ratios)
         print(f"median ratio llx/torch, tiny {mode}: {rs[len(rs) // 2]:.2f}x (rounds: {', '.join(f'{x:.2f}' for x in ratios)})")
@@ -180,6 +192,9 @@ def main():
                     help="the tiny-model regime (hidden 128, 3 layers, tied embeddings): full training "
                          "(default seq 128, batch 32) or LoRA/QLoRA with checkpointing (seq 1024, batch 8)")
     ap.add_argument("--vocab", type=int, default=512, help="vocabulary of the --tiny model")
+    ap.add_argument("--compute", choices=["f32", "bf16"], default="f32",
+                    help="--tiny: llx's compute dtype (train(compute_dtype:)); with bf16 torch also runs under "
+                         "autocast bf16 and the ratio is against the faster torch")
     a = ap.parse_args()
     a.seq_set = any(x == "--seq" or x.startswith("--seq=") for x in sys.argv)
     a.batch_set = any(x == "--batch" or x.startswith("--batch=") for x in sys.argv)

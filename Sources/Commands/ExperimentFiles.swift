@@ -436,7 +436,9 @@ def main():
         max_grad_norm=RECIPE["clip"] or 0.0, logging_steps=1, save_strategy="no", report_to="none",
         train_sampling_strategy="sequential", dataloader_drop_last=False, remove_unused_columns=False,
         gradient_checkpointing=RECIPE["checkpointing"], gradient_checkpointing_kwargs={"use_reentrant": False},
-        bf16=cuda and dtype == torch.bfloat16, use_cpu=not cuda, seed=RECIPE["seed"],
+        # train(compute_dtype: "bf16") is autocast to bf16 here, as the Trainer's bf16 flag does
+        bf16=(cuda and dtype == torch.bfloat16) or RECIPE.get("compute_dtype") == "bf16", use_cpu=not cuda,
+        seed=RECIPE["seed"],
         average_tokens_across_devices=True, ddp_find_unused_parameters=False,
         ddp_backend=None if cuda else "gloo")
     trainer = LLXTrainer(model=model, args=args, train_dataset=Rows(rows), data_collator=collate,

@@ -273,6 +273,7 @@ enum ExportCommands {
             "schedule": schedule.kind.rawValue, "warmup": c.warmup, "steps": trainer.totalSteps, "batch": c.batch,
             "micro_batch": c.microBatch, "processes": processes, "clip": c.clip ?? 0, "max_len": c.maxLen.map { $0 as Any } ?? NSNull(),
             "checkpointing": c.checkpointing, "seed": Int(truncatingIfNeeded: c.seed), "shuffle": c.shuffle,
+            "compute_dtype": c.bf16Compute ? "bf16" : "f32",
             "examples": trainer.examples.count, "records": ds.count, "data_source": ds.source,
             "llx_base": QuantCommands.ropeRecord(m.config),
         ]

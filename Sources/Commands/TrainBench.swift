@@ -41,6 +41,7 @@ public enum TrainBench {
         var c = TrainConfig()
         c.lr = 1e-4; c.batch = batch; c.microBatch = microBatch; c.steps = steps + 1; c.checkpointing = checkpointing
         c.schedule = .constant; c.shuffle = false
+        c.bf16Compute = ProcessInfo.processInfo.environment["LLX_TRAIN_COMPUTE"] == "bf16"
         let t = try Trainer(model: m, data: TrainDataset(records: records, source: "bench"), tokenizer: nil, config: c)
         let r = try t.run()
         let timed = r.history.dropFirst()

@@ -176,6 +176,13 @@ enum TrainCommands {
         },
         t.double("weight_decay", \.weightDecay), t.optionalInt("save_every", \.saveEvery),
         t.optionalString("out", \.out), t.optionalString("resume", \.resume), t.seed(\.seed), t.bool("shuffle", \.shuffle),
+        t.custom(.named("compute_dtype", .string, default: .string("f32"))) { c, a, _ in
+            switch try a.string("compute_dtype") {
+            case "f32", "float32": c.bf16Compute = false
+            case "bf16", "bfloat16": c.bf16Compute = true
+            case let s: throw a.error("compute_dtype", "must be \"f32\" or \"bf16\", got \"\(s)\"")
+            }
+        },
     ] }
 
     /// Registers this area's commands.
@@ -274,7 +281,7 @@ enum TrainCommands {
         r.register("train", [Param("m", ModelCommands.modelType), Param("data"), .named("tok", ModelCommands.tokType, optional: true)]
                              + trainOptions.params
                              + [.named("progress", .bool, default: .bool(true)), .named("callback", optional: true), .named("every", .int, default: .int(1))],
-                   help: "AdamW over the trainable tensors with a progress bar; returns the history (step, loss, lr, tokens_per_s, grad_norm). Ctrl-C stops after the current step and leaves the model usable. callback: fn(s) runs every `every` steps (and after the last) with the step's record: a record it returns joins that step's history entry, false stops the run.") { a, interp in
+                   help: "AdamW over the trainable tensors with a progress bar; returns the history (step, loss, lr, tokens_per_s, grad_norm). Ctrl-C stops after the current step and leaves the model usable. callback: fn(s) runs every `every` steps (and after the last) with the step's record: a record it returns joins that step's history entry, false stops the run. compute_dtype: \"bf16\" multiplies in bf16 in the forward and backward passes (operands rounded to bf16, sums in f32, as QLoRA's bnb_4bit_compute_dtype=bfloat16 or torch's autocast; on the AMX tile unit where the CPU has it); weights, gradients and AdamW stay f32.") { a, interp in
             let m = try ModelCommands.model(a)
             let ds = try dataset(a["data"], "train", "data")
             let c = try trainOptions.settings(a, interp)

@@ -1,6 +1,7 @@
 // BLAS: the one place llx calls OpenBLAS. Row-major sgemm with transposed operands
 // read in place, thread control, and the name of the kernel core OpenBLAS chose.
 import CBLAS
+import CKernels
 import Foundation
 
 @_silgen_name("openblas_get_corename") private func _openblas_get_corename() -> UnsafeMutablePointer<CChar>?
@@ -41,6 +42,18 @@ public enum BLAS {
         return one
     }()
 
+    /// While set, `sgemm` multiplies in bf16: operands rounded to bf16 (nearest even), products
+    /// summed in f32, as a bf16 compute dtype does (`train(compute_dtype: "bf16")`). On AMX
+    /// (`bf16Available`) the tile unit does it; elsewhere the rounded operands go through the
+    /// f32 sgemm (the same numbers up to the order of the sums, and no faster). Products with an
+    /// inner dimension under 32 stay f32.
+    nonisolated(unsafe) public static var bf16Compute = false
+
+    /// Whether bf16 products run on the AMX tile unit here (AMX-BF16; LLX_AMX=0: no).
+    public static let bf16Available: Bool = llx_sbgemm_available() != 0
+    /// Set: bf16 products take the path of CPUs without AMX even here (for tests of both).
+    nonisolated(unsafe) public static var bf16WithoutAMX = false
+
     /// Products below this many multiply-adds run on the calling thread.
     static let splitWork = 1 << 18
 
@@ -78,9 +91,38 @@ public enum BLAS {
                beta: beta, c: c, ldc: ldc)
     }
 
+    /// The bf16 product without AMX: the operands rounded to bf16 into copies, then an f32 sgemm
+    /// (a product of two bf16 values is exact in f32, so only the order of the sums differs).
+    @inline(never)
+    static func roundedProduct(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>,
+                               lda: Int, b: UnsafePointer<Float>, ldb: Int, beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
+        func rounded(_ p: UnsafePointer<Float>, rows: Int, cols: Int, ld: Int) -> [Float] {
+            var out = [Float](repeating: 0, count: rows * cols)
+            out.withUnsafeMutableBufferPointer { o in
+                for r in 0..<rows {
+                    for j in 0..<cols { o[r * cols + j] = Half.fromBF16Bits(Half.bf16Bits(p[r * ld + j])) }
+                }
+            }
+            return out
+        }
+        let ra = transA ? (k, m) : (m, k), rb = transB ? (n, k) : (k, n)
+        let ca = rounded(a, rows: ra.0, cols: ra.1, ld: lda), cb = rounded(b, rows: rb.0, cols: rb.1, ld: ldb)
+        cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                    Int32(m), Int32(n), Int32(k), alpha, ca, Int32(ra.1), cb, Int32(rb.1), beta, c, Int32(ldc))
+    }
+
     @inline(__always)
     static func single(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>, lda: Int,
                        b: UnsafePointer<Float>, ldb: Int, beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
+        if bf16Compute, k >= 32 {
+            if bf16Available, !bf16WithoutAMX {
+                llx_sbgemm(transA ? 1 : 0, transB ? 1 : 0, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+            } else {
+                roundedProduct(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
+                               b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+            }
+            return
+        }
         cblas_sgemm(CblasRowMajor,
                     transA ? CblasTrans : CblasNoTrans,
                     transB ? CblasTrans : CblasNoTrans,

@@ -48,6 +48,10 @@ public struct TrainConfig: Sendable {
     public var seed: UInt64 = 0
     /// Shuffle the examples each epoch (as Hugging Face's Trainer does).
     public var shuffle: Bool = true
+    /// The forward and backward passes multiply in bf16 (operands rounded to bf16, products
+    /// summed in f32: QLoRA's compute dtype bfloat16, torch's autocast) where the CPU has AMX;
+    /// f32 elsewhere. Weights, gradients and the optimizer stay f32.
+    public var bf16Compute: Bool = false
 
     public init() {}
 }
@@ -254,6 +258,9 @@ public final class Trainer {
                 }
                 let group = batch[g0..<min(batch.count, g0 + c.microBatch)]
                 let scale = Double(weights[g0..<(g0 + group.count)].reduce(0, +)) / Double(totalWeight)
+                let saved = BLAS.bf16Compute
+                BLAS.bf16Compute = c.bf16Compute
+                defer { BLAS.bf16Compute = saved }
                 let l = try model.forwardBackward(sequences: group.map { ($0.ids, $0.labels) }, checkpointing: c.checkpointing,
                                                   lossScale: Float(scale)).loss
                 if !l.isFinite {

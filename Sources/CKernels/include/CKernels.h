@@ -77,6 +77,17 @@ void llx_f32_to_bf16(const float *src, uint16_t *dst, long n);
 /// dst[i] = f32 of the bf16 src[i], for i < n.
 void llx_bf16_to_f32(const uint16_t *src, float *dst, long n);
 
+
+/// Whether llx_sbgemm can run here: the CPU has AMX-BF16 and the kernel granted this process the
+/// tile state (asked once; LLX_AMX=0 says no).
+int llx_sbgemm_available(void);
+
+/// C = alpha * op(A) op(B) + beta * C (row-major, BLAS argument conventions; beta 0 does not read
+/// C) with op(A) and op(B) rounded to bf16 (nearest even) and their products summed in f32 on
+/// the AMX tile unit. Call only where llx_sbgemm_available() is 1.
+void llx_sbgemm(int transA, int transB, long M, long N, long K, float alpha,
+                const float *A, long lda, const float *B, long ldb, float beta, float *C, long ldc);
+
 #ifdef __cplusplus
 }
 #endif

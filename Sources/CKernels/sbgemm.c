@@ -1,0 +1,215 @@
+// Matrix products in bf16 on Intel AMX, for training with a bf16 compute dtype (as QLoRA's
+// bnb_4bit_compute_dtype=bfloat16 and torch's autocast do): the operands are rounded to bf16
+// (round to nearest even, as torch's float -> bfloat16 conversion), their products are summed
+// in f32 by the tile unit, and the result is f32. Operands are packed per call into per-thread
+// scratch: op(A) as bf16 rows padded to a multiple of 32 in k, op(B) in the pair-interleaved
+// ("VNNI") layout the tile instruction reads, 16 columns per block. Compiled for AMX with
+// function attributes, so the file builds for any x86-64 target; llx_sbgemm_available() says
+// at run time whether the CPU has AMX-BF16 and the kernel lets this process use the tile data.
+#include "CKernels.h"
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#include <cpuid.h>
+#include <unistd.h>
+#include <sys/syscall.h>
+
+#define LLX_ARCH_REQ_XCOMP_PERM 0x1023
+#define LLX_XFEATURE_XTILEDATA 18
+
+static int amx_state = -1;   // -1 unknown, 0 no, 1 yes
+
+int llx_sbgemm_available(void) {
+    if (amx_state >= 0) return amx_state;
+    int ok = 0;
+    const char *env = getenv("LLX_AMX");
+    if (!(env && env[0] == '0')) {
+        unsigned a, b, c, d;
+        if (__get_cpuid_count(7, 0, &a, &b, &c, &d)) {
+            int amx_bf16 = (d >> 22) & 1, amx_tile = (d >> 24) & 1;
+            if (amx_bf16 && amx_tile &&
+                syscall(SYS_arch_prctl, LLX_ARCH_REQ_XCOMP_PERM, LLX_XFEATURE_XTILEDATA) == 0) ok = 1;
+        }
+    }
+    __atomic_store_n(&amx_state, ok, __ATOMIC_RELEASE);
+    return ok;
+}
+
+/// float -> bf16 bits, round to nearest even; NaN stays NaN (quiet).
+static inline uint16_t to_bf16(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40);
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (uint16_t)(u >> 16);
+}
+
+/// A row of n floats to bf16 (the same rounding as to_bf16), written so the compiler vectorizes it.
+static inline void row_to_bf16(const float *src, uint16_t *dst, long n) {
+    for (long i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, src + i, 4);
+        uint32_t r = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+        uint32_t q = (u >> 16) | 0x40u;
+        dst[i] = (uint16_t)(((u & 0x7fffffffu) > 0x7f800000u) ? q : r);
+    }
+}
+
+typedef struct {
+    uint8_t palette, start_row;
+    uint8_t reserved[14];
+    uint16_t colsb[16];
+    uint8_t rows[16];
+} llx_tilecfg;
+
+static _Thread_local uint16_t *scratch = NULL;
+static _Thread_local size_t scratch_cap = 0;
+
+static uint16_t *scratch_for(size_t elems) {
+    if (elems > scratch_cap) {
+        free(scratch);
+        size_t cap = elems + elems / 4 + 4096;
+        scratch = aligned_alloc(64, (cap * 2 + 63) / 64 * 64);
+        scratch_cap = scratch ? cap : 0;
+    }
+    return scratch;
+}
+
+__attribute__((target("amx-tile,amx-bf16")))
+static void tiles(const uint16_t *Ap, long ldp, const uint16_t *Bp, long M, long N, long Kp, long Mp, long Np,
+                  float alpha, float beta, float *C, long ldc) {
+    llx_tilecfg cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.palette = 1;
+    for (int t = 0; t < 8; t++) { cfg.rows[t] = 16; cfg.colsb[t] = 64; }
+    _tile_loadconfig(&cfg);
+    float buf[32 * 32] __attribute__((aligned(64)));
+    const long kpairs = Kp / 2;
+    for (long mb = 0; mb < Mp; mb += 32) {
+        int two_m = mb + 16 < Mp;
+        for (long nb = 0; nb < Np; nb += 32) {
+            int two_n = nb + 16 < Np;
+            _tile_zero(0); _tile_zero(1); _tile_zero(2); _tile_zero(3);
+            const uint16_t *a0 = Ap + mb * ldp, *a1 = a0 + 16 * ldp;
+            const uint16_t *b0 = Bp + (nb / 16) * kpairs * 32, *b1 = b0 + kpairs * 32;
+            for (long k = 0; k < Kp; k += 32) {
+                _tile_loadd(4, a0 + k, ldp * 2);
+                _tile_loadd(6, b0 + k * 16, 64);
+                _tile_dpbf16ps(0, 4, 6);
+                if (two_n) { _tile_loadd(7, b1 + k * 16, 64); _tile_dpbf16ps(1, 4, 7); }
+                if (two_m) {
+                    _tile_loadd(5, a1 + k, ldp * 2);
+                    _tile_dpbf16ps(2, 5, 6);
+                    if (two_n) _tile_dpbf16ps(3, 5, 7);
+                }
+            }
+            _tile_stored(0, buf, 128);
+            if (two_n) _tile_stored(1, buf + 16, 128);
+            if (two_m) {
+                _tile_stored(2, buf + 16 * 32, 128);
+                if (two_n) _tile_stored(3, buf + 16 * 32 + 16, 128);
+            }
+            long rows = M - mb < 32 ? M - mb : 32, cols = N - nb < 32 ? N - nb : 32;
+            for (long i = 0; i < rows; i++) {
+                float *c = C + (mb + i) * ldc + nb;
+                const float *s = buf + i * 32;
+                if (beta == 0) { for (long j = 0; j < cols; j++) c[j] = alpha * s[j]; }
+                else { for (long j = 0; j < cols; j++) c[j] = alpha * s[j] + beta * c[j]; }
+            }
+        }
+    }
+    _tile_release();
+}
+
+void llx_sbgemm(int transA, int transB, long M, long N, long K, float alpha,
+                const float *A, long lda, const float *B, long ldb, float beta, float *C, long ldc) {
+    if (M <= 0 || N <= 0) return;
+    const long Kp = (K + 31) / 32 * 32, Mp = (M + 15) / 16 * 16, Np = (N + 15) / 16 * 16;
+    const long tmp = (transA ? K * M : 0) + 2 * N + K + 2;
+    uint16_t *Ap = scratch_for((size_t)(Mp * (Kp + 32) + Np * Kp + tmp));
+    if (K <= 0) {   // an empty sum
+        for (long i = 0; i < M; i++)
+            for (long j = 0; j < N; j++) C[i * ldc + j] = beta == 0 ? 0 : beta * C[i * ldc + j];
+        return;
+    }
+    if (!Ap) {
+        // no scratch memory: the same product (f32 sums of the bf16 operands), without tiles
+        for (long i = 0; i < M; i++)
+            for (long j = 0; j < N; j++) {
+                float s = 0;
+                for (long k = 0; k < K; k++) {
+                    uint32_t ua = (uint32_t)to_bf16(transA ? A[k * lda + i] : A[i * lda + k]) << 16;
+                    uint32_t ub = (uint32_t)to_bf16(transB ? B[j * ldb + k] : B[k * ldb + j]) << 16;
+                    float fa, fb;
+                    memcpy(&fa, &ua, 4); memcpy(&fb, &ub, 4);
+                    s += fa * fb;
+                }
+                C[i * ldc + j] = beta == 0 ? alpha * s : alpha * s + beta * C[i * ldc + j];
+            }
+        return;
+    }
+    // op(A): Mp rows of bf16, Kp used, ldp apart (32 more than Kp, so that rows 2^k bytes apart
+    // do not share cache sets), zero padded
+    const long ldp = Kp + 32;
+    uint16_t *Bp = Ap + Mp * ldp;
+    uint16_t *T = Bp + Np * Kp;           // transA: the stored rows converted, [K][M]
+    if (!transA) {
+        for (long i = 0; i < M; i++) {
+            row_to_bf16(A + i * lda, Ap + i * ldp, K);
+            memset(Ap + i * ldp + K, 0, (size_t)(Kp - K) * 2);
+        }
+    } else {
+        for (long k = 0; k < K; k++) row_to_bf16(A + k * lda, T + k * M, M);
+        for (long i0 = 0; i0 < M; i0 += 16)
+            for (long k0 = 0; k0 < K; k0 += 64) {
+                long i1 = i0 + 16 < M ? i0 + 16 : M, k1 = k0 + 64 < K ? k0 + 64 : K;
+                for (long i = i0; i < i1; i++) {
+                    uint16_t *d = Ap + i * ldp;
+                    for (long k = k0; k < k1; k++) d[k] = T[k * M + i];
+                }
+            }
+        for (long i = 0; i < M; i++) memset(Ap + i * ldp + K, 0, (size_t)(Kp - K) * 2);
+    }
+    memset(Ap + M * ldp, 0, (size_t)((Mp - M) * ldp) * 2);
+    // op(B): per block of 16 columns, Kp/2 rows of 16 (k, k+1) pairs, one 32-bit word a pair
+    const long kpairs = Kp / 2;
+    uint32_t *Bw = (uint32_t *)Bp;
+    memset(Bp, 0, (size_t)(Np * Kp) * 2);
+    if (!transB) {
+        uint16_t *r0 = T, *r1 = T + N;     // two stored rows (k, k + 1), converted
+        for (long k = 0; k < K; k += 2) {
+            row_to_bf16(B + k * ldb, r0, N);
+            if (k + 1 < K) row_to_bf16(B + (k + 1) * ldb, r1, N); else memset(r1, 0, (size_t)N * 2);
+            const long k2 = k >> 1;
+            for (long n = 0; n < N; n++)
+                Bw[((n >> 4) * kpairs + k2) * 16 + (n & 15)] = (uint32_t)r0[n] | ((uint32_t)r1[n] << 16);
+        }
+    } else {
+        // op(B)[k][n] = B[n][k]: a stored row's consecutive k are a column's pairs
+        uint16_t *r = T;
+        for (long n = 0; n < N; n++) {
+            row_to_bf16(B + n * ldb, r, K);
+            if (K & 1) r[K] = 0;
+            uint32_t *d = Bw + (n >> 4) * kpairs * 16 + (n & 15);
+            for (long k2 = 0; k2 < (K + 1) / 2; k2++) {
+                uint32_t w;
+                memcpy(&w, r + 2 * k2, 4);
+                d[k2 * 16] = w;
+            }
+        }
+    }
+    tiles(Ap, ldp, Bp, M, N, Kp, Mp, Np, alpha, beta, C, ldc);
+}
+
+#else
+int llx_sbgemm_available(void) { return 0; }
+void llx_sbgemm(int transA, int transB, long M, long N, long K, float alpha,
+                const float *A, long lda, const float *B, long ldb, float beta, float *C, long ldc) {
+    (void)transA; (void)transB; (void)M; (void)N; (void)K; (void)alpha; (void)A; (void)lda;
+    (void)B; (void)ldb; (void)beta; (void)C; (void)ldc;
+    abort();
+}
+#endif
