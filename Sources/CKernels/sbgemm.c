@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -79,7 +80,7 @@ static uint16_t *scratch_for(size_t elems) {
 }
 
 __attribute__((target("amx-tile,amx-bf16")))
-static void tiles(const uint16_t *Ap, long ldp, const uint16_t *Bp, long M, long N, long Kp, long Mp, long Np,
+static void tiles(const uint16_t *Ap, long ldp, const uint16_t *Bp, long M, long N, long Kp, long m0, long m1, long Np,
                   float alpha, float beta, float *C, long ldc) {
     llx_tilecfg cfg;
     memset(&cfg, 0, sizeof cfg);
@@ -88,8 +89,8 @@ static void tiles(const uint16_t *Ap, long ldp, const uint16_t *Bp, long M, long
     _tile_loadconfig(&cfg);
     float buf[32 * 32] __attribute__((aligned(64)));
     const long kpairs = Kp / 2;
-    for (long mb = 0; mb < Mp; mb += 32) {
-        int two_m = mb + 16 < Mp;
+    for (long mb = m0; mb < m1; mb += 32) {
+        int two_m = mb + 16 < m1;
         for (long nb = 0; nb < Np; nb += 32) {
             int two_n = nb + 16 < Np;
             _tile_zero(0); _tile_zero(1); _tile_zero(2); _tile_zero(3);
@@ -201,11 +202,144 @@ void llx_sbgemm(int transA, int transB, long M, long N, long K, float alpha,
             }
         }
     }
-    tiles(Ap, ldp, Bp, M, N, Kp, Mp, Np, alpha, beta, C, ldc);
+    tiles(Ap, ldp, Bp, M, N, Kp, 0, Mp, Np, alpha, beta, C, ldc);
+}
+
+// The same product in three parallel phases (BLAS.sgemm on the thread pool): op(A) and op(B) are
+// packed once into a shared buffer, each thread packing its share (rows of op(A), 16-column
+// blocks of op(B)), then each thread multiplies a range of 32-row blocks. Packing per thread
+// (llx_sbgemm on each row chunk) would pack op(B) once per thread.
+
+static uint16_t *shared_buf = NULL;
+static size_t shared_cap = 0;
+static pthread_mutex_t shared_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void sb_dims(long M, long N, long K, long *Kp, long *Mp, long *Np, long *ldp) {
+    *Kp = (K + 31) / 32 * 32; *Mp = (M + 15) / 16 * 16; *Np = (N + 15) / 16 * 16; *ldp = *Kp + 32;
+}
+
+uint16_t *llx_sbgemm_shared(long M, long N, long K) {
+    long Kp, Mp, Np, ldp;
+    sb_dims(M, N, K, &Kp, &Mp, &Np, &ldp);
+    size_t elems = (size_t)(Mp * ldp + Np * Kp);
+    // one product at a time uses the buffer: a nested or concurrent one gets NULL (and packs
+    // per thread instead)
+    if (pthread_mutex_trylock(&shared_lock) != 0) return NULL;
+    if (elems > shared_cap) {
+        free(shared_buf);
+        size_t cap = elems + elems / 4 + 4096;
+        shared_buf = aligned_alloc(64, (cap * 2 + 63) / 64 * 64);
+        shared_cap = shared_buf ? cap : 0;
+    }
+    if (!shared_buf) pthread_mutex_unlock(&shared_lock);
+    return shared_buf;
+}
+
+void llx_sbgemm_shared_done(void) { pthread_mutex_unlock(&shared_lock); }
+
+void llx_sbgemm_pack(int transA, int transB, long M, long N, long K, const float *A, long lda,
+                     const float *B, long ldb, uint16_t *buf, int part, int parts) {
+    long Kp, Mp, Np, ldp;
+    sb_dims(M, N, K, &Kp, &Mp, &Np, &ldp);
+    uint16_t *Ap = buf, *Bp = buf + Mp * ldp;
+    // rows [i0, i1) of op(A), 16-aligned; the last part also zeroes the padding rows
+    long rows16 = Mp / 16;
+    long i0 = rows16 * part / parts * 16, i1 = rows16 * (part + 1) / parts * 16;
+    if (i1 > M) i1 = M;
+    if (i0 < i1) {
+        long w = i1 - i0;
+        uint16_t *T = scratch_for((size_t)(transA ? K * w : 0) + (size_t)(2 * N + K + 2));
+        if (transA && !T) {   // no scratch memory: element by element
+            for (long i = i0; i < i1; i++) {
+                for (long k = 0; k < K; k++) Ap[i * ldp + k] = to_bf16(A[k * lda + i]);
+                memset(Ap + i * ldp + K, 0, (size_t)(Kp - K) * 2);
+            }
+        } else if (!transA) {
+            for (long i = i0; i < i1; i++) {
+                row_to_bf16(A + i * lda, Ap + i * ldp, K);
+                memset(Ap + i * ldp + K, 0, (size_t)(Kp - K) * 2);
+            }
+        } else {
+            for (long k = 0; k < K; k++) row_to_bf16(A + k * lda + i0, T + k * w, w);
+            for (long b0 = 0; b0 < w; b0 += 16)
+                for (long k0 = 0; k0 < K; k0 += 64) {
+                    long b1 = b0 + 16 < w ? b0 + 16 : w, k1 = k0 + 64 < K ? k0 + 64 : K;
+                    for (long i = b0; i < b1; i++) {
+                        uint16_t *d = Ap + (i0 + i) * ldp;
+                        for (long k = k0; k < k1; k++) d[k] = T[k * w + i];
+                    }
+                }
+            for (long i = i0; i < i1; i++) memset(Ap + i * ldp + K, 0, (size_t)(Kp - K) * 2);
+        }
+    }
+    if (part == parts - 1) memset(Ap + M * ldp, 0, (size_t)((Mp - M) * ldp) * 2);
+    // 16-column blocks [c0, c1) of op(B)
+    long blocks = Np / 16;
+    long c0 = blocks * part / parts, c1 = blocks * (part + 1) / parts;
+    if (c0 >= c1) return;
+    const long kpairs = Kp / 2;
+    uint32_t *Bw = (uint32_t *)Bp;
+    memset(Bw + c0 * kpairs * 16, 0, (size_t)((c1 - c0) * kpairs * 16) * 4);
+    long n0 = c0 * 16, n1 = c1 * 16 < N ? c1 * 16 : N, w = n1 - n0;
+    uint16_t *T = scratch_for((size_t)(2 * N + K + 2));
+    if (!T) {   // no scratch memory: element by element
+        for (long n = n0; n < n1; n++)
+            for (long k = 0; k < K; k++)
+                Bp[((n >> 4) * kpairs + (k >> 1)) * 32 + (n & 15) * 2 + (k & 1)] =
+                    to_bf16(transB ? B[n * ldb + k] : B[k * ldb + n]);
+        return;
+    }
+    if (!transB) {
+        uint16_t *r0 = T, *r1 = T + N;
+        for (long k = 0; k < K; k += 2) {
+            row_to_bf16(B + k * ldb + n0, r0, w);
+            if (k + 1 < K) row_to_bf16(B + (k + 1) * ldb + n0, r1, w); else memset(r1, 0, (size_t)w * 2);
+            const long k2 = k >> 1;
+            for (long j = 0; j < w; j++) {
+                long n = n0 + j;
+                Bw[((n >> 4) * kpairs + k2) * 16 + (n & 15)] = (uint32_t)r0[j] | ((uint32_t)r1[j] << 16);
+            }
+        }
+    } else {
+        uint16_t *r = T;
+        for (long n = n0; n < n1; n++) {
+            row_to_bf16(B + n * ldb, r, K);
+            if (K & 1) r[K] = 0;
+            uint32_t *d = Bw + (n >> 4) * kpairs * 16 + (n & 15);
+            for (long k2 = 0; k2 < (K + 1) / 2; k2++) {
+                uint32_t v;
+                memcpy(&v, r + 2 * k2, 4);
+                d[k2 * 16] = v;
+            }
+        }
+    }
+}
+
+void llx_sbgemm_tiles(long M, long N, long K, const uint16_t *buf, float alpha, float beta, float *C, long ldc,
+                      int part, int parts) {
+    long Kp, Mp, Np, ldp;
+    sb_dims(M, N, K, &Kp, &Mp, &Np, &ldp);
+    long blocks = (Mp + 31) / 32;
+    long m0 = blocks * part / parts * 32, m1 = blocks * (part + 1) / parts * 32;
+    if (m1 > Mp) m1 = Mp;
+    if (m0 >= m1) return;
+    tiles(buf, ldp, buf + Mp * ldp, M, N, Kp, m0, m1, Np, alpha, beta, C, ldc);
 }
 
 #else
 int llx_sbgemm_available(void) { return 0; }
+uint16_t *llx_sbgemm_shared(long M, long N, long K) { (void)M; (void)N; (void)K; return NULL; }
+void llx_sbgemm_shared_done(void) {}
+void llx_sbgemm_pack(int transA, int transB, long M, long N, long K, const float *A, long lda,
+                     const float *B, long ldb, uint16_t *buf, int part, int parts) {
+    (void)transA; (void)transB; (void)M; (void)N; (void)K; (void)A; (void)lda; (void)B; (void)ldb;
+    (void)buf; (void)part; (void)parts; abort();
+}
+void llx_sbgemm_tiles(long M, long N, long K, const uint16_t *buf, float alpha, float beta, float *C, long ldc,
+                      int part, int parts) {
+    (void)M; (void)N; (void)K; (void)buf; (void)alpha; (void)beta; (void)C; (void)ldc; (void)part; (void)parts;
+    abort();
+}
 void llx_sbgemm(int transA, int transB, long M, long N, long K, float alpha,
                 const float *A, long lda, const float *B, long ldb, float beta, float *C, long ldc) {
     (void)transA; (void)transB; (void)M; (void)N; (void)K; (void)alpha; (void)A; (void)lda;

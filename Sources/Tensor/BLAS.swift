@@ -66,6 +66,19 @@ public enum BLAS {
                              beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
         if m == 0 || n == 0 { return }
         let nth = Parallel.threads
+        if bf16Compute, k >= 32, bf16Available, !bf16WithoutAMX, onePool, nth > 1, m * n * k >= splitWork, m >= 64,
+           let buf = llx_sbgemm_shared(m, n, k) {
+            // bf16 on AMX: the operands packed once, by all threads, then 32-row blocks of C each
+            let parts = min(nth, (m + 31) / 32)
+            HotPool.run(nth, chunks: parts) { part, parts in
+                llx_sbgemm_pack(transA ? 1 : 0, transB ? 1 : 0, m, n, k, a, lda, b, ldb, buf, Int32(part), Int32(parts))
+            }
+            HotPool.run(nth, chunks: parts) { part, parts in
+                llx_sbgemm_tiles(m, n, k, buf, alpha, beta, c, ldc, Int32(part), Int32(parts))
+            }
+            llx_sbgemm_shared_done()
+            return
+        }
         if onePool, nth > 1, k > 0, m * n * k >= splitWork, max(m, n) >= 32 {
             // Each chunk is an independent single-threaded product over a block of rows of C
             // (or of columns, when C is wide): op(A)'s rows or op(B)'s columns, in place.

@@ -70,4 +70,48 @@ final class BF16GEMMTests: XCTestCase {
         XCTAssertEqual(out, a)
         XCTAssertNotEqual(out, c.floats("out"), "the rounding case must tell bf16 from f32")
     }
+    /// Products large enough for the thread pool (operands packed once by all threads, then row
+    /// blocks of C each): the same numbers as the path without AMX, with every transpose.
+    func testPooledProductsMatchThePathWithoutAMX() throws {
+        guard BLAS.bf16Available else { throw XCTSkip("this CPU has no AMX-BF16 (or LLX_AMX=0)") }
+        let saved = Parallel.threads
+        Parallel.threads = 2
+        defer { Parallel.threads = saved }
+        var state: UInt64 = 7
+        func rand(_ count: Int) -> [Float] {
+            (0..<count).map { _ in
+                state = state &* 6364136223846793005 &+ 1442695040888963407
+                return Float(Double(state >> 11) * 0x1.0p-53 * 2 - 1)
+            }
+        }
+        let m = 200, n = 96, k = 160
+        for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+            let a = rand(m * k), b = rand(k * n), c0 = rand(m * n)
+            func product(withoutAMX: Bool) -> [Float] {
+                var out = c0
+                let saved = (BLAS.bf16Compute, BLAS.bf16WithoutAMX)
+                (BLAS.bf16Compute, BLAS.bf16WithoutAMX) = (true, withoutAMX)
+                defer { (BLAS.bf16Compute, BLAS.bf16WithoutAMX) = saved }
+                BLAS.sgemm(transA: ta, transB: tb, m: m, n: n, k: k, alpha: 0.75, a: a, lda: ta ? m : k, b: b,
+                           ldb: tb ? k : n, beta: 0.5, c: &out, ldc: n)
+                return out
+            }
+            let amx = product(withoutAMX: false), plain = product(withoutAMX: true)
+            var worst: Float = 0
+            for i in 0..<m {
+                for j in 0..<n {
+                    var mag: Float = 0
+                    for p in 0..<k { mag += abs((ta ? a[p * m + i] : a[i * k + p]) * (tb ? b[j * k + p] : b[p * n + j])) }
+                    let tol = 2 * (0.75 * mag + 0.5 * abs(c0[i * n + j])) * Float(k) * Float.ulpOfOne
+                    worst = max(worst, abs(amx[i * n + j] - plain[i * n + j]) / tol)
+                }
+            }
+            XCTAssertLessThanOrEqual(worst, 1, "transA \(ta) transB \(tb): worst difference \(worst) of the allowed")
+            // and bf16 it is: the f32 product differs by far more
+            var f32 = c0
+            BLAS.sgemm(transA: ta, transB: tb, m: m, n: n, k: k, alpha: 0.75, a: a, lda: ta ? m : k, b: b,
+                       ldb: tb ? k : n, beta: 0.5, c: &f32, ldc: n)
+            XCTAssertGreaterThan(maxAbsDiff(f32, amx), 1e-3)
+        }
+    }
 }
