@@ -373,7 +373,8 @@ final class FunctionProto {
     let layout: Layout
     let arity: Int
     let defaults: [Eval?]
-    let body: Exec
+    /// The body, compiled to give the call's result (`Compiler.tail`: no `Flow` per statement).
+    let body: Eval
     /// Frames of finished calls that nothing captured, reused by the next calls (a call then
     /// costs no allocation: recursion keeps one frame per level, which maxCallDepth bounds).
     /// A stack in an array: taking a frame out and putting it back moves the reference, with no
@@ -388,7 +389,7 @@ final class FunctionProto {
     private var stack: UnsafeMutablePointer<Unmanaged<Frame>>? = nil
     private var stackCount = 0
     private var depth = 0
-    init(decl: FunctionDecl, layout: Layout, defaults: [Eval?], body: @escaping Exec, capturesNothing: Bool = false) {
+    init(decl: FunctionDecl, layout: Layout, defaults: [Eval?], body: @escaping Eval, capturesNothing: Bool = false) {
         self.decl = decl; self.layout = layout; arity = decl.parameters.count
         self.defaults = defaults; self.body = body; self.capturesNothing = capturesNothing
     }
@@ -425,7 +426,13 @@ final class FunctionProto {
             if let p = fn.frame { fr.parent = p }
             defer { fr.clear() }
             try fill(fr.slots)
-            return try interp.enter(fn, fr, given: given, loc)
+            // Interpreter.enter and run, inline: the defaults, the depth limit, Ctrl-C, the body
+            if given < arity { try interp.fillDefaults(fn, fr, given: given, loc) }
+            if interp.callDepth >= interp.maxCallDepth { throw interp.tooDeep(loc) }
+            if interp.isCancelled { try interp.checkCancelledAt(loc) }
+            interp.callDepth += 1
+            defer { interp.callDepth -= 1 }
+            return try body(fr)
         }
     }
 
@@ -479,6 +486,7 @@ final class Code {
     }
 }
 final class SCode { let run: Exec; init(_ run: @escaping Exec) { self.run = run } }
+final class CondCode { let run: (Frame) throws -> Bool; init(_ run: @escaping (Frame) throws -> Bool) { self.run = run } }
 
 /// Slot numbers in memory a compiled closure reads without the array's bounds checks and
 /// reference counting; freed with the closure that keeps this owner.
@@ -667,6 +675,148 @@ final class Compiler {
         }
     }
 
+    /// Where a function body's code goes on after the statements `tail` compiles: the code of
+    /// the statements after them (entered with a Ctrl-C check at their first statement, as
+    /// between any two statements), or the end of the body (nil: the call gives nil).
+    typealias Then = (code: Eval, loc: SourceLocation)?
+
+    /// A function body's statements compiled to give the call's result directly, where
+    /// `statements` gives a `Flow` per statement that the call unpacks: `return e` is the code
+    /// of `e`, an `if` in this position runs the tail of its branch (which goes on to `then`
+    /// when it does not return) and the rest of the body as its continuation, and any other
+    /// statement runs as compiled by `stmt`, a `return` inside it (a loop's) ending the call.
+    /// Same order of evaluation, Ctrl-C checks, scopes and errors as `statements` and
+    /// `Interpreter.run` (`break`/`continue` outside a loop is an error at the function).
+    func tail(_ stmts: ArraySlice<Stmt>, _ scope: Scope, _ fnLoc: SourceLocation, then: Then) -> Eval {
+        let interp = self.interp
+        guard let first = stmts.first else {
+            guard let t = then else { return { _ in .null } }
+            let next = t.code, nextLoc = t.loc
+            return { f in
+                if interp.isCancelled { try interp.checkCancelledAt(nextLoc) }
+                return try next(f)
+            }
+        }
+        let rest = stmts.dropFirst()
+        // what runs after `first` completes normally
+        let after: Then = rest.isEmpty ? then : (tail(rest, scope, fnLoc, then: then), rest.first!.location)
+        switch first.kind {
+        case .returnStmt(let e):
+            // the statements after a return never run
+            guard let e = e else { return { _ in .null } }
+            let c = expr(e, scope)
+            switch operand(e, scope) {
+            case .local(let sl):
+                return { f in
+                    if let v = f.slots[sl] { return v }
+                    return try c(f)
+                }
+            case .int(let i):
+                let v = Value.int(i)
+                return { _ in v }
+            default:
+                return c
+            }
+        case .ifStmt(let branches, let elseBody):
+            // each branch (a block scope of its own, unless a closure captures it) goes on to
+            // what follows the `if`
+            let scopes = branches.map { blockScope($0.1, parent: scope) }
+            let elseScope = elseBody.map { blockScope($0, parent: scope) }
+            if scopes.contains(where: { $0.materialized }) || (elseScope?.materialized ?? false) { break }
+            func branch(_ body: [Stmt], _ bs: Scope) -> Eval {
+                let code = tail(body[...], bs, fnLoc, then: after)
+                let reset = bs.slotList   // final now that the branch is compiled
+                if reset.isEmpty { return code }
+                return { f in
+                    for i in reset { f.slots[i] = nil }
+                    return try code(f)
+                }
+            }
+            let otherwise: Eval
+            if let eb = elseBody, let es = elseScope {
+                otherwise = branch(eb, es)
+            } else if let t = after {
+                let next = t.code, nextLoc = t.loc
+                otherwise = { f in
+                    if interp.isCancelled { try interp.checkCancelledAt(nextLoc) }
+                    return try next(f)
+                }
+            } else {
+                otherwise = { _ in .null }
+            }
+            if branches.count == 1 {
+                // (the condition and the branch as closures of their own, not taken out of an
+                // array: a closure stored in an array is called through a reabstraction thunk)
+                let c = condition(branches[0].0, scope)
+                let b = branch(branches[0].1, scopes[0])
+                var local: Int? = nil
+                // `if ... { return y }` with a local `y`: read in place
+                if case .some(.returnStmt(let re?)) = branches[0].1.first?.kind, branches[0].1.count == 1,
+                   case .local(let sl) = operand(re, scope), scopes[0].slotList.isEmpty { local = sl }
+                if elseBody == nil, let t = after {
+                    // no else: the rest of the body, entered here (one closure call fewer)
+                    let next = t.code, nextLoc = t.loc
+                    if let sl = local {
+                        return { f in
+                            if try c(f) {
+                                if let v = f.slots[sl] { return v }
+                                return try b(f)
+                            }
+                            if interp.isCancelled { try interp.checkCancelledAt(nextLoc) }
+                            return try next(f)
+                        }
+                    }
+                    return { f in
+                        if try c(f) { return try b(f) }
+                        if interp.isCancelled { try interp.checkCancelledAt(nextLoc) }
+                        return try next(f)
+                    }
+                }
+                if let sl = local {
+                    return { f in
+                        if try c(f) {
+                            if let v = f.slots[sl] { return v }
+                            return try b(f)
+                        }
+                        return try otherwise(f)
+                    }
+                }
+                return { f in try c(f) ? try b(f) : try otherwise(f) }
+            }
+            let condBoxes = branches.map { CondCode(condition($0.0, scope)) }
+            let bodyBoxes = zip(branches, scopes).map { Code(branch($0.0.1, $0.1)) }
+            return { f in
+                for i in 0..<condBoxes.count where try condBoxes[i].run(f) { return try bodyBoxes[i].run(f) }
+                return try otherwise(f)
+            }
+        default:
+            break
+        }
+        let s = stmt(first, scope)
+        guard let t = after else {
+            return { f in try Compiler.result(try s(f), fnLoc) }
+        }
+        let next = t.code, nextLoc = t.loc
+        return { f in
+            let r = try s(f)
+            if case .normal = r {
+                if interp.isCancelled { try interp.checkCancelledAt(nextLoc) }
+                return try next(f)
+            }
+            return try Compiler.result(r, fnLoc)
+        }
+    }
+
+    /// A call's result from the flow its last statement ended with.
+    static func result(_ r: Flow, _ fnLoc: SourceLocation) throws -> Value {
+        switch r {
+        case .returned(let v): return v
+        case .normal: return .null
+        case .breakLoop, .continueLoop:
+            throw Diagnostic(.syntax, "'break' or 'continue' outside a loop", at: fnLoc)
+        }
+    }
+
     // MARK: statements
 
     func stmt(_ s: Stmt, _ scope: Scope) -> Exec {
@@ -806,6 +956,8 @@ final class Compiler {
         if single && !materialized {
             // the common loop: one name and no closures (the body's own names, `reset`, are
             // cleared before each iteration, as a fresh scope would have them)
+            // A loop variable the body only reads holds each element borrowed (see `borrowing`).
+            let borrow = Compiler.borrowing && !Compiler.mayRebind(names[0], body)
             let resetCount = reset.count
             let resetSlots = UnsafeMutablePointer<Int>.allocate(capacity: max(resetCount, 1))
             resetSlots.initialize(from: reset, count: resetCount)
@@ -833,7 +985,34 @@ final class Compiler {
                     }
                     return .normal
                 }
-                for item in try interp.iterate(seq, seqExpr.location) {
+                let items = try interp.iterate(seq, seqExpr.location)
+                if borrow {
+                    // the slot holds a bitwise copy of each element, without a reference of its
+                    // own (`items` keeps the elements alive), and is emptied the same way
+                    let slot = f.slots + slot0
+                    slot.pointee = nil
+                    defer { slot.initialize(to: nil) }
+                    return try items.withUnsafeBufferPointer { buf -> Flow in
+                        let n = buf.count
+                        var k = 0
+                        while k < n {
+                            if interp.isCancelled { try interp.checkCancelledAt(loc) }
+                            var j = 0
+                            while j < resetCount { f.slots[resetSlots[j]] = nil; j += 1 }
+                            UnsafeMutableRawPointer(slot).copyMemory(from: buf.baseAddress.unsafelyUnwrapped + k, byteCount: MemoryLayout<Value>.size)
+                            let flow = try code(f)
+                            switch flow {
+                            case .normal, .continueLoop: break
+                            case .breakLoop: return .normal
+                            case .returned: return flow
+                            }
+                            k += 1
+                        }
+                        withExtendedLifetime(resetOwner) {}
+                        return .normal
+                    }
+                }
+                for item in items {
                     if interp.isCancelled { try interp.checkCancelledAt(loc) }
                     var j = 0
                     while j < resetCount { f.slots[resetSlots[j]] = nil; j += 1 }
@@ -881,6 +1060,66 @@ final class Compiler {
             }
             return .normal
         }
+    }
+
+    /// Whether a loop variable can hold its elements borrowed: a `Value?` slot holding `.some(v)`
+    /// is `v`'s bits (Optional keeps its nil in the tag's spare values), so an element's bits
+    /// copied into the slot read as that element. Such a slot must never be released or changed
+    /// in place, which `mayRebind` rules out at compile time.
+    static let borrowing = MemoryLayout<Value?>.size == MemoryLayout<Value>.size
+        && MemoryLayout<Value?>.stride == MemoryLayout<Value>.stride
+
+    /// Whether `body` may rebind `name` or change its value in place (conservatively: any
+    /// `let`, `fn` or loop of that name at any depth, any assignment whose target starts with
+    /// it, `name.push/pop/extend(...)` and the like, any function defined in the body). A loop
+    /// variable for which this is false only has its value read, copied out of its slot.
+    static func mayRebind(_ name: String, _ body: [Stmt]) -> Bool {
+        func root(_ e: Expr) -> String? {
+            switch e.kind {
+            case .identifier(let n): return n
+            case .field(let o, _), .subscriptAccess(let o, _): return root(o)
+            default: return nil
+            }
+        }
+        func expr(_ e: Expr) -> Bool {
+            switch e.kind {
+            case .int, .double, .bool, .nilLiteral, .identifier: return false
+            case .function: return true
+            case .string(let parts):
+                return parts.contains { if case .expr(let x) = $0 { return expr(x) }; return false }
+            case .list(let xs): return xs.contains(where: expr)
+            case .record(let fs): return fs.contains { expr($0.1) }
+            case .unary(_, let x): return expr(x)
+            case .binary(_, let a, let b): return expr(a) || expr(b)
+            case .call(let c, let args):
+                // a method call on the variable (or a part of it) may change it in place
+                if case .field(let o, _) = c.kind, root(o) == name { return true }
+                return expr(c) || args.contains { expr($0.value) }
+            case .field(let o, _): return expr(o)
+            case .subscriptAccess(let o, let items):
+                return expr(o) || items.contains {
+                    switch $0 {
+                    case .index(let x): return expr(x)
+                    case .slice(let a, let b, let c): return [a, b, c].contains { $0.map(expr) ?? false }
+                    }
+                }
+            }
+        }
+        func stmt(_ s: Stmt) -> Bool {
+            switch s.kind {
+            case .expression(let e): return expr(e)
+            case .letBinding(let n, let e): return n == name || expr(e)
+            case .assign(let t, let e), .compoundAssign(_, let t, let e): return root(t) == name || expr(t) || expr(e)
+            case .function: return true
+            case .ifStmt(let bs, let els):
+                return bs.contains { expr($0.0) || $0.1.contains(where: stmt) } || (els ?? []).contains(where: stmt)
+            case .forStmt(let ns, let e, let b): return ns.contains(name) || expr(e) || b.contains(where: stmt)
+            case .whileStmt(let c, let b): return expr(c) || b.contains(where: stmt)
+            case .returnStmt(let e): return e.map(expr) ?? false
+            case .breakStmt, .continueStmt: return false
+            }
+        }
+        return body.contains(where: stmt)
     }
 
     // MARK: assignment
@@ -1199,7 +1438,7 @@ final class Compiler {
         let fs = Scope(parent: scope, layout: layout, materialized: true, isRoot: false, declared: declared)
         for p in decl.parameters { _ = fs.slot(p.name) }   // parameters are slots 0..<n
         let defaults = decl.parameters.map { p in p.defaultValue.map { expr($0, fs) } }
-        let body = statements(decl.body, fs)
+        let body = tail(decl.body[...], fs, decl.location, then: nil)
         let capturesNothing = !decl.parameters.contains { $0.defaultValue.map(Compiler.definesFunction) ?? false }
             && !decl.body.contains(where: Compiler.definesFunction)
         return FunctionProto(decl: decl, layout: layout, defaults: defaults, body: body, capturesNothing: capturesNothing)
@@ -1388,13 +1627,18 @@ final class Compiler {
             if Set(keys).count == keys.count {
                 let n = codes.count
                 let units = codes.map { Unmanaged.passUnretained($0) }   // `codes` keeps them
+                // the names, made once and shared by every record this literal makes
+                let names = RecordKeys(keys, literal: true)
                 return { f in
-                    var r = Record(capacity: n)
-                    var i = 0
-                    while i < n { r.appendUnique(keys[i], try Code.run(units[i], f)); i += 1 }
-                    r.finishLiteral()
+                    let vals = try [Value](unsafeUninitializedCapacity: n) { buf, done in
+                        let base = buf.baseAddress.unsafelyUnwrapped
+                        while done < n {
+                            (base + done).initialize(to: try Code.run(units[done], f))
+                            done += 1
+                        }
+                    }
                     withExtendedLifetime(codes) {}
-                    return .record(r)
+                    return .record(Record(literal: names, values: vals))
                 }
             }
             return { f in
@@ -1414,10 +1658,12 @@ final class Compiler {
             return binary(op, expr(l, scope), expr(r, scope), loc, operand(l, scope), operand(r, scope))
         case .field(let objExpr, let name):
             let o = expr(objExpr, scope)
+            // the literal whose records this site last read, and the field's place in them
+            let cache = FieldCache()
             if case .local(let sl) = operand(objExpr, scope) {
                 // a field of a record held by a variable of this frame: read where it lies
                 return { f in
-                    if let v = Compiler.field(f.slots + sl, name) { return v }
+                    if let v = Compiler.field(f.slots + sl, name, cache) { return v }
                     let obj = try o(f)
                     if let v = Value.recordField(obj, name) { return v }
                     return try interp.fieldOf(obj, objExpr, name, loc)
@@ -1425,7 +1671,7 @@ final class Compiler {
             }
             return { f in
                 let obj = try o(f)
-                if let v = Value.recordField(obj, name) { return v }
+                if let v = Value.recordField(obj, name, cache) { return v }
                 return try interp.fieldOf(obj, objExpr, name, loc)
             }
         case .subscriptAccess(let objExpr, let items):
@@ -1492,9 +1738,18 @@ final class Compiler {
     /// Field `name` of the record a slot holds (nil: not a record, or no such field).
     /// The record is read where it lies (`Value.recordField` borrows it: binding it out of the
     /// slot would copy it, a retain and a release of its storage per read).
-    @inline(__always) static func field(_ p: UnsafeMutablePointer<Value?>, _ name: String) -> Value? {
+    @inline(__always) static func field(_ p: UnsafeMutablePointer<Value?>, _ name: String, _ cache: FieldCache) -> Value? {
         guard case .some(.record) = p.pointee else { return nil }
-        return Value.recordField(p.pointee.unsafelyUnwrapped, name)
+        // moved out of the slot and back (no reference counting): a switch over `p.pointee`, or
+        // over a copy of it, retains the record's storage and releases it after the look-up
+        let v = p.move()
+        let out: Value?
+        switch v {
+        case .some(.record(let r)): out = r.field(name, cache)
+        default: out = nil
+        }
+        p.initialize(to: v)
+        return out
     }
 
     /// What an operand is, for the specialized operators: a number literal, a variable of the
