@@ -474,6 +474,133 @@ final class FunctionProto {
 typealias Eval = (Frame) throws -> Value
 typealias Exec = (Frame) throws -> Flow
 
+/// A binary operator's operands and the rest of its state (`Compiler.binary`): the fast paths
+/// for numbers, then `Interpreter.binary` with its errors.
+final class BinaryNode {
+    let op: BinaryOp
+    let a: Eval, b: Eval
+    let interp: Interpreter
+    let loc: SourceLocation
+    init(op: BinaryOp, a: @escaping Eval, b: @escaping Eval, interp: Interpreter, loc: SourceLocation) {
+        self.op = op; self.a = a; self.b = b; self.interp = interp; self.loc = loc
+    }
+    @inline(__always) func general(_ f: Frame) throws -> Value {
+        let x = try a(f), y = try b(f)
+        if let v = Compiler.fast(op, x, y) { return v }
+        return try interp.binary(op, x, y, loc)
+    }
+    /// `+` (the commonest): two ints added without the switch over the operator.
+    @inline(__always) func add(_ f: Frame) throws -> Value {
+        let x = try a(f), y = try b(f)
+        if case .int(let p) = x, case .int(let q) = y {
+            let (r, o) = p.addingReportingOverflow(q)
+            if !o { return .int(r) }
+        }
+        if let v = Compiler.fast(.add, x, y) { return v }
+        return try interp.binary(.add, x, y, loc)
+    }
+    @inline(__always) func codeInt(_ f: Frame, _ k: Int) throws -> Value {
+        let x = try a(f)
+        if case .int(let p) = x, let v = Compiler.fastInt(op, p, k) { return v }
+        if let v = Compiler.fast(op, x, .int(k)) { return v }
+        return try interp.binary(op, x, .int(k), loc)
+    }
+    /// A comparison with an int literal as a condition (`Compiler.condition`).
+    @inline(__always) func compareInt(_ f: Frame, _ k: Int) throws -> Bool {
+        let x = try a(f)
+        if case .int(let p) = x {
+            switch op {
+            case .lt: return p < k
+            case .le: return p <= k
+            case .gt: return p > k
+            case .ge: return p >= k
+            case .eq: return p == k
+            default: return p != k
+            }
+        }
+        if let v = Compiler.fast(op, x, .int(k)) { return v.isTruthy }
+        return try interp.binary(op, x, .int(k), loc).isTruthy
+    }
+    @inline(__always) func codeDouble(_ f: Frame, _ d: Double) throws -> Value {
+        let x = try a(f)
+        if let v = Compiler.fast(op, x, .double(d)) { return v }
+        return try interp.binary(op, x, .double(d), loc)
+    }
+    @inline(__always) func codeLocal(_ f: Frame, _ sl: Int) throws -> Value {
+        let x = try a(f)
+        if case .some(let y) = f.slots[sl], let v = Compiler.fast(op, x, y) { return v }
+        let y = try b(f)
+        if let v = Compiler.fast(op, x, y) { return v }
+        return try interp.binary(op, x, y, loc)
+    }
+}
+
+/// `if c { ... }` without else in a function body's tail position, then the rest of the body
+/// (`Compiler.tail`).
+final class TailIf {
+    let cond: (Frame) throws -> Bool
+    let body: Eval
+    let next: Eval
+    let nextLoc: SourceLocation
+    let interp: Interpreter
+    init(cond: @escaping (Frame) throws -> Bool, body: @escaping Eval, next: @escaping Eval, nextLoc: SourceLocation, interp: Interpreter) {
+        self.cond = cond; self.body = body; self.next = next; self.nextLoc = nextLoc; self.interp = interp
+    }
+    @inline(__always) func run(_ f: Frame) throws -> Value {
+        if try cond(f) { return try body(f) }
+        if interp.isCancelled { try interp.checkCancelledAt(nextLoc) }
+        return try next(f)
+    }
+    /// The branch is `return y` with `y` a local: read in place.
+    @inline(__always) func runLocal(_ f: Frame, _ sl: Int) throws -> Value {
+        if try cond(f) {
+            if let v = f.slots[sl] { return v }
+            return try body(f)
+        }
+        if interp.isCancelled { try interp.checkCancelledAt(nextLoc) }
+        return try next(f)
+    }
+}
+
+/// A call `name(x)` with one positional argument (`Compiler.call`).
+final class Call1 {
+    let direct: Bool
+    let g: Environment
+    let gi: Int
+    let a0: Eval
+    let interp: Interpreter
+    let loc: SourceLocation
+    let acc: VarAccess
+    let slow: Eval
+    init(direct: Bool, g: Environment, gi: Int, a0: @escaping Eval, interp: Interpreter, loc: SourceLocation, acc: VarAccess, slow: @escaping Eval) {
+        self.direct = direct; self.g = g; self.gi = gi; self.a0 = a0; self.interp = interp; self.loc = loc; self.acc = acc; self.slow = slow
+    }
+
+    @inline(__always) func run(_ f: Frame) throws -> Value {
+        // a global function borrowed from its slot (see Environment.retired)
+        if direct, let u = g.functionRef(gi), u._withUnsafeGuaranteedRef({ $0.proto.arity >= 1 }) {
+            return try u._withUnsafeGuaranteedRef { try FunctionProto.invoke($0, interp, given: 1, loc) { p in p[0] = try a0(f) } }
+        }
+        return try other(f)
+    }
+
+    @inline(never) func other(_ f: Frame) throws -> Value {
+        if let fn = direct ? g.function(gi) : acc.function(f), fn.proto.arity >= 1 {
+            return try FunctionProto.invoke(fn, interp, given: 1, loc) { p in p[0] = try a0(f) }
+        }
+        // a core command's shortcut (len(x), str(x)): no argument array, no
+        // reference counting of the command (`CommandBox`)
+        if !(direct ? g.isBound(gi) : acc.isBound(f)), let u = acc.commandBox(),
+           u._withUnsafeGuaranteedRef({ $0.fast1 != nil }) {
+            let x = try a0(f)
+            if interp.isCancelled { try interp.checkCancelledAt(loc) }
+            if let r = u._withUnsafeGuaranteedRef({ $0.fast1.unsafelyUnwrapped(x) }) { return r }
+            return try interp.call(.command(u.takeUnretainedValue().command), Arguments([x], location: loc))
+        }
+        return try slow(f)
+    }
+}
+
 /// Compiled code kept in arrays or optionals goes in a box: a closure stored directly in a
 /// generic container is called through a reabstraction thunk, one more indirect call each time.
 final class Code {
@@ -754,23 +881,11 @@ final class Compiler {
                 if case .some(.returnStmt(let re?)) = branches[0].1.first?.kind, branches[0].1.count == 1,
                    case .local(let sl) = operand(re, scope), scopes[0].slotList.isEmpty { local = sl }
                 if elseBody == nil, let t = after {
-                    // no else: the rest of the body, entered here (one closure call fewer)
-                    let next = t.code, nextLoc = t.loc
-                    if let sl = local {
-                        return { f in
-                            if try c(f) {
-                                if let v = f.slots[sl] { return v }
-                                return try b(f)
-                            }
-                            if interp.isCancelled { try interp.checkCancelledAt(nextLoc) }
-                            return try next(f)
-                        }
-                    }
-                    return { f in
-                        if try c(f) { return try b(f) }
-                        if interp.isCancelled { try interp.checkCancelledAt(nextLoc) }
-                        return try next(f)
-                    }
+                    // no else: the rest of the body, entered here (one closure call fewer), the
+                    // state in one object (a small closure context)
+                    let node = TailIf(cond: c, body: b, next: t.code, nextLoc: t.loc, interp: interp)
+                    if let sl = local { return { f in try node.runLocal(f, sl) } }
+                    return { f in try node.run(f) }
                 }
                 if let sl = local {
                     return { f in
@@ -1071,7 +1186,7 @@ final class Compiler {
 
     /// Whether `body` may rebind `name` or change its value in place (conservatively: any
     /// `let`, `fn` or loop of that name at any depth, any assignment whose target starts with
-    /// it, `name.push/pop/extend(...)` and the like, any function defined in the body). A loop
+    /// it, `name.push/pop/extend(...)` on it or a part of it, any function defined in the body). A loop
     /// variable for which this is false only has its value read, copied out of its slot.
     static func mayRebind(_ name: String, _ body: [Stmt]) -> Bool {
         func root(_ e: Expr) -> String? {
@@ -1092,8 +1207,9 @@ final class Compiler {
             case .unary(_, let x): return expr(x)
             case .binary(_, let a, let b): return expr(a) || expr(b)
             case .call(let c, let args):
-                // a method call on the variable (or a part of it) may change it in place
-                if case .field(let o, _) = c.kind, root(o) == name { return true }
+                // `xs.push(x)`, `xs.pop()`, `xs.extend(ys)` change a list where it lies
+                // (`Compiler.call`); other methods work on a copy
+                if case .field(let o, let m) = c.kind, ["push", "pop", "extend"].contains(m), root(o) == name { return true }
                 return expr(c) || args.contains { expr($0.value) }
             case .field(let o, _): return expr(o)
             case .subscriptAccess(let o, let items):
@@ -1827,10 +1943,14 @@ final class Compiler {
             // specialized on what the operands are: a variable of this frame is read in place,
             // a literal is not evaluated; anything else (or a value that is not a number) goes
             // the general way, with the same errors
-            let general: Eval = { f in
-                let x = try a(f), y = try b(f)
-                if let v = Compiler.fast(op, x, y) { return v }
-                return try interp.binary(op, x, y, loc)
+            // the operator's state in one object, so that each closure's context is a word or
+            // a few (a context of a dozen words is copied onto the stack at each call)
+            let node = BinaryNode(op: op, a: a, b: b, interp: interp, loc: loc)
+            let general: Eval
+            if op == .add {
+                general = { f in try node.add(f) }
+            } else {
+                general = { f in try node.general(f) }
             }
             switch (la, lb) {
             case (.local(let sl), .int(let k)):
@@ -1849,26 +1969,11 @@ final class Compiler {
                     return try general(f)
                 }
             case (.code, .int(let k)):
-                return { f in
-                    let x = try a(f)
-                    if case .int(let p) = x, let v = Compiler.fastInt(op, p, k) { return v }
-                    if let v = Compiler.fast(op, x, .int(k)) { return v }
-                    return try interp.binary(op, x, .int(k), loc)
-                }
+                return { f in try node.codeInt(f, k) }
             case (.code, .double(let d)):
-                return { f in
-                    let x = try a(f)
-                    if let v = Compiler.fast(op, x, .double(d)) { return v }
-                    return try interp.binary(op, x, .double(d), loc)
-                }
+                return { f in try node.codeDouble(f, d) }
             case (.code, .local(let sl)):
-                return { f in
-                    let x = try a(f)
-                    if case .some(let y) = f.slots[sl], let v = Compiler.fast(op, x, y) { return v }
-                    let y = try b(f)
-                    if let v = Compiler.fast(op, x, y) { return v }
-                    return try interp.binary(op, x, y, loc)
-                }
+                return { f in try node.codeLocal(f, sl) }
             default:
                 return general
             }
@@ -1906,6 +2011,10 @@ final class Compiler {
                     if case .int(let p)? = f.slots[s1], case .int(let q)? = f.slots[s2] { return cmp(p, q) }
                     return try code(f).isTruthy
                 }
+            case (.code, .int(let k)):
+                // `r.score > 20`: the left side once, compared as ints without making a bool value
+                let node = BinaryNode(op: op, a: expr(l, scope), b: { _ in .int(k) }, interp: interp, loc: e.location)
+                return { f in try node.compareInt(f, k) }
             default: break
             }
             return { f in try code(f).isTruthy }
@@ -2013,26 +2122,10 @@ final class Compiler {
                     return try slow(f)
                 }
             case 1:
-                let a0 = codes[0].run
-                return { f in
-                    // a global function borrowed from its slot (see Environment.retired)
-                    if direct, let u = g.functionRef(gi), u._withUnsafeGuaranteedRef({ $0.proto.arity >= 1 }) {
-                        return try u._withUnsafeGuaranteedRef { try FunctionProto.invoke($0, interp, given: 1, loc) { p in p[0] = try a0(f) } }
-                    }
-                    if let fn = direct ? g.function(gi) : acc.function(f), fn.proto.arity >= 1 {
-                        return try FunctionProto.invoke(fn, interp, given: 1, loc) { p in p[0] = try a0(f) }
-                    }
-                    // a core command's shortcut (len(x), str(x)): no argument array, no
-                    // reference counting of the command (`CommandBox`)
-                    if !(direct ? g.isBound(gi) : acc.isBound(f)), let u = acc.commandBox(),
-                       u._withUnsafeGuaranteedRef({ $0.fast1 != nil }) {
-                        let x = try a0(f)
-                        if interp.isCancelled { try interp.checkCancelledAt(loc) }
-                        if let r = u._withUnsafeGuaranteedRef({ $0.fast1.unsafelyUnwrapped(x) }) { return r }
-                        return try interp.call(.command(u.takeUnretainedValue().command), Arguments([x], location: loc))
-                    }
-                    return try slow(f)
-                }
+                // the call's state in one object: the closure's context is then one reference
+                // (a context of a dozen words is copied onto the stack at each call)
+                let site = Call1(direct: direct, g: g, gi: gi, a0: codes[0].run, interp: interp, loc: loc, acc: acc, slow: slow)
+                return { f in try site.run(f) }
             case 2:
                 let a0 = codes[0].run, a1 = codes[1].run
                 return { f in
