@@ -1100,47 +1100,12 @@ final class Compiler {
                     }
                     return .normal
                 }
-                let items = try interp.iterate(seq, seqExpr.location)
-                if borrow {
-                    // the slot holds a bitwise copy of each element, without a reference of its
-                    // own (`items` keeps the elements alive), and is emptied the same way
-                    let slot = f.slots + slot0
-                    slot.pointee = nil
-                    defer { slot.initialize(to: nil) }
-                    return try items.withUnsafeBufferPointer { buf -> Flow in
-                        let n = buf.count
-                        var k = 0
-                        while k < n {
-                            if interp.isCancelled { try interp.checkCancelledAt(loc) }
-                            var j = 0
-                            while j < resetCount { f.slots[resetSlots[j]] = nil; j += 1 }
-                            UnsafeMutableRawPointer(slot).copyMemory(from: buf.baseAddress.unsafelyUnwrapped + k, byteCount: MemoryLayout<Value>.size)
-                            let flow = try code(f)
-                            switch flow {
-                            case .normal, .continueLoop: break
-                            case .breakLoop: return .normal
-                            case .returned: return flow
-                            }
-                            k += 1
-                        }
-                        withExtendedLifetime(resetOwner) {}
-                        return .normal
-                    }
-                }
-                for item in items {
-                    if interp.isCancelled { try interp.checkCancelledAt(loc) }
-                    var j = 0
-                    while j < resetCount { f.slots[resetSlots[j]] = nil; j += 1 }
-                    f.slots[slot0] = item
-                    let flow = try code(f)
-                    switch flow {
-                    case .normal, .continueLoop: continue
-                    case .breakLoop: return .normal
-                    case .returned: return flow
-                    }
-                }
+                // the elements' walk in a function of its own: the range loop above keeps the
+                // code (and registers) it had before the borrowed walk was added
+                let r = try Compiler.walkElements(try interp.iterate(seq, seqExpr.location), f, slot0, resetSlots, resetCount,
+                                                  borrow, code, interp, loc)
                 withExtendedLifetime(resetOwner) {}
-                return .normal
+                return r
             }
         }
         return { f in
@@ -1175,6 +1140,51 @@ final class Compiler {
             }
             return .normal
         }
+    }
+
+    /// The one-name loop over a sequence's elements (`forLoop`): each bound to slot `slot0`,
+    /// borrowed when `borrow` (see `borrowing`), the body's own names cleared first.
+    @inline(never) static func walkElements(_ items: [Value], _ f: Frame, _ slot0: Int, _ resetSlots: UnsafeMutablePointer<Int>,
+                                            _ resetCount: Int, _ borrow: Bool, _ code: Exec, _ interp: Interpreter,
+                                            _ loc: SourceLocation) throws -> Flow {
+        if borrow {
+            // the slot holds a bitwise copy of each element, without a reference of its
+            // own (`items` keeps the elements alive), and is emptied the same way
+            let slot = f.slots + slot0
+            slot.pointee = nil
+            defer { slot.initialize(to: nil) }
+            return try items.withUnsafeBufferPointer { buf -> Flow in
+                let n = buf.count
+                var k = 0
+                while k < n {
+                    if interp.isCancelled { try interp.checkCancelledAt(loc) }
+                    var j = 0
+                    while j < resetCount { f.slots[resetSlots[j]] = nil; j += 1 }
+                    UnsafeMutableRawPointer(slot).copyMemory(from: buf.baseAddress.unsafelyUnwrapped + k, byteCount: MemoryLayout<Value>.size)
+                    let flow = try code(f)
+                    switch flow {
+                    case .normal, .continueLoop: break
+                    case .breakLoop: return .normal
+                    case .returned: return flow
+                    }
+                    k += 1
+                }
+                return .normal
+            }
+        }
+        for item in items {
+            if interp.isCancelled { try interp.checkCancelledAt(loc) }
+            var j = 0
+            while j < resetCount { f.slots[resetSlots[j]] = nil; j += 1 }
+            f.slots[slot0] = item
+            let flow = try code(f)
+            switch flow {
+            case .normal, .continueLoop: continue
+            case .breakLoop: return .normal
+            case .returned: return flow
+            }
+        }
+        return .normal
     }
 
     /// Whether a loop variable can hold its elements borrowed: a `Value?` slot holding `.some(v)`
