@@ -373,7 +373,8 @@ final class FunctionProto {
     let layout: Layout
     let arity: Int
     let defaults: [Eval?]
-    let body: Exec
+    /// The body, compiled to give the call's result (`Compiler.tail`: no `Flow` per statement).
+    let body: Eval
     /// Frames of finished calls that nothing captured, reused by the next calls (a call then
     /// costs no allocation: recursion keeps one frame per level, which maxCallDepth bounds).
     /// A stack in an array: taking a frame out and putting it back moves the reference, with no
@@ -388,7 +389,7 @@ final class FunctionProto {
     private var stack: UnsafeMutablePointer<Unmanaged<Frame>>? = nil
     private var stackCount = 0
     private var depth = 0
-    init(decl: FunctionDecl, layout: Layout, defaults: [Eval?], body: @escaping Exec, capturesNothing: Bool = false) {
+    init(decl: FunctionDecl, layout: Layout, defaults: [Eval?], body: @escaping Eval, capturesNothing: Bool = false) {
         self.decl = decl; self.layout = layout; arity = decl.parameters.count
         self.defaults = defaults; self.body = body; self.capturesNothing = capturesNothing
     }
@@ -425,7 +426,13 @@ final class FunctionProto {
             if let p = fn.frame { fr.parent = p }
             defer { fr.clear() }
             try fill(fr.slots)
-            return try interp.enter(fn, fr, given: given, loc)
+            // Interpreter.enter and run, inline: the defaults, the depth limit, Ctrl-C, the body
+            if given < arity { try interp.fillDefaults(fn, fr, given: given, loc) }
+            if interp.callDepth >= interp.maxCallDepth { throw interp.tooDeep(loc) }
+            if interp.isCancelled { try interp.checkCancelledAt(loc) }
+            interp.callDepth += 1
+            defer { interp.callDepth -= 1 }
+            return try body(fr)
         }
     }
 
@@ -467,6 +474,133 @@ final class FunctionProto {
 typealias Eval = (Frame) throws -> Value
 typealias Exec = (Frame) throws -> Flow
 
+/// A binary operator's operands and the rest of its state (`Compiler.binary`): the fast paths
+/// for numbers, then `Interpreter.binary` with its errors.
+final class BinaryNode {
+    let op: BinaryOp
+    let a: Eval, b: Eval
+    let interp: Interpreter
+    let loc: SourceLocation
+    init(op: BinaryOp, a: @escaping Eval, b: @escaping Eval, interp: Interpreter, loc: SourceLocation) {
+        self.op = op; self.a = a; self.b = b; self.interp = interp; self.loc = loc
+    }
+    @inline(__always) func general(_ f: Frame) throws -> Value {
+        let x = try a(f), y = try b(f)
+        if let v = Compiler.fast(op, x, y) { return v }
+        return try interp.binary(op, x, y, loc)
+    }
+    /// `+` (the commonest): two ints added without the switch over the operator.
+    @inline(__always) func add(_ f: Frame) throws -> Value {
+        let x = try a(f), y = try b(f)
+        if case .int(let p) = x, case .int(let q) = y {
+            let (r, o) = p.addingReportingOverflow(q)
+            if !o { return .int(r) }
+        }
+        if let v = Compiler.fast(.add, x, y) { return v }
+        return try interp.binary(.add, x, y, loc)
+    }
+    @inline(__always) func codeInt(_ f: Frame, _ k: Int) throws -> Value {
+        let x = try a(f)
+        if case .int(let p) = x, let v = Compiler.fastInt(op, p, k) { return v }
+        if let v = Compiler.fast(op, x, .int(k)) { return v }
+        return try interp.binary(op, x, .int(k), loc)
+    }
+    /// A comparison with an int literal as a condition (`Compiler.condition`).
+    @inline(__always) func compareInt(_ f: Frame, _ k: Int) throws -> Bool {
+        let x = try a(f)
+        if case .int(let p) = x {
+            switch op {
+            case .lt: return p < k
+            case .le: return p <= k
+            case .gt: return p > k
+            case .ge: return p >= k
+            case .eq: return p == k
+            default: return p != k
+            }
+        }
+        if let v = Compiler.fast(op, x, .int(k)) { return v.isTruthy }
+        return try interp.binary(op, x, .int(k), loc).isTruthy
+    }
+    @inline(__always) func codeDouble(_ f: Frame, _ d: Double) throws -> Value {
+        let x = try a(f)
+        if let v = Compiler.fast(op, x, .double(d)) { return v }
+        return try interp.binary(op, x, .double(d), loc)
+    }
+    @inline(__always) func codeLocal(_ f: Frame, _ sl: Int) throws -> Value {
+        let x = try a(f)
+        if case .some(let y) = f.slots[sl], let v = Compiler.fast(op, x, y) { return v }
+        let y = try b(f)
+        if let v = Compiler.fast(op, x, y) { return v }
+        return try interp.binary(op, x, y, loc)
+    }
+}
+
+/// `if c { ... }` without else in a function body's tail position, then the rest of the body
+/// (`Compiler.tail`).
+final class TailIf {
+    let cond: (Frame) throws -> Bool
+    let body: Eval
+    let next: Eval
+    let nextLoc: SourceLocation
+    let interp: Interpreter
+    init(cond: @escaping (Frame) throws -> Bool, body: @escaping Eval, next: @escaping Eval, nextLoc: SourceLocation, interp: Interpreter) {
+        self.cond = cond; self.body = body; self.next = next; self.nextLoc = nextLoc; self.interp = interp
+    }
+    @inline(__always) func run(_ f: Frame) throws -> Value {
+        if try cond(f) { return try body(f) }
+        if interp.isCancelled { try interp.checkCancelledAt(nextLoc) }
+        return try next(f)
+    }
+    /// The branch is `return y` with `y` a local: read in place.
+    @inline(__always) func runLocal(_ f: Frame, _ sl: Int) throws -> Value {
+        if try cond(f) {
+            if let v = f.slots[sl] { return v }
+            return try body(f)
+        }
+        if interp.isCancelled { try interp.checkCancelledAt(nextLoc) }
+        return try next(f)
+    }
+}
+
+/// A call `name(x)` with one positional argument (`Compiler.call`).
+final class Call1 {
+    let direct: Bool
+    let g: Environment
+    let gi: Int
+    let a0: Eval
+    let interp: Interpreter
+    let loc: SourceLocation
+    let acc: VarAccess
+    let slow: Eval
+    init(direct: Bool, g: Environment, gi: Int, a0: @escaping Eval, interp: Interpreter, loc: SourceLocation, acc: VarAccess, slow: @escaping Eval) {
+        self.direct = direct; self.g = g; self.gi = gi; self.a0 = a0; self.interp = interp; self.loc = loc; self.acc = acc; self.slow = slow
+    }
+
+    @inline(__always) func run(_ f: Frame) throws -> Value {
+        // a global function borrowed from its slot (see Environment.retired)
+        if direct, let u = g.functionRef(gi), u._withUnsafeGuaranteedRef({ $0.proto.arity >= 1 }) {
+            return try u._withUnsafeGuaranteedRef { try FunctionProto.invoke($0, interp, given: 1, loc) { p in p[0] = try a0(f) } }
+        }
+        return try other(f)
+    }
+
+    @inline(never) func other(_ f: Frame) throws -> Value {
+        if let fn = direct ? g.function(gi) : acc.function(f), fn.proto.arity >= 1 {
+            return try FunctionProto.invoke(fn, interp, given: 1, loc) { p in p[0] = try a0(f) }
+        }
+        // a core command's shortcut (len(x), str(x)): no argument array, no
+        // reference counting of the command (`CommandBox`)
+        if !(direct ? g.isBound(gi) : acc.isBound(f)), let u = acc.commandBox(),
+           u._withUnsafeGuaranteedRef({ $0.fast1 != nil }) {
+            let x = try a0(f)
+            if interp.isCancelled { try interp.checkCancelledAt(loc) }
+            if let r = u._withUnsafeGuaranteedRef({ $0.fast1.unsafelyUnwrapped(x) }) { return r }
+            return try interp.call(.command(u.takeUnretainedValue().command), Arguments([x], location: loc))
+        }
+        return try slow(f)
+    }
+}
+
 /// Compiled code kept in arrays or optionals goes in a box: a closure stored directly in a
 /// generic container is called through a reabstraction thunk, one more indirect call each time.
 final class Code {
@@ -479,6 +613,7 @@ final class Code {
     }
 }
 final class SCode { let run: Exec; init(_ run: @escaping Exec) { self.run = run } }
+final class CondCode { let run: (Frame) throws -> Bool; init(_ run: @escaping (Frame) throws -> Bool) { self.run = run } }
 
 /// Slot numbers in memory a compiled closure reads without the array's bounds checks and
 /// reference counting; freed with the closure that keeps this owner.
@@ -667,6 +802,136 @@ final class Compiler {
         }
     }
 
+    /// Where a function body's code goes on after the statements `tail` compiles: the code of
+    /// the statements after them (entered with a Ctrl-C check at their first statement, as
+    /// between any two statements), or the end of the body (nil: the call gives nil).
+    typealias Then = (code: Eval, loc: SourceLocation)?
+
+    /// A function body's statements compiled to give the call's result directly, where
+    /// `statements` gives a `Flow` per statement that the call unpacks: `return e` is the code
+    /// of `e`, an `if` in this position runs the tail of its branch (which goes on to `then`
+    /// when it does not return) and the rest of the body as its continuation, and any other
+    /// statement runs as compiled by `stmt`, a `return` inside it (a loop's) ending the call.
+    /// Same order of evaluation, Ctrl-C checks, scopes and errors as `statements` and
+    /// `Interpreter.run` (`break`/`continue` outside a loop is an error at the function).
+    func tail(_ stmts: ArraySlice<Stmt>, _ scope: Scope, _ fnLoc: SourceLocation, then: Then) -> Eval {
+        let interp = self.interp
+        guard let first = stmts.first else {
+            guard let t = then else { return { _ in .null } }
+            let next = t.code, nextLoc = t.loc
+            return { f in
+                if interp.isCancelled { try interp.checkCancelledAt(nextLoc) }
+                return try next(f)
+            }
+        }
+        let rest = stmts.dropFirst()
+        // what runs after `first` completes normally
+        let after: Then = rest.isEmpty ? then : (tail(rest, scope, fnLoc, then: then), rest.first!.location)
+        switch first.kind {
+        case .returnStmt(let e):
+            // the statements after a return never run
+            guard let e = e else { return { _ in .null } }
+            let c = expr(e, scope)
+            switch operand(e, scope) {
+            case .local(let sl):
+                return { f in
+                    if let v = f.slots[sl] { return v }
+                    return try c(f)
+                }
+            case .int(let i):
+                let v = Value.int(i)
+                return { _ in v }
+            default:
+                return c
+            }
+        case .ifStmt(let branches, let elseBody):
+            // each branch (a block scope of its own, unless a closure captures it) goes on to
+            // what follows the `if`
+            let scopes = branches.map { blockScope($0.1, parent: scope) }
+            let elseScope = elseBody.map { blockScope($0, parent: scope) }
+            if scopes.contains(where: { $0.materialized }) || (elseScope?.materialized ?? false) { break }
+            func branch(_ body: [Stmt], _ bs: Scope) -> Eval {
+                let code = tail(body[...], bs, fnLoc, then: after)
+                let reset = bs.slotList   // final now that the branch is compiled
+                if reset.isEmpty { return code }
+                return { f in
+                    for i in reset { f.slots[i] = nil }
+                    return try code(f)
+                }
+            }
+            let otherwise: Eval
+            if let eb = elseBody, let es = elseScope {
+                otherwise = branch(eb, es)
+            } else if let t = after {
+                let next = t.code, nextLoc = t.loc
+                otherwise = { f in
+                    if interp.isCancelled { try interp.checkCancelledAt(nextLoc) }
+                    return try next(f)
+                }
+            } else {
+                otherwise = { _ in .null }
+            }
+            if branches.count == 1 {
+                // (the condition and the branch as closures of their own, not taken out of an
+                // array: a closure stored in an array is called through a reabstraction thunk)
+                let c = condition(branches[0].0, scope)
+                let b = branch(branches[0].1, scopes[0])
+                var local: Int? = nil
+                // `if ... { return y }` with a local `y`: read in place
+                if case .some(.returnStmt(let re?)) = branches[0].1.first?.kind, branches[0].1.count == 1,
+                   case .local(let sl) = operand(re, scope), scopes[0].slotList.isEmpty { local = sl }
+                if elseBody == nil, let t = after {
+                    // no else: the rest of the body, entered here (one closure call fewer), the
+                    // state in one object (a small closure context)
+                    let node = TailIf(cond: c, body: b, next: t.code, nextLoc: t.loc, interp: interp)
+                    if let sl = local { return { f in try node.runLocal(f, sl) } }
+                    return { f in try node.run(f) }
+                }
+                if let sl = local {
+                    return { f in
+                        if try c(f) {
+                            if let v = f.slots[sl] { return v }
+                            return try b(f)
+                        }
+                        return try otherwise(f)
+                    }
+                }
+                return { f in try c(f) ? try b(f) : try otherwise(f) }
+            }
+            let condBoxes = branches.map { CondCode(condition($0.0, scope)) }
+            let bodyBoxes = zip(branches, scopes).map { Code(branch($0.0.1, $0.1)) }
+            return { f in
+                for i in 0..<condBoxes.count where try condBoxes[i].run(f) { return try bodyBoxes[i].run(f) }
+                return try otherwise(f)
+            }
+        default:
+            break
+        }
+        let s = stmt(first, scope)
+        guard let t = after else {
+            return { f in try Compiler.result(try s(f), fnLoc) }
+        }
+        let next = t.code, nextLoc = t.loc
+        return { f in
+            let r = try s(f)
+            if case .normal = r {
+                if interp.isCancelled { try interp.checkCancelledAt(nextLoc) }
+                return try next(f)
+            }
+            return try Compiler.result(r, fnLoc)
+        }
+    }
+
+    /// A call's result from the flow its last statement ended with.
+    static func result(_ r: Flow, _ fnLoc: SourceLocation) throws -> Value {
+        switch r {
+        case .returned(let v): return v
+        case .normal: return .null
+        case .breakLoop, .continueLoop:
+            throw Diagnostic(.syntax, "'break' or 'continue' outside a loop", at: fnLoc)
+        }
+    }
+
     // MARK: statements
 
     func stmt(_ s: Stmt, _ scope: Scope) -> Exec {
@@ -806,6 +1071,8 @@ final class Compiler {
         if single && !materialized {
             // the common loop: one name and no closures (the body's own names, `reset`, are
             // cleared before each iteration, as a fresh scope would have them)
+            // A loop variable the body only reads holds each element borrowed (see `borrowing`).
+            let borrow = Compiler.borrowing && !Compiler.mayRebind(names[0], body)
             let resetCount = reset.count
             let resetSlots = UnsafeMutablePointer<Int>.allocate(capacity: max(resetCount, 1))
             resetSlots.initialize(from: reset, count: resetCount)
@@ -833,20 +1100,12 @@ final class Compiler {
                     }
                     return .normal
                 }
-                for item in try interp.iterate(seq, seqExpr.location) {
-                    if interp.isCancelled { try interp.checkCancelledAt(loc) }
-                    var j = 0
-                    while j < resetCount { f.slots[resetSlots[j]] = nil; j += 1 }
-                    f.slots[slot0] = item
-                    let flow = try code(f)
-                    switch flow {
-                    case .normal, .continueLoop: continue
-                    case .breakLoop: return .normal
-                    case .returned: return flow
-                    }
-                }
+                // the elements' walk in a function of its own: the range loop above keeps the
+                // code (and registers) it had before the borrowed walk was added
+                let r = try Compiler.walkElements(try interp.iterate(seq, seqExpr.location), f, slot0, resetSlots, resetCount,
+                                                  borrow, code, interp, loc)
                 withExtendedLifetime(resetOwner) {}
-                return .normal
+                return r
             }
         }
         return { f in
@@ -881,6 +1140,112 @@ final class Compiler {
             }
             return .normal
         }
+    }
+
+    /// The one-name loop over a sequence's elements (`forLoop`): each bound to slot `slot0`,
+    /// borrowed when `borrow` (see `borrowing`), the body's own names cleared first.
+    @inline(never) static func walkElements(_ items: [Value], _ f: Frame, _ slot0: Int, _ resetSlots: UnsafeMutablePointer<Int>,
+                                            _ resetCount: Int, _ borrow: Bool, _ code: Exec, _ interp: Interpreter,
+                                            _ loc: SourceLocation) throws -> Flow {
+        if borrow {
+            // the slot holds a bitwise copy of each element, without a reference of its
+            // own (`items` keeps the elements alive), and is emptied the same way
+            let slot = f.slots + slot0
+            slot.pointee = nil
+            defer { slot.initialize(to: nil) }
+            return try items.withUnsafeBufferPointer { buf -> Flow in
+                let n = buf.count
+                var k = 0
+                while k < n {
+                    if interp.isCancelled { try interp.checkCancelledAt(loc) }
+                    var j = 0
+                    while j < resetCount { f.slots[resetSlots[j]] = nil; j += 1 }
+                    UnsafeMutableRawPointer(slot).copyMemory(from: buf.baseAddress.unsafelyUnwrapped + k, byteCount: MemoryLayout<Value>.size)
+                    let flow = try code(f)
+                    switch flow {
+                    case .normal, .continueLoop: break
+                    case .breakLoop: return .normal
+                    case .returned: return flow
+                    }
+                    k += 1
+                }
+                return .normal
+            }
+        }
+        for item in items {
+            if interp.isCancelled { try interp.checkCancelledAt(loc) }
+            var j = 0
+            while j < resetCount { f.slots[resetSlots[j]] = nil; j += 1 }
+            f.slots[slot0] = item
+            let flow = try code(f)
+            switch flow {
+            case .normal, .continueLoop: continue
+            case .breakLoop: return .normal
+            case .returned: return flow
+            }
+        }
+        return .normal
+    }
+
+    /// Whether a loop variable can hold its elements borrowed: a `Value?` slot holding `.some(v)`
+    /// is `v`'s bits (Optional keeps its nil in the tag's spare values), so an element's bits
+    /// copied into the slot read as that element. Such a slot must never be released or changed
+    /// in place, which `mayRebind` rules out at compile time.
+    static let borrowing = MemoryLayout<Value?>.size == MemoryLayout<Value>.size
+        && MemoryLayout<Value?>.stride == MemoryLayout<Value>.stride
+
+    /// Whether `body` may rebind `name` or change its value in place (conservatively: any
+    /// `let`, `fn` or loop of that name at any depth, any assignment whose target starts with
+    /// it, `name.push/pop/extend(...)` on it or a part of it, any function defined in the body). A loop
+    /// variable for which this is false only has its value read, copied out of its slot.
+    static func mayRebind(_ name: String, _ body: [Stmt]) -> Bool {
+        func root(_ e: Expr) -> String? {
+            switch e.kind {
+            case .identifier(let n): return n
+            case .field(let o, _), .subscriptAccess(let o, _): return root(o)
+            default: return nil
+            }
+        }
+        func expr(_ e: Expr) -> Bool {
+            switch e.kind {
+            case .int, .double, .bool, .nilLiteral, .identifier: return false
+            case .function: return true
+            case .string(let parts):
+                return parts.contains { if case .expr(let x) = $0 { return expr(x) }; return false }
+            case .list(let xs): return xs.contains(where: expr)
+            case .record(let fs): return fs.contains { expr($0.1) }
+            case .unary(_, let x): return expr(x)
+            case .binary(_, let a, let b): return expr(a) || expr(b)
+            case .call(let c, let args):
+                // `xs.push(x)`, `xs.pop()`, `xs.extend(ys)` change a list where it lies
+                // (`Compiler.call`); other methods work on a copy
+                if case .field(let o, let m) = c.kind, ["push", "pop", "extend"].contains(m), root(o) == name { return true }
+                return expr(c) || args.contains { expr($0.value) }
+            case .field(let o, _): return expr(o)
+            case .subscriptAccess(let o, let items):
+                return expr(o) || items.contains {
+                    switch $0 {
+                    case .index(let x): return expr(x)
+                    case .slice(let a, let b, let c): return [a, b, c].contains { $0.map(expr) ?? false }
+                    }
+                }
+            }
+        }
+        func stmt(_ s: Stmt) -> Bool {
+            switch s.kind {
+            case .expression(let e): return expr(e)
+            case .letBinding(let n, let e): return n == name || expr(e)
+            case .assign(let t, let e), .compoundAssign(_, let t, let e): return root(t) == name || expr(t) || expr(e)
+            case .function: return true
+            case .ifStmt(let bs, let els):
+                return bs.contains { expr($0.0) || $0.1.contains(where: stmt) } || (els ?? []).contains(where: stmt)
+            case .forStmt(let ns, let e, let b): return ns.contains(name) || expr(e) || b.contains(where: stmt)
+            case .whileStmt(let c, let b): return expr(c) || b.contains(where: stmt)
+            case .returnStmt(let e): return e.map(expr) ?? false
+            case .breakStmt, .continueStmt: return false
+            }
+        }
+        return body.contains(where: stmt)
     }
 
     // MARK: assignment
@@ -1199,7 +1564,7 @@ final class Compiler {
         let fs = Scope(parent: scope, layout: layout, materialized: true, isRoot: false, declared: declared)
         for p in decl.parameters { _ = fs.slot(p.name) }   // parameters are slots 0..<n
         let defaults = decl.parameters.map { p in p.defaultValue.map { expr($0, fs) } }
-        let body = statements(decl.body, fs)
+        let body = tail(decl.body[...], fs, decl.location, then: nil)
         let capturesNothing = !decl.parameters.contains { $0.defaultValue.map(Compiler.definesFunction) ?? false }
             && !decl.body.contains(where: Compiler.definesFunction)
         return FunctionProto(decl: decl, layout: layout, defaults: defaults, body: body, capturesNothing: capturesNothing)
@@ -1388,13 +1753,18 @@ final class Compiler {
             if Set(keys).count == keys.count {
                 let n = codes.count
                 let units = codes.map { Unmanaged.passUnretained($0) }   // `codes` keeps them
+                // the names, made once and shared by every record this literal makes
+                let names = RecordKeys(keys, literal: true)
                 return { f in
-                    var r = Record(capacity: n)
-                    var i = 0
-                    while i < n { r.appendUnique(keys[i], try Code.run(units[i], f)); i += 1 }
-                    r.finishLiteral()
+                    let vals = try [Value](unsafeUninitializedCapacity: n) { buf, done in
+                        let base = buf.baseAddress.unsafelyUnwrapped
+                        while done < n {
+                            (base + done).initialize(to: try Code.run(units[done], f))
+                            done += 1
+                        }
+                    }
                     withExtendedLifetime(codes) {}
-                    return .record(r)
+                    return .record(Record(literal: names, values: vals))
                 }
             }
             return { f in
@@ -1414,10 +1784,12 @@ final class Compiler {
             return binary(op, expr(l, scope), expr(r, scope), loc, operand(l, scope), operand(r, scope))
         case .field(let objExpr, let name):
             let o = expr(objExpr, scope)
+            // the literal whose records this site last read, and the field's place in them
+            let cache = FieldCache()
             if case .local(let sl) = operand(objExpr, scope) {
                 // a field of a record held by a variable of this frame: read where it lies
                 return { f in
-                    if let v = Compiler.field(f.slots + sl, name) { return v }
+                    if let v = Compiler.field(f.slots + sl, name, cache) { return v }
                     let obj = try o(f)
                     if let v = Value.recordField(obj, name) { return v }
                     return try interp.fieldOf(obj, objExpr, name, loc)
@@ -1425,7 +1797,7 @@ final class Compiler {
             }
             return { f in
                 let obj = try o(f)
-                if let v = Value.recordField(obj, name) { return v }
+                if let v = Value.recordField(obj, name, cache) { return v }
                 return try interp.fieldOf(obj, objExpr, name, loc)
             }
         case .subscriptAccess(let objExpr, let items):
@@ -1492,9 +1864,18 @@ final class Compiler {
     /// Field `name` of the record a slot holds (nil: not a record, or no such field).
     /// The record is read where it lies (`Value.recordField` borrows it: binding it out of the
     /// slot would copy it, a retain and a release of its storage per read).
-    @inline(__always) static func field(_ p: UnsafeMutablePointer<Value?>, _ name: String) -> Value? {
+    @inline(__always) static func field(_ p: UnsafeMutablePointer<Value?>, _ name: String, _ cache: FieldCache) -> Value? {
         guard case .some(.record) = p.pointee else { return nil }
-        return Value.recordField(p.pointee.unsafelyUnwrapped, name)
+        // moved out of the slot and back (no reference counting): a switch over `p.pointee`, or
+        // over a copy of it, retains the record's storage and releases it after the look-up
+        let v = p.move()
+        let out: Value?
+        switch v {
+        case .some(.record(let r)): out = r.field(name, cache)
+        default: out = nil
+        }
+        p.initialize(to: v)
+        return out
     }
 
     /// What an operand is, for the specialized operators: a number literal, a variable of the
@@ -1572,10 +1953,14 @@ final class Compiler {
             // specialized on what the operands are: a variable of this frame is read in place,
             // a literal is not evaluated; anything else (or a value that is not a number) goes
             // the general way, with the same errors
-            let general: Eval = { f in
-                let x = try a(f), y = try b(f)
-                if let v = Compiler.fast(op, x, y) { return v }
-                return try interp.binary(op, x, y, loc)
+            // the operator's state in one object, so that each closure's context is a word or
+            // a few (a context of a dozen words is copied onto the stack at each call)
+            let node = BinaryNode(op: op, a: a, b: b, interp: interp, loc: loc)
+            let general: Eval
+            if op == .add {
+                general = { f in try node.add(f) }
+            } else {
+                general = { f in try node.general(f) }
             }
             switch (la, lb) {
             case (.local(let sl), .int(let k)):
@@ -1594,26 +1979,11 @@ final class Compiler {
                     return try general(f)
                 }
             case (.code, .int(let k)):
-                return { f in
-                    let x = try a(f)
-                    if case .int(let p) = x, let v = Compiler.fastInt(op, p, k) { return v }
-                    if let v = Compiler.fast(op, x, .int(k)) { return v }
-                    return try interp.binary(op, x, .int(k), loc)
-                }
+                return { f in try node.codeInt(f, k) }
             case (.code, .double(let d)):
-                return { f in
-                    let x = try a(f)
-                    if let v = Compiler.fast(op, x, .double(d)) { return v }
-                    return try interp.binary(op, x, .double(d), loc)
-                }
+                return { f in try node.codeDouble(f, d) }
             case (.code, .local(let sl)):
-                return { f in
-                    let x = try a(f)
-                    if case .some(let y) = f.slots[sl], let v = Compiler.fast(op, x, y) { return v }
-                    let y = try b(f)
-                    if let v = Compiler.fast(op, x, y) { return v }
-                    return try interp.binary(op, x, y, loc)
-                }
+                return { f in try node.codeLocal(f, sl) }
             default:
                 return general
             }
@@ -1651,6 +2021,10 @@ final class Compiler {
                     if case .int(let p)? = f.slots[s1], case .int(let q)? = f.slots[s2] { return cmp(p, q) }
                     return try code(f).isTruthy
                 }
+            case (.code, .int(let k)):
+                // `r.score > 20`: the left side once, compared as ints without making a bool value
+                let node = BinaryNode(op: op, a: expr(l, scope), b: { _ in .int(k) }, interp: interp, loc: e.location)
+                return { f in try node.compareInt(f, k) }
             default: break
             }
             return { f in try code(f).isTruthy }
@@ -1758,26 +2132,10 @@ final class Compiler {
                     return try slow(f)
                 }
             case 1:
-                let a0 = codes[0].run
-                return { f in
-                    // a global function borrowed from its slot (see Environment.retired)
-                    if direct, let u = g.functionRef(gi), u._withUnsafeGuaranteedRef({ $0.proto.arity >= 1 }) {
-                        return try u._withUnsafeGuaranteedRef { try FunctionProto.invoke($0, interp, given: 1, loc) { p in p[0] = try a0(f) } }
-                    }
-                    if let fn = direct ? g.function(gi) : acc.function(f), fn.proto.arity >= 1 {
-                        return try FunctionProto.invoke(fn, interp, given: 1, loc) { p in p[0] = try a0(f) }
-                    }
-                    // a core command's shortcut (len(x), str(x)): no argument array, no
-                    // reference counting of the command (`CommandBox`)
-                    if !(direct ? g.isBound(gi) : acc.isBound(f)), let u = acc.commandBox(),
-                       u._withUnsafeGuaranteedRef({ $0.fast1 != nil }) {
-                        let x = try a0(f)
-                        if interp.isCancelled { try interp.checkCancelledAt(loc) }
-                        if let r = u._withUnsafeGuaranteedRef({ $0.fast1.unsafelyUnwrapped(x) }) { return r }
-                        return try interp.call(.command(u.takeUnretainedValue().command), Arguments([x], location: loc))
-                    }
-                    return try slow(f)
-                }
+                // the call's state in one object: the closure's context is then one reference
+                // (a context of a dozen words is copied onto the stack at each call)
+                let site = Call1(direct: direct, g: g, gi: gi, a0: codes[0].run, interp: interp, loc: loc, acc: acc, slow: slow)
+                return { f in try site.run(f) }
             case 2:
                 let a0 = codes[0].run, a1 = codes[1].run
                 return { f in

@@ -404,31 +404,32 @@ public final class Interpreter {
     /// A call of `f` with its first `n` parameters in `frame` already (positional arguments):
     /// the others take their defaults.
     func enter(_ f: Function, _ frame: Frame, given n: Int, _ loc: SourceLocation) throws -> Value {
-        if n < f.proto.arity {
-            let params = f.decl.parameters
-            for i in n..<params.count {
-                if let d = f.proto.defaults[i] { frame.slots[i] = try d(frame) }
-                else { throw Diagnostic(.argument, "\(f.decl.name): missing argument '\(params[i].name)'", at: loc) }
-            }
-        }
+        if n < f.proto.arity { try fillDefaults(f, frame, given: n, loc) }
         return try run(f, frame, loc)
     }
 
-    @inline(__always) func run(_ f: Function, _ frame: Frame, _ loc: SourceLocation) throws -> Value {
-        if callDepth >= maxCallDepth {
-            throw Diagnostic(.runtime, "too many nested calls (more than \(maxCallDepth)): infinite recursion?", at: loc)
+    /// The parameters from the `n`th on that the call did not give: their defaults, or an error.
+    @inline(never) func fillDefaults(_ f: Function, _ frame: Frame, given n: Int, _ loc: SourceLocation) throws {
+        let params = f.decl.parameters
+        for i in n..<params.count {
+            if let d = f.proto.defaults[i] { frame.slots[i] = try d(frame) }
+            else { throw Diagnostic(.argument, "\(f.decl.name): missing argument '\(params[i].name)'", at: loc) }
         }
+    }
+
+    /// The error of a call past `maxCallDepth`.
+    @inline(never) func tooDeep(_ loc: SourceLocation) -> Diagnostic {
+        Diagnostic(.runtime, "too many nested calls (more than \(maxCallDepth)): infinite recursion?", at: loc)
+    }
+
+    @inline(__always) func run(_ f: Function, _ frame: Frame, _ loc: SourceLocation) throws -> Value {
+        if callDepth >= maxCallDepth { throw tooDeep(loc) }
         if isCancelled { try checkCancelledAt(loc) }
         callDepth += 1
         defer { callDepth -= 1 }
         // the body called through a guaranteed reference: no retain of its context per call
-        let flow = try Unmanaged.passUnretained(f.proto)._withUnsafeGuaranteedRef { try $0.body(frame) }
-        switch flow {
-        case .returned(let v): return v
-        case .breakLoop, .continueLoop:
-            throw Diagnostic(.syntax, "'break' or 'continue' outside a loop", at: f.decl.location)
-        case .normal: return .null
-        }
+        // (it gives the result; `break`/`continue` outside a loop is its error, see Compiler.tail)
+        return try Unmanaged.passUnretained(f.proto)._withUnsafeGuaranteedRef { try $0.body(frame) }
     }
 
     /// Call and block frames alive in the process (tests check that finished ones are freed).

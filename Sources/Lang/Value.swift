@@ -21,83 +21,93 @@ public enum Value {
     case host(HostObject)
 }
 
-/// A record: named fields in insertion order. Small records (the usual case) find a field by
-/// comparing names in order, which is faster than hashing them; larger ones keep an index.
+/// A record: named fields in insertion order. The names are kept apart from the values, in a
+/// `RecordKeys` that the records a literal makes share (`{id: i, name: n}` run 50K times keeps
+/// one list of its names), so a record is its values and a reference to its names, and a field
+/// read through `FieldCache` finds a literal's field by identity instead of comparing names.
+/// Small records (the usual case) find a field by comparing names in order, which is faster
+/// than hashing them; larger ones keep an index.
 public struct Record {
-    private var entries: [(key: String, value: Value)] = []
-    private var index: [String: Int]? = nil
-    private static let indexFrom = 12
+    private var names: RecordKeys
+    private var vals: [Value]
+    static let indexFrom = 12
 
-    public init() {}
-    public init(_ pairs: [(String, Value)]) { for (k, v) in pairs { self[k] = v } }
-    init(capacity: Int) { entries.reserveCapacity(capacity) }
+    public init() { names = RecordKeys([], literal: false); vals = [] }
+    public init(_ pairs: [(String, Value)]) {
+        self.init()
+        for (k, v) in pairs { self[k] = v }
+    }
+    init(capacity: Int) {
+        names = RecordKeys([], literal: false)
+        vals = []
+        vals.reserveCapacity(capacity)
+        names.keys.reserveCapacity(capacity)
+    }
     /// A record from distinct keys (a literal whose field names the compiler checked).
     init(uniqueKeys keys: [String], values: [Value]) {
-        entries = Array(zip(keys, values).map { (key: $0.0, value: $0.1) })
-        if entries.count >= Record.indexFrom { reindex() }
+        names = RecordKeys(keys, literal: false)
+        vals = values
+    }
+    /// A literal's record: its shared names and its values, in the same order.
+    init(literal keys: RecordKeys, values: [Value]) {
+        names = keys
+        vals = values
     }
 
-    public var keys: [String] { entries.map { $0.key } }
+    public var keys: [String] { names.keys }
 
-    /// Adds a field the record does not have (a literal's, whose names the compiler checked);
-    /// `finishLiteral` after the last one.
-    @inline(__always) mutating func appendUnique(_ key: String, _ value: Value) { entries.append((key, value)) }
-    mutating func finishLiteral() { if entries.count >= Record.indexFrom { reindex() } }
-
-    @inline(__always) private func find(_ key: String) -> Int? {
-        if let ix = index { return ix[key] }
-        // the lengths first: comparing two different strings is a call into the library
-        let len = key.utf8.count
-        var i = 0
-        let n = entries.count
-        while i < n {
-            let k = entries[i].key
-            if k.utf8.count == len && k == key { return i }
-            i += 1
-        }
-        // a name equal to one of another length ("é" as e and an accent, the Kelvin sign as K):
-        // names are compared as Swift compares strings (canonical equivalence)
-        i = 0
-        while i < n {
-            if entries[i].key == key { return i }
-            i += 1
-        }
-        return nil
+    /// The names, copied first when another record (or a literal, or a field cache) shares them.
+    @inline(__always) private mutating func uniqueNames() {
+        if !isKnownUniquelyReferenced(&names) { names = RecordKeys(names.keys, literal: false) }
     }
 
-    private mutating func reindex() {
-        if entries.count >= Record.indexFrom {
-            var ix: [String: Int] = [:]
-            ix.reserveCapacity(entries.count)
-            for (i, e) in entries.enumerated() { ix[e.key] = i }
-            index = ix
-        } else {
-            index = nil
-        }
-    }
+    @inline(__always) private func find(_ key: String) -> Int? { names.find(key) }
 
     public subscript(key: String) -> Value? {
         get {
             guard let i = find(key) else { return nil }
-            return entries[i].value
+            return vals[i]
         }
         set {
             if let i = find(key) {
-                if let v = newValue { entries[i].value = v } else { entries.remove(at: i); reindex() }
+                if let v = newValue { vals[i] = v } else { remove(at: i) }
             } else if let v = newValue {
-                entries.append((key, v))
-                if index != nil { index![key] = entries.count - 1 } else if entries.count >= Record.indexFrom { reindex() }
+                uniqueNames()
+                names.add(key)
+                vals.append(v)
             }
         }
+    }
+
+    private mutating func remove(at i: Int) {
+        uniqueNames()
+        names.keys.remove(at: i)
+        names.reindex()
+        vals.remove(at: i)
+    }
+
+    /// Field `key` through a read site's cache: a record made by the literal the cache last saw
+    /// has the field at the same position (a literal's names never change: a record that gains
+    /// or loses a field copies them first).
+    @inline(__always) func field(_ key: String, _ cache: FieldCache) -> Value? {
+        if names === cache.keys { return vals[cache.slot] }
+        return fieldMiss(key, cache)
+    }
+    @inline(never) private func fieldMiss(_ key: String, _ cache: FieldCache) -> Value? {
+        guard let i = find(key) else { return nil }
+        // only a literal's names: a cache holding others would make their record copy them at
+        // its next new field (a record grown field by field would copy its names each time)
+        if names.literal { cache.keys = names; cache.slot = i }
+        return vals[i]
     }
 
     /// Changes the value of `key` in place (nil: absent; setting nil removes the field).
     mutating func modify<T>(_ key: String, _ body: (inout Value?) throws -> T) rethrows -> T {
         if let i = find(key) {
-            var slot: Value? = entries[i].value
-            entries[i].value = .null          // so that the value's storage is not shared
+            var slot: Value? = vals[i]
+            vals[i] = .null          // so that the value's storage is not shared
             defer {
-                if let v = slot { entries[i].value = v } else { entries.remove(at: i); reindex() }
+                if let v = slot { vals[i] = v } else { remove(at: i) }
             }
             return try body(&slot)
         }
@@ -106,9 +116,67 @@ public struct Record {
         return try body(&slot)
     }
 
-    public var count: Int { entries.count }
-    public var pairs: [(String, Value)] { entries.map { ($0.key, $0.value) } }
-    public var values: [Value] { entries.map { $0.value } }
+    public var count: Int { vals.count }
+    public var pairs: [(String, Value)] { Array(zip(names.keys, vals)) }
+    public var values: [Value] { vals }
+}
+
+/// The field names of records, in order, with an index by name when there are many. Shared by
+/// the records of one literal (`literal`: made once by the compiled literal, never changed);
+/// a record changes its names only when it is their sole holder, copying them otherwise.
+final class RecordKeys {
+    var keys: [String]
+    var index: [String: Int]? = nil
+    let literal: Bool
+    init(_ keys: [String], literal: Bool) {
+        self.keys = keys
+        self.literal = literal
+        if keys.count >= Record.indexFrom { reindex() }
+    }
+
+    @inline(__always) func find(_ key: String) -> Int? {
+        if let ix = index { return ix[key] }
+        // the lengths first: comparing two different strings is a call into the library
+        let len = key.utf8.count
+        var i = 0
+        let n = keys.count
+        while i < n {
+            let k = keys[i]
+            if k.utf8.count == len && k == key { return i }
+            i += 1
+        }
+        // a name equal to one of another length ("é" as e and an accent, the Kelvin sign as K):
+        // names are compared as Swift compares strings (canonical equivalence)
+        i = 0
+        while i < n {
+            if keys[i] == key { return i }
+            i += 1
+        }
+        return nil
+    }
+
+    func add(_ key: String) {
+        keys.append(key)
+        if index != nil { index![key] = keys.count - 1 } else if keys.count >= Record.indexFrom { reindex() }
+    }
+
+    func reindex() {
+        if keys.count >= Record.indexFrom {
+            var ix: [String: Int] = [:]
+            ix.reserveCapacity(keys.count)
+            for (i, k) in keys.enumerated() { ix[k] = i }
+            index = ix
+        } else {
+            index = nil
+        }
+    }
+}
+
+/// A field read site's memory (`r.name` in compiled code): the names of the literal whose
+/// records it last read, and where the field is among them.
+final class FieldCache {
+    var keys: RecordKeys? = nil
+    var slot = 0
 }
 
 /// The stop request of the interpreter that is running (set by Interpreter.execute), asked by the
@@ -326,6 +394,13 @@ public extension Value {
     static func recordField(_ v: borrowing Value, _ name: String) -> Value? {
         switch v {
         case .record(let r): return r[name]
+        default: return nil
+        }
+    }
+    /// The same through a read site's cache (`Record.field`).
+    internal static func recordField(_ v: borrowing Value, _ name: String, _ cache: FieldCache) -> Value? {
+        switch v {
+        case .record(let r): return r.field(name, cache)
         default: return nil
         }
     }
