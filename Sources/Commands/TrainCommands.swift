@@ -153,14 +153,17 @@ enum TrainCommands {
         return .host(DatasetValue(TrainDataset(records: out, source: source)))
     }
 
-    static func distractorRange(_ a: BoundArguments) throws -> ClosedRange<Int> {
-        let v = a["distractors"]
+    static func distractorRange(_ a: BoundArguments) throws -> ClosedRange<Int> { try intRange(a, "distractors", "synth.retrieval") }
+
+    /// An argument that is a number or a list [lo, hi] of two integers (drawn per record).
+    static func intRange(_ a: BoundArguments, _ name: String, _ command: String) throws -> ClosedRange<Int> {
+        let v = a[name]
         if let n = v.asInt { return n...n }
         if let l = v.asList, l.count == 2, let lo = l[0].asInt, let hi = l[1].asInt {
-            guard lo <= hi else { throw Convert.error("synth.retrieval", "distractors", "[lo, hi] needs lo <= hi, got [\(lo), \(hi)]") }
+            guard lo <= hi else { throw Convert.error(command, name, "[lo, hi] needs lo <= hi, got [\(lo), \(hi)]") }
             return lo...hi
         }
-        throw Convert.error("synth.retrieval", "distractors", "must be a number or a list [lo, hi] of two integers, got \(v.typeNameWithArticle)")
+        throw Convert.error(command, name, "must be a number or a list [lo, hi] of two integers, got \(v.typeNameWithArticle)")
     }
 
     /// train's options, once: their defaults are TrainConfig's (Train/Trainer.swift).
@@ -253,6 +256,14 @@ enum TrainCommands {
             return try synthRecords(a, interp, "synth.copy") {
                 SynthBatch.tokens(try Synth.copyLessons(tokenizer: t, count: $0, length: $1, distinct: d, pool: pool, seed: $2))
             }
+        }
+        r.register("synth.recall", [tok, .named("count", .int, default: .int(8)), .named("length", .int, default: .int(256)),
+                                    .named("pairs", .any, default: .int(16)), .named("queries", .int, optional: true),
+                                    .named("seed", .int, optional: true)],
+                   help: "Associative-recall lessons ({input_ids, labels} records): <bos>, `pairs` bindings \"{name} reads {code}.\" of distinct people (a number, or [lo, hi] drawn per record), then `queries` of them (default all) asked again in a random order; the loss on the queried codes only, which only the name tells apart. At most `length` tokens (a record longer is an error).") { a, interp in
+            let t = try ModelCommands.tokenizer(a)
+            let p = try intRange(a, "pairs", "synth.recall"), q = try a.optionalInt("queries")
+            return try synthRecords(a, interp, "synth.recall") { SynthBatch.tokens(try Synth.recall(tokenizer: t, count: $0, length: $1, pairs: p, queries: q, seed: $2)) }
         }
         r.register("synth.short_instructions", [tok, .named("count", .int, default: .int(8)), .named("length", .int, default: .int(128)),
                                                 .named("min_length", .int, optional: true), .named("seed", .int, optional: true)],

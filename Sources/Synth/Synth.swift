@@ -214,6 +214,50 @@ public enum Synth {
         }
     }
 
+    /// Associative-recall lessons (multi-query associative recall, as in the Zoology and H3
+    /// papers): `<bos>`, then `pairs` bindings "{name} reads {code}." of distinct people of the
+    /// World (four-digit codes, drawn afresh for every record), then `queries` of them asked
+    /// again in a random order, "{name} reads" followed by its code. The loss is on the codes of
+    /// the queries only (labels -100 elsewhere, the "." after each answer included): each is
+    /// found only by matching the name, since "reads" follows every name, so one record gives
+    /// `queries` x 4 signals for binding a name to what follows it (the skill the retrieval
+    /// test with distractor codes needs). `pairs` is drawn per record from its range; `queries`
+    /// nil asks every pair. A record longer than `length` tokens is an error naming the sizes.
+    public static func recall(tokenizer tok: TextTokenizer, count: Int, length: Int, pairs: ClosedRange<Int> = 16...16,
+                              queries: Int? = nil, seed: UInt64 = 0) throws -> [(ids: [Int], labels: [Int])] {
+        guard count >= 0 else { throw SynthError.argument("count", "must be >= 0, got \(count)") }
+        guard pairs.lowerBound >= 1, pairs.upperBound <= World.names.count else {
+            throw SynthError.argument("pairs", "must be within 1...\(World.names.count) (the World's names), got \(pairs.lowerBound == pairs.upperBound ? "\(pairs.lowerBound)" : "\(pairs)")")
+        }
+        if let q = queries, !(1...pairs.lowerBound).contains(q) {
+            throw SynthError.argument("queries", "must be within 1...\(pairs.lowerBound) (the fewest pairs of a record), got \(q)")
+        }
+        let bos = tok.bosID.map { [$0] } ?? []
+        let reads = tok.encode(" reads", bos: false), stop = tok.encode(".", bos: false)
+        var rng = SplitMix64(synthSeed: seed &+ 0x4D51_4152)
+        return try (0..<count).map { _ in
+            let world = World(count: rng.int(pairs), rng: &rng)
+            let people = world.people
+            var ids = bos, labels = Array(repeating: -100, count: bos.count)
+            func add(_ xs: [Int], loss: Bool) {
+                ids += xs
+                labels += loss ? xs : Array(repeating: -100, count: xs.count)
+            }
+            for p in people { add(tok.encode(" " + p.name, bos: false) + reads + tok.encode(" " + p.code, bos: false) + stop, loss: false) }
+            var order = Array(people.indices)
+            rng.shuffle(&order)
+            for i in order.prefix(queries ?? people.count) {
+                add(tok.encode(" " + people[i].name, bos: false) + reads, loss: false)
+                add(tok.encode(" " + people[i].code, bos: false), loss: true)
+                add(stop, loss: false)
+            }
+            guard ids.count <= length else {
+                throw SynthError.argument("length", "\(length) tokens cannot hold \(people.count) pairs and \(queries ?? people.count) queries (\(ids.count) tokens)")
+            }
+            return (ids, labels)
+        }
+    }
+
     /// Short instructions: a few sentences of context and one to three questions about them,
     /// of at most `length` tokens.
     public static func shortInstructions(tokenizer: TextTokenizer, count: Int, length: Int = 128, seed: UInt64 = 0) throws -> [[ChatMessage]] {

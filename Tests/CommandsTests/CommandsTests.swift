@@ -35,6 +35,28 @@ final class CommandsTests: XCTestCase {
         }
     }
 
+    /// synth.recall from a script: records of the asked count, `pairs` as a number or [lo, hi];
+    /// bad arguments are errors naming the command and the argument.
+    func testSynthRecallCommand() throws {
+        let interp = Commands.makeInterpreter()
+        var out = ""
+        interp.output = { out += $0 }
+        try interp.run("""
+        let tok = tokenizer.bytes()
+        let r = synth.recall(tok, count: 3, length: 400, pairs: [2, 6], queries: 2, seed: 1)
+        print(len(r), len(synth.recall(tok, count: 2, length: 600, pairs: 5, seed: 1)))
+        """, file: "recall.llx")
+        XCTAssertEqual(out, "3 2\n")
+        for (call, words) in [("synth.recall(tok, pairs: [6, 2])", ["synth.recall", "pairs", "lo <= hi"]),
+                              ("synth.recall(tok, pairs: \"many\")", ["synth.recall", "pairs"]),
+                              ("synth.recall(tok, length: 40, pairs: 8)", ["length", "8 pairs"]),
+                              ("synth.recall(tok, pairs: [3, 8], queries: 4)", ["queries"])] {
+            XCTAssertThrowsError(try interp.run(call, file: "bad.llx"), call) { e in
+                for w in words { XCTAssertTrue("\(e)".contains(w), "\(call): \(e)") }
+            }
+        }
+    }
+
     /// docs/language.md ends with the command reference generated from the registry
     /// (`llx docs --write docs/language.md` after changing a command).
     func testLanguageReferenceIsCurrent() throws {

@@ -122,6 +122,63 @@ final class SynthResultTests: XCTestCase {
         XCTAssertThrowsError(try Synth.retrieval(tokenizer: tok, count: 1, length: 800, depth: 0.5...1.5, seed: 1))
     }
 
+    /// Associative-recall lessons: distinct names bound to codes, queries asked again; every
+    /// answer is the code bound to its name in the context, and the loss is on the answers only.
+    func testRecallLessons() throws {
+        let lessons = try Synth.recall(tokenizer: tok, count: 12, length: 1200, pairs: 5...12, queries: 4, seed: 3)
+        var pairCounts = Set<Int>()
+        for (ids, labels) in lessons {
+            XCTAssertEqual(ids.count, labels.count)
+            XCTAssertLessThanOrEqual(ids.count, 1200)
+            XCTAssertEqual(ids[0], tok.bosID)
+            XCTAssertEqual(labels[0], -100)
+            let text = tok.decode(Array(ids[1...]), skipSpecialTokens: true)
+            let sentences = text.split(separator: ".").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            // the bindings: "Name reads 1234", distinct names, then queries of some of them
+            var bound: [String: String] = [:], order: [String] = []
+            for s in sentences {
+                let w = s.split(separator: " ").map(String.init)
+                XCTAssertEqual(w.count, 3, s)
+                XCTAssertEqual(w[1], "reads")
+                XCTAssertTrue(World.names.contains(w[0]), w[0])
+                XCTAssertEqual(w[2].count, 4)
+                XCTAssertTrue(w[2].allSatisfy(\.isNumber))
+                order.append(w[0])
+                if let code = bound[w[0]] { XCTAssertEqual(code, w[2], "a query's answer is the code bound to its name") } else { bound[w[0]] = w[2] }
+            }
+            let n = bound.count
+            pairCounts.insert(n)
+            XCTAssertTrue((5...12).contains(n))
+            XCTAssertEqual(sentences.count, n + 4, "every pair, then four queries")
+            XCTAssertEqual(Set(order[..<n]).count, n, "the pairs' names are distinct")
+            XCTAssertTrue(Set(order[n...]).isSubset(of: Set(order[..<n])))
+            // the loss: exactly the queries' codes (" 1234"), nothing else
+            let answers = order[n...].map { " " + bound[$0]! }
+            var spans: [[Int]] = [], cur: [Int] = []
+            for l in labels { if l == -100 { if !cur.isEmpty { spans.append(cur); cur = [] } } else { cur.append(l) } }
+            if !cur.isEmpty { spans.append(cur) }
+            XCTAssertEqual(spans.map { tok.decode($0, skipSpecialTokens: true) }, answers)
+            for (i, l) in labels.enumerated() where l != -100 { XCTAssertEqual(l, ids[i]) }
+            // the first answer's tokens sit in the context after its name's binding
+            let key = tok.encode(" " + order[n] + " reads" + answers[0], bos: false)
+            let firstQuery = labels.firstIndex { $0 != -100 }!
+            let context = Array(ids[..<firstQuery])
+            XCTAssertTrue((0...(context.count - key.count)).contains { Array(context[$0..<($0 + key.count)]) == key })
+        }
+        XCTAssertGreaterThan(pairCounts.count, 2, "pairs drawn per record")
+        XCTAssertEqual(try Synth.recall(tokenizer: tok, count: 12, length: 1200, pairs: 5...12, queries: 4, seed: 3).map { $0.ids }, lessons.map { $0.ids })
+        XCTAssertNotEqual(try Synth.recall(tokenizer: tok, count: 12, length: 1200, pairs: 5...12, queries: 4, seed: 4).map { $0.ids }, lessons.map { $0.ids })
+        // queries default to all pairs; bad sizes are errors naming the argument
+        let all = try Synth.recall(tokenizer: tok, count: 2, length: 2000, pairs: 6...6, seed: 1)
+        for (_, labels) in all {
+            XCTAssertEqual(zip(labels, labels.dropFirst()).filter { $0.0 == -100 && $0.1 != -100 }.count, 6)
+        }
+        XCTAssertThrowsError(try Synth.recall(tokenizer: tok, count: 1, length: 50, pairs: 8...8, seed: 1)) { XCTAssertTrue("\($0)".contains("length")) }
+        XCTAssertThrowsError(try Synth.recall(tokenizer: tok, count: 1, length: 5000, pairs: 4...8, queries: 5, seed: 1)) { XCTAssertTrue("\($0)".contains("queries")) }
+        XCTAssertThrowsError(try Synth.recall(tokenizer: tok, count: 1, length: 5000, pairs: 0...8, seed: 1)) { XCTAssertTrue("\($0)".contains("pairs")) }
+        XCTAssertThrowsError(try Synth.recall(tokenizer: tok, count: 1, length: 5000, pairs: 49...49, seed: 1))
+    }
+
     func testShortMixAndPasskey() throws {
         let texts = try Synth.shortText(tokenizer: tok, count: 3, length: 300, seed: 2)
         for t in texts {
