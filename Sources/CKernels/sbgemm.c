@@ -66,18 +66,21 @@ typedef struct {
     uint8_t rows[16];
 } llx_tilecfg;
 
-static _Thread_local uint16_t *scratch = NULL;
-static _Thread_local size_t scratch_cap = 0;
-
-static uint16_t *scratch_for(size_t elems) {
-    if (elems > scratch_cap) {
-        free(scratch);
-        size_t cap = elems + elems / 4 + 4096;
-        scratch = aligned_alloc(64, (cap * 2 + 63) / 64 * 64);
-        scratch_cap = scratch ? cap : 0;
+/// Grows a buffer of uint16 to at least elems (NULL when memory runs out).
+static uint16_t *grow(uint16_t **buf, size_t *cap, size_t elems) {
+    if (elems > *cap) {
+        free(*buf);
+        size_t c = elems + elems / 4 + 4096;
+        *buf = aligned_alloc(64, (c * 2 + 63) / 64 * 64);
+        *cap = *buf ? c : 0;
     }
-    return scratch;
+    return *buf;
 }
+
+// per thread: the packed operands of a product run on one thread, and the rows being converted
+static _Thread_local uint16_t *packed = NULL, *converted = NULL;
+static _Thread_local size_t packed_cap = 0, converted_cap = 0;
+static uint16_t *scratch_for(size_t elems) { return grow(&converted, &converted_cap, elems); }
 
 __attribute__((target("amx-tile,amx-bf16")))
 static void tiles(const uint16_t *Ap, long ldp, const uint16_t *Bp, long M, long N, long Kp, long m0, long m1, long Np,
@@ -125,86 +128,6 @@ static void tiles(const uint16_t *Ap, long ldp, const uint16_t *Bp, long M, long
     _tile_release();
 }
 
-void llx_sbgemm(int transA, int transB, long M, long N, long K, float alpha,
-                const float *A, long lda, const float *B, long ldb, float beta, float *C, long ldc) {
-    if (M <= 0 || N <= 0) return;
-    const long Kp = (K + 31) / 32 * 32, Mp = (M + 15) / 16 * 16, Np = (N + 15) / 16 * 16;
-    const long tmp = (transA ? K * M : 0) + 2 * N + K + 2;
-    uint16_t *Ap = scratch_for((size_t)(Mp * (Kp + 32) + Np * Kp + tmp));
-    if (K <= 0) {   // an empty sum
-        for (long i = 0; i < M; i++)
-            for (long j = 0; j < N; j++) C[i * ldc + j] = beta == 0 ? 0 : beta * C[i * ldc + j];
-        return;
-    }
-    if (!Ap) {
-        // no scratch memory: the same product (f32 sums of the bf16 operands), without tiles
-        for (long i = 0; i < M; i++)
-            for (long j = 0; j < N; j++) {
-                float s = 0;
-                for (long k = 0; k < K; k++) {
-                    uint32_t ua = (uint32_t)to_bf16(transA ? A[k * lda + i] : A[i * lda + k]) << 16;
-                    uint32_t ub = (uint32_t)to_bf16(transB ? B[j * ldb + k] : B[k * ldb + j]) << 16;
-                    float fa, fb;
-                    memcpy(&fa, &ua, 4); memcpy(&fb, &ub, 4);
-                    s += fa * fb;
-                }
-                C[i * ldc + j] = beta == 0 ? alpha * s : alpha * s + beta * C[i * ldc + j];
-            }
-        return;
-    }
-    // op(A): Mp rows of bf16, Kp used, ldp apart (32 more than Kp, so that rows 2^k bytes apart
-    // do not share cache sets), zero padded
-    const long ldp = Kp + 32;
-    uint16_t *Bp = Ap + Mp * ldp;
-    uint16_t *T = Bp + Np * Kp;           // transA: the stored rows converted, [K][M]
-    if (!transA) {
-        for (long i = 0; i < M; i++) {
-            row_to_bf16(A + i * lda, Ap + i * ldp, K);
-            memset(Ap + i * ldp + K, 0, (size_t)(Kp - K) * 2);
-        }
-    } else {
-        for (long k = 0; k < K; k++) row_to_bf16(A + k * lda, T + k * M, M);
-        for (long i0 = 0; i0 < M; i0 += 16)
-            for (long k0 = 0; k0 < K; k0 += 64) {
-                long i1 = i0 + 16 < M ? i0 + 16 : M, k1 = k0 + 64 < K ? k0 + 64 : K;
-                for (long i = i0; i < i1; i++) {
-                    uint16_t *d = Ap + i * ldp;
-                    for (long k = k0; k < k1; k++) d[k] = T[k * M + i];
-                }
-            }
-        for (long i = 0; i < M; i++) memset(Ap + i * ldp + K, 0, (size_t)(Kp - K) * 2);
-    }
-    memset(Ap + M * ldp, 0, (size_t)((Mp - M) * ldp) * 2);
-    // op(B): per block of 16 columns, Kp/2 rows of 16 (k, k+1) pairs, one 32-bit word a pair
-    const long kpairs = Kp / 2;
-    uint32_t *Bw = (uint32_t *)Bp;
-    memset(Bp, 0, (size_t)(Np * Kp) * 2);
-    if (!transB) {
-        uint16_t *r0 = T, *r1 = T + N;     // two stored rows (k, k + 1), converted
-        for (long k = 0; k < K; k += 2) {
-            row_to_bf16(B + k * ldb, r0, N);
-            if (k + 1 < K) row_to_bf16(B + (k + 1) * ldb, r1, N); else memset(r1, 0, (size_t)N * 2);
-            const long k2 = k >> 1;
-            for (long n = 0; n < N; n++)
-                Bw[((n >> 4) * kpairs + k2) * 16 + (n & 15)] = (uint32_t)r0[n] | ((uint32_t)r1[n] << 16);
-        }
-    } else {
-        // op(B)[k][n] = B[n][k]: a stored row's consecutive k are a column's pairs
-        uint16_t *r = T;
-        for (long n = 0; n < N; n++) {
-            row_to_bf16(B + n * ldb, r, K);
-            if (K & 1) r[K] = 0;
-            uint32_t *d = Bw + (n >> 4) * kpairs * 16 + (n & 15);
-            for (long k2 = 0; k2 < (K + 1) / 2; k2++) {
-                uint32_t w;
-                memcpy(&w, r + 2 * k2, 4);
-                d[k2 * 16] = w;
-            }
-        }
-    }
-    tiles(Ap, ldp, Bp, M, N, Kp, 0, Mp, Np, alpha, beta, C, ldc);
-}
-
 // The same product in three parallel phases (BLAS.sgemm on the thread pool): op(A) and op(B) are
 // packed once into a shared buffer, each thread packing its share (rows of op(A), 16-column
 // blocks of op(B)), then each thread multiplies a range of 32-row blocks. Packing per thread
@@ -225,13 +148,7 @@ uint16_t *llx_sbgemm_shared(long M, long N, long K) {
     // one product at a time uses the buffer: a nested or concurrent one gets NULL (and packs
     // per thread instead)
     if (pthread_mutex_trylock(&shared_lock) != 0) return NULL;
-    if (elems > shared_cap) {
-        free(shared_buf);
-        size_t cap = elems + elems / 4 + 4096;
-        shared_buf = aligned_alloc(64, (cap * 2 + 63) / 64 * 64);
-        shared_cap = shared_buf ? cap : 0;
-    }
-    if (!shared_buf) pthread_mutex_unlock(&shared_lock);
+    if (!grow(&shared_buf, &shared_cap, elems)) pthread_mutex_unlock(&shared_lock);
     return shared_buf;
 }
 
@@ -324,6 +241,37 @@ void llx_sbgemm_tiles(long M, long N, long K, const uint16_t *buf, float alpha, 
     if (m1 > Mp) m1 = Mp;
     if (m0 >= m1) return;
     tiles(buf, ldp, buf + Mp * ldp, M, N, Kp, m0, m1, Np, alpha, beta, C, ldc);
+}
+
+void llx_sbgemm(int transA, int transB, long M, long N, long K, float alpha,
+                const float *A, long lda, const float *B, long ldb, float beta, float *C, long ldc) {
+    if (M <= 0 || N <= 0) return;
+    long Kp, Mp, Np, ldp;
+    sb_dims(M, N, K, &Kp, &Mp, &Np, &ldp);
+    uint16_t *buf = K > 0 ? grow(&packed, &packed_cap, (size_t)(Mp * ldp + Np * Kp)) : NULL;
+    if (K <= 0) {   // an empty sum
+        for (long i = 0; i < M; i++)
+            for (long j = 0; j < N; j++) C[i * ldc + j] = beta == 0 ? 0 : beta * C[i * ldc + j];
+        return;
+    }
+    if (!buf) {
+        // no scratch memory: the same product (f32 sums of the bf16 operands), without tiles
+        for (long i = 0; i < M; i++)
+            for (long j = 0; j < N; j++) {
+                float s = 0;
+                for (long k = 0; k < K; k++) {
+                    uint32_t ua = (uint32_t)to_bf16(transA ? A[k * lda + i] : A[i * lda + k]) << 16;
+                    uint32_t ub = (uint32_t)to_bf16(transB ? B[j * ldb + k] : B[k * ldb + j]) << 16;
+                    float fa, fb;
+                    memcpy(&fa, &ua, 4); memcpy(&fb, &ub, 4);
+                    s += fa * fb;
+                }
+                C[i * ldc + j] = beta == 0 ? alpha * s : alpha * s + beta * C[i * ldc + j];
+            }
+        return;
+    }
+    llx_sbgemm_pack(transA, transB, M, N, K, A, lda, B, ldb, buf, 0, 1);
+    tiles(buf, ldp, buf + Mp * ldp, M, N, Kp, 0, Mp, Np, alpha, beta, C, ldc);
 }
 
 #else
