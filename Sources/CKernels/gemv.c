@@ -11,6 +11,7 @@
 // the CPU reports avx512f and avx512bw; elsewhere, or with LLX_KERNELS=generic, the scalar
 // kernels run.
 #include "CKernels.h"
+#include "bf16.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,23 +48,8 @@ int llx_kernels_avx512(void) { return use_avx512(); }
 
 void llx_kernels_force_generic(int generic) { llx_use_avx512 = generic ? 0 : detect_avx512(); }
 
-static inline float bf16_to_f32(uint16_t h) {
-    uint32_t u = (uint32_t)h << 16;
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
-
-static inline uint16_t f32_to_bf16(float x) {
-    uint32_t b;
-    memcpy(&b, &x, 4);
-    if (x != x) return (uint16_t)((b >> 16) | 0x0040);
-    uint32_t lsb = (b >> 16) & 1;
-    return (uint16_t)((b + 0x7FFF + lsb) >> 16);
-}
-
 void llx_f32_to_bf16(const float *src, uint16_t *dst, long n) {
-    for (long i = 0; i < n; i++) dst[i] = f32_to_bf16(src[i]);
+    for (long i = 0; i < n; i++) dst[i] = llx_bf16_bits(src[i]);
 }
 
 #if LLX_AVX512
@@ -82,7 +68,7 @@ void llx_bf16_to_f32(const uint16_t *src, float *dst, long n) {
 #if LLX_AVX512
     if (use_avx512()) i = bf16_to_f32_avx512(src, dst, n);
 #endif
-    for (; i < n; i++) dst[i] = bf16_to_f32(src[i]);
+    for (; i < n; i++) dst[i] = llx_bf16_value(src[i]);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -176,7 +162,7 @@ void llx_gemv_bf16(const uint16_t *W, long ldw, long cols, const float *x, long 
     for (long j = r0; j < r1; j++)
         for (int t = 0; t < nx; t++) {
             float s = 0;
-            for (long k = 0; k < cols; k++) s += bf16_to_f32(W[j * ldw + k]) * x[t * ldx + k];
+            for (long k = 0; k < cols; k++) s += llx_bf16_value(W[j * ldw + k]) * x[t * ldx + k];
             y[t * ldy + j] = s;
         }
 }
@@ -300,7 +286,7 @@ AVX512_FN static inline __m512 exp_nonpos(__m512 x) {
 #endif
 
 static inline float load_kv(const void *p, int bf16, long i) {
-    return bf16 ? bf16_to_f32(((const uint16_t *)p)[i]) : ((const float *)p)[i];
+    return bf16 ? llx_bf16_value(((const uint16_t *)p)[i]) : ((const float *)p)[i];
 }
 
 #if LLX_AVX512

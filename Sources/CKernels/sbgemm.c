@@ -1,12 +1,13 @@
 // Matrix products in bf16 on Intel AMX, for training with a bf16 compute dtype (as QLoRA's
 // bnb_4bit_compute_dtype=bfloat16 and torch's autocast do): the operands are rounded to bf16
 // (round to nearest even, as torch's float -> bfloat16 conversion), their products are summed
-// in f32 by the tile unit, and the result is f32. Operands are packed per call into per-thread
-// scratch: op(A) as bf16 rows padded to a multiple of 32 in k, op(B) in the pair-interleaved
+// in f32 by the tile unit, and the result is f32. Operands are packed per call (into per-thread
+// scratch, or once into a shared buffer for a product split across the pool): op(A) as bf16 rows padded to a multiple of 32 in k, op(B) in the pair-interleaved
 // ("VNNI") layout the tile instruction reads, 16 columns per block. Compiled for AMX with
 // function attributes, so the file builds for any x86-64 target; llx_sbgemm_available() says
 // at run time whether the CPU has AMX-BF16 and the kernel lets this process use the tile data.
 #include "CKernels.h"
+#include "bf16.h"
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,26 +38,6 @@ int llx_sbgemm_available(void) {
     }
     __atomic_store_n(&amx_state, ok, __ATOMIC_RELEASE);
     return ok;
-}
-
-/// float -> bf16 bits, round to nearest even; NaN stays NaN (quiet).
-static inline uint16_t to_bf16(float f) {
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40);
-    u += 0x7fffu + ((u >> 16) & 1u);
-    return (uint16_t)(u >> 16);
-}
-
-/// A row of n floats to bf16 (the same rounding as to_bf16), written so the compiler vectorizes it.
-static inline void row_to_bf16(const float *src, uint16_t *dst, long n) {
-    for (long i = 0; i < n; i++) {
-        uint32_t u;
-        memcpy(&u, src + i, 4);
-        uint32_t r = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
-        uint32_t q = (u >> 16) | 0x40u;
-        dst[i] = (uint16_t)(((u & 0x7fffffffu) > 0x7f800000u) ? q : r);
-    }
 }
 
 typedef struct {
@@ -168,16 +149,16 @@ void llx_sbgemm_pack(int transA, int transB, long M, long N, long K, const float
         uint16_t *T = scratch_for((size_t)(transA ? K * w : 0) + (size_t)(2 * N + K + 2));
         if (transA && !T) {   // no scratch memory: element by element
             for (long i = i0; i < i1; i++) {
-                for (long k = 0; k < K; k++) Ap[i * ldp + k] = to_bf16(A[k * lda + i]);
+                for (long k = 0; k < K; k++) Ap[i * ldp + k] = llx_bf16_bits(A[k * lda + i]);
                 memset(Ap + i * ldp + K, 0, (size_t)(Kp - K) * 2);
             }
         } else if (!transA) {
             for (long i = i0; i < i1; i++) {
-                row_to_bf16(A + i * lda, Ap + i * ldp, K);
+                llx_f32_to_bf16(A + i * lda, Ap + i * ldp, K);
                 memset(Ap + i * ldp + K, 0, (size_t)(Kp - K) * 2);
             }
         } else {
-            for (long k = 0; k < K; k++) row_to_bf16(A + k * lda + i0, T + k * w, w);
+            for (long k = 0; k < K; k++) llx_f32_to_bf16(A + k * lda + i0, T + k * w, w);
             for (long b0 = 0; b0 < w; b0 += 16)
                 for (long k0 = 0; k0 < K; k0 += 64) {
                     long b1 = b0 + 16 < w ? b0 + 16 : w, k1 = k0 + 64 < K ? k0 + 64 : K;
@@ -203,14 +184,14 @@ void llx_sbgemm_pack(int transA, int transB, long M, long N, long K, const float
         for (long n = n0; n < n1; n++)
             for (long k = 0; k < K; k++)
                 Bp[((n >> 4) * kpairs + (k >> 1)) * 32 + (n & 15) * 2 + (k & 1)] =
-                    to_bf16(transB ? B[n * ldb + k] : B[k * ldb + n]);
+                    llx_bf16_bits(transB ? B[n * ldb + k] : B[k * ldb + n]);
         return;
     }
     if (!transB) {
         uint16_t *r0 = T, *r1 = T + N;
         for (long k = 0; k < K; k += 2) {
-            row_to_bf16(B + k * ldb + n0, r0, w);
-            if (k + 1 < K) row_to_bf16(B + (k + 1) * ldb + n0, r1, w); else memset(r1, 0, (size_t)w * 2);
+            llx_f32_to_bf16(B + k * ldb + n0, r0, w);
+            if (k + 1 < K) llx_f32_to_bf16(B + (k + 1) * ldb + n0, r1, w); else memset(r1, 0, (size_t)w * 2);
             const long k2 = k >> 1;
             for (long j = 0; j < w; j++) {
                 long n = n0 + j;
@@ -220,7 +201,7 @@ void llx_sbgemm_pack(int transA, int transB, long M, long N, long K, const float
     } else {
         uint16_t *r = T;
         for (long n = n0; n < n1; n++) {
-            row_to_bf16(B + n * ldb, r, K);
+            llx_f32_to_bf16(B + n * ldb, r, K);
             if (K & 1) r[K] = 0;
             uint32_t *d = Bw + (n >> 4) * kpairs * 16 + (n & 15);
             for (long k2 = 0; k2 < (K + 1) / 2; k2++) {
@@ -260,11 +241,8 @@ void llx_sbgemm(int transA, int transB, long M, long N, long K, float alpha,
             for (long j = 0; j < N; j++) {
                 float s = 0;
                 for (long k = 0; k < K; k++) {
-                    uint32_t ua = (uint32_t)to_bf16(transA ? A[k * lda + i] : A[i * lda + k]) << 16;
-                    uint32_t ub = (uint32_t)to_bf16(transB ? B[j * ldb + k] : B[k * ldb + j]) << 16;
-                    float fa, fb;
-                    memcpy(&fa, &ua, 4); memcpy(&fb, &ub, 4);
-                    s += fa * fb;
+                    s += llx_bf16_value(llx_bf16_bits(transA ? A[k * lda + i] : A[i * lda + k])) *
+                         llx_bf16_value(llx_bf16_bits(transB ? B[j * ldb + k] : B[k * ldb + j]));
                 }
                 C[i * ldc + j] = beta == 0 ? alpha * s : alpha * s + beta * C[i * ldc + j];
             }

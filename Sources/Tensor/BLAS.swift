@@ -53,6 +53,8 @@ public enum BLAS {
     public static let bf16Available: Bool = llx_sbgemm_available() != 0
     /// Set: bf16 products take the path of CPUs without AMX even here (for tests of both).
     nonisolated(unsafe) public static var bf16WithoutAMX = false
+    /// Whether bf16 products go to the tile unit now.
+    static var bf16OnAMX: Bool { bf16Available && !bf16WithoutAMX }
 
     /// Products below this many multiply-adds run on the calling thread.
     static let splitWork = 1 << 18
@@ -66,7 +68,7 @@ public enum BLAS {
                              beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
         if m == 0 || n == 0 { return }
         let nth = Parallel.threads
-        if bf16Compute, k >= 32, bf16Available, !bf16WithoutAMX, onePool, nth > 1, m * n * k >= splitWork, m >= 64,
+        if bf16Compute, k >= 32, bf16OnAMX, onePool, nth > 1, m * n * k >= splitWork, m >= 64,
            let buf = llx_sbgemm_shared(m, n, k) {
             // bf16 on AMX: the operands packed once, by all threads, then 32-row blocks of C each
             let parts = min(nth, (m + 31) / 32)
@@ -128,7 +130,7 @@ public enum BLAS {
     static func single(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>, lda: Int,
                        b: UnsafePointer<Float>, ldb: Int, beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
         if bf16Compute, k >= 32 {
-            if bf16Available, !bf16WithoutAMX {
+            if bf16OnAMX {
                 llx_sbgemm(transA ? 1 : 0, transB ? 1 : 0, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
             } else {
                 roundedProduct(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,

@@ -49,8 +49,8 @@ public struct TrainConfig: Sendable {
     /// Shuffle the examples each epoch (as Hugging Face's Trainer does).
     public var shuffle: Bool = true
     /// The forward and backward passes multiply in bf16 (operands rounded to bf16, products
-    /// summed in f32: QLoRA's compute dtype bfloat16, torch's autocast) where the CPU has AMX;
-    /// f32 elsewhere. Weights, gradients and the optimizer stay f32.
+    /// summed in f32: QLoRA's compute dtype bfloat16, torch's autocast; see BLAS.bf16Compute:
+    /// on AMX where the CPU has it). Weights, gradients and the optimizer stay f32.
     public var bf16Compute: Bool = false
 
     public init() {}
