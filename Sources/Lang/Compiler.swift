@@ -1002,12 +1002,7 @@ final class Compiler {
             return { f in
                 while try c(f) {
                     if interp.isCancelled { try interp.checkCancelledAt(loc) }
-                    let r = try b(f)
-                    switch r {
-                    case .normal, .continueLoop: continue
-                    case .breakLoop: return .normal
-                    case .returned: return r
-                    }
+                    if let out = Compiler.loopExit(try b(f)) { return out }
                 }
                 return .normal
             }
@@ -1089,12 +1084,7 @@ final class Compiler {
                         var j = 0
                         while j < resetCount { f.slots[resetSlots[j]] = nil; j += 1 }
                         slot.pointee = .int(x)
-                        let flow = try code(f)
-                        switch flow {
-                        case .normal, .continueLoop: break
-                        case .breakLoop: return .normal
-                        case .returned: return flow
-                        }
+                        if let out = Compiler.loopExit(try code(f)) { return out }
                         k += 1
                         if k < n { x &+= r.step }
                     }
@@ -1117,12 +1107,7 @@ final class Compiler {
                 var x = r.start
                 while k < n {
                     if interp.isCancelled { try interp.checkCancelledAt(loc) }
-                    let flow = try iteration(f, .int(x))
-                    switch flow {
-                    case .normal, .continueLoop: break
-                    case .breakLoop: return .normal
-                    case .returned: return flow
-                    }
+                    if let out = Compiler.loopExit(try iteration(f, .int(x))) { return out }
                     k += 1
                     if k < n { x += r.step }
                 }
@@ -1131,14 +1116,19 @@ final class Compiler {
             let items = try interp.iterate(seq, seqExpr.location)
             for item in items {
                 if interp.isCancelled { try interp.checkCancelledAt(loc) }
-                let flow = try iteration(f, item)
-                switch flow {
-                case .normal, .continueLoop: continue
-                case .breakLoop: return .normal
-                case .returned: return flow
-                }
+                if let out = Compiler.loopExit(try iteration(f, item)) { return out }
             }
             return .normal
+        }
+    }
+
+    /// A loop's answer to its body's flow: nil goes on (`.normal`, `.continueLoop`), else what
+    /// the loop returns (`.normal` after a break, the flow itself after a return).
+    @inline(__always) static func loopExit(_ flow: Flow) -> Flow? {
+        switch flow {
+        case .normal, .continueLoop: return nil
+        case .breakLoop: return .normal
+        case .returned: return flow
         }
     }
 
@@ -1161,12 +1151,7 @@ final class Compiler {
                     var j = 0
                     while j < resetCount { f.slots[resetSlots[j]] = nil; j += 1 }
                     UnsafeMutableRawPointer(slot).copyMemory(from: buf.baseAddress.unsafelyUnwrapped + k, byteCount: MemoryLayout<Value>.size)
-                    let flow = try code(f)
-                    switch flow {
-                    case .normal, .continueLoop: break
-                    case .breakLoop: return .normal
-                    case .returned: return flow
-                    }
+                    if let out = Compiler.loopExit(try code(f)) { return out }
                     k += 1
                 }
                 return .normal
@@ -1177,12 +1162,7 @@ final class Compiler {
             var j = 0
             while j < resetCount { f.slots[resetSlots[j]] = nil; j += 1 }
             f.slots[slot0] = item
-            let flow = try code(f)
-            switch flow {
-            case .normal, .continueLoop: continue
-            case .breakLoop: return .normal
-            case .returned: return flow
-            }
+            if let out = Compiler.loopExit(try code(f)) { return out }
         }
         return .normal
     }
