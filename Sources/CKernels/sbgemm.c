@@ -125,15 +125,14 @@ VEC_FN static inline __m512 row16(const float *p, long k, long K, long ld, __mma
     return k < K ? _mm512_maskz_loadu_ps(m, p + k * ld) : _mm512_setzero_ps();
 }
 
-/// The vector packing (llx_sbgemm_pack's layouts) of op(A)'s rows [i0, i1) (i0 16-aligned; rows
-/// up to the next multiple of 16 may be written, as zeros) and op(B)'s 16-column blocks [c0, c1).
-VEC_FN static void pack_vec(int transA, int transB, long N, long K, const float *A, long lda, const float *B,
-                            long ldb, uint16_t *Ap, long ldp, long Kp, long i0, long i1, uint32_t *Bw, long c0, long c1) {
-    const long kpairs = Kp / 2;
+/// The vector packing (llx_sbgemm_pack's layout) of op(A)'s rows [i0, i1) (i0 16-aligned; rows
+/// up to the next multiple of 16 may be written, as zeros), row i at Ap + (i - row0) * ldp.
+VEC_FN static void pack_a_vec(int transA, long K, const float *A, long lda, uint16_t *Ap, long ldp, long Kp,
+                              long i0, long i1, long row0) {
     if (!transA) {
         for (long i = i0; i < i1; i++) {
             const float *s = A + i * lda;
-            uint16_t *d = Ap + i * ldp;
+            uint16_t *d = Ap + (i - row0) * ldp;
             long k = 0;
             for (; k + 32 <= K; k += 32)
                 _mm512_storeu_si512(d + k, cvt32(_mm512_loadu_ps(s + k), _mm512_loadu_ps(s + k + 16)));
@@ -154,10 +153,16 @@ VEC_FN static void pack_vec(int transA, int transB, long N, long K, const float 
                     r[j] = pairs(cvt32(row16(s, k, K, lda, m), row16(s, k + 1, K, lda, m)));
                 }
                 transpose16(r);
-                for (int j = 0; j < 16; j++) _mm512_storeu_si512(Ap + (ib + j) * ldp + k0, r[j]);
+                for (int j = 0; j < 16; j++) _mm512_storeu_si512(Ap + (ib - row0 + j) * ldp + k0, r[j]);
             }
         }
     }
+}
+
+/// The vector packing of op(B)'s 16-column blocks [c0, c1) (llx_sbgemm_pack's layout).
+VEC_FN static void pack_b_vec(int transB, long N, long K, const float *B, long ldb, long Kp, uint32_t *Bw,
+                              long c0, long c1) {
+    const long kpairs = Kp / 2;
     if (!transB) {
         // a pair of B's rows at a time across the part's column blocks, so B is read in its order
         for (long k2 = 0; k2 < kpairs; k2++) {
@@ -214,9 +219,18 @@ static _Thread_local uint16_t *packed = NULL, *converted = NULL;
 static _Thread_local size_t packed_cap = 0, converted_cap = 0;
 static uint16_t *scratch_for(size_t elems) { return grow(&converted, &converted_cap, elems); }
 
+static _Thread_local uint16_t *strip = NULL;
+static _Thread_local size_t strip_cap = 0;
+
+VEC_FN static void pack_a_vec(int transA, long K, const float *A, long lda, uint16_t *Ap, long ldp, long Kp,
+                              long i0, long i1, long row0);
+
+/// C's 32-row blocks [m0, m1) from packed op(A) rows (Ap) and op(B); or, with A given (the vector
+/// packing), op(A)'s rows packed here one 32-row strip at a time into a per-thread strip.
 __attribute__((target("amx-tile,amx-bf16")))
 static void tiles(const uint16_t *Ap, long ldp, const uint16_t *Bp, long M, long N, long Kp, long m0, long m1, long Np,
-                  float alpha, float beta, float *C, long ldc) {
+                  float alpha, float beta, float *C, long ldc, int transA, const float *A, long lda, long K) {
+    if (A && !grow(&strip, &strip_cap, (size_t)(32 * ldp))) return;   // (no memory: C left as it was)
     llx_tilecfg cfg;
     memset(&cfg, 0, sizeof cfg);
     cfg.palette = 1;
@@ -227,9 +241,14 @@ static void tiles(const uint16_t *Ap, long ldp, const uint16_t *Bp, long M, long
     const int direct = alpha == 1 && (beta == 0 || beta == 1);
     for (long mb = m0; mb < m1; mb += 32) {
         int two_m = mb + 16 < m1;
+        const uint16_t *as = Ap + mb * ldp;
+        if (A) {
+            pack_a_vec(transA, K, A, lda, strip, ldp, Kp, mb, mb + 32 < M ? mb + 32 : M, mb);
+            as = strip;
+        }
         for (long nb = 0; nb < Np; nb += 32) {
             int two_n = nb + 16 < Np;
-            const uint16_t *a0 = Ap + mb * ldp, *a1 = a0 + 16 * ldp;
+            const uint16_t *a0 = as, *a1 = a0 + 16 * ldp;
             const uint16_t *b0 = Bp + (nb / 16) * kpairs * 32, *b1 = b0 + kpairs * 32;
             if (direct && mb + 32 <= M && nb + 32 <= N) {
                 // a whole 32 x 32 block of C with alpha 1 and beta 0 or 1: the tiles start from
@@ -321,10 +340,13 @@ void llx_sbgemm_pack(int transA, int transB, long M, long N, long K, const float
     long i0 = rows16 * part / parts * 16, i1 = rows16 * (part + 1) / parts * 16;
     if (i1 > M) i1 = M;
     if (vec_pack()) {
+        // op(B) only: each part of llx_sbgemm_tiles packs its own 32-row strips of op(A) just
+        // before multiplying them (into a strip that stays in cache), so op(A) is never written
+        // out and read back whole
+        (void)Ap; (void)A; (void)lda; (void)transA; (void)i0; (void)i1;
         long blocks = Np / 16;
         long c0 = blocks * part / parts, c1 = blocks * (part + 1) / parts;
-        if (part == parts - 1) memset(Ap + M * ldp, 0, (size_t)((Mp - M) * ldp) * 2);
-        pack_vec(transA, transB, N, K, A, lda, B, ldb, Ap, ldp, Kp, i0, i1 < i0 ? i0 : i1, (uint32_t *)Bp, c0, c1);
+        pack_b_vec(transB, N, K, B, ldb, Kp, (uint32_t *)Bp, c0, c1);
         return;
     }
     if (i0 < i1) {
@@ -396,15 +418,16 @@ void llx_sbgemm_pack(int transA, int transB, long M, long N, long K, const float
     }
 }
 
-void llx_sbgemm_tiles(long M, long N, long K, const uint16_t *buf, float alpha, float beta, float *C, long ldc,
-                      int part, int parts) {
+void llx_sbgemm_tiles(int transA, long M, long N, long K, const float *A, long lda, const uint16_t *buf, float alpha,
+                      float beta, float *C, long ldc, int part, int parts) {
     long Kp, Mp, Np, ldp;
     sb_dims(M, N, K, &Kp, &Mp, &Np, &ldp);
     long blocks = (Mp + 31) / 32;
     long m0 = blocks * part / parts * 32, m1 = blocks * (part + 1) / parts * 32;
     if (m1 > Mp) m1 = Mp;
     if (m0 >= m1) return;
-    tiles(buf, ldp, buf + Mp * ldp, M, N, Kp, m0, m1, Np, alpha, beta, C, ldc);
+    int fused = vec_pack();
+    tiles(buf, ldp, buf + Mp * ldp, M, N, Kp, m0, m1, Np, alpha, beta, C, ldc, transA, fused ? A : NULL, lda, K);
 }
 
 void llx_sbgemm(int transA, int transB, long M, long N, long K, float alpha,
@@ -432,7 +455,7 @@ void llx_sbgemm(int transA, int transB, long M, long N, long K, float alpha,
         return;
     }
     llx_sbgemm_pack(transA, transB, M, N, K, A, lda, B, ldb, buf, 0, 1);
-    tiles(buf, ldp, buf + Mp * ldp, M, N, Kp, 0, Mp, Np, alpha, beta, C, ldc);
+    tiles(buf, ldp, buf + Mp * ldp, M, N, Kp, 0, Mp, Np, alpha, beta, C, ldc, transA, vec_pack() ? A : NULL, lda, K);
 }
 
 #else
@@ -444,9 +467,10 @@ void llx_sbgemm_pack(int transA, int transB, long M, long N, long K, const float
     (void)transA; (void)transB; (void)M; (void)N; (void)K; (void)A; (void)lda; (void)B; (void)ldb;
     (void)buf; (void)part; (void)parts; abort();
 }
-void llx_sbgemm_tiles(long M, long N, long K, const uint16_t *buf, float alpha, float beta, float *C, long ldc,
-                      int part, int parts) {
-    (void)M; (void)N; (void)K; (void)buf; (void)alpha; (void)beta; (void)C; (void)ldc; (void)part; (void)parts;
+void llx_sbgemm_tiles(int transA, long M, long N, long K, const float *A, long lda, const uint16_t *buf, float alpha,
+                      float beta, float *C, long ldc, int part, int parts) {
+    (void)transA; (void)M; (void)N; (void)K; (void)A; (void)lda; (void)buf; (void)alpha; (void)beta; (void)C; (void)ldc;
+    (void)part; (void)parts;
     abort();
 }
 void llx_sbgemm(int transA, int transB, long M, long N, long K, float alpha,

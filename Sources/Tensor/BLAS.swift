@@ -78,7 +78,7 @@ public enum BLAS {
                 llx_sbgemm_pack(transA ? 1 : 0, transB ? 1 : 0, m, n, k, a, lda, b, ldb, buf, Int32(part), Int32(parts))
             }
             HotPool.run(nth, chunks: parts) { part, parts in
-                llx_sbgemm_tiles(m, n, k, buf, alpha, beta, c, ldc, Int32(part), Int32(parts))
+                llx_sbgemm_tiles(transA ? 1 : 0, m, n, k, a, lda, buf, alpha, beta, c, ldc, Int32(part), Int32(parts))
             }
             llx_sbgemm_shared_done()
             return
