@@ -126,17 +126,18 @@ VEC_FN static inline __m512 row16(const float *p, long k, long K, long ld, __mma
 }
 
 /// The vector packing (llx_sbgemm_pack's layout) of op(A)'s rows [i0, i1) (i0 16-aligned; rows
-/// up to the next multiple of 16 may be written, as zeros), row i at Ap + (i - row0) * ldp.
-VEC_FN static void pack_a_vec(int transA, long K, const float *A, long lda, uint16_t *Ap, long ldp, long Kp,
+/// up to the next multiple of 16 may be written, as zeros), row i at Ap + (i - row0) * ldp, and
+/// of its columns [kb, ke) only (multiples of 32; zero past K).
+VEC_FN static void pack_a_vec(int transA, long K, const float *A, long lda, uint16_t *Ap, long ldp, long kb, long ke,
                               long i0, long i1, long row0) {
     if (!transA) {
         for (long i = i0; i < i1; i++) {
             const float *s = A + i * lda;
             uint16_t *d = Ap + (i - row0) * ldp;
-            long k = 0;
-            for (; k + 32 <= K; k += 32)
+            long k = kb;
+            for (; k + 32 <= K && k < ke; k += 32)
                 _mm512_storeu_si512(d + k, cvt32(_mm512_loadu_ps(s + k), _mm512_loadu_ps(s + k + 16)));
-            for (; k < Kp; k += 32)   // the tail and the zero padding up to Kp
+            for (; k < ke; k += 32)   // the tail and the zero padding up to Kp
                 _mm512_storeu_si512(d + k, cvt32(_mm512_maskz_loadu_ps(first_lanes(K - k), s + k),
                                                  _mm512_maskz_loadu_ps(first_lanes(K - k - 16), s + k + 16)));
         }
@@ -144,7 +145,7 @@ VEC_FN static void pack_a_vec(int transA, long K, const float *A, long lda, uint
         // 32 rows of A (32 values of k) at a time across all the part's columns (op(A)'s rows),
         // so A is read in its own order
         __m512i r[16];
-        for (long k0 = 0; k0 < Kp; k0 += 32) {
+        for (long k0 = kb; k0 < ke; k0 += 32) {
             for (long ib = i0; ib < i1; ib += 16) {
                 const __mmask16 m = first_lanes(i1 - ib);
                 const float *s = A + ib;
@@ -222,14 +223,16 @@ static uint16_t *scratch_for(size_t elems) { return grow(&converted, &converted_
 static _Thread_local uint16_t *strip = NULL;
 static _Thread_local size_t strip_cap = 0;
 
-VEC_FN static void pack_a_vec(int transA, long K, const float *A, long lda, uint16_t *Ap, long ldp, long Kp,
+VEC_FN static void pack_a_vec(int transA, long K, const float *A, long lda, uint16_t *Ap, long ldp, long kb, long ke,
                               long i0, long i1, long row0);
 
 /// C's 32-row blocks [m0, m1) from packed op(A) rows (Ap) and op(B); or, with A given (the vector
 /// packing), op(A)'s rows packed here one 32-row strip at a time into a per-thread strip.
+/// causal (llx_sbgemm_causal): 1, row block mb computes columns below mb + 32 only; 2, sums over
+/// k below mb + 32 only; 3, over k from mb on.
 __attribute__((target("amx-tile,amx-bf16")))
 static void tiles(const uint16_t *Ap, long ldp, const uint16_t *Bp, long M, long N, long Kp, long m0, long m1, long Np,
-                  float alpha, float beta, float *C, long ldc, int transA, const float *A, long lda, long K) {
+                  float alpha, float beta, float *C, long ldc, int transA, const float *A, long lda, long K, int causal) {
     if (A && !grow(&strip, &strip_cap, (size_t)(32 * ldp))) return;   // (no memory: C left as it was)
     llx_tilecfg cfg;
     memset(&cfg, 0, sizeof cfg);
@@ -241,13 +244,17 @@ static void tiles(const uint16_t *Ap, long ldp, const uint16_t *Bp, long M, long
     const int direct = alpha == 1 && (beta == 0 || beta == 1);
     for (long mb = m0; mb < m1; mb += 32) {
         int two_m = mb + 16 < m1;
+        long kb = 0, ke = Kp, nend = Np;
+        if (causal == 1 && mb + 32 < Np) nend = mb + 32;
+        else if (causal == 2 && mb + 32 < Kp) ke = mb + 32;
+        else if (causal == 3) kb = mb < Kp ? mb : Kp;
         const uint16_t *as = Ap + mb * ldp;
         if (A) {
-            pack_a_vec(transA, K, A, lda, strip, ldp, Kp, mb, mb + 32 < M ? mb + 32 : M, mb);
+            pack_a_vec(transA, K, A, lda, strip, ldp, kb, ke, mb, mb + 32 < M ? mb + 32 : M, mb);
             as = strip;
         }
-        for (long nb = 0; nb < Np; nb += 32) {
-            int two_n = nb + 16 < Np;
+        for (long nb = 0; nb < nend; nb += 32) {
+            int two_n = nb + 16 < nend;
             const uint16_t *a0 = as, *a1 = a0 + 16 * ldp;
             const uint16_t *b0 = Bp + (nb / 16) * kpairs * 32, *b1 = b0 + kpairs * 32;
             if (direct && mb + 32 <= M && nb + 32 <= N) {
@@ -260,7 +267,7 @@ static void tiles(const uint16_t *Ap, long ldp, const uint16_t *Bp, long M, long
                     _tile_loadd(0, c, ldcb); _tile_loadd(1, c + 16, ldcb);
                     _tile_loadd(2, c + 16 * ldc, ldcb); _tile_loadd(3, c + 16 * ldc + 16, ldcb);
                 }
-                for (long k = 0; k < Kp; k += 32) {
+                for (long k = kb; k < ke; k += 32) {
                     _tile_loadd(4, a0 + k, ldp * 2);
                     _tile_loadd(6, b0 + k * 16, 64);
                     _tile_dpbf16ps(0, 4, 6);
@@ -275,7 +282,7 @@ static void tiles(const uint16_t *Ap, long ldp, const uint16_t *Bp, long M, long
                 continue;
             }
             _tile_zero(0); _tile_zero(1); _tile_zero(2); _tile_zero(3);
-            for (long k = 0; k < Kp; k += 32) {
+            for (long k = kb; k < ke; k += 32) {
                 _tile_loadd(4, a0 + k, ldp * 2);
                 _tile_loadd(6, b0 + k * 16, 64);
                 _tile_dpbf16ps(0, 4, 6);
@@ -427,11 +434,11 @@ void llx_sbgemm_tiles(int transA, long M, long N, long K, const float *A, long l
     if (m1 > Mp) m1 = Mp;
     if (m0 >= m1) return;
     int fused = vec_pack();
-    tiles(buf, ldp, buf + Mp * ldp, M, N, Kp, m0, m1, Np, alpha, beta, C, ldc, transA, fused ? A : NULL, lda, K);
+    tiles(buf, ldp, buf + Mp * ldp, M, N, Kp, m0, m1, Np, alpha, beta, C, ldc, transA, fused ? A : NULL, lda, K, 0);
 }
 
-void llx_sbgemm(int transA, int transB, long M, long N, long K, float alpha,
-                const float *A, long lda, const float *B, long ldb, float beta, float *C, long ldc) {
+static void sbgemm_one(int causal, int transA, int transB, long M, long N, long K, float alpha,
+                       const float *A, long lda, const float *B, long ldb, float beta, float *C, long ldc) {
     if (M <= 0 || N <= 0) return;
     long Kp, Mp, Np, ldp;
     sb_dims(M, N, K, &Kp, &Mp, &Np, &ldp);
@@ -445,8 +452,10 @@ void llx_sbgemm(int transA, int transB, long M, long N, long K, float alpha,
         // no scratch memory: the same product (f32 sums of the bf16 operands), without tiles
         for (long i = 0; i < M; i++)
             for (long j = 0; j < N; j++) {
+                if (causal == 1 && j >= (i / 32 + 1) * 32) break;
                 float s = 0;
-                for (long k = 0; k < K; k++) {
+                long kb = causal == 3 ? i / 32 * 32 : 0, ke = causal == 2 && (i / 32 + 1) * 32 < K ? (i / 32 + 1) * 32 : K;
+                for (long k = kb; k < ke; k++) {
                     s += llx_bf16_value(llx_bf16_bits(transA ? A[k * lda + i] : A[i * lda + k])) *
                          llx_bf16_value(llx_bf16_bits(transB ? B[j * ldb + k] : B[k * ldb + j]));
                 }
@@ -455,11 +464,27 @@ void llx_sbgemm(int transA, int transB, long M, long N, long K, float alpha,
         return;
     }
     llx_sbgemm_pack(transA, transB, M, N, K, A, lda, B, ldb, buf, 0, 1);
-    tiles(buf, ldp, buf + Mp * ldp, M, N, Kp, 0, Mp, Np, alpha, beta, C, ldc, transA, vec_pack() ? A : NULL, lda, K);
+    tiles(buf, ldp, buf + Mp * ldp, M, N, Kp, 0, Mp, Np, alpha, beta, C, ldc, transA, vec_pack() ? A : NULL, lda, K, causal);
+}
+
+void llx_sbgemm(int transA, int transB, long M, long N, long K, float alpha,
+                const float *A, long lda, const float *B, long ldb, float beta, float *C, long ldc) {
+    sbgemm_one(0, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+void llx_sbgemm_causal(int causal, int transA, int transB, long M, long N, long K, float alpha,
+                       const float *A, long lda, const float *B, long ldb, float beta, float *C, long ldc) {
+    sbgemm_one(causal, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 #else
 int llx_sbgemm_available(void) { return 0; }
+void llx_sbgemm_causal(int causal, int transA, int transB, long M, long N, long K, float alpha,
+                       const float *A, long lda, const float *B, long ldb, float beta, float *C, long ldc) {
+    (void)causal; (void)transA; (void)transB; (void)M; (void)N; (void)K; (void)alpha; (void)A; (void)lda;
+    (void)B; (void)ldb; (void)beta; (void)C; (void)ldc;
+    abort();
+}
 uint16_t *llx_sbgemm_shared(long M, long N, long K) { (void)M; (void)N; (void)K; return NULL; }
 void llx_sbgemm_shared_done(void) {}
 void llx_sbgemm_pack(int transA, int transB, long M, long N, long K, const float *A, long lda,

@@ -88,6 +88,12 @@ int llx_sbgemm_available(void);
 void llx_sbgemm(int transA, int transB, long M, long N, long K, float alpha,
                 const float *A, long lda, const float *B, long ldb, float beta, float *C, long ldc);
 
+/// llx_sbgemm for the causal blocks of attention (one thread), in 32-row blocks mb of C:
+/// causal 1 computes only C's columns below mb + 32 (the rest of C is left as it was); 2 sums
+/// only over k below mb + 32; 3 only over k from mb on. causal 0 is llx_sbgemm.
+void llx_sbgemm_causal(int causal, int transA, int transB, long M, long N, long K, float alpha,
+                       const float *A, long lda, const float *B, long ldb, float beta, float *C, long ldc);
+
 /// llx_sbgemm in parallel phases: llx_sbgemm_shared takes and sizes the one shared packing
 /// buffer (NULL: no memory, or another product holds it), then every part in [0, parts) runs
 /// llx_sbgemm_pack, and after all of them every part runs llx_sbgemm_tiles (its share of the

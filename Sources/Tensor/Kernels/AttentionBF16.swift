@@ -3,8 +3,9 @@
 // attention does under autocast bf16 (q, k, v, the probabilities P, dO and dS in bf16, f32
 // accumulation); the softmax and its gradient run in f32. For the short sequences of small-model
 // training the scores of one head are materialized ([T, T] f32 per worker, T <= attentionBF16MaxT)
-// instead of FlashAttention's tiles: each product is then one call on whole matrices, and the
-// tile unit does the work that TileGEMM's f32 kernels did. Work items are (sequence, head)
+// instead of FlashAttention's tiles: each product is then one call on whole matrices
+// (llx_sbgemm_causal: 32-row blocks skip the keys after their last row), and the tile unit does
+// the work that TileGEMM's f32 kernels did. Work items are (sequence, head)
 // pairs of a whole packed batch, each on one thread (single-threaded products), handed out
 // dynamically.
 //
@@ -17,8 +18,9 @@ import Foundation
 extension Kernels {
     /// Longest sequence the bf16 attention takes (its scratch is 2 T x T f32 per worker).
     nonisolated(unsafe) public static var attentionBF16MaxT = 1024
-    /// Query rows per block: a block's products stop at its last row's keys (the causal mask).
-    nonisolated(unsafe) public static var causalBlock = 64
+    /// The products' causal granularity (llx_sbgemm_causal's 32-row blocks): row i's scores are
+    /// computed up to key causalEnd(i) - 1, and zero past i.
+    @inline(__always) static func causalEnd(_ i: Int, _ T: Int) -> Int { Swift.min(T, (i / 32 + 1) * 32) }
 
     /// Whether attentionForwardBF16 / attentionBackwardBF16 run for sequences up to `longest`:
     /// products in bf16 (BLAS.bf16Compute) on the tile unit, head_dim at least 32.
@@ -46,25 +48,19 @@ extension Kernels {
             let S = scratch + w * per
             let qh = q + s0 * ldq + h * D, kh = k + s0 * ldk + kvh * D, vh = v + s0 * ldk + kvh * D
             let lh = lse + Hq * s0 + h * T
-            // by blocks of query rows [b0, b1), which see keys 0..<b1 only (the causal mask)
-            var b0 = 0
-            while b0 < T {
-                let b1 = Swift.min(T, b0 + causalBlock)
-                // S rows (b1 - b0, b1) = scale * Q Kᵀ
-                llx_sbgemm(0, 1, b1 - b0, b1, D, scale, qh + b0 * ldq, ldq, kh, ldk, 0, S + b0 * T, T)
-                // P = causal softmax of each row; lse = max + log(sum)
-                for i in b0..<b1 {
-                    let row = S + i * T, n = i + 1
-                    let m = Vec.max(row, n)
-                    let sum = Vec.expShiftSum(row, n, shift: m)
-                    Vec.scale(row, 1 / sum, n)
-                    if n < b1 { (row + n).update(repeating: 0, count: b1 - n) }
-                    lh[i] = m + Foundation.log(sum)
-                }
-                // out rows (b1 - b0, D) = P V
-                llx_sbgemm(0, 0, b1 - b0, D, b1, 1, S + b0 * T, T, vh, ldk, 0, out + (s0 + b0) * ldq + h * D, ldq)
-                b0 = b1
+            // S (T, T) = scale * Q Kᵀ, each 32-row block up to its last row's key (the causal mask)
+            llx_sbgemm_causal(1, 0, 1, T, T, D, scale, qh, ldq, kh, ldk, 0, S, T)
+            // P = causal softmax of each row; lse = max + log(sum)
+            for i in 0..<T {
+                let row = S + i * T, n = i + 1, end = causalEnd(i, T)
+                let m = Vec.max(row, n)
+                let sum = Vec.expShiftSum(row, n, shift: m)
+                Vec.scale(row, 1 / sum, n)
+                if n < end { (row + n).update(repeating: 0, count: end - n) }
+                lh[i] = m + Foundation.log(sum)
             }
+            // out (T, D) = P V, each block summing over the keys it sees
+            llx_sbgemm_causal(2, 0, 0, T, D, T, 1, S, T, vh, ldk, 0, out + s0 * ldq + h * D, ldq)
         }
     }
 
@@ -98,35 +94,24 @@ extension Kernels {
                 let qh = q + s0 * ldq + h * D, doh = dout + s0 * ldq + h * D, oh = out + s0 * ldq + h * D
                 let lh = lse + Hq * s0 + h * T
                 for i in 0..<T { delta[i] = Vec.dot(doh + i * ldq, oh + i * ldq, D) }
-                // by blocks of query rows [b0, b1), which see keys 0..<b1 only
-                var b0 = 0
-                while b0 < T {
-                    let b1 = Swift.min(T, b0 + causalBlock)
-                    // S = Q Kᵀ (unscaled), dP = dO Vᵀ
-                    llx_sbgemm(0, 1, b1 - b0, b1, D, 1, qh + b0 * ldq, ldq, kh, ldk, 0, S + b0 * T, T)
-                    llx_sbgemm(0, 1, b1 - b0, b1, D, 1, doh + b0 * ldq, ldq, vh, ldk, 0, dP + b0 * T, T)
-                    // P = exp(scale * S - lse), dS = scale * P * (dP - delta); keys after the query 0
-                    for i in b0..<b1 {
-                        let row = S + i * T, drow = dP + i * T, n = i + 1
-                        Vec.softmaxGradRow(p: row, dp: drow, lse: lh[i], delta: delta[i], scale: scale, n)
-                        if n < b1 {
-                            (row + n).update(repeating: 0, count: b1 - n)
-                            (drow + n).update(repeating: 0, count: b1 - n)
-                        }
+                // S = Q Kᵀ (unscaled), dP = dO Vᵀ, each 32-row block up to its last row's key
+                llx_sbgemm_causal(1, 0, 1, T, T, D, 1, qh, ldq, kh, ldk, 0, S, T)
+                llx_sbgemm_causal(1, 0, 1, T, T, D, 1, doh, ldq, vh, ldk, 0, dP, T)
+                // P = exp(scale * S - lse), dS = scale * P * (dP - delta); keys after the query 0
+                for i in 0..<T {
+                    let row = S + i * T, drow = dP + i * T, n = i + 1, end = causalEnd(i, T)
+                    Vec.softmaxGradRow(p: row, dp: drow, lse: lh[i], delta: delta[i], scale: scale, n)
+                    if n < end {
+                        (row + n).update(repeating: 0, count: end - n)
+                        (drow + n).update(repeating: 0, count: end - n)
                     }
-                    // dq rows (b1 - b0, D) = dS K
-                    llx_sbgemm(0, 0, b1 - b0, D, b1, 1, dP + b0 * T, T, kh, ldk, 0, dq + (s0 + b0) * ldq + h * D, ldq)
-                    b0 = b1
                 }
-                // dk, dv rows of keys [b0, b1) (+)= dSᵀ Q, Pᵀ dO over the queries b0..<T that see them
+                // dq (T, D) = dS K (each query block over the keys it sees); dk, dv (T, D) (+)=
+                // dSᵀ Q, Pᵀ dO (each key block over the queries that see it)
                 let beta: Float = g == 0 ? 0 : 1
-                b0 = 0
-                while b0 < T {
-                    let b1 = Swift.min(T, b0 + causalBlock)
-                    llx_sbgemm(1, 0, b1 - b0, D, T - b0, 1, dP + b0 * T + b0, T, qh + b0 * ldq, ldq, beta, dkh + b0 * ldk, ldk)
-                    llx_sbgemm(1, 0, b1 - b0, D, T - b0, 1, S + b0 * T + b0, T, doh + b0 * ldq, ldq, beta, dvh + b0 * ldk, ldk)
-                    b0 = b1
-                }
+                llx_sbgemm_causal(2, 0, 0, T, D, T, 1, dP, T, kh, ldk, 0, dq + s0 * ldq + h * D, ldq)
+                llx_sbgemm_causal(3, 1, 0, T, D, T, 1, dP, T, qh, ldq, beta, dkh, ldk)
+                llx_sbgemm_causal(3, 1, 0, T, D, T, 1, S, T, doh, ldq, beta, dvh, ldk)
             }
         }
     }
