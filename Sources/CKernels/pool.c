@@ -66,7 +66,12 @@ static void *worker_main(void *p) {
         unsigned g;
         while ((g = atomic_load_explicit(&pool_gen, memory_order_acquire)) == seen) {
             llx_pause();
-            if ((++spins & 255) == 0) {
+            // Offer the core now and then: on a machine shared with other processes the caller
+            // may be waiting for this very core, and a worker spinning out its time slice there
+            // would hold back the job it waits for (a training step then ran slower on two
+            // threads than on one). On an idle core sched_yield returns at once.
+            if ((++spins & 15) == 0) sched_yield();
+            if ((spins & 255) == 0) {
                 uint64_t t = now_us();
                 if (start == 0) start = t;
                 else if (t - start > (uint64_t)atomic_load_explicit(&pool_spin_us, memory_order_relaxed)) {
@@ -131,7 +136,7 @@ void llx_pool_run(llx_task_fn fn, void *ctx, int nth, int nchunks) {
     unsigned spins = 0;
     while (atomic_load_explicit(&pool_done, memory_order_acquire) + mine < nchunks) {
         llx_pause();
-        if ((++spins & 1023) == 0) sched_yield();
+        if ((++spins & 15) == 0) sched_yield();
     }
     pthread_mutex_unlock(&run_lock);
 }

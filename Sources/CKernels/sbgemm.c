@@ -40,6 +40,163 @@ int llx_sbgemm_available(void) {
     return ok;
 }
 
+// Whether the packing may convert with AVX512-BF16 (vcvtne2ps2bf16, 32 values an instruction)
+// and shuffle with AVX-512 instead of element by element: every CPU with AMX-BF16 has it, but
+// it is asked for separately (CPUID.(7,1):EAX[5]). LLX_SBGEMM_PACK=scalar: the scalar packing.
+static int vec_state = -1;
+
+static int vec_pack(void) {
+    int s = __atomic_load_n(&vec_state, __ATOMIC_ACQUIRE);
+    if (s >= 0) return s;
+    int ok = 0;
+    const char *env = getenv("LLX_SBGEMM_PACK");
+    unsigned a, b, c, d;
+    if (!(env && strcmp(env, "scalar") == 0) && __get_cpuid_count(7, 1, &a, &b, &c, &d) && ((a >> 5) & 1)) {
+        __builtin_cpu_init();
+        ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") ? 1 : 0;
+    }
+    __atomic_store_n(&vec_state, ok, __ATOMIC_RELEASE);
+    return ok;
+}
+
+#define VEC_FN __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")))
+
+/// 16 f32 -> their bf16 bits in the low halves of 16 32-bit lanes, by llx_bf16_bits's formula.
+VEC_FN static inline __m512i bits_formula(__m512 x) {
+    const __m512i u = _mm512_castps_si512(x);
+    const __m512i rounded = _mm512_srli_epi32(
+        _mm512_add_epi32(_mm512_add_epi32(u, _mm512_set1_epi32(0x7fff)),
+                         _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1))), 16);
+    const __m512i quiet = _mm512_or_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(0x40));
+    const __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(u, _mm512_set1_epi32(0x7fffffff)),
+                                                  _mm512_set1_epi32(0x7f800000));
+    return _mm512_mask_blend_epi32(nan, rounded, quiet);
+}
+
+/// 32 f32 (lo: the first 16, hi: the next 16) -> 32 bf16 in order, rounded to nearest even as
+/// llx_bf16_bits. vcvtne2ps2bf16 rounds the same way (NaN included) but flushes subnormal
+/// inputs to zero, where torch rounds them: a vector holding one takes the formula instead.
+VEC_FN static inline __m512i cvt32(__m512 lo, __m512 hi) {
+    const __m512i absm = _mm512_set1_epi32(0x7fffffff), one = _mm512_set1_epi32(1), lim = _mm512_set1_epi32(0x007ffffe);
+    __mmask16 sl = _mm512_cmple_epu32_mask(_mm512_sub_epi32(_mm512_and_si512(_mm512_castps_si512(lo), absm), one), lim);
+    __mmask16 sh = _mm512_cmple_epu32_mask(_mm512_sub_epi32(_mm512_and_si512(_mm512_castps_si512(hi), absm), one), lim);
+    if (__builtin_expect((sl | sh) != 0, 0)) {
+        __m256i l = _mm512_cvtepi32_epi16(bits_formula(lo)), h = _mm512_cvtepi32_epi16(bits_formula(hi));
+        return _mm512_inserti64x4(_mm512_castsi256_si512(l), h, 1);
+    }
+    return (__m512i)_mm512_cvtne2ps_pbh(hi, lo);
+}
+
+/// [a0..a15 | b0..b15] (16-bit) -> [a0 b0 a1 b1 ...]: 16 (k, k+1) pairs, the tile unit's layout.
+VEC_FN static inline __m512i pairs(__m512i r) {
+    const __m512i idx = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8,
+                                         23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+    return _mm512_permutexvar_epi16(idx, r);
+}
+
+/// Transposes a 16 x 16 matrix of 32-bit elements held in 16 rows, in place: four rounds of
+/// swapping the off-diagonal w x w blocks (w = 8, 4, 2, 1) of every 2w x 2w block.
+/// For round w (8, 4, 2, 1 at 0..3), the lanes of the upper row i (lo) and of row i + w (hi) of
+/// each pair: column c of the upper row comes from the lower row's c - w where c & w, and the
+/// lower row's from the upper row's c + w where not.
+static const int32_t swap_idx[4][2][16] __attribute__((aligned(64))) = {
+    {{0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23}, {8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31}},
+    {{0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27}, {4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31}},
+    {{0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29}, {2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31}},
+    {{0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30}, {1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31}},
+};
+
+VEC_FN static inline void transpose16(__m512i r[16]) {
+    for (int round = 0, w = 8; round < 4; round++, w >>= 1) {
+        const __m512i il = _mm512_load_si512(swap_idx[round][0]), ih = _mm512_load_si512(swap_idx[round][1]);
+        for (int i = 0; i < 16; i++) {
+            if (i & w) continue;
+            __m512i a = r[i], b = r[i + w];
+            r[i] = _mm512_permutex2var_epi32(a, il, b);
+            r[i + w] = _mm512_permutex2var_epi32(a, ih, b);
+        }
+    }
+}
+
+static inline __mmask16 first_lanes(long n) { return n >= 16 ? (__mmask16)0xffff : n <= 0 ? 0 : (__mmask16)((1u << n) - 1); }
+
+/// 16 values of row k of a K-row matrix from column offset p (lanes masked to m), zero past K.
+VEC_FN static inline __m512 row16(const float *p, long k, long K, long ld, __mmask16 m) {
+    return k < K ? _mm512_maskz_loadu_ps(m, p + k * ld) : _mm512_setzero_ps();
+}
+
+/// The vector packing (llx_sbgemm_pack's layout) of op(A)'s rows [i0, i1) (i0 16-aligned; rows
+/// up to the next multiple of 16 may be written, as zeros), row i at Ap + (i - row0) * ldp, and
+/// of its columns [kb, ke) only (multiples of 32; zero past K).
+VEC_FN static void pack_a_vec(int transA, long K, const float *A, long lda, uint16_t *Ap, long ldp, long kb, long ke,
+                              long i0, long i1, long row0) {
+    if (!transA) {
+        for (long i = i0; i < i1; i++) {
+            const float *s = A + i * lda;
+            uint16_t *d = Ap + (i - row0) * ldp;
+            long k = kb;
+            for (; k + 32 <= K && k < ke; k += 32)
+                _mm512_storeu_si512(d + k, cvt32(_mm512_loadu_ps(s + k), _mm512_loadu_ps(s + k + 16)));
+            for (; k < ke; k += 32)   // the tail and the zero padding up to Kp
+                _mm512_storeu_si512(d + k, cvt32(_mm512_maskz_loadu_ps(first_lanes(K - k), s + k),
+                                                 _mm512_maskz_loadu_ps(first_lanes(K - k - 16), s + k + 16)));
+        }
+    } else {
+        // 32 rows of A (32 values of k) at a time across all the part's columns (op(A)'s rows),
+        // so A is read in its own order
+        __m512i r[16];
+        for (long k0 = kb; k0 < ke; k0 += 32) {
+            for (long ib = i0; ib < i1; ib += 16) {
+                const __mmask16 m = first_lanes(i1 - ib);
+                const float *s = A + ib;
+                for (int j = 0; j < 16; j++) {
+                    long k = k0 + 2 * j;
+                    r[j] = pairs(cvt32(row16(s, k, K, lda, m), row16(s, k + 1, K, lda, m)));
+                }
+                transpose16(r);
+                for (int j = 0; j < 16; j++) _mm512_storeu_si512(Ap + (ib - row0 + j) * ldp + k0, r[j]);
+            }
+        }
+    }
+}
+
+/// The vector packing of op(B)'s 16-column blocks [c0, c1) (llx_sbgemm_pack's layout).
+VEC_FN static void pack_b_vec(int transB, long N, long K, const float *B, long ldb, long Kp, uint32_t *Bw,
+                              long c0, long c1) {
+    const long kpairs = Kp / 2;
+    if (!transB) {
+        // a pair of B's rows at a time across the part's column blocks, so B is read in its order
+        for (long k2 = 0; k2 < kpairs; k2++) {
+            for (long blk = c0; blk < c1; blk++) {
+                const long n = blk * 16;
+                const __mmask16 m = first_lanes(N - n);
+                const float *s = B + n;
+                _mm512_storeu_si512(Bw + (blk * kpairs + k2) * 16,
+                                    pairs(cvt32(row16(s, 2 * k2, K, ldb, m), row16(s, 2 * k2 + 1, K, ldb, m))));
+            }
+        }
+    } else {
+        __m512i r[16];
+        for (long blk = c0; blk < c1; blk++) {
+            const long n = blk * 16;
+            uint32_t *d = Bw + blk * kpairs * 16;
+            for (long k0 = 0; k0 < Kp; k0 += 32) {
+                const __mmask16 ml = first_lanes(K - k0), mh = first_lanes(K - k0 - 16);
+                for (int j = 0; j < 16; j++) {
+                    if (n + j < N) {
+                        const float *s = B + (n + j) * ldb + k0;
+                        r[j] = cvt32(_mm512_maskz_loadu_ps(ml, s), _mm512_maskz_loadu_ps(mh, s + 16));
+                    } else {
+                        r[j] = _mm512_setzero_si512();
+                    }
+                }
+                transpose16(r);
+                for (int j = 0; j < 16; j++) _mm512_storeu_si512(d + (k0 / 2 + j) * 16, r[j]);
+            }
+        }
+    }
+}
+
 typedef struct {
     uint8_t palette, start_row;
     uint8_t reserved[14];
@@ -63,9 +220,20 @@ static _Thread_local uint16_t *packed = NULL, *converted = NULL;
 static _Thread_local size_t packed_cap = 0, converted_cap = 0;
 static uint16_t *scratch_for(size_t elems) { return grow(&converted, &converted_cap, elems); }
 
+static _Thread_local uint16_t *strip = NULL;
+static _Thread_local size_t strip_cap = 0;
+
+VEC_FN static void pack_a_vec(int transA, long K, const float *A, long lda, uint16_t *Ap, long ldp, long kb, long ke,
+                              long i0, long i1, long row0);
+
+/// C's 32-row blocks [m0, m1) from packed op(A) rows (Ap) and op(B); or, with A given (the vector
+/// packing), op(A)'s rows packed here one 32-row strip at a time into a per-thread strip.
+/// causal (llx_sbgemm_causal): 1, row block mb computes columns below mb + 32 only; 2, sums over
+/// k below mb + 32 only; 3, over k from mb on.
 __attribute__((target("amx-tile,amx-bf16")))
 static void tiles(const uint16_t *Ap, long ldp, const uint16_t *Bp, long M, long N, long Kp, long m0, long m1, long Np,
-                  float alpha, float beta, float *C, long ldc) {
+                  float alpha, float beta, float *C, long ldc, int transA, const float *A, long lda, long K, int causal) {
+    if (A && !grow(&strip, &strip_cap, (size_t)(32 * ldp))) return;   // (no memory: C left as it was)
     llx_tilecfg cfg;
     memset(&cfg, 0, sizeof cfg);
     cfg.palette = 1;
@@ -73,14 +241,48 @@ static void tiles(const uint16_t *Ap, long ldp, const uint16_t *Bp, long M, long
     _tile_loadconfig(&cfg);
     float buf[32 * 32] __attribute__((aligned(64)));
     const long kpairs = Kp / 2;
+    const int direct = alpha == 1 && (beta == 0 || beta == 1);
     for (long mb = m0; mb < m1; mb += 32) {
         int two_m = mb + 16 < m1;
-        for (long nb = 0; nb < Np; nb += 32) {
-            int two_n = nb + 16 < Np;
-            _tile_zero(0); _tile_zero(1); _tile_zero(2); _tile_zero(3);
-            const uint16_t *a0 = Ap + mb * ldp, *a1 = a0 + 16 * ldp;
+        long kb = 0, ke = Kp, nend = Np;
+        if (causal == 1 && mb + 32 < Np) nend = mb + 32;
+        else if (causal == 2 && mb + 32 < Kp) ke = mb + 32;
+        else if (causal == 3) kb = mb < Kp ? mb : Kp;
+        const uint16_t *as = Ap + mb * ldp;
+        if (A) {
+            pack_a_vec(transA, K, A, lda, strip, ldp, kb, ke, mb, mb + 32 < M ? mb + 32 : M, mb);
+            as = strip;
+        }
+        for (long nb = 0; nb < nend; nb += 32) {
+            int two_n = nb + 16 < nend;
+            const uint16_t *a0 = as, *a1 = a0 + 16 * ldp;
             const uint16_t *b0 = Bp + (nb / 16) * kpairs * 32, *b1 = b0 + kpairs * 32;
-            for (long k = 0; k < Kp; k += 32) {
+            if (direct && mb + 32 <= M && nb + 32 <= N) {
+                // a whole 32 x 32 block of C with alpha 1 and beta 0 or 1: the tiles start from
+                // C (or zero) and are stored straight into it
+                float *c = C + mb * ldc + nb;
+                const long ldcb = ldc * 4;
+                if (beta == 0) { _tile_zero(0); _tile_zero(1); _tile_zero(2); _tile_zero(3); }
+                else {
+                    _tile_loadd(0, c, ldcb); _tile_loadd(1, c + 16, ldcb);
+                    _tile_loadd(2, c + 16 * ldc, ldcb); _tile_loadd(3, c + 16 * ldc + 16, ldcb);
+                }
+                for (long k = kb; k < ke; k += 32) {
+                    _tile_loadd(4, a0 + k, ldp * 2);
+                    _tile_loadd(6, b0 + k * 16, 64);
+                    _tile_dpbf16ps(0, 4, 6);
+                    _tile_loadd(7, b1 + k * 16, 64);
+                    _tile_dpbf16ps(1, 4, 7);
+                    _tile_loadd(5, a1 + k, ldp * 2);
+                    _tile_dpbf16ps(2, 5, 6);
+                    _tile_dpbf16ps(3, 5, 7);
+                }
+                _tile_stored(0, c, ldcb); _tile_stored(1, c + 16, ldcb);
+                _tile_stored(2, c + 16 * ldc, ldcb); _tile_stored(3, c + 16 * ldc + 16, ldcb);
+                continue;
+            }
+            _tile_zero(0); _tile_zero(1); _tile_zero(2); _tile_zero(3);
+            for (long k = kb; k < ke; k += 32) {
                 _tile_loadd(4, a0 + k, ldp * 2);
                 _tile_loadd(6, b0 + k * 16, 64);
                 _tile_dpbf16ps(0, 4, 6);
@@ -144,6 +346,16 @@ void llx_sbgemm_pack(int transA, int transB, long M, long N, long K, const float
     long rows16 = Mp / 16;
     long i0 = rows16 * part / parts * 16, i1 = rows16 * (part + 1) / parts * 16;
     if (i1 > M) i1 = M;
+    if (vec_pack()) {
+        // op(B) only: each part of llx_sbgemm_tiles packs its own 32-row strips of op(A) just
+        // before multiplying them (into a strip that stays in cache), so op(A) is never written
+        // out and read back whole
+        (void)Ap; (void)A; (void)lda; (void)transA; (void)i0; (void)i1;
+        long blocks = Np / 16;
+        long c0 = blocks * part / parts, c1 = blocks * (part + 1) / parts;
+        pack_b_vec(transB, N, K, B, ldb, Kp, (uint32_t *)Bp, c0, c1);
+        return;
+    }
     if (i0 < i1) {
         long w = i1 - i0;
         uint16_t *T = scratch_for((size_t)(transA ? K * w : 0) + (size_t)(2 * N + K + 2));
@@ -213,19 +425,20 @@ void llx_sbgemm_pack(int transA, int transB, long M, long N, long K, const float
     }
 }
 
-void llx_sbgemm_tiles(long M, long N, long K, const uint16_t *buf, float alpha, float beta, float *C, long ldc,
-                      int part, int parts) {
+void llx_sbgemm_tiles(int transA, long M, long N, long K, const float *A, long lda, const uint16_t *buf, float alpha,
+                      float beta, float *C, long ldc, int part, int parts) {
     long Kp, Mp, Np, ldp;
     sb_dims(M, N, K, &Kp, &Mp, &Np, &ldp);
     long blocks = (Mp + 31) / 32;
     long m0 = blocks * part / parts * 32, m1 = blocks * (part + 1) / parts * 32;
     if (m1 > Mp) m1 = Mp;
     if (m0 >= m1) return;
-    tiles(buf, ldp, buf + Mp * ldp, M, N, Kp, m0, m1, Np, alpha, beta, C, ldc);
+    int fused = vec_pack();
+    tiles(buf, ldp, buf + Mp * ldp, M, N, Kp, m0, m1, Np, alpha, beta, C, ldc, transA, fused ? A : NULL, lda, K, 0);
 }
 
-void llx_sbgemm(int transA, int transB, long M, long N, long K, float alpha,
-                const float *A, long lda, const float *B, long ldb, float beta, float *C, long ldc) {
+static void sbgemm_one(int causal, int transA, int transB, long M, long N, long K, float alpha,
+                       const float *A, long lda, const float *B, long ldb, float beta, float *C, long ldc) {
     if (M <= 0 || N <= 0) return;
     long Kp, Mp, Np, ldp;
     sb_dims(M, N, K, &Kp, &Mp, &Np, &ldp);
@@ -239,8 +452,10 @@ void llx_sbgemm(int transA, int transB, long M, long N, long K, float alpha,
         // no scratch memory: the same product (f32 sums of the bf16 operands), without tiles
         for (long i = 0; i < M; i++)
             for (long j = 0; j < N; j++) {
+                if (causal == 1 && j >= (i / 32 + 1) * 32) break;
                 float s = 0;
-                for (long k = 0; k < K; k++) {
+                long kb = causal == 3 ? i / 32 * 32 : 0, ke = causal == 2 && (i / 32 + 1) * 32 < K ? (i / 32 + 1) * 32 : K;
+                for (long k = kb; k < ke; k++) {
                     s += llx_bf16_value(llx_bf16_bits(transA ? A[k * lda + i] : A[i * lda + k])) *
                          llx_bf16_value(llx_bf16_bits(transB ? B[j * ldb + k] : B[k * ldb + j]));
                 }
@@ -249,11 +464,27 @@ void llx_sbgemm(int transA, int transB, long M, long N, long K, float alpha,
         return;
     }
     llx_sbgemm_pack(transA, transB, M, N, K, A, lda, B, ldb, buf, 0, 1);
-    tiles(buf, ldp, buf + Mp * ldp, M, N, Kp, 0, Mp, Np, alpha, beta, C, ldc);
+    tiles(buf, ldp, buf + Mp * ldp, M, N, Kp, 0, Mp, Np, alpha, beta, C, ldc, transA, vec_pack() ? A : NULL, lda, K, causal);
+}
+
+void llx_sbgemm(int transA, int transB, long M, long N, long K, float alpha,
+                const float *A, long lda, const float *B, long ldb, float beta, float *C, long ldc) {
+    sbgemm_one(0, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+void llx_sbgemm_causal(int causal, int transA, int transB, long M, long N, long K, float alpha,
+                       const float *A, long lda, const float *B, long ldb, float beta, float *C, long ldc) {
+    sbgemm_one(causal, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 #else
 int llx_sbgemm_available(void) { return 0; }
+void llx_sbgemm_causal(int causal, int transA, int transB, long M, long N, long K, float alpha,
+                       const float *A, long lda, const float *B, long ldb, float beta, float *C, long ldc) {
+    (void)causal; (void)transA; (void)transB; (void)M; (void)N; (void)K; (void)alpha; (void)A; (void)lda;
+    (void)B; (void)ldb; (void)beta; (void)C; (void)ldc;
+    abort();
+}
 uint16_t *llx_sbgemm_shared(long M, long N, long K) { (void)M; (void)N; (void)K; return NULL; }
 void llx_sbgemm_shared_done(void) {}
 void llx_sbgemm_pack(int transA, int transB, long M, long N, long K, const float *A, long lda,
@@ -261,9 +492,10 @@ void llx_sbgemm_pack(int transA, int transB, long M, long N, long K, const float
     (void)transA; (void)transB; (void)M; (void)N; (void)K; (void)A; (void)lda; (void)B; (void)ldb;
     (void)buf; (void)part; (void)parts; abort();
 }
-void llx_sbgemm_tiles(long M, long N, long K, const uint16_t *buf, float alpha, float beta, float *C, long ldc,
-                      int part, int parts) {
-    (void)M; (void)N; (void)K; (void)buf; (void)alpha; (void)beta; (void)C; (void)ldc; (void)part; (void)parts;
+void llx_sbgemm_tiles(int transA, long M, long N, long K, const float *A, long lda, const uint16_t *buf, float alpha,
+                      float beta, float *C, long ldc, int part, int parts) {
+    (void)transA; (void)M; (void)N; (void)K; (void)A; (void)lda; (void)buf; (void)alpha; (void)beta; (void)C; (void)ldc;
+    (void)part; (void)parts;
     abort();
 }
 void llx_sbgemm(int transA, int transB, long M, long N, long K, float alpha,

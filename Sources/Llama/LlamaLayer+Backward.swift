@@ -32,12 +32,19 @@ extension LlamaModel {
         // attention: dq (T, Hq*D), dk, dv (T, Hkv*D)
         let scale = 1 / Float(D).squareRoot()
         let qd = Hq * D, kvd = Hkv * D
-        for r in segs ?? [0..<T] {
-            let s0 = r.lowerBound, n = r.count
-            try Kernels.attentionBackward(dout: g.dAtt.p + s0 * qd, q: a.q.p + s0 * qd, k: a.k.p + s0 * kvd, v: a.v.p + s0 * kvd,
-                                          out: a.att.p + s0 * qd, lse: a.lse.p + Hq * s0,
-                                          dq: g.dq.p + s0 * qd, dk: g.dk.p + s0 * kvd, dv: g.dv.p + s0 * kvd,
-                                          Tq: n, Tk: n, Hq: Hq, Hkv: Hkv, D: D, scale: scale)
+        let ranges = segs ?? [0..<T]
+        if Kernels.attentionBF16Applies(longest: ranges.map(\.count).max() ?? 0, D: D) {
+            try Kernels.attentionBackwardBF16(dout: g.dAtt.p, q: a.q.p, k: a.k.p, v: a.v.p, out: a.att.p, lse: a.lse.p,
+                                              dq: g.dq.p, dk: g.dk.p, dv: g.dv.p,
+                                              segments: ranges, Hq: Hq, Hkv: Hkv, D: D, scale: scale)
+        } else {
+            for r in ranges {
+                let s0 = r.lowerBound, n = r.count
+                try Kernels.attentionBackward(dout: g.dAtt.p + s0 * qd, q: a.q.p + s0 * qd, k: a.k.p + s0 * kvd, v: a.v.p + s0 * kvd,
+                                              out: a.att.p + s0 * qd, lse: a.lse.p + Hq * s0,
+                                              dq: g.dq.p + s0 * qd, dk: g.dk.p + s0 * kvd, dv: g.dv.p + s0 * kvd,
+                                              Tq: n, Tk: n, Hq: Hq, Hkv: Hkv, D: D, scale: scale)
+            }
         }
         // RoPE backward: the inverse rotation
         rope.cos.withUnsafeBufferPointer { cp in

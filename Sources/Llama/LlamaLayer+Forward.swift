@@ -76,11 +76,18 @@ extension LlamaModel {
             a.lse.p.update(from: kept.lse.p, count: Hq * T)
         } else {
             let qd = Hq * D, kvd = Hkv * D
-            for r in segs ?? [0..<T] {
-                let s0 = r.lowerBound, n = r.count
-                try Kernels.attentionForward(q: a.q.p + s0 * qd, k: a.k.p + s0 * kvd, v: a.v.p + s0 * kvd,
-                                             out: a.att.p + s0 * qd, lse: a.lse.p + Hq * s0,
-                                             Tq: n, Tk: n, Hq: Hq, Hkv: Hkv, D: D, scale: scale)
+            let ranges = segs ?? [0..<T]
+            if Kernels.attentionBF16Applies(longest: ranges.map(\.count).max() ?? 0, D: D) {
+                // bf16 compute dtype: the products on the tile unit, the whole batch at once
+                try Kernels.attentionForwardBF16(q: a.q.p, k: a.k.p, v: a.v.p, out: a.att.p, lse: a.lse.p,
+                                                 segments: ranges, Hq: Hq, Hkv: Hkv, D: D, scale: scale)
+            } else {
+                for r in ranges {
+                    let s0 = r.lowerBound, n = r.count
+                    try Kernels.attentionForward(q: a.q.p + s0 * qd, k: a.k.p + s0 * kvd, v: a.v.p + s0 * kvd,
+                                                 out: a.att.p + s0 * qd, lse: a.lse.p + Hq * s0,
+                                                 Tq: n, Tk: n, Hq: Hq, Hkv: Hkv, D: D, scale: scale)
+                }
             }
         }
         // xMid (T, C) = x + att Woᵀ

@@ -71,12 +71,14 @@ public enum BLAS {
         if bf16Compute, k >= 32, bf16OnAMX, onePool, nth > 1, m * n * k >= splitWork, m >= 64,
            let buf = llx_sbgemm_shared(m, n, k) {
             // bf16 on AMX: the operands packed once, by all threads, then 32-row blocks of C each
-            let parts = min(nth, (m + 31) / 32)
+            // (a few parts per thread, claimed as they come, so a thread that starts late on a
+            // shared machine holds back little)
+            let parts = min(4 * nth, (m + 31) / 32)
             HotPool.run(nth, chunks: parts) { part, parts in
                 llx_sbgemm_pack(transA ? 1 : 0, transB ? 1 : 0, m, n, k, a, lda, b, ldb, buf, Int32(part), Int32(parts))
             }
             HotPool.run(nth, chunks: parts) { part, parts in
-                llx_sbgemm_tiles(m, n, k, buf, alpha, beta, c, ldc, Int32(part), Int32(parts))
+                llx_sbgemm_tiles(transA ? 1 : 0, m, n, k, a, lda, buf, alpha, beta, c, ldc, Int32(part), Int32(parts))
             }
             llx_sbgemm_shared_done()
             return

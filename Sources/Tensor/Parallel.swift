@@ -10,11 +10,16 @@ public enum Parallel {
     public static func forRanges(_ n: Int, grain: Int = 1, _ body: (Range<Int>) -> Void) {
         let workers = min(threads, n / max(1, grain))
         if workers <= 1 { if n > 0 { body(0..<n) }; return }
-        let chunk = (n + workers - 1) / workers
-        run(workers) { w in
+        // On the hot pool, a few chunks per thread claimed as they come: on a machine shared
+        // with other processes a thread that gets its core late then holds back a quarter of
+        // its share, not all of it.
+        let parts = BLAS.onePool ? min(4 * workers, n / max(1, grain)) : workers
+        let chunk = (n + parts - 1) / parts
+        @inline(__always) func part(_ w: Int) {
             let lo = w * chunk, hi = min(n, lo + chunk)
             if lo < hi { body(lo..<hi) }
         }
+        if BLAS.onePool { HotPool.run(workers, chunks: parts) { c, _ in part(c) } } else { run(workers) { part($0) } }
     }
 
     /// Runs body(i) for every i in [0, n), split across threads.

@@ -85,15 +85,17 @@ final class BF16GEMMTests: XCTestCase {
             }
         }
         let m = 200, n = 96, k = 160
+        // alpha 1 with beta 0 or 1 stores the tiles straight into C (starting from C with beta 1)
         for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+          for (alpha, beta): (Float, Float) in [(0.75, 0.5), (1, 0), (1, 1)] {
             let a = rand(m * k), b = rand(k * n), c0 = rand(m * n)
             func product(withoutAMX: Bool) -> [Float] {
                 var out = c0
                 let saved = (BLAS.bf16Compute, BLAS.bf16WithoutAMX)
                 (BLAS.bf16Compute, BLAS.bf16WithoutAMX) = (true, withoutAMX)
                 defer { (BLAS.bf16Compute, BLAS.bf16WithoutAMX) = saved }
-                BLAS.sgemm(transA: ta, transB: tb, m: m, n: n, k: k, alpha: 0.75, a: a, lda: ta ? m : k, b: b,
-                           ldb: tb ? k : n, beta: 0.5, c: &out, ldc: n)
+                BLAS.sgemm(transA: ta, transB: tb, m: m, n: n, k: k, alpha: alpha, a: a, lda: ta ? m : k, b: b,
+                           ldb: tb ? k : n, beta: beta, c: &out, ldc: n)
                 return out
             }
             let amx = product(withoutAMX: false), plain = product(withoutAMX: true)
@@ -102,16 +104,17 @@ final class BF16GEMMTests: XCTestCase {
                 for j in 0..<n {
                     var mag: Float = 0
                     for p in 0..<k { mag += abs((ta ? a[p * m + i] : a[i * k + p]) * (tb ? b[j * k + p] : b[p * n + j])) }
-                    let tol = 2 * (0.75 * mag + 0.5 * abs(c0[i * n + j])) * Float(k) * Float.ulpOfOne
+                    let tol = 2 * (alpha * mag + beta * abs(c0[i * n + j])) * Float(k) * Float.ulpOfOne
                     worst = max(worst, abs(amx[i * n + j] - plain[i * n + j]) / tol)
                 }
             }
-            XCTAssertLessThanOrEqual(worst, 1, "transA \(ta) transB \(tb): worst difference \(worst) of the allowed")
+            XCTAssertLessThanOrEqual(worst, 1, "transA \(ta) transB \(tb) alpha \(alpha) beta \(beta): worst difference \(worst) of the allowed")
             // and bf16 it is: the f32 product differs by far more
             var f32 = c0
-            BLAS.sgemm(transA: ta, transB: tb, m: m, n: n, k: k, alpha: 0.75, a: a, lda: ta ? m : k, b: b,
-                       ldb: tb ? k : n, beta: 0.5, c: &f32, ldc: n)
+            BLAS.sgemm(transA: ta, transB: tb, m: m, n: n, k: k, alpha: alpha, a: a, lda: ta ? m : k, b: b,
+                       ldb: tb ? k : n, beta: beta, c: &f32, ldc: n)
             XCTAssertGreaterThan(maxAbsDiff(f32, amx), 1e-3)
+          }
         }
     }
 }

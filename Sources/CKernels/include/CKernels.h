@@ -88,16 +88,23 @@ int llx_sbgemm_available(void);
 void llx_sbgemm(int transA, int transB, long M, long N, long K, float alpha,
                 const float *A, long lda, const float *B, long ldb, float beta, float *C, long ldc);
 
+/// llx_sbgemm for the causal blocks of attention (one thread), in 32-row blocks mb of C:
+/// causal 1 computes only C's columns below mb + 32 (the rest of C is left as it was); 2 sums
+/// only over k below mb + 32; 3 only over k from mb on. causal 0 is llx_sbgemm.
+void llx_sbgemm_causal(int causal, int transA, int transB, long M, long N, long K, float alpha,
+                       const float *A, long lda, const float *B, long ldb, float beta, float *C, long ldc);
+
 /// llx_sbgemm in parallel phases: llx_sbgemm_shared takes and sizes the one shared packing
 /// buffer (NULL: no memory, or another product holds it), then every part in [0, parts) runs
 /// llx_sbgemm_pack, and after all of them every part runs llx_sbgemm_tiles (its share of the
-/// 32-row blocks of C); llx_sbgemm_shared_done gives the buffer back. Same results as llx_sbgemm.
+/// 32-row blocks of C; it takes A again, whose rows it may pack itself); llx_sbgemm_shared_done
+/// gives the buffer back. Same results as llx_sbgemm.
 uint16_t *llx_sbgemm_shared(long M, long N, long K);
 void llx_sbgemm_shared_done(void);
 void llx_sbgemm_pack(int transA, int transB, long M, long N, long K, const float *A, long lda,
                      const float *B, long ldb, uint16_t *buf, int part, int parts);
-void llx_sbgemm_tiles(long M, long N, long K, const uint16_t *buf, float alpha, float beta, float *C, long ldc,
-                      int part, int parts);
+void llx_sbgemm_tiles(int transA, long M, long N, long K, const float *A, long lda, const uint16_t *buf, float alpha,
+                      float beta, float *C, long ldc, int part, int parts);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,118 @@
+// Causal grouped-query attention for training with a bf16 compute dtype, on the AMX tile unit:
+// the matrix products take operands rounded to bf16 and sum in f32 (llx_sbgemm), as torch's
+// attention does under autocast bf16 (q, k, v, the probabilities P, dO and dS in bf16, f32
+// accumulation); the softmax and its gradient run in f32. For the short sequences of small-model
+// training the scores of one head are materialized ([T, T] f32 per worker, T <= attentionBF16MaxT)
+// instead of FlashAttention's tiles: each product is then one call on whole matrices
+// (llx_sbgemm_causal: 32-row blocks skip the keys after their last row), and the tile unit does
+// the work that TileGEMM's f32 kernels did. Work items are (sequence, head)
+// pairs of a whole packed batch, each on one thread (single-threaded products), handed out
+// dynamically.
+//
+// Layouts as Attention.swift: per sequence s (rows segments[s] of the packed batch) q, out, dout,
+// dq: [T, Hq, D]; k, v, dk, dv: [T, Hkv, D]; lse: [Hq, T] at lse + Hq * segments[s].lowerBound.
+// Query i attends to keys 0...i of its own sequence.
+import CKernels
+import Foundation
+
+extension Kernels {
+    /// Longest sequence the bf16 attention takes (its scratch is 2 T x T f32 per worker).
+    nonisolated(unsafe) public static var attentionBF16MaxT = 1024
+    /// The products' causal granularity (llx_sbgemm_causal's 32-row blocks): row i's scores are
+    /// computed up to key causalEnd(i) - 1, and zero past i.
+    @inline(__always) static func causalEnd(_ i: Int, _ T: Int) -> Int { Swift.min(T, (i / 32 + 1) * 32) }
+
+    /// Whether attentionForwardBF16 / attentionBackwardBF16 run for sequences up to `longest`:
+    /// products in bf16 (BLAS.bf16Compute) on the tile unit, head_dim at least 32.
+    public static func attentionBF16Applies(longest: Int, D: Int) -> Bool {
+        BLAS.bf16Compute && BLAS.bf16OnAMX && longest <= attentionBF16MaxT && D >= 32
+    }
+
+    /// out and lse of attentionForward, for every sequence of a packed batch, with bf16 products.
+    public static func attentionForwardBF16(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
+                                            out: UnsafeMutablePointer<Float>, lse: UnsafeMutablePointer<Float>,
+                                            segments: [Range<Int>], Hq: Int, Hkv: Int, D: Int, scale: Float) throws {
+        for r in segments { try checkAttention(r.count, r.count, Hq, Hkv, D) }
+        let Tmax = segments.map(\.count).max() ?? 0
+        if Tmax == 0 { return }
+        let group = Hq / Hkv, ldq = Hq * D, ldk = Hkv * D
+        let items = segments.count * Hq
+        let W = Parallel.workerCount(items)
+        let per = Tmax * Tmax
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: W * per)
+        defer { scratch.deallocate() }
+        Parallel.forDynamic(items) { w, item in
+            let r = segments[item / Hq], h = item % Hq, kvh = h / group
+            let s0 = r.lowerBound, T = r.count
+            if T == 0 { return }
+            let S = scratch + w * per
+            let qh = q + s0 * ldq + h * D, kh = k + s0 * ldk + kvh * D, vh = v + s0 * ldk + kvh * D
+            let lh = lse + Hq * s0 + h * T
+            // S (T, T) = scale * Q Kᵀ, each 32-row block up to its last row's key (the causal mask)
+            llx_sbgemm_causal(1, 0, 1, T, T, D, scale, qh, ldq, kh, ldk, 0, S, T)
+            // P = causal softmax of each row; lse = max + log(sum)
+            for i in 0..<T {
+                let row = S + i * T, n = i + 1, end = causalEnd(i, T)
+                let m = Vec.max(row, n)
+                let sum = Vec.expShiftSum(row, n, shift: m)
+                Vec.scale(row, 1 / sum, n)
+                if n < end { (row + n).update(repeating: 0, count: end - n) }
+                lh[i] = m + Foundation.log(sum)
+            }
+            // out (T, D) = P V, each block summing over the keys it sees
+            llx_sbgemm_causal(2, 0, 0, T, D, T, 1, S, T, vh, ldk, 0, out + s0 * ldq + h * D, ldq)
+        }
+    }
+
+    /// dq, dk, dv of attentionBackward (overwritten), for every sequence of a packed batch, with
+    /// bf16 products. out and lse are attentionForwardBF16's.
+    public static func attentionBackwardBF16(dout: UnsafePointer<Float>, q: UnsafePointer<Float>, k: UnsafePointer<Float>,
+                                             v: UnsafePointer<Float>, out: UnsafePointer<Float>, lse: UnsafePointer<Float>,
+                                             dq: UnsafeMutablePointer<Float>, dk: UnsafeMutablePointer<Float>,
+                                             dv: UnsafeMutablePointer<Float>,
+                                             segments: [Range<Int>], Hq: Int, Hkv: Int, D: Int, scale: Float) throws {
+        for r in segments { try checkAttention(r.count, r.count, Hq, Hkv, D) }
+        let Tmax = segments.map(\.count).max() ?? 0
+        if Tmax == 0 { return }
+        let group = Hq / Hkv, ldq = Hq * D, ldk = Hkv * D
+        // items: (sequence, key/value head); dk and dv rows belong to one item, summed over its
+        // group's query heads
+        let items = segments.count * Hkv
+        let W = Parallel.workerCount(items)
+        let per = 2 * Tmax * Tmax + Tmax
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: W * per)
+        defer { scratch.deallocate() }
+        Parallel.forDynamic(items) { w, item in
+            let r = segments[item / Hkv], kvh = item % Hkv
+            let s0 = r.lowerBound, T = r.count
+            if T == 0 { return }
+            let S = scratch + w * per, dP = S + Tmax * Tmax, delta = dP + Tmax * Tmax
+            let kh = k + s0 * ldk + kvh * D, vh = v + s0 * ldk + kvh * D
+            let dkh = dk + s0 * ldk + kvh * D, dvh = dv + s0 * ldk + kvh * D
+            for g in 0..<group {
+                let h = kvh * group + g
+                let qh = q + s0 * ldq + h * D, doh = dout + s0 * ldq + h * D, oh = out + s0 * ldq + h * D
+                let lh = lse + Hq * s0 + h * T
+                for i in 0..<T { delta[i] = Vec.dot(doh + i * ldq, oh + i * ldq, D) }
+                // S = Q Kᵀ (unscaled), dP = dO Vᵀ, each 32-row block up to its last row's key
+                llx_sbgemm_causal(1, 0, 1, T, T, D, 1, qh, ldq, kh, ldk, 0, S, T)
+                llx_sbgemm_causal(1, 0, 1, T, T, D, 1, doh, ldq, vh, ldk, 0, dP, T)
+                // P = exp(scale * S - lse), dS = scale * P * (dP - delta); keys after the query 0
+                for i in 0..<T {
+                    let row = S + i * T, drow = dP + i * T, n = i + 1, end = causalEnd(i, T)
+                    Vec.softmaxGradRow(p: row, dp: drow, lse: lh[i], delta: delta[i], scale: scale, n)
+                    if n < end {
+                        (row + n).update(repeating: 0, count: end - n)
+                        (drow + n).update(repeating: 0, count: end - n)
+                    }
+                }
+                // dq (T, D) = dS K (each query block over the keys it sees); dk, dv (T, D) (+)=
+                // dSᵀ Q, Pᵀ dO (each key block over the queries that see it)
+                let beta: Float = g == 0 ? 0 : 1
+                llx_sbgemm_causal(2, 0, 0, T, D, T, 1, dP, T, kh, ldk, 0, dq + s0 * ldq + h * D, ldq)
+                llx_sbgemm_causal(3, 1, 0, T, D, T, 1, dP, T, qh, ldq, beta, dkh, ldk)
+                llx_sbgemm_causal(3, 1, 0, T, D, T, 1, S, T, doh, ldq, beta, dvh, ldk)
+            }
+        }
+    }
+}
