@@ -223,9 +223,6 @@ static uint16_t *scratch_for(size_t elems) { return grow(&converted, &converted_
 static _Thread_local uint16_t *strip = NULL;
 static _Thread_local size_t strip_cap = 0;
 
-VEC_FN static void pack_a_vec(int transA, long K, const float *A, long lda, uint16_t *Ap, long ldp, long kb, long ke,
-                              long i0, long i1, long row0);
-
 /// C's 32-row blocks [m0, m1) from packed op(A) rows (Ap) and op(B); or, with A given (the vector
 /// packing), op(A)'s rows packed here one 32-row strip at a time into a per-thread strip.
 /// causal (llx_sbgemm_causal): 1, row block mb computes columns below mb + 32 only; 2, sums over

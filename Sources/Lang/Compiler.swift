@@ -816,14 +816,7 @@ final class Compiler {
     /// `Interpreter.run` (`break`/`continue` outside a loop is an error at the function).
     func tail(_ stmts: ArraySlice<Stmt>, _ scope: Scope, _ fnLoc: SourceLocation, then: Then) -> Eval {
         let interp = self.interp
-        guard let first = stmts.first else {
-            guard let t = then else { return { _ in .null } }
-            let next = t.code, nextLoc = t.loc
-            return { f in
-                if interp.isCancelled { try interp.checkCancelledAt(nextLoc) }
-                return try next(f)
-            }
-        }
+        guard let first = stmts.first else { return proceed(then) }
         let rest = stmts.dropFirst()
         // what runs after `first` completes normally
         let after: Then = rest.isEmpty ? then : (tail(rest, scope, fnLoc, then: then), rest.first!.location)
@@ -862,14 +855,8 @@ final class Compiler {
             let otherwise: Eval
             if let eb = elseBody, let es = elseScope {
                 otherwise = branch(eb, es)
-            } else if let t = after {
-                let next = t.code, nextLoc = t.loc
-                otherwise = { f in
-                    if interp.isCancelled { try interp.checkCancelledAt(nextLoc) }
-                    return try next(f)
-                }
             } else {
-                otherwise = { _ in .null }
+                otherwise = proceed(after)
             }
             if branches.count == 1 {
                 // (the condition and the branch as closures of their own, not taken out of an
@@ -919,6 +906,17 @@ final class Compiler {
                 return try next(f)
             }
             return try Compiler.result(r, fnLoc)
+        }
+    }
+
+    /// The code that goes on to `t` (a Ctrl-C check at its first statement, as between any two
+    /// statements, then its code); nil: the end of the body, the call gives nil.
+    func proceed(_ t: Then) -> Eval {
+        guard let t = t else { return { _ in .null } }
+        let interp = self.interp, next = t.code, nextLoc = t.loc
+        return { f in
+            if interp.isCancelled { try interp.checkCancelledAt(nextLoc) }
+            return try next(f)
         }
     }
 

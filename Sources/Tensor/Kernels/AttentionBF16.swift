@@ -28,24 +28,34 @@ extension Kernels {
         BLAS.bf16Compute && BLAS.bf16OnAMX && longest <= attentionBF16MaxT && D >= 32
     }
 
+    /// The work of both passes after checking every sequence's shape: body(scratch, Tmax, s0,
+    /// T, head) for each (sequence, head) item of the packed batch (`heads` items a sequence;
+    /// empty sequences skipped), handed out dynamically, with `scratch(Tmax)` floats of its
+    /// worker's own scratch (Tmax: the longest sequence).
+    private static func forEachItem(segments: [Range<Int>], Hq: Int, Hkv: Int, D: Int, heads: Int,
+                                    scratch perWorker: (Int) -> Int,
+                                    _ body: (UnsafeMutablePointer<Float>, Int, Int, Int, Int) -> Void) throws {
+        for r in segments { try checkAttention(r.count, r.count, Hq, Hkv, D) }
+        let Tmax = segments.map(\.count).max() ?? 0
+        if Tmax == 0 { return }
+        let items = segments.count * heads
+        let per = perWorker(Tmax)
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: Parallel.workerCount(items) * per)
+        defer { scratch.deallocate() }
+        Parallel.forDynamic(items) { w, item in
+            let r = segments[item / heads]
+            if r.isEmpty { return }
+            body(scratch + w * per, Tmax, r.lowerBound, r.count, item % heads)
+        }
+    }
+
     /// out and lse of attentionForward, for every sequence of a packed batch, with bf16 products.
     public static func attentionForwardBF16(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
                                             out: UnsafeMutablePointer<Float>, lse: UnsafeMutablePointer<Float>,
                                             segments: [Range<Int>], Hq: Int, Hkv: Int, D: Int, scale: Float) throws {
-        for r in segments { try checkAttention(r.count, r.count, Hq, Hkv, D) }
-        let Tmax = segments.map(\.count).max() ?? 0
-        if Tmax == 0 { return }
-        let group = Hq / Hkv, ldq = Hq * D, ldk = Hkv * D
-        let items = segments.count * Hq
-        let W = Parallel.workerCount(items)
-        let per = Tmax * Tmax
-        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: W * per)
-        defer { scratch.deallocate() }
-        Parallel.forDynamic(items) { w, item in
-            let r = segments[item / Hq], h = item % Hq, kvh = h / group
-            let s0 = r.lowerBound, T = r.count
-            if T == 0 { return }
-            let S = scratch + w * per
+        let ldq = Hq * D, ldk = Hkv * D
+        try forEachItem(segments: segments, Hq: Hq, Hkv: Hkv, D: D, heads: Hq, scratch: { $0 * $0 }) { S, _, s0, T, h in
+            let kvh = h / (Hq / Hkv)   // (after forEachItem's checks)
             let qh = q + s0 * ldq + h * D, kh = k + s0 * ldk + kvh * D, vh = v + s0 * ldk + kvh * D
             let lh = lse + Hq * s0 + h * T
             // S (T, T) = scale * Q Kᵀ, each 32-row block up to its last row's key (the causal mask)
@@ -71,22 +81,13 @@ extension Kernels {
                                              dq: UnsafeMutablePointer<Float>, dk: UnsafeMutablePointer<Float>,
                                              dv: UnsafeMutablePointer<Float>,
                                              segments: [Range<Int>], Hq: Int, Hkv: Int, D: Int, scale: Float) throws {
-        for r in segments { try checkAttention(r.count, r.count, Hq, Hkv, D) }
-        let Tmax = segments.map(\.count).max() ?? 0
-        if Tmax == 0 { return }
-        let group = Hq / Hkv, ldq = Hq * D, ldk = Hkv * D
+        let ldq = Hq * D, ldk = Hkv * D
         // items: (sequence, key/value head); dk and dv rows belong to one item, summed over its
         // group's query heads
-        let items = segments.count * Hkv
-        let W = Parallel.workerCount(items)
-        let per = 2 * Tmax * Tmax + Tmax
-        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: W * per)
-        defer { scratch.deallocate() }
-        Parallel.forDynamic(items) { w, item in
-            let r = segments[item / Hkv], kvh = item % Hkv
-            let s0 = r.lowerBound, T = r.count
-            if T == 0 { return }
-            let S = scratch + w * per, dP = S + Tmax * Tmax, delta = dP + Tmax * Tmax
+        try forEachItem(segments: segments, Hq: Hq, Hkv: Hkv, D: D, heads: Hkv,
+                        scratch: { 2 * $0 * $0 + $0 }) { S, Tmax, s0, T, kvh in
+            let group = Hq / Hkv   // (after forEachItem's checks)
+            let dP = S + Tmax * Tmax, delta = dP + Tmax * Tmax
             let kh = k + s0 * ldk + kvh * D, vh = v + s0 * ldk + kvh * D
             let dkh = dk + s0 * ldk + kvh * D, dvh = dv + s0 * ldk + kvh * D
             for g in 0..<group {
