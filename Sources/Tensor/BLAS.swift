@@ -127,17 +127,13 @@ public enum BLAS {
     @inline(never)
     static func roundedProduct(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>,
                                lda: Int, b: UnsafePointer<Float>, ldb: Int, beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
-        func rounded(_ p: UnsafePointer<Float>, rows: Int, cols: Int, ld: Int) -> [Float] {
-            var out = [Float](repeating: 0, count: rows * cols)
-            out.withUnsafeMutableBufferPointer { o in
-                for r in 0..<rows {
-                    for j in 0..<cols { o[r * cols + j] = Half.fromBF16Bits(Half.bf16Bits(p[r * ld + j])) }
-                }
-            }
-            return out
-        }
+        // (uninitialized copies, filled by one vectorized pass each)
         let ra = transA ? (k, m) : (m, k), rb = transB ? (n, k) : (k, n)
-        let ca = rounded(a, rows: ra.0, cols: ra.1, ld: lda), cb = rounded(b, rows: rb.0, cols: rb.1, ld: ldb)
+        let ca = UnsafeMutablePointer<Float>.allocate(capacity: ra.0 * ra.1)
+        let cb = UnsafeMutablePointer<Float>.allocate(capacity: rb.0 * rb.1)
+        defer { ca.deallocate(); cb.deallocate() }
+        llx_bf16_round_rows(a, lda, ra.0, ra.1, ca)
+        llx_bf16_round_rows(b, ldb, rb.0, rb.1, cb)
         cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
                     Int32(m), Int32(n), Int32(k), alpha, ca, Int32(ra.1), cb, Int32(rb.1), beta, c, Int32(ldc))
     }

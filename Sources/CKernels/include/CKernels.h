@@ -74,6 +74,10 @@ void llx_attn_decode(const float *q, const void *k, const void *v, int bf16, flo
 /// dst[i] = bf16 of src[i], rounded to nearest even (NaN stays NaN), for i < n.
 void llx_f32_to_bf16(const float *src, uint16_t *dst, long n);
 
+/// dst[r * cols + j] = src[r * ld + j] rounded to bf16 (as llx_f32_to_bf16) and widened back to
+/// f32, for r < rows, j < cols (dst dense).
+void llx_bf16_round_rows(const float *src, long ld, long rows, long cols, float *dst);
+
 /// dst[i] = f32 of the bf16 src[i], for i < n.
 void llx_bf16_to_f32(const uint16_t *src, float *dst, long n);
 
