@@ -6,6 +6,8 @@
 // ("VNNI") layout the tile instruction reads, 16 columns per block. Compiled for AMX with
 // function attributes, so the file builds for any x86-64 target; llx_sbgemm_available() says
 // at run time whether the CPU has AMX-BF16 and the kernel lets this process use the tile data.
+// Without AMX, the llx_sbgemm_dp functions compute the same products with AVX512-BF16's
+// vdpbf16ps (AMD Zen 4; llx_sbgemm_dp_available()), from the same packed operands.
 #include "CKernels.h"
 #include "bf16.h"
 #include <stdint.h>
