@@ -52,6 +52,14 @@ void llx_f32_to_bf16(const float *src, uint16_t *dst, long n) {
     for (long i = 0; i < n; i++) dst[i] = llx_bf16_bits(src[i]);
 }
 
+void llx_bf16_round_rows(const float *src, long ld, long rows, long cols, float *dst) {
+    for (long r = 0; r < rows; r++) {
+        const float *s = src + r * ld;
+        float *d = dst + r * cols;
+        for (long j = 0; j < cols; j++) d[j] = llx_bf16_value(llx_bf16_bits(s[j]));
+    }
+}
+
 #if LLX_AVX512
 AVX512_FN static long bf16_to_f32_avx512(const uint16_t *src, float *dst, long n) {
     long i = 0;

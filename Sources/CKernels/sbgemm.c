@@ -6,6 +6,8 @@
 // ("VNNI") layout the tile instruction reads, 16 columns per block. Compiled for AMX with
 // function attributes, so the file builds for any x86-64 target; llx_sbgemm_available() says
 // at run time whether the CPU has AMX-BF16 and the kernel lets this process use the tile data.
+// Without AMX, the llx_sbgemm_dp functions compute the same products with AVX512-BF16's
+// vdpbf16ps (AMD Zen 4; llx_sbgemm_dp_available()), from the same packed operands.
 #include "CKernels.h"
 #include "bf16.h"
 #include <stdint.h>
@@ -308,6 +310,114 @@ static void tiles(const uint16_t *Ap, long ldp, const uint16_t *Bp, long M, long
     _tile_release();
 }
 
+// The same products without AMX, on CPUs with AVX512-BF16 (AMD Zen 4, Intel Cooper Lake; LLX_AMX=0
+// here): vdpbf16ps multiplies 16 pairs of bf16 and adds both products to 16 f32 sums, so op(B)
+// packed for the tile unit (16 columns of (k, k+1) pairs a vector) is read as it is, and each
+// (k, k+1) pair of an op(A) row (packed as bf16 rows, a strip of 32 rows at a time) is
+// broadcast. A register block is 8 rows of C by up to 3 vectors (48 columns). LLX_AVX512BF16=0
+// turns the path off (bf16 products then round their operands for the f32 sgemm).
+static int dp_state = -1;
+
+int llx_sbgemm_dp_available(void) {
+    int s = __atomic_load_n(&dp_state, __ATOMIC_ACQUIRE);
+    if (s >= 0) return s;
+    int ok = 0;
+    const char *env = getenv("LLX_AVX512BF16");
+    unsigned a, b, c, d;
+    if (!(env && env[0] == '0') && __get_cpuid_count(7, 1, &a, &b, &c, &d) && ((a >> 5) & 1)) {
+        __builtin_cpu_init();
+        ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+             __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") ? 1 : 0;
+    }
+    __atomic_store_n(&dp_state, ok, __ATOMIC_RELEASE);
+    return ok;
+}
+
+/// One register block: rows [0, 8) of the strip `as` (row stride ldp bf16) against NV 16-column
+/// blocks of packed op(B) from `b` (block stride bstride uint32), pairs [k2b, k2e); C's block at
+/// c (rows up to `rows`, columns up to `cols`) gets alpha * sum + beta * C (beta 0: C not read;
+/// alpha 1, beta 1: the sums start from C).
+#define DP_MR 8
+__attribute__((always_inline)) VEC_FN static inline void dp_block(const int NV, const uint16_t *as, long ldp,
+                                                                    const uint32_t *b, long bstride, long k2b, long k2e,
+                                                                    float *c, long ldc, long rows, long cols,
+                                                                    float alpha, float beta) {
+    __m512 acc[DP_MR][3];
+    __mmask16 cm[3];
+    _Pragma("clang loop unroll(full)")
+    for (int v = 0; v < NV; v++) cm[v] = first_lanes(cols - 16 * v);
+    const int from_c = alpha == 1 && beta == 1;
+    _Pragma("clang loop unroll(full)")
+    for (int r = 0; r < DP_MR; r++)
+        _Pragma("clang loop unroll(full)")
+        for (int v = 0; v < NV; v++)
+            acc[r][v] = from_c && r < rows ? _mm512_maskz_loadu_ps(cm[v], c + r * ldc + 16 * v) : _mm512_setzero_ps();
+    const uint32_t *a32 = (const uint32_t *)as;
+    const long lda32 = ldp / 2;
+    for (long k2 = k2b; k2 < k2e; k2++) {
+        __m512bh bv[3];
+        _Pragma("clang loop unroll(full)")
+        for (int v = 0; v < NV; v++) bv[v] = (__m512bh)_mm512_loadu_si512(b + v * bstride + k2 * 16);
+        _Pragma("clang loop unroll(full)")
+        for (int r = 0; r < DP_MR; r++) {
+            const __m512bh av = (__m512bh)_mm512_set1_epi32((int)a32[r * lda32 + k2]);
+            _Pragma("clang loop unroll(full)")
+            for (int v = 0; v < NV; v++) acc[r][v] = _mm512_dpbf16_ps(acc[r][v], av, bv[v]);
+        }
+    }
+    const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+    _Pragma("clang loop unroll(full)")
+    for (int r = 0; r < DP_MR; r++) {
+        _Pragma("clang loop unroll(full)")
+        for (int v = 0; v < NV; v++) {
+            if (r >= rows) continue;
+            float *p = c + r * ldc + 16 * v;
+            __m512 x = acc[r][v];
+            if (!from_c) {
+                if (alpha != 1) x = _mm512_mul_ps(va, x);
+                if (beta != 0) x = _mm512_add_ps(x, _mm512_mul_ps(vb, _mm512_maskz_loadu_ps(cm[v], p)));
+            }
+            _mm512_mask_storeu_ps(p, cm[v], x);
+        }
+    }
+}
+
+/// tiles() with vdpbf16ps: C's 32-row blocks [m0, m1), op(A)'s rows packed here a 32-row strip
+/// at a time (always the vector packing), op(B) packed in Bp; the same causal modes.
+VEC_FN static void dp_tiles(const uint16_t *Bp, long M, long N, long Kp, long m0, long m1, long Np,
+                            float alpha, float beta, float *C, long ldc, int transA, const float *A, long lda, long K,
+                            int causal) {
+    const long ldp = Kp + 32;
+    if (!grow(&strip, &strip_cap, (size_t)(32 * ldp))) return;   // (no memory: C left as it was)
+    const long kpairs = Kp / 2;
+    const uint32_t *Bw = (const uint32_t *)Bp;
+    for (long mb = m0; mb < m1 && mb < M; mb += 32) {
+        long kb = 0, ke = Kp, nend = Np;
+        if (causal == 1 && mb + 32 < Np) nend = mb + 32;
+        else if (causal == 2 && mb + 32 < Kp) ke = mb + 32;
+        else if (causal == 3) kb = mb < Kp ? mb : Kp;
+        const long i1 = mb + 32 < M ? mb + 32 : M;
+        pack_a_vec(transA, K, A, lda, strip, ldp, kb, ke, mb, i1, mb);
+        // the pairs past K are zero in both operands: stop at K (ke < K is a multiple of 32)
+        const long k2b = kb / 2, k2e = ((ke < K ? ke : K) + 1) / 2;
+        const long nblocks = nend / 16, ncols = nend < N ? nend : N;
+        for (long r0 = mb; r0 < i1; r0 += DP_MR) {
+            const long rows = i1 - r0;
+            const uint16_t *as = strip + (r0 - mb) * ldp;
+            long blk = 0;
+            for (; blk + 3 <= nblocks; blk += 3)
+                dp_block(3, as, ldp, Bw + blk * kpairs * 16, kpairs * 16, k2b, k2e, C + r0 * ldc + blk * 16, ldc,
+                         rows, ncols - blk * 16, alpha, beta);
+            if (nblocks - blk == 2)
+                dp_block(2, as, ldp, Bw + blk * kpairs * 16, kpairs * 16, k2b, k2e, C + r0 * ldc + blk * 16, ldc,
+                         rows, ncols - blk * 16, alpha, beta);
+            else if (nblocks - blk == 1)
+                dp_block(1, as, ldp, Bw + blk * kpairs * 16, kpairs * 16, k2b, k2e, C + r0 * ldc + blk * 16, ldc,
+                         rows, ncols - blk * 16, alpha, beta);
+        }
+    }
+}
+
 // The same product in three parallel phases (BLAS.sgemm on the thread pool): op(A) and op(B) are
 // packed once into a shared buffer, each thread packing its share (rows of op(A), 16-column
 // blocks of op(B)), then each thread multiplies a range of 32-row blocks. Packing per thread
@@ -434,12 +544,12 @@ void llx_sbgemm_tiles(int transA, long M, long N, long K, const float *A, long l
     tiles(buf, ldp, buf + Mp * ldp, M, N, Kp, m0, m1, Np, alpha, beta, C, ldc, transA, fused ? A : NULL, lda, K, 0);
 }
 
-static void sbgemm_one(int causal, int transA, int transB, long M, long N, long K, float alpha,
+static void sbgemm_one(int dp, int causal, int transA, int transB, long M, long N, long K, float alpha,
                        const float *A, long lda, const float *B, long ldb, float beta, float *C, long ldc) {
     if (M <= 0 || N <= 0) return;
     long Kp, Mp, Np, ldp;
     sb_dims(M, N, K, &Kp, &Mp, &Np, &ldp);
-    uint16_t *buf = K > 0 ? grow(&packed, &packed_cap, (size_t)(Mp * ldp + Np * Kp)) : NULL;
+    uint16_t *buf = K > 0 ? grow(&packed, &packed_cap, dp ? (size_t)(Np * Kp) : (size_t)(Mp * ldp + Np * Kp)) : NULL;
     if (K <= 0) {   // an empty sum
         for (long i = 0; i < M; i++)
             for (long j = 0; j < N; j++) C[i * ldc + j] = beta == 0 ? 0 : beta * C[i * ldc + j];
@@ -460,22 +570,61 @@ static void sbgemm_one(int causal, int transA, int transB, long M, long N, long 
             }
         return;
     }
+    if (dp) {   // op(B) alone, then op(A) a strip at a time
+        pack_b_vec(transB, N, K, B, ldb, Kp, (uint32_t *)buf, 0, Np / 16);
+        dp_tiles(buf, M, N, Kp, 0, Mp, Np, alpha, beta, C, ldc, transA, A, lda, K, causal);
+        return;
+    }
     llx_sbgemm_pack(transA, transB, M, N, K, A, lda, B, ldb, buf, 0, 1);
     tiles(buf, ldp, buf + Mp * ldp, M, N, Kp, 0, Mp, Np, alpha, beta, C, ldc, transA, vec_pack() ? A : NULL, lda, K, causal);
 }
 
 void llx_sbgemm(int transA, int transB, long M, long N, long K, float alpha,
                 const float *A, long lda, const float *B, long ldb, float beta, float *C, long ldc) {
-    sbgemm_one(0, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    sbgemm_one(0, 0, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 void llx_sbgemm_causal(int causal, int transA, int transB, long M, long N, long K, float alpha,
                        const float *A, long lda, const float *B, long ldb, float beta, float *C, long ldc) {
-    sbgemm_one(causal, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    sbgemm_one(0, causal, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+void llx_sbgemm_dp(int transA, int transB, long M, long N, long K, float alpha,
+                   const float *A, long lda, const float *B, long ldb, float beta, float *C, long ldc) {
+    sbgemm_one(1, 0, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+void llx_sbgemm_dp_causal(int causal, int transA, int transB, long M, long N, long K, float alpha,
+                          const float *A, long lda, const float *B, long ldb, float beta, float *C, long ldc) {
+    sbgemm_one(1, causal, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+void llx_sbgemm_dp_tiles(int transA, long M, long N, long K, const float *A, long lda, const uint16_t *buf, float alpha,
+                         float beta, float *C, long ldc, int part, int parts) {
+    long Kp, Mp, Np, ldp;
+    sb_dims(M, N, K, &Kp, &Mp, &Np, &ldp);
+    long blocks = (Mp + 31) / 32;
+    long m0 = blocks * part / parts * 32, m1 = blocks * (part + 1) / parts * 32;
+    if (m1 > Mp) m1 = Mp;
+    if (m0 >= m1) return;
+    dp_tiles(buf + Mp * ldp, M, N, Kp, m0, m1, Np, alpha, beta, C, ldc, transA, A, lda, K, 0);
 }
 
 #else
 int llx_sbgemm_available(void) { return 0; }
+int llx_sbgemm_dp_available(void) { return 0; }
+void llx_sbgemm_dp(int transA, int transB, long M, long N, long K, float alpha,
+                   const float *A, long lda, const float *B, long ldb, float beta, float *C, long ldc) {
+    llx_sbgemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+void llx_sbgemm_dp_causal(int causal, int transA, int transB, long M, long N, long K, float alpha,
+                          const float *A, long lda, const float *B, long ldb, float beta, float *C, long ldc) {
+    llx_sbgemm_causal(causal, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+void llx_sbgemm_dp_tiles(int transA, long M, long N, long K, const float *A, long lda, const uint16_t *buf, float alpha,
+                         float beta, float *C, long ldc, int part, int parts) {
+    llx_sbgemm_tiles(transA, M, N, K, A, lda, buf, alpha, beta, C, ldc, part, parts);
+}
 void llx_sbgemm_causal(int causal, int transA, int transB, long M, long N, long K, float alpha,
                        const float *A, long lda, const float *B, long ldb, float beta, float *C, long ldc) {
     (void)causal; (void)transA; (void)transB; (void)M; (void)N; (void)K; (void)alpha; (void)A; (void)lda;

@@ -44,9 +44,10 @@ public enum BLAS {
 
     /// While set, `sgemm` multiplies in bf16: operands rounded to bf16 (nearest even), products
     /// summed in f32, as a bf16 compute dtype does (`train(compute_dtype: "bf16")`). On AMX
-    /// (`bf16Available`) the tile unit does it; elsewhere the rounded operands go through the
-    /// f32 sgemm (the same numbers up to the order of the sums, and no faster). Products with an
-    /// inner dimension under 32 stay f32.
+    /// (`bf16Available`) the tile unit does it; without AMX but with AVX512-BF16
+    /// (`bf16DPAvailable`, e.g. AMD Zen 4) vdpbf16ps does (llx_sbgemm_dp); elsewhere the rounded
+    /// operands go through the f32 sgemm (the same numbers up to the order of the sums, and no
+    /// faster). Products with an inner dimension under 32 stay f32.
     nonisolated(unsafe) public static var bf16Compute = false
 
     /// Whether bf16 products run on the AMX tile unit here (AMX-BF16; LLX_AMX=0: no).
@@ -55,6 +56,14 @@ public enum BLAS {
     nonisolated(unsafe) public static var bf16WithoutAMX = false
     /// Whether bf16 products go to the tile unit now.
     static var bf16OnAMX: Bool { bf16Available && !bf16WithoutAMX }
+
+    /// Whether this CPU has AVX512-BF16 (CPUID.(7,1):EAX[5]) for bf16 products without AMX
+    /// (LLX_AVX512BF16=0: no, and they round their operands for the f32 sgemm as before).
+    public static let bf16DPAvailable: Bool = llx_sbgemm_dp_available() != 0
+    /// Set: bf16 products without AMX take the rounded f32 path even where AVX512-BF16 is (for tests).
+    nonisolated(unsafe) public static var bf16WithoutDP = false
+    /// Whether bf16 products go to the AVX512-BF16 kernel now (not on the tile unit, and allowed).
+    static var bf16OnDP: Bool { !bf16OnAMX && bf16DPAvailable && !bf16WithoutDP }
 
     /// Products below this many multiply-adds run on the calling thread.
     static let splitWork = 1 << 18
@@ -68,17 +77,22 @@ public enum BLAS {
                              beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
         if m == 0 || n == 0 { return }
         let nth = Parallel.threads
-        if bf16Compute, k >= 32, bf16OnAMX, onePool, nth > 1, m * n * k >= splitWork, m >= 64,
+        if bf16Compute, k >= 32, onePool, nth > 1, m * n * k >= splitWork, m >= 64, bf16OnAMX || bf16OnDP,
            let buf = llx_sbgemm_shared(m, n, k) {
-            // bf16 on AMX: the operands packed once, by all threads, then 32-row blocks of C each
-            // (a few parts per thread, claimed as they come, so a thread that starts late on a
-            // shared machine holds back little)
+            // bf16 on AMX (or AVX512-BF16): op(B) packed once, by all threads, then 32-row blocks
+            // of C each (a few parts per thread, claimed as they come, so a thread that starts
+            // late on a shared machine holds back little)
             let parts = min(4 * nth, (m + 31) / 32)
+            let amx = bf16OnAMX
             HotPool.run(nth, chunks: parts) { part, parts in
                 llx_sbgemm_pack(transA ? 1 : 0, transB ? 1 : 0, m, n, k, a, lda, b, ldb, buf, Int32(part), Int32(parts))
             }
             HotPool.run(nth, chunks: parts) { part, parts in
-                llx_sbgemm_tiles(transA ? 1 : 0, m, n, k, a, lda, buf, alpha, beta, c, ldc, Int32(part), Int32(parts))
+                if amx {
+                    llx_sbgemm_tiles(transA ? 1 : 0, m, n, k, a, lda, buf, alpha, beta, c, ldc, Int32(part), Int32(parts))
+                } else {
+                    llx_sbgemm_dp_tiles(transA ? 1 : 0, m, n, k, a, lda, buf, alpha, beta, c, ldc, Int32(part), Int32(parts))
+                }
             }
             llx_sbgemm_shared_done()
             return
@@ -108,22 +122,18 @@ public enum BLAS {
                beta: beta, c: c, ldc: ldc)
     }
 
-    /// The bf16 product without AMX: the operands rounded to bf16 into copies, then an f32 sgemm
+    /// The bf16 product without AMX or AVX512-BF16: the operands rounded to bf16 into copies, then an f32 sgemm
     /// (a product of two bf16 values is exact in f32, so only the order of the sums differs).
     @inline(never)
     static func roundedProduct(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>,
                                lda: Int, b: UnsafePointer<Float>, ldb: Int, beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
-        func rounded(_ p: UnsafePointer<Float>, rows: Int, cols: Int, ld: Int) -> [Float] {
-            var out = [Float](repeating: 0, count: rows * cols)
-            out.withUnsafeMutableBufferPointer { o in
-                for r in 0..<rows {
-                    for j in 0..<cols { o[r * cols + j] = Half.fromBF16Bits(Half.bf16Bits(p[r * ld + j])) }
-                }
-            }
-            return out
-        }
+        // (uninitialized copies, filled by one vectorized pass each)
         let ra = transA ? (k, m) : (m, k), rb = transB ? (n, k) : (k, n)
-        let ca = rounded(a, rows: ra.0, cols: ra.1, ld: lda), cb = rounded(b, rows: rb.0, cols: rb.1, ld: ldb)
+        let ca = UnsafeMutablePointer<Float>.allocate(capacity: ra.0 * ra.1)
+        let cb = UnsafeMutablePointer<Float>.allocate(capacity: rb.0 * rb.1)
+        defer { ca.deallocate(); cb.deallocate() }
+        llx_bf16_round_rows(a, lda, ra.0, ra.1, ca)
+        llx_bf16_round_rows(b, ldb, rb.0, rb.1, cb)
         cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
                     Int32(m), Int32(n), Int32(k), alpha, ca, Int32(ra.1), cb, Int32(rb.1), beta, c, Int32(ldc))
     }
@@ -134,6 +144,8 @@ public enum BLAS {
         if bf16Compute, k >= 32 {
             if bf16OnAMX {
                 llx_sbgemm(transA ? 1 : 0, transB ? 1 : 0, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+            } else if bf16OnDP {
+                llx_sbgemm_dp(transA ? 1 : 0, transB ? 1 : 0, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
             } else {
                 roundedProduct(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
                                b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)

@@ -1,5 +1,5 @@
 // BF16AttentionTests: the attention of training with a bf16 compute dtype (attentionForwardBF16 /
-// attentionBackwardBF16, products on the AMX tile unit) against scripts/gen_bf16_attention_fixtures.py:
+// attentionBackwardBF16, products on the AMX tile unit or on AVX512-BF16) against scripts/gen_bf16_attention_fixtures.py:
 // the definition it implements in float64 (q, k, v, dO, P and dS rounded to bf16 where they enter
 // a product; tight bounds: f32 sums and an occasional P rounded the other way), and torch's own
 // bf16 attention (scaled_dot_product_attention on bf16 q, k, v; its outputs are bf16 themselves,
@@ -74,6 +74,19 @@ final class BF16AttentionTests: XCTestCase {
 
     func testTheTileUnitAttentionMatchesTorchBF16() throws {
         guard BLAS.bf16Available else { throw XCTSkip("this CPU has no AMX-BF16 (or LLX_AMX=0)") }
+        try checkAgainstFixture()
+    }
+
+    /// The same attention without the tile unit, its products on AVX512-BF16 (llx_sbgemm_dp_causal).
+    func testTheAVX512BF16AttentionMatchesTorchBF16() throws {
+        guard BLAS.bf16DPAvailable else { throw XCTSkip("this CPU has no AVX512-BF16 (or LLX_AVX512BF16=0)") }
+        let saved = (BLAS.bf16WithoutAMX, BLAS.bf16WithoutDP, Kernels.attentionBF16OnDP)
+        (BLAS.bf16WithoutAMX, BLAS.bf16WithoutDP, Kernels.attentionBF16OnDP) = (true, false, true)
+        defer { (BLAS.bf16WithoutAMX, BLAS.bf16WithoutDP, Kernels.attentionBF16OnDP) = saved }
+        try checkAgainstFixture()
+    }
+
+    func checkAgainstFixture() throws {
         let c = Case(d: try XCTUnwrap(Fixtures.json("bf16_attention.json")["case"] as? [String: Any]))
         let got = try run(c, bf16: true), f32 = try run(c, bf16: false)
         for (name, g, f) in [("out", got.out, f32.out), ("dq", got.dq, f32.dq), ("dk", got.dk, f32.dk), ("dv", got.dv, f32.dv)] {

@@ -1,22 +1,30 @@
 // BF16GEMMTests: matrix products with a bf16 compute dtype (BLAS.bf16Compute) against torch's
 // definition (scripts/gen_bf16_gemm_fixtures.py: operands converted with .to(torch.bfloat16),
-// summed exactly in float64), on the AMX tile unit where the CPU has it and on the path of CPUs
-// without it, with every transpose, edges in every dimension, alpha and beta, and the rounding
+// summed exactly in float64), on the AMX tile unit where the CPU has it, on AVX512-BF16's
+// vdpbf16ps where it has that, and on the path of CPUs with neither, with every transpose, edges in every dimension, alpha and beta, and the rounding
 // itself (ties to even, carries, subnormals, the largest values).
 import XCTest
 import Tensor
 
 final class BF16GEMMTests: XCTestCase {
-    func run(_ c: Case, withoutAMX: Bool) -> [Float] {
+    /// Which kernel a bf16 product takes: the tile unit, AVX512-BF16's vdpbf16ps, or the operands
+    /// rounded for the f32 sgemm.
+    enum Path: String { case amx, dp, rounded }
+
+    /// Runs body with bf16 products on `path` (bf16Compute set).
+    func on<T>(_ path: Path, _ body: () throws -> T) rethrows -> T {
+        let saved = (BLAS.bf16Compute, BLAS.bf16WithoutAMX, BLAS.bf16WithoutDP)
+        (BLAS.bf16Compute, BLAS.bf16WithoutAMX, BLAS.bf16WithoutDP) = (true, path != .amx, path != .dp)
+        defer { (BLAS.bf16Compute, BLAS.bf16WithoutAMX, BLAS.bf16WithoutDP) = saved }
+        return try body()
+    }
+
+    func run(_ c: Case, path: Path) -> [Float] {
         let m = c.int("m"), n = c.int("n"), k = c.int("k")
         let ta = (c.d["trans_a"] as? Bool) ?? false, tb = (c.d["trans_b"] as? Bool) ?? false
         let a = c.floats("a"), b = c.floats("b")
         var out = c.floats("c")
-        let saved = (BLAS.bf16Compute, BLAS.bf16WithoutAMX)
-        BLAS.bf16Compute = true
-        BLAS.bf16WithoutAMX = withoutAMX
-        defer { (BLAS.bf16Compute, BLAS.bf16WithoutAMX) = saved }
-        a.withUnsafeBufferPointer { pa in
+        on(path) { a.withUnsafeBufferPointer { pa in
             b.withUnsafeBufferPointer { pb in
                 out.withUnsafeMutableBufferPointer { pc in
                     BLAS.sgemm(transA: ta, transB: tb, m: m, n: n, k: k, alpha: c.float("alpha"),
@@ -24,23 +32,23 @@ final class BF16GEMMTests: XCTestCase {
                                beta: c.float("beta"), c: pc.baseAddress!, ldc: n)
                 }
             }
-        }
+        } }
         return out
     }
 
-    func check(withoutAMX: Bool) throws {
+    func check(path: Path) throws {
         let cases = try XCTUnwrap(Fixtures.json("bf16_gemm.json")["cases"] as? [[String: Any]])
         XCTAssertEqual(cases.count, 8)
         for (i, d) in cases.enumerated() {
             let c = Case(d: d)
-            let got = run(c, withoutAMX: withoutAMX), want = c.floats("out"), bound = c.floats("bound")
+            let got = run(c, path: path), want = c.floats("out"), bound = c.floats("bound")
             XCTAssertEqual(got.count, want.count)
             let k = Float(c.int("k"))
             for j in 0..<min(got.count, want.count) {
                 // an f32 sum of k exact products: within k ulps of the sum of magnitudes
                 let tol = bound[j] * k * Float.ulpOfOne + Float.leastNormalMagnitude
                 if !(abs(got[j] - want[j]) <= tol) {
-                    XCTFail("case \(i) (\(c.int("m"))x\(c.int("n"))x\(c.int("k")), AMX \(!withoutAMX)) element \(j): \(got[j]) against torch's \(want[j])")
+                    XCTFail("case \(i) (\(c.int("m"))x\(c.int("n"))x\(c.int("k")), \(path.rawValue)) element \(j): \(got[j]) against torch's \(want[j])")
                     break
                 }
             }
@@ -51,11 +59,16 @@ final class BF16GEMMTests: XCTestCase {
         guard BLAS.bf16Available else {
             throw XCTSkip("this CPU has no AMX-BF16 (or LLX_AMX=0): the path of CPUs without it is tested below")
         }
-        try check(withoutAMX: false)
+        try check(path: .amx)
     }
 
     func testWithoutTheTileUnitTheProductIsTheSame() throws {
-        try check(withoutAMX: true)
+        try check(path: .rounded)
+    }
+
+    func testTheAVX512BF16KernelMultipliesAsTorchDefinesBF16() throws {
+        guard BLAS.bf16DPAvailable else { throw XCTSkip("this CPU has no AVX512-BF16 (or LLX_AVX512BF16=0)") }
+        try check(path: .dp)
     }
 
     func testTheFlagOffLeavesF32Products() throws {
@@ -70,10 +83,104 @@ final class BF16GEMMTests: XCTestCase {
         XCTAssertEqual(out, a)
         XCTAssertNotEqual(out, c.floats("out"), "the rounding case must tell bf16 from f32")
     }
+    /// The AVX512-BF16 kernel against an exact (float64) sum of the bf16-rounded operands and
+    /// against the tile unit (where there is one), single-threaded and pooled: m, n and k off
+    /// the kernel's multiples (k odd, k under the 32 of a packed block), every transpose, leading
+    /// dimensions wider than the matrices, alpha and beta; operands with subnormals, ties and
+    /// infinities round as the other paths do (a product with an infinity is inf or nan there too).
+    func testTheAVX512BF16KernelAgainstTheExactSumOnOddShapes() throws {
+        guard BLAS.bf16DPAvailable else { throw XCTSkip("this CPU has no AVX512-BF16 (or LLX_AVX512BF16=0)") }
+        var state: UInt64 = 11
+        func rand(_ count: Int) -> [Float] {
+            (0..<count).map { _ in
+                state = state &* 6364136223846793005 &+ 1442695040888963407
+                return Float(Double(state >> 11) * 0x1.0p-53 * 2 - 1)
+            }
+        }
+        func bf(_ x: Float) -> Double { Double(Half.fromBF16Bits(Half.bf16Bits(x))) }
+        let saved = Parallel.threads
+        defer { Parallel.threads = saved }
+        let shapes = [(1, 1, 33), (5, 7, 35), (17, 33, 32), (31, 47, 63), (33, 16, 97), (64, 50, 129), (130, 70, 45),
+                      (200, 96, 160), (70, 129, 255)]
+        var checked = 0
+        for (m, n, k) in shapes {
+            for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+                for (alpha, beta): (Float, Float) in [(1, 0), (1, 1), (0.75, 0.5), (-2, 0)] {
+                    let lda = (ta ? m : k) + 3, ldb = (tb ? k : n) + 5, ldc = n + 2
+                    var a = rand((ta ? k : m) * lda), b = rand((tb ? n : k) * ldb)
+                    // a few values that round specially (ties, carries, subnormals) in op(A)
+                    let specials: [Float] = [1 + 0x1p-8, 1 + 3 * 0x1p-8, 2 - 0x1p-9, 1e-40, -2.5e-39, 0x1p-126]
+                    for (i, v) in specials.enumerated() where i < k { a[ta ? i * lda : i] = v }
+                    let c0 = rand(m * ldc)
+                    for threads in [1, 2] {
+                        Parallel.threads = threads
+                        var got = c0
+                        on(.dp) {
+                            BLAS.sgemm(transA: ta, transB: tb, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
+                                       beta: beta, c: &got, ldc: ldc)
+                        }
+                        var amx = c0
+                        if BLAS.bf16Available {
+                            on(.amx) {
+                                BLAS.sgemm(transA: ta, transB: tb, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b,
+                                           ldb: ldb, beta: beta, c: &amx, ldc: ldc)
+                            }
+                        }
+                        var worst = 0.0, worstAMX = 0.0
+                        for i in 0..<m {
+                            for j in 0..<ldc {
+                                if j >= n { XCTAssertEqual(got[i * ldc + j], c0[i * ldc + j]); continue }
+                                var s = 0.0, mag = 0.0
+                                for p in 0..<k {
+                                    let x = bf(ta ? a[p * lda + i] : a[i * lda + p]) * bf(tb ? b[j * ldb + p] : b[p * ldb + j])
+                                    s += x; mag += abs(x)
+                                }
+                                let want = Double(alpha) * s + Double(beta) * Double(c0[i * ldc + j])
+                                // f32 sums of k exact products (products of bf16 subnormals may be flushed)
+                                let tol = 2 * (abs(Double(alpha)) * mag + abs(Double(beta * c0[i * ldc + j]))) * Double(k + 2)
+                                    * Double(Float.ulpOfOne) + 1e-30
+                                worst = max(worst, abs(Double(got[i * ldc + j]) - want) / tol)
+                                if BLAS.bf16Available {
+                                    worstAMX = max(worstAMX, abs(Double(got[i * ldc + j]) - Double(amx[i * ldc + j])) / tol)
+                                }
+                            }
+                        }
+                        XCTAssertLessThanOrEqual(worst, 1, "\(m)x\(n)x\(k) transA \(ta) transB \(tb) alpha \(alpha) beta \(beta) threads \(threads)")
+                        XCTAssertLessThanOrEqual(worstAMX, 1, "against AMX: \(m)x\(n)x\(k) transA \(ta) transB \(tb) alpha \(alpha) beta \(beta)")
+                        checked += 1
+                    }
+                }
+            }
+        }
+        XCTAssertEqual(checked, shapes.count * 4 * 4 * 2)
+        // an infinity in op(A) gives inf (or nan against a zero) as in the f32 product of the rounded operands
+        let k = 40
+        var a = rand(2 * k), b = rand(k * 3)
+        a[3] = .infinity
+        b[3 * 3 + 1] = 0
+        var got = [Float](repeating: 0, count: 6), want = got
+        on(.dp) { BLAS.sgemm(m: 2, n: 3, k: k, a: a, lda: k, b: b, ldb: 3, c: &got, ldc: 3) }
+        on(.rounded) { BLAS.sgemm(m: 2, n: 3, k: k, a: a, lda: k, b: b, ldb: 3, c: &want, ldc: 3) }
+        for i in 0..<6 {
+            XCTAssertEqual(got[i].isNaN, want[i].isNaN, "element \(i): \(got[i]) against \(want[i])")
+            XCTAssertEqual(got[i].isInfinite, want[i].isInfinite, "element \(i): \(got[i]) against \(want[i])")
+        }
+    }
+
     /// Products large enough for the thread pool (operands packed once by all threads, then row
     /// blocks of C each): the same numbers as the path without AMX, with every transpose.
     func testPooledProductsMatchThePathWithoutAMX() throws {
         guard BLAS.bf16Available else { throw XCTSkip("this CPU has no AMX-BF16 (or LLX_AMX=0)") }
+        try pooled(.amx)
+    }
+
+    /// The same on AVX512-BF16 (op(B) packed once by all threads, row blocks of C each).
+    func testPooledAVX512BF16ProductsMatchThePathWithoutIt() throws {
+        guard BLAS.bf16DPAvailable else { throw XCTSkip("this CPU has no AVX512-BF16 (or LLX_AVX512BF16=0)") }
+        try pooled(.dp)
+    }
+
+    func pooled(_ fast: Path) throws {
         let saved = Parallel.threads
         Parallel.threads = 2
         defer { Parallel.threads = saved }
@@ -89,16 +196,15 @@ final class BF16GEMMTests: XCTestCase {
         for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
           for (alpha, beta): (Float, Float) in [(0.75, 0.5), (1, 0), (1, 1)] {
             let a = rand(m * k), b = rand(k * n), c0 = rand(m * n)
-            func product(withoutAMX: Bool) -> [Float] {
+            func product(_ path: Path) -> [Float] {
                 var out = c0
-                let saved = (BLAS.bf16Compute, BLAS.bf16WithoutAMX)
-                (BLAS.bf16Compute, BLAS.bf16WithoutAMX) = (true, withoutAMX)
-                defer { (BLAS.bf16Compute, BLAS.bf16WithoutAMX) = saved }
-                BLAS.sgemm(transA: ta, transB: tb, m: m, n: n, k: k, alpha: alpha, a: a, lda: ta ? m : k, b: b,
-                           ldb: tb ? k : n, beta: beta, c: &out, ldc: n)
+                on(path) {
+                    BLAS.sgemm(transA: ta, transB: tb, m: m, n: n, k: k, alpha: alpha, a: a, lda: ta ? m : k, b: b,
+                               ldb: tb ? k : n, beta: beta, c: &out, ldc: n)
+                }
                 return out
             }
-            let amx = product(withoutAMX: false), plain = product(withoutAMX: true)
+            let amx = product(fast), plain = product(.rounded)
             var worst: Float = 0
             for i in 0..<m {
                 for j in 0..<n {
@@ -108,7 +214,7 @@ final class BF16GEMMTests: XCTestCase {
                     worst = max(worst, abs(amx[i * n + j] - plain[i * n + j]) / tol)
                 }
             }
-            XCTAssertLessThanOrEqual(worst, 1, "transA \(ta) transB \(tb) alpha \(alpha) beta \(beta): worst difference \(worst) of the allowed")
+            XCTAssertLessThanOrEqual(worst, 1, "\(fast.rawValue): transA \(ta) transB \(tb) alpha \(alpha) beta \(beta): worst difference \(worst) of the allowed")
             // and bf16 it is: the f32 product differs by far more
             var f32 = c0
             BLAS.sgemm(transA: ta, transB: tb, m: m, n: n, k: k, alpha: alpha, a: a, lda: ta ? m : k, b: b,

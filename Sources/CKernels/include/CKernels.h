@@ -74,6 +74,10 @@ void llx_attn_decode(const float *q, const void *k, const void *v, int bf16, flo
 /// dst[i] = bf16 of src[i], rounded to nearest even (NaN stays NaN), for i < n.
 void llx_f32_to_bf16(const float *src, uint16_t *dst, long n);
 
+/// dst[r * cols + j] = src[r * ld + j] rounded to bf16 (as llx_f32_to_bf16) and widened back to
+/// f32, for r < rows, j < cols (dst dense).
+void llx_bf16_round_rows(const float *src, long ld, long rows, long cols, float *dst);
+
 /// dst[i] = f32 of the bf16 src[i], for i < n.
 void llx_bf16_to_f32(const uint16_t *src, float *dst, long n);
 
@@ -105,6 +109,21 @@ void llx_sbgemm_pack(int transA, int transB, long M, long N, long K, const float
                      const float *B, long ldb, uint16_t *buf, int part, int parts);
 void llx_sbgemm_tiles(int transA, long M, long N, long K, const float *A, long lda, const uint16_t *buf, float alpha,
                       float beta, float *C, long ldc, int part, int parts);
+
+/// Whether the llx_sbgemm_dp functions can run here: the CPU has AVX512-BF16 (CPUID.(7,1):EAX[5])
+/// with AVX512F/BW/VL/DQ (asked once; LLX_AVX512BF16=0 says no).
+int llx_sbgemm_dp_available(void);
+
+/// llx_sbgemm, llx_sbgemm_causal and llx_sbgemm_tiles without the tile unit: the same products
+/// (bf16 operands rounded to nearest even, products summed in f32) with AVX512-BF16's vdpbf16ps.
+/// llx_sbgemm_dp_tiles takes a buffer filled by llx_sbgemm_shared and llx_sbgemm_pack. Call only
+/// where llx_sbgemm_dp_available() is 1.
+void llx_sbgemm_dp(int transA, int transB, long M, long N, long K, float alpha,
+                   const float *A, long lda, const float *B, long ldb, float beta, float *C, long ldc);
+void llx_sbgemm_dp_causal(int causal, int transA, int transB, long M, long N, long K, float alpha,
+                          const float *A, long lda, const float *B, long ldb, float beta, float *C, long ldc);
+void llx_sbgemm_dp_tiles(int transA, long M, long N, long K, const float *A, long lda, const uint16_t *buf, float alpha,
+                         float beta, float *C, long ldc, int part, int parts);
 
 #ifdef __cplusplus
 }

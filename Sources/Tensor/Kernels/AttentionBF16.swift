@@ -1,4 +1,5 @@
-// Causal grouped-query attention for training with a bf16 compute dtype, on the AMX tile unit:
+// Causal grouped-query attention for training with a bf16 compute dtype, on the AMX tile unit
+// (or, without AMX, with AVX512-BF16's vdpbf16ps: llx_sbgemm_dp_causal):
 // the matrix products take operands rounded to bf16 and sum in f32 (llx_sbgemm), as torch's
 // attention does under autocast bf16 (q, k, v, the probabilities P, dO and dS in bf16, f32
 // accumulation); the softmax and its gradient run in f32. For the short sequences of small-model
@@ -25,7 +26,23 @@ extension Kernels {
     /// Whether attentionForwardBF16 / attentionBackwardBF16 run for sequences up to `longest`:
     /// products in bf16 (BLAS.bf16Compute) on the tile unit, head_dim at least 32.
     public static func attentionBF16Applies(longest: Int, D: Int) -> Bool {
-        BLAS.bf16Compute && BLAS.bf16OnAMX && longest <= attentionBF16MaxT && D >= 32
+        BLAS.bf16Compute && (BLAS.bf16OnAMX || (BLAS.bf16OnDP && attentionBF16OnDP))
+            && longest <= attentionBF16MaxT && D >= 32
+    }
+
+    /// Whether the bf16 attention also runs without AMX on AVX512-BF16 (llx_sbgemm_dp_causal).
+    nonisolated(unsafe) public static var attentionBF16OnDP = getenv("LLX_ATTN_BF16_DP").map { String(cString: $0) } != "0"
+
+    /// llx_sbgemm_causal on the tile unit, or its AVX512-BF16 twin (the same products) without it.
+    @inline(__always)
+    private static func causalProduct(_ causal: Int32, _ ta: Int32, _ tb: Int32, _ M: Int, _ N: Int, _ K: Int, _ alpha: Float,
+                                      _ A: UnsafePointer<Float>, _ lda: Int, _ B: UnsafePointer<Float>, _ ldb: Int,
+                                      _ beta: Float, _ C: UnsafeMutablePointer<Float>, _ ldc: Int) {
+        if BLAS.bf16OnAMX {
+            llx_sbgemm_causal(causal, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)
+        } else {
+            llx_sbgemm_dp_causal(causal, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)
+        }
     }
 
     /// The work of both passes after checking every sequence's shape: body(scratch, Tmax, s0,
@@ -59,7 +76,7 @@ extension Kernels {
             let qh = q + s0 * ldq + h * D, kh = k + s0 * ldk + kvh * D, vh = v + s0 * ldk + kvh * D
             let lh = lse + Hq * s0 + h * T
             // S (T, T) = scale * Q Kᵀ, each 32-row block up to its last row's key (the causal mask)
-            llx_sbgemm_causal(1, 0, 1, T, T, D, scale, qh, ldq, kh, ldk, 0, S, T)
+            causalProduct(1, 0, 1, T, T, D, scale, qh, ldq, kh, ldk, 0, S, T)
             // P = causal softmax of each row; lse = max + log(sum)
             for i in 0..<T {
                 let row = S + i * T, n = i + 1, end = causalEnd(i, T)
@@ -70,7 +87,7 @@ extension Kernels {
                 lh[i] = m + Foundation.log(sum)
             }
             // out (T, D) = P V, each block summing over the keys it sees
-            llx_sbgemm_causal(2, 0, 0, T, D, T, 1, S, T, vh, ldk, 0, out + s0 * ldq + h * D, ldq)
+            causalProduct(2, 0, 0, T, D, T, 1, S, T, vh, ldk, 0, out + s0 * ldq + h * D, ldq)
         }
     }
 
@@ -96,8 +113,8 @@ extension Kernels {
                 let lh = lse + Hq * s0 + h * T
                 for i in 0..<T { delta[i] = Vec.dot(doh + i * ldq, oh + i * ldq, D) }
                 // S = Q Kᵀ (unscaled), dP = dO Vᵀ, each 32-row block up to its last row's key
-                llx_sbgemm_causal(1, 0, 1, T, T, D, 1, qh, ldq, kh, ldk, 0, S, T)
-                llx_sbgemm_causal(1, 0, 1, T, T, D, 1, doh, ldq, vh, ldk, 0, dP, T)
+                causalProduct(1, 0, 1, T, T, D, 1, qh, ldq, kh, ldk, 0, S, T)
+                causalProduct(1, 0, 1, T, T, D, 1, doh, ldq, vh, ldk, 0, dP, T)
                 // P = exp(scale * S - lse), dS = scale * P * (dP - delta); keys after the query 0
                 for i in 0..<T {
                     let row = S + i * T, drow = dP + i * T, n = i + 1, end = causalEnd(i, T)
@@ -110,9 +127,9 @@ extension Kernels {
                 // dq (T, D) = dS K (each query block over the keys it sees); dk, dv (T, D) (+)=
                 // dSᵀ Q, Pᵀ dO (each key block over the queries that see it)
                 let beta: Float = g == 0 ? 0 : 1
-                llx_sbgemm_causal(2, 0, 0, T, D, T, 1, dP, T, kh, ldk, 0, dq + s0 * ldq + h * D, ldq)
-                llx_sbgemm_causal(3, 1, 0, T, D, T, 1, dP, T, qh, ldq, beta, dkh, ldk)
-                llx_sbgemm_causal(3, 1, 0, T, D, T, 1, S, T, doh, ldq, beta, dvh, ldk)
+                causalProduct(2, 0, 0, T, D, T, 1, dP, T, kh, ldk, 0, dq + s0 * ldq + h * D, ldq)
+                causalProduct(3, 1, 0, T, D, T, 1, dP, T, qh, ldq, beta, dkh, ldk)
+                causalProduct(3, 1, 0, T, D, T, 1, S, T, doh, ldq, beta, dvh, ldk)
             }
         }
     }
