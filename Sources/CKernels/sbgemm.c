@@ -532,14 +532,21 @@ void llx_sbgemm_pack(int transA, int transB, long M, long N, long K, const float
     }
 }
 
+/// Part `part` of `parts` of the 32-row blocks of C (Mp rows, padded): rows [*m0, *m1); 0 when
+/// the part is empty.
+static int part_rows(long Mp, int part, int parts, long *m0, long *m1) {
+    long blocks = (Mp + 31) / 32;
+    *m0 = blocks * part / parts * 32;
+    *m1 = blocks * (part + 1) / parts * 32;
+    if (*m1 > Mp) *m1 = Mp;
+    return *m0 < *m1;
+}
+
 void llx_sbgemm_tiles(int transA, long M, long N, long K, const float *A, long lda, const uint16_t *buf, float alpha,
                       float beta, float *C, long ldc, int part, int parts) {
-    long Kp, Mp, Np, ldp;
+    long Kp, Mp, Np, ldp, m0, m1;
     sb_dims(M, N, K, &Kp, &Mp, &Np, &ldp);
-    long blocks = (Mp + 31) / 32;
-    long m0 = blocks * part / parts * 32, m1 = blocks * (part + 1) / parts * 32;
-    if (m1 > Mp) m1 = Mp;
-    if (m0 >= m1) return;
+    if (!part_rows(Mp, part, parts, &m0, &m1)) return;
     int fused = vec_pack();
     tiles(buf, ldp, buf + Mp * ldp, M, N, Kp, m0, m1, Np, alpha, beta, C, ldc, transA, fused ? A : NULL, lda, K, 0);
 }
@@ -601,12 +608,9 @@ void llx_sbgemm_dp_causal(int causal, int transA, int transB, long M, long N, lo
 
 void llx_sbgemm_dp_tiles(int transA, long M, long N, long K, const float *A, long lda, const uint16_t *buf, float alpha,
                          float beta, float *C, long ldc, int part, int parts) {
-    long Kp, Mp, Np, ldp;
+    long Kp, Mp, Np, ldp, m0, m1;
     sb_dims(M, N, K, &Kp, &Mp, &Np, &ldp);
-    long blocks = (Mp + 31) / 32;
-    long m0 = blocks * part / parts * 32, m1 = blocks * (part + 1) / parts * 32;
-    if (m1 > Mp) m1 = Mp;
-    if (m0 >= m1) return;
+    if (!part_rows(Mp, part, parts, &m0, &m1)) return;
     dp_tiles(buf + Mp * ldp, M, N, Kp, m0, m1, Np, alpha, beta, C, ldc, transA, A, lda, K, 0);
 }
 
