@@ -354,6 +354,9 @@ __attribute__((always_inline)) VEC_FN static inline void dp_block(const int NV, 
             acc[r][v] = from_c && r < rows ? _mm512_maskz_loadu_ps(cm[v], c + r * ldc + 16 * v) : _mm512_setzero_ps();
     const uint32_t *a32 = (const uint32_t *)as;
     const long lda32 = ldp / 2;
+    // one pair a step, not unrolled: unrolled, clang hoists the next step's broadcasts and
+    // runs out of the 32 vector registers (24 sums, 3 op(B) vectors), spilling sums to the stack
+    _Pragma("clang loop unroll(disable)")
     for (long k2 = k2b; k2 < k2e; k2++) {
         __m512bh bv[3];
         _Pragma("clang loop unroll(full)")

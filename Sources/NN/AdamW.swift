@@ -90,6 +90,9 @@ public final class AdamW {
         let b2 = Float(beta2), w2 = Float(1 - beta2)
         let e = Float(eps)
         let doDecay = weightDecay != 0
+        // every parameter's update in one parallel loop over 16K-element pieces (one loop per
+        // parameter would wait for the threads once per tensor, and small ones run alone)
+        var jobs: [Job] = [], keep: [Tensor] = []
         for name in names {
             guard let gt = grads[name], let p = params[name] else { continue }
             var st = state[name] ?? State(expAvg: Tensor(zeros: p.shape), expAvgSq: Tensor(zeros: p.shape), step: 0)
@@ -97,49 +100,76 @@ public final class AdamW {
             state[name] = st
             let t = Double(st.step)
             let bc1 = 1 - pow(beta1, t)
-            let bcs = Float((1 - pow(beta2, t)).squareRoot())
-            let stepSize = Float(-(lr / bc1))
             let gc = gt.dtype == .f32 && gt.isContiguous ? gt : gt.contiguous().to(.f32)
-            let pp = p.floatPointer, gp = gc.floatPointer
-            let mp = st.expAvg.floatPointer, vp = st.expAvgSq.floatPointer
-            Parallel.forRanges(p.count, grain: 1 << 14) { r in
-                // 16 lanes at a time, the same operations in the same order as the scalar tail
-                // (no fused multiply-adds), so every element gets the scalar loop's value.
-                typealias F = SIMD16<Float>
-                @inline(__always) func ld(_ q: UnsafeMutablePointer<Float>, _ i: Int) -> F {
-                    UnsafeRawPointer(q + i).loadUnaligned(as: F.self)
-                }
-                @inline(__always) func st(_ x: F, _ q: UnsafeMutablePointer<Float>, _ i: Int) {
-                    UnsafeMutableRawPointer(q + i).storeBytes(of: x, as: F.self)
-                }
-                let vdecay = F(repeating: decay), vw1 = F(repeating: w1), vb2 = F(repeating: b2), vw2 = F(repeating: w2)
-                let vbcs = F(repeating: bcs), ve = F(repeating: e), vstep = F(repeating: stepSize)
-                var i0 = r.lowerBound
-                while i0 + 16 <= r.upperBound {
-                    var x = ld(pp, i0)
-                    if doDecay { x = x * vdecay }
-                    let g = ld(gp, i0), m0 = ld(mp, i0)
-                    let m = m0 + vw1 * (g - m0)
-                    let v = ld(vp, i0) * vb2 + vw2 * g * g
-                    st(m, mp, i0); st(v, vp, i0)
-                    let denom = v.squareRoot() / vbcs + ve
-                    x = x + vstep * (m / denom)
-                    st(x, pp, i0)
-                    i0 += 16
-                }
-                for i in i0..<r.upperBound {
-                    var x = pp[i]
-                    if doDecay { x = x * decay }
-                    let g = gp[i]
-                    // torch lerp with weight < 0.5: self + weight * (end - self)
-                    let m = mp[i] + w1 * (g - mp[i])
-                    let v = vp[i] * b2 + w2 * g * g
-                    mp[i] = m; vp[i] = v
-                    let denom = v.squareRoot() / bcs + e
-                    x = x + stepSize * (m / denom)
-                    pp[i] = x
+            keep.append(gc)
+            jobs.append(Job(p: p.floatPointer, g: gc.floatPointer, m: st.expAvg.floatPointer, v: st.expAvgSq.floatPointer,
+                            count: p.count, stepSize: Float(-(lr / bc1)), bcs: Float((1 - pow(beta2, t)).squareRoot())))
+        }
+        let piece = 1 << 14
+        var pieces: [(job: Int, range: Range<Int>)] = []
+        for (j, job) in jobs.enumerated() {
+            for lo in stride(from: 0, to: job.count, by: piece) { pieces.append((j, lo..<min(job.count, lo + piece))) }
+        }
+        let k = Constants(decay: decay, w1: w1, b2: b2, w2: w2, e: e, doDecay: doDecay)
+        jobs.withUnsafeBufferPointer { jb in
+            pieces.withUnsafeBufferPointer { pb in
+                // (at least two pieces a thread, as forRanges' grain of 16K elements was)
+                Parallel.forRanges(pb.count, grain: 2) { r in
+                    for i in r { AdamW.update(jb[pb[i].job], pb[i].range, k) }
                 }
             }
+        }
+        withExtendedLifetime(keep) {}
+    }
+
+    /// One parameter's pointers and its step's bias corrections.
+    struct Job {
+        let p, g, m, v: UnsafeMutablePointer<Float>
+        let count: Int
+        let stepSize: Float, bcs: Float
+    }
+
+    struct Constants { let decay, w1, b2, w2, e: Float; let doDecay: Bool }
+
+    /// AdamW on elements r of one parameter: 16 lanes at a time, the same operations in the same
+    /// order as the scalar tail (no fused multiply-adds), so every element gets the scalar loop's value.
+    static func update(_ job: Job, _ r: Range<Int>, _ k: Constants) {
+        typealias F = SIMD16<Float>
+        let pp = job.p, gp = job.g, mp = job.m, vp = job.v
+        let decay = k.decay, w1 = k.w1, b2 = k.b2, w2 = k.w2, e = k.e, doDecay = k.doDecay
+        let bcs = job.bcs, stepSize = job.stepSize
+        @inline(__always) func ld(_ q: UnsafeMutablePointer<Float>, _ i: Int) -> F {
+            UnsafeRawPointer(q + i).loadUnaligned(as: F.self)
+        }
+        @inline(__always) func st(_ x: F, _ q: UnsafeMutablePointer<Float>, _ i: Int) {
+            UnsafeMutableRawPointer(q + i).storeBytes(of: x, as: F.self)
+        }
+        let vdecay = F(repeating: decay), vw1 = F(repeating: w1), vb2 = F(repeating: b2), vw2 = F(repeating: w2)
+        let vbcs = F(repeating: bcs), ve = F(repeating: e), vstep = F(repeating: stepSize)
+        var i0 = r.lowerBound
+        while i0 + 16 <= r.upperBound {
+            var x = ld(pp, i0)
+            if doDecay { x = x * vdecay }
+            let g = ld(gp, i0), m0 = ld(mp, i0)
+            let m = m0 + vw1 * (g - m0)
+            let v = ld(vp, i0) * vb2 + vw2 * g * g
+            st(m, mp, i0); st(v, vp, i0)
+            let denom = v.squareRoot() / vbcs + ve
+            x = x + vstep * (m / denom)
+            st(x, pp, i0)
+            i0 += 16
+        }
+        for i in i0..<r.upperBound {
+            var x = pp[i]
+            if doDecay { x = x * decay }
+            let g = gp[i]
+            // torch lerp with weight < 0.5: self + weight * (end - self)
+            let m = mp[i] + w1 * (g - mp[i])
+            let v = vp[i] * b2 + w2 * g * g
+            mp[i] = m; vp[i] = v
+            let denom = v.squareRoot() / bcs + e
+            x = x + stepSize * (m / denom)
+            pp[i] = x
         }
     }
 
