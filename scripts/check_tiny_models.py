@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Checks that the models the ten-fold notebook ships load in the reference stack.
 
-For notebooks/models/tiny256 and tiny256-x10: Hugging Face `tokenizers` loads tokenizer.json
+For notebooks/models/tiny256, tiny256-x10 and tiny256-h8: Hugging Face `tokenizers` loads tokenizer.json
 and encodes a needle prompt to the ids llx gives; transformers' LlamaForCausalLM loads the
 directory (its rope_theta included) and gives llx's logits on those ids.
 
@@ -40,7 +40,7 @@ h5.write("{out}.h5", "/logits", logits(m, ids))
 def main():
     worst = 0.0
     with tempfile.TemporaryDirectory() as tmp:
-        for name in ["tiny256", "tiny256-x10"]:
+        for name in ["tiny256", "tiny256-x10", "tiny256-h8"]:
             d = os.path.join(MODELS, name)
             meta, ref = llx_ids_and_logits(d, os.path.join(tmp, name))
             tok = Tokenizer.from_file(os.path.join(d, "tokenizer.json"))
