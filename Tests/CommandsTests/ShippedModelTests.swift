@@ -23,6 +23,11 @@ final class ShippedModelTests: XCTestCase {
         return out
     }
 
+    /// The numbers a script printed, in order.
+    func numbers(_ out: String) -> [Double] {
+        out.split(whereSeparator: { $0 == " " || $0 == "\n" }).compactMap { Double($0) }
+    }
+
     func testBaseRetrievesInsideItsWindowAndTheExtensionTenTimesBeyond() throws {
         for dir in ["tiny256", "tiny256-x10"] {
             guard FileManager.default.fileExists(atPath: Self.models.appendingPathComponent(dir + "/model.safetensors").path) else {
@@ -48,7 +53,7 @@ final class ShippedModelTests: XCTestCase {
         let x = grid(x10)
         print(b[0], b[1], x[0], x[1], short(base), short(x10), x10.config.rope_theta / base.config.rope_theta)
         """)
-        let v = out.split(whereSeparator: { $0 == " " || $0 == "\n" }).compactMap { Double($0) }
+        let v = numbers(out)
         XCTAssertEqual(v.count, 7, out)
         guard v.count == 7 else { return }
         XCTAssertGreaterThanOrEqual(v[0], 0.75, "base inside its window: \(out)")
@@ -77,7 +82,7 @@ final class ShippedModelTests: XCTestCase {
         let h4 = distract("tiny256")
         print(h8[0], h8[1], h8[2], h4[0])
         """)
-        let v = out.split(whereSeparator: { $0 == " " || $0 == "\n" }).compactMap { Double($0) }
+        let v = numbers(out)
         XCTAssertEqual(v.count, 4, out)
         guard v.count == 4 else { return }
         XCTAssertEqual(v[1], 8, "8 heads: \(out)")
