@@ -60,14 +60,30 @@ final class DecodeTests: XCTestCase {
         let ids = (0..<300).map { _ in Int(rng.next() % UInt64(c.vocabSize)) }
         let full = try m.logits(ids).floats()
         let verbose = ProcessInfo.processInfo.environment["LLX_TEST_VERBOSE"] != nil
+        var oneF32: [Float] = []
         for dtype in [DType.f32, .bf16] {
             let one = try prefillLogits(m, ids, chunk: 300, cache: m.makeCache(capacity: 300, dtype: dtype))
-            if dtype == .f32 { XCTAssertLessThan(maxAbsDiff(one, full), 2e-6, "one f32-cache pass = the cache-free forward") }
+            // With a bf16 cache, a key or value whose f32 projection moved by its last bit (the
+            // GEMM over 7 rows and over 300 differ there, by CPU) can round to the neighbouring
+            // bf16 value: a step of 2^-8 of it. So the bound is a fiftieth of what the bf16
+            // rounding moves the logits in all (AMD Zen 4, chunk 7: 3.9e-6, 0.5% of the rounding's
+            // 7.4e-4, against 2e-7 with the f32 cache; a chunk that lost or misplaced a key
+            // moves them by far more than the rounding does).
+            var bound: Float = 2e-6
+            if dtype == .f32 {
+                XCTAssertLessThan(maxAbsDiff(one, full), 2e-6, "one f32-cache pass = the cache-free forward")
+                oneF32 = one
+            } else {
+                let rounding = maxAbsDiff(one, oneF32)
+                XCTAssertGreaterThan(rounding, 0, "the bf16 cache is rounded")
+                bound = max(bound, 2e-2 * rounding)
+                if verbose { print("bf16 cache against f32: max logit difference \(rounding)") }
+            }
             for chunk in [7, 64, 100, 299] {
                 let cache = m.makeCache(capacity: 16, dtype: dtype)
                 let d = maxAbsDiff(try prefillLogits(m, ids, chunk: chunk, cache: cache), one)
                 if verbose { print("chunked prefill, chunk \(chunk), \(dtype) cache: max logit difference \(d)") }
-                XCTAssertLessThan(d, 2e-6, "chunk \(chunk), \(dtype) cache")
+                XCTAssertLessThan(d, bound, "chunk \(chunk), \(dtype) cache")
                 XCTAssertEqual(cache.count, ids.count)
             }
             // The last-position form agrees with the streamed one.
