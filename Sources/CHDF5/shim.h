@@ -107,6 +107,13 @@ typedef struct { size_t max_data; int strict; } llx_h5_trial_opts;
 // strict 0 (a file from another tool, checked for crashes only): an attribute or dataset too
 // large to read or that HDF5 fails to read is passed over (the real read reports it); only a
 // structure HDF5 cannot walk fails.
+// The bytes an element takes in a read: the larger of its size in the file and in memory, since
+// HDF5 converts through buffers of the larger (a damaged file type claiming hundreds of MB an
+// element, converted to a small native type, had H5Dread calloc and clear that much).
+static inline size_t llx_h5__elem_size(hid_t t, hid_t nt) {
+    size_t a = t >= 0 ? H5Tget_size(t) : 0, b = nt >= 0 ? H5Tget_size(nt) : 0;
+    return a == 0 || b == 0 ? 0 : (a > b ? a : b);
+}
 static herr_t llx_h5__read_attr(hid_t loc, const char *name, const H5A_info_t *info, void *data) {
     (void)info;
     const llx_h5_trial_opts *o = (const llx_h5_trial_opts *)data;
@@ -114,7 +121,7 @@ static herr_t llx_h5__read_attr(hid_t loc, const char *name, const H5A_info_t *i
     if (a < 0) return -1;
     hid_t t = H5Aget_type(a), s = H5Aget_space(a), nt = t >= 0 ? H5Tget_native_type(t, H5T_DIR_DEFAULT) : -1;
     hssize_t n = s >= 0 ? H5Sget_simple_extent_npoints(s) : -1;
-    size_t sz = nt >= 0 ? H5Tget_size(nt) : 0;
+    size_t sz = llx_h5__elem_size(t, nt);
     herr_t r = o->strict ? -1 : 0;
     if (n >= 0 && sz > 0 && (size_t)n < ((size_t)1 << 34) / sz) {
         void *buf = calloc((size_t)n + 1, sz);
@@ -136,7 +143,7 @@ static inline herr_t llx_h5__read_object(hid_t root, const char *name, const llx
     if (r >= 0 && type == H5O_TYPE_DATASET) {
         hid_t t = H5Dget_type(o), s = H5Dget_space(o), nt = t >= 0 ? H5Tget_native_type(t, H5T_DIR_DEFAULT) : -1;
         hssize_t n = s >= 0 ? H5Sget_simple_extent_npoints(s) : -1;
-        size_t sz = nt >= 0 ? H5Tget_size(nt) : 0;
+        size_t sz = llx_h5__elem_size(t, nt);
         if (t < 0 || s < 0 || n < 0) r = -1;
         else if (sz > 0 && (size_t)n < opts->max_data / sz) {
             void *buf = malloc(((size_t)n + 1) * sz);
