@@ -123,7 +123,9 @@ static herr_t llx_h5__read_attr(hid_t loc, const char *name, const H5A_info_t *i
     hssize_t n = s >= 0 ? H5Sget_simple_extent_npoints(s) : -1;
     size_t sz = llx_h5__elem_size(t, nt);
     herr_t r = o->strict ? -1 : 0;
-    if (n >= 0 && sz > 0 && (size_t)n < ((size_t)1 << 34) / sz) {
+    // at most 16 GB, and no more than a dataset may take (max_data)
+    const size_t cap = o->max_data < ((size_t)1 << 34) ? o->max_data : ((size_t)1 << 34);
+    if (n >= 0 && sz > 0 && (size_t)n < cap / sz) {
         void *buf = calloc((size_t)n + 1, sz);
         if (buf) { r = (H5Aread(a, nt, buf) < 0 && o->strict) ? -1 : 0; free(buf); }
     }

@@ -93,7 +93,8 @@ public enum Integrity {
     /// A stop request (Ctrl-C) ends the wait: the child is killed and nil returned (a damaged
     /// file on which HDF5 never finished kept the caller waiting the whole timeout: fuzz seed
     /// 301 case 1046243).
-    /// `maxData`: datasets of up to this many bytes are read in full (0: type and shape only);
+    /// `maxData`: datasets and attributes of up to this many bytes are read in full (0: type and
+    /// shape only; attributes never past 16 GB);
     /// `strict` false: only the structure (objects, links, attribute and dataset headers) must
     /// read; data HDF5 refuses or that is too large is left to the real read to report.
     static func trialRead(_ path: String, maxData: Int = 1 << 40, strict: Bool = true, timeout: Double = 600) -> Bool? {
