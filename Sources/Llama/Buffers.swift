@@ -1,22 +1,27 @@
-// Buffers: owned f32 scratch memory for activations (64-byte aligned, freed on deinit), and
+// Buffers: owned f32 scratch memory for activations (64-byte aligned, recycled on deinit), and
 // the per-layer activation set that the forward fills and the backward reads.
 import Foundation
+import Tensor
 
 /// An owned f32 buffer of fixed capacity.
 final class FloatBuffer {
     let count: Int
     let p: UnsafeMutablePointer<Float>
 
+    // Not inlined, so a FloatBuffer is never promoted to the caller's stack: a stack-promoted
+    // buffer whose memory came from Recycled crashed in its release (swift_deallocClassInstance
+    // found its stack header overwritten by buffer contents) in lmHeadLoss; heap objects do not.
+    @inline(never)
     init(_ count: Int, zeroed: Bool = false) {
         self.count = count
-        let raw = UnsafeMutableRawPointer.allocate(byteCount: max(1, count) * 4, alignment: 64)
+        let raw = Recycled.take(max(1, count) * 4)
         p = raw.bindMemory(to: Float.self, capacity: max(1, count))
         if zeroed { p.update(repeating: 0, count: count) }
     }
 
     func zero() { p.update(repeating: 0, count: count) }
 
-    deinit { UnsafeMutableRawPointer(p).deallocate() }
+    deinit { Recycled.give(UnsafeMutableRawPointer(p), max(1, count) * 4) }
 }
 
 /// Activations of one decoder layer for one sequence of T tokens (C = hidden_size,

@@ -57,8 +57,9 @@ extension Kernels {
         if Tmax == 0 { return }
         let items = segments.count * heads
         let per = perWorker(Tmax)
-        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: Parallel.workerCount(items) * per)
-        defer { scratch.deallocate() }
+        let bytes = Parallel.workerCount(items) * per * 4
+        let scratch = Recycled.take(bytes).bindMemory(to: Float.self, capacity: bytes / 4)
+        defer { Recycled.give(UnsafeMutableRawPointer(scratch), bytes) }
         Parallel.forDynamic(items) { w, item in
             let r = segments[item / heads]
             if r.isEmpty { return }

@@ -1,0 +1,66 @@
+// Recycled: large scratch blocks kept for reuse instead of being returned to the system.
+// A training step allocates the same activation and gradient buffers every step; glibc serves
+// blocks of that size with fresh mmaps, so each step page-faulted and zeroed every buffer anew
+// and unmapped it after (about 3% of a tiny-model step under perf). Freed blocks of 64 KiB or
+// more are kept here by exact size, up to `capacityBytes` in all, and handed out again.
+// Contents of a block are undefined (LLX_POISON_RECYCLED=1 fills reused blocks with NaN, so a
+// test run shows any reader that relied on fresh memory being zero).
+import Foundation
+
+public enum Recycled {
+    /// Most bytes kept for reuse at once (blocks freed beyond it go back to the system);
+    /// LLX_RECYCLE_MB sets it in MiB (0: nothing is kept).
+    nonisolated(unsafe) public static var capacityBytes = (getenv("LLX_RECYCLE_MB").flatMap { Int(String(cString: $0)) } ?? 512) << 20
+    /// Blocks under this size go straight to malloc/free.
+    static let minBytes = 64 << 10
+
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var free: [Int: [UnsafeMutableRawPointer]] = [:]
+    nonisolated(unsafe) private static var held = 0
+    private static let poison = getenv("LLX_POISON_RECYCLED").map { String(cString: $0) } == "1"
+
+    /// A 64-byte-aligned block of at least `bytes` bytes (contents undefined); give it back with `give`.
+    public static func take(_ bytes: Int) -> UnsafeMutableRawPointer {
+        let n = max(1, bytes)
+        if n >= minBytes {
+            lock.lock()
+            let p = free[n]?.popLast()
+            if p != nil { held -= n }
+            lock.unlock()
+            if let p = p {
+                if poison { p.initializeMemory(as: Float.self, repeating: .nan, count: n / 4) }
+                return p
+            }
+        }
+        return UnsafeMutableRawPointer.allocate(byteCount: n, alignment: 64)
+    }
+
+    /// Returns a block from `take(bytes)` (the same byte count).
+    public static func give(_ p: UnsafeMutableRawPointer, _ bytes: Int) {
+        let n = max(1, bytes)
+        if n >= minBytes {
+            lock.lock()
+            if held + n <= capacityBytes {
+                free[n, default: []].append(p)
+                held += n
+                lock.unlock()
+                return
+            }
+            lock.unlock()
+        }
+        p.deallocate()
+    }
+
+    /// Frees every kept block (memory back to the system).
+    public static func trim() {
+        lock.lock()
+        let all = free.values.flatMap { $0 }
+        free = [:]
+        held = 0
+        lock.unlock()
+        for p in all { p.deallocate() }
+    }
+
+    /// Bytes kept for reuse now.
+    public static var heldBytes: Int { lock.lock(); defer { lock.unlock() }; return held }
+}
