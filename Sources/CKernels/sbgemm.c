@@ -617,6 +617,20 @@ void llx_sbgemm_dp_tiles(int transA, long M, long N, long K, const float *A, lon
     dp_tiles(buf + Mp * ldp, M, N, Kp, m0, m1, Np, alpha, beta, C, ldc, transA, A, lda, K, 0);
 }
 
+void llx_sbgemm_dp_tiles_packed(int transA, long M, long N, long K, const float *A, long lda, const uint16_t *Bp,
+                                float alpha, float beta, float *C, long ldc, int part, int parts) {
+    long Kp, Mp, Np, ldp, m0, m1;
+    sb_dims(M, N, K, &Kp, &Mp, &Np, &ldp);
+    if (!part_rows(Mp, part, parts, &m0, &m1)) return;
+    dp_tiles(Bp, M, N, Kp, m0, m1, Np, alpha, beta, C, ldc, transA, A, lda, K, 0);
+}
+
+const uint16_t *llx_sbgemm_packed_b(const uint16_t *buf, long M, long N, long K) {
+    long Kp, Mp, Np, ldp;
+    sb_dims(M, N, K, &Kp, &Mp, &Np, &ldp);
+    return buf + Mp * ldp;
+}
+
 #else
 int llx_sbgemm_available(void) { return 0; }
 int llx_sbgemm_dp_available(void) { return 0; }
@@ -631,6 +645,16 @@ void llx_sbgemm_dp_causal(int causal, int transA, int transB, long M, long N, lo
 void llx_sbgemm_dp_tiles(int transA, long M, long N, long K, const float *A, long lda, const uint16_t *buf, float alpha,
                          float beta, float *C, long ldc, int part, int parts) {
     llx_sbgemm_tiles(transA, M, N, K, A, lda, buf, alpha, beta, C, ldc, part, parts);
+}
+void llx_sbgemm_dp_tiles_packed(int transA, long M, long N, long K, const float *A, long lda, const uint16_t *Bp,
+                                float alpha, float beta, float *C, long ldc, int part, int parts) {
+    (void)transA; (void)M; (void)N; (void)K; (void)A; (void)lda; (void)Bp; (void)alpha; (void)beta; (void)C; (void)ldc;
+    (void)part; (void)parts;
+    abort();
+}
+const uint16_t *llx_sbgemm_packed_b(const uint16_t *buf, long M, long N, long K) {
+    (void)M; (void)N; (void)K;
+    return buf;
 }
 void llx_sbgemm_causal(int causal, int transA, int transB, long M, long N, long K, float alpha,
                        const float *A, long lda, const float *B, long ldb, float beta, float *C, long ldc) {

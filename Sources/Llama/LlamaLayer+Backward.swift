@@ -20,8 +20,7 @@ extension LlamaModel {
         // h = silu(gate) * up: dGate, dUp (T, I)
         Kernels.swigluBackward(dout: g.dh.p, gate: a.gate.p, up: a.up.p, dgate: g.dGate.p, dup: g.dUp.p, n: T * I)
         // gate, up = ln2 Wᵀ: dLn (T, C)
-        L.gateProj.backward(dy: g.dGate.p, x: a.ln2.p, rows: T, dx: g.dLn.p)
-        L.upProj.backward(dy: g.dUp.p, x: a.ln2.p, rows: T, dx: g.dLn.p, accumulate: true)
+        Linear.backward([L.gateProj, L.upProj], dys: [g.dGate.p, g.dUp.p], x: a.ln2.p, rows: T, dx: g.dLn.p)
         // ln2 = RMSNorm(xMid): d (T, C) += dxMid through the norm
         Kernels.rmsNormBackward(dout: g.dLn.p, x: a.xMid.p, weight: L.postAttentionLayernorm.value.floatPointer,
                                 rstd: a.rstd2.p, dx: g.dTmp.p, dweight: gradPointer(L.postAttentionLayernorm),
@@ -54,9 +53,7 @@ extension LlamaModel {
             }
         }
         // q, k, v = ln1 Wᵀ: dLn (T, C)
-        L.qProj.backward(dy: g.dq.p, x: a.ln1.p, rows: T, dx: g.dLn.p)
-        L.kProj.backward(dy: g.dk.p, x: a.ln1.p, rows: T, dx: g.dLn.p, accumulate: true)
-        L.vProj.backward(dy: g.dv.p, x: a.ln1.p, rows: T, dx: g.dLn.p, accumulate: true)
+        Linear.backward([L.qProj, L.kProj, L.vProj], dys: [g.dq.p, g.dk.p, g.dv.p], x: a.ln1.p, rows: T, dx: g.dLn.p)
         // ln1 = RMSNorm(x): d (T, C) += dx through the norm
         Kernels.rmsNormBackward(dout: g.dLn.p, x: x, weight: L.inputLayernorm.value.floatPointer,
                                 rstd: a.rstd1.p, dx: g.dTmp.p, dweight: gradPointer(L.inputLayernorm),

@@ -176,6 +176,30 @@ public final class Linear {
         if let l = lora { l.backward(dy: dy, x: x, rows: rows, dx: dx, training: training) }
     }
 
+    /// `backward` of several layers that read the same input x (q, k and v; gate and up) with
+    /// their own dy (dys[i] for layers[i]): dx gets the layers' input gradients summed in order
+    /// (the first overwrites it unless `accumulate`), the same values as calling `backward` on
+    /// each in turn; the trainable dense weights' gradients share one packing of x
+    /// (BLAS.sgemmSharedB).
+    public static func backward(_ layers: [Linear], dys: [UnsafePointer<Float>], x: UnsafePointer<Float>, rows: Int,
+                                dx: UnsafeMutablePointer<Float>?, accumulate: Bool = false) {
+        precondition(layers.count == dys.count && layers.allSatisfy { $0.inFeatures == layers[0].inFeatures },
+                     "Linear.backward: one dy per layer, all of the same input width")
+        if rows <= 0 || layers.isEmpty { return }
+        var products: [BLAS.SharedBProduct] = []
+        for (L, dy) in zip(layers, dys) {
+            guard let w = L.weight, w.trainable, w.value.dtype == .f32 else { continue }
+            // dW[out, in] += dyᵀ[out, rows] · x[rows, in]
+            products.append(BLAS.SharedBProduct(a: dy, lda: L.outFeatures, m: L.outFeatures,
+                                                c: w.ensureGrad().floatPointer, ldc: L.inFeatures))
+        }
+        BLAS.sgemmSharedB(transA: true, products, n: layers[0].inFeatures, k: rows, b: x, ldb: layers[0].inFeatures, beta: 1)
+        for (i, (L, dy)) in zip(layers, dys).enumerated() {
+            if let dx = dx { L.baseInputGrad(dy: dy, rows: rows, dx: dx, accumulate: accumulate || i > 0) }
+            if let l = L.lora { l.backward(dy: dy, x: x, rows: rows, dx: dx, training: L.training) }
+        }
+    }
+
     /// Stores a dense base weight in bf16 (frozen, half the memory and bandwidth); an NF4 base
     /// is left as it is. Decoding reads the bf16 rows directly; larger products convert tiles.
     public func storeInBF16() {

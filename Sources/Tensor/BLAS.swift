@@ -122,6 +122,51 @@ public enum BLAS {
                beta: beta, c: c, ldc: ldc)
     }
 
+    /// One product of `sgemmSharedB`: C[m, n] = alpha * op(A) * B + beta * C.
+    public struct SharedBProduct {
+        public let a: UnsafePointer<Float>, lda: Int, m: Int
+        public let c: UnsafeMutablePointer<Float>, ldc: Int
+        public init(a: UnsafePointer<Float>, lda: Int, m: Int, c: UnsafeMutablePointer<Float>, ldc: Int) {
+            self.a = a; self.lda = lda; self.m = m; self.c = c; self.ldc = ldc
+        }
+    }
+
+    /// `sgemm` for several products that share B ([k, n], not transposed): C_i = alpha * op(A_i) *
+    /// B + beta * C_i, each C_i exactly as its own `sgemm` would give it. Where the bf16 products
+    /// run on the pool with AVX512-BF16, B is packed once for all of them and their row blocks
+    /// share one parallel phase (the gradients of q, k and v's weights against the same input);
+    /// elsewhere the products run one after another.
+    public static func sgemmSharedB(transA: Bool, _ products: [SharedBProduct], n: Int, k: Int, alpha: Float = 1,
+                                    b: UnsafePointer<Float>, ldb: Int, beta: Float) {
+        let nth = Parallel.threads
+        let pooled = products.count > 1 && bf16Compute && k >= 32 && onePool && nth > 1 && bf16OnDP && n > 0
+            && products.allSatisfy { $0.m >= 64 && $0.m * n * k >= splitWork }
+        if pooled, let widest = products.max(by: { $0.m < $1.m }), let buf = llx_sbgemm_shared(widest.m, n, k) {
+            let pack = min(4 * nth, (widest.m + 31) / 32)
+            HotPool.run(nth, chunks: pack) { part, parts in
+                llx_sbgemm_pack(transA ? 1 : 0, 0, widest.m, n, k, widest.a, widest.lda, b, ldb, buf, Int32(part), Int32(parts))
+            }
+            let bp = llx_sbgemm_packed_b(buf, widest.m, n, k)
+            // each product's 32-row blocks in a few parts, all claimed from one phase
+            let counts = products.map { min(4 * nth, ($0.m + 31) / 32) }
+            var first: [Int] = [], total = 0
+            for c in counts { first.append(total); total += c }
+            HotPool.run(nth, chunks: total) { chunk, _ in
+                var i = 0
+                while i + 1 < products.count && first[i + 1] <= chunk { i += 1 }
+                let p = products[i]
+                llx_sbgemm_dp_tiles_packed(transA ? 1 : 0, p.m, n, k, p.a, p.lda, bp, alpha, beta, p.c, p.ldc,
+                                           Int32(chunk - first[i]), Int32(counts[i]))
+            }
+            llx_sbgemm_shared_done()
+            return
+        }
+        for p in products {
+            sgemm(transA: transA, m: p.m, n: n, k: k, alpha: alpha, a: p.a, lda: p.lda, b: b, ldb: ldb,
+                  beta: beta, c: p.c, ldc: p.ldc)
+        }
+    }
+
     /// The bf16 product without AMX or AVX512-BF16: the operands rounded to bf16 into copies, then an f32 sgemm
     /// (a product of two bf16 values is exact in f32, so only the order of the sums differs).
     @inline(never)

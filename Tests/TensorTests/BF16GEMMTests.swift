@@ -180,6 +180,68 @@ final class BF16GEMMTests: XCTestCase {
         try pooled(.dp)
     }
 
+    /// Products sharing B (the weight gradients of q, k and v against one input: B packed once
+    /// for all of them) give each product exactly what its own sgemm gives, on every path, with
+    /// and without op(A) transposed, alpha and beta, a leading dimension wider than the rows, and
+    /// a product too small for the pool among them.
+    func testProductsSharingBAreEachTheirOwnProduct() throws {
+        let saved = Parallel.threads
+        Parallel.threads = 2
+        defer { Parallel.threads = saved }
+        var state: UInt64 = 11
+        func rand(_ count: Int) -> [Float] {
+            (0..<count).map { _ in
+                state = state &* 6364136223846793005 &+ 1442695040888963407
+                return Float(Double(state >> 11) * 0x1.0p-53 * 2 - 1)
+            }
+        }
+        let n = 96, k = 300
+        let b = rand(k * n)
+        var paths: [Path] = [.rounded]
+        if BLAS.bf16DPAvailable { paths.append(.dp) }
+        if BLAS.bf16Available { paths.append(.amx) }
+        for path in paths {
+            for ms in [[64, 96, 130], [130, 40]] {
+                for ta in [false, true] {
+                    for (alpha, beta): (Float, Float) in [(1, 1), (0.5, 0)] {
+                        // op(A_i) [m, k]: A stored [k, lda] with lda = m + 3 when transposed, [m, k + 5] when not
+                        let ldas = ms.map { ta ? $0 + 3 : k + 5 }
+                        let as_ = zip(ms, ldas).map { m, lda in rand(ta ? k * lda : m * lda) }
+                        let c0 = ms.map { rand($0 * n) }
+                        var alone = c0, shared = c0
+                        on(path) {
+                            for i in ms.indices {
+                                BLAS.sgemm(transA: ta, m: ms[i], n: n, k: k, alpha: alpha, a: as_[i], lda: ldas[i],
+                                           b: b, ldb: n, beta: beta, c: &alone[i], ldc: n)
+                            }
+                            // (the operands in memory of their own, so their pointers outlive no closure)
+                            let pa = as_.map { a -> UnsafeMutablePointer<Float> in
+                                let p = UnsafeMutablePointer<Float>.allocate(capacity: a.count)
+                                p.initialize(from: a, count: a.count)
+                                return p
+                            }
+                            let pc = shared.map { c -> UnsafeMutablePointer<Float> in
+                                let p = UnsafeMutablePointer<Float>.allocate(capacity: c.count)
+                                p.initialize(from: c, count: c.count)
+                                return p
+                            }
+                            defer { (pa + pc).forEach { $0.deallocate() } }
+                            let products = ms.indices.map {
+                                BLAS.SharedBProduct(a: pa[$0], lda: ldas[$0], m: ms[$0], c: pc[$0], ldc: n)
+                            }
+                            BLAS.sgemmSharedB(transA: ta, products, n: n, k: k, alpha: alpha, b: b, ldb: n, beta: beta)
+                            for i in ms.indices { shared[i] = Array(UnsafeBufferPointer(start: pc[i], count: ms[i] * n)) }
+                        }
+                        for i in ms.indices {
+                            XCTAssertEqual(shared[i], alone[i], "\(path.rawValue): product \(i) of \(ms), transA \(ta), alpha \(alpha), beta \(beta)")
+                            XCTAssertNotEqual(shared[i], c0[i])
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     func pooled(_ fast: Path) throws {
         let saved = Parallel.threads
         Parallel.threads = 2

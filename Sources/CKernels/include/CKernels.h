@@ -124,6 +124,12 @@ void llx_sbgemm_dp_causal(int causal, int transA, int transB, long M, long N, lo
                           const float *A, long lda, const float *B, long ldb, float beta, float *C, long ldc);
 void llx_sbgemm_dp_tiles(int transA, long M, long N, long K, const float *A, long lda, const uint16_t *buf, float alpha,
                          float beta, float *C, long ldc, int part, int parts);
+/// llx_sbgemm_dp_tiles with op(B) already packed at Bp (op(B) [K, N] as llx_sbgemm_pack lays it
+/// out, for any M): products that share op(B) (several weights' gradients against one input)
+/// pack it once, at llx_sbgemm_packed_b(buf, M, N, K) of the buffer llx_sbgemm_pack filled.
+void llx_sbgemm_dp_tiles_packed(int transA, long M, long N, long K, const float *A, long lda, const uint16_t *Bp,
+                                float alpha, float beta, float *C, long ldc, int part, int parts);
+const uint16_t *llx_sbgemm_packed_b(const uint16_t *buf, long M, long N, long K);
 
 #ifdef __cplusplus
 }
