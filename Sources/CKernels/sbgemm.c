@@ -387,13 +387,43 @@ __attribute__((always_inline)) VEC_FN static inline void dp_block(const int NV, 
 
 /// tiles() with vdpbf16ps: C's 32-row blocks [m0, m1), op(A)'s rows packed here a 32-row strip
 /// at a time (always the vector packing), op(B) packed in Bp; the same causal modes.
+/// Part `part` of `parts` of the 32-row blocks of C (Mp rows, padded): rows [*m0, *m1); 0 when
+/// the part is empty.
+static int part_rows(long Mp, int part, int parts, long *m0, long *m1) {
+    long blocks = (Mp + 31) / 32;
+    *m0 = blocks * part / parts * 32;
+    *m1 = blocks * (part + 1) / parts * 32;
+    if (*m1 > Mp) *m1 = Mp;
+    return *m0 < *m1;
+}
+
+/// The rows [mb, i1) of C (one packed 32-row strip of op(A)) against op(B)'s 16-column blocks
+/// up to nend (columns past N not stored), pairs [k2b, k2e).
+VEC_FN static inline void dp_strip(const uint16_t *strip, long ldp, const uint32_t *Bw, long kpairs, long k2b, long k2e,
+                                   long nend, long N, long mb, long i1, float *C, long ldc, float alpha, float beta) {
+    const long nblocks = nend / 16, ncols = nend < N ? nend : N;
+    for (long r0 = mb; r0 < i1; r0 += DP_MR) {
+        const long rows = i1 - r0;
+        const uint16_t *as = strip + (r0 - mb) * ldp;
+        long blk = 0;
+        for (; blk + 3 <= nblocks; blk += 3)
+            dp_block(3, as, ldp, Bw + blk * kpairs * 16, kpairs * 16, k2b, k2e, C + r0 * ldc + blk * 16, ldc,
+                     rows, ncols - blk * 16, alpha, beta);
+        if (nblocks - blk == 2)
+            dp_block(2, as, ldp, Bw + blk * kpairs * 16, kpairs * 16, k2b, k2e, C + r0 * ldc + blk * 16, ldc,
+                     rows, ncols - blk * 16, alpha, beta);
+        else if (nblocks - blk == 1)
+            dp_block(1, as, ldp, Bw + blk * kpairs * 16, kpairs * 16, k2b, k2e, C + r0 * ldc + blk * 16, ldc,
+                     rows, ncols - blk * 16, alpha, beta);
+    }
+}
+
 VEC_FN static void dp_tiles(const uint16_t *Bp, long M, long N, long Kp, long m0, long m1, long Np,
                             float alpha, float beta, float *C, long ldc, int transA, const float *A, long lda, long K,
                             int causal) {
     const long ldp = Kp + 32;
     if (!grow(&strip, &strip_cap, (size_t)(32 * ldp))) return;   // (no memory: C left as it was)
     const long kpairs = Kp / 2;
-    const uint32_t *Bw = (const uint32_t *)Bp;
     for (long mb = m0; mb < m1 && mb < M; mb += 32) {
         long kb = 0, ke = Kp, nend = Np;
         if (causal == 1 && mb + 32 < Np) nend = mb + 32;
@@ -402,22 +432,29 @@ VEC_FN static void dp_tiles(const uint16_t *Bp, long M, long N, long Kp, long m0
         const long i1 = mb + 32 < M ? mb + 32 : M;
         pack_a_vec(transA, K, A, lda, strip, ldp, kb, ke, mb, i1, mb);
         // the pairs past K are zero in both operands: stop at K (ke < K is a multiple of 32)
-        const long k2b = kb / 2, k2e = ((ke < K ? ke : K) + 1) / 2;
-        const long nblocks = nend / 16, ncols = nend < N ? nend : N;
-        for (long r0 = mb; r0 < i1; r0 += DP_MR) {
-            const long rows = i1 - r0;
-            const uint16_t *as = strip + (r0 - mb) * ldp;
-            long blk = 0;
-            for (; blk + 3 <= nblocks; blk += 3)
-                dp_block(3, as, ldp, Bw + blk * kpairs * 16, kpairs * 16, k2b, k2e, C + r0 * ldc + blk * 16, ldc,
-                         rows, ncols - blk * 16, alpha, beta);
-            if (nblocks - blk == 2)
-                dp_block(2, as, ldp, Bw + blk * kpairs * 16, kpairs * 16, k2b, k2e, C + r0 * ldc + blk * 16, ldc,
-                         rows, ncols - blk * 16, alpha, beta);
-            else if (nblocks - blk == 1)
-                dp_block(1, as, ldp, Bw + blk * kpairs * 16, kpairs * 16, k2b, k2e, C + r0 * ldc + blk * 16, ldc,
-                         rows, ncols - blk * 16, alpha, beta);
-        }
+        dp_strip(strip, ldp, (const uint32_t *)Bp, kpairs, kb / 2, ((ke < K ? ke : K) + 1) / 2, nend, N, mb, i1, C, ldc,
+                 alpha, beta);
+    }
+}
+
+void llx_sbgemm_pack_b(int transB, long N, long K, const float *B, long ldb, uint16_t *Bp, int part, int parts) {
+    const long Kp = (K + 31) / 32 * 32, blocks = (N + 15) / 16;
+    pack_b_vec(transB, N, K, B, ldb, Kp, (uint32_t *)Bp, blocks * part / parts, blocks * (part + 1) / parts);
+}
+
+void llx_sbgemm_dp_tiles_shared_a(int transA, long M, long K, const float *A, long lda, int G, const uint16_t *const *Bp,
+                                  const long *N, float *const *C, const long *ldc, float alpha, float beta,
+                                  int part, int parts) {
+    const long Kp = (K + 31) / 32 * 32, Mp = (M + 15) / 16 * 16, ldp = Kp + 32, kpairs = Kp / 2;
+    long m0, m1;
+    if (!part_rows(Mp, part, parts, &m0, &m1)) return;
+    if (!grow(&strip, &strip_cap, (size_t)(32 * ldp))) return;   // (no memory: C left as it was)
+    for (long mb = m0; mb < m1 && mb < M; mb += 32) {
+        const long i1 = mb + 32 < M ? mb + 32 : M;
+        pack_a_vec(transA, K, A, lda, strip, ldp, 0, Kp, mb, i1, mb);
+        for (int g = 0; g < G; g++)
+            dp_strip(strip, ldp, (const uint32_t *)Bp[g], kpairs, 0, (K + 1) / 2, (N[g] + 15) / 16 * 16, N[g], mb, i1,
+                     C[g], ldc[g], alpha, beta);
     }
 }
 
@@ -535,16 +572,6 @@ void llx_sbgemm_pack(int transA, int transB, long M, long N, long K, const float
     }
 }
 
-/// Part `part` of `parts` of the 32-row blocks of C (Mp rows, padded): rows [*m0, *m1); 0 when
-/// the part is empty.
-static int part_rows(long Mp, int part, int parts, long *m0, long *m1) {
-    long blocks = (Mp + 31) / 32;
-    *m0 = blocks * part / parts * 32;
-    *m1 = blocks * (part + 1) / parts * 32;
-    if (*m1 > Mp) *m1 = Mp;
-    return *m0 < *m1;
-}
-
 void llx_sbgemm_tiles(int transA, long M, long N, long K, const float *A, long lda, const uint16_t *buf, float alpha,
                       float beta, float *C, long ldc, int part, int parts) {
     long Kp, Mp, Np, ldp, m0, m1;
@@ -655,6 +682,17 @@ void llx_sbgemm_dp_tiles_packed(int transA, long M, long N, long K, const float 
 const uint16_t *llx_sbgemm_packed_b(const uint16_t *buf, long M, long N, long K) {
     (void)M; (void)N; (void)K;
     return buf;
+}
+void llx_sbgemm_pack_b(int transB, long N, long K, const float *B, long ldb, uint16_t *Bp, int part, int parts) {
+    (void)transB; (void)N; (void)K; (void)B; (void)ldb; (void)Bp; (void)part; (void)parts;
+    abort();
+}
+void llx_sbgemm_dp_tiles_shared_a(int transA, long M, long K, const float *A, long lda, int G, const uint16_t *const *Bp,
+                                  const long *N, float *const *C, const long *ldc, float alpha, float beta,
+                                  int part, int parts) {
+    (void)transA; (void)M; (void)K; (void)A; (void)lda; (void)G; (void)Bp; (void)N; (void)C; (void)ldc; (void)alpha;
+    (void)beta; (void)part; (void)parts;
+    abort();
 }
 void llx_sbgemm_causal(int causal, int transA, int transB, long M, long N, long K, float alpha,
                        const float *A, long lda, const float *B, long ldb, float beta, float *C, long ldc) {

@@ -36,9 +36,7 @@ extension LlamaModel {
         Kernels.rmsNormForward(x: x, weight: L.inputLayernorm.value.floatPointer, out: a.ln1.p, rstd: a.rstd1.p,
                                rows: T, dim: C, eps: eps)
         // q (T, Hq*D), k (T, Hkv*D), v (T, Hkv*D)
-        L.qProj.forward(a.ln1.p, rows: T, out: a.q.p)
-        L.kProj.forward(a.ln1.p, rows: T, out: a.k.p)
-        L.vProj.forward(a.ln1.p, rows: T, out: a.v.p)
+        Linear.forward([L.qProj, L.kProj, L.vProj], a.ln1.p, rows: T, outs: [a.q.p, a.k.p, a.v.p])
         // RoPE on q and k, in place
         rope.cos.withUnsafeBufferPointer { cp in
             rope.sin.withUnsafeBufferPointer { sp in
@@ -97,8 +95,7 @@ extension LlamaModel {
         Kernels.rmsNormForward(x: a.xMid.p, weight: L.postAttentionLayernorm.value.floatPointer, out: a.ln2.p,
                                rstd: a.rstd2.p, rows: T, dim: C, eps: eps)
         // gate, up (T, I); h (T, I) = silu(gate) * up
-        L.gateProj.forward(a.ln2.p, rows: T, out: a.gate.p)
-        L.upProj.forward(a.ln2.p, rows: T, out: a.up.p)
+        Linear.forward([L.gateProj, L.upProj], a.ln2.p, rows: T, outs: [a.gate.p, a.up.p])
         Kernels.swigluForward(gate: a.gate.p, up: a.up.p, out: a.h.p, n: T * I)
         // out (T, C) = xMid + h Wdownᵀ
         guard let out = out else { return }

@@ -157,6 +157,28 @@ public final class Linear {
         if let l = lora { l.forward(x, rows: rows, out: out, training: training) }
     }
 
+    /// `forward` of several layers that read the same input x (q, k and v; gate and up), into
+    /// outs[i] for layers[i]: the same values as calling `forward` on each; dense weights share
+    /// one packing of x (BLAS.sgemmSharedA).
+    public static func forward(_ layers: [Linear], _ x: UnsafePointer<Float>, rows: Int, outs: [UnsafeMutablePointer<Float>]) {
+        precondition(layers.count == outs.count && layers.allSatisfy { $0.inFeatures == layers[0].inFeatures },
+                     "Linear.forward: one output per layer, all of the same input width")
+        if rows <= 0 || layers.isEmpty { return }
+        var products: [BLAS.SharedAProduct] = []
+        for (L, out) in zip(layers, outs) {
+            if let w = L.weight, w.value.dtype == .f32, rows > L.gemvMaxRows {
+                products.append(BLAS.SharedAProduct(b: w.value.floatPointer, ldb: L.inFeatures, n: L.outFeatures,
+                                                    c: out, ldc: L.outFeatures))
+            } else {
+                L.baseForward(x, rows: rows, out: out)
+            }
+        }
+        BLAS.sgemmSharedA(transB: true, m: rows, k: layers[0].inFeatures, a: x, lda: layers[0].inFeatures, products, beta: 0)
+        for (L, out) in zip(layers, outs) {
+            if let l = L.lora { l.forward(x, rows: rows, out: out, training: L.training) }
+        }
+    }
+
     /// Backward of `forward` for the same x. dy is [rows, outFeatures].
     /// - dx: when given, receives dL/dx [rows, inFeatures]; it is OVERWRITTEN unless
     ///   `accumulate` is true, in which case the gradient is added to what dx holds.

@@ -167,6 +167,62 @@ public enum BLAS {
         }
     }
 
+    /// One product of `sgemmSharedA`: C[m, n] = alpha * A * op(B) + beta * C.
+    public struct SharedAProduct {
+        public let b: UnsafePointer<Float>, ldb: Int, n: Int
+        public let c: UnsafeMutablePointer<Float>, ldc: Int
+        public init(b: UnsafePointer<Float>, ldb: Int, n: Int, c: UnsafeMutablePointer<Float>, ldc: Int) {
+            self.b = b; self.ldb = ldb; self.n = n; self.c = c; self.ldc = ldc
+        }
+    }
+
+    /// `sgemm` for several products that share A ([m, k], not transposed): C_i = alpha * A *
+    /// op(B_i) + beta * C_i, each C_i exactly as its own `sgemm` would give it. Where the bf16
+    /// products run on the pool with AVX512-BF16, every 32-row strip of A is packed once for all
+    /// of them (q, k and v's projections of one input); elsewhere they run one after another.
+    public static func sgemmSharedA(transB: Bool, m: Int, k: Int, alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
+                                    _ products: [SharedAProduct], beta: Float) {
+        let nth = Parallel.threads
+        let pooled = products.count > 1 && bf16Compute && k >= 32 && onePool && nth > 1 && bf16OnDP && m >= 64
+            && products.allSatisfy { $0.n > 0 && m * $0.n * k >= splitWork }
+        guard pooled else {
+            for p in products {
+                sgemm(transB: transB, m: m, n: p.n, k: k, alpha: alpha, a: a, lda: lda, b: p.b, ldb: p.ldb,
+                      beta: beta, c: p.c, ldc: p.ldc)
+            }
+            return
+        }
+        let kp = (k + 31) / 32 * 32
+        let sizes = products.map { ($0.n + 15) / 16 * 16 * kp }
+        let bytes = sizes.reduce(0, +) * 2
+        let raw = Recycled.take(bytes)
+        defer { Recycled.give(raw, bytes) }
+        let base = raw.bindMemory(to: UInt16.self, capacity: bytes / 2)
+        var bps: [UnsafePointer<UInt16>?] = [], off = 0
+        for s in sizes { bps.append(UnsafePointer(base + off)); off += s }
+        let ns = products.map(\.n), cs: [UnsafeMutablePointer<Float>?] = products.map(\.c), ldcs = products.map(\.ldc)
+        let parts = min(4 * nth, (m + 31) / 32)
+        HotPool.run(nth, chunks: parts) { part, parts in
+            for (i, p) in products.enumerated() {
+                llx_sbgemm_pack_b(transB ? 1 : 0, p.n, k, p.b, p.ldb, UnsafeMutablePointer(mutating: bps[i]!),
+                                  Int32(part), Int32(parts))
+            }
+        }
+        bps.withUnsafeBufferPointer { bp in
+            ns.withUnsafeBufferPointer { np in
+                cs.withUnsafeBufferPointer { cp in
+                    ldcs.withUnsafeBufferPointer { lp in
+                        HotPool.run(nth, chunks: parts) { part, parts in
+                            llx_sbgemm_dp_tiles_shared_a(0, m, k, a, lda, Int32(products.count), bp.baseAddress!,
+                                                         np.baseAddress!, cp.baseAddress!, lp.baseAddress!, alpha, beta,
+                                                         Int32(part), Int32(parts))
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// The bf16 product without AMX or AVX512-BF16: the operands rounded to bf16 into copies, then an f32 sgemm
     /// (a product of two bf16 values is exact in f32, so only the order of the sums differs).
     @inline(never)

@@ -242,6 +242,70 @@ final class BF16GEMMTests: XCTestCase {
         }
     }
 
+    /// Products sharing A (q, k and v's projections of one input: each 32-row strip of A packed
+    /// once for all of them) give each product exactly what its own sgemm gives, on every path,
+    /// with and without op(B) transposed, ragged widths, alpha and beta, a wider leading
+    /// dimension, and a product too small for the pool among them.
+    func testProductsSharingAAreEachTheirOwnProduct() throws {
+        let saved = Parallel.threads
+        Parallel.threads = 2
+        defer { Parallel.threads = saved }
+        var state: UInt64 = 13
+        func rand(_ count: Int) -> [Float] {
+            (0..<count).map { _ in
+                state = state &* 6364136223846793005 &+ 1442695040888963407
+                return Float(Double(state >> 11) * 0x1.0p-53 * 2 - 1)
+            }
+        }
+        let m = 203, k = 136, lda = k + 7
+        let a = rand(m * lda)
+        var paths: [Path] = [.rounded]
+        if BLAS.bf16DPAvailable { paths.append(.dp) }
+        if BLAS.bf16Available { paths.append(.amx) }
+        for path in paths {
+            for ns in [[128, 64, 72], [100, 5]] {
+                for tb in [false, true] {
+                    for (alpha, beta): (Float, Float) in [(1, 0), (0.5, 1)] {
+                        // op(B_i) [k, n]: B stored [n, k + 2] when transposed, [k, n + 1] when not
+                        let ldbs = ns.map { tb ? k + 2 : $0 + 1 }
+                        let bs = zip(ns, ldbs).map { n, ldb in rand(tb ? n * ldb : k * ldb) }
+                        let c0 = ns.map { rand(m * $0) }
+                        var alone = c0, shared = c0
+                        on(path) {
+                            for i in ns.indices {
+                                BLAS.sgemm(transB: tb, m: m, n: ns[i], k: k, alpha: alpha, a: a, lda: lda,
+                                           b: bs[i], ldb: ldbs[i], beta: beta, c: &alone[i], ldc: ns[i])
+                            }
+                            let pb = bs.map { b -> UnsafeMutablePointer<Float> in
+                                let p = UnsafeMutablePointer<Float>.allocate(capacity: b.count)
+                                p.initialize(from: b, count: b.count)
+                                return p
+                            }
+                            let pc = shared.map { c -> UnsafeMutablePointer<Float> in
+                                let p = UnsafeMutablePointer<Float>.allocate(capacity: c.count)
+                                p.initialize(from: c, count: c.count)
+                                return p
+                            }
+                            defer { (pb + pc).forEach { $0.deallocate() } }
+                            let products = ns.indices.map {
+                                BLAS.SharedAProduct(b: pb[$0], ldb: ldbs[$0], n: ns[$0], c: pc[$0], ldc: ns[$0])
+                            }
+                            a.withUnsafeBufferPointer { pa in
+                                BLAS.sgemmSharedA(transB: tb, m: m, k: k, alpha: alpha, a: pa.baseAddress!, lda: lda,
+                                                  products, beta: beta)
+                            }
+                            for i in ns.indices { shared[i] = Array(UnsafeBufferPointer(start: pc[i], count: m * ns[i])) }
+                        }
+                        for i in ns.indices {
+                            XCTAssertEqual(shared[i], alone[i], "\(path.rawValue): product \(i) of \(ns), transB \(tb), alpha \(alpha), beta \(beta)")
+                            XCTAssertNotEqual(shared[i], c0[i])
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     func pooled(_ fast: Path) throws {
         let saved = Parallel.threads
         Parallel.threads = 2

@@ -130,6 +130,15 @@ void llx_sbgemm_dp_tiles(int transA, long M, long N, long K, const float *A, lon
 void llx_sbgemm_dp_tiles_packed(int transA, long M, long N, long K, const float *A, long lda, const uint16_t *Bp,
                                 float alpha, float beta, float *C, long ldc, int part, int parts);
 const uint16_t *llx_sbgemm_packed_b(const uint16_t *buf, long M, long N, long K);
+/// Products that share op(A) (q, k and v of one input): llx_sbgemm_pack_b packs part `part` of
+/// `parts` of op(B) [K, N]'s 16-column blocks into Bp (Np * Kp uint16: N rounded up to 16, K to 32),
+/// then every part of llx_sbgemm_dp_tiles_shared_a packs each 32-row strip of op(A) once and
+/// multiplies it by all G packed op(B_g): C_g = alpha * op(A) * op(B_g) + beta * C_g, each the
+/// same as its own llx_sbgemm_dp_tiles. Vector packing (AVX512-BF16) only.
+void llx_sbgemm_pack_b(int transB, long N, long K, const float *B, long ldb, uint16_t *Bp, int part, int parts);
+void llx_sbgemm_dp_tiles_shared_a(int transA, long M, long K, const float *A, long lda, int G, const uint16_t *const *Bp,
+                                  const long *N, float *const *C, const long *ldc, float alpha, float beta,
+                                  int part, int parts);
 
 #ifdef __cplusplus
 }
