@@ -61,7 +61,6 @@ final class LayerGradScratch {
     let dk: FloatBuffer      // (T, Hkv*D)
     let dv: FloatBuffer      // (T, Hkv*D)
     let dLn: FloatBuffer     // (T, C)   d(ln1) or d(ln2)
-    let dTmp: FloatBuffer    // (T, C)   rmsnorm input gradient before adding to the residual
     let dh: FloatBuffer      // (T, I)
     let dGate: FloatBuffer   // (T, I)
     let dUp: FloatBuffer     // (T, I)
@@ -70,7 +69,7 @@ final class LayerGradScratch {
         let C = c.hiddenSize, qd = c.numAttentionHeads * c.headDim, kvd = c.numKeyValueHeads * c.headDim
         let I = c.intermediateSize
         dAtt = FloatBuffer(T * qd); dq = FloatBuffer(T * qd); dk = FloatBuffer(T * kvd); dv = FloatBuffer(T * kvd)
-        dLn = FloatBuffer(T * C); dTmp = FloatBuffer(T * C)
+        dLn = FloatBuffer(T * C)
         dh = FloatBuffer(T * I); dGate = FloatBuffer(T * I); dUp = FloatBuffer(T * I)
     }
 }

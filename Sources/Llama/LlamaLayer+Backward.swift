@@ -23,9 +23,8 @@ extension LlamaModel {
         Linear.backward([L.gateProj, L.upProj], dys: [g.dGate.p, g.dUp.p], x: a.ln2.p, rows: T, dx: g.dLn.p)
         // ln2 = RMSNorm(xMid): d (T, C) += dxMid through the norm
         Kernels.rmsNormBackward(dout: g.dLn.p, x: a.xMid.p, weight: L.postAttentionLayernorm.value.floatPointer,
-                                rstd: a.rstd2.p, dx: g.dTmp.p, dweight: gradPointer(L.postAttentionLayernorm),
-                                rows: T, dim: C)
-        Vec.axpy(1, g.dTmp.p, d, T * C)
+                                rstd: a.rstd2.p, dx: d, dweight: gradPointer(L.postAttentionLayernorm),
+                                rows: T, dim: C, accumulate: true)
         // xMid = x + att Woᵀ: dAtt (T, Hq*D); d is the residual part of dx
         L.oProj.backward(dy: d, x: a.att.p, rows: T, dx: g.dAtt.p)
         // attention: dq (T, Hq*D), dk, dv (T, Hkv*D)
@@ -56,9 +55,8 @@ extension LlamaModel {
         Linear.backward([L.qProj, L.kProj, L.vProj], dys: [g.dq.p, g.dk.p, g.dv.p], x: a.ln1.p, rows: T, dx: g.dLn.p)
         // ln1 = RMSNorm(x): d (T, C) += dx through the norm
         Kernels.rmsNormBackward(dout: g.dLn.p, x: x, weight: L.inputLayernorm.value.floatPointer,
-                                rstd: a.rstd1.p, dx: g.dTmp.p, dweight: gradPointer(L.inputLayernorm),
-                                rows: T, dim: C)
-        Vec.axpy(1, g.dTmp.p, d, T * C)
+                                rstd: a.rstd1.p, dx: d, dweight: gradPointer(L.inputLayernorm),
+                                rows: T, dim: C, accumulate: true)
     }
 
     /// The gradient buffer of a trainable parameter (created on demand), nil when frozen.

@@ -90,7 +90,7 @@ extension LlamaModel {
         }
         // xMid (T, C) = x + att Woᵀ
         L.oProj.forward(a.att.p, rows: T, out: a.xMid.p)
-        Vec.axpy(1, x, a.xMid.p, T * C)
+        Kernels.addInPlace(x, a.xMid.p, T * C)
         // ln2 (T, C) = RMSNorm(xMid) * post_attention_layernorm
         Kernels.rmsNormForward(x: a.xMid.p, weight: L.postAttentionLayernorm.value.floatPointer, out: a.ln2.p,
                                rstd: a.rstd2.p, rows: T, dim: C, eps: eps)
@@ -100,6 +100,6 @@ extension LlamaModel {
         // out (T, C) = xMid + h Wdownᵀ
         guard let out = out else { return }
         L.downProj.forward(a.h.p, rows: T, out: out)
-        Vec.axpy(1, a.xMid.p, out, T * C)
+        Kernels.addInPlace(a.xMid.p, out, T * C)
     }
 }

@@ -23,6 +23,17 @@ final class KernelTests: XCTestCase {
         Kernels.rmsNormBackward(dout: g, x: x, weight: w, rstd: rstd, dx: &dx, dweight: &dw, rows: rows, dim: dim)
         assertClose(dx, c.floats("dx"), 1e-5, "rmsnorm dx")
         assertClose(dw, c.floats("dweight").map { $0 + 1 }, 1e-5, "rmsnorm dweight (accumulated onto 1)")
+        // accumulate: dx added onto what the buffer holds (the residual stream), exactly the sum
+        // of the overwritten gradient and the old values
+        let base = (0..<(rows * dim)).map { Float($0 % 7) * 0.25 - 0.5 }
+        var acc = base
+        Kernels.rmsNormBackward(dout: g, x: x, weight: w, rstd: rstd, dx: &acc, dweight: nil, rows: rows, dim: dim,
+                                accumulate: true)
+        XCTAssertEqual(acc, zip(base, dx).map { $0 + $1 })
+        // the residual adds on the pool: y += x
+        var y = base
+        Kernels.addInPlace(dx, &y, rows * dim)
+        XCTAssertEqual(y, zip(base, dx).map { $0 + $1 })
     }
 
     func testRoPE() throws {

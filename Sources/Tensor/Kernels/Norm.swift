@@ -21,11 +21,12 @@ extension Kernels {
     }
 
     /// dout, x, dx: [rows, dim]; weight: [dim]; rstd: [rows] from the forward.
-    /// dx is overwritten; dweight (optional, [dim]) accumulates sum over rows of dout * x * rstd.
+    /// dx is overwritten (with `accumulate`, the gradient is added to it: the residual stream's
+    /// sum in the same pass); dweight (optional, [dim]) accumulates sum over rows of dout * x * rstd.
     public static func rmsNormBackward(dout: UnsafePointer<Float>, x: UnsafePointer<Float>,
                                        weight: UnsafePointer<Float>, rstd: UnsafePointer<Float>,
                                        dx: UnsafeMutablePointer<Float>, dweight: UnsafeMutablePointer<Float>?,
-                                       rows: Int, dim: Int) {
+                                       rows: Int, dim: Int, accumulate: Bool = false) {
         if rows == 0 || dim == 0 { return }
         // dweight first (dx may alias dout).
         if let dw = dweight {
@@ -54,11 +55,25 @@ extension Kernels {
                 let c = s * rs * rs * rs / Float(dim)
                 i = 0
                 let rv = Vec.F16(repeating: rs), cv = Vec.F16(repeating: c)
+                if accumulate {
+                    // dx += the gradient (the residual stream's sum, in one pass)
+                    while i + 16 <= dim {
+                        let v = Vec.load(g + i) * Vec.load(weight + i) * rv - Vec.load(xr + i) * cv
+                        Vec.store(Vec.load(d + i) + v, d + i); i += 16
+                    }
+                    while i < dim { let v = g[i] * weight[i] * rs - xr[i] * c; d[i] += v; i += 1 }
+                    continue
+                }
                 while i + 16 <= dim {
                     Vec.store(Vec.load(g + i) * Vec.load(weight + i) * rv - Vec.load(xr + i) * cv, d + i); i += 16
                 }
                 while i < dim { d[i] = g[i] * weight[i] * rs - xr[i] * c; i += 1 }
             }
         }
+    }
+
+    /// y[i] += x[i] for n elements (the residual stream's adds), split across the pool.
+    public static func addInPlace(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
+        Parallel.forRanges(n, grain: 16384) { r in Vec.axpy(1, x + r.lowerBound, y + r.lowerBound, r.count) }
     }
 }
