@@ -34,6 +34,9 @@ public enum Memory {
         return { _ = trim(0) }
     }()
 
+    /// Frees memory kept for reuse and returns the bytes it freed (set by Tensor's Recycled).
+    nonisolated(unsafe) public static var releaseKept: (() -> Int)?
+
     /// Requests below this many bytes are not checked (unless LLX_MEMORY_LIMIT is set, as tests
     /// do to see the check at small sizes: then every request is).
     public static var checkThreshold: Int { getenv("LLX_MEMORY_LIMIT") == nil ? 32 << 20 : 0 }
@@ -66,6 +69,8 @@ public enum Memory {
             return
         }
         if let b = bytes, b <= avail { return }
+        // memory kept for reuse (Tensor's Recycled) goes back first, then the check is made again
+        if let release = releaseKept, let b = bytes, release() > 0, let now = available(), b <= now { return }
         throw MemoryError(what: what(), bytes: bytes, available: avail)
     }
 

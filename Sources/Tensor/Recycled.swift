@@ -6,6 +6,7 @@
 // Contents of a block are undefined (LLX_POISON_RECYCLED=1 fills reused blocks with NaN, so a
 // test run shows any reader that relied on fresh memory being zero).
 import Foundation
+import LLXSystem
 
 public enum Recycled {
     /// Most bytes kept for reuse at once (blocks freed beyond it go back to the system);
@@ -41,6 +42,7 @@ public enum Recycled {
         if n >= minBytes {
             lock.lock()
             if held + n <= capacityBytes {
+                if Memory.releaseKept == nil { Memory.releaseKept = { Recycled.trim() } }
                 free[n, default: []].append(p)
                 held += n
                 lock.unlock()
@@ -51,14 +53,18 @@ public enum Recycled {
         p.deallocate()
     }
 
-    /// Frees every kept block (memory back to the system).
-    public static func trim() {
+    /// Frees every kept block (memory back to the system); returns the bytes freed. Training
+    /// runs call it when they end, and a memory check that fails calls it before refusing.
+    @discardableResult
+    public static func trim() -> Int {
         lock.lock()
-        let all = free.values.flatMap { $0 }
+        let all = free.values.flatMap { $0 }, bytes = held
         free = [:]
         held = 0
         lock.unlock()
         for p in all { p.deallocate() }
+        if !all.isEmpty { Memory.trimFreed() }
+        return bytes
     }
 
     /// Bytes kept for reuse now.

@@ -167,6 +167,8 @@ public final class Trainer {
     /// run the same way and propagate.
     public func run(progress: ((TrainProgress) -> Void)? = nil, cancel: CancellationToken? = nil,
                     onStep: ((TrainStep) throws -> Bool)? = nil) throws -> TrainResult {
+        // the steps' buffers are reused from step to step; what is kept goes back when the run ends
+        defer { Recycled.trim() }
         let c = config
         let trainables = model.parameters.filter { $0.trainable }
         guard !trainables.isEmpty else { throw TrainError.argument("model", "has no trainable parameters (use lora/qlora, or mark some trainable)") }
