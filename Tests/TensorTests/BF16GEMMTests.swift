@@ -6,6 +6,17 @@
 import XCTest
 import Tensor
 
+/// Uniform values in [-1, 1) from a 64-bit LCG (the tests' own operands, the same on every run).
+struct Uniform {
+    var state: UInt64
+    mutating func floats(_ count: Int) -> [Float] {
+        (0..<count).map { _ in
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return Float(Double(state >> 11) * 0x1.0p-53 * 2 - 1)
+        }
+    }
+}
+
 final class BF16GEMMTests: XCTestCase {
     /// Which kernel a bf16 product takes: the tile unit, AVX512-BF16's vdpbf16ps, or the operands
     /// rounded for the f32 sgemm.
@@ -90,13 +101,8 @@ final class BF16GEMMTests: XCTestCase {
     /// infinities round as the other paths do (a product with an infinity is inf or nan there too).
     func testTheAVX512BF16KernelAgainstTheExactSumOnOddShapes() throws {
         guard BLAS.bf16DPAvailable else { throw XCTSkip("this CPU has no AVX512-BF16 (or LLX_AVX512BF16=0)") }
-        var state: UInt64 = 11
-        func rand(_ count: Int) -> [Float] {
-            (0..<count).map { _ in
-                state = state &* 6364136223846793005 &+ 1442695040888963407
-                return Float(Double(state >> 11) * 0x1.0p-53 * 2 - 1)
-            }
-        }
+        var gen = Uniform(state: 11)
+        func rand(_ count: Int) -> [Float] { gen.floats(count) }
         func bf(_ x: Float) -> Double { Double(Half.fromBF16Bits(Half.bf16Bits(x))) }
         let saved = Parallel.threads
         defer { Parallel.threads = saved }
@@ -180,6 +186,23 @@ final class BF16GEMMTests: XCTestCase {
         try pooled(.dp)
     }
 
+    /// Every bf16 path this CPU has (the rounded one always).
+    var bf16Paths: [Path] {
+        var paths: [Path] = [.rounded]
+        if BLAS.bf16DPAvailable { paths.append(.dp) }
+        if BLAS.bf16Available { paths.append(.amx) }
+        return paths
+    }
+
+    /// Heap copies of arrays (pointers a product list can hold past any closure); free them after.
+    func heapCopies(_ xs: [[Float]]) -> [UnsafeMutablePointer<Float>] {
+        xs.map { x in
+            let p = UnsafeMutablePointer<Float>.allocate(capacity: x.count)
+            p.initialize(from: x, count: x.count)
+            return p
+        }
+    }
+
     /// Products sharing B (the weight gradients of q, k and v against one input: B packed once
     /// for all of them) give each product exactly what its own sgemm gives, on every path, with
     /// and without op(A) transposed, alpha and beta, a leading dimension wider than the rows, and
@@ -188,19 +211,11 @@ final class BF16GEMMTests: XCTestCase {
         let saved = Parallel.threads
         Parallel.threads = 2
         defer { Parallel.threads = saved }
-        var state: UInt64 = 11
-        func rand(_ count: Int) -> [Float] {
-            (0..<count).map { _ in
-                state = state &* 6364136223846793005 &+ 1442695040888963407
-                return Float(Double(state >> 11) * 0x1.0p-53 * 2 - 1)
-            }
-        }
+        var gen = Uniform(state: 11)
+        func rand(_ count: Int) -> [Float] { gen.floats(count) }
         let n = 96, k = 300
         let b = rand(k * n)
-        var paths: [Path] = [.rounded]
-        if BLAS.bf16DPAvailable { paths.append(.dp) }
-        if BLAS.bf16Available { paths.append(.amx) }
-        for path in paths {
+        for path in bf16Paths {
             for ms in [[64, 96, 130], [130, 40]] {
                 for ta in [false, true] {
                     for (alpha, beta): (Float, Float) in [(1, 1), (0.5, 0)] {
@@ -214,17 +229,7 @@ final class BF16GEMMTests: XCTestCase {
                                 BLAS.sgemm(transA: ta, m: ms[i], n: n, k: k, alpha: alpha, a: as_[i], lda: ldas[i],
                                            b: b, ldb: n, beta: beta, c: &alone[i], ldc: n)
                             }
-                            // (the operands in memory of their own, so their pointers outlive no closure)
-                            let pa = as_.map { a -> UnsafeMutablePointer<Float> in
-                                let p = UnsafeMutablePointer<Float>.allocate(capacity: a.count)
-                                p.initialize(from: a, count: a.count)
-                                return p
-                            }
-                            let pc = shared.map { c -> UnsafeMutablePointer<Float> in
-                                let p = UnsafeMutablePointer<Float>.allocate(capacity: c.count)
-                                p.initialize(from: c, count: c.count)
-                                return p
-                            }
+                            let pa = heapCopies(as_), pc = heapCopies(shared)
                             defer { (pa + pc).forEach { $0.deallocate() } }
                             let products = ms.indices.map {
                                 BLAS.SharedBProduct(a: pa[$0], lda: ldas[$0], m: ms[$0], c: pc[$0], ldc: n)
@@ -250,19 +255,11 @@ final class BF16GEMMTests: XCTestCase {
         let saved = Parallel.threads
         Parallel.threads = 2
         defer { Parallel.threads = saved }
-        var state: UInt64 = 13
-        func rand(_ count: Int) -> [Float] {
-            (0..<count).map { _ in
-                state = state &* 6364136223846793005 &+ 1442695040888963407
-                return Float(Double(state >> 11) * 0x1.0p-53 * 2 - 1)
-            }
-        }
+        var gen = Uniform(state: 13)
+        func rand(_ count: Int) -> [Float] { gen.floats(count) }
         let m = 203, k = 136, lda = k + 7
         let a = rand(m * lda)
-        var paths: [Path] = [.rounded]
-        if BLAS.bf16DPAvailable { paths.append(.dp) }
-        if BLAS.bf16Available { paths.append(.amx) }
-        for path in paths {
+        for path in bf16Paths {
             for ns in [[128, 64, 72], [100, 5]] {
                 for tb in [false, true] {
                     for (alpha, beta): (Float, Float) in [(1, 0), (0.5, 1)] {
@@ -276,16 +273,7 @@ final class BF16GEMMTests: XCTestCase {
                                 BLAS.sgemm(transB: tb, m: m, n: ns[i], k: k, alpha: alpha, a: a, lda: lda,
                                            b: bs[i], ldb: ldbs[i], beta: beta, c: &alone[i], ldc: ns[i])
                             }
-                            let pb = bs.map { b -> UnsafeMutablePointer<Float> in
-                                let p = UnsafeMutablePointer<Float>.allocate(capacity: b.count)
-                                p.initialize(from: b, count: b.count)
-                                return p
-                            }
-                            let pc = shared.map { c -> UnsafeMutablePointer<Float> in
-                                let p = UnsafeMutablePointer<Float>.allocate(capacity: c.count)
-                                p.initialize(from: c, count: c.count)
-                                return p
-                            }
+                            let pb = heapCopies(bs), pc = heapCopies(shared)
                             defer { (pb + pc).forEach { $0.deallocate() } }
                             let products = ns.indices.map {
                                 BLAS.SharedAProduct(b: pb[$0], ldb: ldbs[$0], n: ns[$0], c: pc[$0], ldc: ns[$0])
@@ -310,13 +298,8 @@ final class BF16GEMMTests: XCTestCase {
         let saved = Parallel.threads
         Parallel.threads = 2
         defer { Parallel.threads = saved }
-        var state: UInt64 = 7
-        func rand(_ count: Int) -> [Float] {
-            (0..<count).map { _ in
-                state = state &* 6364136223846793005 &+ 1442695040888963407
-                return Float(Double(state >> 11) * 0x1.0p-53 * 2 - 1)
-            }
-        }
+        var gen = Uniform(state: 7)
+        func rand(_ count: Int) -> [Float] { gen.floats(count) }
         let m = 200, n = 96, k = 160
         // alpha 1 with beta 0 or 1 stores the tiles straight into C (starting from C with beta 1)
         for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
