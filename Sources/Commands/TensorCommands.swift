@@ -144,10 +144,9 @@ enum TensorCommands {
                     return wrap(try TensorMath.zip(x, y, name))
                 }
                 if a.has("axis") { throw a.error("axis", "needs a tensor") }
-                guard let c = core else { throw LangRuntimeError(.type, "\(name): expected a tensor") }
-                if name == "sum" || name == "argmax" || name == "argmin" || name == "mean" {
+                if name == "argmax" || name == "argmin" || name == "mean" {
+                    // numbers, as Python's statistics.mean and the index of the first extreme
                     guard a.rest.count == 1 else { throw LangRuntimeError(.argument, "\(name) takes one argument") }
-                    if name == "sum" { return try c.implementation(try c.bind(Arguments(a.rest, location: a.location)), interp) }
                     let xs = try interp.iterate(a.rest[0], a.location).map { v -> Double in
                         guard let d = v.asDouble else { throw LangRuntimeError(.type, "\(name): expected numbers, got \(v.typeNameWithArticle)") }
                         return d
@@ -157,6 +156,8 @@ enum TensorCommands {
                     let target = name == "argmax" ? xs.max()! : xs.min()!
                     return .int(xs.firstIndex(of: target)!)
                 }
+                guard let c = core else { throw LangRuntimeError(.type, "\(name): expected a tensor") }
+                if name == "sum" && a.rest.count != 1 { throw LangRuntimeError(.argument, "sum takes one argument") }
                 return try c.implementation(try c.bind(Arguments(a.rest, location: a.location)), interp)
             }
         }
