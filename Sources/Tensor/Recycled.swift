@@ -1,8 +1,11 @@
 // Recycled: large scratch blocks kept for reuse instead of being returned to the system.
 // A training step allocates the same activation and gradient buffers every step; glibc serves
 // blocks of that size with fresh mmaps, so each step page-faulted and zeroed every buffer anew
-// and unmapped it after (about 3% of a tiny-model step under perf). Freed blocks of 64 KiB or
-// more are kept here by exact size, up to `capacityBytes` in all, and handed out again.
+// and unmapped it after (about 3% of a tiny-model step under perf). While a training run lasts
+// (`keeping`, set by Trainer.run), freed blocks of 64 KiB or more are kept here by size class
+// (sizes rounded up to 8 classes per power of two, so batches of varying length share blocks),
+// up to `capacityBytes` in all, and handed out again; the run gives them back when it ends.
+// Outside training (evaluation, generation: one-off sizes) blocks go straight back to malloc.
 // Contents of a block are undefined (LLX_POISON_RECYCLED=1 fills reused blocks with NaN, so a
 // test run shows any reader that relied on fresh memory being zero).
 import Foundation
@@ -14,6 +17,29 @@ public enum Recycled {
     nonisolated(unsafe) public static var capacityBytes = (getenv("LLX_RECYCLE_MB").flatMap { Int(String(cString: $0)) } ?? 512) << 20
     /// Blocks under this size go straight to malloc/free.
     static let minBytes = 64 << 10
+    /// Whether freed blocks are kept now (a training run sets it for its duration).
+    nonisolated(unsafe) public static var keeping = false
+
+    /// The size a request is served with: from 64 KiB up, rounded up to a multiple of an eighth
+    /// of its power of two (at most 12.5% more).
+    static func sizeClass(_ bytes: Int) -> Int {
+        let n = max(1, bytes)
+        if n < minBytes { return n }
+        let step = 1 << (Int.bitWidth - 1 - n.leadingZeroBitCount - 3)
+        return (n + step - 1) / step * step
+    }
+
+    /// Runs `body` with freed blocks kept for reuse (a training run), then gives back what is
+    /// kept unless an enclosing call keeps them.
+    public static func keepingBlocks<T>(_ body: () throws -> T) rethrows -> T {
+        let was = keeping
+        keeping = true
+        defer {
+            keeping = was
+            if !was { trim() }
+        }
+        return try body()
+    }
 
     private static let lock = NSLock()
     nonisolated(unsafe) private static var free: [Int: [UnsafeMutableRawPointer]] = [:]
@@ -22,7 +48,7 @@ public enum Recycled {
 
     /// A 64-byte-aligned block of at least `bytes` bytes (contents undefined); give it back with `give`.
     public static func take(_ bytes: Int) -> UnsafeMutableRawPointer {
-        let n = max(1, bytes)
+        let n = sizeClass(bytes)
         if n >= minBytes {
             lock.lock()
             let p = free[n]?.popLast()
@@ -38,8 +64,8 @@ public enum Recycled {
 
     /// Returns a block from `take(bytes)` (the same byte count).
     public static func give(_ p: UnsafeMutableRawPointer, _ bytes: Int) {
-        let n = max(1, bytes)
-        if n >= minBytes {
+        let n = sizeClass(bytes)
+        if n >= minBytes && keeping {
             lock.lock()
             if held + n <= capacityBytes {
                 if Memory.releaseKept == nil { Memory.releaseKept = { Recycled.trim() } }

@@ -168,7 +168,11 @@ public final class Trainer {
     public func run(progress: ((TrainProgress) -> Void)? = nil, cancel: CancellationToken? = nil,
                     onStep: ((TrainStep) throws -> Bool)? = nil) throws -> TrainResult {
         // the steps' buffers are reused from step to step; what is kept goes back when the run ends
-        defer { Recycled.trim() }
+        try Recycled.keepingBlocks { try runSteps(progress: progress, cancel: cancel, onStep: onStep) }
+    }
+
+    private func runSteps(progress: ((TrainProgress) -> Void)?, cancel: CancellationToken?,
+                          onStep: ((TrainStep) throws -> Bool)?) throws -> TrainResult {
         let c = config
         let trainables = model.parameters.filter { $0.trainable }
         guard !trainables.isEmpty else { throw TrainError.argument("model", "has no trainable parameters (use lora/qlora, or mark some trainable)") }
