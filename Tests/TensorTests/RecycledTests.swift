@@ -1,7 +1,8 @@
 // RecycledTests: the blocks kept for reuse between training steps (Tensor's Recycled): while
-// blocks are kept, a block given back is handed out again for a size of its class, small
-// blocks and blocks past the cap are not kept, the end of the keeping gives them all back, and a
-// memory check that fails frees them before refusing; outside it nothing is kept.
+// blocks are kept, a block given back is handed out again for a size of its class, what is
+// kept plus what is in use never exceeds the peak in use, small blocks and blocks past the
+// cap are not kept, the end of the keeping gives them all back, and a memory check that fails
+// frees them before refusing; outside it nothing is kept.
 import Foundation
 import XCTest
 import LLXSystem
@@ -12,29 +13,50 @@ final class RecycledTests: XCTestCase {
     override func tearDown() { Recycled.trim(); unsetenv("LLX_MEMORY_LIMIT") }
 
     func testAGivenBlockComesBackForASizeOfItsClass() {
-        let bytes = 1 << 20
+        let mib = 1 << 20
         Recycled.keepingBlocks {
-            let p = Recycled.take(bytes)
+            // a step's working set: 1 MiB and 1.25 MiB in use at once, then given back
+            let p = Recycled.take(mib), q = Recycled.take(mib + mib / 4)
             XCTAssertEqual(Int(bitPattern: p) % 64, 0, "64-byte aligned")
-            Recycled.give(p, bytes)
-            XCTAssertEqual(Recycled.heldBytes, bytes)
-            let other = Recycled.take(bytes + bytes / 4)   // another class: a new block
-            XCTAssertNotEqual(other, p)
-            XCTAssertEqual(Recycled.take(bytes - 1000), p, "1 MiB - 1000 bytes is in the 1 MiB class")
+            Recycled.give(p, mib)
+            Recycled.give(q, mib + mib / 4)
+            XCTAssertEqual(Recycled.heldBytes, 2 * mib + mib / 4)
+            // the next step gets them back, by class (1 MiB - 1000 bytes is in the 1 MiB class)
+            XCTAssertEqual(Recycled.take(mib - 1000), p)
+            XCTAssertEqual(Recycled.take(mib + mib / 4), q)
             XCTAssertEqual(Recycled.heldBytes, 0)
-            Recycled.give(p, bytes)
-            Recycled.give(other, bytes + bytes / 4)
-            XCTAssertEqual(Recycled.heldBytes, 2 * bytes + bytes / 4)
-            // (1 MiB + 1 byte rounds up to the next eighth: 1.125 MiB)
-            let next = Recycled.take(bytes + 1)
-            XCTAssertNotEqual(next, p)
-            Recycled.give(next, bytes + 1)
-            XCTAssertEqual(Recycled.heldBytes, 2 * bytes + bytes / 4 + bytes + bytes / 8)
+            // a step that needs more than the peak so far (1 MiB + 1 byte: the 1.125 MiB class)
+            // frees what is kept rather than hold more than that new peak
+            Recycled.give(p, mib)
+            XCTAssertEqual(Recycled.heldBytes, mib)
+            let r = Recycled.take(mib + 1)
+            XCTAssertNotEqual(r, p)
+            XCTAssertEqual(Recycled.heldBytes, 0)
+            Recycled.give(q, mib + mib / 4)
+            Recycled.give(r, mib + 1)
+            XCTAssertEqual(Recycled.heldBytes, 2 * mib + mib / 4 + mib / 8)
         }
         XCTAssertEqual(Recycled.heldBytes, 0, "the end of keeping gives every block back")
         // outside a training run nothing is kept
-        Recycled.give(Recycled.take(bytes), bytes)
+        Recycled.give(Recycled.take(mib), mib)
         XCTAssertEqual(Recycled.heldBytes, 0)
+    }
+
+    /// A run that finds few kept blocks (shapes that vary from step to step) stops keeping:
+    /// after 512 takes with fewer found than not, blocks given back go to the system.
+    func testARunThatFindsFewKeptBlocksStopsKeeping() {
+        let bytes = 64 << 10
+        Recycled.keepingBlocks {
+            let first = (0..<300).map { _ in Recycled.take(bytes) }   // all new: 300 not found
+            for b in first { Recycled.give(b, bytes) }
+            XCTAssertEqual(Recycled.heldBytes, 300 * bytes)
+            let again = (0..<300).map { _ in Recycled.take(bytes) }   // 300 found
+            XCTAssertEqual(Recycled.heldBytes, 0)
+            let more = (0..<300).map { _ in Recycled.take(bytes) }    // 300 more not found: 600 to 300
+            for b in again + more { Recycled.give(b, bytes) }
+            XCTAssertEqual(Recycled.heldBytes, 0, "keeping stopped")
+            XCTAssertFalse(Recycled.keeping)
+        }
     }
 
     func testSmallBlocksAndBlocksPastTheCapAreNotKept() {
