@@ -29,8 +29,7 @@ final class RecycledTests: XCTestCase {
             // frees what is kept rather than hold more than that new peak
             Recycled.give(p, mib)
             XCTAssertEqual(Recycled.heldBytes, mib)
-            let r = Recycled.take(mib + 1)
-            XCTAssertNotEqual(r, p)
+            let r = Recycled.take(mib + 1)   // (malloc may hand out p's freed address again)
             XCTAssertEqual(Recycled.heldBytes, 0)
             Recycled.give(q, mib + mib / 4)
             Recycled.give(r, mib + 1)
