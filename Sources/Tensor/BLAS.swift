@@ -68,6 +68,16 @@ public enum BLAS {
     /// Products below this many multiply-adds run on the calling thread.
     static let splitWork = 1 << 18
 
+    /// Whether a bf16 product of this shape runs on the pool in phases (op(B) packed once by all
+    /// threads, then row blocks of C): `sgemm`'s first path, and the shared-operand products'.
+    static func pooledBF16(m: Int, n: Int, k: Int) -> Bool {
+        bf16Compute && k >= 32 && onePool && Parallel.threads > 1 && m * n * k >= splitWork && m >= 64
+            && (bf16OnAMX || bf16OnDP)
+    }
+
+    /// The parts a pooled bf16 product's 32-row blocks of C are split into: a few per thread.
+    static func rowParts(_ m: Int) -> Int { min(4 * Parallel.threads, (m + 31) / 32) }
+
     /// C[m,n] = alpha * op(A) * op(B) + beta * C, all row-major.
     /// op(A) is [m,k] (A stored [k,m] when transA), op(B) is [k,n] (B stored [n,k] when transB).
     public static func sgemm(transA: Bool = false, transB: Bool = false,
@@ -77,12 +87,11 @@ public enum BLAS {
                              beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
         if m == 0 || n == 0 { return }
         let nth = Parallel.threads
-        if bf16Compute, k >= 32, onePool, nth > 1, m * n * k >= splitWork, m >= 64, bf16OnAMX || bf16OnDP,
-           let buf = llx_sbgemm_shared(m, n, k) {
+        if pooledBF16(m: m, n: n, k: k), let buf = llx_sbgemm_shared(m, n, k) {
             // bf16 on AMX (or AVX512-BF16): op(B) packed once, by all threads, then 32-row blocks
             // of C each (a few parts per thread, claimed as they come, so a thread that starts
             // late on a shared machine holds back little)
-            let parts = min(4 * nth, (m + 31) / 32)
+            let parts = rowParts(m)
             let amx = bf16OnAMX
             HotPool.run(nth, chunks: parts) { part, parts in
                 llx_sbgemm_pack(transA ? 1 : 0, transB ? 1 : 0, m, n, k, a, lda, b, ldb, buf, Int32(part), Int32(parts))
@@ -139,16 +148,15 @@ public enum BLAS {
     public static func sgemmSharedB(transA: Bool, _ products: [SharedBProduct], n: Int, k: Int, alpha: Float = 1,
                                     b: UnsafePointer<Float>, ldb: Int, beta: Float) {
         let nth = Parallel.threads
-        let pooled = products.count > 1 && bf16Compute && k >= 32 && onePool && nth > 1 && bf16OnDP && n > 0
-            && products.allSatisfy { $0.m >= 64 && $0.m * n * k >= splitWork }
+        let pooled = products.count > 1 && bf16OnDP && products.allSatisfy { pooledBF16(m: $0.m, n: n, k: k) }
         if pooled, let widest = products.max(by: { $0.m < $1.m }), let buf = llx_sbgemm_shared(widest.m, n, k) {
-            let pack = min(4 * nth, (widest.m + 31) / 32)
+            let pack = rowParts(widest.m)
             HotPool.run(nth, chunks: pack) { part, parts in
                 llx_sbgemm_pack(transA ? 1 : 0, 0, widest.m, n, k, widest.a, widest.lda, b, ldb, buf, Int32(part), Int32(parts))
             }
             let bp = llx_sbgemm_packed_b(buf, widest.m, n, k)
             // each product's 32-row blocks in a few parts, all claimed from one phase
-            let counts = products.map { min(4 * nth, ($0.m + 31) / 32) }
+            let counts = products.map { rowParts($0.m) }
             var first: [Int] = [], total = 0
             for c in counts { first.append(total); total += c }
             HotPool.run(nth, chunks: total) { chunk, _ in
@@ -183,8 +191,7 @@ public enum BLAS {
     public static func sgemmSharedA(transB: Bool, m: Int, k: Int, alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
                                     _ products: [SharedAProduct], beta: Float) {
         let nth = Parallel.threads
-        let pooled = products.count > 1 && bf16Compute && k >= 32 && onePool && nth > 1 && bf16OnDP && m >= 64
-            && products.allSatisfy { $0.n > 0 && m * $0.n * k >= splitWork }
+        let pooled = products.count > 1 && bf16OnDP && products.allSatisfy { pooledBF16(m: m, n: $0.n, k: k) }
         guard pooled else {
             for p in products {
                 sgemm(transB: transB, m: m, n: p.n, k: k, alpha: alpha, a: a, lda: lda, b: p.b, ldb: p.ldb,
@@ -201,7 +208,7 @@ public enum BLAS {
         var bps: [UnsafePointer<UInt16>?] = [], off = 0
         for s in sizes { bps.append(UnsafePointer(base + off)); off += s }
         let ns = products.map(\.n), cs: [UnsafeMutablePointer<Float>?] = products.map(\.c), ldcs = products.map(\.ldc)
-        let parts = min(4 * nth, (m + 31) / 32)
+        let parts = rowParts(m)
         HotPool.run(nth, chunks: parts) { part, parts in
             for (i, p) in products.enumerated() {
                 llx_sbgemm_pack_b(transB ? 1 : 0, p.n, k, p.b, p.ldb, UnsafeMutablePointer(mutating: bps[i]!),
