@@ -8,9 +8,12 @@ final class FloatBuffer {
     let count: Int
     let p: UnsafeMutablePointer<Float>
 
-    // Not inlined, so a FloatBuffer is never promoted to the caller's stack: a stack-promoted
-    // buffer whose memory came from Recycled crashed in its release (swift_deallocClassInstance
-    // found its stack header overwritten by buffer contents) in lmHeadLoss; heap objects do not.
+    // Not inlined, so a FloatBuffer is never promoted to the caller's stack. Swift 6.3.1 -O
+    // miscompiles a promoted one in lmHeadLoss: it drops the swift_initStackObject of `logits`
+    // (only its fields are used, kept in registers) but still calls swift_deallocClassInstance
+    // on that stack slot after the inlined deinit, which then reads whatever the slot holds as
+    // the object's header and crashes (seen in the disassembly: the dealloc's slot, rbp-0x1b0,
+    // is written nowhere in the function). Heap objects are never eliminated that way.
     @inline(never)
     init(_ count: Int, zeroed: Bool = false) {
         self.count = count
