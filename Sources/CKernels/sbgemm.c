@@ -442,9 +442,27 @@ void llx_sbgemm_pack_b(int transB, long N, long K, const float *B, long ldb, uin
     pack_b_vec(transB, N, K, B, ldb, Kp, (uint32_t *)Bp, blocks * part / parts, blocks * (part + 1) / parts);
 }
 
+/// Rows [mb, i1) of A, packed in `strip` (ldp), into op(B)'s layout for a product that sums over
+/// A's M rows (B = A, [M, K]: K columns in 16-column blocks of (row, row + 1) pairs, M rounded up
+/// to 32 with zero rows): the 16 pairs of the strip's 32 rows, rows past i1 zero.
+VEC_FN static void strip_to_b(const uint16_t *strip, long ldp, long mb, long i1, long M, long K, uint32_t *Bw) {
+    const long kpairs = (M + 31) / 32 * 16, blocks = (K + 15) / 16;
+    for (long blk = 0; blk < blocks; blk++) {
+        uint32_t *d = Bw + (blk * kpairs + mb / 2) * 16;
+        for (long j = 0; j < 16; j++) {
+            const long r = mb + 2 * j;
+            const __m256i lo = r < i1 ? _mm256_loadu_si256((const __m256i *)(strip + (r - mb) * ldp + blk * 16))
+                                      : _mm256_setzero_si256();
+            const __m256i hi = r + 1 < i1 ? _mm256_loadu_si256((const __m256i *)(strip + (r + 1 - mb) * ldp + blk * 16))
+                                          : _mm256_setzero_si256();
+            _mm512_storeu_si512(d + j * 16, pairs(_mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1)));
+        }
+    }
+}
+
 void llx_sbgemm_dp_tiles_shared_a(int transA, long M, long K, const float *A, long lda, int G, const uint16_t *const *Bp,
                                   const long *N, float *const *C, const long *ldc, float alpha, float beta,
-                                  int part, int parts) {
+                                  uint16_t *emit, int part, int parts) {
     const long Kp = (K + 31) / 32 * 32, Mp = (M + 15) / 16 * 16, ldp = Kp + 32, kpairs = Kp / 2;
     long m0, m1;
     if (!part_rows(Mp, part, parts, &m0, &m1)) return;
@@ -452,6 +470,7 @@ void llx_sbgemm_dp_tiles_shared_a(int transA, long M, long K, const float *A, lo
     for (long mb = m0; mb < m1 && mb < M; mb += 32) {
         const long i1 = mb + 32 < M ? mb + 32 : M;
         pack_a_vec(transA, K, A, lda, strip, ldp, 0, Kp, mb, i1, mb);
+        if (emit) strip_to_b(strip, ldp, mb, i1, M, K, (uint32_t *)emit);
         for (int g = 0; g < G; g++)
             dp_strip(strip, ldp, (const uint32_t *)Bp[g], kpairs, 0, (K + 1) / 2, (N[g] + 15) / 16 * 16, N[g], mb, i1,
                      C[g], ldc[g], alpha, beta);
@@ -689,9 +708,9 @@ void llx_sbgemm_pack_b(int transB, long N, long K, const float *B, long ldb, uin
 }
 void llx_sbgemm_dp_tiles_shared_a(int transA, long M, long K, const float *A, long lda, int G, const uint16_t *const *Bp,
                                   const long *N, float *const *C, const long *ldc, float alpha, float beta,
-                                  int part, int parts) {
+                                  uint16_t *emit, int part, int parts) {
     (void)transA; (void)M; (void)K; (void)A; (void)lda; (void)G; (void)Bp; (void)N; (void)C; (void)ldc; (void)alpha;
-    (void)beta; (void)part; (void)parts;
+    (void)beta; (void)emit; (void)part; (void)parts;
     abort();
 }
 void llx_sbgemm_causal(int causal, int transA, int transB, long M, long N, long K, float alpha,

@@ -45,6 +45,10 @@ final class LayerActivations {
     let up: FloatBuffer      // (T, I)         up_proj output
     let h: FloatBuffer       // (T, I)         silu(gate) * up
 
+    /// The inputs of the projections (ln1, att, ln2, h) as their forward packed them for the
+    /// backward's weight gradients (training with trainable dense weights and bf16 products).
+    var packs: LayerPacks?
+
     init(config c: LlamaConfig, T: Int) {
         self.T = T
         let C = c.hiddenSize, qd = c.numAttentionHeads * c.headDim, kvd = c.numKeyValueHeads * c.headDim
@@ -55,6 +59,20 @@ final class LayerActivations {
         xMid = FloatBuffer(T * C); rstd2 = FloatBuffer(T); ln2 = FloatBuffer(T * C)
         gate = FloatBuffer(T * I); up = FloatBuffer(T * I); h = FloatBuffer(T * I)
     }
+}
+
+/// PackedOperands of one layer's projection inputs (memory taken only when a forward packs).
+final class LayerPacks {
+    let ln1: PackedOperand, att: PackedOperand, ln2: PackedOperand, h: PackedOperand
+
+    init(config c: LlamaConfig, T: Int) {
+        ln1 = PackedOperand(rows: T, cols: c.hiddenSize)
+        att = PackedOperand(rows: T, cols: c.numAttentionHeads * c.headDim)
+        ln2 = PackedOperand(rows: T, cols: c.hiddenSize)
+        h = PackedOperand(rows: T, cols: c.intermediateSize)
+    }
+
+    func invalidate() { for p in [ln1, att, ln2, h] { p.invalidate() } }
 }
 
 /// Gradient scratch for one layer's backward, reused across layers.

@@ -16,17 +16,18 @@ extension LlamaModel {
         let C = c.hiddenSize, Hq = c.numAttentionHeads, Hkv = c.numKeyValueHeads, D = c.headDim
         let I = c.intermediateSize
         // out = xMid + h Wdownᵀ: dh (T, I); d already is the residual part of dxMid
-        L.downProj.backward(dy: d, x: a.h.p, rows: T, dx: g.dh.p)
+        L.downProj.backward(dy: d, x: a.h.p, rows: T, dx: g.dh.p, packedX: a.packs?.h)
         // h = silu(gate) * up: dGate, dUp (T, I)
         Kernels.swigluBackward(dout: g.dh.p, gate: a.gate.p, up: a.up.p, dgate: g.dGate.p, dup: g.dUp.p, n: T * I)
         // gate, up = ln2 Wᵀ: dLn (T, C)
-        Linear.backward([L.gateProj, L.upProj], dys: [g.dGate.p, g.dUp.p], x: a.ln2.p, rows: T, dx: g.dLn.p)
+        Linear.backward([L.gateProj, L.upProj], dys: [g.dGate.p, g.dUp.p], x: a.ln2.p, rows: T, dx: g.dLn.p,
+                        packedX: a.packs?.ln2)
         // ln2 = RMSNorm(xMid): d (T, C) += dxMid through the norm
         Kernels.rmsNormBackward(dout: g.dLn.p, x: a.xMid.p, weight: L.postAttentionLayernorm.value.floatPointer,
                                 rstd: a.rstd2.p, dx: d, dweight: gradPointer(L.postAttentionLayernorm),
                                 rows: T, dim: C, accumulate: true)
         // xMid = x + att Woᵀ: dAtt (T, Hq*D); d is the residual part of dx
-        L.oProj.backward(dy: d, x: a.att.p, rows: T, dx: g.dAtt.p)
+        L.oProj.backward(dy: d, x: a.att.p, rows: T, dx: g.dAtt.p, packedX: a.packs?.att)
         // attention: dq (T, Hq*D), dk, dv (T, Hkv*D)
         let scale = 1 / Float(D).squareRoot()
         let qd = Hq * D, kvd = Hkv * D
@@ -52,7 +53,8 @@ extension LlamaModel {
             }
         }
         // q, k, v = ln1 Wᵀ: dLn (T, C)
-        Linear.backward([L.qProj, L.kProj, L.vProj], dys: [g.dq.p, g.dk.p, g.dv.p], x: a.ln1.p, rows: T, dx: g.dLn.p)
+        Linear.backward([L.qProj, L.kProj, L.vProj], dys: [g.dq.p, g.dk.p, g.dv.p], x: a.ln1.p, rows: T, dx: g.dLn.p,
+                        packedX: a.packs?.ln1)
         // ln1 = RMSNorm(x): d (T, C) += dx through the norm
         Kernels.rmsNormBackward(dout: g.dLn.p, x: x, weight: L.inputLayernorm.value.floatPointer,
                                 rstd: a.rstd1.p, dx: d, dweight: gradPointer(L.inputLayernorm),

@@ -32,11 +32,12 @@ extension LlamaModel {
         let c = config
         let C = c.hiddenSize, Hq = c.numAttentionHeads, Hkv = c.numKeyValueHeads, D = c.headDim
         let I = c.intermediateSize, eps = Float(c.rmsNormEps)
+        a.packs?.invalidate()
         // ln1 (T, C) = RMSNorm(x) * input_layernorm
         Kernels.rmsNormForward(x: x, weight: L.inputLayernorm.value.floatPointer, out: a.ln1.p, rstd: a.rstd1.p,
                                rows: T, dim: C, eps: eps)
         // q (T, Hq*D), k (T, Hkv*D), v (T, Hkv*D)
-        Linear.forward([L.qProj, L.kProj, L.vProj], a.ln1.p, rows: T, outs: [a.q.p, a.k.p, a.v.p])
+        Linear.forward([L.qProj, L.kProj, L.vProj], a.ln1.p, rows: T, outs: [a.q.p, a.k.p, a.v.p], packX: a.packs?.ln1)
         // RoPE on q and k, in place
         rope.cos.withUnsafeBufferPointer { cp in
             rope.sin.withUnsafeBufferPointer { sp in
@@ -89,17 +90,17 @@ extension LlamaModel {
             }
         }
         // xMid (T, C) = x + att Woᵀ
-        L.oProj.forward(a.att.p, rows: T, out: a.xMid.p)
+        L.oProj.forward(a.att.p, rows: T, out: a.xMid.p, packX: a.packs?.att)
         Kernels.addInPlace(x, a.xMid.p, T * C)
         // ln2 (T, C) = RMSNorm(xMid) * post_attention_layernorm
         Kernels.rmsNormForward(x: a.xMid.p, weight: L.postAttentionLayernorm.value.floatPointer, out: a.ln2.p,
                                rstd: a.rstd2.p, rows: T, dim: C, eps: eps)
         // gate, up (T, I); h (T, I) = silu(gate) * up
-        Linear.forward([L.gateProj, L.upProj], a.ln2.p, rows: T, outs: [a.gate.p, a.up.p])
+        Linear.forward([L.gateProj, L.upProj], a.ln2.p, rows: T, outs: [a.gate.p, a.up.p], packX: a.packs?.ln2)
         Kernels.swigluForward(gate: a.gate.p, up: a.up.p, out: a.h.p, n: T * I)
         // out (T, C) = xMid + h Wdownᵀ
         guard let out = out else { return }
-        L.downProj.forward(a.h.p, rows: T, out: out)
+        L.downProj.forward(a.h.p, rows: T, out: out, packX: a.packs?.h)
         Kernels.addInPlace(a.xMid.p, out, T * C)
     }
 }

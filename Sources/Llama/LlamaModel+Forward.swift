@@ -73,6 +73,7 @@ extension LlamaModel {
         var kept: [(att: FloatBuffer, lse: FloatBuffer)] = []
         for (l, L) in layers.enumerated() {
             let a = shared ?? LayerActivations(config: c, T: T)
+            if keep != .nothing && a.packs == nil && BLAS.packsOperands { a.packs = LayerPacks(config: c, T: T) }
             let out = spare ?? FloatBuffer(T * C)
             try layerForward(L, x: cur.p, out: out.p, a: a, T: T, rope: rope, segs: segs)
             if keepAtt && l < layers.count - 1 {

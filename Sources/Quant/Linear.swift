@@ -151,19 +151,33 @@ public final class Linear {
     }
 
     /// out[rows, outFeatures] = x[rows, inFeatures] · Wᵀ (+ LoRA); out is overwritten.
-    public func forward(_ x: UnsafePointer<Float>, rows: Int, out: UnsafeMutablePointer<Float>) {
+    /// `packX`: a trainable dense weight's product also packs x there for the backward's weight
+    /// gradient (BLAS.sgemmSharedA's `packInto`); otherwise it is marked empty.
+    public func forward(_ x: UnsafePointer<Float>, rows: Int, out: UnsafeMutablePointer<Float>,
+                        packX: PackedOperand? = nil) {
+        packX?.invalidate()
         if rows <= 0 { return }
-        baseForward(x, rows: rows, out: out)
+        if let px = packX, let w = weight, w.trainable, w.value.dtype == .f32, rows > gemvMaxRows {
+            BLAS.sgemmSharedA(transB: true, m: rows, k: inFeatures, a: x, lda: inFeatures,
+                              [BLAS.SharedAProduct(b: w.value.floatPointer, ldb: inFeatures, n: outFeatures, c: out,
+                                                   ldc: outFeatures)], beta: 0, packInto: px)
+        } else {
+            baseForward(x, rows: rows, out: out)
+        }
         if let l = lora { l.forward(x, rows: rows, out: out, training: training) }
     }
 
     /// `forward` of several layers that read the same input x (q, k and v; gate and up), into
     /// outs[i] for layers[i]: the same values as calling `forward` on each; dense weights share
     /// one packing of x (BLAS.sgemmSharedA).
-    public static func forward(_ layers: [Linear], _ x: UnsafePointer<Float>, rows: Int, outs: [UnsafeMutablePointer<Float>]) {
+    /// `packX`: as `forward`'s, when every layer's weight is dense and trainable.
+    public static func forward(_ layers: [Linear], _ x: UnsafePointer<Float>, rows: Int, outs: [UnsafeMutablePointer<Float>],
+                               packX: PackedOperand? = nil) {
         precondition(layers.count == outs.count && layers.allSatisfy { $0.inFeatures == layers[0].inFeatures },
                      "Linear.forward: one output per layer, all of the same input width")
+        packX?.invalidate()
         if rows <= 0 || layers.isEmpty { return }
+        let trainable = layers.allSatisfy { $0.weight?.trainable == true }
         var products: [BLAS.SharedAProduct] = []
         for (L, out) in zip(layers, outs) {
             if let w = L.weight, w.value.dtype == .f32, rows > L.gemvMaxRows {
@@ -173,7 +187,8 @@ public final class Linear {
                 L.baseForward(x, rows: rows, out: out)
             }
         }
-        BLAS.sgemmSharedA(transB: true, m: rows, k: layers[0].inFeatures, a: x, lda: layers[0].inFeatures, products, beta: 0)
+        BLAS.sgemmSharedA(transB: true, m: rows, k: layers[0].inFeatures, a: x, lda: layers[0].inFeatures, products, beta: 0,
+                          packInto: trainable && products.count == layers.count ? packX : nil)
         for (L, out) in zip(layers, outs) {
             if let l = L.lora { l.forward(x, rows: rows, out: out, training: L.training) }
         }
@@ -184,15 +199,22 @@ public final class Linear {
     ///   `accumulate` is true, in which case the gradient is added to what dx holds.
     /// - Gradients of trainable parameters (dense weight, LoRA A and B) are ACCUMULATED into
     ///   `Parameter.grad`. LoRA dropout reuses the mask of the latest training forward.
+    /// `packedX`: x as the forward packed it (`forward`'s packX), for the weight gradient.
     public func backward(dy: UnsafePointer<Float>, x: UnsafePointer<Float>, rows: Int,
-                         dx: UnsafeMutablePointer<Float>?, accumulate: Bool = false) {
+                         dx: UnsafeMutablePointer<Float>?, accumulate: Bool = false, packedX: PackedOperand? = nil) {
         if rows <= 0 { return }
         if let w = weight, w.trainable, w.value.dtype == .f32 {
             let g = w.ensureGrad()
             // dW[out, in] += dyᵀ[out, rows] · x[rows, in]
-            BLAS.sgemm(transA: true, m: outFeatures, n: inFeatures, k: rows,
-                       a: dy, lda: outFeatures, b: x, ldb: inFeatures,
-                       beta: 1, c: g.floatPointer, ldc: inFeatures)
+            if let px = packedX, px.filled {
+                BLAS.sgemmSharedB(transA: true, [BLAS.SharedBProduct(a: dy, lda: outFeatures, m: outFeatures,
+                                                                      c: g.floatPointer, ldc: inFeatures)],
+                                  n: inFeatures, k: rows, b: x, ldb: inFeatures, beta: 1, packed: px)
+            } else {
+                BLAS.sgemm(transA: true, m: outFeatures, n: inFeatures, k: rows,
+                           a: dy, lda: outFeatures, b: x, ldb: inFeatures,
+                           beta: 1, c: g.floatPointer, ldc: inFeatures)
+            }
         }
         if let dx = dx { baseInputGrad(dy: dy, rows: rows, dx: dx, accumulate: accumulate) }
         if let l = lora { l.backward(dy: dy, x: x, rows: rows, dx: dx, training: training) }
@@ -204,7 +226,7 @@ public final class Linear {
     /// each in turn; the trainable dense weights' gradients share one packing of x
     /// (BLAS.sgemmSharedB).
     public static func backward(_ layers: [Linear], dys: [UnsafePointer<Float>], x: UnsafePointer<Float>, rows: Int,
-                                dx: UnsafeMutablePointer<Float>?, accumulate: Bool = false) {
+                                dx: UnsafeMutablePointer<Float>?, accumulate: Bool = false, packedX: PackedOperand? = nil) {
         precondition(layers.count == dys.count && layers.allSatisfy { $0.inFeatures == layers[0].inFeatures },
                      "Linear.backward: one dy per layer, all of the same input width")
         if rows <= 0 || layers.isEmpty { return }
@@ -215,7 +237,8 @@ public final class Linear {
             products.append(BLAS.SharedBProduct(a: dy, lda: L.outFeatures, m: L.outFeatures,
                                                 c: w.ensureGrad().floatPointer, ldc: L.inFeatures))
         }
-        BLAS.sgemmSharedB(transA: true, products, n: layers[0].inFeatures, k: rows, b: x, ldb: layers[0].inFeatures, beta: 1)
+        BLAS.sgemmSharedB(transA: true, products, n: layers[0].inFeatures, k: rows, b: x, ldb: layers[0].inFeatures, beta: 1,
+                          packed: packedX)
         for (i, (L, dy)) in zip(layers, dys).enumerated() {
             if let dx = dx { L.baseInputGrad(dy: dy, rows: rows, dx: dx, accumulate: accumulate || i > 0) }
             if let l = L.lora { l.backward(dy: dy, x: x, rows: rows, dx: dx, training: L.training) }

@@ -75,6 +75,10 @@ public enum BLAS {
             && (bf16OnAMX || bf16OnDP)
     }
 
+    /// Whether a forward's products may pack their input for the backward (PackedOperand): bf16
+    /// products on the pool with AVX512-BF16.
+    public static var packsOperands: Bool { bf16Compute && onePool && Parallel.threads > 1 && bf16OnDP }
+
     /// The parts a pooled bf16 product's 32-row blocks of C are split into: a few per thread.
     static func rowParts(_ m: Int) -> Int { min(4 * Parallel.threads, (m + 31) / 32) }
 
@@ -145,33 +149,47 @@ public enum BLAS {
     /// run on the pool with AVX512-BF16, B is packed once for all of them and their row blocks
     /// share one parallel phase (the gradients of q, k and v's weights against the same input);
     /// elsewhere the products run one after another.
+    /// `packed`: B already packed (a PackedOperand of B that the forward filled), used where
+    /// these products run on the pool with AVX512-BF16, even for one product.
     public static func sgemmSharedB(transA: Bool, _ products: [SharedBProduct], n: Int, k: Int, alpha: Float = 1,
-                                    b: UnsafePointer<Float>, ldb: Int, beta: Float) {
+                                    b: UnsafePointer<Float>, ldb: Int, beta: Float, packed: PackedOperand? = nil) {
         let nth = Parallel.threads
-        let pooled = products.count > 1 && bf16OnDP && products.allSatisfy { pooledBF16(m: $0.m, n: n, k: k) }
+        let prepacked = packed.flatMap { $0.filled && $0.rows == k && $0.cols == n ? $0 : nil }
+        let pooled = (products.count > 1 || prepacked != nil) && bf16OnDP
+            && products.allSatisfy { pooledBF16(m: $0.m, n: n, k: k) }
+        if pooled, let pre = prepacked {
+            multiplyPacked(transA: transA, products, n: n, k: k, alpha: alpha, bp: UnsafePointer(pre.buffer()), beta: beta)
+            return
+        }
         if pooled, let widest = products.max(by: { $0.m < $1.m }), let buf = llx_sbgemm_shared(widest.m, n, k) {
             let pack = rowParts(widest.m)
             HotPool.run(nth, chunks: pack) { part, parts in
                 llx_sbgemm_pack(transA ? 1 : 0, 0, widest.m, n, k, widest.a, widest.lda, b, ldb, buf, Int32(part), Int32(parts))
             }
-            let bp = llx_sbgemm_packed_b(buf, widest.m, n, k)
-            // each product's 32-row blocks in a few parts, all claimed from one phase
-            let counts = products.map { rowParts($0.m) }
-            var first: [Int] = [], total = 0
-            for c in counts { first.append(total); total += c }
-            HotPool.run(nth, chunks: total) { chunk, _ in
-                var i = 0
-                while i + 1 < products.count && first[i + 1] <= chunk { i += 1 }
-                let p = products[i]
-                llx_sbgemm_dp_tiles_packed(transA ? 1 : 0, p.m, n, k, p.a, p.lda, bp, alpha, beta, p.c, p.ldc,
-                                           Int32(chunk - first[i]), Int32(counts[i]))
-            }
+            multiplyPacked(transA: transA, products, n: n, k: k, alpha: alpha, bp: llx_sbgemm_packed_b(buf, widest.m, n, k),
+                           beta: beta)
             llx_sbgemm_shared_done()
             return
         }
         for p in products {
             sgemm(transA: transA, m: p.m, n: n, k: k, alpha: alpha, a: p.a, lda: p.lda, b: b, ldb: ldb,
                   beta: beta, c: p.c, ldc: p.ldc)
+        }
+    }
+
+    /// sgemmSharedB's products against B packed at bp, their row blocks in one parallel phase.
+    private static func multiplyPacked(transA: Bool, _ products: [SharedBProduct], n: Int, k: Int, alpha: Float,
+                                       bp: UnsafePointer<UInt16>, beta: Float) {
+        // each product's 32-row blocks in a few parts, all claimed from one phase
+        let counts = products.map { rowParts($0.m) }
+        var first: [Int] = [], total = 0
+        for c in counts { first.append(total); total += c }
+        HotPool.run(Parallel.threads, chunks: total) { chunk, _ in
+            var i = 0
+            while i + 1 < products.count && first[i + 1] <= chunk { i += 1 }
+            let p = products[i]
+            llx_sbgemm_dp_tiles_packed(transA ? 1 : 0, p.m, n, k, p.a, p.lda, bp, alpha, beta, p.c, p.ldc,
+                                       Int32(chunk - first[i]), Int32(counts[i]))
         }
     }
 
@@ -188,10 +206,16 @@ public enum BLAS {
     /// op(B_i) + beta * C_i, each C_i exactly as its own `sgemm` would give it. Where the bf16
     /// products run on the pool with AVX512-BF16, every 32-row strip of A is packed once for all
     /// of them (q, k and v's projections of one input); elsewhere they run one after another.
+    /// `packInto` (a PackedOperand of A's shape): where the strips are packed here (the pooled
+    /// AVX512-BF16 path, even for one product), A is also written there for sgemmSharedB's
+    /// `packed`, and it is marked filled; elsewhere it is marked empty.
     public static func sgemmSharedA(transB: Bool, m: Int, k: Int, alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
-                                    _ products: [SharedAProduct], beta: Float) {
+                                    _ products: [SharedAProduct], beta: Float, packInto: PackedOperand? = nil) {
         let nth = Parallel.threads
-        let pooled = products.count > 1 && bf16OnDP && products.allSatisfy { pooledBF16(m: m, n: $0.n, k: k) }
+        let emit = packInto.flatMap { $0.rows == m && $0.cols == k ? $0 : nil }
+        packInto?.filled = false
+        let pooled = (products.count > 1 || emit != nil) && !products.isEmpty && bf16OnDP
+            && products.allSatisfy { pooledBF16(m: m, n: $0.n, k: k) }
         guard pooled else {
             for p in products {
                 sgemm(transB: transB, m: m, n: p.n, k: k, alpha: alpha, a: a, lda: lda, b: p.b, ldb: p.ldb,
@@ -199,6 +223,7 @@ public enum BLAS {
             }
             return
         }
+        let emitTo = emit?.buffer()
         let kp = (k + 31) / 32 * 32
         let sizes = products.map { ($0.n + 15) / 16 * 16 * kp }
         let bytes = sizes.reduce(0, +) * 2
@@ -222,12 +247,13 @@ public enum BLAS {
                         HotPool.run(nth, chunks: parts) { part, parts in
                             llx_sbgemm_dp_tiles_shared_a(0, m, k, a, lda, Int32(products.count), bp.baseAddress!,
                                                          np.baseAddress!, cp.baseAddress!, lp.baseAddress!, alpha, beta,
-                                                         Int32(part), Int32(parts))
+                                                         emitTo, Int32(part), Int32(parts))
                         }
                     }
                 }
             }
         }
+        emit?.filled = true
     }
 
     /// The bf16 product without AMX or AVX512-BF16: the operands rounded to bf16 into copies, then an f32 sgemm

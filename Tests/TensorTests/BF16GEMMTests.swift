@@ -294,6 +294,87 @@ final class BF16GEMMTests: XCTestCase {
         }
     }
 
+    /// An input packed by its forward's products (sgemmSharedA's packInto, one product or
+    /// several) serves the weight gradients (sgemmSharedB's packed) with exactly the numbers of
+    /// packing it again: on AVX512-BF16 the packing is filled and used, elsewhere it stays empty
+    /// and the products are the plain ones. An odd row count checks the zero row past the end,
+    /// over a packing first filled from other values.
+    func testAnInputPackedByTheForwardServesTheWeightGradients() throws {
+        let saved = Parallel.threads
+        Parallel.threads = 2
+        defer { Parallel.threads = saved }
+        var gen = Uniform(state: 17)
+        func rand(_ count: Int) -> [Float] { gen.floats(count) }
+        let m = 203, k = 136, lda = k + 7
+        let packed = PackedOperand(rows: m, cols: k)
+        for path in bf16Paths {
+            for outs in [[96], [128, 64, 72]] {
+                // the forward: out_i [m, n_i] = x · W_iᵀ, packing x; a first forward of other values
+                let ws = outs.map { rand($0 * k) }
+                for x in [rand(m * lda).map { $0 * 1e4 }, rand(m * lda)] {
+                    var ys = outs.map { [Float](repeating: 0, count: m * $0) }
+                    on(path) {
+                        let pw = heapCopies(ws), py = heapCopies(ys)
+                        defer { (pw + py).forEach { $0.deallocate() } }
+                        let products = outs.indices.map {
+                            BLAS.SharedAProduct(b: pw[$0], ldb: k, n: outs[$0], c: py[$0], ldc: outs[$0])
+                        }
+                        x.withUnsafeBufferPointer { px in
+                            BLAS.sgemmSharedA(transB: true, m: m, k: k, a: px.baseAddress!, lda: lda, products, beta: 0,
+                                              packInto: packed)
+                        }
+                        for i in outs.indices { ys[i] = Array(UnsafeBufferPointer(start: py[i], count: m * outs[i])) }
+                    }
+                    XCTAssertEqual(packed.filled, path == .dp && BLAS.bf16DPAvailable, "\(path.rawValue), \(outs)")
+                    for i in outs.indices {
+                        var alone = [Float](repeating: 0, count: m * outs[i])
+                        on(path) {
+                            BLAS.sgemm(transB: true, m: m, n: outs[i], k: k, a: x, lda: lda, b: ws[i], ldb: k,
+                                       beta: 0, c: &alone, ldc: outs[i])
+                        }
+                        XCTAssertEqual(ys[i], alone, "\(path.rawValue): forward \(i) of \(outs)")
+                    }
+                }
+                // the backward: dW_i [n_i, k] += dy_iᵀ · x with x's packing, against packing x again
+                let x = rand(m * lda)
+                on(path) {
+                    x.withUnsafeBufferPointer { px in
+                        let w0 = heapCopies([ws[0]]), y0 = heapCopies([[Float](repeating: 0, count: m * outs[0])])
+                        defer { (w0 + y0).forEach { $0.deallocate() } }
+                        BLAS.sgemmSharedA(transB: true, m: m, k: k, a: px.baseAddress!, lda: lda,
+                                          [BLAS.SharedAProduct(b: w0[0], ldb: k, n: outs[0], c: y0[0], ldc: outs[0])],
+                                          beta: 0, packInto: packed)
+                    }
+                }
+                let dys = outs.map { rand(m * $0) }
+                let g0 = outs.map { rand($0 * k) }
+                var alone = g0, viaPack = g0
+                on(path) {
+                    for i in outs.indices {
+                        BLAS.sgemm(transA: true, m: outs[i], n: k, k: m, a: dys[i], lda: outs[i], b: x, ldb: lda,
+                                   beta: 1, c: &alone[i], ldc: k)
+                    }
+                    let pd = heapCopies(dys), pg = heapCopies(viaPack)
+                    defer { (pd + pg).forEach { $0.deallocate() } }
+                    let products = outs.indices.map {
+                        BLAS.SharedBProduct(a: pd[$0], lda: outs[$0], m: outs[$0], c: pg[$0], ldc: k)
+                    }
+                    // where x's packing is filled, B itself is not read: zeros in its place give x's products
+                    let b = packed.filled ? [Float](repeating: 0, count: x.count) : x
+                    b.withUnsafeBufferPointer { pb in
+                        BLAS.sgemmSharedB(transA: true, products, n: k, k: m, b: pb.baseAddress!, ldb: lda, beta: 1,
+                                          packed: packed)
+                    }
+                    for i in outs.indices { viaPack[i] = Array(UnsafeBufferPointer(start: pg[i], count: outs[i] * k)) }
+                }
+                for i in outs.indices {
+                    XCTAssertEqual(viaPack[i], alone[i], "\(path.rawValue): weight gradient \(i) of \(outs)")
+                    XCTAssertNotEqual(viaPack[i], g0[i])
+                }
+            }
+        }
+    }
+
     func pooled(_ fast: Path) throws {
         let saved = Parallel.threads
         Parallel.threads = 2

@@ -134,11 +134,14 @@ const uint16_t *llx_sbgemm_packed_b(const uint16_t *buf, long M, long N, long K)
 /// `parts` of op(B) [K, N]'s 16-column blocks into Bp (Np * Kp uint16: N rounded up to 16, K to 32),
 /// then every part of llx_sbgemm_dp_tiles_shared_a packs each 32-row strip of op(A) once and
 /// multiplies it by all G packed op(B_g): C_g = alpha * op(A) * op(B_g) + beta * C_g, each the
-/// same as its own llx_sbgemm_dp_tiles. Vector packing (AVX512-BF16) only.
+/// same as its own llx_sbgemm_dp_tiles. Vector packing (AVX512-BF16) only. With `emit` (not
+/// transA), each strip is also written there as op(B) of a product summing over A's rows (B = A,
+/// [M, K]): exactly what llx_sbgemm_pack_b(0, K, M, A, lda, ...) packs, Kp(M) * Np(K) uint16, for
+/// the weight gradients of the backward (dW = dYᵀ A) to use without packing A again.
 void llx_sbgemm_pack_b(int transB, long N, long K, const float *B, long ldb, uint16_t *Bp, int part, int parts);
 void llx_sbgemm_dp_tiles_shared_a(int transA, long M, long K, const float *A, long lda, int G, const uint16_t *const *Bp,
                                   const long *N, float *const *C, const long *ldc, float alpha, float beta,
-                                  int part, int parts);
+                                  uint16_t *emit, int part, int parts);
 
 #ifdef __cplusplus
 }
