@@ -418,9 +418,32 @@ VEC_FN static inline void dp_strip(const uint16_t *strip, long ldp, const uint32
     }
 }
 
+/// Rows [mb, i1) of A [M, K], packed in `strip` (ldp), written transposed as bf16 rows: row c of
+/// Aᵀ (column c of A, c < K rounded up to 16) at At + c * ldt, its columns [mb, mb + 32) (A's
+/// rows, zero past i1). Aᵀ is then op(A) of a product summing over A's rows (dW = dYᵀ · x),
+/// packed as llx_sbgemm_dp_tiles_prepacked reads it.
+VEC_FN static void strip_to_t(const uint16_t *strip, long ldp, long mb, long i1, long K, uint16_t *At, long ldt) {
+    const long blocks = (K + 15) / 16;
+    __m512i r[16];
+    for (long blk = 0; blk < blocks; blk++) {
+        // r[j]: the (row mb + 2j, row mb + 2j + 1) pairs of the block's 16 columns
+        for (int j = 0; j < 16; j++) {
+            const long a = mb + 2 * j;
+            const __m256i lo = a < i1 ? _mm256_loadu_si256((const __m256i *)(strip + (a - mb) * ldp + blk * 16))
+                                      : _mm256_setzero_si256();
+            const __m256i hi = a + 1 < i1 ? _mm256_loadu_si256((const __m256i *)(strip + (a + 1 - mb) * ldp + blk * 16))
+                                          : _mm256_setzero_si256();
+            r[j] = pairs(_mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1));
+        }
+        // transposed: r[c] holds column blk * 16 + c over the 32 rows, in order
+        transpose16(r);
+        for (int c = 0; c < 16; c++) _mm512_storeu_si512(At + (blk * 16 + c) * ldt + mb, r[c]);
+    }
+}
+
 VEC_FN static void dp_tiles(const uint16_t *Bp, long M, long N, long Kp, long m0, long m1, long Np,
                             float alpha, float beta, float *C, long ldc, int transA, const float *A, long lda, long K,
-                            int causal) {
+                            int causal, uint16_t *emit_t, long ldt) {
     const long ldp = Kp + 32;
     if (!grow(&strip, &strip_cap, (size_t)(32 * ldp))) return;   // (no memory: C left as it was)
     const long kpairs = Kp / 2;
@@ -431,6 +454,7 @@ VEC_FN static void dp_tiles(const uint16_t *Bp, long M, long N, long Kp, long m0
         else if (causal == 3) kb = mb < Kp ? mb : Kp;
         const long i1 = mb + 32 < M ? mb + 32 : M;
         pack_a_vec(transA, K, A, lda, strip, ldp, kb, ke, mb, i1, mb);
+        if (emit_t) strip_to_t(strip, ldp, mb, i1, K, emit_t, ldt);
         // the pairs past K are zero in both operands: stop at K (ke < K is a multiple of 32)
         dp_strip(strip, ldp, (const uint32_t *)Bp, kpairs, kb / 2, ((ke < K ? ke : K) + 1) / 2, nend, N, mb, i1, C, ldc,
                  alpha, beta);
@@ -628,7 +652,7 @@ static void sbgemm_one(int dp, int causal, int transA, int transB, long M, long 
     }
     if (dp) {   // op(B) alone, then op(A) a strip at a time
         pack_b_vec(transB, N, K, B, ldb, Kp, (uint32_t *)buf, 0, Np / 16);
-        dp_tiles(buf, M, N, Kp, 0, Mp, Np, alpha, beta, C, ldc, transA, A, lda, K, causal);
+        dp_tiles(buf, M, N, Kp, 0, Mp, Np, alpha, beta, C, ldc, transA, A, lda, K, causal, NULL, 0);
         return;
     }
     llx_sbgemm_pack(transA, transB, M, N, K, A, lda, B, ldb, buf, 0, 1);
@@ -656,11 +680,23 @@ void llx_sbgemm_dp_causal(int causal, int transA, int transB, long M, long N, lo
 }
 
 void llx_sbgemm_dp_tiles(int transA, long M, long N, long K, const float *A, long lda, const uint16_t *buf, float alpha,
-                         float beta, float *C, long ldc, int part, int parts) {
+                         float beta, float *C, long ldc, uint16_t *emit_t, int part, int parts) {
     long Kp, Mp, Np, ldp, m0, m1;
     sb_dims(M, N, K, &Kp, &Mp, &Np, &ldp);
     if (!part_rows(Mp, part, parts, &m0, &m1)) return;
-    dp_tiles(buf + Mp * ldp, M, N, Kp, m0, m1, Np, alpha, beta, C, ldc, transA, A, lda, K, 0);
+    dp_tiles(buf + Mp * ldp, M, N, Kp, m0, m1, Np, alpha, beta, C, ldc, transA, A, lda, K, 0,
+             transA ? NULL : emit_t, (M + 31) / 32 * 32);
+}
+
+void llx_sbgemm_dp_tiles_prepacked(long M, long N, long K, const uint16_t *Ap, long ldap, const uint16_t *Bp,
+                                   float alpha, float beta, float *C, long ldc, int part, int parts) {
+    long Kp, Mp, Np, ldp, m0, m1;
+    sb_dims(M, N, K, &Kp, &Mp, &Np, &ldp);
+    if (!part_rows(Mp, part, parts, &m0, &m1)) return;
+    for (long mb = m0; mb < m1 && mb < M; mb += 32) {
+        const long i1 = mb + 32 < M ? mb + 32 : M;
+        dp_strip(Ap + mb * ldap, ldap, (const uint32_t *)Bp, Kp / 2, 0, (K + 1) / 2, Np, N, mb, i1, C, ldc, alpha, beta);
+    }
 }
 
 void llx_sbgemm_dp_tiles_packed(int transA, long M, long N, long K, const float *A, long lda, const uint16_t *Bp,
@@ -668,7 +704,7 @@ void llx_sbgemm_dp_tiles_packed(int transA, long M, long N, long K, const float 
     long Kp, Mp, Np, ldp, m0, m1;
     sb_dims(M, N, K, &Kp, &Mp, &Np, &ldp);
     if (!part_rows(Mp, part, parts, &m0, &m1)) return;
-    dp_tiles(Bp, M, N, Kp, m0, m1, Np, alpha, beta, C, ldc, transA, A, lda, K, 0);
+    dp_tiles(Bp, M, N, Kp, m0, m1, Np, alpha, beta, C, ldc, transA, A, lda, K, 0, NULL, 0);
 }
 
 const uint16_t *llx_sbgemm_packed_b(const uint16_t *buf, long M, long N, long K) {
@@ -689,8 +725,15 @@ void llx_sbgemm_dp_causal(int causal, int transA, int transB, long M, long N, lo
     llx_sbgemm_causal(causal, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 void llx_sbgemm_dp_tiles(int transA, long M, long N, long K, const float *A, long lda, const uint16_t *buf, float alpha,
-                         float beta, float *C, long ldc, int part, int parts) {
+                         float beta, float *C, long ldc, uint16_t *emit_t, int part, int parts) {
+    (void)emit_t;
     llx_sbgemm_tiles(transA, M, N, K, A, lda, buf, alpha, beta, C, ldc, part, parts);
+}
+void llx_sbgemm_dp_tiles_prepacked(long M, long N, long K, const uint16_t *Ap, long ldap, const uint16_t *Bp,
+                                   float alpha, float beta, float *C, long ldc, int part, int parts) {
+    (void)M; (void)N; (void)K; (void)Ap; (void)ldap; (void)Bp; (void)alpha; (void)beta; (void)C; (void)ldc;
+    (void)part; (void)parts;
+    abort();
 }
 void llx_sbgemm_dp_tiles_packed(int transA, long M, long N, long K, const float *A, long lda, const uint16_t *Bp,
                                 float alpha, float beta, float *C, long ldc, int part, int parts) {

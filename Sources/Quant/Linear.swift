@@ -203,6 +203,13 @@ public final class Linear {
     public func backward(dy: UnsafePointer<Float>, x: UnsafePointer<Float>, rows: Int,
                          dx: UnsafeMutablePointer<Float>?, accumulate: Bool = false, packedX: PackedOperand? = nil) {
         if rows <= 0 { return }
+        if let px = packedX, let dx = dx, let w = weight, w.trainable, w.value.dtype == .f32,
+           BLAS.linearBackward([BLAS.LinearGrad(dy: dy, out: outFeatures, w: w.value.floatPointer,
+                                                grad: w.ensureGrad().floatPointer)],
+                               x: x, packed: px, rows: rows, inFeatures: inFeatures, dx: dx, accumulate: accumulate) {
+            if let l = lora { l.backward(dy: dy, x: x, rows: rows, dx: dx, training: training) }
+            return
+        }
         if let w = weight, w.trainable, w.value.dtype == .f32 {
             let g = w.ensureGrad()
             // dW[out, in] += dyᵀ[out, rows] · x[rows, in]
@@ -230,6 +237,16 @@ public final class Linear {
         precondition(layers.count == dys.count && layers.allSatisfy { $0.inFeatures == layers[0].inFeatures },
                      "Linear.backward: one dy per layer, all of the same input width")
         if rows <= 0 || layers.isEmpty { return }
+        // (without LoRA: its input gradient joins dx between the layers' own)
+        if let px = packedX, let dx = dx,
+           layers.allSatisfy({ $0.weight?.trainable == true && $0.weight?.value.dtype == .f32 && $0.lora == nil }),
+           BLAS.linearBackward(zip(layers, dys).map { L, dy in
+                                   BLAS.LinearGrad(dy: dy, out: L.outFeatures, w: L.weight!.value.floatPointer,
+                                                   grad: L.weight!.ensureGrad().floatPointer)
+                               }, x: x, packed: px, rows: rows, inFeatures: layers[0].inFeatures, dx: dx,
+                               accumulate: accumulate) {
+            return
+        }
         var products: [BLAS.SharedBProduct] = []
         for (L, dy) in zip(layers, dys) {
             guard let w = L.weight, w.trainable, w.value.dtype == .f32 else { continue }

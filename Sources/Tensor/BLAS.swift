@@ -89,7 +89,17 @@ public enum BLAS {
                              alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
                              b: UnsafePointer<Float>, ldb: Int,
                              beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
-        if m == 0 || n == 0 { return }
+        _ = product(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
+                    beta: beta, c: c, ldc: ldc, emitAT: nil)
+    }
+
+    /// `sgemm`; with `emitAT`, where the product runs pooled on AVX512-BF16 (op(A) not
+    /// transposed), A is also written there transposed (llx_sbgemm_dp_tiles' emit_t) and the
+    /// result is true.
+    static func product(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>,
+                        lda: Int, b: UnsafePointer<Float>, ldb: Int, beta: Float, c: UnsafeMutablePointer<Float>,
+                        ldc: Int, emitAT: UnsafeMutablePointer<UInt16>?) -> Bool {
+        if m == 0 || n == 0 { return false }
         let nth = Parallel.threads
         if pooledBF16(m: m, n: n, k: k), let buf = llx_sbgemm_shared(m, n, k) {
             // bf16 on AMX (or AVX512-BF16): op(B) packed once, by all threads, then 32-row blocks
@@ -104,11 +114,12 @@ public enum BLAS {
                 if amx {
                     llx_sbgemm_tiles(transA ? 1 : 0, m, n, k, a, lda, buf, alpha, beta, c, ldc, Int32(part), Int32(parts))
                 } else {
-                    llx_sbgemm_dp_tiles(transA ? 1 : 0, m, n, k, a, lda, buf, alpha, beta, c, ldc, Int32(part), Int32(parts))
+                    llx_sbgemm_dp_tiles(transA ? 1 : 0, m, n, k, a, lda, buf, alpha, beta, c, ldc, transA ? nil : emitAT,
+                                        Int32(part), Int32(parts))
                 }
             }
             llx_sbgemm_shared_done()
-            return
+            return !amx && !transA && emitAT != nil
         }
         if onePool, nth > 1, k > 0, m * n * k >= splitWork, max(m, n) >= 32 {
             // Each chunk is an independent single-threaded product over a block of rows of C
@@ -129,10 +140,11 @@ public enum BLAS {
                            b: transB ? b + lo * ldb : b + lo, ldb: ldb, beta: beta, c: c + lo, ldc: ldc)
                 }
             }
-            return
+            return false
         }
         single(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
                beta: beta, c: c, ldc: ldc)
+        return false
     }
 
     /// One product of `sgemmSharedB`: C[m, n] = alpha * op(A) * B + beta * C.

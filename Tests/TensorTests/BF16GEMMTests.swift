@@ -375,6 +375,57 @@ final class BF16GEMMTests: XCTestCase {
         }
     }
 
+    /// The backward of layers sharing an input packed by their forward (BLAS.linearBackward: each
+    /// dy packed once, for its input gradient and, transposed, its weight gradient) gives exactly
+    /// the plain products' dx and weight gradients, overwriting dx or adding to it; where x is not
+    /// packed (no AVX512-BF16) it does nothing and says so.
+    func testTheLinearBackwardFromPackedOperandsIsThePlainProducts() throws {
+        let saved = Parallel.threads
+        Parallel.threads = 2
+        defer { Parallel.threads = saved }
+        var gen = Uniform(state: 19)
+        func rand(_ count: Int) -> [Float] { gen.floats(count) }
+        let m = 203, k = 136
+        let x = rand(m * k)
+        let packed = PackedOperand(rows: m, cols: k)
+        for path in bf16Paths {
+            for outs in [[96], [128, 64, 72]] {
+                for accumulate in [false, true] {
+                    let ws = outs.map { rand($0 * k) }, dys = outs.map { rand(m * $0) }
+                    let g0 = outs.map { rand($0 * k) }, dx0 = rand(m * k)
+                    var plainG = g0, plainDx = dx0
+                    var fastG = g0, fastDx = dx0
+                    var applied = false
+                    on(path) {
+                        for i in outs.indices {
+                            BLAS.sgemm(m: m, n: k, k: outs[i], a: dys[i], lda: outs[i], b: ws[i], ldb: k,
+                                       beta: accumulate || i > 0 ? 1 : 0, c: &plainDx, ldc: k)
+                            BLAS.sgemm(transA: true, m: outs[i], n: k, k: m, a: dys[i], lda: outs[i], b: x, ldb: k,
+                                       beta: 1, c: &plainG[i], ldc: k)
+                        }
+                        let pw = heapCopies(ws), pd = heapCopies(dys), pg = heapCopies(fastG), px = heapCopies([x])
+                        let pdx = heapCopies([fastDx]), py = heapCopies([[Float](repeating: 0, count: m * outs[0])])
+                        defer { (pw + pd + pg + px + pdx + py).forEach { $0.deallocate() } }
+                        // the forward that packs x
+                        BLAS.sgemmSharedA(transB: true, m: m, k: k, a: px[0], lda: k,
+                                          [BLAS.SharedAProduct(b: pw[0], ldb: k, n: outs[0], c: py[0], ldc: outs[0])],
+                                          beta: 0, packInto: packed)
+                        applied = BLAS.linearBackward(outs.indices.map {
+                            BLAS.LinearGrad(dy: pd[$0], out: outs[$0], w: pw[$0], grad: pg[$0])
+                        }, x: px[0], packed: packed, rows: m, inFeatures: k, dx: pdx[0], accumulate: accumulate)
+                        for i in outs.indices { fastG[i] = Array(UnsafeBufferPointer(start: pg[i], count: outs[i] * k)) }
+                        fastDx = Array(UnsafeBufferPointer(start: pdx[0], count: m * k))
+                    }
+                    let what = "\(path.rawValue), \(outs), accumulate \(accumulate)"
+                    XCTAssertEqual(applied, path == .dp && BLAS.bf16DPAvailable, what)
+                    guard applied else { continue }
+                    XCTAssertEqual(fastDx, plainDx, "dx: " + what)
+                    for i in outs.indices { XCTAssertEqual(fastG[i], plainG[i], "weight gradient \(i): " + what) }
+                }
+            }
+        }
+    }
+
     func pooled(_ fast: Path) throws {
         let saved = Parallel.threads
         Parallel.threads = 2

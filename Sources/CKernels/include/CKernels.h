@@ -122,8 +122,15 @@ void llx_sbgemm_dp(int transA, int transB, long M, long N, long K, float alpha,
                    const float *A, long lda, const float *B, long ldb, float beta, float *C, long ldc);
 void llx_sbgemm_dp_causal(int causal, int transA, int transB, long M, long N, long K, float alpha,
                           const float *A, long lda, const float *B, long ldb, float beta, float *C, long ldc);
+/// With `emit_t` (not transA), op(A) = A [M, K] is also written there transposed as bf16 rows
+/// (row c of Aᵀ at emit_t + c * ldt, ldt = M rounded up to 32; (K rounded up to 32) * ldt
+/// uint16), the op(A) of llx_sbgemm_dp_tiles_prepacked for a product summing over A's rows.
 void llx_sbgemm_dp_tiles(int transA, long M, long N, long K, const float *A, long lda, const uint16_t *buf, float alpha,
-                         float beta, float *C, long ldc, int part, int parts);
+                         float beta, float *C, long ldc, uint16_t *emit_t, int part, int parts);
+/// llx_sbgemm_dp_tiles_packed with op(A) [M, K] too already packed: bf16 rows at Ap + i * ldap
+/// (K rounded up to 32 with zeros, ldap >= that; rows up to M rounded up to 32 readable).
+void llx_sbgemm_dp_tiles_prepacked(long M, long N, long K, const uint16_t *Ap, long ldap, const uint16_t *Bp,
+                                   float alpha, float beta, float *C, long ldc, int part, int parts);
 /// llx_sbgemm_dp_tiles with op(B) already packed at Bp (op(B) [K, N] as llx_sbgemm_pack lays it
 /// out, for any M): products that share op(B) (several weights' gradients against one input)
 /// pack it once, at llx_sbgemm_packed_b(buf, M, N, K) of the buffer llx_sbgemm_pack filled.
