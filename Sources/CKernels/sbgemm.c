@@ -418,6 +418,16 @@ VEC_FN static inline void dp_strip(const uint16_t *strip, long ldp, const uint32
     }
 }
 
+/// The (row a, row a + 1) pairs of a packed strip's 16 columns from blk * 16 (the strip's row 0
+/// is A's row mb; rows past i1 zero): op(B)'s 16 pairs of one k-pair.
+VEC_FN static inline __m512i strip_pairs(const uint16_t *strip, long ldp, long mb, long i1, long a, long blk) {
+    const __m256i lo = a < i1 ? _mm256_loadu_si256((const __m256i *)(strip + (a - mb) * ldp + blk * 16))
+                              : _mm256_setzero_si256();
+    const __m256i hi = a + 1 < i1 ? _mm256_loadu_si256((const __m256i *)(strip + (a + 1 - mb) * ldp + blk * 16))
+                                  : _mm256_setzero_si256();
+    return pairs(_mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1));
+}
+
 /// Rows [mb, i1) of A [M, K], packed in `strip` (ldp), written transposed as bf16 rows: row c of
 /// Aᵀ (column c of A, c < K rounded up to 16) at At + c * ldt, its columns [mb, mb + 32) (A's
 /// rows, zero past i1). Aᵀ is then op(A) of a product summing over A's rows (dW = dYᵀ · x),
@@ -426,16 +436,9 @@ VEC_FN static void strip_to_t(const uint16_t *strip, long ldp, long mb, long i1,
     const long blocks = (K + 15) / 16;
     __m512i r[16];
     for (long blk = 0; blk < blocks; blk++) {
-        // r[j]: the (row mb + 2j, row mb + 2j + 1) pairs of the block's 16 columns
-        for (int j = 0; j < 16; j++) {
-            const long a = mb + 2 * j;
-            const __m256i lo = a < i1 ? _mm256_loadu_si256((const __m256i *)(strip + (a - mb) * ldp + blk * 16))
-                                      : _mm256_setzero_si256();
-            const __m256i hi = a + 1 < i1 ? _mm256_loadu_si256((const __m256i *)(strip + (a + 1 - mb) * ldp + blk * 16))
-                                          : _mm256_setzero_si256();
-            r[j] = pairs(_mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1));
-        }
-        // transposed: r[c] holds column blk * 16 + c over the 32 rows, in order
+        // r[j]: the (row mb + 2j, row mb + 2j + 1) pairs of the block's 16 columns; transposed,
+        // r[c] holds column blk * 16 + c over the 32 rows, in order
+        for (int j = 0; j < 16; j++) r[j] = strip_pairs(strip, ldp, mb, i1, mb + 2 * j, blk);
         transpose16(r);
         for (int c = 0; c < 16; c++) _mm512_storeu_si512(At + (blk * 16 + c) * ldt + mb, r[c]);
     }
@@ -473,14 +476,7 @@ VEC_FN static void strip_to_b(const uint16_t *strip, long ldp, long mb, long i1,
     const long kpairs = (M + 31) / 32 * 16, blocks = (K + 15) / 16;
     for (long blk = 0; blk < blocks; blk++) {
         uint32_t *d = Bw + (blk * kpairs + mb / 2) * 16;
-        for (long j = 0; j < 16; j++) {
-            const long r = mb + 2 * j;
-            const __m256i lo = r < i1 ? _mm256_loadu_si256((const __m256i *)(strip + (r - mb) * ldp + blk * 16))
-                                      : _mm256_setzero_si256();
-            const __m256i hi = r + 1 < i1 ? _mm256_loadu_si256((const __m256i *)(strip + (r + 1 - mb) * ldp + blk * 16))
-                                          : _mm256_setzero_si256();
-            _mm512_storeu_si512(d + j * 16, pairs(_mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1)));
-        }
+        for (long j = 0; j < 16; j++) _mm512_storeu_si512(d + j * 16, strip_pairs(strip, ldp, mb, i1, mb + 2 * j, blk));
     }
 }
 

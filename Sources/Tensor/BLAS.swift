@@ -77,7 +77,9 @@ public enum BLAS {
 
     /// Whether a forward's products may pack their input for the backward (PackedOperand): bf16
     /// products on the pool with AVX512-BF16.
-    public static var packsOperands: Bool { bf16Compute && onePool && Parallel.threads > 1 && bf16OnDP }
+    /// (LLX_PACK_REUSE=0: never, for comparisons.)
+    public static var packsOperands: Bool { packReuse && bf16Compute && onePool && Parallel.threads > 1 && bf16OnDP }
+    static let packReuse = getenv("LLX_PACK_REUSE").map { String(cString: $0) } != "0"
 
     /// The parts a pooled bf16 product's 32-row blocks of C are split into: a few per thread.
     static func rowParts(_ m: Int) -> Int { min(4 * Parallel.threads, (m + 31) / 32) }
@@ -192,16 +194,22 @@ public enum BLAS {
     /// sgemmSharedB's products against B packed at bp, their row blocks in one parallel phase.
     private static func multiplyPacked(transA: Bool, _ products: [SharedBProduct], n: Int, k: Int, alpha: Float,
                                        bp: UnsafePointer<UInt16>, beta: Float) {
-        // each product's 32-row blocks in a few parts, all claimed from one phase
-        let counts = products.map { rowParts($0.m) }
+        rowPartsPhase(products.map(\.m)) { i, part, parts in
+            let p = products[i]
+            llx_sbgemm_dp_tiles_packed(transA ? 1 : 0, p.m, n, k, p.a, p.lda, bp, alpha, beta, p.c, p.ldc, part, parts)
+        }
+    }
+
+    /// One parallel phase over several products' 32-row blocks of C (products[i] with ms[i]
+    /// rows), each split in `rowParts` parts, all claimed from one phase: body(i, part, parts).
+    static func rowPartsPhase(_ ms: [Int], _ body: (Int, Int32, Int32) -> Void) {
+        let counts = ms.map { rowParts($0) }
         var first: [Int] = [], total = 0
         for c in counts { first.append(total); total += c }
         HotPool.run(Parallel.threads, chunks: total) { chunk, _ in
             var i = 0
-            while i + 1 < products.count && first[i + 1] <= chunk { i += 1 }
-            let p = products[i]
-            llx_sbgemm_dp_tiles_packed(transA ? 1 : 0, p.m, n, k, p.a, p.lda, bp, alpha, beta, p.c, p.ldc,
-                                       Int32(chunk - first[i]), Int32(counts[i]))
+            while i + 1 < ms.count && first[i + 1] <= chunk { i += 1 }
+            body(i, Int32(chunk - first[i]), Int32(counts[i]))
         }
     }
 
@@ -237,35 +245,43 @@ public enum BLAS {
         }
         let emitTo = emit?.buffer()
         let kp = (k + 31) / 32 * 32
-        let sizes = products.map { ($0.n + 15) / 16 * 16 * kp }
-        let bytes = sizes.reduce(0, +) * 2
-        let raw = Recycled.take(bytes)
-        defer { Recycled.give(raw, bytes) }
-        let base = raw.bindMemory(to: UInt16.self, capacity: bytes / 2)
-        var bps: [UnsafePointer<UInt16>?] = [], off = 0
-        for s in sizes { bps.append(UnsafePointer(base + off)); off += s }
-        let ns = products.map(\.n), cs: [UnsafeMutablePointer<Float>?] = products.map(\.c), ldcs = products.map(\.ldc)
-        let parts = rowParts(m)
-        HotPool.run(nth, chunks: parts) { part, parts in
-            for (i, p) in products.enumerated() {
-                llx_sbgemm_pack_b(transB ? 1 : 0, p.n, k, p.b, p.ldb, UnsafeMutablePointer(mutating: bps[i]!),
-                                  Int32(part), Int32(parts))
+        withPackScratch(products.map { ($0.n + 15) / 16 * 16 * kp }) { scratch in
+            let bps = scratch.map { Optional(UnsafePointer($0)) }
+            let ns = products.map(\.n), cs: [UnsafeMutablePointer<Float>?] = products.map(\.c), ldcs = products.map(\.ldc)
+            let parts = rowParts(m)
+            HotPool.run(nth, chunks: parts) { part, parts in
+                for (i, p) in products.enumerated() {
+                    llx_sbgemm_pack_b(transB ? 1 : 0, p.n, k, p.b, p.ldb, scratch[i],
+                                      Int32(part), Int32(parts))
+                }
             }
-        }
-        bps.withUnsafeBufferPointer { bp in
-            ns.withUnsafeBufferPointer { np in
-                cs.withUnsafeBufferPointer { cp in
-                    ldcs.withUnsafeBufferPointer { lp in
-                        HotPool.run(nth, chunks: parts) { part, parts in
-                            llx_sbgemm_dp_tiles_shared_a(0, m, k, a, lda, Int32(products.count), bp.baseAddress!,
-                                                         np.baseAddress!, cp.baseAddress!, lp.baseAddress!, alpha, beta,
-                                                         emitTo, Int32(part), Int32(parts))
+            bps.withUnsafeBufferPointer { bp in
+                ns.withUnsafeBufferPointer { np in
+                    cs.withUnsafeBufferPointer { cp in
+                        ldcs.withUnsafeBufferPointer { lp in
+                            HotPool.run(nth, chunks: parts) { part, parts in
+                                llx_sbgemm_dp_tiles_shared_a(0, m, k, a, lda, Int32(products.count), bp.baseAddress!,
+                                                             np.baseAddress!, cp.baseAddress!, lp.baseAddress!, alpha, beta,
+                                                             emitTo, Int32(part), Int32(parts))
+                            }
                         }
                     }
                 }
             }
         }
         emit?.filled = true
+    }
+
+    /// body with one piece of scratch memory per entry of `sizes` (uint16 elements), taken from
+    /// Recycled as one block and given back after.
+    static func withPackScratch(_ sizes: [Int], _ body: ([UnsafeMutablePointer<UInt16>]) -> Void) {
+        let bytes = sizes.reduce(0, +) * 2
+        let raw = Recycled.take(bytes)
+        defer { Recycled.give(raw, bytes) }
+        let base = raw.bindMemory(to: UInt16.self, capacity: bytes / 2)
+        var pieces: [UnsafeMutablePointer<UInt16>] = [], off = 0
+        for s in sizes { pieces.append(base + off); off += s }
+        body(pieces)
     }
 
     /// The bf16 product without AMX or AVX512-BF16: the operands rounded to bf16 into copies, then an f32 sgemm

@@ -65,36 +65,26 @@ extension BLAS {
         else { return false }
         // dy_iᵀ: (out_i rounded up to 32) rows of ldt bf16
         let ldt = (rows + 31) / 32 * 32
-        let sizes = layers.map { ($0.out + 31) / 32 * 32 * ldt }
-        let bytes = sizes.reduce(0, +) * 2
-        let raw = Recycled.take(bytes)
-        defer { Recycled.give(raw, bytes) }
-        let base = raw.bindMemory(to: UInt16.self, capacity: bytes / 2)
-        var ats: [UnsafeMutablePointer<UInt16>] = [], off = 0
-        for s in sizes { ats.append(base + off); off += s }
-        var emitted: [Bool] = []
-        for (i, L) in layers.enumerated() {
-            emitted.append(product(transA: false, transB: false, m: rows, n: inFeatures, k: L.out, alpha: 1, a: L.dy,
-                                   lda: L.out, b: L.w, ldb: inFeatures, beta: accumulate || i > 0 ? 1 : 0, c: dx,
-                                   ldc: inFeatures, emitAT: ats[i]))
-        }
-        let bp = UnsafePointer(packed.buffer())
-        let ready = layers.indices.filter { emitted[$0] }
-        let counts = ready.map { rowParts(layers[$0].out) }
-        var first: [Int] = [], total = 0
-        for c in counts { first.append(total); total += c }
-        HotPool.run(Parallel.threads, chunks: total) { chunk, _ in
-            var j = 0
-            while j + 1 < ready.count && first[j + 1] <= chunk { j += 1 }
-            let L = layers[ready[j]]
-            llx_sbgemm_dp_tiles_prepacked(L.out, inFeatures, rows, UnsafePointer(ats[ready[j]]), ldt, bp, 1, 1, L.grad,
-                                          inFeatures, Int32(chunk - first[j]), Int32(counts[j]))
-        }
-        // a product that did not write its transpose (the shared packing buffer was busy)
-        for i in layers.indices where !emitted[i] {
-            let L = layers[i]
-            sgemmSharedB(transA: true, [SharedBProduct(a: L.dy, lda: L.out, m: L.out, c: L.grad, ldc: inFeatures)],
-                         n: inFeatures, k: rows, b: x, ldb: inFeatures, beta: 1, packed: packed)
+        withPackScratch(layers.map { ($0.out + 31) / 32 * 32 * ldt }) { ats in
+            var emitted: [Bool] = []
+            for (i, L) in layers.enumerated() {
+                emitted.append(product(transA: false, transB: false, m: rows, n: inFeatures, k: L.out, alpha: 1, a: L.dy,
+                                       lda: L.out, b: L.w, ldb: inFeatures, beta: accumulate || i > 0 ? 1 : 0, c: dx,
+                                       ldc: inFeatures, emitAT: ats[i]))
+            }
+            let bp = UnsafePointer(packed.buffer())
+            let ready = layers.indices.filter { emitted[$0] }
+            rowPartsPhase(ready.map { layers[$0].out }) { j, part, parts in
+                let L = layers[ready[j]]
+                llx_sbgemm_dp_tiles_prepacked(L.out, inFeatures, rows, UnsafePointer(ats[ready[j]]), ldt, bp, 1, 1, L.grad,
+                                              inFeatures, part, parts)
+            }
+            // a product that did not write its transpose (the shared packing buffer was busy)
+            for i in layers.indices where !emitted[i] {
+                let L = layers[i]
+                sgemmSharedB(transA: true, [SharedBProduct(a: L.dy, lda: L.out, m: L.out, c: L.grad, ldc: inFeatures)],
+                             n: inFeatures, k: rows, b: x, ldb: inFeatures, beta: 1, packed: packed)
+            }
         }
         return true
     }
