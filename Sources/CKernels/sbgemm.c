@@ -684,6 +684,14 @@ void llx_sbgemm_dp_tiles(int transA, long M, long N, long K, const float *A, lon
              transA ? NULL : emit_t, (M + 31) / 32 * 32);
 }
 
+void llx_sbgemm_dp_causal_packed(int causal, int transA, long M, long N, long K, float alpha, const float *A, long lda,
+                                 const uint16_t *Bp, float beta, float *C, long ldc) {
+    if (M <= 0 || N <= 0 || K <= 0) return;
+    long Kp, Mp, Np, ldp;
+    sb_dims(M, N, K, &Kp, &Mp, &Np, &ldp);
+    dp_tiles(Bp, M, N, Kp, 0, Mp, Np, alpha, beta, C, ldc, transA, A, lda, K, causal, NULL, 0);
+}
+
 void llx_sbgemm_dp_tiles_prepacked(long M, long N, long K, const uint16_t *Ap, long ldap, const uint16_t *Bp,
                                    float alpha, float beta, float *C, long ldc, int part, int parts) {
     long Kp, Mp, Np, ldp, m0, m1;
@@ -724,6 +732,12 @@ void llx_sbgemm_dp_tiles(int transA, long M, long N, long K, const float *A, lon
                          float beta, float *C, long ldc, uint16_t *emit_t, int part, int parts) {
     (void)emit_t;
     llx_sbgemm_tiles(transA, M, N, K, A, lda, buf, alpha, beta, C, ldc, part, parts);
+}
+void llx_sbgemm_dp_causal_packed(int causal, int transA, long M, long N, long K, float alpha, const float *A, long lda,
+                                 const uint16_t *Bp, float beta, float *C, long ldc) {
+    (void)causal; (void)transA; (void)M; (void)N; (void)K; (void)alpha; (void)A; (void)lda; (void)Bp; (void)beta;
+    (void)C; (void)ldc;
+    abort();
 }
 void llx_sbgemm_dp_tiles_prepacked(long M, long N, long K, const uint16_t *Ap, long ldap, const uint16_t *Bp,
                                    float alpha, float beta, float *C, long ldc, int part, int parts) {

@@ -122,6 +122,10 @@ void llx_sbgemm_dp(int transA, int transB, long M, long N, long K, float alpha,
                    const float *A, long lda, const float *B, long ldb, float beta, float *C, long ldc);
 void llx_sbgemm_dp_causal(int causal, int transA, int transB, long M, long N, long K, float alpha,
                           const float *A, long lda, const float *B, long ldb, float beta, float *C, long ldc);
+/// llx_sbgemm_dp_causal on one thread with op(B) [K, N] already packed at Bp (llx_sbgemm_pack_b's
+/// layout, part 0 of 1): products that share op(B) (the heads of one key-value head) pack it once.
+void llx_sbgemm_dp_causal_packed(int causal, int transA, long M, long N, long K, float alpha, const float *A, long lda,
+                                 const uint16_t *Bp, float beta, float *C, long ldc);
 /// With `emit_t` (not transA), op(A) = A [M, K] is also written there transposed as bf16 rows
 /// (row c of Aᵀ at emit_t + c * ldt, ldt = M rounded up to 32; (K rounded up to 32) * ldt
 /// uint16), the op(A) of llx_sbgemm_dp_tiles_prepacked for a product summing over A's rows.

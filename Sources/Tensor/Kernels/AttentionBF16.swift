@@ -45,6 +45,38 @@ extension Kernels {
         }
     }
 
+    /// op(B) panels packed once for the heads of one key-value head (AVX512-BF16 only; on the
+    /// tile unit each product packs its own): `pack` fills one, `product` multiplies by it.
+    struct Panels {
+        let onDP: Bool
+        let base: UnsafeMutablePointer<UInt16>
+
+        /// uint16 elements of a packed op(B) [K, N] (N rounded up to 16, K to 32).
+        static func elements(_ K: Int, _ N: Int) -> Int { (N + 15) / 16 * 16 * ((K + 31) / 32 * 32) }
+
+        /// Packs op(B) [K, N] (B stored [N, K] when transB) into the panel at `at` (elements).
+        func pack(_ at: Int, transB: Bool, K: Int, N: Int, _ B: UnsafePointer<Float>, _ ldb: Int) {
+            if onDP { llx_sbgemm_pack_b(transB ? 1 : 0, N, K, B, ldb, base + at, 0, 1) }
+        }
+
+        /// causalProduct with op(B) the panel at `at` where it was packed, else from B itself.
+        func product(_ at: Int, _ causal: Int32, _ ta: Int32, _ tb: Int32, _ M: Int, _ N: Int, _ K: Int, _ alpha: Float,
+                     _ A: UnsafePointer<Float>, _ lda: Int, _ B: UnsafePointer<Float>, _ ldb: Int,
+                     _ beta: Float, _ C: UnsafeMutablePointer<Float>, _ ldc: Int) {
+            if onDP {
+                llx_sbgemm_dp_causal_packed(causal, ta, M, N, K, alpha, A, lda, base + at, beta, C, ldc)
+            } else {
+                causalProduct(causal, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)
+            }
+        }
+    }
+
+    /// Floats of scratch that hold `count` panels for sequences up to T tokens (head size D):
+    /// each [T, D] or [D, T] either way round.
+    static func panelFloats(_ count: Int, T: Int, D: Int) -> Int {
+        (count * max(Panels.elements(D, T), Panels.elements(T, D)) + 1) / 2
+    }
+
     /// The work of both passes after checking every sequence's shape: body(scratch, Tmax, s0,
     /// T, head) for each (sequence, head) item of the packed batch (`heads` items a sequence;
     /// empty sequences skipped), handed out dynamically, with `scratch(Tmax)` floats of its
@@ -72,23 +104,34 @@ extension Kernels {
                                             out: UnsafeMutablePointer<Float>, lse: UnsafeMutablePointer<Float>,
                                             segments: [Range<Int>], Hq: Int, Hkv: Int, D: Int, scale: Float) throws {
         let ldq = Hq * D, ldk = Hkv * D
-        try forEachItem(segments: segments, Hq: Hq, Hkv: Hkv, D: D, heads: Hq, scratch: { $0 * $0 }) { S, _, s0, T, h in
-            let kvh = h / (Hq / Hkv)   // (after forEachItem's checks)
-            let qh = q + s0 * ldq + h * D, kh = k + s0 * ldk + kvh * D, vh = v + s0 * ldk + kvh * D
-            let lh = lse + Hq * s0 + h * T
-            // S (T, T) = scale * Q Kᵀ, each 32-row block up to its last row's key (the causal mask)
-            causalProduct(1, 0, 1, T, T, D, scale, qh, ldq, kh, ldk, 0, S, T)
-            // P = causal softmax of each row; lse = max + log(sum)
-            for i in 0..<T {
-                let row = S + i * T, n = i + 1, end = causalEnd(i, T)
-                let m = Vec.max(row, n)
-                let sum = Vec.expShiftSum(row, n, shift: m)
-                Vec.scale(row, 1 / sum, n)
-                if n < end { (row + n).update(repeating: 0, count: end - n) }
-                lh[i] = m + Foundation.log(sum)
+        let onDP = !BLAS.bf16OnAMX
+        // items: (sequence, key/value head); its query heads share the packed Kᵀ and V
+        try forEachItem(segments: segments, Hq: Hq, Hkv: Hkv, D: D, heads: Hkv,
+                        scratch: { $0 * $0 + panelFloats(2, T: $0, D: D) }) { S, Tmax, s0, T, kvh in
+            let group = Hq / Hkv   // (after forEachItem's checks)
+            let kh = k + s0 * ldk + kvh * D, vh = v + s0 * ldk + kvh * D
+            let panels = Panels(onDP: onDP, base: UnsafeMutableRawPointer(S + Tmax * Tmax).assumingMemoryBound(to: UInt16.self))
+            let kT = 0, vP = Panels.elements(D, T)
+            panels.pack(kT, transB: true, K: D, N: T, kh, ldk)
+            panels.pack(vP, transB: false, K: T, N: D, vh, ldk)
+            for g in 0..<group {
+                let h = kvh * group + g
+                let qh = q + s0 * ldq + h * D
+                let lh = lse + Hq * s0 + h * T
+                // S (T, T) = scale * Q Kᵀ, each 32-row block up to its last row's key (the causal mask)
+                panels.product(kT, 1, 0, 1, T, T, D, scale, qh, ldq, kh, ldk, 0, S, T)
+                // P = causal softmax of each row; lse = max + log(sum)
+                for i in 0..<T {
+                    let row = S + i * T, n = i + 1, end = causalEnd(i, T)
+                    let m = Vec.max(row, n)
+                    let sum = Vec.expShiftSum(row, n, shift: m)
+                    Vec.scale(row, 1 / sum, n)
+                    if n < end { (row + n).update(repeating: 0, count: end - n) }
+                    lh[i] = m + Foundation.log(sum)
+                }
+                // out (T, D) = P V, each block summing over the keys it sees
+                panels.product(vP, 2, 0, 0, T, D, T, 1, S, T, vh, ldk, 0, out + s0 * ldq + h * D, ldq)
             }
-            // out (T, D) = P V, each block summing over the keys it sees
-            causalProduct(2, 0, 0, T, D, T, 1, S, T, vh, ldk, 0, out + s0 * ldq + h * D, ldq)
         }
     }
 
@@ -102,20 +145,27 @@ extension Kernels {
         let ldq = Hq * D, ldk = Hkv * D
         // items: (sequence, key/value head); dk and dv rows belong to one item, summed over its
         // group's query heads
+        let onDP = !BLAS.bf16OnAMX
         try forEachItem(segments: segments, Hq: Hq, Hkv: Hkv, D: D, heads: Hkv,
-                        scratch: { 2 * $0 * $0 + $0 }) { S, Tmax, s0, T, kvh in
+                        scratch: { 2 * $0 * $0 + $0 + panelFloats(3, T: $0, D: D) }) { S, Tmax, s0, T, kvh in
             let group = Hq / Hkv   // (after forEachItem's checks)
             let dP = S + Tmax * Tmax, delta = dP + Tmax * Tmax
             let kh = k + s0 * ldk + kvh * D, vh = v + s0 * ldk + kvh * D
             let dkh = dk + s0 * ldk + kvh * D, dvh = dv + s0 * ldk + kvh * D
+            // Kᵀ, Vᵀ and K packed once for the group's query heads
+            let panels = Panels(onDP: onDP, base: UnsafeMutableRawPointer(delta + Tmax).assumingMemoryBound(to: UInt16.self))
+            let kT = 0, vT = Panels.elements(D, T), kP = 2 * Panels.elements(D, T)
+            panels.pack(kT, transB: true, K: D, N: T, kh, ldk)
+            panels.pack(vT, transB: true, K: D, N: T, vh, ldk)
+            panels.pack(kP, transB: false, K: T, N: D, kh, ldk)
             for g in 0..<group {
                 let h = kvh * group + g
                 let qh = q + s0 * ldq + h * D, doh = dout + s0 * ldq + h * D, oh = out + s0 * ldq + h * D
                 let lh = lse + Hq * s0 + h * T
                 for i in 0..<T { delta[i] = Vec.dot(doh + i * ldq, oh + i * ldq, D) }
                 // S = Q Kᵀ (unscaled), dP = dO Vᵀ, each 32-row block up to its last row's key
-                causalProduct(1, 0, 1, T, T, D, 1, qh, ldq, kh, ldk, 0, S, T)
-                causalProduct(1, 0, 1, T, T, D, 1, doh, ldq, vh, ldk, 0, dP, T)
+                panels.product(kT, 1, 0, 1, T, T, D, 1, qh, ldq, kh, ldk, 0, S, T)
+                panels.product(vT, 1, 0, 1, T, T, D, 1, doh, ldq, vh, ldk, 0, dP, T)
                 // P = exp(scale * S - lse), dS = scale * P * (dP - delta); keys after the query 0
                 for i in 0..<T {
                     let row = S + i * T, drow = dP + i * T, n = i + 1, end = causalEnd(i, T)
@@ -128,7 +178,7 @@ extension Kernels {
                 // dq (T, D) = dS K (each query block over the keys it sees); dk, dv (T, D) (+)=
                 // dSᵀ Q, Pᵀ dO (each key block over the queries that see it)
                 let beta: Float = g == 0 ? 0 : 1
-                causalProduct(2, 0, 0, T, D, T, 1, dP, T, kh, ldk, 0, dq + s0 * ldq + h * D, ldq)
+                panels.product(kP, 2, 0, 0, T, D, T, 1, dP, T, kh, ldk, 0, dq + s0 * ldq + h * D, ldq)
                 causalProduct(3, 1, 0, T, D, T, 1, dP, T, qh, ldq, beta, dkh, ldk)
                 causalProduct(3, 1, 0, T, D, T, 1, S, T, doh, ldq, beta, dvh, ldk)
             }
