@@ -213,15 +213,10 @@ public final class Linear {
         if let w = weight, w.trainable, w.value.dtype == .f32 {
             let g = w.ensureGrad()
             // dW[out, in] += dyᵀ[out, rows] · x[rows, in]
-            if let px = packedX, px.filled {
-                BLAS.sgemmSharedB(transA: true, [BLAS.SharedBProduct(a: dy, lda: outFeatures, m: outFeatures,
-                                                                      c: g.floatPointer, ldc: inFeatures)],
-                                  n: inFeatures, k: rows, b: x, ldb: inFeatures, beta: 1, packed: px)
-            } else {
-                BLAS.sgemm(transA: true, m: outFeatures, n: inFeatures, k: rows,
-                           a: dy, lda: outFeatures, b: x, ldb: inFeatures,
-                           beta: 1, c: g.floatPointer, ldc: inFeatures)
-            }
+            // (with x's packing where the forward filled it; else the plain product)
+            BLAS.sgemmSharedB(transA: true, [BLAS.SharedBProduct(a: dy, lda: outFeatures, m: outFeatures,
+                                                                  c: g.floatPointer, ldc: inFeatures)],
+                              n: inFeatures, k: rows, b: x, ldb: inFeatures, beta: 1, packed: packedX)
         }
         if let dx = dx { baseInputGrad(dy: dy, rows: rows, dx: dx, accumulate: accumulate) }
         if let l = lora { l.backward(dy: dy, x: x, rows: rows, dx: dx, training: training) }

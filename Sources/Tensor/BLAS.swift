@@ -71,14 +71,16 @@ public enum BLAS {
     /// Whether a bf16 product of this shape runs on the pool in phases (op(B) packed once by all
     /// threads, then row blocks of C): `sgemm`'s first path, and the shared-operand products'.
     static func pooledBF16(m: Int, n: Int, k: Int) -> Bool {
-        bf16Compute && k >= 32 && onePool && Parallel.threads > 1 && m * n * k >= splitWork && m >= 64
-            && (bf16OnAMX || bf16OnDP)
+        bf16OnPool && k >= 32 && m * n * k >= splitWork && m >= 64 && (bf16OnAMX || bf16OnDP)
     }
+
+    /// bf16 products with the pool and 2+ threads (the part of `pooledBF16` that is not shape).
+    static var bf16OnPool: Bool { bf16Compute && onePool && Parallel.threads > 1 }
 
     /// Whether a forward's products may pack their input for the backward (PackedOperand): bf16
     /// products on the pool with AVX512-BF16.
     /// (LLX_PACK_REUSE=0: never, for comparisons.)
-    public static var packsOperands: Bool { packReuse && bf16Compute && onePool && Parallel.threads > 1 && bf16OnDP }
+    public static var packsOperands: Bool { packReuse && bf16OnPool && bf16OnDP }
     static let packReuse = getenv("LLX_PACK_REUSE").map { String(cString: $0) } != "0"
 
     /// The parts a pooled bf16 product's 32-row blocks of C are split into: a few per thread.
@@ -244,8 +246,7 @@ public enum BLAS {
             return
         }
         let emitTo = emit?.buffer()
-        let kp = (k + 31) / 32 * 32
-        withPackScratch(products.map { ($0.n + 15) / 16 * 16 * kp }) { scratch in
+        withPackScratch(products.map { PackedOperand.elements(rows: k, cols: $0.n) }) { scratch in
             let bps = scratch.map { Optional(UnsafePointer($0)) }
             let ns = products.map(\.n), cs: [UnsafeMutablePointer<Float>?] = products.map(\.c), ldcs = products.map(\.ldc)
             let parts = rowParts(m)

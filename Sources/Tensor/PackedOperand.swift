@@ -20,7 +20,8 @@ public final class PackedOperand {
         self.cols = cols
     }
 
-    /// The uint16 elements of the packing: rows rounded up to 32, cols to 16.
+    /// The uint16 elements of a packed op(B) of `rows` x `cols` (the layout llx_sbgemm_pack_b
+    /// writes): rows rounded up to 32, cols to 16.
     static func elements(rows: Int, cols: Int) -> Int { (rows + 31) / 32 * 32 * ((cols + 15) / 16 * 16) }
 
     /// Its memory, taken on first use (from Recycled, as activation buffers).

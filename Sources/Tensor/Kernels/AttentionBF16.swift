@@ -51,8 +51,8 @@ extension Kernels {
         let onDP: Bool
         let base: UnsafeMutablePointer<UInt16>
 
-        /// uint16 elements of a packed op(B) [K, N] (N rounded up to 16, K to 32).
-        static func elements(_ K: Int, _ N: Int) -> Int { (N + 15) / 16 * 16 * ((K + 31) / 32 * 32) }
+        /// uint16 elements of a packed op(B) [K, N].
+        static func elements(_ K: Int, _ N: Int) -> Int { PackedOperand.elements(rows: K, cols: N) }
 
         /// Packs op(B) [K, N] (B stored [N, K] when transB) into the panel at `at` (elements).
         func pack(_ at: Int, transB: Bool, K: Int, N: Int, _ B: UnsafePointer<Float>, _ ldb: Int) {
