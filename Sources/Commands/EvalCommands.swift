@@ -57,6 +57,15 @@ final class ResultValue: HostObject {
         for (k, v) in r.pairs {
             // fractions stay floats even where JSON wrote 0 and 1
             if k == "depths", let l = v.asList { out[k] = .list(l.map { $0.asDouble.map(Value.double) ?? $0 }); continue }
+            if k == "misses", let l = v.asList {
+                // each miss's depth and score as floats too
+                out[k] = .list(l.map { m in
+                    guard case .record(var r) = m else { return m }
+                    for f in ["depth", "score"] { if let d = r[f]?.asDouble { r[f] = .double(d) } }
+                    return .record(r)
+                })
+                continue
+            }
             out[ResultValue.snake(k)] = ResultValue.numericFields.contains(k) ? ResultValue.numbers(v) : v
         }
         // every result says whether it is whole (false) or the finished part of a stopped run (true)
@@ -81,6 +90,8 @@ final class ResultValue: HostObject {
         case "mean", "headline": return .double(result.headline)
         case "accuracy", "ppl":
             if fields[name] == nil { return .double(result.headline) }
+        case "misses" where kind == "niah":
+            return fields["misses"] ?? .null   // (the entities protocol's; nil in the other modes)
         case "table": return .string(result.table)
         case "figure": return .host(FigureValue(result.figure()))
         case "grid":
@@ -223,7 +234,7 @@ enum EvalCommands {
                                  .named("metric", .string, optional: true), .named("max_tokens", .int, default: .int(50)),
                                  .named("chat", .bool, default: .bool(true)), .named("resume", .string, optional: true), .named("seed", .int, optional: true),
                                  .named("samples", .int, default: .int(1)), .named("distractors", .int, default: .int(0))],
-                   help: "Needle-in-a-Haystack over lengths x depths (depths: a count of evenly spaced depths from 0 to 100%, or a list of fractions); haystack: text or a folder of .txt files (synthetic filler when omitted), or \"entities\": documents about the people of a synthetic world, the needle one person's secret code, `samples` cases a cell (each its own world) and `distractors` codes of other people in the context, scored by whether the answer holds the code (metric \"substring\"). The result shows as a heatmap; .mean, .grid [depths, lengths], .lengths, .depths, .table, .interrupted." + interruptHelp("cells not run are NaN in .grid, nil in .answers")) { a, interp in
+                   help: "Needle-in-a-Haystack over lengths x depths (depths: a count of evenly spaced depths from 0 to 100%, or a list of fractions); haystack: text or a folder of .txt files (synthetic filler when omitted), or \"entities\": documents about the people of a synthetic world, the needle one person's secret code, `samples` cases a cell (each its own world) and `distractors` codes of other people in the context, scored by whether the answer holds the code (metric \"substring\"). The result shows as a heatmap; .mean, .grid [depths, lengths], .lengths, .depths, .table, .interrupted; with \"entities\" .misses, every case that scored below 1 ({length, depth, sample, needle, code, answer, score})." + interruptHelp("cells not run are NaN in .grid, nil in .answers")) { a, interp in
             var c = NIAHConfig(lengths: try a.ints("lengths"), depths: try depths(a))
             if let s = try a.optionalString("needle") { c.needle = s }
             if let s = try a.optionalString("question") { c.question = s }

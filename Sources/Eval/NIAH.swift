@@ -132,6 +132,31 @@ public struct NIAHConfig {
     }
 }
 
+/// A case of the entities protocol that scored below 1: its cell, which of the cell's samples,
+/// the needle sentence and its code, what the model answered, and the score.
+public struct NIAHMiss: Codable, Equatable, Sendable {
+    public var length: Int
+    public var depth: Double
+    public var sample: Int
+    public var needle: String
+    public var code: String
+    public var answer: String
+    public var score: Double
+
+    public init(length: Int, depth: Double, sample: Int, needle: String, code: String, answer: String, score: Double) {
+        (self.length, self.depth, self.sample, self.needle, self.code, self.answer, self.score) =
+            (length, depth, sample, needle, code, answer, score)
+    }
+
+    /// The form kept with a cell's partial results.
+    var unit: [String: Any] { ["sample": sample, "needle": needle, "code": code, "answer": answer, "score": exact(score)] }
+    init?(unit u: Any, length: Int, depth: Double) {
+        guard let u = u as? [String: Any], let k = u["sample"] as? Int, let n = u["needle"] as? String,
+              let c = u["code"] as? String, let a = u["answer"] as? String, let s = exactDouble(u["score"]) else { return nil }
+        self.init(length: length, depth: depth, sample: k, needle: n, code: c, answer: a, score: s)
+    }
+}
+
 public struct NIAHResult: CodableEvalResult {
     public static let kind = "niah"
 
@@ -161,6 +186,9 @@ public struct NIAHResult: CodableEvalResult {
     public var promptTokens: [Int]
     /// true when the run was stopped before every cell was done (the cells not run are NaN / nil).
     public var interrupted: Bool? = nil
+    /// With haystack "entities": every case that scored below 1, in the grid's order (lengths,
+    /// then depths, then samples); nil in the other modes.
+    public var misses: [NIAHMiss]? = nil
 
     public var mean: Double { finiteMean(grid.flatMap { $0 }) }
     public var headline: Double { mean }
@@ -232,12 +260,20 @@ public enum NIAH {
 
     static func cellKey(_ length: Int, _ depth: Double) -> String { "\(length),\(depth)" }
 
-    /// Copies the cells the partial results hold into `r`.
-    static func fill(_ r: inout NIAHResult, from partial: PartialResults) {
+    /// Copies the cells the partial results hold into `r` (and, for the entities protocol, their
+    /// misses into `misses`, [depth][length]).
+    static func fill(_ r: inout NIAHResult, from partial: PartialResults, misses: inout [[[NIAHMiss]]]?) {
         for (j, l) in r.lengths.enumerated() {
             for (i, d) in r.depths.enumerated() {
                 guard let u = partial.unit(cellKey(l, d)), let a = u["answer"] as? String, let s = exactDouble(u["score"]),
                       let t = u["tokens"] as? Int else { continue }
+                if misses != nil {
+                    // a cell kept before misses were recorded is run again
+                    guard let list = u["misses"] as? [Any] else { continue }
+                    let m = list.compactMap { NIAHMiss(unit: $0, length: l, depth: d) }
+                    guard m.count == list.count else { continue }
+                    misses?[i][j] = m
+                }
                 r.answers[i][j] = a
                 r.grid[i][j] = s
                 r.promptTokens[j] = t
@@ -268,7 +304,8 @@ public enum NIAH {
                                 metric: c.metric, needle: c.needle, question: c.question, reference: reference,
                                 promptTokens: Array(repeating: 0, count: c.lengths.count))
         var partial = try partialResults(model: model, tokenizer: tok, haystack: haystack, config: c)
-        fill(&result, from: partial)
+        var none: [[[NIAHMiss]]]? = nil
+        fill(&result, from: partial, misses: &none)
 
         let total = c.lengths.count * c.depths.count
         var done = result.answers.joined().filter { $0 != nil }.count
@@ -329,7 +366,9 @@ public enum NIAH {
                                 metric: c.metric, needle: describe, question: World.codeQuestion.replacingOccurrences(of: "{n}", with: "<person>"), reference: "the secret code",
                                 promptTokens: Array(repeating: 0, count: c.lengths.count))
         var partial = try partialResults(model: model, tokenizer: tok, haystack: .entities(seed: seed, samples: samples, distractors: distractors), config: c)
-        fill(&result, from: partial)
+        var kept: [[[NIAHMiss]]]? = Array(repeating: Array(repeating: [], count: c.lengths.count), count: c.depths.count)
+        fill(&result, from: partial, misses: &kept)
+        var misses = kept!
         let total = c.lengths.count * c.depths.count
         var done = result.answers.joined().filter { $0 != nil }.count
         hooks.report("niah", done, total, "start")
@@ -339,6 +378,7 @@ public enum NIAH {
                     var sum = 0.0
                     var first: String? = nil
                     var tokens = 0
+                    var cell: [NIAHMiss] = []
                     for k in 0..<samples {
                         try hooks.checkCancelled()
                         var rng = SplitMix64(synthSeed: seed &+ UInt64(k) &* 0x9E37_79B9)
@@ -356,7 +396,12 @@ public enum NIAH {
                         let answer = tok.decode(out.filter { !tok.endTokenIDs.contains($0) })
                         // the code as this tokenizer writes it ("4 7 2 1" for a digit-level vocabulary)
                         let reference = tok.decode(tok.encode(item.value, bos: false))
-                        sum += try Score.score(c.metric, answer, reference)
+                        let score = try Score.score(c.metric, answer, reference)
+                        sum += score
+                        if score < 1 {
+                            cell.append(NIAHMiss(length: length, depth: depth, sample: k, needle: item.needle, code: item.value,
+                                                 answer: answer, score: score))
+                        }
                         if first == nil { first = answer }
                         tokens = max(tokens, prompt.count)
                     }
@@ -364,14 +409,17 @@ public enum NIAH {
                     result.grid[i][j] = score
                     result.answers[i][j] = first ?? ""
                     result.promptTokens[j] = tokens
+                    misses[i][j] = cell
                     done += 1
-                    try partial.record(cellKey(length, depth), ["answer": first ?? "", "score": exact(score), "tokens": tokens])
+                    try partial.record(cellKey(length, depth), ["answer": first ?? "", "score": exact(score), "tokens": tokens,
+                                                                "misses": cell.map(\.unit)])
                     hooks.report("niah", done, total, "length \(length) depth \(TableText.percent(depth)): \(TableText.num(score))")
                 }
             }
         } catch EvalError.cancelled {
             result.interrupted = true   // the cells whose samples all finished; the others stay NaN / nil
         }
+        result.misses = c.lengths.indices.flatMap { j in c.depths.indices.flatMap { i in misses[i][j] } }
         return result
     }
 }

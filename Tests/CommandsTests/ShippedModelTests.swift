@@ -41,6 +41,10 @@ final class ShippedModelTests: XCTestCase {
         fn grid(m) {
             let r = eval.niah(m, tok, lengths: [256, 2560], depths: [0.0, 0.5], haystack: "entities", samples: 4,
                               max_tokens: 16, seed: 4242)
+            # every lost case is listed in r.misses (substring scoring: 0 or 1 a case)
+            let lost = 0
+            for x in r.misses { lost = lost + 1 - x.score }
+            print("lost", lost, 16 * (1 - r.mean))
             return mean(r.grid, axis: 0).tolist()
         }
         let texts = synth.short_text(tok, count: 6, length: 256, seed: 4243)
@@ -51,9 +55,16 @@ final class ShippedModelTests: XCTestCase {
         }
         let b = grid(base)
         let x = grid(x10)
+        # misses are the entities protocol's: nil for a text haystack
+        print("plain misses", eval.niah(base, tok, lengths: [256], depths: [0.0], max_tokens: 4).misses == nil)
         print(b[0], b[1], x[0], x[1], short(base), short(x10), x10.config.rope_theta / base.config.rope_theta)
         """)
-        let v = numbers(out)
+        XCTAssertTrue(out.contains("plain misses true"), out)
+        let lost = out.split(separator: "\n").filter { $0.hasPrefix("lost ") }.map { numbers(String($0)) }
+        XCTAssertEqual(lost.count, 2, out)
+        for l in lost where l.count == 2 { XCTAssertEqual(l[0], l[1], accuracy: 1e-9, "r.misses against the grid: \(out)") }
+        XCTAssertGreaterThan(lost.first?.first ?? 0, 0, "the base misses at 10x its window")
+        let v = numbers(out.split(separator: "\n").filter { !$0.hasPrefix("lost ") }.joined(separator: "\n"))
         XCTAssertEqual(v.count, 7, out)
         guard v.count == 7 else { return }
         XCTAssertGreaterThanOrEqual(v[0], 0.75, "base inside its window: \(out)")

@@ -259,6 +259,55 @@ final class SynthResultTests: XCTestCase {
         XCTAssertLessThan(fooled.mean, 0.6)
         // the same seed gives the same cases; prompts fill their length
         for p in reader.prompts { XCTAssertLessThanOrEqual(p.count, 900) }
+        checkMisses(good, fooled, c)
+    }
+
+    /// `misses` lists exactly the cases that scored below 1, in the grid's order, and a resumed
+    /// run gives them back.
+    func checkMisses(_ good: NIAHResult, _ fooled: NIAHResult, _ config: NIAHConfig) {
+        XCTAssertEqual(good.misses, [])
+        guard let misses = fooled.misses else { XCTFail("the entities protocol lists its misses"); return }
+        XCTAssertFalse(misses.isEmpty)
+        for (j, l) in config.lengths.enumerated() {
+            for (i, d) in config.depths.enumerated() {
+                let cell = misses.filter { $0.length == l && $0.depth == d }
+                // substring scoring: each case 1 or 0
+                XCTAssertEqual(fooled.grid[i][j], Double(4 - cell.count) / 4, "length \(l) depth \(d)")
+                XCTAssertEqual(cell.map(\.sample), cell.map(\.sample).sorted())
+                XCTAssertEqual(Set(cell.map(\.sample)).count, cell.count)
+            }
+        }
+        for m in misses {
+            XCTAssertEqual(m.score, 0)
+            XCTAssertTrue((0..<4).contains(m.sample))
+            XCTAssertTrue(m.needle.contains("The secret code of ") && m.needle.contains(m.code), m.needle)
+            XCTAssertFalse(m.answer.contains(m.code), "\(m.answer) holds \(m.code)")
+        }
+        let order = misses.map { m in [config.lengths.firstIndex(of: m.length)!, config.depths.firstIndex(of: m.depth)!, m.sample] }
+        XCTAssertEqual(order, order.sorted { $0.lexicographicallyPrecedes($1) })
+        XCTAssertNil(NIAHResult(lengths: [1], depths: [0], grid: [[1]], answers: [["a"]], metric: "rougeL", needle: "n",
+                                question: "q", reference: "n", promptTokens: [1]).misses)
+    }
+
+    func testEntityNIAHMissesSurviveAResume() throws {
+        let first = ReadingModel(tok) { prompt in
+            guard let r = prompt.range(of: "The secret code of ") else { return "" }
+            return "It is " + String(prompt[r.upperBound...].drop { $0 != " " }.dropFirst(7).prefix(4))
+        }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("llx-misses-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var c = NIAHConfig(lengths: [500, 900], depths: [0, 1])
+        c.metric = "substring"
+        c.maxTokens = 40
+        c.resumePath = dir + "/niah.json"
+        let once = try NIAH.run(model: first, tokenizer: tok, haystack: .entities(seed: 2, samples: 4, distractors: 3), config: c)
+        let asked = first.prompts.count
+        let again = try NIAH.run(model: first, tokenizer: tok, haystack: .entities(seed: 2, samples: 4, distractors: 3), config: c)
+        XCTAssertEqual(first.prompts.count, asked, "every cell resumed")
+        XCTAssertFalse((once.misses ?? []).isEmpty)
+        XCTAssertEqual(again.misses, once.misses)
+        XCTAssertEqual(again.grid, once.grid)
     }
 
     func sampleResults() -> [any EvalResult] {
