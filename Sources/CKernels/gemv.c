@@ -89,6 +89,31 @@ AVX512_FN static inline __m512 load_w_bf16(const uint16_t *p, __mmask16 m) {
     return _mm512_castsi512_ps(_mm512_slli_epi32(w, 16));
 }
 
+// GEMV_BODY's blocks: rows [j, j + R) of W against every x[t], R sums in registers (each row's
+// sum in the same order whatever R), one load of x for all of them.
+#define GEMV_ROWS(TYPE, LOAD, R)                                                                   \
+    for (; j + R <= r1; j += R) {                                                                  \
+        const TYPE *w0 = W + j * ldw;                                                              \
+        for (int t = 0; t < nx; t++) {                                                             \
+            const float *xt = x + t * ldx;                                                         \
+            __m512 a[R];                                                                           \
+            for (int r = 0; r < R; r++) a[r] = _mm512_setzero_ps();                                \
+            long k = 0;                                                                            \
+            for (; k < full; k += 16) {                                                            \
+                __m512 xv = _mm512_loadu_ps(xt + k);                                               \
+                for (int r = 0; r < R; r++)                                                        \
+                    a[r] = _mm512_fmadd_ps(LOAD(w0 + r * ldw + k, 0xFFFF), xv, a[r]);              \
+            }                                                                                      \
+            if (tail) {                                                                            \
+                __m512 xv = _mm512_maskz_loadu_ps(tail, xt + k);                                   \
+                for (int r = 0; r < R; r++)                                                        \
+                    a[r] = _mm512_fmadd_ps(LOAD(w0 + r * ldw + k, tail), xv, a[r]);                \
+            }                                                                                      \
+            float *yt = y + t * ldy + j;                                                           \
+            for (int r = 0; r < R; r++) yt[r] = _mm512_reduce_add_ps(a[r]);                        \
+        }                                                                                          \
+    }
+
 // y[t][j] = W[j] . x[t] for rows [r0, r1): 16 rows at a time (16 sums in registers, one load of
 // x for all of them: on a Zen 4 this took f32 decode from 0.87x to 1.07x llama.cpp's), then 4,
 // then one. Each row of the 16- and 4-row blocks sums in the same order, so the blocking does
@@ -98,54 +123,8 @@ AVX512_FN static inline __m512 load_w_bf16(const uint16_t *p, __mmask16 m) {
     long j = r0;                                                                                   \
     long full = cols & ~15L;                                                                       \
     __mmask16 tail = (__mmask16)((1u << (cols & 15)) - 1);                                         \
-    for (; j + 16 <= r1; j += 16) {                                                                \
-        const TYPE *w0 = W + j * ldw;                                                              \
-        for (int t = 0; t < nx; t++) {                                                             \
-            const float *xt = x + t * ldx;                                                         \
-            __m512 a[16];                                                                          \
-            for (int r = 0; r < 16; r++) a[r] = _mm512_setzero_ps();                                \
-            long k = 0;                                                                            \
-            for (; k < full; k += 16) {                                                            \
-                __m512 xv = _mm512_loadu_ps(xt + k);                                               \
-                for (int r = 0; r < 16; r++)                                                        \
-                    a[r] = _mm512_fmadd_ps(LOAD(w0 + r * ldw + k, 0xFFFF), xv, a[r]);              \
-            }                                                                                      \
-            if (tail) {                                                                            \
-                __m512 xv = _mm512_maskz_loadu_ps(tail, xt + k);                                   \
-                for (int r = 0; r < 16; r++)                                                        \
-                    a[r] = _mm512_fmadd_ps(LOAD(w0 + r * ldw + k, tail), xv, a[r]);                \
-            }                                                                                      \
-            float *yt = y + t * ldy + j;                                                           \
-            for (int r = 0; r < 16; r++) yt[r] = _mm512_reduce_add_ps(a[r]);                        \
-        }                                                                                          \
-    }                                                                                              \
-    for (; j + 4 <= r1; j += 4) {                                                                  \
-        const TYPE *w0 = W + j * ldw, *w1 = w0 + ldw, *w2 = w1 + ldw, *w3 = w2 + ldw;              \
-        for (int t = 0; t < nx; t++) {                                                             \
-            const float *xt = x + t * ldx;                                                         \
-            __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;                            \
-            long k = 0;                                                                            \
-            for (; k < full; k += 16) {                                                            \
-                __m512 xv = _mm512_loadu_ps(xt + k);                                               \
-                a0 = _mm512_fmadd_ps(LOAD(w0 + k, 0xFFFF), xv, a0);                                \
-                a1 = _mm512_fmadd_ps(LOAD(w1 + k, 0xFFFF), xv, a1);                                \
-                a2 = _mm512_fmadd_ps(LOAD(w2 + k, 0xFFFF), xv, a2);                                \
-                a3 = _mm512_fmadd_ps(LOAD(w3 + k, 0xFFFF), xv, a3);                                \
-            }                                                                                      \
-            if (tail) {                                                                            \
-                __m512 xv = _mm512_maskz_loadu_ps(tail, xt + k);                                   \
-                a0 = _mm512_fmadd_ps(LOAD(w0 + k, tail), xv, a0);                                  \
-                a1 = _mm512_fmadd_ps(LOAD(w1 + k, tail), xv, a1);                                  \
-                a2 = _mm512_fmadd_ps(LOAD(w2 + k, tail), xv, a2);                                  \
-                a3 = _mm512_fmadd_ps(LOAD(w3 + k, tail), xv, a3);                                  \
-            }                                                                                      \
-            float *yt = y + t * ldy + j;                                                           \
-            yt[0] = _mm512_reduce_add_ps(a0);                                                      \
-            yt[1] = _mm512_reduce_add_ps(a1);                                                      \
-            yt[2] = _mm512_reduce_add_ps(a2);                                                      \
-            yt[3] = _mm512_reduce_add_ps(a3);                                                      \
-        }                                                                                          \
-    }                                                                                              \
+    GEMV_ROWS(TYPE, LOAD, 16)                                                                      \
+    GEMV_ROWS(TYPE, LOAD, 4)                                                                       \
     for (; j < r1; j++) {                                                                          \
         const TYPE *w0 = W + j * ldw;                                                              \
         for (int t = 0; t < nx; t++) {                                                             \
