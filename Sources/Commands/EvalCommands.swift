@@ -41,6 +41,8 @@ final class ResultValue: HostObject {
     /// (cells not run, a window without tokens): they come back as floats.
     static let numericFields: Set<String> = ["grid", "accuracy", "documentNLL", "windowNLL", "nll", "scores",
                                              "subjectAccuracy", "categoryAccuracy"]
+    /// A number as a float (JSON writes 0.0 as 0); anything else as it is.
+    static func float(_ v: Value) -> Value { v.asDouble.map(Value.double) ?? v }
     static func numbers(_ v: Value) -> Value {
         switch v {
         case .list(let l): return .list(l.map(numbers))
@@ -56,12 +58,12 @@ final class ResultValue: HostObject {
         var out = Record()
         for (k, v) in r.pairs {
             // fractions stay floats even where JSON wrote 0 and 1
-            if k == "depths", let l = v.asList { out[k] = .list(l.map { $0.asDouble.map(Value.double) ?? $0 }); continue }
+            if k == "depths", let l = v.asList { out[k] = .list(l.map(ResultValue.float)); continue }
             if k == "misses", let l = v.asList {
                 // each miss's depth and score as floats too
                 out[k] = .list(l.map { m in
                     guard case .record(var r) = m else { return m }
-                    for f in ["depth", "score"] { if let d = r[f]?.asDouble { r[f] = .double(d) } }
+                    for f in ["depth", "score"] { if let d = r[f] { r[f] = ResultValue.float(d) } }
                     return .record(r)
                 })
                 continue
